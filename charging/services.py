@@ -1,0 +1,190 @@
+"""Charger transactions: start, meter values, stop.
+
+Every service here runs in one database transaction and returns only after it commits,
+so the consumer acknowledges a transaction message only once its effect is durable.
+Messages can arrive twice, late or out of order (offline queues): natural unique keys
+make replays no-ops, and anything that does not add up is parked for an operator —
+never refused, because a charger drops a message it got a CALLERROR for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+
+from ocpp_bridge.models import ParkedMessage
+from ocpp_bridge.services import park_message
+from stations.selectors import id_tag_status
+
+from .metering import is_energy_register, normalise
+from .models import MeterSample, OcppTransaction
+
+FUTURE_TOLERANCE = timedelta(minutes=5)  # charger clocks drift; beyond this we flag it
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One sampled value with its meter value's timestamp (plain data, no OCPP types)."""
+    timestamp: datetime
+    value: str
+    measurand: str
+    unit: str = ""
+    phase: str = ""
+    location: str = ""
+    context: str = "Sample.Periodic"
+    format: str = "Raw"
+
+
+@dataclass(frozen=True)
+class StartResult:
+    transaction_id: int
+    id_tag_status: str
+    created: bool
+    expiry_date: datetime | None = None
+    parent_id_tag: str | None = None
+
+
+@transaction.atomic
+def transaction_start(*, station_id: int, connector_id: int, id_tag: str, meter_start: int,
+                      timestamp: datetime, reservation_id: int | None, now: datetime,
+                      raw: dict) -> StartResult:
+    # Re-check the tag: the charger may have authorised it offline from a stale list.
+    status, tag = id_tag_status(id_tag, now)
+    tx, created = OcppTransaction.objects.get_or_create(
+        station_id=station_id, connector_number=connector_id, id_tag=id_tag,
+        started_at=timestamp, meter_start=meter_start,
+        defaults={"id_tag_status": status, "reservation_id": reservation_id,
+                  "last_meter_wh": meter_start, "last_meter_at": timestamp},
+    )
+    if created:
+        _flag_start(tx, now, raw)
+    return StartResult(transaction_id=tx.pk, id_tag_status=status, created=created,
+                       expiry_date=tag.expiry_date if tag else None,
+                       parent_id_tag=tag.parent.id_tag if tag and tag.parent else None)
+
+
+def _flag_start(tx: OcppTransaction, now: datetime, raw: dict) -> None:
+    if tx.started_at > now + FUTURE_TOLERANCE:
+        park_message(station_id=tx.station_id, action="StartTransaction", payload=raw,
+                     reason=ParkedMessage.Reason.FUTURE_TIMESTAMP, transaction_id=tx.pk,
+                     detail=f"starts at {tx.started_at.isoformat()}, received {now.isoformat()}")
+    still_open = (OcppTransaction.objects
+                  .filter(station_id=tx.station_id, connector_number=tx.connector_number,
+                          status=OcppTransaction.Status.ACTIVE, started_at__lt=tx.started_at)
+                  .exclude(pk=tx.pk).values_list("pk", flat=True))
+    for old in still_open:
+        park_message(station_id=tx.station_id, action="StartTransaction", payload=raw,
+                     reason=ParkedMessage.Reason.SUPERSEDED_TRANSACTION, transaction_id=old,
+                     detail=f"transaction {tx.pk} started on the connector while {old} is open")
+
+
+@transaction.atomic
+def meter_values_record(*, station_id: int, connector_id: int, transaction_id: int | None,
+                        readings: list[Reading], now: datetime, raw: dict) -> int:
+    """Store every sampled value once; move the transaction's register forward.
+    Returns how many new samples were stored."""
+    tx = None
+    if transaction_id is not None:
+        tx = _locked_transaction(station_id, transaction_id)
+        if tx is None:
+            park_message(station_id=station_id, action="MeterValues", payload=raw,
+                         reason=ParkedMessage.Reason.UNKNOWN_TRANSACTION,
+                         transaction_id=transaction_id,
+                         detail="MeterValues for a transaction this station never started")
+    stored = _store_samples(station_id, connector_id, tx, readings)
+    if any(r.timestamp > now + FUTURE_TOLERANCE for r in readings):
+        park_message(station_id=station_id, action="MeterValues", payload=raw,
+                     reason=ParkedMessage.Reason.FUTURE_TIMESTAMP, transaction_id=transaction_id,
+                     detail=f"sample timestamps after {now.isoformat()}")
+    if tx is not None and tx.status == OcppTransaction.Status.ACTIVE:
+        _advance_register(tx, readings, raw)
+    return stored
+
+
+def _locked_transaction(station_id: int, transaction_id: int) -> OcppTransaction | None:
+    # filtered by station: one charger can never touch another charger's transaction
+    return (OcppTransaction.objects.select_for_update()
+            .filter(pk=transaction_id, station_id=station_id).first())
+
+
+def _store_samples(station_id: int, connector_id: int, tx: OcppTransaction | None,
+                   readings: list[Reading]) -> int:
+    rows = []
+    for r in readings:
+        number, base = normalise(r.value, r.measurand, r.unit, r.format)
+        rows.append(MeterSample(
+            station_id=station_id, connector_number=connector_id, transaction=tx,
+            timestamp=r.timestamp, measurand=r.measurand, phase=r.phase, location=r.location,
+            context=r.context, format=r.format, unit=r.unit, value=r.value,
+            normalised_value=number, normalised_unit=base))
+    created = MeterSample.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(created)
+
+
+def _advance_register(tx: OcppTransaction, readings: list[Reading], raw: dict) -> None:
+    latest = None
+    for r in readings:
+        if not is_energy_register(r.measurand, r.phase, r.format):
+            continue
+        wh, _ = normalise(r.value, r.measurand, r.unit, r.format)
+        if wh is not None and (latest is None or r.timestamp >= latest[0]):
+            latest = (r.timestamp, int(wh))
+    if latest is None:
+        return
+    stamp, wh = latest
+    if tx.last_meter_at is not None and stamp < tx.last_meter_at:
+        return  # an older reading replayed late: keep the newer one
+    if tx.last_meter_wh is not None and wh < tx.last_meter_wh:
+        park_message(station_id=tx.station_id, action="MeterValues", payload=raw,
+                     reason=ParkedMessage.Reason.METER_BACKWARDS, transaction_id=tx.pk,
+                     detail=f"register went from {tx.last_meter_wh} Wh to {wh} Wh")
+        return
+    tx.last_meter_wh, tx.last_meter_at = wh, stamp
+    tx.save(update_fields=["last_meter_wh", "last_meter_at", "updated_at"])
+
+
+@transaction.atomic
+def transaction_stop(*, station_id: int, transaction_id: int, meter_stop: int,
+                     timestamp: datetime, id_tag: str | None, reason: str,
+                     readings: list[Reading], now: datetime, raw: dict) -> str | None:
+    """Close the transaction once. Returns the id tag's status when the charger sent one."""
+    tag_status = id_tag_status(id_tag, now)[0] if id_tag else None
+    tx = _locked_transaction(station_id, transaction_id)
+    if tx is None:
+        park_message(station_id=station_id, action="StopTransaction", payload=raw,
+                     reason=ParkedMessage.Reason.UNKNOWN_TRANSACTION,
+                     transaction_id=transaction_id,
+                     detail="StopTransaction for a transaction this station never started")
+        _store_samples(station_id, 0, None, readings)
+        return tag_status
+    if tx.status == OcppTransaction.Status.STOPPED:
+        if tx.meter_stop != meter_stop or tx.stopped_at != timestamp:
+            park_message(station_id=station_id, action="StopTransaction", payload=raw,
+                         reason=ParkedMessage.Reason.ALREADY_STOPPED, transaction_id=tx.pk,
+                         detail=f"already stopped at {tx.stopped_at} with {tx.meter_stop} Wh")
+        return tag_status  # identical replay: nothing to do
+    _store_samples(station_id, tx.connector_number, tx, readings)
+    _flag_stop(tx, meter_stop, timestamp, now, raw)
+    tx.status = OcppTransaction.Status.STOPPED
+    tx.meter_stop, tx.stopped_at = meter_stop, timestamp
+    tx.stop_reason, tx.stop_id_tag = reason or "Local", id_tag or ""
+    tx.save()
+    return tag_status
+
+
+def _flag_stop(tx: OcppTransaction, meter_stop: int, timestamp: datetime, now: datetime,
+               raw: dict) -> None:
+    def park(reason: str, detail: str) -> None:
+        park_message(station_id=tx.station_id, action="StopTransaction", payload=raw,
+                     reason=reason, transaction_id=tx.pk, detail=detail)
+
+    if timestamp < tx.started_at:
+        park(ParkedMessage.Reason.STOP_BEFORE_START,
+             f"stop {timestamp.isoformat()} before start {tx.started_at.isoformat()}")
+    if meter_stop < tx.meter_start:
+        park(ParkedMessage.Reason.METER_BACKWARDS,
+             f"meterStop {meter_stop} Wh below meterStart {tx.meter_start} Wh")
+    if timestamp > now + FUTURE_TOLERANCE:
+        park(ParkedMessage.Reason.FUTURE_TIMESTAMP, f"stop at {timestamp.isoformat()}")

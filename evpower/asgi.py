@@ -1,0 +1,28 @@
+"""ASGI entry point: HTTP goes to Django, WebSocket connections to the OCPP bridge."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evpower.settings")
+
+# Must run before anything imports models: get_asgi_application() calls django.setup().
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+
+from ocpp_bridge.routing import websocket_application  # noqa: E402
+
+if settings.DEBUG:
+    # uvicorn has no static file serving of its own; in development let Django serve the admin's
+    # assets. In production static files come from STATIC_ROOT behind a proper server.
+    django_asgi_app = ASGIStaticFilesHandler(django_asgi_app)
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": websocket_application,
+    }
+)

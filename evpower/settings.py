@@ -1,0 +1,204 @@
+"""EvPower settings, driven entirely by environment variables (see README "Configuration").
+
+Development works with no environment at all (SQLite, in-memory channel layer and cache).
+Production (EVPOWER_ENV=production) refuses to import with unsafe values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+from evpower.security import DEV_SECRET_KEY, production_problems
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+# A local .env is a convenience for developers; real environment variables always win.
+if (BASE_DIR / ".env").is_file():
+    env.read_env(BASE_DIR / ".env")
+
+EVPOWER_ENV = env.str("EVPOWER_ENV", default="development")
+if EVPOWER_ENV not in ("development", "production"):
+    raise ImproperlyConfigured(f"EVPOWER_ENV must be development or production: {EVPOWER_ENV!r}")
+IS_PRODUCTION = EVPOWER_ENV == "production"
+
+DEBUG = env.bool("DEBUG", default=not IS_PRODUCTION)
+SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if IS_PRODUCTION else ["*"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+if IS_PRODUCTION:
+    _problems = production_problems(secret_key=SECRET_KEY, debug=DEBUG, allowed_hosts=ALLOWED_HOSTS)
+    if _problems:
+        raise ImproperlyConfigured("Refusing to start in production: " + "; ".join(_problems))
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+# Off by default: TLS usually ends at the load balancer, which must set X-Forwarded-Proto first.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "channels",
+    "django_celery_beat",
+    "accounts",
+    "stations",
+    "charging",
+    "payments",
+    "ocpp_bridge",
+]
+
+MIDDLEWARE = [
+    "evpower.health.LivenessMiddleware",  # first: probes must bypass host checks and redirects
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "evpower.urls"
+WSGI_APPLICATION = "evpower.wsgi.application"
+ASGI_APPLICATION = "evpower.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+# Persistent connections go stale behind pgbouncer/failover; check before reuse.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Without Redis everything still runs in one process (dev, run.sh); with several ASGI
+# processes Redis is required so a command reaches the process that holds a charger's socket.
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "capacity": 1000,
+                "expiry": 60,
+                "group_expiry": 86400,
+            },
+        }
+    }
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {"TITLE": "EvPower API", "VERSION": "1.0.0"}
+
+# Celery: without Redis the in-memory broker keeps imports and `manage.py check` working;
+# results are never read back (tasks record their effects in the database).
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = None
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+_LOCAL_LOGGERS = ("evpower", "ocpp_bridge", "accounts", "stations", "charging", "payments")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+    },
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        name: {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}
+        for name in _LOCAL_LOGGERS
+    },
+}
+
+# OCPP (charger side). See README "Configuration".
+OCPP_HEARTBEAT_INTERVAL = env.int("OCPP_HEARTBEAT_INTERVAL", default=300)
+OCPP_AUTO_REGISTER = env.bool("OCPP_AUTO_REGISTER", default=False)
+OCPP_MAX_FRAME_BYTES = env.int("OCPP_MAX_FRAME_BYTES", default=65536)
+OCPP_RATE_PER_SECOND = env.float("OCPP_RATE_PER_SECOND", default=20.0)
+OCPP_RATE_BURST = env.int("OCPP_RATE_BURST", default=100)
+OCPP_MESSAGE_LOG_ENABLED = env.bool("OCPP_MESSAGE_LOG_ENABLED", default=True)
+OCPP_MESSAGE_LOG_RETENTION_DAYS = env.int("OCPP_MESSAGE_LOG_RETENTION_DAYS", default=30)
+# Only these peers may vouch for a client certificate via the headers below.
+OCPP_TRUSTED_PROXIES = env.list("OCPP_TRUSTED_PROXIES", default=[])
+OCPP_CLIENT_CERT_VERIFY_HEADER = env.str(
+    "OCPP_CLIENT_CERT_VERIFY_HEADER", default="x-ssl-client-verify"
+).lower()
+OCPP_CLIENT_CERT_DN_HEADER = env.str(
+    "OCPP_CLIENT_CERT_DN_HEADER", default="x-ssl-client-s-dn"
+).lower()
+OCPP_DATA_TRANSFER_VENDORS = env.list("OCPP_DATA_TRANSFER_VENDORS", default=["org.evpower"])
+OCPP_OFFLINE_GRACE_SECONDS = env.int("OCPP_OFFLINE_GRACE_SECONDS", default=60)
+
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    import sentry_sdk
+    from sentry_sdk.integrations.django import DjangoIntegration
+
+    sentry_sdk.init(
+        dsn=SENTRY_DSN,
+        integrations=[DjangoIntegration()],
+        environment=EVPOWER_ENV,
+        send_default_pii=False,  # drivers' phone numbers and tokens must never leave
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )

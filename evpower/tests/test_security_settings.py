@@ -1,0 +1,101 @@
+"""Production must refuse to start with unsafe settings (PRODUCT.md §6, Security)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from evpower.security import DEV_SECRET_KEY, production_problems
+
+GOOD_KEY = "k" * 25 + "Q7#x" * 7  # 53 characters, not the default
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_good_production_config_is_accepted():
+    problems = production_problems(
+        secret_key=GOOD_KEY, debug=False, allowed_hosts=["evpower.example"]
+    )
+
+    assert problems == []
+
+
+def test_default_secret_key_is_refused():
+    problems = production_problems(
+        secret_key=DEV_SECRET_KEY, debug=False, allowed_hosts=["evpower.example"]
+    )
+
+    assert len(problems) == 1
+    assert "SECRET_KEY" in problems[0]
+
+
+def test_empty_secret_key_is_refused():
+    problems = production_problems(secret_key="", debug=False, allowed_hosts=["evpower.example"])
+
+    assert any("SECRET_KEY" in p for p in problems)
+
+
+def test_short_secret_key_is_refused():
+    problems = production_problems(
+        secret_key="x" * 49, debug=False, allowed_hosts=["evpower.example"]
+    )
+
+    assert problems == ["SECRET_KEY is shorter than 50 characters"]
+
+
+def test_debug_is_refused():
+    problems = production_problems(
+        secret_key=GOOD_KEY, debug=True, allowed_hosts=["evpower.example"]
+    )
+
+    assert problems == ["DEBUG is on"]
+
+
+def test_empty_allowed_hosts_is_refused():
+    assert production_problems(secret_key=GOOD_KEY, debug=False, allowed_hosts=[]) == [
+        "ALLOWED_HOSTS is empty"
+    ]
+    assert production_problems(secret_key=GOOD_KEY, debug=False, allowed_hosts=[""]) == [
+        "ALLOWED_HOSTS is empty"
+    ]
+
+
+def _import_settings_with(**overrides: str) -> subprocess.CompletedProcess[str]:
+    # A fresh interpreter: settings are evaluated once per process, at import.
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG", "ALLOWED_HOSTS")}
+    env.update({"DJANGO_SETTINGS_MODULE": "evpower.settings", **overrides})
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_production_settings_with_short_key_fail_at_import():
+    # given production with a key that is too short; when Django starts
+    result = _import_settings_with(
+        EVPOWER_ENV="production", SECRET_KEY="short", ALLOWED_HOSTS="evpower.example"
+    )
+
+    # then it stops with the reason
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "SECRET_KEY is shorter than 50 characters" in result.stderr
+
+
+def test_production_settings_without_key_fail_at_import():
+    result = _import_settings_with(EVPOWER_ENV="production", ALLOWED_HOSTS="evpower.example")
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "development default" in result.stderr
+
+
+def test_production_settings_with_safe_values_import():
+    result = _import_settings_with(
+        EVPOWER_ENV="production", SECRET_KEY=GOOD_KEY, ALLOWED_HOSTS="evpower.example"
+    )
+
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,152 @@
+"""The charger WebSocket: authenticate the handshake, negotiate the subprotocol, pass
+each frame to the protocol session and send back what it returns. No business rules."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.utils import timezone
+
+from stations.models import Station
+from stations.services import station_connected, station_disconnected, station_seen
+
+from . import routing_keys
+from .db import run_db
+from .domain_port import DjangoChargerPort
+from .handshake import Handshake, authenticate_charger
+from .message_log import message_log
+from .protocol.errors import GENERIC_ERROR, OcppError
+from .protocol.frames import Call, CallError, peek_call_id
+from .protocol.v16 import ChargePointSessionV16
+from .ratelimit import TokenBucket
+from .services import security_event_record
+
+log = logging.getLogger("ocpp_bridge")
+SUBPROTOCOL_16 = "ocpp1.6"
+SEEN_WRITE_SECONDS = 30  # liveness is coarse; don't write last_seen_at for every frame
+CLOSE_REPLACED = 4000
+CLOSE_NO_SUBPROTOCOL = 1002
+
+
+class OcppConsumer(AsyncWebsocketConsumer):
+    station_id: int | None = None
+    session: ChargePointSessionV16 | None = None
+
+    async def connect(self) -> None:
+        self.identity = self.scope["url_route"]["kwargs"]["identity"]
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in self.scope.get("headers", [])}
+        client = self.scope.get("client") or ("", 0)
+        verdict = await run_db(authenticate_charger, hs=Handshake(
+            identity=self.identity, headers=headers, client_ip=client[0],
+            tls=self.scope.get("scheme") == "wss"))
+        if verdict.status:
+            await self._deny(verdict.status, verdict.reason)
+            return
+        station: Station = verdict.station
+        offered = self.scope.get("subprotocols") or []
+        if SUBPROTOCOL_16 not in offered and (offered or not station.allow_missing_subprotocol):
+            # OCPP-J: answer the handshake without a subprotocol, then close at once.
+            await self.accept()
+            await self.close(code=CLOSE_NO_SUBPROTOCOL)
+            return
+        self.station_id = station.pk
+        self.group = routing_keys.station_group(station.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        previous = await run_db(station_connected, station_id=station.pk,
+                                channel=self.channel_name, now=timezone.now())
+        if previous and previous != self.channel_name:
+            await self._replace(previous, client[0])
+        self._last_seen = time.monotonic()
+        self.bucket = TokenBucket(settings.OCPP_RATE_PER_SECOND, settings.OCPP_RATE_BURST)
+        self.session = ChargePointSessionV16(
+            DjangoChargerPort(station_id=station.pk, identity=self.identity,
+                              on_seen=self._mark_seen),
+            accepted=station.registration_status == Station.Registration.ACCEPTED
+            and station.last_boot_at is not None,
+            max_frame_chars=settings.OCPP_MAX_FRAME_BYTES,
+            validate_responses=settings.DEBUG,
+        )
+        await self.accept(SUBPROTOCOL_16 if SUBPROTOCOL_16 in offered else None)
+        log.info("charger %s connected", self.identity)
+
+    async def _deny(self, status: int, reason: str) -> None:
+        log.info("refused charger %s: %s %s", self.identity, status, reason)
+        if "websocket.http.response" in self.scope.get("extensions", {}):
+            body = json.dumps({"error": reason}).encode()
+            await self.base_send({"type": "websocket.http.response.start", "status": status,
+                                  "headers": [(b"content-type", b"application/json")]})
+            await self.base_send({"type": "websocket.http.response.body", "body": body})
+        else:  # servers without the denial extension (daphne) answer 403
+            await self.close()
+
+    async def _replace(self, previous_channel: str, client_ip: str) -> None:
+        """A second authenticated connection wins; the old socket is told to close."""
+        await self.channel_layer.send(previous_channel, {"type": "ocpp.replaced"})
+        await run_db(security_event_record, station_id=self.station_id, identity=self.identity,
+                     kind="ConnectionReplaced", remote_addr=client_ip,
+                     tech_info=f"new connection replaced {previous_channel}")
+        log.warning("charger %s: new connection replaced the previous one", self.identity)
+
+    async def ocpp_replaced(self, event: dict) -> None:
+        await self.close(code=CLOSE_REPLACED)
+
+    def _mark_seen(self) -> None:
+        self._last_seen = time.monotonic()
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+        if self.session is None:
+            return
+        if text_data is None:  # OCPP-J is text frames only
+            text_data = (bytes_data or b"").decode("utf-8", errors="replace")
+        wait = self.bucket.reserve()
+        if wait is None:
+            self._log_in(text_data, None)
+            await self._send(self.session.error_frame(
+                peek_call_id(text_data), OcppError(GENERIC_ERROR, "Rate limit exceeded")), None)
+            return
+        if wait:
+            await asyncio.sleep(wait)
+        reply = await self.session.handle_text(text_data)
+        frame = self.session.last_frame
+        self._log_in(text_data, frame)
+        if reply is not None:
+            await self._send(reply, frame)
+        if time.monotonic() - self._last_seen > SEEN_WRITE_SECONDS:
+            self._last_seen = time.monotonic()
+            await run_db(station_seen, station_id=self.station_id, now=timezone.now())
+
+    def _log_in(self, text: str, frame) -> None:
+        message_log.record(
+            station_id=self.station_id, identity=self.identity, direction="in",
+            raw=text[:settings.OCPP_MAX_FRAME_BYTES],
+            message_type=frame.kind if frame is not None else None,
+            message_id=frame.message_id if frame is not None else "",
+            action=frame.action if isinstance(frame, Call) else "",
+            error_code=frame.code if isinstance(frame, CallError) else "")
+
+    async def _send(self, reply: str, request) -> None:
+        """Send a reply; log it with the action of the call it answers."""
+        await self.send(text_data=reply)
+        kind, message_id, *rest = json.loads(reply)
+        message_log.record(
+            station_id=self.station_id, identity=self.identity, direction="out", raw=reply,
+            message_type=kind, message_id=message_id,
+            action=request.action if isinstance(request, Call) else "",
+            error_code=rest[0] if kind == 4 else "")
+
+    async def disconnect(self, code: int) -> None:
+        if self.station_id is None:
+            return
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+        await run_db(station_disconnected, station_id=self.station_id,
+                     channel=self.channel_name, now=timezone.now())
+        if self.session is not None:
+            self.session.replies.fail_all(ConnectionError("charger disconnected"))
+        log.info("charger %s disconnected (%s)", self.identity, code)
+

@@ -1,0 +1,126 @@
+"""The platform side of the protocol port: each call runs one service and returns
+after it commits. Translates protocol dataclasses into service keyword arguments."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import datetime
+
+from django.conf import settings
+from django.utils import timezone
+
+from charging.services import Reading, meter_values_record, transaction_start, transaction_stop
+from stations import selectors as station_selectors
+from stations import services as station_services
+
+from .db import run_db
+from .models import SecurityEvent
+from .protocol.ports import (
+    BootDecision,
+    BootInfo,
+    DataTransferAnswer,
+    IdTagInfo,
+    MeterReport,
+    MeterValue,
+    StartDecision,
+    StatusReport,
+    TransactionStart,
+    TransactionStop,
+)
+from .services import security_event_record
+from .vendors import data_transfer_answer
+
+
+def _readings(meter_values: tuple[MeterValue, ...]) -> list[Reading]:
+    return [Reading(timestamp=mv.timestamp, value=sv.value, measurand=sv.measurand, unit=sv.unit,
+                    phase=sv.phase, location=sv.location, context=sv.context, format=sv.format)
+            for mv in meter_values for sv in mv.sampled_values]
+
+
+def _id_tag_info(id_tag: str) -> IdTagInfo:
+    status, tag = station_selectors.id_tag_status(id_tag)
+    if tag is None:
+        return IdTagInfo(status=status)
+    return IdTagInfo(status=status, expiry_date=tag.expiry_date,
+                     parent_id_tag=tag.parent.id_tag if tag.parent else None)
+
+
+class DjangoChargerPort:
+    def __init__(self, *, station_id: int, identity: str, on_seen: Callable[[], None]):
+        self.station_id = station_id
+        self.identity = identity
+        self._on_seen = on_seen  # the consumer's liveness throttle: these calls touch it
+
+    async def boot(self, info: BootInfo) -> BootDecision:
+        now = timezone.now()
+        status = await run_db(station_services.station_record_boot, station_id=self.station_id,
+                              now=now, **asdict(info))
+        self._on_seen()
+        return BootDecision(status=status, interval=settings.OCPP_HEARTBEAT_INTERVAL,
+                            current_time=now)
+
+    async def heartbeat(self) -> datetime:
+        now = timezone.now()
+        await run_db(station_services.station_record_heartbeat, station_id=self.station_id,
+                     now=now)
+        self._on_seen()
+        return now
+
+    async def status_notification(self, report: StatusReport) -> None:
+        await run_db(station_services.station_record_status, station_id=self.station_id,
+                     now=timezone.now(), **asdict(report))
+        self._on_seen()
+
+    async def authorize(self, id_tag: str) -> IdTagInfo:
+        return await run_db(_id_tag_info, id_tag=id_tag)
+
+    async def start_transaction(self, start: TransactionStart) -> StartDecision:
+        result = await run_db(transaction_start, station_id=self.station_id,
+                              now=timezone.now(), raw=asdict(start), **asdict(start))
+        info = IdTagInfo(status=result.id_tag_status, expiry_date=result.expiry_date,
+                         parent_id_tag=result.parent_id_tag)
+        return StartDecision(transaction_id=result.transaction_id, id_tag_info=info)
+
+    async def meter_values(self, report: MeterReport) -> None:
+        await run_db(meter_values_record, station_id=self.station_id,
+                     connector_id=report.connector_id, transaction_id=report.transaction_id,
+                     readings=_readings(report.meter_values), now=timezone.now(),
+                     raw=asdict(report))
+
+    async def stop_transaction(self, stop: TransactionStop) -> IdTagInfo | None:
+        await run_db(transaction_stop, station_id=self.station_id,
+                     transaction_id=stop.transaction_id, meter_stop=stop.meter_stop,
+                     timestamp=stop.timestamp, id_tag=stop.id_tag, reason=stop.reason,
+                     readings=_readings(stop.transaction_data), now=timezone.now(),
+                     raw=asdict(stop))
+        if not stop.id_tag:
+            return None
+        return await run_db(_id_tag_info, id_tag=stop.id_tag)
+
+    async def data_transfer(self, vendor_id: str, message_id: str,
+                            data: str | None) -> DataTransferAnswer:
+        return data_transfer_answer(vendor_id, message_id, data)
+
+    async def diagnostics_status(self, status: str) -> None:
+        await run_db(station_services.station_record_diagnostics_status,
+                     station_id=self.station_id, status=status, now=timezone.now())
+
+    async def firmware_status(self, status: str, request_id: int | None, signed: bool) -> None:
+        await run_db(station_services.station_record_firmware_status,
+                     station_id=self.station_id, status=status, request_id=request_id,
+                     now=timezone.now())
+
+    async def security_event(self, kind: str, timestamp: datetime, tech_info: str) -> None:
+        await run_db(security_event_record, station_id=self.station_id, identity=self.identity,
+                     kind=kind, tech_info=tech_info, occurred_at=timestamp,
+                     source=SecurityEvent.Source.CHARGER)
+
+    async def log_status(self, status: str, request_id: int | None) -> None:
+        await run_db(station_services.station_record_log_status, station_id=self.station_id,
+                     status=status, request_id=request_id, now=timezone.now())
+
+    async def sign_certificate(self, csr: str) -> str:
+        await run_db(station_services.station_record_csr, station_id=self.station_id, csr=csr,
+                     now=timezone.now())
+        return "Accepted"

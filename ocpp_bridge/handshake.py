@@ -1,0 +1,115 @@
+"""Who may open a charger socket: identity, security profile, credentials.
+
+Runs before the WebSocket upgrade so a refusal is a plain HTTP answer (401/404).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from stations import credentials
+from stations.models import IDENTITY_PATTERN, Station
+from stations.selectors import station_by_identity
+from stations.services import station_auto_register
+
+from .models import SecurityEvent
+from .services import security_event_record
+
+_IDENTITY = re.compile(IDENTITY_PATTERN)
+_CN = re.compile(r"(?:^|[,/])\s*CN\s*=\s*([^,/]+)")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: int  # 0 = let in; else the HTTP status to refuse with
+    reason: str = ""
+    station: Station | None = None
+
+
+@dataclass(frozen=True)
+class Handshake:
+    identity: str
+    headers: dict[str, str]  # lower-cased names
+    client_ip: str
+    tls: bool  # the socket itself is TLS (wss)
+
+
+def _basic_credentials(headers: dict[str, str]) -> tuple[str, str] | None:
+    value = headers.get("authorization", "")
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "basic" or not token:
+        return None
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, sep, password = decoded.partition(":")
+    return (user, password) if sep else None
+
+
+def _from_trusted_proxy(hs: Handshake) -> bool:
+    return hs.client_ip in settings.OCPP_TRUSTED_PROXIES
+
+
+def _is_tls(hs: Handshake) -> bool:
+    if hs.tls:
+        return True
+    return _from_trusted_proxy(hs) and hs.headers.get("x-forwarded-proto", "") == "https"
+
+
+def _client_cert_ok(hs: Handshake) -> bool:
+    """Profile 3: TLS ended at a proxy we trust, which verified the client certificate
+    and forwards the verdict and the subject; the certificate's CN must be the identity."""
+    if not _from_trusted_proxy(hs):
+        return False
+    verified = hs.headers.get(settings.OCPP_CLIENT_CERT_VERIFY_HEADER.lower(), "")
+    subject = hs.headers.get(settings.OCPP_CLIENT_CERT_DN_HEADER.lower(), "")
+    match = _CN.search(subject)
+    return verified == "SUCCESS" and match is not None and match.group(1).strip() == hs.identity
+
+
+def _refuse(hs: Handshake, station: Station | None, status: int, reason: str) -> Verdict:
+    security_event_record(station_id=station.pk if station else None, identity=hs.identity,
+                          kind="ConnectionRefused", tech_info=reason, remote_addr=hs.client_ip,
+                          source=SecurityEvent.Source.PLATFORM)
+    return Verdict(status=status, reason=reason)
+
+
+def authenticate_charger(hs: Handshake) -> Verdict:
+    if not _IDENTITY.match(hs.identity):
+        return Verdict(status=404, reason="not a charge point identity")
+    creds = _basic_credentials(hs.headers)
+    station = station_by_identity(hs.identity)
+    if station is None:
+        return _unknown_station(hs, creds)
+    if station.security_profile == Station.SecurityProfile.CLIENT_CERT:
+        if _client_cert_ok(hs):
+            return Verdict(status=0, station=station)
+        return _refuse(hs, station, 401, "client certificate missing or not for this identity")
+    if station.security_profile == Station.SecurityProfile.BASIC_TLS and not _is_tls(hs):
+        return _refuse(hs, station, 401, "security profile 2 requires TLS")
+    if creds is None:
+        return _refuse(hs, station, 401, "missing HTTP Basic credentials")
+    user, password = creds
+    if user != hs.identity or not credentials.check_password(password, station.password_hash):
+        return _refuse(hs, station, 401, "wrong credentials")
+    return Verdict(status=0, station=station)
+
+
+def _unknown_station(hs: Handshake, creds: tuple[str, str] | None) -> Verdict:
+    if not settings.OCPP_AUTO_REGISTER:
+        return Verdict(status=404, reason="unknown charge point")
+    if creds is None or creds[0] != hs.identity:
+        return _refuse(hs, None, 401, "auto-registration needs Basic credentials")
+    try:
+        station = station_auto_register(identity=hs.identity, password=creds[1])
+    except credentials.InvalidChargerPassword as exc:
+        return _refuse(hs, None, 401, str(exc))
+    if not credentials.check_password(creds[1], station.password_hash):
+        return _refuse(hs, station, 401, "wrong credentials")  # lost a registration race
+    return Verdict(status=0, station=station)

@@ -1,0 +1,89 @@
+"""The charger side's own records: message log, security events, parked messages."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class OcppMessage(models.Model):
+    """Every frame in and out, raw. Pruned after OCPP_MESSAGE_LOG_RETENTION_DAYS."""
+
+    class Direction(models.TextChoices):
+        IN = "in", "charger → us"
+        OUT = "out", "us → charger"
+
+    id = models.BigAutoField(primary_key=True)
+    station = models.ForeignKey("stations.Station", on_delete=models.CASCADE, null=True,
+                                blank=True, related_name="ocpp_messages")
+    identity = models.CharField(max_length=48)
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    message_type = models.PositiveSmallIntegerField(null=True, blank=True)
+    message_id = models.CharField(max_length=36, blank=True)
+    action = models.CharField(max_length=50, blank=True)
+    error_code = models.CharField(max_length=40, blank=True)
+    raw = models.TextField()
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = "OCPP message"
+        indexes = [models.Index(fields=["station", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.identity} {self.action or self.message_type}"
+
+
+class SecurityEvent(models.Model):
+    class Source(models.TextChoices):
+        CHARGER = "charger", "reported by the charger"
+        PLATFORM = "platform", "seen by the platform"
+
+    station = models.ForeignKey("stations.Station", on_delete=models.CASCADE, null=True,
+                                blank=True, related_name="security_events")
+    identity = models.CharField(max_length=48)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    kind = models.CharField(max_length=50)
+    tech_info = models.TextField(blank=True)
+    remote_addr = models.CharField(max_length=64, blank=True)
+    occurred_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} ({self.identity})"
+
+
+class ParkedMessage(models.Model):
+    """A charger message we answered normally but could not apply cleanly: an operator
+    decides. Chargers drop messages answered with an error, so we never refuse these."""
+
+    class Reason(models.TextChoices):
+        UNKNOWN_TRANSACTION = "unknown_transaction"
+        ALREADY_STOPPED = "already_stopped"
+        STOP_BEFORE_START = "stop_before_start"
+        METER_BACKWARDS = "meter_backwards"
+        FUTURE_TIMESTAMP = "future_timestamp"
+        SUPERSEDED_TRANSACTION = "superseded_transaction"
+        ID_TAG_NOT_ACCEPTED = "id_tag_not_accepted"
+
+    station = models.ForeignKey("stations.Station", on_delete=models.CASCADE, null=True,
+                                blank=True, related_name="parked_messages")
+    action = models.CharField(max_length=50)
+    reason = models.CharField(max_length=30, choices=Reason.choices)
+    detail = models.CharField(max_length=300, blank=True)
+    transaction_id = models.IntegerField(null=True, blank=True)
+    payload = models.JSONField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                    null=True, blank=True)
+    resolution_note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.action}: {self.reason}"

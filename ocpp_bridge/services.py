@@ -1,0 +1,48 @@
+"""Writes of the charger side's own records."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+from django.utils import timezone
+
+from .models import OcppMessage, ParkedMessage, SecurityEvent
+
+
+def _jsonable(payload: dict) -> dict:
+    """Park payloads hold datetimes/Decimals from parsed messages; keep them as text."""
+    return json.loads(json.dumps(payload, default=str))
+
+
+def park_message(*, station_id: int | None, action: str, reason: str, payload: dict,
+                 detail: str = "", transaction_id: int | None = None) -> ParkedMessage:
+    return ParkedMessage.objects.create(
+        station_id=station_id, action=action, reason=reason, detail=detail[:300],
+        transaction_id=transaction_id, payload=_jsonable(payload))
+
+
+def security_event_record(*, station_id: int | None, identity: str, kind: str,
+                          source: str = SecurityEvent.Source.PLATFORM, tech_info: str = "",
+                          occurred_at: datetime | None = None,
+                          remote_addr: str = "") -> SecurityEvent:
+    return SecurityEvent.objects.create(
+        station_id=station_id, identity=identity[:48], kind=kind[:50], source=source,
+        tech_info=tech_info, remote_addr=remote_addr[:64],
+        occurred_at=occurred_at or timezone.now())
+
+
+def message_log_write(entries: list[OcppMessage]) -> None:
+    OcppMessage.objects.bulk_create(entries, batch_size=500)
+
+
+def message_log_purge(*, older_than_days: int, now: datetime | None = None) -> int:
+    """Delete log rows past retention, in chunks so a big backlog never holds long locks."""
+    cutoff = (now or timezone.now()) - timedelta(days=older_than_days)
+    total = 0
+    while True:
+        ids = list(OcppMessage.objects.filter(created_at__lt=cutoff)
+                   .values_list("id", flat=True)[:5000])
+        if not ids:
+            return total
+        total += OcppMessage.objects.filter(id__in=ids).delete()[0]

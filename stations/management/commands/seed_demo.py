@@ -1,0 +1,35 @@
+"""Demo data for a laptop: one location, station DEMO-001 with a known password, an id
+tag, and (in DEBUG only) an admin/admin superuser. Safe to run again."""
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from stations.models import IdTag, Location, Station
+from stations.services import station_create
+
+DEMO_IDENTITY = "DEMO-001"
+DEMO_PASSWORD = "demo-password-0001"  # noqa: S105 - documented demo credential
+DEMO_TAG = "DEMO-TAG-1"
+
+
+class Command(BaseCommand):
+    help = "Create demo data (idempotent). Refuses to run in production."
+
+    def handle(self, *args, **opts):
+        if settings.IS_PRODUCTION:
+            raise CommandError("seed_demo is for development machines only")
+        Location.objects.get_or_create(
+            name="Bishkek Ala-Too Square",
+            defaults={"address": "Ala-Too Square", "city": "Bishkek",
+                      "latitude": "42.876500", "longitude": "74.603700"})
+        if not Station.objects.filter(identity=DEMO_IDENTITY).exists():
+            station_create(identity=DEMO_IDENTITY, location_name="Bishkek Ala-Too Square",
+                           connectors=2, password=DEMO_PASSWORD)
+        IdTag.objects.get_or_create(id_tag=DEMO_TAG, defaults={"note": "demo card"})
+        user_model = get_user_model()
+        if settings.DEBUG and not user_model.objects.filter(username="admin").exists():
+            user_model.objects.create_superuser("admin", "admin@example.com", "admin")
+        self.stdout.write(self.style.SUCCESS(
+            f"Demo data ready: station {DEMO_IDENTITY} / password {DEMO_PASSWORD}, "
+            f"id tag {DEMO_TAG}" + (", admin/admin" if settings.DEBUG else "")))

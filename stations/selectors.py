@@ -1,0 +1,52 @@
+"""Reads about stations: liveness (the one source of truth) and id-tag status."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from .models import IdTag, Station
+
+
+def liveness_window() -> timedelta:
+    """A station is offline after two missed heartbeats (PRODUCT.md §7) plus a grace."""
+    return timedelta(seconds=2 * settings.OCPP_HEARTBEAT_INTERVAL
+                     + settings.OCPP_OFFLINE_GRACE_SECONDS)
+
+
+def online_q(now: datetime | None = None) -> Q:
+    since = (now or timezone.now()) - liveness_window()
+    return Q(connected=True, last_seen_at__gte=since)
+
+
+def station_is_online(station: Station, now: datetime | None = None) -> bool:
+    """Online = its socket is open AND it has been heard from recently. A process that
+    died with the socket flag still set is caught by the second half."""
+    if not station.connected or station.last_seen_at is None:
+        return False
+    return station.last_seen_at >= (now or timezone.now()) - liveness_window()
+
+
+def stations_online(now: datetime | None = None) -> QuerySet[Station]:
+    return Station.objects.filter(online_q(now))
+
+
+def station_by_identity(identity: str) -> Station | None:
+    return Station.objects.filter(identity=identity).first()
+
+
+def id_tag_status(id_tag: str, now: datetime | None = None) -> tuple[str, IdTag | None]:
+    """The OCPP authorization status of an id tag, and the tag when we know it."""
+    tag = IdTag.objects.select_related("parent").filter(id_tag=id_tag).first()
+    if tag is None:
+        return IdTag.Status.INVALID, None
+    if tag.status != IdTag.Status.ACCEPTED:
+        return tag.status, tag
+    if tag.expiry_date is not None and tag.expiry_date <= (now or timezone.now()):
+        return IdTag.Status.EXPIRED, tag
+    if tag.parent is not None and tag.parent.status == IdTag.Status.BLOCKED:
+        return IdTag.Status.BLOCKED, tag  # blocking a fleet card blocks its children
+    return IdTag.Status.ACCEPTED, tag
