@@ -107,7 +107,9 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # redis-py 8 reads with a 5 s socket timeout by default, the same as
+                # channels_redis's blocking pop: idle consumers would crash on a race.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
                 "capacity": 1000,
                 "expiry": 60,
                 "group_expiry": 86400,

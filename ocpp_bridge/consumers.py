@@ -20,8 +20,7 @@ from .db import run_db
 from .domain_port import DjangoChargerPort
 from .handshake import Handshake, authenticate_charger
 from .message_log import message_log
-from .protocol.errors import GENERIC_ERROR, OcppError
-from .protocol.frames import Call, CallError, peek_call_id
+from .protocol.frames import Call, CallError
 from .protocol.v16 import ChargePointSessionV16
 from .ratelimit import TokenBucket
 from .services import security_event_record
@@ -105,11 +104,6 @@ class OcppConsumer(AsyncWebsocketConsumer):
         if text_data is None:  # OCPP-J is text frames only
             text_data = (bytes_data or b"").decode("utf-8", errors="replace")
         wait = self.bucket.reserve()
-        if wait is None:
-            self._log_in(text_data, None)
-            await self._send(self.session.error_frame(
-                peek_call_id(text_data), OcppError(GENERIC_ERROR, "Rate limit exceeded")), None)
-            return
         if wait:
             await asyncio.sleep(wait)
         reply = await self.session.handle_text(text_data)

@@ -14,8 +14,10 @@ class OcppMessage(models.Model):
         OUT = "out", "us → charger"
 
     id = models.BigAutoField(primary_key=True)
-    station = models.ForeignKey("stations.Station", on_delete=models.CASCADE, null=True,
-                                blank=True, related_name="ocpp_messages")
+    # no database constraint: rows are written in batches after the fact, and a batch
+    # must not fail because a station was deleted meanwhile (the identity is kept anyway)
+    station = models.ForeignKey("stations.Station", on_delete=models.DO_NOTHING, null=True,
+                                blank=True, related_name="ocpp_messages", db_constraint=False)
     identity = models.CharField(max_length=48)
     direction = models.CharField(max_length=3, choices=Direction.choices)
     message_type = models.PositiveSmallIntegerField(null=True, blank=True)

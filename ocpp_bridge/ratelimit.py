@@ -1,14 +1,14 @@
 """Per-connection flood control: a token bucket that slows one charger down.
 
-A charger over its rate is made to wait (its frames queue in its own socket, so TCP
-pushes back on it alone); only when the wait would exceed MAX_WAIT is a frame refused.
+A consumer handles its charger's frames one at a time, so making it wait before the
+next frame is enough: the flooding charger's frames queue in its own socket (the
+server's bounded receive queue, then TCP) and nobody else's. Nothing is refused or
+lost — a flood only costs the flooder its own latency.
 """
 
 from __future__ import annotations
 
 import time
-
-MAX_WAIT = 2.0
 
 
 class TokenBucket:
@@ -17,13 +17,11 @@ class TokenBucket:
         self.tokens = burst
         self.updated = clock()
 
-    def reserve(self) -> float | None:
-        """Take a token; return how long to wait before using it, or None to refuse."""
+    def reserve(self) -> float:
+        """Take a token; return how many seconds to wait before using it."""
         now = self.clock()
         self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
         wait = 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
-        if wait > MAX_WAIT:
-            return None
         self.tokens -= 1
         return wait

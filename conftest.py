@@ -1,0 +1,111 @@
+"""Shared fixtures: data factories and a real ASGI server process for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parent
+CHARGER_PASSWORD = "test-password-0001"  # noqa: S105 - test credential
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _database_url() -> str:
+    db = settings.DATABASES["default"]
+    if "postgresql" not in db["ENGINE"]:
+        pytest.skip("end-to-end tests need PostgreSQL (run scripts/test.sh)")
+    user, host, port = db.get("USER") or "postgres", db.get("HOST") or "127.0.0.1", db.get("PORT")
+    return f"postgres://{user}@{host}:{port or 5432}/{db['NAME']}"
+
+
+class ServerProcess:
+    """uvicorn serving evpower.asgi on a free port, on the test database."""
+
+    def __init__(self, extra_env: dict[str, str] | None = None):
+        self.port = _free_port()
+        self.log_path = ROOT / f".server-{self.port}.log"
+        env = {**os.environ, "DATABASE_URL": _database_url(), "DJANGO_SETTINGS_MODULE":
+               "evpower.settings", "OCPP_HEARTBEAT_INTERVAL": "300", **(extra_env or {})}
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(  # noqa: S603 - fixed command line
+            [sys.executable, "-m", "uvicorn", "evpower.asgi:application", "--host", "127.0.0.1",
+             "--port", str(self.port), "--log-level", "warning"],
+            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited:\n{self.output()}")
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health/live", timeout=1)  # noqa: S310
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"server did not start:\n{self.output()}")
+
+    def ws_url(self, identity: str, prefix: str = "ocpp") -> str:
+        return f"ws://127.0.0.1:{self.port}/{prefix}/{identity}"
+
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self._log.close()
+        if not os.environ.get("KEEP_SERVER_LOGS"):
+            self.log_path.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def ocpp_server(django_db_setup, django_db_blocker):
+    """One server process for the session; tests commit their data (transactional_db)."""
+    server = ServerProcess({"OCPP_RATE_PER_SECOND": "50", "OCPP_RATE_BURST": "60",
+                            "OCPP_MAX_FRAME_BYTES": "20000"})
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def make_station(db):
+    from stations.services import station_create
+
+    def make(identity: str = "CP-1", *, password: str = CHARGER_PASSWORD, connectors: int = 2,
+             **kwargs):
+        return station_create(identity=identity, location_name="Test site",
+                              connectors=connectors, password=password, **kwargs).station
+
+    return make
+
+
+@pytest.fixture
+def booted_station(make_station):
+    """A station that has booted and been accepted before (reconnects need no new boot)."""
+    from django.utils import timezone
+
+    def make(identity: str = "CP-1", **kwargs):
+        station = make_station(identity, **kwargs)
+        station.last_boot_at = timezone.now()
+        station.save(update_fields=["last_boot_at"])
+        return station
+
+    return make
