@@ -32,18 +32,22 @@ def _database_url() -> str:
 
 
 class ServerProcess:
-    """uvicorn serving evpower.asgi on a free port, on the test database."""
+    """An ASGI server (uvicorn, or daphne) serving evpower.asgi on the test database."""
 
-    def __init__(self, extra_env: dict[str, str] | None = None):
+    def __init__(self, extra_env: dict[str, str] | None = None, server: str = "uvicorn"):
         self.port = _free_port()
         self.log_path = ROOT / f".server-{self.port}.log"
         env = {**os.environ, "DATABASE_URL": _database_url(), "DJANGO_SETTINGS_MODULE":
                "evpower.settings", "OCPP_HEARTBEAT_INTERVAL": "300", **(extra_env or {})}
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        command = {
+            "uvicorn": [sys.executable, "-m", "uvicorn", "evpower.asgi:application",
+                        "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
+            "daphne": [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+                       "evpower.asgi:application"],
+        }[server]
         self.proc = subprocess.Popen(  # noqa: S603 - fixed command line
-            [sys.executable, "-m", "uvicorn", "evpower.asgi:application", "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "warning"],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+            command, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         self._wait_ready()
 
     def _wait_ready(self) -> None:

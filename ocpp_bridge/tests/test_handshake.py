@@ -1,0 +1,69 @@
+"""Who may open a charger socket: profiles 1-3, auto-registration (no socket needed)."""
+
+import pytest
+
+from conftest import CHARGER_PASSWORD
+from ocpp_bridge.handshake import Handshake, authenticate_charger
+from ocpp_bridge.tests.charger import basic
+from stations.models import Station
+
+pytestmark = pytest.mark.django_db
+PROXY = "10.0.0.5"
+
+
+def lower(headers):
+    return {k.lower(): v for k, v in headers.items()}
+
+
+def shake(identity, headers=None, *, client_ip="127.0.0.1", tls=False):
+    return authenticate_charger(Handshake(identity=identity, headers=lower(headers or {}),
+                                          client_ip=client_ip, tls=tls))
+
+
+def test_profile_1_accepts_the_right_password_only(make_station):
+    make_station("CP-P1")
+    assert shake("CP-P1", basic("CP-P1")).status == 0
+    assert shake("CP-P1", basic("CP-P1", "x" * 20)).status == 401
+    assert shake("CP-P1", {"Authorization": "Basic !!!not-base64"}).status == 401
+    assert shake("CP-P1", {"Authorization": "Bearer abc"}).status == 401
+
+
+def test_profile_2_requires_tls_directly_or_from_a_trusted_proxy(make_station, settings):
+    settings.OCPP_TRUSTED_PROXIES = [PROXY]
+    make_station("CP-P2", security_profile=2)
+    assert shake("CP-P2", basic("CP-P2")).status == 401
+    assert shake("CP-P2", basic("CP-P2"), tls=True).status == 0
+    forwarded = {**basic("CP-P2"), "X-Forwarded-Proto": "https"}
+    assert shake("CP-P2", forwarded, client_ip=PROXY).status == 0
+    assert shake("CP-P2", forwarded, client_ip="203.0.113.9").status == 401  # not our proxy
+
+
+def test_profile_3_needs_a_verified_certificate_for_this_identity(make_station, settings):
+    settings.OCPP_TRUSTED_PROXIES = [PROXY]
+    make_station("CP-P3", security_profile=3)
+    good = {"X-SSL-Client-Verify": "SUCCESS", "X-SSL-Client-S-DN": "CN=CP-P3,O=ACME"}
+    assert shake("CP-P3", good, client_ip=PROXY).status == 0
+    assert shake("CP-P3", good, client_ip="203.0.113.9").status == 401
+    assert shake("CP-P3", {**good, "X-SSL-Client-Verify": "FAILED:expired"},
+                 client_ip=PROXY).status == 401
+    assert shake("CP-P3", {**good, "X-SSL-Client-S-DN": "CN=CP-OTHER"},
+                 client_ip=PROXY).status == 401
+    # a lower profile is never accepted for a profile-3 station
+    assert shake("CP-P3", basic("CP-P3"), client_ip=PROXY).status == 401
+
+
+def test_unknown_identity_is_404_unless_auto_registration(db, settings):
+    assert shake("CP-NEW", basic("CP-NEW")).status == 404
+    settings.OCPP_AUTO_REGISTER = True
+    assert shake("CP-NEW").status == 401  # still needs credentials to register
+    verdict = shake("CP-NEW", basic("CP-NEW"))
+    assert verdict.status == 0
+    assert verdict.station.registration_status == Station.Registration.PENDING
+    # the password it registered with is now its password
+    assert shake("CP-NEW", basic("CP-NEW", "another-password-1")).status == 401
+    assert shake("CP-NEW", basic("CP-NEW", CHARGER_PASSWORD)).status == 0
+
+
+def test_malformed_identity_is_404(db):
+    assert shake("has space", basic("has space")).status == 404
+    assert shake("x" * 49, basic("x" * 49)).status == 404
