@@ -27,4 +27,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
 
 # --proxy-headers: client address and scheme come from the load balancer's X-Forwarded-* headers
 # (trusted from the addresses in FORWARDED_ALLOW_IPS only).
-CMD ["uvicorn", "evpower.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers"]
+CMD ["uvicorn", "evpower.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers", "--ws-max-size", "1048576"]
