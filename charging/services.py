@@ -9,13 +9,15 @@ never refused, because a charger drops a message it got a CALLERROR for.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.utils import timezone
 
 from ocpp_bridge.models import ParkedMessage
-from ocpp_bridge.services import park_message
+from ocpp_bridge.services import park_message, parked
 from stations.selectors import id_tag_status
 
 from .metering import is_energy_register, normalise
@@ -80,37 +82,73 @@ def _flag_start(tx: OcppTransaction, now: datetime, raw: dict) -> None:
                      detail=f"transaction {tx.pk} started on the connector while {old} is open")
 
 
-@transaction.atomic
+@dataclass(frozen=True)
+class MeterValuesInput:
+    station_id: int
+    connector_id: int
+    transaction_id: int | None
+    readings: list[Reading]
+    now: datetime
+    raw: dict
+
+
 def meter_values_record(*, station_id: int, connector_id: int, transaction_id: int | None,
-                        readings: list[Reading], now: datetime, raw: dict) -> int:
-    """Store every sampled value once; move the transaction's register forward.
-    Returns how many new samples were stored."""
-    tx = None
-    if transaction_id is not None:
-        tx = _locked_transaction(station_id, transaction_id)
-        if tx is None:
-            park_message(station_id=station_id, action="MeterValues", payload=raw,
-                         reason=ParkedMessage.Reason.UNKNOWN_TRANSACTION,
-                         transaction_id=transaction_id,
-                         detail="MeterValues for a transaction this station never started")
-    stored = _store_samples(station_id, connector_id, tx, readings)
-    if any(r.timestamp > now + FUTURE_TOLERANCE for r in readings):
-        park_message(station_id=station_id, action="MeterValues", payload=raw,
-                     reason=ParkedMessage.Reason.FUTURE_TIMESTAMP, transaction_id=transaction_id,
-                     detail=f"sample timestamps after {now.isoformat()}")
-    if tx is not None and tx.status == OcppTransaction.Status.ACTIVE:
-        _advance_register(tx, readings, raw)
-    return stored
+                        readings: list[Reading], now: datetime, raw: dict) -> None:
+    meter_values_record_many([MeterValuesInput(station_id, connector_id, transaction_id, readings,
+                                          now, raw)])
+
+
+@transaction.atomic
+def meter_values_record_many(reports: Sequence[MeterValuesInput]) -> list[None]:
+    """Store every sampled value once and move each transaction's register forward, for
+    many MeterValues at once (one transaction; reports applied in arrival order)."""
+    open_txs = _locked_transactions({(r.station_id, r.transaction_id) for r in reports
+                                     if r.transaction_id is not None})
+    samples: list[MeterSample] = []
+    parks: list[ParkedMessage] = []
+    moved: dict[int, OcppTransaction] = {}
+    for r in reports:
+        tx = open_txs.get((r.station_id, r.transaction_id))
+        if r.transaction_id is not None and tx is None:
+            parks.append(parked(station_id=r.station_id, action="MeterValues", payload=r.raw,
+                                reason=ParkedMessage.Reason.UNKNOWN_TRANSACTION,
+                                transaction_id=r.transaction_id,
+                                detail="MeterValues for a transaction this station never started"))
+        samples += _sample_rows(r.station_id, r.connector_id, tx, r.readings)
+        if any(x.timestamp > r.now + FUTURE_TOLERANCE for x in r.readings):
+            parks.append(parked(station_id=r.station_id, action="MeterValues", payload=r.raw,
+                                reason=ParkedMessage.Reason.FUTURE_TIMESTAMP,
+                                transaction_id=r.transaction_id,
+                                detail=f"sample timestamps after {r.now.isoformat()}"))
+        if tx is not None and tx.status == OcppTransaction.Status.ACTIVE:
+            backwards = _advance_register(tx, r.readings, r.raw)
+            if backwards is not None:
+                parks.append(backwards)
+            else:
+                moved[tx.pk] = tx
+    MeterSample.objects.bulk_create(samples, ignore_conflicts=True)
+    ParkedMessage.objects.bulk_create(parks)
+    OcppTransaction.objects.bulk_update(list(moved.values()),
+                                        ["last_meter_wh", "last_meter_at", "updated_at"])
+    return [None] * len(reports)
+
+
+def _locked_transactions(keys: set[tuple[int, int]]) -> dict[tuple[int, int], OcppTransaction]:
+    """Rows locked in id order (a fixed order: concurrent batches cannot deadlock), keyed by
+    (station, id) so one charger can never touch another charger's transaction."""
+    if not keys:
+        return {}
+    rows = (OcppTransaction.objects.select_for_update()
+            .filter(pk__in={tx_id for _, tx_id in keys}).order_by("pk"))
+    return {(tx.station_id, tx.pk): tx for tx in rows if (tx.station_id, tx.pk) in keys}
 
 
 def _locked_transaction(station_id: int, transaction_id: int) -> OcppTransaction | None:
-    # filtered by station: one charger can never touch another charger's transaction
-    return (OcppTransaction.objects.select_for_update()
-            .filter(pk=transaction_id, station_id=station_id).first())
+    return _locked_transactions({(station_id, transaction_id)}).get((station_id, transaction_id))
 
 
-def _store_samples(station_id: int, connector_id: int, tx: OcppTransaction | None,
-                   readings: list[Reading]) -> int:
+def _sample_rows(station_id: int, connector_id: int, tx: OcppTransaction | None,
+                 readings: list[Reading]) -> list[MeterSample]:
     rows = []
     for r in readings:
         number, base = normalise(r.value, r.measurand, r.unit, r.format)
@@ -119,11 +157,19 @@ def _store_samples(station_id: int, connector_id: int, tx: OcppTransaction | Non
             timestamp=r.timestamp, measurand=r.measurand, phase=r.phase, location=r.location,
             context=r.context, format=r.format, unit=r.unit, value=r.value,
             normalised_value=number, normalised_unit=base))
-    created = MeterSample.objects.bulk_create(rows, ignore_conflicts=True)
-    return len(created)
+    return rows
 
 
-def _advance_register(tx: OcppTransaction, readings: list[Reading], raw: dict) -> None:
+def _store_samples(station_id: int, connector_id: int, tx: OcppTransaction | None,
+                   readings: list[Reading]) -> None:
+    MeterSample.objects.bulk_create(_sample_rows(station_id, connector_id, tx, readings),
+                                    ignore_conflicts=True)
+
+
+def _advance_register(tx: OcppTransaction, readings: list[Reading],
+                      raw: dict) -> ParkedMessage | None:
+    """Move the in-memory register forward; a reading that went backwards is returned as
+    a parked message instead."""
     latest = None
     for r in readings:
         if not is_energy_register(r.measurand, r.phase, r.format):
@@ -132,17 +178,17 @@ def _advance_register(tx: OcppTransaction, readings: list[Reading], raw: dict) -
         if wh is not None and (latest is None or r.timestamp >= latest[0]):
             latest = (r.timestamp, int(wh))
     if latest is None:
-        return
+        return None
     stamp, wh = latest
     if tx.last_meter_at is not None and stamp < tx.last_meter_at:
-        return  # an older reading replayed late: keep the newer one
+        return None  # an older reading replayed late: keep the newer one
     if tx.last_meter_wh is not None and wh < tx.last_meter_wh:
-        park_message(station_id=tx.station_id, action="MeterValues", payload=raw,
-                     reason=ParkedMessage.Reason.METER_BACKWARDS, transaction_id=tx.pk,
-                     detail=f"register went from {tx.last_meter_wh} Wh to {wh} Wh")
-        return
+        return parked(station_id=tx.station_id, action="MeterValues", payload=raw,
+                      reason=ParkedMessage.Reason.METER_BACKWARDS, transaction_id=tx.pk,
+                      detail=f"register went from {tx.last_meter_wh} Wh to {wh} Wh")
     tx.last_meter_wh, tx.last_meter_at = wh, stamp
-    tx.save(update_fields=["last_meter_wh", "last_meter_at", "updated_at"])
+    tx.updated_at = timezone.now()
+    return None
 
 
 @transaction.atomic

@@ -191,6 +191,8 @@ OCPP_CLIENT_CERT_DN_HEADER = env.str(
 ).lower()
 OCPP_DATA_TRANSFER_VENDORS = env.list("OCPP_DATA_TRANSFER_VENDORS", default=["org.evpower"])
 OCPP_OFFLINE_GRACE_SECONDS = env.int("OCPP_OFFLINE_GRACE_SECONDS", default=60)
+# threads (each with its own DB connection) that apply charger messages, per process
+OCPP_DB_THREADS = env.int("OCPP_DB_THREADS", default=16)
 
 SENTRY_DSN = env.str("SENTRY_DSN", default="")
 if SENTRY_DSN:

@@ -8,6 +8,7 @@ import json
 import logging
 import time
 
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
@@ -15,7 +16,6 @@ from django.utils import timezone
 from stations.models import Station
 from stations.services import station_connected, station_disconnected, station_seen
 
-from . import routing_keys
 from .db import run_db
 from .domain_port import DjangoChargerPort
 from .handshake import Handshake, authenticate_charger
@@ -36,6 +36,15 @@ class OcppConsumer(AsyncWebsocketConsumer):
     station_id: int | None = None
     session: ChargePointSessionV16 | None = None
 
+    async def dispatch(self, message: dict) -> None:
+        # Channels closes stale DB connections around every event through its single
+        # thread-sensitive executor: one hop per frame that all chargers queue on. This
+        # consumer touches the database only through run_db, whose threads manage their own.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def connect(self) -> None:
         self.identity = self.scope["url_route"]["kwargs"]["identity"]
         headers = {k.decode("latin-1").lower(): v.decode("latin-1")
@@ -55,8 +64,6 @@ class OcppConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_NO_SUBPROTOCOL)
             return
         self.station_id = station.pk
-        self.group = routing_keys.station_group(station.pk)
-        await self.channel_layer.group_add(self.group, self.channel_name)
         previous = await run_db(station_connected, station_id=station.pk,
                                 channel=self.channel_name, now=timezone.now())
         if previous and previous != self.channel_name:
@@ -137,7 +144,6 @@ class OcppConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.station_id is None:
             return
-        await self.channel_layer.group_discard(self.group, self.channel_name)
         await run_db(station_disconnected, station_id=self.station_id,
                      channel=self.channel_name, now=timezone.now())
         if self.session is not None:

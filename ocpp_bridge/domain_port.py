@@ -10,10 +10,17 @@ from datetime import datetime
 from django.conf import settings
 from django.utils import timezone
 
-from charging.services import Reading, meter_values_record, transaction_start, transaction_stop
+from charging.services import (
+    MeterValuesInput,
+    Reading,
+    meter_values_record_many,
+    transaction_start,
+    transaction_stop,
+)
 from stations import selectors as station_selectors
 from stations import services as station_services
 
+from .coalescer import Coalescer
 from .db import run_db
 from .models import SecurityEvent
 from .protocol.ports import (
@@ -30,6 +37,10 @@ from .protocol.ports import (
 )
 from .services import security_event_record
 from .vendors import data_transfer_answer
+
+# the two most frequent messages are applied in group commits (see coalescer.py)
+_heartbeats = Coalescer(station_services.station_record_heartbeats)
+_meter_reports = Coalescer(meter_values_record_many)
 
 
 def _readings(meter_values: tuple[MeterValue, ...]) -> list[Reading]:
@@ -61,11 +72,9 @@ class DjangoChargerPort:
                             current_time=now)
 
     async def heartbeat(self) -> datetime:
-        now = timezone.now()
-        await run_db(station_services.station_record_heartbeat, station_id=self.station_id,
-                     now=now)
+        await _heartbeats.submit(self.station_id)
         self._on_seen()
-        return now
+        return timezone.now()
 
     async def status_notification(self, report: StatusReport) -> None:
         await run_db(station_services.station_record_status, station_id=self.station_id,
@@ -83,10 +92,10 @@ class DjangoChargerPort:
         return StartDecision(transaction_id=result.transaction_id, id_tag_info=info)
 
     async def meter_values(self, report: MeterReport) -> None:
-        await run_db(meter_values_record, station_id=self.station_id,
-                     connector_id=report.connector_id, transaction_id=report.transaction_id,
-                     readings=_readings(report.meter_values), now=timezone.now(),
-                     raw=asdict(report))
+        await _meter_reports.submit(MeterValuesInput(
+            station_id=self.station_id, connector_id=report.connector_id,
+            transaction_id=report.transaction_id, readings=_readings(report.meter_values),
+            now=timezone.now(), raw=asdict(report)))
 
     async def stop_transaction(self, stop: TransactionStop) -> IdTagInfo | None:
         await run_db(transaction_stop, station_id=self.station_id,

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
+from django.db import transaction
 from django.utils import timezone
 
 from .models import OcppMessage, ParkedMessage, SecurityEvent
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
 
 
 def _jsonable(payload: dict) -> dict:
@@ -15,11 +20,18 @@ def _jsonable(payload: dict) -> dict:
     return json.loads(json.dumps(payload, default=str))
 
 
-def park_message(*, station_id: int | None, action: str, reason: str, payload: dict,
-                 detail: str = "", transaction_id: int | None = None) -> ParkedMessage:
-    return ParkedMessage.objects.create(
-        station_id=station_id, action=action, reason=reason, detail=detail[:300],
-        transaction_id=transaction_id, payload=_jsonable(payload))
+def parked(*, station_id: int | None, action: str, reason: str, payload: dict,
+           detail: str = "", transaction_id: int | None = None) -> ParkedMessage:
+    """An unsaved parked message (batch writers save many at once)."""
+    return ParkedMessage(station_id=station_id, action=action, reason=reason,
+                         detail=detail[:300], transaction_id=transaction_id,
+                         payload=_jsonable(payload))
+
+
+def park_message(**kwargs) -> ParkedMessage:
+    message = parked(**kwargs)
+    message.save()
+    return message
 
 
 def security_event_record(*, station_id: int | None, identity: str, kind: str,
@@ -46,3 +58,16 @@ def message_log_purge(*, older_than_days: int, now: datetime | None = None) -> i
         if not ids:
             return total
         total += OcppMessage.objects.filter(id__in=ids).delete()[0]
+
+
+@transaction.atomic
+def parked_message_resolve(*, message: ParkedMessage, user: AbstractBaseUser | None,
+                           note: str = "") -> bool:
+    """Mark a parked message resolved. Idempotent: one already resolved (maybe by another
+    operator a moment ago) keeps its first resolution. Returns whether this call resolved it."""
+    now = timezone.now()
+    resolved = ParkedMessage.objects.filter(pk=message.pk, resolved_at__isnull=True).update(
+        resolved_at=now, resolved_by=user, resolution_note=note[:300])
+    if resolved:
+        message.resolved_at, message.resolved_by, message.resolution_note = now, user, note[:300]
+    return bool(resolved)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from . import credentials
 from .models import Connector, Location, Station
@@ -86,6 +88,14 @@ def station_seen(*, station_id: int, now: datetime) -> None:
 
 def station_record_heartbeat(*, station_id: int, now: datetime) -> None:
     Station.objects.filter(pk=station_id).update(last_heartbeat_at=now, last_seen_at=now)
+
+
+def station_record_heartbeats(station_ids: Sequence[int]) -> list[None]:
+    """Many heartbeats in one statement (they all mean "alive now")."""
+    now = timezone.now()
+    Station.objects.filter(pk__in=set(station_ids)).update(last_heartbeat_at=now,
+                                                          last_seen_at=now)
+    return [None] * len(station_ids)
 
 
 @transaction.atomic
