@@ -1,0 +1,120 @@
+"""Admin for the charger side's records: the message log and security events (read only)
+and parked messages, which operators resolve through `services.parked_message_resolve`."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin, messages
+from django.utils.html import format_html
+from ocpp.v16.enums import Action
+
+from evpower.admin_filters import fixed_values_filter
+
+from .models import OcppMessage, ParkedMessage, SecurityEvent
+from .services import parked_message_resolve
+
+MESSAGE_TYPES = (("2", "CALL"), ("3", "CALLRESULT"), ("4", "CALLERROR"))
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the log is pruned by `manage.py purge_ocpp_log`, not by hand
+
+
+def _pretty_json(text: str):
+    try:
+        text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        pass  # not JSON (a malformed frame): show it as received
+    return format_html('<pre style="white-space: pre-wrap">{}</pre>', text)
+
+
+@admin.register(OcppMessage)
+class OcppMessageAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "identity", "direction", "message_type", "action",
+                    "message_id", "error_code")
+    list_filter = ("direction", fixed_values_filter("action", Action),
+                   fixed_values_filter("message_type", MESSAGE_TYPES, "message type"))
+    # exact matches: a substring search would scan the whole log
+    search_fields = ("=identity", "=message_id")
+    search_help_text = "Exact charge point identity or message id."
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    fields = ("created_at", "station", "identity", "direction", "message_type", "message_id",
+              "action", "error_code", "frame")
+
+    @admin.display(description="frame")
+    def frame(self, obj: OcppMessage):
+        return _pretty_json(obj.raw)
+
+
+@admin.register(SecurityEvent)
+class SecurityEventAdmin(ReadOnlyAdmin):
+    list_display = ("occurred_at", "identity", "kind", "source", "remote_addr", "tech_info")
+    list_filter = ("kind", "source")
+    search_fields = ("identity", "remote_addr")
+    date_hierarchy = "occurred_at"
+
+
+class ResolvedFilter(admin.SimpleListFilter):
+    title = "resolved"
+    parameter_name = "resolved"
+
+    def lookups(self, request, model_admin):
+        return (("no", "Unresolved"), ("yes", "Resolved"))
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(resolved_at__isnull=self.value() == "no")
+        return queryset
+
+
+@admin.register(ParkedMessage)
+class ParkedMessageAdmin(admin.ModelAdmin):
+    list_display = ("received_at", "station", "action", "reason", "transaction_id", "detail",
+                    "resolved", "resolved_by")
+    list_select_related = ("station", "resolved_by")
+    list_filter = (ResolvedFilter, "reason", "action", "station")
+    search_fields = ("=transaction_id", "station__identity")
+    actions = ("mark_resolved",)
+    fields = ("received_at", "station", "action", "reason", "detail", "transaction_id",
+              "payload_json", "resolved_at", "resolved_by", "resolution_note")
+
+    # what the charger sent is evidence: nobody edits it; resolving is the action below
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_resolve_permission(self, request) -> bool:
+        return request.user.has_perm("ocpp_bridge.change_parkedmessage")
+
+    @admin.display(description="resolved", boolean=True, ordering="resolved_at")
+    def resolved(self, obj: ParkedMessage) -> bool:
+        return obj.resolved_at is not None
+
+    @admin.display(description="payload")
+    def payload_json(self, obj: ParkedMessage):
+        return _pretty_json(json.dumps(obj.payload))
+
+    @admin.action(description="Mark resolved", permissions=["resolve"])
+    def mark_resolved(self, request, queryset):
+        total = resolved = 0
+        for message in queryset:
+            total += 1
+            resolved += parked_message_resolve(message=message, user=request.user)
+        already = total - resolved
+        messages.success(request, f"Marked {resolved} parked message(s) resolved."
+                         + (f" {already} already were and were left as they are."
+                            if already else ""))

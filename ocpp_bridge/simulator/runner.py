@@ -1,0 +1,76 @@
+"""Connecting the simulated charger: refusals, reconnecting with backoff, reboots."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import random
+from collections.abc import Iterator
+
+from ocpp.exceptions import OCPPError
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+
+from .charger import ChargerState, Log, SimulatedChargePoint
+from .config import SimulatorConfig, SimulatorError
+
+SUBPROTOCOL = "ocpp1.6"
+MAX_BACKOFF_SECONDS = 60.0
+
+
+def backoff(initial: float = 1.0, maximum: float = MAX_BACKOFF_SECONDS) -> Iterator[float]:
+    """Doubling delays with jitter, so a fleet of simulators does not reconnect in step."""
+    delay = initial
+    while True:
+        yield delay * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not a secret
+        delay = min(delay * 2, maximum)
+
+
+def basic_auth(identity: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{identity}:{password}".encode()).decode()
+
+
+def _refusal(status: int, config: SimulatorConfig) -> str:
+    if status == 401:
+        return (f"{config.url} refused the credentials of {config.identity} (HTTP 401): check "
+                f"--password and the station's security profile")
+    if status == 404:
+        return (f"{config.url} does not know charge point {config.identity} (HTTP 404): create "
+                f"it with `manage.py station_add {config.identity} ...` or check --url")
+    return (f"{config.url} refused the connection (HTTP {status}; daphne answers 403 for bad "
+            f"credentials and unknown stations alike)")
+
+
+async def run_simulator(config: SimulatorConfig, log: Log) -> None:
+    """Run the charger: return when `once` is done, else run forever. Raises
+    SimulatorError for what retrying cannot fix and, in once mode, for any failure."""
+    state = ChargerState.new(config)
+    delays = backoff()
+    headers = {"Authorization": basic_auth(config.identity, config.password)}
+    while True:
+        try:
+            async with connect(config.url, subprotocols=[SUBPROTOCOL], open_timeout=10,
+                               additional_headers=headers) as ws:
+                if ws.subprotocol != SUBPROTOCOL:
+                    raise SimulatorError(f"{config.url} did not accept subprotocol {SUBPROTOCOL}")
+                log(f"connected to {config.url}")
+                outcome = await SimulatedChargePoint(config, ws, state, log).serve()
+            if outcome == "done":
+                return
+            continue  # rebooted: connect again at once
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            if status in (401, 403, 404):
+                raise SimulatorError(_refusal(status, config)) from exc
+            problem = f"HTTP {status}"
+        except InvalidURI as exc:
+            raise SimulatorError(str(exc)) from exc
+        except (OSError, TimeoutError, ConnectionClosed, InvalidHandshake, OCPPError) as exc:
+            problem = str(exc) or type(exc).__name__
+        if config.once:
+            raise SimulatorError(f"connection to {config.url} failed: {problem}")
+        if state.booted:  # that connection worked for a while: start the backoff afresh
+            state.booted, delays = False, backoff()
+        delay = next(delays)
+        log(f"connection problem ({problem}); reconnecting in {delay:.1f} s")
+        await asyncio.sleep(delay)

@@ -1,0 +1,251 @@
+"""Operators' admin for locations, stations, connectors and id tags.
+
+Writes that carry rules (creating a station, its password, approving it) go through
+`stations.services`; liveness comes only from `stations.selectors`. The password hash is
+never a form field nor shown: the admin only says whether one is set.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count, Prefetch
+
+from . import credentials
+from .models import Connector, IdTag, Location, Station
+from .selectors import online_q, station_is_online
+from .services import station_approve, station_create, station_set_password
+
+
+@admin.register(Location)
+class LocationAdmin(admin.ModelAdmin):
+    list_display = ("name", "city", "status", "station_count")
+    list_filter = ("status", "city")
+    search_fields = ("name", "city", "address")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(station_count=Count("stations"))
+
+    @admin.display(description="stations", ordering="station_count")
+    def station_count(self, obj: Location) -> int:
+        return obj.station_count
+
+
+class OnlineFilter(admin.SimpleListFilter):
+    title = "connection"
+    parameter_name = "online"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "Online"), ("no", "Offline"))
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(online_q())
+        if self.value() == "no":
+            return queryset.exclude(online_q())
+        return queryset
+
+
+class StationAddForm(forms.ModelForm):
+    """What `manage.py station_add` asks for; `StationAdmin.save_model` hands it to
+    `station_create`, so both ways of onboarding a charger behave the same."""
+
+    new_location = forms.CharField(
+        max_length=200, required=False, label="Or a new location",
+        help_text="Name of a location to create (leave the choice above empty).")
+    connectors = forms.IntegerField(min_value=1, max_value=32, initial=1,
+                                    label="Number of connectors")
+    password = forms.CharField(
+        required=False, strip=False, widget=forms.PasswordInput(render_value=False),
+        help_text="HTTP Basic password: 16-40 characters of A-Z a-z 0-9 * - _ = : + | @ .")
+    generate_password = forms.BooleanField(
+        required=False, initial=True,
+        help_text="Generate a random password; it is shown once after saving.")
+
+    class Meta:
+        model = Station
+        fields = ("identity", "location", "security_profile", "allow_missing_subprotocol")
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("location")) == bool(data.get("new_location", "").strip()):
+            self.add_error("new_location", "Choose an existing location or name a new one.")
+        password, generate = data.get("password"), data.get("generate_password")
+        if bool(password) == bool(generate):
+            self.add_error("password", "Type a password or tick 'generate password' (one).")
+        elif password and not credentials.PASSWORD_PATTERN.match(password):
+            self.add_error("password", self.fields["password"].help_text)
+        return data
+
+    def location_name(self) -> str:
+        location = self.cleaned_data.get("location")
+        return location.name if location else self.cleaned_data["new_location"].strip()
+
+
+class ConnectorInline(admin.TabularInline):
+    model = Connector
+    extra = 0
+    fields = ("number", "connector_type", "max_power_kw",
+              "status", "error_code", "info", "status_at")
+    readonly_fields = ("status", "error_code", "info", "status_at")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("station")  # __str__ shows it
+
+
+BOOT_FIELDS = ("vendor", "model", "charge_point_serial", "charge_box_serial", "firmware_version",
+               "iccid", "imsi", "meter_type", "meter_serial", "last_boot_at")
+LIVENESS_FIELDS = ("online", "connected", "connection_channel", "connected_at",
+                   "disconnected_at", "last_heartbeat_at", "last_seen_at")
+STATUS_FIELDS = ("status", "error_code", "status_info", "status_vendor_id",
+                 "status_vendor_error_code", "status_at")
+JOB_FIELDS = ("firmware_status", "firmware_request_id", "firmware_status_at",
+              "diagnostics_status", "diagnostics_status_at", "log_status", "log_request_id",
+              "log_status_at", "pending_csr", "csr_received_at")
+
+
+@admin.register(Station)
+class StationAdmin(admin.ModelAdmin):
+    list_display = ("identity", "location", "admin_status", "registration_status", "online",
+                    "last_heartbeat_at", "last_seen_at", "firmware_version", "vendor_model",
+                    "connector_statuses")
+    list_select_related = ("location",)
+    list_filter = ("admin_status", "registration_status", OnlineFilter, "location")
+    search_fields = ("identity", "charge_point_serial", "charge_box_serial")
+    actions = ("rotate_password", "approve_registration")
+    inlines = (ConnectorInline,)
+    fieldsets = (
+        ("Identity and location", {"fields": ("identity", "location", "admin_status",
+                                              "registration_status", "max_power_kw",
+                                              "ocpp_version")}),
+        ("Credentials", {"fields": ("security_profile", "allow_missing_subprotocol",
+                                    "password_set")}),
+        ("Boot information", {"fields": BOOT_FIELDS}),
+        ("Liveness", {"fields": LIVENESS_FIELDS}),
+        ("Station status (connector 0)", {"fields": STATUS_FIELDS}),
+        ("Jobs", {"classes": ("collapse",), "fields": JOB_FIELDS}),
+        ("Configuration read from the charger", {"classes": ("collapse",),
+                                                 "fields": ("configuration",)}),
+        ("Record", {"fields": ("created_at", "updated_at")}),
+    )
+    add_fieldsets = (
+        (None, {"fields": ("identity", "location", "new_location", "connectors")}),
+        ("Credentials", {"fields": ("password", "generate_password", "security_profile",
+                                    "allow_missing_subprotocol")}),
+    )
+    # identity is what the charger logs in with: set once, at creation
+    change_readonly_fields = ("identity", "ocpp_version", "password_set", *BOOT_FIELDS,
+                              *LIVENESS_FIELDS, *STATUS_FIELDS, *JOB_FIELDS, "configuration",
+                              "created_at", "updated_at")
+
+    def get_queryset(self, request):
+        connectors = Connector.objects.order_by("number")
+        return super().get_queryset(request).prefetch_related(
+            Prefetch("connectors", queryset=connectors))
+
+    def get_fieldsets(self, request, obj=None):
+        return self.fieldsets if obj else self.add_fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.change_readonly_fields if obj else ()
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj else ()  # connectors are created from the count
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = StationAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    # --- list columns -----------------------------------------------------------
+
+    @admin.display(description="online")
+    def online(self, obj: Station) -> str:
+        return "ONLINE" if station_is_online(obj) else "OFFLINE"
+
+    @admin.display(description="vendor / model")
+    def vendor_model(self, obj: Station) -> str:
+        return f"{obj.vendor} {obj.model}".strip()
+
+    @admin.display(description="connectors")
+    def connector_statuses(self, obj: Station) -> str:
+        # .all() reads the prefetched, ordered list: no query per row
+        return ", ".join(f"{c.number}: {c.status}" for c in obj.connectors.all())
+
+    @admin.display(description="password set", boolean=True)
+    def password_set(self, obj: Station) -> bool:
+        return bool(obj.password_hash)
+
+    # --- saving -----------------------------------------------------------------
+
+    def save_form(self, request, form, change):
+        if change:
+            return super().save_form(request, form, change)
+        return form.instance  # not saved here: save_model creates it through the service
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            # Only the edited columns: a full save would write back liveness and status
+            # that the charger's connection may have updated during this request.
+            if form.changed_data:
+                obj.save(update_fields=[*form.changed_data, "updated_at"])
+            return
+        data = form.cleaned_data
+        created = station_create(
+            identity=data["identity"], location_name=form.location_name(),
+            connectors=data["connectors"], password=data["password"] or None,
+            generate_password=data["generate_password"],
+            security_profile=data["security_profile"],
+            allow_missing_subprotocol=data["allow_missing_subprotocol"])
+        # the admin goes on with `obj` (history entry, redirect): make it the saved row
+        for field in Station._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(created.station, field.attname))
+        obj._state.adding, obj._state.db = False, created.station._state.db
+        if created.password:
+            messages.success(request, f"Password for {obj.identity} (shown once, store it in "
+                                      f"the charger now): {created.password}")
+
+    def save_related(self, request, form, formsets, change):
+        if change:  # a new station has no inlines or many-to-many: station_create did it all
+            super().save_related(request, form, formsets, change)
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Connector:
+            return super().save_formset(request, form, formset, change)
+        formset.save(commit=False)
+        for connector in formset.deleted_objects:
+            connector.delete()
+        for connector in formset.new_objects:
+            connector.save()
+        # as above: never write back the status columns the charger keeps current
+        for connector, fields in formset.changed_objects:
+            connector.save(update_fields=[*fields, "updated_at"])
+
+    # --- actions ----------------------------------------------------------------
+
+    @admin.action(description="Rotate password (generate new)", permissions=["change"])
+    def rotate_password(self, request, queryset):
+        for station in queryset:
+            password = station_set_password(station=station)
+            messages.success(request, f"New password for {station.identity} (shown once; the "
+                                      f"charger is refused until it has it): {password}")
+
+    @admin.action(description="Approve pending registration", permissions=["change"])
+    def approve_registration(self, request, queryset):
+        pending = list(queryset.filter(registration_status=Station.Registration.PENDING))
+        for station in pending:
+            station_approve(station=station)
+        skipped = queryset.count() - len(pending)
+        messages.success(request, f"Approved {len(pending)} station(s); they are accepted at "
+                                  f"their next BootNotification."
+                         + (f" {skipped} were not pending and were left as they are."
+                            if skipped else ""))
+
+
+@admin.register(IdTag)
+class IdTagAdmin(admin.ModelAdmin):
+    list_display = ("id_tag", "status", "expiry_date", "parent", "note")
+    list_select_related = ("parent",)
+    list_filter = ("status", "expiry_date")
+    search_fields = ("id_tag", "note")
+    autocomplete_fields = ("parent",)
