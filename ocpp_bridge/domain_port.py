@@ -95,7 +95,7 @@ class DjangoChargerPort:
         await _meter_reports.submit(MeterValuesInput(
             station_id=self.station_id, connector_id=report.connector_id,
             transaction_id=report.transaction_id, readings=_readings(report.meter_values),
-            now=timezone.now(), raw=asdict(report)))
+            now=timezone.now(), raw=report))
 
     async def stop_transaction(self, stop: TransactionStop) -> IdTagInfo | None:
         await run_db(transaction_stop, station_id=self.station_id,

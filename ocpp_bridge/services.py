@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, is_dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -15,12 +16,15 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
 
 
-def _jsonable(payload: dict) -> dict:
-    """Park payloads hold datetimes/Decimals from parsed messages; keep them as text."""
+def _jsonable(payload: Any) -> dict:
+    """Park payloads are parsed messages (dicts or protocol dataclasses holding datetimes);
+    stored as JSON with those values as text."""
+    if is_dataclass(payload) and not isinstance(payload, type):
+        payload = asdict(payload)
     return json.loads(json.dumps(payload, default=str))
 
 
-def parked(*, station_id: int | None, action: str, reason: str, payload: dict,
+def parked(*, station_id: int | None, action: str, reason: str, payload: Any,
            detail: str = "", transaction_id: int | None = None) -> ParkedMessage:
     """An unsaved parked message (batch writers save many at once)."""
     return ParkedMessage(station_id=station_id, action=action, reason=reason,
