@@ -15,7 +15,6 @@ from django.conf import settings
 from django.utils import timezone
 
 from .db import run_db
-from .models import OcppMessage
 from .services import message_log_write
 
 log = logging.getLogger("ocpp_bridge")
@@ -25,7 +24,7 @@ FLUSH_ROWS = 500
 
 class MessageLog:
     def __init__(self) -> None:
-        self._rows: list[OcppMessage] = []
+        self._rows: list[tuple] = []  # LOG_COLUMNS order; plain tuples keep the hot path cheap
         self._flusher: asyncio.Task | None = None
         self._wakeup: asyncio.Event | None = None
 
@@ -34,10 +33,8 @@ class MessageLog:
                error_code: str = "") -> None:
         if not settings.OCPP_MESSAGE_LOG_ENABLED:
             return
-        self._rows.append(OcppMessage(
-            station_id=station_id, identity=identity, direction=direction, raw=raw,
-            message_type=message_type, message_id=message_id[:36], action=action[:50],
-            error_code=error_code[:40], created_at=timezone.now()))
+        self._rows.append((station_id, identity, direction, message_type, message_id[:36],
+                           action[:50], error_code[:40], raw, timezone.now()))
         self._ensure_flusher()
         if len(self._rows) >= FLUSH_ROWS and self._wakeup is not None:
             self._wakeup.set()
@@ -61,7 +58,7 @@ class MessageLog:
         if not rows:
             return
         try:
-            await run_db(message_log_write, entries=rows)
+            await run_db(message_log_write, rows=rows)
         except Exception:
             log.exception("could not write %d OCPP log rows", len(rows))
 

@@ -7,7 +7,7 @@ from dataclasses import asdict, is_dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from .models import OcppMessage, ParkedMessage, SecurityEvent
@@ -48,8 +48,19 @@ def security_event_record(*, station_id: int | None, identity: str, kind: str,
         occurred_at=occurred_at or timezone.now())
 
 
-def message_log_write(entries: list[OcppMessage]) -> None:
-    OcppMessage.objects.bulk_create(entries, batch_size=500)
+LOG_COLUMNS = ("station_id", "identity", "direction", "message_type", "message_id", "action",
+               "error_code", "raw", "created_at")
+
+
+def message_log_write(rows: list[tuple]) -> None:
+    """Append log rows (tuples in LOG_COLUMNS order) with one batched INSERT; building a
+    model instance per frame cost more than writing it."""
+    table = connection.ops.quote_name(OcppMessage._meta.db_table)
+    placeholders = ", ".join(["%s"] * len(LOG_COLUMNS))
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {table} ({', '.join(LOG_COLUMNS)}) VALUES ({placeholders})",  # noqa: S608 - names from the model
+            rows)
 
 
 def message_log_purge(*, older_than_days: int, now: datetime | None = None) -> int:
