@@ -37,7 +37,7 @@ class ServerProcess:
     def __init__(self, extra_env: dict[str, str] | None = None, server: str = "uvicorn"):
         self.port = _free_port()
         self.log_path = ROOT / f".server-{self.port}.log"
-        env = {**os.environ, "DATABASE_URL": _database_url(), "DJANGO_SETTINGS_MODULE":
+        self.env = env = {**os.environ, "DATABASE_URL": _database_url(), "DJANGO_SETTINGS_MODULE":
                "evpower.settings", "OCPP_HEARTBEAT_INTERVAL": "300", **(extra_env or {})}
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         command = {

@@ -193,6 +193,9 @@ OCPP_DATA_TRANSFER_VENDORS = env.list("OCPP_DATA_TRANSFER_VENDORS", default=["or
 OCPP_OFFLINE_GRACE_SECONDS = env.int("OCPP_OFFLINE_GRACE_SECONDS", default=60)
 # threads (each with its own DB connection) that apply charger messages, per process
 OCPP_DB_THREADS = env.int("OCPP_DB_THREADS", default=16)
+# seconds a charger has to answer one of our calls, and commands that may wait per station
+OCPP_CALL_TIMEOUT = env.float("OCPP_CALL_TIMEOUT", default=30.0)
+OCPP_COMMAND_QUEUE = env.int("OCPP_COMMAND_QUEUE", default=10)
 
 SENTRY_DSN = env.str("SENTRY_DSN", default="")
 if SENTRY_DSN:

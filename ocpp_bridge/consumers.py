@@ -16,11 +16,13 @@ from django.utils import timezone
 from stations.models import Station
 from stations.services import station_connected, station_disconnected, station_seen
 
+from .command_runner import CommandRunner
 from .db import run_db
 from .domain_port import DjangoChargerPort
 from .handshake import Handshake, authenticate_charger
 from .message_log import message_log
-from .protocol.frames import Call, CallError
+from .protocol.frames import Call, CallError, call_frame
+from .protocol.secrets import masked
 from .protocol.v16 import ChargePointSessionV16
 from .ratelimit import TokenBucket
 from .services import security_event_record
@@ -78,6 +80,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             max_frame_chars=settings.OCPP_MAX_FRAME_BYTES,
             validate_responses=settings.DEBUG,
         )
+        self.commands = CommandRunner(self)
         await self.accept(SUBPROTOCOL_16 if SUBPROTOCOL_16 in offered else None)
         log.info("charger %s connected", self.identity)
 
@@ -101,6 +104,14 @@ class OcppConsumer(AsyncWebsocketConsumer):
 
     async def ocpp_replaced(self, event: dict) -> None:
         await self.close(code=CLOSE_REPLACED)
+
+    async def ocpp_command(self, event: dict) -> None:
+        """A command for this charger from any process (see ocpp_bridge.commands)."""
+        if self.session is None:
+            await self.channel_layer.send(event["reply_to"], {"type": "ocpp.reply",
+                                                              "outcome": "offline"})
+            return
+        await self.commands.submit(event)
 
     def _mark_seen(self) -> None:
         self._last_seen = time.monotonic()
@@ -131,6 +142,13 @@ class OcppConsumer(AsyncWebsocketConsumer):
             action=frame.action if isinstance(frame, Call) else "",
             error_code=frame.code if isinstance(frame, CallError) else "")
 
+    async def send_call(self, message_id: str, action: str, payload: dict) -> None:
+        await self.send(text_data=call_frame(message_id, action, payload))
+        message_log.record(
+            station_id=self.station_id, identity=self.identity, direction="out",
+            raw=call_frame(message_id, action, masked(action, payload)),
+            message_type=2, message_id=message_id, action=action)
+
     async def _send(self, reply: str, request) -> None:
         """Send a reply; log it with the action of the call it answers."""
         await self.send(text_data=reply)
@@ -147,6 +165,6 @@ class OcppConsumer(AsyncWebsocketConsumer):
         await run_db(station_disconnected, station_id=self.station_id,
                      channel=self.channel_name, now=timezone.now())
         if self.session is not None:
-            self.session.replies.fail_all(ConnectionError("charger disconnected"))
+            await self.commands.close()
         log.info("charger %s disconnected (%s)", self.identity, code)
 

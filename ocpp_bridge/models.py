@@ -89,3 +89,39 @@ class ParkedMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action}: {self.reason}"
+
+
+class CommandRecord(models.Model):
+    """Every call we send a charger: who asked, what, and how it ended."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        ACCEPTED = "accepted"  # answered, and the answer is not a refusal
+        REJECTED = "rejected"  # answered with a refusal status (Rejected, NotSupported...)
+        CALL_ERROR = "call_error"  # answered with a CALLERROR
+        TIMEOUT = "timeout"
+        OFFLINE = "offline"
+        BUSY = "busy"  # the station's command queue was full
+        INVALID = "invalid"  # our payload failed the schema; never sent
+
+    station = models.ForeignKey("stations.Station", on_delete=models.CASCADE,
+                                related_name="commands")
+    action = models.CharField(max_length=50)
+    payload = models.JSONField(default=dict)
+    requested_by = models.CharField(max_length=150, blank=True,
+                                    help_text="user, task or command that asked")
+    message_id = models.CharField(max_length=36, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    response = models.JSONField(null=True, blank=True)
+    error_code = models.CharField(max_length=40, blank=True)
+    error_description = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["station", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.action} → {self.station_id}: {self.status}"

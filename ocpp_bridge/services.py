@@ -10,7 +10,10 @@ from typing import TYPE_CHECKING, Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .models import OcppMessage, ParkedMessage, SecurityEvent
+from stations.models import Station
+
+from .models import CommandRecord, OcppMessage, ParkedMessage, SecurityEvent
+from .protocol.secrets import SECRET_CONFIGURATION_KEYS
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -86,3 +89,37 @@ def parked_message_resolve(*, message: ParkedMessage, user: AbstractBaseUser | N
     if resolved:
         message.resolved_at, message.resolved_by, message.resolution_note = now, user, note[:300]
     return bool(resolved)
+
+
+def command_start(*, station, action: str, payload: dict, requested_by: str) -> CommandRecord:
+    return CommandRecord.objects.create(station=station, action=action, payload=payload,
+                                        requested_by=requested_by[:150])
+
+
+@transaction.atomic
+def command_finish(*, record: CommandRecord, result: Any, payload: dict) -> None:
+    """Record how a command ended and keep what the answer teaches us about the station."""
+    record.status, record.response = result.status, result.response
+    record.error_code, record.error_description = result.error_code, result.error_description
+    record.duration_ms, record.finished_at = result.duration_ms, timezone.now()
+    record.save()
+    if result.status == CommandRecord.Status.ACCEPTED:
+        _learn_configuration(record.station_id, record.action, payload, result.response or {})
+
+
+def _learn_configuration(station_id: int, action: str, payload: dict, response: dict) -> None:
+    if action == "GetConfiguration":
+        known = {item["key"]: {"value": item.get("value"), "readonly": item["readonly"]}
+                 for item in response.get("configurationKey", [])}
+        station = Station.objects.select_for_update().get(pk=station_id)
+        if payload.get("key"):  # a partial read refreshes those keys only
+            station.configuration = {**station.configuration, **known}
+        else:
+            station.configuration = known
+        station.save(update_fields=["configuration", "updated_at"])
+    elif action == "ChangeConfiguration" and payload["key"] not in SECRET_CONFIGURATION_KEYS:
+        station = Station.objects.select_for_update().get(pk=station_id)
+        entry = station.configuration.get(payload["key"], {"readonly": False})
+        station.configuration = {**station.configuration,
+                                 payload["key"]: {**entry, "value": payload["value"]}}
+        station.save(update_fields=["configuration", "updated_at"])

@@ -113,6 +113,16 @@ class StationAdmin(admin.ModelAdmin):
     list_filter = ("admin_status", "registration_status", OnlineFilter, "location")
     search_fields = ("identity", "charge_point_serial", "charge_box_serial")
     actions = ("rotate_password", "approve_registration")
+
+    def get_urls(self):
+        from django.urls import path
+
+        from ocpp_bridge.admin_commands import send_command_view
+
+        own = [path("<int:station_id>/ocpp-command/",
+                    self.admin_site.admin_view(send_command_view),
+                    name="stations_station_send_command")]
+        return own + super().get_urls()
     inlines = (ConnectorInline,)
     fieldsets = (
         ("Identity and location", {"fields": ("identity", "location", "admin_status",

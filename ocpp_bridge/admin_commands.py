@@ -1,0 +1,56 @@
+"""Admin page: send any OCPP call to a station and see the charger's answer."""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+
+from stations.models import Station
+
+from .commands import send_command
+from .models import CommandRecord
+from .protocol.v16 import CSMS_INITIATED
+
+SEND_PERMISSION = "ocpp_bridge.add_commandrecord"  # sending a command creates its record
+
+
+class SendCommandForm(forms.Form):
+    action = forms.ChoiceField(choices=[(a, a) for a in sorted(CSMS_INITIATED)])
+    payload = forms.CharField(widget=forms.Textarea(attrs={"rows": 6, "cols": 60}),
+                              initial="{}", help_text="The call's payload as JSON.")
+    timeout = forms.FloatField(initial=30, min_value=1, max_value=300)
+
+    def clean_payload(self):
+        try:
+            value = json.loads(self.cleaned_data["payload"])
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(f"Not valid JSON: {exc}") from exc
+        if not isinstance(value, dict):
+            raise forms.ValidationError("The payload must be a JSON object.")
+        return value
+
+
+def send_command_view(request, station_id: int):
+    if not request.user.has_perm(SEND_PERMISSION):
+        raise PermissionDenied
+    station = get_object_or_404(Station, pk=station_id)
+    result = None
+    form = SendCommandForm(request.POST or None, initial=request.GET or None)
+    if request.method == "POST" and form.is_valid():
+        result = send_command(station=station, action=form.cleaned_data["action"],
+                              payload=form.cleaned_data["payload"],
+                              timeout=form.cleaned_data["timeout"],
+                              requested_by=f"admin:{request.user.get_username()}")
+    recent = CommandRecord.objects.filter(station=station).order_by("-created_at")[:10]
+    context = {
+        **admin.site.each_context(request), "title": f"Send an OCPP command to {station}",
+        "station": station, "form": form, "result": result, "recent": recent,
+        "response_json": json.dumps(result.response, indent=2) if result and result.response
+        else "", "opts": Station._meta,
+    }
+    return TemplateResponse(request, "admin/ocpp_bridge/send_command.html", context)

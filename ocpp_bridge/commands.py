@@ -1,0 +1,156 @@
+"""Commands to chargers: the one way for any process to call a charger and get its answer.
+
+    result = send_command(station=station, action="Reset", payload={"type": "Soft"})
+
+Callable from a view, an admin action, a Celery task or a management command, in any
+process. The station row names the channel of the consumer holding its socket (see
+`stations.services.station_connected`); the command travels there through the channel
+layer, the consumer sends the CALL and relays the charger's CALLRESULT/CALLERROR back on
+a reply channel. Addressing the socket's own channel (not a group) means there is no
+group membership to expire on long-lived connections or to lose when Redis restarts.
+
+Failures are distinct and fast: an offline station is answered at once, a socket whose
+process no longer answers within ACK_SECONDS counts as offline, a full queue is BUSY,
+a payload that breaks the schema is INVALID and never sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from dataclasses import dataclass
+
+from asgiref.sync import async_to_sync
+from channels import DEFAULT_CHANNEL_LAYER
+from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
+from django.conf import settings
+
+from stations import credentials
+from stations.models import Station
+from stations.selectors import station_is_online
+from stations.services import station_set_password
+
+from .models import CommandRecord
+from .protocol import schemas
+from .protocol.errors import OcppError
+from .protocol.outcomes import is_refusal
+from .protocol.secrets import masked
+from .protocol.v16 import CSMS_INITIATED, VERSION
+from .services import command_finish, command_start
+
+Status = CommandRecord.Status
+ACK_SECONDS = 3.0  # how long the socket's process may take to take the command in hand
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    command_id: int
+    status: str
+    response: dict | None = None
+    error_code: str = ""
+    error_description: str = ""
+    duration_ms: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == Status.ACCEPTED
+
+
+def send_command(*, station: Station, action: str, payload: dict | None = None,
+                 timeout: float | None = None, requested_by: str = "") -> CommandResult:
+    payload = payload or {}
+    timeout = timeout or settings.OCPP_CALL_TIMEOUT
+    record = command_start(station=station, action=action, payload=masked(action, payload),
+                           requested_by=requested_by)
+    began = time.monotonic()
+    outcome = _precheck(station, action, payload)
+    if outcome is None:
+        outcome = async_to_sync(_deliver)(station.connection_channel, {
+            "command_id": record.pk, "action": action, "payload": payload,
+            "deadline": time.time() + timeout,
+        }, timeout)
+    result = CommandResult(command_id=record.pk, duration_ms=int((time.monotonic() - began) * 1000),
+                           **outcome)
+    command_finish(record=record, result=result, payload=payload)
+    return result
+
+
+def _precheck(station: Station, action: str, payload: dict) -> dict | None:
+    if action not in CSMS_INITIATED:
+        return {"status": Status.INVALID, "error_code": "NotSupported",
+                "error_description": f"{action} is not a call the central system sends"}
+    try:
+        schemas.validate_request(VERSION, action, payload)
+    except OcppError as exc:
+        return {"status": Status.INVALID, "error_code": exc.code,
+                "error_description": exc.description}
+    station.refresh_from_db(fields=["connected", "connection_channel", "last_seen_at"])
+    if not station_is_online(station) or not station.connection_channel:
+        return {"status": Status.OFFLINE, "error_description": "station is offline"}
+    return None
+
+
+_local = threading.local()
+
+
+def _reply_layer():
+    """A channel layer instance of this thread's own to wait for replies on.
+
+    channels_redis refuses receive() from two event loops on one instance at once, and
+    every sync caller (threads of a worker, an admin request) runs send_command on a
+    loop of its own. The in-memory layer only works inside one process, so it is shared.
+    """
+    shared = get_channel_layer()
+    if isinstance(shared, InMemoryChannelLayer):
+        return shared
+    if getattr(_local, "layer", None) is None:
+        _local.layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+    return _local.layer
+
+
+async def _deliver(target: str, command: dict, timeout: float) -> dict:
+    layer = _reply_layer()
+    reply_to = await layer.new_channel()
+    await layer.send(target, {"type": "ocpp.command", "reply_to": reply_to, **command})
+    try:
+        ack = await asyncio.wait_for(layer.receive(reply_to), ACK_SECONDS)
+    except TimeoutError:  # the socket's process is gone (crashed, or the row is stale)
+        return {"status": Status.OFFLINE,
+                "error_description": "the process holding the socket did not answer"}
+    if ack["outcome"] != "queued":
+        return _outcome(ack)
+    try:
+        final = await asyncio.wait_for(layer.receive(reply_to), timeout + ACK_SECONDS)
+    except TimeoutError:
+        return {"status": Status.TIMEOUT, "error_description": f"no answer within {timeout:g} s"}
+    return _outcome(final)
+
+
+def _outcome(reply: dict) -> dict:
+    """The consumer's reply event -> CommandResult fields."""
+    kind = reply["outcome"]
+    if kind == "answered":
+        response = reply["response"]
+        return {"status": Status.REJECTED if is_refusal(response) else Status.ACCEPTED,
+                "response": response}
+    if kind == "call_error":
+        return {"status": Status.CALL_ERROR, "error_code": reply["code"],
+                "error_description": reply.get("description", "")}
+    status = {"timeout": Status.TIMEOUT, "busy": Status.BUSY}.get(kind, Status.OFFLINE)
+    return {"status": status, "error_description": reply.get("description", "")}
+
+
+def rotate_charger_password(*, station: Station,
+                            requested_by: str = "") -> tuple[CommandResult, bool]:
+    """Give the charger a new random AuthorizationKey. The stored hash changes only once
+    the charger has accepted the key, so a refusal (or no answer) leaves the old one valid.
+    Returns the command's result and whether the password was rotated."""
+    new_key = credentials.generate_password()
+    result = send_command(station=station, action="ChangeConfiguration",
+                          payload={"key": "AuthorizationKey", "value": new_key},
+                          requested_by=requested_by)
+    if not result.ok:
+        return result, False
+    station_set_password(station=station, password=new_key)
+    return result, True
