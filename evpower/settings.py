@@ -10,6 +10,9 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from evpower.security import DEV_SECRET_KEY, production_problems
 
@@ -109,7 +112,12 @@ if REDIS_URL:
             "CONFIG": {
                 # redis-py 8 reads with a 5 s socket timeout by default, the same as
                 # channels_redis's blocking pop: idle consumers would crash on a race.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+                # A Redis restart leaves dead pooled connections behind: retry a command
+                # on a fresh connection (with backoff) instead of failing it.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30,
+                           "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), 6),
+                           "retry_on_error": [RedisConnectionError, OSError],
+                           "health_check_interval": 15}],
                 "capacity": 1000,
                 "expiry": 60,
                 "group_expiry": 86400,

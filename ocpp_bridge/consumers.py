@@ -9,9 +9,13 @@ import logging
 import time
 
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
 from django.conf import settings
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from stations.models import Station
 from stations.services import station_connected, station_disconnected, station_seen
@@ -32,11 +36,34 @@ SUBPROTOCOL_16 = "ocpp1.6"
 SEEN_WRITE_SECONDS = 30  # liveness is coarse; don't write last_seen_at for every frame
 CLOSE_REPLACED = 4000
 CLOSE_NO_SUBPROTOCOL = 1002
+CHANNEL_RETRY_SECONDS = 0.5
 
 
 class OcppConsumer(AsyncWebsocketConsumer):
     station_id: int | None = None
     session: ChargePointSessionV16 | None = None
+
+    async def __call__(self, scope, receive, send):
+        # Channels' own __call__, except that the channel-layer receive survives a lost
+        # Redis connection: stock, the exception would kill every charger's consumer at
+        # once (sockets dropped, stations left marked connected). Here each consumer keeps
+        # its socket and simply listens again once Redis is back.
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = await self.channel_layer.new_channel()
+        self.base_send = send
+        try:
+            await await_many_dispatch([receive, self._channel_receive], self.dispatch)
+        except StopConsumer:
+            pass
+
+    async def _channel_receive(self) -> dict:
+        while True:
+            try:
+                return await self.channel_layer.receive(self.channel_name)
+            except (ConnectionError, OSError, RedisError) as exc:
+                log.warning("channel layer unavailable (%s); retrying", exc)
+                await asyncio.sleep(CHANNEL_RETRY_SECONDS)
 
     async def dispatch(self, message: dict) -> None:
         # Channels closes stale DB connections around every event through its single
@@ -111,7 +138,11 @@ class OcppConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.send(event["reply_to"], {"type": "ocpp.reply",
                                                               "outcome": "offline"})
             return
-        await self.commands.submit(event)
+        try:
+            await self.commands.submit(event)
+        except Exception:  # a command must never take the charger's socket down with it
+            log.exception("could not take command %s for %s", event.get("action"),
+                          self.identity)
 
     def _mark_seen(self) -> None:
         self._last_seen = time.monotonic()
