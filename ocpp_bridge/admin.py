@@ -1,17 +1,20 @@
-"""Admin for the charger side's records: the message log and security events (read only)
-and parked messages, which operators resolve through `services.parked_message_resolve`."""
+"""Admin for the charger side's records: the message log, security events and commands
+sent to chargers (read only), and parked messages, which operators resolve through
+`services.parked_message_resolve`. `CommandRecordInline` is shown on the station page
+(registered in stations/admin.py)."""
 
 from __future__ import annotations
 
 import json
 
 from django.contrib import admin, messages
+from django.forms.models import BaseInlineFormSet
 from django.utils.html import format_html
 from ocpp.v16.enums import Action
 
 from evpower.admin_filters import fixed_values_filter
 
-from .models import OcppMessage, ParkedMessage, SecurityEvent
+from .models import CommandRecord, OcppMessage, ParkedMessage, SecurityEvent
 from .services import parked_message_resolve
 
 MESSAGE_TYPES = (("2", "CALL"), ("3", "CALLRESULT"), ("4", "CALLERROR"))
@@ -61,6 +64,65 @@ class SecurityEventAdmin(ReadOnlyAdmin):
     list_filter = ("kind", "source")
     search_fields = ("identity", "remote_addr")
     date_hierarchy = "occurred_at"
+
+
+@admin.register(CommandRecord)
+class CommandRecordAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "station", "action", "requested_by", "status",
+                    "duration_ms", "error_code")
+    list_select_related = ("station",)
+    list_filter = ("status", "action")
+    search_fields = ("station__identity",)
+    date_hierarchy = "created_at"
+    fields = ("created_at", "finished_at", "station", "action", "requested_by", "status",
+              "duration_ms", "error_code", "error_description", "message_id", "payload_json",
+              "response_json")
+
+    @admin.display(description="payload (secrets masked)")
+    def payload_json(self, obj: CommandRecord):
+        return _pretty_json(json.dumps(obj.payload))
+
+    @admin.display(description="charger's answer")
+    def response_json(self, obj: CommandRecord):
+        return _pretty_json(json.dumps(obj.response)) if obj.response is not None else "-"
+
+
+INLINE_COMMANDS = 20
+
+
+class LatestCommandsFormSet(BaseInlineFormSet):
+    """Only the station's latest commands: the formset is filtered by station first, and
+    a sliced queryset cannot be filtered, so the slice is taken here, once."""
+
+    def get_queryset(self):
+        if not hasattr(self, "_latest"):
+            self._latest = super().get_queryset()[:INLINE_COMMANDS]
+        return self._latest
+
+
+class CommandRecordInline(admin.TabularInline):
+    model = CommandRecord
+    formset = LatestCommandsFormSet
+    verbose_name_plural = f"latest {INLINE_COMMANDS} commands sent to the charger"
+    fields = readonly_fields = ("created_at", "action", "requested_by", "status",
+                                "answer", "duration_ms", "error_code")
+    ordering = ("-created_at",)
+    extra = max_num = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="answer")
+    def answer(self, obj: CommandRecord) -> str:
+        return (obj.response or {}).get("status", "") if isinstance(obj.response, dict) else ""
 
 
 class ResolvedFilter(admin.SimpleListFilter):

@@ -11,6 +11,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Prefetch
 
+from ocpp_bridge.admin import CommandRecordInline
+from ocpp_bridge.admin_actions import StationCommandActions
+
 from . import credentials
 from .models import Connector, IdTag, Location, Station
 from .selectors import online_q, station_is_online
@@ -105,14 +108,15 @@ JOB_FIELDS = ("firmware_status", "firmware_request_id", "firmware_status_at",
 
 
 @admin.register(Station)
-class StationAdmin(admin.ModelAdmin):
+class StationAdmin(StationCommandActions, admin.ModelAdmin):
     list_display = ("identity", "location", "admin_status", "registration_status", "online",
                     "last_heartbeat_at", "last_seen_at", "firmware_version", "vendor_model",
                     "connector_statuses")
     list_select_related = ("location",)
     list_filter = ("admin_status", "registration_status", OnlineFilter, "location")
     search_fields = ("identity", "charge_point_serial", "charge_box_serial")
-    actions = ("rotate_password", "approve_registration")
+    actions = ("rotate_password", "approve_registration",
+               *StationCommandActions.command_actions)
 
     def get_urls(self):
         from django.urls import path
@@ -123,7 +127,7 @@ class StationAdmin(admin.ModelAdmin):
                     self.admin_site.admin_view(send_command_view),
                     name="stations_station_send_command")]
         return own + super().get_urls()
-    inlines = (ConnectorInline,)
+    inlines = (ConnectorInline, CommandRecordInline)
     fieldsets = (
         ("Identity and location", {"fields": ("identity", "location", "admin_status",
                                               "registration_status", "max_power_kw",

@@ -21,6 +21,8 @@ pytestmark = pytest.mark.django_db
 PASSWORD = "station-password-0001"
 CHANGELIST = reverse("admin:stations_station_changelist")
 ADD = reverse("admin:stations_station_add")
+# the management form of the read-only command history inline, as the page renders it
+NO_COMMANDS = {"commands-TOTAL_FORMS": "0", "commands-INITIAL_FORMS": "0"}
 
 
 def make_station(identity: str, *, online: bool = False, statuses=("Available",),
@@ -179,7 +181,8 @@ def test_change_page_never_shows_or_accepts_the_password_hash(admin_client):
         "location": station.location_id, "admin_status": "maintenance",
         "registration_status": "Accepted", "max_power_kw": "", "security_profile": "1",
         "password_hash": "pbkdf2_sha256$1$x$y",
-        "connectors-TOTAL_FORMS": "0", "connectors-INITIAL_FORMS": "0", "_save": "Save"})
+        "connectors-TOTAL_FORMS": "0", "connectors-INITIAL_FORMS": "0", **NO_COMMANDS,
+        "_save": "Save"})
 
     # then
     assert station.password_hash not in html
@@ -214,7 +217,7 @@ def test_saving_the_change_form_keeps_what_the_charger_wrote_meanwhile(admin_cli
         "connectors-TOTAL_FORMS": "1", "connectors-INITIAL_FORMS": "1",
         "connectors-0-id": connector.pk, "connectors-0-station": station.pk,
         "connectors-0-number": "1", "connectors-0-connector_type": "CCS2",
-        "connectors-0-max_power_kw": "60", "_save": "Save"})
+        "connectors-0-max_power_kw": "60", **NO_COMMANDS, "_save": "Save"})
 
     # then the edits are saved and the charger's writes survive
     assert response.status_code == 302
