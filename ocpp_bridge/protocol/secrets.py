@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import re
+
 MASK = "********"
 SECRET_CONFIGURATION_KEYS = frozenset({"AuthorizationKey", "BasicAuthPassword"})
 
 
+# upload/download locations may carry credentials: ftp://user:password@host/path
+_URL_PASSWORD = re.compile(r"^([a-z][a-z0-9+.-]*://[^/:@]*:)[^/@]*@", re.IGNORECASE)
+
+
 def masked(action: str, payload: dict) -> dict:
-    """The payload as it may be logged: a credential being set is replaced by a mask."""
+    """The payload as it may be logged: credentials are replaced by a mask."""
     if action == "ChangeConfiguration" and payload.get("key") in SECRET_CONFIGURATION_KEYS:
         return {**payload, "value": MASK}
+    location = payload.get("location")
+    if isinstance(location, str) and _URL_PASSWORD.match(location):
+        return {**payload, "location": _URL_PASSWORD.sub(rf"\g<1>{MASK}@", location)}
     return payload
