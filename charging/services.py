@@ -19,6 +19,8 @@ from django.utils import timezone
 
 from ocpp_bridge.models import ParkedMessage
 from ocpp_bridge.services import park_message, parked
+from stations.models import IdTag, Reservation
+from stations.reservations import reservation_record_start, reservation_start_conflict
 from stations.selectors import id_tag_status
 
 from .metering import is_energy_register, normalise
@@ -55,6 +57,14 @@ def transaction_start(*, station_id: int, connector_id: int, id_tag: str, meter_
                       raw: dict) -> StartResult:
     # Re-check the tag: the charger may have authorised it offline from a stale list.
     status, tag = id_tag_status(id_tag, now)
+    parent_id_tag = tag.parent.id_tag if tag and tag.parent else None
+    # Another driver's reservation held this connector: answer Invalid so the charger ends
+    # the session (rules and reasons in stations/reservations.py).
+    conflict = reservation_start_conflict(station_id=station_id, connector_id=connector_id,
+                                          id_tag=id_tag, parent_id_tag=parent_id_tag,
+                                          started_at=timestamp)
+    if conflict is not None and status == IdTag.Status.ACCEPTED:
+        status = IdTag.Status.INVALID
     tx, created = OcppTransaction.objects.get_or_create(
         station_id=station_id, connector_number=connector_id, id_tag=id_tag,
         started_at=timestamp, meter_start=meter_start,
@@ -63,9 +73,26 @@ def transaction_start(*, station_id: int, connector_id: int, id_tag: str, meter_
     )
     if created:
         _flag_start(tx, now, raw)
+        _honour_reservations(tx, parent_id_tag, conflict, raw)
     return StartResult(transaction_id=tx.pk, id_tag_status=status, created=created,
                        expiry_date=tag.expiry_date if tag else None,
                        parent_id_tag=tag.parent.id_tag if tag and tag.parent else None)
+
+
+def _honour_reservations(tx: OcppTransaction, parent_id_tag: str | None,
+                         conflict: Reservation | None, raw: dict) -> None:
+    problems = reservation_record_start(
+        station_id=tx.station_id, connector_id=tx.connector_number, id_tag=tx.id_tag,
+        parent_id_tag=parent_id_tag, reservation_id=tx.reservation_id,
+        started_at=tx.started_at, transaction_id=tx.pk)
+    if conflict is not None:
+        problems.insert(0, f"connector reserved for {conflict.id_tag} (reservation "
+                           f"{conflict.pk}, until {conflict.expires_at.isoformat()}); "
+                           f"answered {tx.id_tag_status}")
+    if problems:
+        park_message(station_id=tx.station_id, action="StartTransaction", payload=raw,
+                     reason=ParkedMessage.Reason.RESERVATION_CONFLICT, transaction_id=tx.pk,
+                     detail="; ".join(problems))
 
 
 def _flag_start(tx: OcppTransaction, now: datetime, raw: dict) -> None:

@@ -160,6 +160,11 @@ CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Defined in code; the database scheduler copies these into its tables when beat starts,
+# where operators see, pause or retime them in the admin.
+CELERY_BEAT_SCHEDULE = {
+    "reservations-expire": {"task": "stations.reservations_expire", "schedule": 60.0},
+}
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
 

@@ -82,6 +82,10 @@ class DjangoChargerPort:
         self._on_seen()
 
     async def authorize(self, id_tag: str) -> IdTagInfo:
+        # Reservations play no part here: 1.6 Authorize names no connector, and the charger
+        # itself keeps a reserved connector for its id tag. Refusing a tag because another
+        # tag reserved a connector would turn a driver away from the free ones; a start on
+        # the reserved connector is caught in transaction_start.
         return await run_db(_id_tag_info, id_tag=id_tag)
 
     async def start_transaction(self, start: TransactionStart) -> StartDecision:

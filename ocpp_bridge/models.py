@@ -70,6 +70,9 @@ class ParkedMessage(models.Model):
         FUTURE_TIMESTAMP = "future_timestamp"
         SUPERSEDED_TRANSACTION = "superseded_transaction"
         ID_TAG_NOT_ACCEPTED = "id_tag_not_accepted"
+        # a start on a connector another driver had reserved, or naming a reservation
+        # we cannot honour (see charging.reservation_rules)
+        RESERVATION_CONFLICT = "reservation_conflict"
 
     station = models.ForeignKey("stations.Station", on_delete=models.CASCADE, null=True,
                                 blank=True, related_name="parked_messages")

@@ -1,4 +1,5 @@
-"""Locations, charge points, connectors and id tags.
+"""Locations, charge points, connectors and id tags; what we keep installed on chargers
+(local authorisation list, reservations, charging profiles).
 
 Liveness is deliberately not a stored boolean: `selectors.station_is_online` derives
 it from the socket flag plus the last message time, the one source of truth.
@@ -6,6 +7,7 @@ it from the socket flag plus the last message time, the one source of truth.
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 
@@ -169,6 +171,8 @@ class IdTag(models.Model):
                                related_name="children")
     note = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # differential local-list updates send the tags changed since the last one
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
     class Meta:
         ordering = ["id_tag"]
@@ -176,3 +180,174 @@ class IdTag(models.Model):
 
     def __str__(self) -> str:
         return self.id_tag
+
+
+class LocalListState(models.Model):
+    """The local authorisation list we believe a charger holds.
+
+    A row of its own rather than columns on Station: syncs claim it with a conditional
+    UPDATE, and the Station row is written constantly by the charger's connection
+    (liveness, status) and by operators — neither should contend with a list update.
+    """
+
+    station = models.OneToOneField(Station, on_delete=models.CASCADE, primary_key=True,
+                                   related_name="local_list")
+    version = models.IntegerField(default=0, help_text="listVersion the charger last accepted")
+    synced_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When the list the charger last accepted was read from the id tags.")
+    tags = models.JSONField(default=list, blank=True,
+                            help_text="id tags the charger's list holds after that update")
+    last_update_type = models.CharField(max_length=12, blank=True)
+    truncated = models.BooleanField(
+        default=False, help_text="The last list was cut to the charger's SendLocalListMaxLength.")
+    sync_started_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set while an update is under way (one at a time).")
+
+    class Meta:
+        verbose_name = "local list state"
+
+    def __str__(self) -> str:
+        return f"{self.station_id}: v{self.version}"
+
+
+class Reservation(models.Model):
+    """A ReserveNow. The primary key, from a database sequence, IS the OCPP reservationId."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"  # created, ReserveNow under way
+        ACCEPTED = "accepted"
+        REJECTED = "rejected"
+        FAULTED = "faulted"
+        OCCUPIED = "occupied"
+        UNAVAILABLE = "unavailable"
+        FAILED = "failed"  # no answer: offline, timeout, busy, CALLERROR
+        USED = "used"  # a StartTransaction consumed it
+        CANCELLED = "cancelled"
+        EXPIRED = "expired"
+
+    id = models.AutoField(primary_key=True)  # 32-bit: reservationId is an OCPP integer
+    station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="reservations")
+    connector_number = models.PositiveSmallIntegerField(help_text="0 = any connector")
+    id_tag = models.CharField(max_length=20)
+    parent_id_tag = models.CharField(max_length=20, blank=True)
+    expires_at = models.DateTimeField()
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    charger_status = models.CharField(max_length=20, blank=True,
+                                      help_text="The charger's answer to ReserveNow")
+    transaction_id = models.IntegerField(null=True, blank=True,
+                                         help_text="The OCPP transaction that used it")
+    ended_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it stopped holding the connector (used, "
+                                         "cancelled, expired)")
+    created_at = models.DateTimeField(auto_now_add=True)
+    requested_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["station", "connector_number", "status"]),
+                   models.Index(fields=["status", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"reservation {self.pk}: {self.station.identity}#{self.connector_number} " \
+               f"for {self.id_tag}"
+
+
+class ChargingProfile(models.Model):
+    """A charging profile as operators define it; `as_ocpp()` is the csChargingProfiles
+    object sent in SetChargingProfile. Limits are kept at 0.1 resolution because the 1.6
+    schema makes them multipleOf 0.1."""
+
+    class Purpose(models.TextChoices):
+        CHARGE_POINT_MAX = "ChargePointMaxProfile"
+        TX_DEFAULT = "TxDefaultProfile"
+        TX = "TxProfile"
+
+    class Kind(models.TextChoices):
+        ABSOLUTE = "Absolute"
+        RECURRING = "Recurring"
+        RELATIVE = "Relative"
+
+    class Recurrency(models.TextChoices):
+        DAILY = "Daily"
+        WEEKLY = "Weekly"
+
+    class RateUnit(models.TextChoices):
+        AMPERE = "A"
+        WATT = "W"
+
+    name = models.CharField(max_length=100)
+    charging_profile_id = models.PositiveIntegerField(
+        unique=True, help_text="OCPP chargingProfileId; a charger replaces a profile it "
+                               "holds with the same id.")
+    stack_level = models.PositiveSmallIntegerField(default=0)
+    purpose = models.CharField(max_length=24, choices=Purpose.choices)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.ABSOLUTE)
+    recurrency_kind = models.CharField(max_length=8, choices=Recurrency.choices, blank=True)
+    valid_from = models.DateTimeField(null=True, blank=True)
+    valid_to = models.DateTimeField(null=True, blank=True)
+    charging_rate_unit = models.CharField(max_length=1, choices=RateUnit.choices,
+                                          default=RateUnit.AMPERE)
+    schedule_periods = models.JSONField(
+        default=list, help_text='e.g. [{"startPeriod": 0, "limit": 16.0, "numberPhases": 3}]; '
+                                "startPeriod in seconds from the schedule's start")
+    duration = models.PositiveIntegerField(null=True, blank=True, help_text="seconds")
+    start_schedule = models.DateTimeField(null=True, blank=True)
+    min_charging_rate = models.DecimalField(max_digits=8, decimal_places=1, null=True,
+                                            blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["charging_profile_id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(kind="Recurring") | ~models.Q(recurrency_kind=""),
+                name="recurring_profile_has_recurrency"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} (#{self.charging_profile_id})"
+
+    def clean(self) -> None:
+        from .charging_profile_rules import profile_errors
+
+        errors = profile_errors(self)
+        if errors:
+            raise ValidationError(errors)
+
+    def as_ocpp(self, *, transaction_id: int | None = None) -> dict:
+        from .charging_profile_rules import profile_as_ocpp
+
+        return profile_as_ocpp(self, transaction_id=transaction_id)
+
+
+class ChargingProfileAssignment(models.Model):
+    """What a station answered when a profile was set on one of its connectors."""
+
+    class Status(models.TextChoices):
+        ACCEPTED = "Accepted"
+        REJECTED = "Rejected"
+        NOT_SUPPORTED = "NotSupported"
+        NOT_DELIVERED = "NotDelivered"  # offline, timeout, busy, CALLERROR, invalid
+        REPLACED = "Replaced"  # a later profile took its place on the charger
+        CLEARED = "Cleared"
+
+    profile = models.ForeignKey(ChargingProfile, on_delete=models.CASCADE,
+                                related_name="assignments")
+    station = models.ForeignKey(Station, on_delete=models.CASCADE,
+                                related_name="charging_profile_assignments")
+    connector_number = models.PositiveSmallIntegerField(help_text="0 = the whole station")
+    status = models.CharField(max_length=12, choices=Status.choices)
+    detail = models.CharField(max_length=300, blank=True)
+    command_id = models.IntegerField(null=True, blank=True)
+    sent_at = models.DateTimeField()
+    cleared_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-sent_at"]
+        constraints = [models.UniqueConstraint(fields=["profile", "station", "connector_number"],
+                                               name="uniq_profile_assignment")]
+
+    def __str__(self) -> str:
+        return f"{self.profile_id} on {self.station_id}#{self.connector_number}: {self.status}"

@@ -43,10 +43,16 @@ def id_tag_status(id_tag: str, now: datetime | None = None) -> tuple[str, IdTag 
     tag = IdTag.objects.select_related("parent").filter(id_tag=id_tag).first()
     if tag is None:
         return IdTag.Status.INVALID, None
+    return effective_status(tag, now or timezone.now()), tag
+
+
+def effective_status(tag: IdTag, now: datetime) -> str:
+    """A known tag's status: its own, unless expired or its parent is blocked. Also what
+    the local authorisation list tells chargers, so online and offline answers agree."""
     if tag.status != IdTag.Status.ACCEPTED:
-        return tag.status, tag
-    if tag.expiry_date is not None and tag.expiry_date <= (now or timezone.now()):
-        return IdTag.Status.EXPIRED, tag
+        return tag.status
+    if tag.expiry_date is not None and tag.expiry_date <= now:
+        return IdTag.Status.EXPIRED
     if tag.parent is not None and tag.parent.status == IdTag.Status.BLOCKED:
-        return IdTag.Status.BLOCKED, tag  # blocking a fleet card blocks its children
-    return IdTag.Status.ACCEPTED, tag
+        return IdTag.Status.BLOCKED  # blocking a fleet card blocks its children
+    return IdTag.Status.ACCEPTED

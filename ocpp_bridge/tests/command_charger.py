@@ -4,8 +4,10 @@ running on its own event loop in a thread while the test calls send_command().""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 
+from ocpp.charge_point import snake_to_camel_case
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
 
@@ -46,6 +48,95 @@ class AnsweringChargePoint(ChargePoint):
     async def on_remote_start(self, id_tag, connector_id=None, charging_profile=None):
         return call_result.RemoteStartTransaction(status="Rejected")
 
+    # --- for the admin actions' tests (ocpp_bridge/tests/test_admin_actions.py) ---
+
+    @on("ChangeAvailability")
+    async def on_change_availability(self, connector_id, type):  # noqa: A002 - OCPP name
+        self.received.append(("ChangeAvailability", {"connectorId": connector_id,
+                                                     "type": type}))
+        return call_result.ChangeAvailability(
+            status=getattr(self, "behaviour", {}).get("availability", "Accepted"))
+
+    @on("RemoteStopTransaction")
+    async def on_remote_stop(self, transaction_id):
+        self.received.append(("RemoteStopTransaction", {"transactionId": transaction_id}))
+        return call_result.RemoteStopTransaction(status="Accepted")
+
+    @on("UpdateFirmware")
+    async def on_update_firmware(self, location, retrieve_date, retries=None,
+                                 retry_interval=None):
+        self.received.append(("UpdateFirmware", {"location": location,
+                                                 "retrieveDate": retrieve_date}))
+        return call_result.UpdateFirmware()
+
+    @on("GetDiagnostics")
+    async def on_get_diagnostics(self, location, retries=None, retry_interval=None,
+                                 start_time=None, stop_time=None):
+        self.received.append(("GetDiagnostics", {"location": location}))
+        return call_result.GetDiagnostics(file_name="diag-T.zip")
+
+
+    # --- local list, reservations, charging profiles (stations/tests/test_e2e_*.py) ---
+    # Each records the payload exactly as sent (camelCase) in `received`. Answers come
+    # from the ThreadedCharger's keyword arguments, e.g. local_list_answers=["VersionMismatch"]
+    # (one per SendLocalList, then Accepted), reserve_status="Occupied".
+
+    @staticmethod
+    def _as_sent(request: dict) -> dict:
+        # the ocpp library parses SetChargingProfile numbers as Decimal (for multipleOf);
+        # back to JSON's floats so tests compare with what the central system sent
+        return json.loads(json.dumps(snake_to_camel_case(request), default=float))
+
+    def _answer(self, key: str, default: str) -> str:
+        return getattr(self, "behaviour", {}).get(key, default)
+
+    @on("SendLocalList")
+    async def on_send_local_list(self, **request):
+        payload = snake_to_camel_case(request)
+        self.received.append(("SendLocalList", payload))
+        answers = getattr(self, "behaviour", {}).get("local_list_answers") or []
+        status = answers.pop(0) if answers else "Accepted"
+        if status == "Accepted":
+            self.local_list_version = payload["listVersion"]
+        return call_result.SendLocalList(status=status)
+
+    @on("GetLocalListVersion")
+    async def on_get_local_list_version(self):
+        self.received.append(("GetLocalListVersion", {}))
+        version = getattr(self, "behaviour", {}).get("local_list_version")
+        return call_result.GetLocalListVersion(
+            list_version=version if version is not None else
+            getattr(self, "local_list_version", 0))
+
+    @on("ReserveNow")
+    async def on_reserve_now(self, **request):
+        self.received.append(("ReserveNow", snake_to_camel_case(request)))
+        return call_result.ReserveNow(status=self._answer("reserve_status", "Accepted"))
+
+    @on("CancelReservation")
+    async def on_cancel_reservation(self, reservation_id):
+        self.received.append(("CancelReservation", {"reservationId": reservation_id}))
+        return call_result.CancelReservation(status=self._answer("cancel_status", "Accepted"))
+
+    @on("SetChargingProfile")
+    async def on_set_charging_profile(self, **request):
+        self.received.append(("SetChargingProfile", self._as_sent(request)))
+        return call_result.SetChargingProfile(status=self._answer("profile_status", "Accepted"))
+
+    @on("ClearChargingProfile")
+    async def on_clear_charging_profile(self, **request):
+        self.received.append(("ClearChargingProfile", snake_to_camel_case(request)))
+        return call_result.ClearChargingProfile(status=self._answer("clear_status", "Accepted"))
+
+    @on("GetCompositeSchedule")
+    async def on_get_composite_schedule(self, **request):
+        self.received.append(("GetCompositeSchedule", snake_to_camel_case(request)))
+        return call_result.GetCompositeSchedule(
+            status="Accepted", connector_id=request["connector_id"],
+            schedule_start="2030-01-01T00:00:00Z", charging_schedule={
+                "charging_rate_unit": request.get("charging_rate_unit") or "A",
+                "charging_schedule_period": [{"start_period": 0, "limit": 16.0}]})
+
 
 class ThreadedCharger:
     """Connects, boots, and keeps answering until stop()."""
@@ -68,8 +159,10 @@ class ThreadedCharger:
             cp.received = self.received
             cp.slow_seconds = self.behaviour.get("slow_seconds", 0.0)
             cp.refuse_keys = self.behaviour.get("refuse_keys", False)
+            cp.behaviour = self.behaviour
             reader = asyncio.create_task(cp.start())
             await cp.call(call.BootNotification(charge_point_vendor="T", charge_point_model="T"))
+            self.cp = cp
             self.ready.set()
             await self._stop.wait()
             reader.cancel()
@@ -79,6 +172,11 @@ class ThreadedCharger:
         if not self.ready.wait(15):
             raise RuntimeError("charger did not connect")
         return self
+
+    def call(self, request, timeout: float = 15):
+        """Send a CALL as the charger (e.g. call.StartTransaction(...)) from the test's
+        thread and return the central system's answer (a call_result dataclass)."""
+        return asyncio.run_coroutine_threadsafe(self.cp.call(request), self.loop).result(timeout)
 
     def stop(self) -> None:
         if self._stop is not None and self.thread.is_alive():

@@ -115,11 +115,19 @@ def test_one_call_in_flight_others_queue_in_order_then_busy(ocpp_server, booted_
                                                               settings):
     from concurrent.futures import ThreadPoolExecutor
 
+    from django.db import connection
+
+    def send_and_close(**kwargs):
+        try:
+            return send_command(**kwargs)
+        finally:
+            connection.close()  # each worker thread opened its own connection
+
     booted_station("CP-BUSY")
     payload = {"requestedMessage": "Heartbeat"}
     with ThreadedCharger(ocpp_server.ws_url("CP-BUSY"), "CP-BUSY", slow_seconds=0.5):
         with ThreadPoolExecutor(14) as pool:  # the server queues at most 10 per station
-            futures = [pool.submit(send_command, station=station("CP-BUSY"),
+            futures = [pool.submit(send_and_close, station=station("CP-BUSY"),
                                    action="TriggerMessage", payload=payload, timeout=15)
                        for _ in range(14)]
             results = [f.result() for f in futures]
