@@ -151,6 +151,15 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "evpower.api.errors.exception_handler",
+    # drivers (accounts.Client) authenticate with our JWTs; staff use the admin
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.ClientJWTAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.IsActiveClient"],
+    "DEFAULT_PAGINATION_CLASS": "evpower.api.pagination.Pagination",
+    "PAGE_SIZE": 20,
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {"TITLE": "EvPower API", "VERSION": "1.0.0"}
 

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from stations.live import publish_status
 from stations.models import Station
 from stations.services import station_connected, station_disconnected, station_seen
 
@@ -101,7 +102,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         self.bucket = TokenBucket(settings.OCPP_RATE_PER_SECOND, settings.OCPP_RATE_BURST)
         self.session = ChargePointSessionV16(
             DjangoChargerPort(station_id=station.pk, identity=self.identity,
-                              on_seen=self._mark_seen),
+                              on_seen=self._mark_seen, location_id=station.location_id),
             accepted=station.registration_status == Station.Registration.ACCEPTED
             and station.last_boot_at is not None,
             max_frame_chars=settings.OCPP_MAX_FRAME_BYTES,
@@ -109,6 +110,8 @@ class OcppConsumer(AsyncWebsocketConsumer):
         )
         self.commands = CommandRunner(self)
         await self.accept(SUBPROTOCOL_16 if SUBPROTOCOL_16 in offered else None)
+        self.location_id = station.location_id
+        await self._publish_online(True)
         log.info("charger %s connected", self.identity)
 
     async def _deny(self, status: int, reason: str) -> None:
@@ -143,6 +146,13 @@ class OcppConsumer(AsyncWebsocketConsumer):
         except Exception:  # a command must never take the charger's socket down with it
             log.exception("could not take command %s for %s", event.get("action"),
                           self.identity)
+
+    async def _publish_online(self, online: bool) -> None:
+        try:
+            await publish_status(station_id=self.station_id, location_id=self.location_id,
+                                 event={"kind": "online", "online": online})
+        except Exception:  # the apps' live view must never cost a charger its socket
+            log.exception("could not publish %s online=%s", self.identity, online)
 
     def _mark_seen(self) -> None:
         self._last_seen = time.monotonic()
@@ -193,8 +203,10 @@ class OcppConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.station_id is None:
             return
-        await run_db(station_disconnected, station_id=self.station_id,
-                     channel=self.channel_name, now=timezone.now())
+        still_ours = await run_db(station_disconnected, station_id=self.station_id,
+                                  channel=self.channel_name, now=timezone.now())
+        if still_ours:  # a replaced socket closing doesn't take the station offline
+            await self._publish_online(False)
         if self.session is not None:
             await self.commands.close()
         log.info("charger %s disconnected (%s)", self.identity, code)

@@ -3,6 +3,7 @@ after it commits. Translates protocol dataclasses into service keyword arguments
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
@@ -19,6 +20,7 @@ from charging.services import (
 )
 from stations import selectors as station_selectors
 from stations import services as station_services
+from stations.live import publish_status
 
 from .coalescer import Coalescer
 from .db import run_db
@@ -37,6 +39,8 @@ from .protocol.ports import (
 )
 from .services import security_event_record
 from .vendors import data_transfer_answer
+
+log = logging.getLogger("ocpp_bridge")
 
 # the two most frequent messages are applied in group commits (see coalescer.py)
 _heartbeats = Coalescer(station_services.station_record_heartbeats)
@@ -58,8 +62,10 @@ def _id_tag_info(id_tag: str) -> IdTagInfo:
 
 
 class DjangoChargerPort:
-    def __init__(self, *, station_id: int, identity: str, on_seen: Callable[[], None]):
+    def __init__(self, *, station_id: int, identity: str, on_seen: Callable[[], None],
+                 location_id: int | None = None):
         self.station_id = station_id
+        self.location_id = location_id
         self.identity = identity
         self._on_seen = on_seen  # the consumer's liveness throttle: these calls touch it
 
@@ -77,9 +83,18 @@ class DjangoChargerPort:
         return timezone.now()
 
     async def status_notification(self, report: StatusReport) -> None:
-        await run_db(station_services.station_record_status, station_id=self.station_id,
-                     now=timezone.now(), **asdict(report))
+        applied = await run_db(station_services.station_record_status,
+                               station_id=self.station_id, now=timezone.now(), **asdict(report))
         self._on_seen()
+        if not applied:  # an out-of-order older status changed nothing: nothing to tell
+            return
+        try:
+            await publish_status(station_id=self.station_id, location_id=self.location_id,
+                                 event={"kind": "connector", "connector": report.connector_id,
+                                        "status": report.status,
+                                        "error_code": report.error_code})
+        except Exception:  # the charger's answer must not depend on the apps' live view
+            log.exception("could not publish a status of station %s", self.station_id)
 
     async def authorize(self, id_tag: str) -> IdTagInfo:
         # Reservations play no part here: 1.6 Authorize names no connector, and the charger

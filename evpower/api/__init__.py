@@ -1,0 +1,1 @@
+"""Conventions every driver-API endpoint follows: error envelope, pagination, language."""

@@ -1,0 +1,110 @@
+"""The drivers' realtime socket: /ws/app/, authenticated by the access token.
+
+    → {"action": "subscribe", "locations": [3], "stations": [12]}
+    ← {"type": "subscribed", "locations": [3], "stations": [12]}
+    ← {"type": "status", "station": 12, "location": 3, "kind": "connector",
+       "connector": 1, "status": "Charging", "error_code": "NoError"}
+    ← {"type": "status", "station": 12, "location": 3, "kind": "online", "online": false}
+
+Token: `Authorization: Bearer <access>` or `?token=<access>` (browsers can't set headers
+on a WebSocket). A bad token is refused with 401 before the upgrade.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from .live import location_group, station_group
+from .models import Location, Station
+
+MAX_SUBSCRIPTIONS = 100
+CLOSE_BAD_MESSAGE = 4400
+
+
+def _token(scope) -> str:
+    for name, value in scope.get("headers", []):
+        if name == b"authorization" and value.lower().startswith(b"bearer "):
+            return value[7:].decode("latin-1").strip()
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    return (query.get("token") or [""])[0]
+
+
+@database_sync_to_async
+def _client_for(token: str):
+    from accounts.tokens import client_from_access_token  # the accounts app owns tokens
+
+    return client_from_access_token(token) if token else None
+
+
+@database_sync_to_async
+def _existing(locations: list[int], stations: list[int]) -> tuple[list[int], list[int]]:
+    return (sorted(Location.objects.filter(pk__in=locations).values_list("pk", flat=True)),
+            sorted(Station.objects.filter(pk__in=stations).values_list("pk", flat=True)))
+
+
+class AppConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self) -> None:
+        self.client = await _client_for(_token(self.scope))
+        if self.client is None:
+            await self._deny(401, "a valid access token is required")
+            return
+        self.groups_joined: set[str] = set()
+        await self.accept()
+
+    async def _deny(self, status: int, reason: str) -> None:
+        if "websocket.http.response" in self.scope.get("extensions", {}):
+            await self.base_send({"type": "websocket.http.response.start", "status": status,
+                                  "headers": [(b"content-type", b"application/json")]})
+            await self.base_send({"type": "websocket.http.response.body",
+                                  "body": json.dumps({"error": {
+                                      "code": "UNAUTHENTICATED", "message": reason,
+                                      "details": {}}}).encode()})
+        else:
+            await self.close()
+
+    async def receive_json(self, content, **kwargs) -> None:
+        action = content.get("action") if isinstance(content, dict) else None
+        if action not in ("subscribe", "unsubscribe"):
+            await self.send_json({"type": "error", "code": "VALIDATION_ERROR",
+                                  "details": {"action": "subscribe or unsubscribe"}})
+            return
+        try:
+            locations = [int(x) for x in content.get("locations", [])]
+            stations = [int(x) for x in content.get("stations", [])]
+        except (TypeError, ValueError):
+            await self.send_json({"type": "error", "code": "VALIDATION_ERROR",
+                                  "details": {"locations/stations": "lists of ids"}})
+            return
+        locations, stations = await _existing(locations, stations)
+        groups = {location_group(x) for x in locations} | {station_group(x) for x in stations}
+        if action == "subscribe":
+            if len(self.groups_joined | groups) > MAX_SUBSCRIPTIONS:
+                await self.send_json({"type": "error", "code": "TOO_MANY_SUBSCRIPTIONS",
+                                      "details": {"max": MAX_SUBSCRIPTIONS}})
+                return
+            for group in groups - self.groups_joined:
+                await self.channel_layer.group_add(group, self.channel_name)
+            self.groups_joined |= groups
+        else:
+            for group in groups & self.groups_joined:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            self.groups_joined -= groups
+        await self.send_json({"type": f"{action}d", "locations": locations, "stations": stations})
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        try:
+            await super().receive(text_data=text_data, bytes_data=bytes_data, **kwargs)
+        except (ValueError, TypeError):
+            await self.send_json({"type": "error", "code": "MALFORMED_REQUEST", "details": {}})
+
+    async def app_status(self, event: dict) -> None:
+        await self.send_json({**{k: v for k, v in event.items() if k != "type"},
+                              "type": "status"})
+
+    async def disconnect(self, code: int) -> None:
+        for group in getattr(self, "groups_joined", ()):
+            await self.channel_layer.group_discard(group, self.channel_name)
