@@ -4,55 +4,29 @@ them, so operators read them and never edit them (corrections go through service
 from __future__ import annotations
 
 from django.contrib import admin
-from django.forms.models import BaseInlineFormSet
 from ocpp.v16.enums import AuthorizationStatus, Measurand, Reason
 
 from evpower.admin_filters import fixed_values_filter
+from evpower.admin_readonly import ReadOnlyPermissions, latest_rows_formset
 
 from .models import MeterSample, OcppTransaction
 
 SAMPLES_SHOWN = 200
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+class ReadOnlyAdmin(ReadOnlyPermissions, admin.ModelAdmin):
+    pass
 
 
-class LatestSamplesFormSet(BaseInlineFormSet):
-    """Only the newest samples: a long session has thousands."""
-
-    def get_queryset(self):
-        if not hasattr(self, "_queryset"):
-            # sliced once and cached: the formset indexes it for every row
-            self._queryset = super().get_queryset()[:SAMPLES_SHOWN]
-        return self._queryset
-
-
-class MeterSampleInline(admin.TabularInline):
+class MeterSampleInline(ReadOnlyPermissions, admin.TabularInline):
     model = MeterSample
-    formset = LatestSamplesFormSet
+    formset = latest_rows_formset(SAMPLES_SHOWN)  # a long session has thousands
     verbose_name_plural = f"meter samples (newest {SAMPLES_SHOWN})"
     ordering = ("-timestamp", "-id")
     fields = ("timestamp", "measurand", "phase", "location", "context", "value", "unit",
               "normalised_value", "normalised_unit")
     extra = 0
     can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(OcppTransaction)

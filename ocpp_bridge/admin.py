@@ -8,11 +8,11 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin, messages
-from django.forms.models import BaseInlineFormSet
 from django.utils.html import format_html
 from ocpp.v16.enums import Action
 
 from evpower.admin_filters import fixed_values_filter
+from evpower.admin_readonly import ReadOnlyPermissions, latest_rows_formset
 
 from .models import CommandRecord, OcppMessage, ParkedMessage, SecurityEvent
 from .services import parked_message_resolve
@@ -20,15 +20,8 @@ from .services import parked_message_resolve
 MESSAGE_TYPES = (("2", "CALL"), ("3", "CALLRESULT"), ("4", "CALLERROR"))
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # the log is pruned by `manage.py purge_ocpp_log`, not by hand
+class ReadOnlyAdmin(ReadOnlyPermissions, admin.ModelAdmin):
+    """Logs and records: the message log is pruned by `manage.py purge_ocpp_log`."""
 
 
 def _pretty_json(text: str):
@@ -90,19 +83,9 @@ class CommandRecordAdmin(ReadOnlyAdmin):
 INLINE_COMMANDS = 20
 
 
-class LatestCommandsFormSet(BaseInlineFormSet):
-    """Only the station's latest commands: the formset is filtered by station first, and
-    a sliced queryset cannot be filtered, so the slice is taken here, once."""
-
-    def get_queryset(self):
-        if not hasattr(self, "_latest"):
-            self._latest = super().get_queryset()[:INLINE_COMMANDS]
-        return self._latest
-
-
-class CommandRecordInline(admin.TabularInline):
+class CommandRecordInline(ReadOnlyPermissions, admin.TabularInline):
     model = CommandRecord
-    formset = LatestCommandsFormSet
+    formset = latest_rows_formset(INLINE_COMMANDS)
     verbose_name_plural = f"latest {INLINE_COMMANDS} commands sent to the charger"
     fields = readonly_fields = ("created_at", "action", "requested_by", "status",
                                 "answer", "duration_ms", "error_code")
@@ -110,15 +93,6 @@ class CommandRecordInline(admin.TabularInline):
     extra = max_num = 0
     can_delete = False
     show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="answer")
     def answer(self, obj: CommandRecord) -> str:
