@@ -22,23 +22,33 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import fcntl
 import json
 import os
 import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import loadgen
+from common import (
+    BIN,
+    EVPOWER_ENV,
+    HOST,
+    REPO,
+    cpu_seconds,
+    free_port,
+    identity,
+    launch_server,
+    log,
+    machine_cpu,
+    prepare_evpower,
+    rss_kib,
+    scan_server_log,
+    stop_process,
+    take_run_lock,
+    uvicorn_command,
+    wait_for_port,
+)
 from loadgen import Charger, Stats, StepRecorder, percentile
-
-REPO = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-HOST = "127.0.0.1"
 
 P99_LIMIT_MS = 50.0
 MIN_ACHIEVED_FRACTION = 0.90
@@ -46,99 +56,6 @@ MIN_ACHIEVED_FRACTION = 0.90
 # relative resolution for a slow and for a fast server.
 DEFAULT_RATES = [50, 75, 100, 150, 200, 250, 300, 400, 500, 600, 800, 1000, 1250, 1500, 2000,
                  2500, 3000, 3500, 4000, 5000, 6000, 8000, 10000, 12000, 16000]
-
-PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
-BENCH_DB = "evpower_bench"
-EVPOWER_ENV = {
-    "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{BENCH_DB}",
-    "REDIS_URL": "redis://127.0.0.1:6379/5",
-    "DJANGO_SETTINGS_MODULE": "evpower.settings",
-    # Production-like: DEBUG on validates every answer against the schema and keeps a
-    # query log, which no deployment runs with.
-    "DEBUG": "false",
-    # The per-charger flood limiter would throttle the bench itself.
-    "OCPP_RATE_PER_SECOND": "1000",
-    "OCPP_RATE_BURST": "1000",
-}
-
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-# Two runs at once would drop each other's database and share the CPUs, so a
-# run holds this lock for its whole duration.
-LOCK_PATH = Path(tempfile.gettempdir()) / "evpower-ocpp-throughput.lock"
-
-
-def log(msg: str = "") -> None:
-    """Progress goes to stderr so that --json output on stdout stays clean."""
-    print(msg, file=sys.stderr, flush=True)
-
-
-def identity(i: int, n: int) -> str:
-    return f"BENCH-{i:0{max(4, len(str(n)))}d}"
-
-
-# --------------------------------------------------------------------------
-# /proc helpers (no psutil): process tree, RSS, CPU time
-# --------------------------------------------------------------------------
-
-def _stat_fields(pid: int) -> list[str]:
-    with open(f"/proc/{pid}/stat") as f:
-        data = f.read()
-    # The command name (field 2) may contain spaces; everything after the last
-    # ')' is space separated, starting with field 3 (state).
-    return data[data.rindex(")") + 2:].split()
-
-
-def process_tree(root: int) -> list[int]:
-    """root and all its descendants (uvicorn/daphne do not fork here, but be safe)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                ppid = int(_stat_fields(int(entry))[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    tree, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        tree.append(pid)
-        todo.extend(children.get(pid, []))
-    return tree
-
-
-def rss_kib(root: int) -> int:
-    """VmRSS summed over the process tree, in KiB."""
-    total = 0
-    for pid in process_tree(root):
-        try:
-            with open(f"/proc/{pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-                        break
-        except OSError:
-            pass
-    return total
-
-
-def cpu_seconds(root: int) -> float:
-    """utime + stime of the process tree, in seconds."""
-    ticks = 0
-    for pid in process_tree(root):
-        try:
-            fields = _stat_fields(pid)
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
-        except (OSError, ValueError, IndexError):
-            pass
-    return ticks / CLK_TCK
-
-
-def machine_cpu() -> tuple[int, int]:
-    """(total, idle+iowait) jiffies of all CPUs, from /proc/stat."""
-    with open("/proc/stat") as f:
-        values = [int(v) for v in f.readline().split()[1:]]
-    return sum(values), values[3] + values[4]
 
 
 class CpuMeter:
@@ -168,110 +85,13 @@ class CpuMeter:
 # server processes
 # --------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, proc: subprocess.Popen, log_path: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with code {proc.returncode} before listening:\n"
-                               + tail(log_path, 30))
-        try:
-            with socket.create_connection((HOST, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"server did not listen on {HOST}:{port} within {timeout:g}s:\n"
-                       + tail(log_path, 30))
-
-
-def stop_process(proc: subprocess.Popen, grace: float = 10.0) -> str:
-    """SIGTERM the server's process group (it runs in its own session), then SIGKILL.
-
-    Returns how it ended, for the report."""
-    if proc.poll() is not None:
-        return f"had already exited with code {proc.returncode}"
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return "had already exited"
-    try:
-        proc.wait(timeout=grace)
-        return f"exited after SIGTERM (code {proc.returncode})"
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait(timeout=10)
-        return f"did not exit within {grace:g}s of SIGTERM, killed"
-
-
-def tail(path: str, n: int) -> str:
-    try:
-        with open(path, errors="replace") as f:
-            return "".join(f.readlines()[-n:])
-    except OSError:
-        return ""
-
-
-def scan_server_log(path: str) -> dict:
-    """Count error-looking lines in the server's output and keep a few."""
-    try:
-        with open(path, errors="replace") as f:
-            lines = f.readlines()
-    except OSError:
-        return {"path": path, "error_lines": 0, "samples": []}
-    markers = ("Traceback", "ERROR", "Error", "Exception", "CRITICAL")
-    hits = [line.rstrip() for line in lines if any(m in line for m in markers)]
-    return {"path": path, "lines": len(lines), "error_lines": len(hits),
-            "samples": hits[:5] + (["..."] + hits[-5:] if len(hits) > 10 else hits[5:10])}
-
-
-def run_checked(cmd: list[str], env: dict, timeout: float, what: str) -> str:
-    # Commands are built here from fixed parts, never from outside input.
-    res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True,  # noqa: S603
-                         timeout=timeout)
-    if res.returncode != 0:
-        raise RuntimeError(f"{what} failed (exit {res.returncode}):\n"
-                           f"{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
-    return res.stdout
-
-
-def prepare_evpower(env: dict, n: int) -> None:
-    """Fresh database, migrations, N stations and the bench id tag."""
-    import psycopg  # only needed for the EvPower side
-
-    t0 = time.monotonic()
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {BENCH_DB}")
-    run_checked([sys.executable, "manage.py", "migrate", "--noinput"], env, 900, "migrate")
-    snippet = "\n".join([
-        "from stations.services import station_create",
-        "from stations.models import IdTag",
-        f"for i in range(1, {n} + 1):",
-        f"    station_create(identity='BENCH-%0{max(4, len(str(n)))}d' % i, location_name='Bench',",
-        f"                   connectors=1, password={loadgen.PASSWORD!r})",
-        f"IdTag.objects.create(id_tag={loadgen.ID_TAG!r}, status='Accepted')",
-        f"print('bench fixtures created:', {n})",
-    ])
-    run_checked([sys.executable, "manage.py", "shell", "-c", snippet], env, 900, "fixture creation")
-    log(f"  prepared database {BENCH_DB}: migrate + {n} stations in {time.monotonic() - t0:.1f}s")
-
-
 def server_command(kind: str, port: int, server_cmd: str) -> list[str]:
     if kind == "baseline":
         return [sys.executable, str(REPO / "bench" / "baseline_server.py"),
                 "--host", HOST, "--port", str(port)]
     if server_cmd == "daphne":
         return [str(BIN / "daphne"), "-b", HOST, "-p", str(port), "evpower.asgi:application"]
-    return [str(BIN / "uvicorn"), "evpower.asgi:application", "--host", HOST, "--port", str(port),
-            "--log-level", "warning"]
+    return uvicorn_command(port)
 
 
 # --------------------------------------------------------------------------
@@ -447,14 +267,8 @@ def bench_one(kind: str, args, rates: list[float]) -> dict:
     port = free_port()
     cmd = server_command(kind, port, args.server_cmd)
     result["command"] = " ".join(cmd)
-    with tempfile.NamedTemporaryFile(prefix=f"ocpp-bench-{kind}-", suffix=".log",
-                                     delete=False) as f:
-        log_path = f.name
-    with open(log_path, "wb") as log_file:
-        # Own session: the whole server process group can be signalled at the end.
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL,  # noqa: S603
-                                stdout=log_file, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+    # Own session: the whole server process group can be signalled at the end.
+    proc, log_path = launch_server(cmd, env, f"ocpp-bench-{kind}-")
     try:
         wait_for_port(port, proc, log_path, args.start_timeout)
         log(f"  {Path(cmd[0]).name} pid {proc.pid} listening on {HOST}:{port} "
@@ -558,7 +372,7 @@ def parse_args(argv=None):
     p.add_argument("--timeout", type=float, default=900.0,
                    help="upper bound for one server's connect+measure phase (s, default 900)")
     p.add_argument("--evpower-env", action="append", default=[], metavar="KEY=VALUE",
-                   help="extra environment for EvPower (repeatable), e.g. DEBUG=false")
+                   help="extra environment for EvPower (repeatable), e.g. DEBUG=true")
     p.add_argument("--lock-wait", type=float, default=0.0, metavar="SECONDS",
                    help="wait that long for another bench run to finish (default: fail)")
     p.add_argument("--json", action="store_true", help="print machine-readable results on stdout")
@@ -571,32 +385,6 @@ def parse_args(argv=None):
     if args.warmup_seconds >= args.step_seconds:
         p.error("--warmup-seconds must be shorter than --step-seconds")
     return args
-
-
-def take_run_lock(wait_seconds: float):
-    """Exclusive lock against concurrent bench runs; returns the open lock file."""
-    lock_file = open(LOCK_PATH, "a+")  # held open until the process exits
-    deadline = time.monotonic() + wait_seconds
-    announced = False
-    while True:
-        try:
-            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock_file.seek(0)
-            holder = lock_file.read().strip() or "?"
-            if time.monotonic() >= deadline:
-                raise SystemExit(f"another bench run is in progress (pid {holder}, lock "
-                                 f"{LOCK_PATH}); use --lock-wait SECONDS to wait for it") from None
-            if not announced:
-                log(f"waiting for the bench run of pid {holder} to finish ...")
-                announced = True
-            time.sleep(1)
-            continue
-        lock_file.seek(0)
-        lock_file.truncate()
-        lock_file.write(str(os.getpid()))
-        lock_file.flush()
-        return lock_file
 
 
 def main(argv=None) -> int:

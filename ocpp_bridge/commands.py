@@ -17,6 +17,7 @@ a payload that breaks the schema is INVALID and never sent.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -66,7 +67,7 @@ def send_command(*, station: Station, action: str, payload: dict | None = None,
     began = time.monotonic()
     outcome = _precheck(station, action, payload)
     if outcome is None:
-        outcome = async_to_sync(_deliver)(station.connection_channel, {
+        outcome = _send_and_wait(station.connection_channel, {
             "command_id": record.pk, "action": action, "payload": payload,
             "deadline": time.time() + timeout,
         }, timeout)
@@ -91,26 +92,47 @@ def _precheck(station: Station, action: str, payload: dict) -> dict | None:
     return None
 
 
-_local = threading.local()
+class _SenderLoop:
+    """One event loop per process, on a daemon thread, where sync callers wait for
+    answers. `async_to_sync` would start a new loop per call — and with it a new Redis
+    connection per command — and channels_redis refuses receives from two loops on one
+    layer at once. Rebuilt after a fork (Celery's prefork workers)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.layer = None
+
+    def run(self, coroutine_fn, *args):
+        with self._lock:
+            if self._pid != os.getpid():
+                self.loop = asyncio.new_event_loop()
+                threading.Thread(target=self.loop.run_forever, name="ocpp-commands",
+                                 daemon=True).start()
+                self.layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+                self._pid = os.getpid()
+        return asyncio.run_coroutine_threadsafe(coroutine_fn(self.layer, *args),
+                                                self.loop).result()
+
+    def reset(self) -> None:
+        """Forget the loop's layer (tests that point the channel layer elsewhere)."""
+        with self._lock:
+            self._pid = None
 
 
-def _reply_layer():
-    """A channel layer instance of this thread's own to wait for replies on.
+_sender = _SenderLoop()
 
-    channels_redis refuses receive() from two event loops on one instance at once, and
-    every sync caller (threads of a worker, an admin request) runs send_command on a
-    loop of its own. The in-memory layer only works inside one process, so it is shared.
-    """
+
+def _send_and_wait(target: str, command: dict, timeout: float) -> dict:
     shared = get_channel_layer()
     if isinstance(shared, InMemoryChannelLayer):
-        return shared
-    if getattr(_local, "layer", None) is None:
-        _local.layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
-    return _local.layer
+        # one process only (development): the consumer's own loop must do the waiting
+        return async_to_sync(_deliver)(shared, target, command, timeout)
+    return _sender.run(_deliver, target, command, timeout)
 
 
-async def _deliver(target: str, command: dict, timeout: float) -> dict:
-    layer = _reply_layer()
+async def _deliver(layer, target: str, command: dict, timeout: float) -> dict:
     reply_to = await layer.new_channel()
     await layer.send(target, {"type": "ocpp.command", "reply_to": reply_to, **command})
     try:

@@ -132,12 +132,11 @@ def test_chargers_are_reachable_again_soon_after_redis_restarts(private_redis,
     from channels.layers import channel_layers
     channel_layers.backends.clear()
     import ocpp_bridge.commands as commands
-    commands._local.layer = None
+    commands._sender.reset()
     try:
         with ThreadedCharger(server.ws_url("CP-REDIS"), "CP-REDIS"):
             assert send_command(station=cp, action="Reset", payload={"type": "Soft"}).ok
             restart()
-            commands._local.layer = None
             began = time.monotonic()
             assert wait_for(lambda: send_command(
                 station=Station.objects.get(pk=cp.pk), action="Reset",
@@ -147,4 +146,4 @@ def test_chargers_are_reachable_again_soon_after_redis_restarts(private_redis,
     finally:
         server.stop()
         channel_layers.backends.clear()
-        commands._local.layer = None
+        commands._sender.reset()
