@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,10 @@ def booted_station(make_station):
         return station
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _fresh_api_rate_limits(settings):
+    """Each test counts API rate limits (evpower.api.throttling) from zero: its own key prefix
+    in the shared throttle store, so OTP-heavy tests do not trip each other's `auth` limit."""
+    settings.THROTTLE_KEY_PREFIX = f"test-{uuid.uuid4().hex}"

@@ -6,6 +6,7 @@ Production (EVPOWER_ENV=production) refuses to import with unsafe values.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -57,6 +58,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files for /api/docs/, served without a CDN
+    "corsheaders",
     "channels",
     "django_celery_beat",
     "accounts",
@@ -69,6 +72,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "evpower.health.LivenessMiddleware",  # first: probes must bypass host checks and redirects
     "django.middleware.security.SecurityMiddleware",
+    # before anything that can answer (CommonMiddleware): preflights get CORS headers too
+    "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -150,7 +155,7 @@ STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "evpower.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "evpower.api.errors.exception_handler",
     # drivers (accounts.Client) authenticate with our JWTs; staff use the admin
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.ClientJWTAuthentication"],
@@ -160,8 +165,101 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": None,
+    # evpower/api/throttling.py: `limits` rate strings, several per scope joined by ";"
+    "DEFAULT_THROTTLE_CLASSES": [
+        "evpower.api.throttling.AnonRateThrottle",
+        "evpower.api.throttling.ClientRateThrottle",
+        "evpower.api.throttling.ScopedRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        # per IP; generous because mobile carriers put many drivers behind one address (CGNAT)
+        "anon": env.str("THROTTLE_RATE_ANON", default="120/minute;2000/hour"),
+        "client": env.str("THROTTLE_RATE_CLIENT", default="300/minute;5000/hour"),
+        "auth": env.str("THROTTLE_RATE_AUTH", default="10/minute;60/hour"),  # OTP, per IP
+        "money": env.str("THROTTLE_RATE_MONEY", default="10/minute;100/hour"),  # per client
+    },
+    # 0: the client address is REMOTE_ADDR (uvicorn --proxy-headers sets it from trusted
+    # proxies only); never the raw X-Forwarded-For, which a caller can forge
+    "NUM_PROXIES": env.int("API_NUM_PROXIES", default=0),
 }
-SPECTACULAR_SETTINGS = {"TITLE": "EvPower API", "VERSION": "1.0.0"}
+# Counted atomically in Redis when there is one; a process-local memory store otherwise (dev).
+THROTTLE_STORAGE_URL = env.str("THROTTLE_STORAGE_URL", default=REDIS_URL or "memory://")
+THROTTLE_STRATEGY = env.str("THROTTLE_STRATEGY", default="sliding-window-counter")
+THROTTLE_STORAGE_TIMEOUT = env.float("THROTTLE_STORAGE_TIMEOUT", default=0.5)
+THROTTLE_KEY_PREFIX = env.str("THROTTLE_KEY_PREFIX", default="evpower")
+# With the store down, these scopes answer 503 (OTP pumping costs money); others go unlimited.
+THROTTLE_FAIL_CLOSED_SCOPES = env.list("THROTTLE_FAIL_CLOSED_SCOPES", default=["auth"])
+
+# Browser origins allowed to call /api/ (the mobile app needs none); tokens travel in the
+# Authorization header, never cookies, so credentials stay off.
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOW_HEADERS = ("accept", "accept-language", "authorization", "content-type",
+                      "idempotency-key")
+CORS_EXPOSE_HEADERS = ("Retry-After",)
+CORS_ALLOW_CREDENTIALS = False
+
+# Mobile app versions for GET /api/v1/version.
+APP_MINIMUM_VERSION = env.str("APP_MINIMUM_VERSION", default="1.0.0")
+APP_LATEST_VERSION = env.str("APP_LATEST_VERSION", default=APP_MINIMUM_VERSION)
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "EvPower API",
+    "DESCRIPTION": "Driver API of EvPower. Errors always come as "
+                   '`{"error": {"code", "message", "details"}}` (see the ErrorEnvelope schema).',
+    "VERSION": "1.0.0",
+    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",  # operation ids and tags start after /api/v1/
+    "COMPONENT_SPLIT_REQUEST": True,  # separate request/response models for generated clients
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": [],  # schema and docs are public, whatever token is sent
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# Driver accounts (accounts/): JWTs, one-time login codes, SMS delivery, deletion.
+SIMPLE_JWT = {
+    # access tokens are checked against their login session on every request anyway;
+    # the short life bounds what a stolen one is worth if the database check were bypassed
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=min(env.int("JWT_ACCESS_MINUTES", default=15), 15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=7)),
+    "ROTATE_REFRESH_TOKENS": True,  # done by accounts.tokens (with reuse detection)
+    "SIGNING_KEY": env.str("JWT_SIGNING_KEY", default=SECRET_KEY),
+    "ALGORITHM": "HS256",
+    "ISSUER": "evpower",
+    "USER_ID_CLAIM": "client_id",
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "LEEWAY": 10,
+}
+OTP_TTL_SECONDS = env.int("OTP_TTL_SECONDS", default=300)
+OTP_MAX_ATTEMPTS = env.int("OTP_MAX_ATTEMPTS", default=3)
+OTP_RESEND_SECONDS = env.int("OTP_RESEND_SECONDS", default=60)
+OTP_DAILY_LIMIT_PER_PHONE = env.int("OTP_DAILY_LIMIT_PER_PHONE", default=10)
+# per IP (IPv6 per /64); mobile carriers put many drivers behind one address (CGNAT)
+OTP_DAILY_LIMIT_PER_IP = env.int("OTP_DAILY_LIMIT_PER_IP", default=100)
+ACCOUNT_DELETION_GRACE_DAYS = env.int("ACCOUNT_DELETION_GRACE_DAYS", default=30)
+# accounts.sms.backends.ConsoleBackend (development) or accounts.sms.http.HttpJsonBackend
+SMS_BACKEND = env.str("SMS_BACKEND", default="accounts.sms.backends.ConsoleBackend")
+SMS_HTTP_URL = env.str("SMS_HTTP_URL", default="")
+SMS_HTTP_TOKEN = env.str("SMS_HTTP_TOKEN", default="")
+SMS_HTTP_SENDER = env.str("SMS_HTTP_SENDER", default="EvPower")
+SMS_HTTP_TIMEOUT = env.float("SMS_HTTP_TIMEOUT", default=10.0)
+SMS_HTTP_VERIFY_TLS = env.bool("SMS_HTTP_VERIFY_TLS", default=True)
+SMS_HTTP_CA_BUNDLE = env.str("SMS_HTTP_CA_BUNDLE", default="")
+if IS_PRODUCTION:
+    _sms_problems = [
+        problem for problem, bad in (
+            # console/memory backends deliver nothing (and log codes)
+            ("SMS_BACKEND must be a real gateway", SMS_BACKEND.startswith("accounts.sms.backends")),
+            ("SMS_HTTP_URL must be https", SMS_BACKEND.endswith("HttpJsonBackend")
+             and not SMS_HTTP_URL.startswith("https://")),
+            ("SMS_HTTP_TOKEN is unset",
+             SMS_BACKEND.endswith("HttpJsonBackend") and not SMS_HTTP_TOKEN),
+            ("SMS_HTTP_VERIFY_TLS must stay on", not SMS_HTTP_VERIFY_TLS),
+        ) if bad]
+    if _sms_problems:
+        raise ImproperlyConfigured("Refusing to start in production: " + "; ".join(_sms_problems))
 
 # Celery: without Redis the in-memory broker keeps imports and `manage.py check` working;
 # results are never read back (tasks record their effects in the database).

@@ -263,4 +263,5 @@ class IdTagAdmin(admin.ModelAdmin):
     list_filter = ("status", "expiry_date")
     search_fields = ("id_tag", "note")
     autocomplete_fields = ("parent",)
-from . import admin_extras  # noqa: E402,F401 - reservations, charging profiles, local lists
+# reservations, charging profiles, local lists; tariff plans and their assignments
+from . import admin_extras, tariff_admin  # noqa: E402,F401

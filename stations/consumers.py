@@ -13,6 +13,7 @@ on a WebSocket). A bad token is refused with 401 before the upgrade.
 from __future__ import annotations
 
 import json
+from collections import deque
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -53,6 +54,7 @@ class AppConsumer(AsyncJsonWebsocketConsumer):
             await self._deny(401, "a valid access token is required")
             return
         self.groups_joined: set[str] = set()
+        self.recent_events: deque[str] = deque(maxlen=64)
         await self.accept()
 
     async def _deny(self, status: int, reason: str) -> None:
@@ -102,7 +104,10 @@ class AppConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "error", "code": "MALFORMED_REQUEST", "details": {}})
 
     async def app_status(self, event: dict) -> None:
-        await self.send_json({**{k: v for k, v in event.items() if k != "type"},
+        if event["id"] in self.recent_events:
+            return  # already delivered through the other group this socket is in
+        self.recent_events.append(event["id"])
+        await self.send_json({**{k: v for k, v in event.items() if k not in ("type", "id")},
                               "type": "status"})
 
     async def disconnect(self, code: int) -> None:

@@ -8,6 +8,8 @@ join one group per location or station they watch.
 
 from __future__ import annotations
 
+import uuid
+
 from channels.layers import get_channel_layer
 
 
@@ -23,7 +25,10 @@ async def publish_status(*, station_id: int, location_id: int | None, event: dic
     """Tell everyone watching the station or its location. `event` is the app-facing
     message, e.g. {"kind": "connector", "connector": 1, "status": "Charging"}."""
     layer = get_channel_layer()
-    message = {"type": "app.status", "station": station_id, "location": location_id, **event}
+    # one id per change: a socket watching both the station and its location gets the
+    # message through both groups and must show it once
+    message = {"type": "app.status", "id": uuid.uuid4().hex, "station": station_id,
+               "location": location_id, **event}
     await layer.group_send(station_group(station_id), message)
     if location_id is not None:
         await layer.group_send(location_group(location_id), message)

@@ -33,6 +33,8 @@ class Location(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # the map's nearby search prefilters on a latitude/longitude bounding box
+        indexes = [models.Index(fields=["latitude", "longitude"], name="location_coords")]
 
     def __str__(self) -> str:
         return self.name
@@ -351,3 +353,7 @@ class ChargingProfileAssignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.profile_id} on {self.station_id}#{self.connector_number}: {self.status}"
+
+
+# tariffs live in their own module (this one is long enough); imported here so Django sees them
+from .tariff_models import Currency, TariffAssignment, TariffPlan, TariffRule  # noqa: E402, F401

@@ -17,9 +17,10 @@ def liveness_window() -> timedelta:
                      + settings.OCPP_OFFLINE_GRACE_SECONDS)
 
 
-def online_q(now: datetime | None = None) -> Q:
+def online_q(now: datetime | None = None, prefix: str = "") -> Q:
+    """`prefix` filters through a relation, e.g. `online_q(now, "station__")` on connectors."""
     since = (now or timezone.now()) - liveness_window()
-    return Q(connected=True, last_seen_at__gte=since)
+    return Q(**{f"{prefix}connected": True, f"{prefix}last_seen_at__gte": since})
 
 
 def station_is_online(station: Station, now: datetime | None = None) -> bool:

@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from . import credentials
+from .map_cache import location_changed_for_station
 from .models import Connector, Location, Station
 
 
@@ -68,18 +69,23 @@ def station_approve(*, station: Station) -> None:
 @transaction.atomic
 def station_connected(*, station_id: int, channel: str, now: datetime) -> str:
     """Record the socket now holding the station; return the channel it replaced ('' if none)."""
-    station = Station.objects.select_for_update().only("connection_channel").get(pk=station_id)
+    station = Station.objects.select_for_update().only(
+        "connection_channel", "connected", "location_id").get(pk=station_id)
     previous = station.connection_channel if station.connected else ""
     Station.objects.filter(pk=station_id).update(
         connected=True, connection_channel=channel, connected_at=now, last_seen_at=now)
+    location_changed_for_station(station_id, station.location_id)
     return previous
 
 
 def station_disconnected(*, station_id: int, channel: str, now: datetime) -> bool:
     """Only the socket that still holds the station may mark it disconnected: a replaced
     connection closing late must not take the new one offline."""
-    return bool(Station.objects.filter(pk=station_id, connection_channel=channel).update(
+    changed = bool(Station.objects.filter(pk=station_id, connection_channel=channel).update(
         connected=False, connection_channel="", disconnected_at=now))
+    if changed:
+        location_changed_for_station(station_id)
+    return changed
 
 
 def station_seen(*, station_id: int, now: datetime) -> None:
@@ -111,6 +117,7 @@ def station_record_boot(*, station_id: int, now: datetime, vendor: str, model: s
     station.meter_type, station.meter_serial = meter_type, meter_serial
     station.last_boot_at = station.last_seen_at = station.last_heartbeat_at = now
     station.save()
+    location_changed_for_station(station_id, station.location_id)
     return station.registration_status
 
 
@@ -125,15 +132,19 @@ def station_record_status(*, station_id: int, connector_id: int, status: str, er
     queued notifications out of order). Returns whether it was applied."""
     stamp = timestamp or now
     if connector_id == 0:
-        return bool(Station.objects.filter(Q(pk=station_id) & _newer("status_at", stamp)).update(
+        applied = bool(Station.objects.filter(Q(pk=station_id) & _newer("status_at", stamp)).update(
             status=status, error_code=error_code, status_info=info, status_vendor_id=vendor_id,
             status_vendor_error_code=vendor_error_code, status_at=stamp, last_seen_at=now))
-    # chargers know their connectors better than our records: create unknown ones
-    Connector.objects.get_or_create(station_id=station_id, number=connector_id)
-    return bool(Connector.objects.filter(
-        Q(station_id=station_id, number=connector_id) & _newer("status_at", stamp)
-    ).update(status=status, error_code=error_code, info=info, vendor_id=vendor_id,
-             vendor_error_code=vendor_error_code, status_at=stamp, updated_at=now))
+    else:
+        # chargers know their connectors better than our records: create unknown ones
+        Connector.objects.get_or_create(station_id=station_id, number=connector_id)
+        applied = bool(Connector.objects.filter(
+            Q(station_id=station_id, number=connector_id) & _newer("status_at", stamp)
+        ).update(status=status, error_code=error_code, info=info, vendor_id=vendor_id,
+                 vendor_error_code=vendor_error_code, status_at=stamp, updated_at=now))
+    if applied:
+        location_changed_for_station(station_id)  # the map shows this status
+    return applied
 
 
 def station_record_firmware_status(*, station_id: int, status: str, request_id: int | None,

@@ -1,0 +1,1 @@
+"""Driver API for accounts: login by code, tokens, profile, favourites, push devices."""

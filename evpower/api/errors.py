@@ -9,6 +9,8 @@ DRF's own exceptions are mapped onto codes by `exception_handler`.
 
 from __future__ import annotations
 
+import math
+
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -57,7 +59,7 @@ def exception_handler(exc, context):
     response = Response({"error": {"code": code, "message": message, "details": details}},
                         status=exc.status_code)
     if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-        response["Retry-After"] = str(int(exc.wait) + 1)
+        response["Retry-After"] = str(_retry_after(exc))
     for header in ("WWW-Authenticate",):
         auth = getattr(exc, "auth_header", None)
         if auth:
@@ -70,5 +72,9 @@ def _details(exc: exceptions.APIException) -> dict:
         return {"fields": exc.detail} if isinstance(exc.detail, dict) else {
             "non_field_errors": exc.detail}
     if isinstance(exc, exceptions.Throttled):
-        return {"retry_after": int(exc.wait) + 1 if exc.wait is not None else None}
+        return {"retry_after": _retry_after(exc) if exc.wait is not None else None}
     return {}
+
+
+def _retry_after(exc: exceptions.Throttled) -> int:
+    return max(1, math.ceil(exc.wait))  # whole seconds, never 0 (DRF already rounds up)

@@ -37,6 +37,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "RATE_LIMITED": {"en": "Too many requests. Please try again later.",
                      "ru": "Слишком много запросов. Попробуйте позже.",
                      "ky": "Өтө көп сурам. Кийинчерээк аракет кылыңыз."},
+    "SERVICE_UNAVAILABLE": {"en": "The service is temporarily unavailable. Please try again.",
+                            "ru": "Сервис временно недоступен. Попробуйте ещё раз.",
+                            "ky": "Кызмат убактылуу жеткиликсиз. Кайра аракет кылыңыз."},
     "ERROR": {"en": "Something went wrong.", "ru": "Что-то пошло не так.",
               "ky": "Бир нерсе туура эмес болду."},
 }
@@ -54,31 +57,49 @@ def all_messages() -> dict[str, dict[str, str]]:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
+            if not (exc.name and f"{name}.".startswith(f"{exc.name}.")):
+                raise  # a module that exists but fails to import: a real bug
             continue
         merged.update(module.MESSAGES)
     return merged
 
 
 def request_language(request) -> str:
-    client = getattr(request, "user", None)
-    language = getattr(client, "language", None)
+    """The authenticated client's language, else the best supported one in Accept-Language
+    (q-values honoured, q=0 means "not this one", ties keep the header's order), else en."""
+    if request is None:
+        return "en"
+    language = getattr(_authenticated_user(request), "language", None)
     if language in LANGUAGES:
         return language
-    header = request.META.get("HTTP_ACCEPT_LANGUAGE", "") if request is not None else ""
+    return accept_language(request.META.get("HTTP_ACCEPT_LANGUAGE", ""))
+
+
+def _authenticated_user(request):
+    # A DRF Request authenticates lazily on `.user`; an error raised before authentication
+    # (e.g. 406 from content negotiation) must not trigger it here: a bad token would then
+    # raise inside the exception handler. Use only what authentication already found.
+    if hasattr(request, "_request"):
+        return vars(request).get("_user")
+    return getattr(request, "user", None)
+
+
+def accept_language(header: str) -> str:
     ranked = []
-    for part in header.split(","):
-        tag, _, quality = part.strip().partition(";q=")
-        try:
-            weight = float(quality) if quality else 1.0
-        except ValueError:
-            continue
-        ranked.append((weight, tag.split("-")[0].lower()))
-    for _, tag in sorted(ranked, reverse=True):
-        if tag in LANGUAGES:
-            return tag
-    return "en"
+    for position, part in enumerate(header.split(",")):
+        tag, *params = (piece.strip() for piece in part.split(";"))
+        weight = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        language = tag.split("-")[0].split("_")[0].lower()
+        if weight > 0 and language in LANGUAGES:
+            ranked.append((-weight, position, language))
+    return min(ranked)[2] if ranked else "en"
 
 
 def message_for(code: str, request) -> str:

@@ -2,7 +2,10 @@
 
 from django.urls import include, path
 
+from .views import VersionView
+
 urlpatterns = [
+    path("version", VersionView.as_view(), name="api-version"),
     path("", include("accounts.api.urls")),
     path("", include("stations.api.urls")),
 ]

@@ -95,7 +95,10 @@ def test_production_settings_without_key_fail_at_import():
 
 def test_production_settings_with_safe_values_import():
     result = _import_settings_with(
-        EVPOWER_ENV="production", SECRET_KEY=GOOD_KEY, ALLOWED_HOSTS="evpower.example"
+        EVPOWER_ENV="production", SECRET_KEY=GOOD_KEY, ALLOWED_HOSTS="evpower.example",
+        # login codes need a real SMS gateway in production (accounts/sms/)
+        SMS_BACKEND="accounts.sms.http.HttpJsonBackend", SMS_HTTP_URL="https://sms.example/send",
+        SMS_HTTP_TOKEN="gateway-token",
     )
 
     assert result.returncode == 0, result.stderr

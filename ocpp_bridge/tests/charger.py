@@ -41,7 +41,7 @@ async def handshake_status(url: str, headers: dict[str, str] | None = None,
                            subprotocols=("ocpp1.6",)) -> int:
     """The HTTP status a refused handshake got (101 if it was accepted)."""
     try:
-        async with websockets.connect(url, subprotocols=list(subprotocols),
+        async with websockets.connect(url, subprotocols=list(subprotocols) or None,
                                       additional_headers=headers or {}, open_timeout=10):
             return 101
     except websockets.InvalidStatus as exc:

@@ -1,0 +1,1 @@
+"""The drivers' map API: locations, stations, live status and prices (public, read-only)."""

@@ -1,3 +1,11 @@
-"""/api/v1 routes of stations."""
+"""/api/v1 routes of the map."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("locations", views.LocationListView.as_view(), name="location-list"),
+    path("locations/<int:pk>", views.LocationDetailView.as_view(), name="location-detail"),
+    path("stations/<int:pk>", views.StationDetailView.as_view(), name="station-detail"),
+]

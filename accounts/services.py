@@ -1,0 +1,139 @@
+"""Writes on clients: profile, deletion and anonymisation, blocking, favourites, devices.
+
+Login and tokens live in `otp.py` and `tokens.py`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from .errors import ApiError
+from .models import Client, Device, Favourite, LoginSession, OtpCode
+from .tokens import client_sessions_revoke
+
+logger = logging.getLogger(__name__)
+
+Reason = LoginSession.RevokeReason
+
+
+def client_update_profile(*, client: Client, **fields) -> Client:
+    allowed = {"name", "email", "language"}
+    changes = {key: value for key, value in fields.items() if key in allowed}
+    for key, value in changes.items():
+        setattr(client, key, value)
+    if changes:
+        client.save(update_fields=list(changes))
+    return client
+
+
+@transaction.atomic
+def client_request_deletion(*, client_id: int, now: datetime | None = None) -> Client:
+    """Start the grace period; the client is logged out everywhere (idempotent)."""
+    client = Client.objects.select_for_update().get(pk=client_id)
+    if client.status == Client.Status.ACTIVE:
+        client.status = Client.Status.PENDING_DELETION
+        client.deletion_requested_at = now or timezone.now()
+        client.save(update_fields=["status", "deletion_requested_at"])
+    client_sessions_revoke(client_id=client.pk, reason=Reason.DELETION)
+    return client
+
+
+@transaction.atomic
+def client_block(*, client_id: int, by: str = "") -> Client:
+    """Block and revoke every session: the client's tokens stop working at once."""
+    client = Client.objects.select_for_update().get(pk=client_id)
+    if client.status == Client.Status.DELETED:
+        raise ApiError("CLIENT_DELETED")
+    client.status = Client.Status.BLOCKED
+    client.save(update_fields=["status"])
+    client_sessions_revoke(client_id=client.pk, reason=Reason.BLOCKED)
+    logger.info("client %s blocked by %s", client.pk, by or "system")
+    return client
+
+
+@transaction.atomic
+def client_unblock(*, client_id: int, by: str = "") -> Client:
+    """Back to active; also cancels a pending deletion (support restoring an account)."""
+    client = Client.objects.select_for_update().get(pk=client_id)
+    if client.status == Client.Status.DELETED:
+        raise ApiError("CLIENT_DELETED")
+    client.status, client.deletion_requested_at = Client.Status.ACTIVE, None
+    client.save(update_fields=["status", "deletion_requested_at"])
+    logger.info("client %s unblocked by %s", client.pk, by or "system")
+    return client
+
+
+@transaction.atomic
+def client_anonymise(*, client_id: int, now: datetime | None = None) -> bool:
+    """Wipe a client's personal data, keep the row (the ledger and sessions history point
+    at it). Returns False when the client is not pending deletion any more."""
+    client = Client.objects.select_for_update().get(pk=client_id)
+    if client.status != Client.Status.PENDING_DELETION:
+        return False
+    phone = client.phone
+    client.phone = f"deleted:{client.pk}"  # unique by id; frees the number for a new sign-up
+    client.name, client.email = "", ""
+    client.status, client.anonymised_at = Client.Status.DELETED, now or timezone.now()
+    client.save(update_fields=["phone", "name", "email", "status", "anonymised_at"])
+    # Login sessions hold IP addresses and user agents; devices and codes identify the phone.
+    client.login_sessions.all().delete()
+    client.devices.all().delete()
+    client.favourites.all().delete()
+    OtpCode.objects.filter(phone=phone).delete()
+    return True
+
+
+def clients_due_for_anonymisation(*, now: datetime) -> list[int]:
+    cutoff = now - timedelta(days=settings.ACCOUNT_DELETION_GRACE_DAYS)
+    return list(Client.objects.filter(status=Client.Status.PENDING_DELETION,
+                                      deletion_requested_at__lte=cutoff)
+                .order_by("pk").values_list("pk", flat=True))
+
+
+def accounts_anonymise_due(*, now: datetime | None = None) -> list[int]:
+    """Anonymise every client past the grace period; safe to run twice at once (each client
+    is re-checked under its row lock)."""
+    now = now or timezone.now()
+    done = [pk for pk in clients_due_for_anonymisation(now=now)
+            if client_anonymise(client_id=pk, now=now)]
+    if done:
+        logger.info("anonymised %d clients", len(done))
+    return done
+
+
+@dataclass(frozen=True)
+class Saved:
+    obj: object
+    created: bool
+
+
+def favourite_add(*, client: Client, location_id: int) -> Saved:
+    favourite, created = Favourite.objects.get_or_create(client=client, location_id=location_id)
+    return Saved(favourite, created)
+
+
+def favourite_remove(*, client: Client, location_id: int) -> None:
+    deleted, _ = Favourite.objects.filter(client=client, location_id=location_id).delete()
+    if not deleted:
+        raise ApiError("NOT_FOUND", status_code=404)
+
+
+@transaction.atomic
+def device_register(*, client: Client, kind: str, token: str,
+                    subscription: dict | None = None) -> Saved:
+    """Upsert by token: a device that changes hands follows whoever registered it last."""
+    device, created = Device.objects.update_or_create(
+        token=token, defaults={"client": client, "kind": kind, "subscription": subscription})
+    return Saved(device, created)
+
+
+def device_remove(*, client: Client, device_id: int) -> None:
+    deleted, _ = Device.objects.filter(client=client, pk=device_id).delete()
+    if not deleted:
+        raise ApiError("NOT_FOUND", status_code=404)
