@@ -102,7 +102,10 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+# 0: under ASGI every HTTP request runs on a thread of its own, so a persistent connection
+# would be left open per request until PostgreSQL refuses new ones. The charger side keeps
+# its connections in its own fixed pool of threads (OCPP_DB_CONN_MAX_AGE, ocpp_bridge/db.py).
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
 # Persistent connections go stale behind pgbouncer/failover; check before reuse.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -216,6 +219,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # several models have a `kind` choice set; name each one in the schema
+    "ENUM_NAME_OVERRIDES": {"KindEnum": "accounts.models.Device.Kind",
+                            "LedgerEntryKindEnum": "payments.models.LedgerTransaction.Kind"},
 }
 
 # Driver accounts (accounts/): JWTs, one-time login codes, SMS delivery, deletion.
@@ -313,6 +319,7 @@ OCPP_DATA_TRANSFER_VENDORS = env.list("OCPP_DATA_TRANSFER_VENDORS", default=["or
 OCPP_OFFLINE_GRACE_SECONDS = env.int("OCPP_OFFLINE_GRACE_SECONDS", default=60)
 # threads (each with its own DB connection) that apply charger messages, per process
 OCPP_DB_THREADS = env.int("OCPP_DB_THREADS", default=16)
+OCPP_DB_CONN_MAX_AGE = env.int("OCPP_DB_CONN_MAX_AGE", default=300)
 # seconds a charger has to answer one of our calls, and commands that may wait per station
 OCPP_CALL_TIMEOUT = env.float("OCPP_CALL_TIMEOUT", default=30.0)
 OCPP_COMMAND_QUEUE = env.int("OCPP_COMMAND_QUEUE", default=10)

@@ -4,22 +4,24 @@ Channels' helpers are built for request-like work: `database_sync_to_async` is t
 sensitive (every call from every charger would queue on ONE thread) and closes/health-
 checks connections around each call (an extra round trip per frame). Charger effects
 are independent of each other, so they run on a dedicated pool of threads, each keeping
-its own connection; a connection is dropped only after an error or past CONN_MAX_AGE.
+its own connection; a connection is dropped only when broken or past OCPP_DB_CONN_MAX_AGE.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connections
+from django.db import connections
 
 _executor: ThreadPoolExecutor | None = None
+_thread = threading.local()
 
 
 def _pool() -> ThreadPoolExecutor:
@@ -31,15 +33,22 @@ def _pool() -> ThreadPoolExecutor:
 
 
 def _call(fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> Any:
+    # These threads live as long as the process and are few, so each keeps its connection
+    # for OCPP_DB_CONN_MAX_AGE (Django's own CONN_MAX_AGE is for request threads).
+    started = getattr(_thread, "started", None)
+    if started is not None and time.monotonic() - started > settings.OCPP_DB_CONN_MAX_AGE:
+        for conn in connections.all(initialized_only=True):
+            conn.close()
+        started = None
+    if started is None:
+        _thread.started = time.monotonic()
     try:
         return fn(*args, **kwargs)
     except Exception:
-        close_old_connections()  # drops a connection the error left unusable
-        raise
-    finally:
         for conn in connections.all(initialized_only=True):
-            if conn.close_at is not None and time.monotonic() >= conn.close_at:
-                conn.close()
+            if conn.connection is not None and not conn.is_usable():
+                conn.close()  # an error left it broken: the next call reconnects
+        raise
 
 
 async def run_db(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
