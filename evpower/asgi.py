@@ -14,6 +14,7 @@ from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from evpower.edge_cache import MapEdgeCache  # noqa: E402
 from ocpp_bridge.routing import websocket_application  # noqa: E402
 
 if settings.DEBUG:
@@ -28,7 +29,7 @@ gc.freeze()
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": MapEdgeCache(django_asgi_app),
         "websocket": websocket_application,
     }
 )

@@ -63,8 +63,21 @@ def _forget(location_id: int | None, station_id: int | None) -> None:
                            .values_list("location_id", flat=True).first())
         if location_id is not None:
             cache.delete(summary_key(location_id))
+        bump_map_version()
     except Exception:  # never let the map break a charger's message
         logger.warning("map cache invalidation failed", exc_info=True)
+
+
+MAP_VERSION_KEY = "map:version"
+
+
+def bump_map_version() -> None:
+    """Every cached map response (evpower/edge_cache.py) names the version it was built
+    at; bumping it retires them all at once."""
+    try:
+        cache.incr(MAP_VERSION_KEY)
+    except ValueError:  # not there yet (or evicted)
+        cache.set(MAP_VERSION_KEY, 1, None)
 
 
 def location_changed(location_id: int | None) -> None:
