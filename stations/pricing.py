@@ -1,4 +1,5 @@
-"""All money math: rounding, tariff evaluation, the cost of a session. Decimal only.
+"""Tariff evaluation and the cost of a session. Decimal only; rounding and currencies come
+from the one money module, `payments.money` (`money` is re-exported here for callers).
 
 `quote(connector=..., at=...)` answers "what does charging on this connector cost at this
 moment": the one rule in force, as a frozen `Quote` that carries a full snapshot of that
@@ -31,11 +32,13 @@ import logging
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db.models import Q
+
+from payments.money import ZERO, money
 
 from .tariff_models import TariffAssignment, TariffPlan, TariffRule
 
@@ -45,8 +48,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIME_ZONE = "Asia/Bishkek"
-CENT = Decimal("0.01")
-ZERO = Decimal("0.00")
 SNAPSHOT_VERSION = 1
 
 # specificity levels of a candidate plan
@@ -59,11 +60,6 @@ class NoTariff(LookupError):
     def __init__(self, connector_id: int | None, at: datetime):
         super().__init__(f"no tariff in force for connector {connector_id} at {at.isoformat()}")
         self.connector_id, self.at = connector_id, at
-
-
-def money(value: Decimal | int | str) -> Decimal:
-    """Round an amount to the minor unit (tyiyn/tiyin), half up. The ONE rounding rule."""
-    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 @dataclass(frozen=True)

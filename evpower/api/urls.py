@@ -8,4 +8,5 @@ urlpatterns = [
     path("version", VersionView.as_view(), name="api-version"),
     path("", include("accounts.api.urls")),
     path("", include("stations.api.urls")),
+    path("", include("payments.api.urls")),
 ]
