@@ -8,6 +8,7 @@ join one group per location or station they watch.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from channels.layers import get_channel_layer
@@ -21,6 +22,13 @@ def station_group(station_id: int) -> str:
     return f"app.station.{int(station_id)}"
 
 
+# A reconnect storm publishes for every charger at once; the channel layer's Redis pool
+# holds 100 connections, and a publish that can't get one fails. Waiting for a turn
+# costs a few milliseconds; failing loses the news.
+MAX_CONCURRENT_PUBLISHES = 32
+_turns = asyncio.Semaphore(MAX_CONCURRENT_PUBLISHES)  # binds to the server's loop on first wait
+
+
 async def publish_status(*, station_id: int, location_id: int | None, event: dict) -> None:
     """Tell everyone watching the station or its location. `event` is the app-facing
     message, e.g. {"kind": "connector", "connector": 1, "status": "Charging"}."""
@@ -29,6 +37,7 @@ async def publish_status(*, station_id: int, location_id: int | None, event: dic
     # message through both groups and must show it once
     message = {"type": "app.status", "id": uuid.uuid4().hex, "station": station_id,
                "location": location_id, **event}
-    await layer.group_send(station_group(station_id), message)
-    if location_id is not None:
-        await layer.group_send(location_group(location_id), message)
+    async with _turns:
+        await layer.group_send(station_group(station_id), message)
+        if location_id is not None:
+            await layer.group_send(location_group(location_id), message)
