@@ -43,8 +43,9 @@ from .vendors import data_transfer_answer
 log = logging.getLogger("ocpp_bridge")
 
 # the two most frequent messages are applied in group commits (see coalescer.py)
-_heartbeats = Coalescer(station_services.station_record_heartbeats)
-_meter_reports = Coalescer(meter_values_record_many)
+_heartbeats = Coalescer(station_services.station_record_heartbeats,
+                        writers=settings.OCPP_BATCH_WRITERS)
+_meter_reports = Coalescer(meter_values_record_many, writers=settings.OCPP_BATCH_WRITERS)
 
 
 def _readings(meter_values: tuple[MeterValue, ...]) -> list[Reading]:
