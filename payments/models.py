@@ -34,6 +34,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from .models_idempotency import IdempotencyKey  # noqa: F401 - HTTP Idempotency-Key answers
 from .money import CURRENCY_CHOICES, DEFAULT_CURRENCY, ZERO
 
 MONEY = {"max_digits": 12, "decimal_places": 2}

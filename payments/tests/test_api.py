@@ -98,6 +98,7 @@ def test_payment_error_codes_have_messages_in_every_language():
     from payments.api.messages import MESSAGES
 
     for code in ("INSUFFICIENT_BALANCE", "IDEMPOTENCY_CONFLICT", "HOLD_CLOSED",
-                 "REFUND_EXCEEDS_CHARGE", "INVALID_AMOUNT", "ADJUSTMENT_NOT_ALLOWED"):
+                 "REFUND_EXCEEDS_CHARGE", "INVALID_AMOUNT", "ADJUSTMENT_NOT_ALLOWED",
+                 "IDEMPOTENCY_IN_PROGRESS"):
         assert set(MESSAGES[code]) == {"ru", "ky", "en"}
     assert message_for("INSUFFICIENT_BALANCE", None).startswith("Not enough money")
