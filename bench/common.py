@@ -282,3 +282,40 @@ def take_run_lock(wait_seconds: float):
         lock_file.write(str(os.getpid()))
         lock_file.flush()
         return lock_file
+
+
+def cpu_seconds_one(pid: int) -> float:
+    """utime + stime of one process (cpu_seconds sums a whole tree)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+class CpuMeter:
+    """CPU use of the server process tree (and per process), of this (load generator)
+    process and of the machine (all cores: includes PostgreSQL and Redis)."""
+
+    def __init__(self, server_pid: int):
+        self.server_pid = server_pid
+        self.t0 = time.perf_counter()
+        self.procs0 = {pid: cpu_seconds_one(pid) for pid in process_tree(server_pid)}
+        self.server0 = cpu_seconds(server_pid)
+        self.self0 = sum(os.times()[:2])
+        self.machine0 = machine_cpu()
+
+    def read(self) -> dict:
+        wall = time.perf_counter() - self.t0
+        total, idle = machine_cpu()
+        dt, di = total - self.machine0[0], idle - self.machine0[1]
+        per_process = {str(pid): round(100 * (cpu_seconds_one(pid) - self.procs0.get(pid, 0.0))
+                                       / wall, 1)
+                       for pid in process_tree(self.server_pid)}
+        return {
+            "server_cpu_pct": round(100 * (cpu_seconds(self.server_pid) - self.server0) / wall, 1),
+            "server_cpu_pct_per_process": per_process,
+            "loadgen_cpu_pct": round(100 * (sum(os.times()[:2]) - self.self0) / wall, 1),
+            "machine_busy_pct": round(100 * (dt - di) / dt, 1) if dt else 0.0,
+        }

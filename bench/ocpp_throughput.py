@@ -34,12 +34,11 @@ from common import (
     EVPOWER_ENV,
     HOST,
     REPO,
-    cpu_seconds,
+    CpuMeter,
     free_port,
     identity,
     launch_server,
     log,
-    machine_cpu,
     prepare_evpower,
     rss_kib,
     scan_server_log,
@@ -56,29 +55,6 @@ MIN_ACHIEVED_FRACTION = 0.90
 # relative resolution for a slow and for a fast server.
 DEFAULT_RATES = [50, 75, 100, 150, 200, 250, 300, 400, 500, 600, 800, 1000, 1250, 1500, 2000,
                  2500, 3000, 3500, 4000, 5000, 6000, 8000, 10000, 12000, 16000]
-
-
-class CpuMeter:
-    """CPU use of the server, of this (load generator) process and of the machine."""
-
-    def __init__(self, server_pid: int):
-        self.server_pid = server_pid
-        self.t0 = time.perf_counter()
-        self.server0 = cpu_seconds(server_pid)
-        self.self0 = sum(os.times()[:2])
-        self.machine0 = machine_cpu()
-
-    def read(self) -> dict:
-        wall = time.perf_counter() - self.t0
-        total, idle = machine_cpu()
-        dt, di = total - self.machine0[0], idle - self.machine0[1]
-        return {
-            # percent of one core
-            "server_cpu_pct": round(100 * (cpu_seconds(self.server_pid) - self.server0) / wall, 1),
-            "loadgen_cpu_pct": round(100 * (sum(os.times()[:2]) - self.self0) / wall, 1),
-            # percent of the whole machine (all cores), includes PostgreSQL/Redis
-            "machine_busy_pct": round(100 * (dt - di) / dt, 1) if dt else 0.0,
-        }
 
 
 # --------------------------------------------------------------------------
