@@ -5,7 +5,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from stations.models import IdTag, Location, Station
+from stations.models import IdTag, Location, Station, TariffPlan, TariffRule
 from stations.services import station_create
 
 DEMO_IDENTITY = "DEMO-001"
@@ -27,6 +27,12 @@ class Command(BaseCommand):
             station_create(identity=DEMO_IDENTITY, location_name="Bishkek Ala-Too Square",
                            connectors=2, password=DEMO_PASSWORD)
         IdTag.objects.get_or_create(id_tag=DEMO_TAG, defaults={"note": "demo card"})
+        plan, created = TariffPlan.objects.get_or_create(
+            name="Standard", defaults={"is_default": True, "description": "demo tariff"})
+        if created:
+            TariffRule.objects.create(plan=plan, name="day", price_per_kwh="16.00",
+                                      session_fee="10.00", idle_fee_per_minute="2.00",
+                                      idle_grace_minutes=10)
         user_model = get_user_model()
         if settings.DEBUG and not user_model.objects.filter(username="admin").exists():
             user_model.objects.create_superuser("admin", "admin@example.com", "admin")
