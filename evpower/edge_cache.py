@@ -8,6 +8,8 @@ which `stations.map_cache` bumps after every status or connection change: a char
 news retires every cached copy at once, and the TTL bounds what changes silently (a
 station going quiet). Cached reads skip the API throttle: they cost almost nothing.
 Disabled without Redis (development) — everything then goes to Django.
+Requests with an Authorization header always go to Django: the details then carry the
+client's own `your_price`, which must never be cached or served to anyone else.
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ class MapEdgeCache:
 
     async def __call__(self, scope, receive, send):
         if (self.redis is None or scope["type"] != "http" or scope["method"] != "GET"
-                or not scope["path"].startswith(PREFIXES)):
+                or not scope["path"].startswith(PREFIXES)
+                or any(name.lower() == b"authorization" for name, _ in scope.get("headers", ()))):
             return await self.app(scope, receive, send)
         query = urlencode(sorted(parse_qsl(scope.get("query_string", b"").decode("latin-1"),
                                            keep_blank_values=True)))

@@ -356,4 +356,12 @@ class ChargingProfileAssignment(models.Model):
 
 
 # tariffs live in their own module (this one is long enough); imported here so Django sees them
-from .tariff_models import Currency, TariffAssignment, TariffPlan, TariffRule  # noqa: E402, F401
+from .tariff_models import (  # noqa: E402, F401
+    ClientTariff,
+    Currency,
+    PromoCode,
+    PromoRedemption,
+    TariffAssignment,
+    TariffPlan,
+    TariffRule,
+)

@@ -24,6 +24,24 @@ Which rule is in force (evaluated in the LOCATION's time zone):
    - that "service day" (local date, or the previous one in the wrapped part) is one of
      `days_of_week` (ISO 1=Mon..7=Sun; empty = any) and within [start_date, end_date].
 No match anywhere → `NoTariff` (quote) / None (quotes): such a connector cannot be sold.
+
+A client's price: `quote_for_client(connector=..., at=..., client=...)` is THE entry point
+for charging (freeze its `as_snapshot()` onto the session). It is the plan quote above
+(no plan rule → NoTariff, whatever the client has) adjusted by the client's
+`ClientTariff`s and promo redemptions in force at `at` (`stations.promos`):
+1. A client tariff applies when active, valid_from <= at < valid_to, and its scope is
+   empty, the connector's station, or the station's location.
+2. Fixed rates: the most specific fixed client tariff (station > location > everywhere;
+   then the newest) replaces the plan's per-kWh and/or per-minute rate (whichever it
+   sets; an unset one keeps the plan's). Session and idle fees always stay the plan's.
+   Only one fixed tariff applies; they never mix.
+3. Discounts do not stack: the single biggest percent among the client's discount
+   tariffs and promo redemptions in force applies to the whole bill (ties: client
+   tariff first, then the older). It applies on top of fixed rates.
+4. The quote records what applied: `client_id`, `fixed_tariff_id` and the plan's own rates
+   it replaced (`plan_per_kwh` / `plan_per_minute`), `discount_source`
+   ("client_tariff" | "promo" | ""), `discount_source_id` (ClientTariff or
+   PromoRedemption id) and `promo_code`. A quote without a client has none of these.
 """
 
 from __future__ import annotations
@@ -40,9 +58,11 @@ from django.db.models import Q
 
 from payments.money import ZERO, money
 
-from .tariff_models import TariffAssignment, TariffPlan, TariffRule
+from .tariff_models import ClientTariff, TariffAssignment, TariffPlan, TariffRule
 
 if TYPE_CHECKING:
+    from accounts.models import Client
+
     from .models import Connector, Station
 
 logger = logging.getLogger(__name__)
@@ -100,6 +120,14 @@ class Quote:
     start_date: date | None = None
     end_date: date | None = None
     discount_percent: Decimal = field(default=ZERO)
+    # what client-specific pricing applied (see quote_for_client); empty for a plan quote
+    client_id: int | None = None
+    fixed_tariff_id: int | None = None
+    plan_per_kwh: Decimal | None = None  # the plan's rate a fixed tariff replaced
+    plan_per_minute: Decimal | None = None
+    discount_source: str = ""  # "client_tariff" | "promo" | ""
+    discount_source_id: int | None = None
+    promo_code: str = ""
 
     # -- money --------------------------------------------------------------------------
     def cost(self, *, energy_wh: int | Decimal, charging_seconds: int | Decimal = 0,
@@ -125,7 +153,7 @@ class Quote:
         return self.cost(energy_wh=energy_wh).total
 
     def with_discount(self, percent: Decimal | int | str) -> Quote:
-        """The hook for client-specific discounts and promo codes (not modelled yet)."""
+        """This quote with a discount on the whole bill (`quote_for_client` uses it)."""
         percent = Decimal(percent)
         if not Decimal(0) <= percent <= Decimal(100):
             raise ValueError("discount percent must be within 0..100")
@@ -165,6 +193,11 @@ class Quote:
             start_time=parse("start_time", time), end_time=parse("end_time", time),
             start_date=parse("start_date", date), end_date=parse("end_date", date),
             discount_percent=dec("discount_percent") or ZERO,
+            client_id=data.get("client_id"), fixed_tariff_id=data.get("fixed_tariff_id"),
+            plan_per_kwh=dec("plan_per_kwh"), plan_per_minute=dec("plan_per_minute"),
+            discount_source=data.get("discount_source") or "",
+            discount_source_id=data.get("discount_source_id"),
+            promo_code=data.get("promo_code") or "",
         )
 
 
@@ -320,6 +353,87 @@ def quotes(connectors: Iterable[Connector], *, at: datetime) -> dict[int, Quote 
 def quote(*, connector: Connector, at: datetime) -> Quote:
     """The price in force on `connector` at `at`. Raises NoTariff when none applies."""
     result = quotes([connector], at=at)[connector.pk]
+    if result is None:
+        raise NoTariff(connector.pk, at)
+    return result
+
+
+# -- client-specific prices ------------------------------------------------------------------
+
+def _scope_level(tariff: ClientTariff, station: Station) -> int | None:
+    """How specifically a client tariff targets this station; None: not here."""
+    if tariff.station_id:
+        return STATION if tariff.station_id == station.pk else None
+    if tariff.location_id:
+        return LOCATION if tariff.location_id == station.location_id else None
+    return DEFAULT
+
+
+def apply_client_pricing(plan_quote: Quote, *, station: Station, client_id: int,
+                         tariffs: Iterable[ClientTariff],
+                         redemptions: Iterable[Any]) -> Quote:
+    """Pure: the plan quote adjusted by the client's tariffs and promo redemptions, all
+    already known to be in force at the quote's moment (rules in the module docstring)."""
+    fixed: list[tuple[int, ClientTariff]] = []
+    discounts: list[tuple[Decimal, int, int, str, int, str]] = []
+    for tariff in tariffs:
+        level = _scope_level(tariff, station)
+        if level is None:
+            continue
+        if tariff.discount_percent is not None:
+            discounts.append((Decimal(tariff.discount_percent), 1, -tariff.pk,
+                              "client_tariff", tariff.pk, ""))
+        else:
+            fixed.append((level, tariff))
+    for redemption in redemptions:
+        discounts.append((Decimal(redemption.code.discount_percent), 0, -redemption.pk,
+                          "promo", redemption.pk, redemption.code.code))
+    result = replace(plan_quote, client_id=client_id)
+    if fixed:
+        _, tariff = max(fixed, key=lambda lt: (lt[0], lt[1].pk))
+        changes: dict[str, Any] = {"fixed_tariff_id": tariff.pk}
+        if tariff.price_per_kwh is not None:
+            changes.update(per_kwh=money(tariff.price_per_kwh), plan_per_kwh=plan_quote.per_kwh)
+        if tariff.price_per_minute is not None:
+            changes.update(per_minute=money(tariff.price_per_minute),
+                           plan_per_minute=plan_quote.per_minute)
+        result = replace(result, **changes)
+    if discounts:
+        percent, _, _, source, source_id, code = max(discounts)
+        result = replace(result.with_discount(percent), discount_source=source,
+                         discount_source_id=source_id, promo_code=code)
+    return result
+
+
+def _client_adjustments(client_id: int, at: datetime
+                        ) -> tuple[list[ClientTariff], list[Any]]:
+    from .promos import redemptions_in_force
+
+    tariffs = list(ClientTariff.objects.filter(_valid_at(at), client_id=client_id, active=True))
+    return tariffs, list(redemptions_in_force(client=client_id, at=at))
+
+
+def quotes_for_client(connectors: Iterable[Connector], *, at: datetime,
+                      client: Client) -> dict[int, Quote | None]:
+    """`quotes` with the client's prices applied: a fixed number of queries."""
+    connectors = list(connectors)
+    plan_quotes = quotes(connectors, at=at)
+    if not connectors:
+        return plan_quotes
+    tariffs, redemptions = _client_adjustments(client.pk, at)
+    out: dict[int, Quote | None] = {}
+    for connector in connectors:
+        plan_quote = plan_quotes[connector.pk]
+        out[connector.pk] = None if plan_quote is None else apply_client_pricing(
+            plan_quote, station=connector.station, client_id=client.pk, tariffs=tariffs,
+            redemptions=redemptions)
+    return out
+
+
+def quote_for_client(*, connector: Connector, at: datetime, client: Client) -> Quote:
+    """The price `client` pays on `connector` for a session starting at `at`: freeze
+    `.as_snapshot()` onto the session. Raises NoTariff when no plan rule applies."""
+    result = quotes_for_client([connector], at=at, client=client)[connector.pk]
     if result is None:
         raise NoTariff(connector.pk, at)
     return result

@@ -1,13 +1,22 @@
-"""Operators' admin for tariff plans (rules inline), and where plans apply."""
+"""Operators' admin for tariff plans (rules inline), where plans apply, client tariffs and
+promo codes (with their redemption counts)."""
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
 from django.db.models import Count
+from django.utils import timezone
 
 from .models import Connector
-from .tariff_models import TariffAssignment, TariffPlan, TariffRule
+from .tariff_models import (
+    ClientTariff,
+    PromoCode,
+    PromoRedemption,
+    TariffAssignment,
+    TariffPlan,
+    TariffRule,
+)
 
 
 class TariffRuleForm(forms.ModelForm):
@@ -78,3 +87,74 @@ class TariffAssignmentAdmin(admin.ModelAdmin):
     list_filter = ("plan",)
     search_fields = ("plan__name", "location__name", "station__identity")
     autocomplete_fields = ("plan", "location", "station")
+
+
+@admin.register(ClientTariff)
+class ClientTariffAdmin(admin.ModelAdmin):
+    list_display = ("client", "name", "kind", "discount_percent", "price_per_kwh",
+                    "price_per_minute", "station", "location", "active", "valid_from",
+                    "valid_to")
+    list_select_related = ("client", "station", "location")
+    list_filter = ("active",)
+    search_fields = ("client__phone", "client__name", "name")
+    autocomplete_fields = ("client", "location", "station")
+    fieldsets = (
+        (None, {"fields": ("client", "name", "active")}),
+        ("Price: a discount OR fixed rates", {
+            "fields": ("discount_percent", ("price_per_kwh", "price_per_minute")),
+            "description": "Fixed rates replace the plan's; session and idle fees stay the "
+                           "plan's. The biggest discount (client tariff or promo) applies."}),
+        ("Where and when (empty: everywhere, always)", {
+            "fields": (("station", "location"), ("valid_from", "valid_to"))}),
+    )
+
+    @admin.display(description="kind")
+    def kind(self, obj: ClientTariff) -> str:
+        return obj.kind
+
+
+class PromoRedemptionInline(admin.TabularInline):
+    model = PromoRedemption
+    extra = 0
+    fields = ("client", "redeemed_at", "expires_at")
+    readonly_fields = fields
+    can_delete = True  # deleting a redemption ends its benefit (and frees a use)
+    show_change_link = False
+    ordering = ("-redeemed_at",)
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False  # redemptions are made by clients (stations.promos.promo_redeem)
+
+
+@admin.register(PromoCode)
+class PromoCodeAdmin(admin.ModelAdmin):
+    list_display = ("code", "discount_percent", "active", "valid_from", "valid_to",
+                    "benefit_days", "redemption_count", "max_redemptions", "max_per_client")
+    list_filter = ("active",)
+    search_fields = ("code", "description")
+    inlines = (PromoRedemptionInline,)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(redemption_count=Count("redemptions"))
+
+    @admin.display(description="redeemed", ordering="redemption_count")
+    def redemption_count(self, obj: PromoCode) -> int:
+        return obj.redemption_count
+
+
+@admin.register(PromoRedemption)
+class PromoRedemptionAdmin(admin.ModelAdmin):
+    list_display = ("code", "client", "redeemed_at", "expires_at", "in_force")
+    list_select_related = ("code", "client")
+    list_filter = ("code",)
+    search_fields = ("code__code", "client__phone")
+    readonly_fields = ("code", "client", "redeemed_at", "expires_at")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.display(boolean=True, description="in force")
+    def in_force(self, obj: PromoRedemption) -> bool:
+        now = timezone.now()
+        return (obj.code.active and obj.redeemed_at <= now
+                and (obj.expires_at is None or now < obj.expires_at))

@@ -5,8 +5,10 @@ session fee, an idle fee per minute after a grace period) and filters saying whe
 for which connectors it applies. `stations.pricing.quote` picks the rule in force; the
 models here only hold data and its invariants (see that module for the evaluation order).
 
-Client-specific tariffs and promo codes are not modelled yet (they need `accounts.Client`);
-`pricing.Quote.with_discount` is the hook they will use.
+Client-specific prices live here too: `ClientTariff` (a discount percent OR fixed rates
+for one client, optionally scoped to a station or location) and `PromoCode` /
+`PromoRedemption` (see `stations.promos` for redemption and how a redeemed code applies).
+`pricing.quote_for_client` combines them with the plan price.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 
 ZERO = "0.00"
 
@@ -173,3 +176,173 @@ class TariffAssignment(models.Model):
             raise ValidationError("Assign the plan to a location or to a station (one).")
 
 
+
+
+def _valid_window_constraint(name: str) -> models.CheckConstraint:
+    return models.CheckConstraint(
+        condition=Q(valid_from__isnull=True) | Q(valid_to__isnull=True)
+        | Q(valid_to__gt=models.F("valid_from")), name=name)
+
+
+def _percent_field(**kwargs) -> models.DecimalField:
+    return models.DecimalField(max_digits=5, decimal_places=2,
+                               validators=[MinValueValidator(0)], **kwargs)
+
+
+class ClientTariff(models.Model):
+    """A price for one client: EITHER a discount percent on the whole bill (0 < % <= 100)
+    OR fixed rates (per kWh and/or per minute) that replace the plan's; the plan still
+    decides session and idle fees. Optionally only at one station or one location
+    (not both). Valid in [valid_from, valid_to). Precedence: `stations.pricing`."""
+
+    client = models.ForeignKey("accounts.Client", on_delete=models.CASCADE,
+                               related_name="client_tariffs")
+    name = models.CharField(max_length=100, blank=True, help_text="e.g. the contract.")
+    discount_percent = _percent_field(
+        null=True, blank=True, help_text="Discount kind: 0 < percent <= 100 off the bill.")
+    price_per_kwh = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(0)], help_text="Fixed kind: replaces the plan's rate.")
+    price_per_minute = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(0)], help_text="Fixed kind: replaces the plan's rate.")
+    location = models.ForeignKey("stations.Location", on_delete=models.CASCADE, null=True,
+                                 blank=True, related_name="client_tariffs",
+                                 help_text="Only at this location (empty: everywhere).")
+    station = models.ForeignKey("stations.Station", on_delete=models.CASCADE, null=True,
+                                blank=True, related_name="client_tariffs",
+                                help_text="Only at this station (empty: everywhere).")
+    valid_from = models.DateTimeField(null=True, blank=True)
+    valid_to = models.DateTimeField(null=True, blank=True, help_text="Exclusive.")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["client", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(discount_percent__isnull=False) & Q(discount_percent__gt=0)
+                           & Q(discount_percent__lte=100) & Q(price_per_kwh__isnull=True)
+                           & Q(price_per_minute__isnull=True))
+                | (Q(discount_percent__isnull=True)
+                   & (Q(price_per_kwh__isnull=False) | Q(price_per_minute__isnull=False))),
+                name="client_tariff_one_kind"),
+            models.CheckConstraint(
+                condition=(Q(price_per_kwh__isnull=True) | Q(price_per_kwh__gte=0))
+                & (Q(price_per_minute__isnull=True) | Q(price_per_minute__gte=0)),
+                name="client_tariff_rates_not_negative"),
+            models.CheckConstraint(condition=Q(location__isnull=True) | Q(station__isnull=True),
+                                   name="client_tariff_one_scope"),
+            _valid_window_constraint("client_tariff_validity_ordered"),
+        ]
+        indexes = [models.Index(fields=["client", "active"], name="client_tariff_client_idx")]
+
+    def __str__(self) -> str:
+        what = (f"-{self.discount_percent}%" if self.kind == "discount"
+                else f"fixed {self.price_per_kwh}/kWh {self.price_per_minute}/min")
+        return f"{self.name or 'tariff'} for client {self.client_id}: {what}"
+
+    @property
+    def kind(self) -> str:
+        return "discount" if self.discount_percent is not None else "fixed"
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        fixed = self.price_per_kwh is not None or self.price_per_minute is not None
+        if self.discount_percent is not None and fixed:
+            errors["discount_percent"] = "Either a discount percent or fixed rates, not both."
+        elif self.discount_percent is None and not fixed:
+            errors["discount_percent"] = "Give a discount percent or a fixed rate."
+        elif self.discount_percent is not None and not 0 < self.discount_percent <= 100:
+            errors["discount_percent"] = "More than 0 and at most 100."
+        if self.location_id and self.station_id:
+            errors["station"] = "Scope to a station or to a location, not both."
+        if self.valid_from and self.valid_to and self.valid_to <= self.valid_from:
+            errors["valid_to"] = "Must be after valid from."
+        if errors:
+            raise ValidationError(errors)
+
+
+class PromoCode(models.Model):
+    """A code clients redeem for a discount percent (see `stations.promos`)."""
+
+    code = models.CharField(max_length=32, help_text="Case-insensitive; stored upper-case.")
+    description = models.CharField(max_length=200, blank=True)
+    discount_percent = _percent_field(help_text="0 < percent <= 100 off the bill.")
+    valid_from = models.DateTimeField(null=True, blank=True,
+                                      help_text="Redeemable from (and benefits start).")
+    valid_to = models.DateTimeField(null=True, blank=True,
+                                    help_text="Exclusive. No redemption and no benefit after.")
+    benefit_days = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="A redemption gives the discount for this many days (never past valid to). "
+                  "Empty: until valid to.")
+    max_redemptions = models.PositiveIntegerField(null=True, blank=True,
+                                                  help_text="In total; empty = unlimited.")
+    max_per_client = models.PositiveIntegerField(default=1)
+    active = models.BooleanField(default=True, help_text="Off: no new redemptions and no "
+                                                         "benefit from earlier ones.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(Lower("code"), name="uniq_promo_code_ci"),
+            models.CheckConstraint(condition=Q(discount_percent__gt=0)
+                                   & Q(discount_percent__lte=100),
+                                   name="promo_code_percent_range"),
+            models.CheckConstraint(condition=Q(max_per_client__gte=1),
+                                   name="promo_code_per_client_positive"),
+            models.CheckConstraint(condition=Q(max_redemptions__isnull=True)
+                                   | Q(max_redemptions__gte=1),
+                                   name="promo_code_max_positive"),
+            models.CheckConstraint(condition=Q(benefit_days__isnull=True)
+                                   | Q(benefit_days__gte=1),
+                                   name="promo_code_benefit_days_positive"),
+            _valid_window_constraint("promo_code_validity_ordered"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    def save(self, *args, **kwargs):
+        self.code = (self.code or "").strip().upper()
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        self.code = (self.code or "").strip().upper()
+        errors: dict[str, str] = {}
+        if not self.code:
+            errors["code"] = "Required."
+        elif PromoCode.objects.filter(code__iexact=self.code).exclude(pk=self.pk).exists():
+            errors["code"] = "This code exists already (codes are case-insensitive)."
+        if self.discount_percent is not None and not 0 < self.discount_percent <= 100:
+            errors["discount_percent"] = "More than 0 and at most 100."
+        if self.valid_from and self.valid_to and self.valid_to <= self.valid_from:
+            errors["valid_to"] = "Must be after valid from."
+        if errors:
+            raise ValidationError(errors)
+
+
+class PromoRedemption(models.Model):
+    """One client's use of a code. The benefit window [redeemed_at, expires_at) is fixed
+    at redemption; expires_at empty = open-ended (code without valid_to or benefit days).
+    Per-client limits are counted under the code's row lock (`stations.promos`)."""
+
+    client = models.ForeignKey("accounts.Client", on_delete=models.CASCADE,
+                               related_name="promo_redemptions")
+    code = models.ForeignKey(PromoCode, on_delete=models.CASCADE, related_name="redemptions")
+    redeemed_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-redeemed_at", "-id"]
+        indexes = [models.Index(fields=["client", "code"], name="promo_redemption_client_idx")]
+        constraints = [
+            models.CheckConstraint(condition=Q(expires_at__isnull=True)
+                                   | Q(expires_at__gt=models.F("redeemed_at")),
+                                   name="promo_redemption_window_ordered"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} by client {self.client_id}"

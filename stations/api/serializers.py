@@ -78,6 +78,21 @@ class PriceSerializer(serializers.Serializer):
     rule = serializers.CharField(source="rule_name")
 
 
+class YourPriceSerializer(PriceSerializer):
+    """The price for the authenticated client (`stations.pricing.quote_for_client`): the
+    plan price with their fixed rates and their one biggest discount applied."""
+
+    discount_percent = serializers.DecimalField(max_digits=5, decimal_places=2,
+                                                help_text="Off the whole bill.")
+    discount_source = serializers.CharField(help_text='"client_tariff", "promo" or "".')
+    promo_code = serializers.CharField(help_text="The promo whose discount applies, if any.")
+    fixed_rate = serializers.SerializerMethodField(
+        help_text="true: a client rate replaces the plan's per-kWh and/or per-minute rate.")
+
+    def get_fixed_rate(self, quote) -> bool:
+        return quote.fixed_tariff_id is not None
+
+
 class ConnectorSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     number = serializers.IntegerField()
@@ -89,6 +104,15 @@ class ConnectorSerializer(serializers.Serializer):
     error_code = serializers.CharField()
     status_at = serializers.DateTimeField(allow_null=True)
     price = PriceSerializer(allow_null=True, help_text="null: not for sale now (no tariff).")
+    your_price = YourPriceSerializer(
+        allow_null=True, required=False,
+        help_text="Only with a valid client token: what YOU pay now (null: not for sale).")
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if not hasattr(instance, "your_price"):
+            data.pop("your_price", None)
+        return data
 
 
 class StationSerializer(serializers.Serializer):
@@ -149,3 +173,24 @@ class LocationSerializer(serializers.Serializer):
 class LocationDetailSerializer(LocationSerializer):
     summary = SummarySerializer()
     stations = StationSerializer(many=True, source="map_stations")
+
+
+class PromoRedeemIn(serializers.Serializer):
+    code = serializers.CharField(max_length=32, trim_whitespace=True)
+
+
+class PromoRedemptionOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    code = serializers.CharField(source="code.code")
+    discount_percent = serializers.DecimalField(max_digits=5, decimal_places=2,
+                                                source="code.discount_percent")
+    redeemed_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(
+        allow_null=True, help_text="The discount applies to sessions started before this "
+                                   "(null: open-ended).")
+    in_force = serializers.SerializerMethodField()
+
+    def get_in_force(self, redemption) -> bool:
+        now = self.context.get("now")
+        return bool(now and redemption.code.active and redemption.redeemed_at <= now
+                    and (redemption.expires_at is None or now < redemption.expires_at))

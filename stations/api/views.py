@@ -1,5 +1,11 @@
 """The map: public, read-only. Each view parses input, calls the map selectors and the
-pricing module, and renders; no rules here."""
+pricing module, and renders; no rules here.
+
+The location and station details also answer `your_price` per connector when the request
+carries a client's access token (`quote_for_client`). Authentication there is optional:
+no Authorization header → the public answer; a bad or expired token → 401 TOKEN_INVALID
+(standard DRF: the app refreshes and retries, or drops the header). Requests with an
+Authorization header bypass the edge cache (evpower/edge_cache.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +18,9 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from accounts.authentication import ClientJWTAuthentication
+from accounts.models import Client
 
 from .. import pricing
 from ..models import Station
@@ -40,10 +49,24 @@ class PublicView(APIView):
     permission_classes = [AllowAny]
 
 
-def _present_stations(stations: list[Station], now: datetime) -> None:
-    """Attach live status and the current price to loaded stations and connectors."""
+class OptionalClientView(PublicView):
+    """Public, but a client's token (if any) is read to personalise prices."""
+
+    authentication_classes = [ClientJWTAuthentication]
+
+    def client(self) -> Client | None:
+        user = self.request.user
+        return user if isinstance(user, Client) else None
+
+
+def _present_stations(stations: list[Station], now: datetime,
+                      client: Client | None = None) -> None:
+    """Attach live status and the current price (and the client's, given one) to loaded
+    stations and connectors."""
     connectors = [c for s in stations for c in s.connectors.all()]
     prices = pricing.quotes(connectors, at=now)
+    yours = (pricing.quotes_for_client(connectors, at=now, client=client)
+             if client is not None else None)
     for station in stations:
         station.online = station_is_online(station, now)
         station.in_service = station_in_service(station)
@@ -53,6 +76,8 @@ def _present_stations(stations: list[Station], now: datetime) -> None:
                                                             online=station.online)
             connector.effective_power_kw = pricing.connector_power(connector)
             connector.price = prices[connector.pk]
+            if yours is not None:
+                connector.your_price = yours[connector.pk]
 
 
 class LocationListView(PublicView, GenericAPIView):
@@ -73,30 +98,29 @@ class LocationListView(PublicView, GenericAPIView):
         return self.get_paginated_response(LocationSerializer(page, many=True).data)
 
 
-class LocationDetailView(PublicView):
+class LocationDetailView(OptionalClientView):
     """A location with its stations, their connectors, live status and current prices."""
 
-    @extend_schema(operation_id="locations_retrieve", responses=LocationDetailSerializer,
-                   auth=[])
+    @extend_schema(operation_id="locations_retrieve", responses=LocationDetailSerializer)
     def get(self, request, pk: int):
         location = location_detail(pk)
         if location is None:
             raise NotFound()
         now = timezone.now()
         stations = list(location.stations.all())
-        _present_stations(stations, now)
+        _present_stations(stations, now, self.client())
         location.map_stations = stations
         location.summary = summarize(stations, now)
         return Response(LocationDetailSerializer(location).data)
 
 
-class StationDetailView(PublicView):
+class StationDetailView(OptionalClientView):
     """A station with its connectors, live status and current prices."""
 
-    @extend_schema(operation_id="stations_retrieve", responses=StationSerializer, auth=[])
+    @extend_schema(operation_id="stations_retrieve", responses=StationSerializer)
     def get(self, request, pk: int):
         station = station_detail(pk)
         if station is None:
             raise NotFound()
-        _present_stations([station], timezone.now())
+        _present_stations([station], timezone.now(), self.client())
         return Response(StationSerializer(station).data)
