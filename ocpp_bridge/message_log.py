@@ -12,6 +12,7 @@ import asyncio
 import logging
 
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from .db import run_db
@@ -34,7 +35,8 @@ class MessageLog:
         if not settings.OCPP_MESSAGE_LOG_ENABLED:
             return
         self._rows.append((station_id, identity, direction, message_type, message_id[:36],
-                           action[:50], error_code[:40], raw, timezone.now()))
+                           action[:50], error_code[:40], raw,
+                           connection.ops.adapt_datetimefield_value(timezone.now())))
         self._ensure_flusher()
         if len(self._rows) >= FLUSH_ROWS and self._wakeup is not None:
             self._wakeup.set()
