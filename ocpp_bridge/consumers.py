@@ -17,6 +17,7 @@ from django.conf import settings
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from evpower.ws_deny import deny_handshake
 from stations.live import publish_status
 from stations.models import Station
 from stations.services import station_connected, station_disconnected, station_seen
@@ -116,13 +117,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
 
     async def _deny(self, status: int, reason: str) -> None:
         log.info("refused charger %s: %s %s", self.identity, status, reason)
-        if "websocket.http.response" in self.scope.get("extensions", {}):
-            body = json.dumps({"error": reason}).encode()
-            await self.base_send({"type": "websocket.http.response.start", "status": status,
-                                  "headers": [(b"content-type", b"application/json")]})
-            await self.base_send({"type": "websocket.http.response.body", "body": body})
-        else:  # servers without the denial extension (daphne) answer 403
-            await self.close()
+        await deny_handshake(self, status, {"error": reason})
 
     async def _replace(self, previous_channel: str, client_ip: str) -> None:
         """A second authenticated connection wins; the old socket is told to close."""

@@ -12,12 +12,13 @@ on a WebSocket). A bad token is refused with 401 before the upgrade.
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from evpower.ws_deny import deny_handshake
 
 from .live import location_group, station_group
 from .models import Location, Station
@@ -58,15 +59,8 @@ class AppConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
 
     async def _deny(self, status: int, reason: str) -> None:
-        if "websocket.http.response" in self.scope.get("extensions", {}):
-            await self.base_send({"type": "websocket.http.response.start", "status": status,
-                                  "headers": [(b"content-type", b"application/json")]})
-            await self.base_send({"type": "websocket.http.response.body",
-                                  "body": json.dumps({"error": {
-                                      "code": "UNAUTHENTICATED", "message": reason,
-                                      "details": {}}}).encode()})
-        else:
-            await self.close()
+        await deny_handshake(self, status, {"error": {"code": "UNAUTHENTICATED",
+                                                      "message": reason, "details": {}}})
 
     async def receive_json(self, content, **kwargs) -> None:
         action = content.get("action") if isinstance(content, dict) else None
