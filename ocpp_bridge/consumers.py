@@ -188,12 +188,16 @@ class OcppConsumer(AsyncWebsocketConsumer):
     async def _send(self, reply: str, request) -> None:
         """Send a reply; log it with the action of the call it answers."""
         await self.send(text_data=reply)
-        kind, message_id, *rest = json.loads(reply)
+        if reply.startswith("[3,") and request is not None:
+            # the common case: a result for the call we just handled, nothing to re-read
+            kind, message_id, error_code = 3, request.message_id, ""
+        else:
+            kind, message_id, *rest = json.loads(reply)
+            error_code = rest[0] if kind == 4 else ""
         message_log.record(
             station_id=self.station_id, identity=self.identity, direction="out", raw=reply,
             message_type=kind, message_id=message_id,
-            action=request.action if isinstance(request, Call) else "",
-            error_code=rest[0] if kind == 4 else "")
+            action=request.action if isinstance(request, Call) else "", error_code=error_code)
 
     async def disconnect(self, code: int) -> None:
         if self.station_id is None:
