@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from .session_models import ChargingSession  # noqa: F401 - the app's models, one place
+
 
 class OcppTransaction(models.Model):
     """A charger transaction. The primary key IS the OCPP transactionId: it comes from a

@@ -23,6 +23,14 @@ from stations.models import IdTag, Reservation
 from stations.reservations import reservation_record_start, reservation_start_conflict
 from stations.selectors import id_tag_status
 
+from .charger_events import (
+    SessionNews,
+    instant_of,
+    session_event,
+    session_on_start,
+    session_on_stop,
+    sessions_follow_meter,
+)
 from .metering import is_energy_register, normalise
 from .models import MeterSample, OcppTransaction
 
@@ -49,6 +57,13 @@ class StartResult:
     created: bool
     expiry_date: datetime | None = None
     parent_id_tag: str | None = None
+    news: SessionNews | None = None
+
+
+@dataclass(frozen=True)
+class StopResult:
+    id_tag_status: str | None  # when the charger named an id tag
+    news: SessionNews | None = None
 
 
 @transaction.atomic
@@ -71,12 +86,17 @@ def transaction_start(*, station_id: int, connector_id: int, id_tag: str, meter_
         defaults={"id_tag_status": status, "reservation_id": reservation_id,
                   "last_meter_wh": meter_start, "last_meter_at": timestamp},
     )
+    news = None
     if created:
         _flag_start(tx, now, raw)
         _honour_reservations(tx, parent_id_tag, conflict, raw)
+        session = session_on_start(tx, tag)
+        if session is not None:
+            news = SessionNews(client_id=session.client_id, event=session_event(session))
     return StartResult(transaction_id=tx.pk, id_tag_status=status, created=created,
                        expiry_date=tag.expiry_date if tag else None,
-                       parent_id_tag=tag.parent.id_tag if tag and tag.parent else None)
+                       parent_id_tag=tag.parent.id_tag if tag and tag.parent else None,
+                       news=news)
 
 
 def _honour_reservations(tx: OcppTransaction, parent_id_tag: str | None,
@@ -127,15 +147,17 @@ def meter_values_record(*, station_id: int, connector_id: int, transaction_id: i
 
 
 @transaction.atomic
-def meter_values_record_many(reports: Sequence[MeterValuesInput]) -> list[None]:
+def meter_values_record_many(reports: Sequence[MeterValuesInput]) -> list[list[SessionNews]]:
     """Store every sampled value once and move each transaction's register forward, for
-    many MeterValues at once (one transaction; reports applied in arrival order)."""
+    many MeterValues at once (one transaction; reports applied in arrival order). Returns,
+    per report, the news of the sessions it moved (limit stops to send included)."""
     open_txs = _locked_transactions({(r.station_id, r.transaction_id) for r in reports
                                      if r.transaction_id is not None})
     samples: list[tuple] = []
     parks: list[ParkedMessage] = []
     moved: dict[int, OcppTransaction] = {}
-    for r in reports:
+    last_report: dict[int, int] = {}  # transaction id -> index of its latest report
+    for index, r in enumerate(reports):
         tx = open_txs.get((r.station_id, r.transaction_id))
         if r.transaction_id is not None and tx is None:
             parks.append(parked(station_id=r.station_id, action="MeterValues", payload=r.raw,
@@ -154,10 +176,16 @@ def meter_values_record_many(reports: Sequence[MeterValuesInput]) -> list[None]:
                 parks.append(backwards)
             else:
                 moved[tx.pk] = tx
+                last_report[tx.pk] = index
     _insert_samples(samples)
     ParkedMessage.objects.bulk_create(parks)
     _save_registers(list(moved.values()))
-    return [None] * len(reports)
+    news = sessions_follow_meter(moved, {tx_id: instant_of(reports[i].readings)
+                                         for tx_id, i in last_report.items()})
+    out: list[list[SessionNews]] = [[] for _ in reports]
+    for item in news:
+        out[last_report[item.event["transaction"]]].append(item)
+    return out
 
 
 def _save_registers(txs: list[OcppTransaction]) -> None:
@@ -259,8 +287,9 @@ def _advance_register(tx: OcppTransaction, readings: list[Reading],
 @transaction.atomic
 def transaction_stop(*, station_id: int, transaction_id: int, meter_stop: int,
                      timestamp: datetime, id_tag: str | None, reason: str,
-                     readings: list[Reading], now: datetime, raw: dict) -> str | None:
-    """Close the transaction once. Returns the id tag's status when the charger sent one."""
+                     readings: list[Reading], now: datetime, raw: dict) -> StopResult:
+    """Close the transaction once and bill its session. The id tag's status is returned
+    when the charger sent one."""
     tag_status = id_tag_status(id_tag, now)[0] if id_tag else None
     tx = _locked_transaction(station_id, transaction_id)
     if tx is None:
@@ -269,20 +298,20 @@ def transaction_stop(*, station_id: int, transaction_id: int, meter_stop: int,
                      transaction_id=transaction_id,
                      detail="StopTransaction for a transaction this station never started")
         _store_samples(station_id, 0, None, readings)
-        return tag_status
+        return StopResult(tag_status)
     if tx.status == OcppTransaction.Status.STOPPED:
         if tx.meter_stop != meter_stop or tx.stopped_at != timestamp:
             park_message(station_id=station_id, action="StopTransaction", payload=raw,
                          reason=ParkedMessage.Reason.ALREADY_STOPPED, transaction_id=tx.pk,
                          detail=f"already stopped at {tx.stopped_at} with {tx.meter_stop} Wh")
-        return tag_status  # identical replay: nothing to do
+        return StopResult(tag_status)  # identical replay: nothing to do
     _store_samples(station_id, tx.connector_number, tx, readings)
     _flag_stop(tx, meter_stop, timestamp, now, raw)
     tx.status = OcppTransaction.Status.STOPPED
     tx.meter_stop, tx.stopped_at = meter_stop, timestamp
     tx.stop_reason, tx.stop_id_tag = reason or "Local", id_tag or ""
     tx.save()
-    return tag_status
+    return StopResult(tag_status, session_on_stop(tx, raw, now))
 
 
 def _flag_stop(tx: OcppTransaction, meter_stop: int, timestamp: datetime, now: datetime,

@@ -277,6 +277,13 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # where operators see, pause or retime them in the admin.
 CELERY_BEAT_SCHEDULE = {
     "reservations-expire": {"task": "stations.reservations_expire", "schedule": 60.0},
+    # charging sessions (charging/clockwork.py): starts never plugged in, the 12 h cap,
+    # stops the charger never reported
+    "sessions-cancel-unplugged": {"task": "charging.sessions_cancel_unplugged",
+                                  "schedule": 60.0},
+    "sessions-stop-overlong": {"task": "charging.sessions_stop_overlong", "schedule": 1800.0},
+    "sessions-close-unreported": {"task": "charging.sessions_close_unreported",
+                                  "schedule": 300.0},
 }
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
@@ -327,6 +334,19 @@ MAP_EDGE_CACHE_SECONDS = env.int("MAP_EDGE_CACHE_SECONDS", default=5)
 # seconds a charger has to answer one of our calls, and commands that may wait per station
 OCPP_CALL_TIMEOUT = env.float("OCPP_CALL_TIMEOUT", default=30.0)
 OCPP_COMMAND_QUEUE = env.int("OCPP_COMMAND_QUEUE", default=10)
+
+# Charging sessions (PRODUCT.md §4; charging/limits.py, charging/clockwork.py). Money in som.
+CHARGING_MAX_ACTIVE_SESSIONS = env.int("CHARGING_MAX_ACTIVE_SESSIONS", default=1)  # per client
+CHARGING_NO_LIMIT_CAP = env.str("CHARGING_NO_LIMIT_CAP", default="200.00")  # + session fee
+CHARGING_MIN_HOLD = env.str("CHARGING_MIN_HOLD", default="10.00")
+# stop this many seconds of charging (at the current power) before the limit: the next
+# MeterValues would come one sampling interval too late
+CHARGING_STOP_LOOKAHEAD_SECONDS = env.int("CHARGING_STOP_LOOKAHEAD_SECONDS", default=30)
+CHARGING_PLUG_IN_MINUTES = env.int("CHARGING_PLUG_IN_MINUTES", default=10)
+CHARGING_MAX_HOURS = env.int("CHARGING_MAX_HOURS", default=12)
+# a stop accepted (or a charger gone) this long without its StopTransaction is billed from
+# the last reading; a StopTransaction arriving later is parked if it disagrees
+CHARGING_UNREPORTED_STOP_MINUTES = env.int("CHARGING_UNREPORTED_STOP_MINUTES", default=30)
 
 SENTRY_DSN = env.str("SENTRY_DSN", default="")
 if SENTRY_DSN:

@@ -77,6 +77,26 @@ def send_command(*, station: Station, action: str, payload: dict | None = None,
     return result
 
 
+async def send_command_from_socket(*, station_id: int, channel: str, action: str,
+                                   payload: dict, requested_by: str) -> CommandResult:
+    """send_command for the event loop of the process holding the charger's socket
+    (the domain port deciding a limit stop): same record, same runner, no thread hop to
+    wait on."""
+    from .db import run_db  # the event-loop side only
+
+    timeout = settings.OCPP_CALL_TIMEOUT
+    record = await run_db(command_start, station=Station(pk=station_id), action=action,
+                          payload=masked(action, payload), requested_by=requested_by)
+    began = time.monotonic()
+    outcome = await _deliver(get_channel_layer(), channel, {
+        "command_id": record.pk, "action": action, "payload": payload,
+        "deadline": time.time() + timeout}, timeout)
+    result = CommandResult(command_id=record.pk, duration_ms=int((time.monotonic() - began) * 1000),
+                           **outcome)
+    await run_db(command_finish, record=record, result=result, payload=payload)
+    return result
+
+
 def _precheck(station: Station, action: str, payload: dict) -> dict | None:
     if action not in CSMS_INITIATED:
         return {"status": Status.INVALID, "error_code": "NotSupported",

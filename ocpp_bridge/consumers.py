@@ -103,7 +103,8 @@ class OcppConsumer(AsyncWebsocketConsumer):
         self.bucket = TokenBucket(settings.OCPP_RATE_PER_SECOND, settings.OCPP_RATE_BURST)
         self.session = ChargePointSessionV16(
             DjangoChargerPort(station_id=station.pk, identity=self.identity,
-                              on_seen=self._mark_seen, location_id=station.location_id),
+                              on_seen=self._mark_seen, location_id=station.location_id,
+                              channel_name=self.channel_name),
             accepted=station.registration_status == Station.Registration.ACCEPTED
             and station.last_boot_at is not None,
             max_frame_chars=settings.OCPP_MAX_FRAME_BYTES,

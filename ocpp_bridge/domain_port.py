@@ -3,6 +3,7 @@ after it commits. Translates protocol dataclasses into service keyword arguments
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import asdict
@@ -11,6 +12,7 @@ from datetime import datetime
 from django.conf import settings
 from django.utils import timezone
 
+from charging.charger_events import SessionNews
 from charging.services import (
     MeterValuesInput,
     Reading,
@@ -18,11 +20,13 @@ from charging.services import (
     transaction_start,
     transaction_stop,
 )
+from charging.sessions import session_stop_answered
 from stations import selectors as station_selectors
 from stations import services as station_services
-from stations.live import publish_status
+from stations.live import publish_status, publish_to_client
 
 from .coalescer import Coalescer
+from .commands import send_command_from_socket
 from .db import run_db
 from .models import SecurityEvent
 from .protocol.ports import (
@@ -64,11 +68,36 @@ def _id_tag_info(id_tag: str) -> IdTagInfo:
 
 class DjangoChargerPort:
     def __init__(self, *, station_id: int, identity: str, on_seen: Callable[[], None],
-                 location_id: int | None = None):
+                 location_id: int | None = None, channel_name: str = ""):
         self.station_id = station_id
         self.location_id = location_id
         self.identity = identity
+        self.channel_name = channel_name  # the consumer's: where commands to it go
         self._on_seen = on_seen  # the consumer's liveness throttle: these calls touch it
+        self._stops: set[asyncio.Task] = set()
+
+    async def _tell(self, news: SessionNews | None) -> None:
+        if news is None:
+            return
+        try:
+            await publish_to_client(client_id=news.client_id, event=news.event)
+        except Exception:  # the charger's answer must not depend on the apps' live view
+            log.exception("could not publish session news to client %s", news.client_id)
+        if news.stop is not None and self.channel_name:
+            # sent after the charger has its answer: the MeterValues reply must not wait
+            task = asyncio.get_running_loop().create_task(self._limit_stop(*news.stop))
+            self._stops.add(task)
+            task.add_done_callback(self._stops.discard)
+
+    async def _limit_stop(self, session_id: int, transaction_id: int, reason: str) -> None:
+        try:
+            result = await send_command_from_socket(
+                station_id=self.station_id, channel=self.channel_name,
+                action="RemoteStopTransaction", payload={"transactionId": transaction_id},
+                requested_by=f"limit:{reason}")
+            await run_db(session_stop_answered, session_id=session_id, result=result)
+        except Exception:
+            log.exception("limit stop of session %s failed", session_id)
 
     async def boot(self, info: BootInfo) -> BootDecision:
         now = timezone.now()
@@ -109,20 +138,24 @@ class DjangoChargerPort:
                               now=timezone.now(), raw=asdict(start), **asdict(start))
         info = IdTagInfo(status=result.id_tag_status, expiry_date=result.expiry_date,
                          parent_id_tag=result.parent_id_tag)
+        await self._tell(result.news)
         return StartDecision(transaction_id=result.transaction_id, id_tag_info=info)
 
     async def meter_values(self, report: MeterReport) -> None:
-        await _meter_reports.submit(MeterValuesInput(
+        news = await _meter_reports.submit(MeterValuesInput(
             station_id=self.station_id, connector_id=report.connector_id,
             transaction_id=report.transaction_id, readings=_readings(report.meter_values),
             now=timezone.now(), raw=report))
+        for item in news:
+            await self._tell(item)
 
     async def stop_transaction(self, stop: TransactionStop) -> IdTagInfo | None:
-        await run_db(transaction_stop, station_id=self.station_id,
-                     transaction_id=stop.transaction_id, meter_stop=stop.meter_stop,
-                     timestamp=stop.timestamp, id_tag=stop.id_tag, reason=stop.reason,
-                     readings=_readings(stop.transaction_data), now=timezone.now(),
-                     raw=asdict(stop))
+        result = await run_db(transaction_stop, station_id=self.station_id,
+                              transaction_id=stop.transaction_id, meter_stop=stop.meter_stop,
+                              timestamp=stop.timestamp, id_tag=stop.id_tag, reason=stop.reason,
+                              readings=_readings(stop.transaction_data), now=timezone.now(),
+                              raw=asdict(stop))
+        await self._tell(result.news)
         if not stop.id_tag:
             return None
         return await run_db(_id_tag_info, id_tag=stop.id_tag)

@@ -73,6 +73,10 @@ class ParkedMessage(models.Model):
         # a start on a connector another driver had reserved, or naming a reservation
         # we cannot honour (see charging.reservation_rules)
         RESERVATION_CONFLICT = "reservation_conflict"
+        # billing: a transaction nobody can be billed for (id tag without an owner, no
+        # tariff), or a StopTransaction that disagrees with a session already billed
+        UNBILLED_TRANSACTION = "unbilled_transaction"
+        STOP_AFTER_SETTLEMENT = "stop_after_settlement"
 
     station = models.ForeignKey("stations.Station", on_delete=models.CASCADE, null=True,
                                 blank=True, related_name="parked_messages")

@@ -135,6 +135,7 @@ class LedgerTransaction(models.Model):
         TOPUP = "topup"
         HOLD = "hold"
         CAPTURE = "capture"
+        CHARGE = "charge"  # a capture without a hold (a charge started with an id tag)
         RELEASE = "release"
         REFUND = "refund"
         DEBT_SETTLEMENT = "debt_settlement"

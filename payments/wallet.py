@@ -50,7 +50,7 @@ class Capture:
     """The outcome of a capture: `amount` = from_hold + from_balance + debt."""
 
     transaction: LedgerTransaction
-    hold: Hold
+    hold: Hold | None  # None for `wallet_charge`
     amount: Decimal
     from_hold: Decimal
     from_balance: Decimal
@@ -121,6 +121,29 @@ def wallet_capture(*, hold: Hold, amount: Decimal | int | str, key: str) -> Capt
             Debt.objects.create(wallet=wallet, transaction=txn, amount=debt,
                                 ref_type=ref[0], ref_id=ref[1])
         return Capture(transaction=txn, hold=hold, amount=amount, from_hold=from_hold,
+                       from_balance=from_balance, debt=debt)
+
+
+def wallet_charge(*, client, amount: Decimal | int | str, ref: Ref, key: str) -> Capture:
+    """Charge `amount` (> 0) with no hold behind it (a charge started at the charger with
+    an id tag): from the available balance down to zero, the remainder becomes a `Debt`."""
+    amount = _positive(amount)
+    ref = _ref(ref)
+    with transaction.atomic():
+        wallet = _lock_wallet(client_id=client.pk)
+        if txn := _replay(key, kind=Kind.CHARGE, wallet=wallet, amount=amount, ref=ref):
+            return _capture_of(txn)
+        from_balance = min(amount, wallet.available)
+        debt = amount - from_balance
+        txn = _post(wallet, kind=Kind.CHARGE, key=key, amount=amount, ref=ref,
+                    lines=[(Account.CLIENT_AVAILABLE, -from_balance),
+                           (Account.CLIENT_DEBT, -debt),
+                           (Account.PLATFORM_REVENUE, amount)])
+        _finish(wallet)
+        if debt:
+            Debt.objects.create(wallet=wallet, transaction=txn, amount=debt,
+                                ref_type=ref[0], ref_id=ref[1])
+        return Capture(transaction=txn, hold=None, amount=amount, from_hold=ZERO,
                        from_balance=from_balance, debt=debt)
 
 
@@ -195,6 +218,13 @@ def wallet_adjust(*, client, amount: Decimal | int | str, reason: str, author,
                                           (Account.ADJUSTMENTS, -amount)])
         _finish(wallet, settle_key=key if amount > 0 else None)
         return txn
+
+
+def wallet_lock(*, client_id: int) -> Wallet:
+    """Lock the client's wallet for the rest of the caller's transaction. For services of
+    other apps whose own rows come after the wallet in the lock order (a charging session:
+    wallet → session → hold), so that they can then call the services here."""
+    return _lock_wallet(client_id=client_id)
 
 
 def wallet_get_or_create(*, client) -> Wallet:
@@ -328,9 +358,11 @@ def _settle_debts(wallet: Wallet, *, key: str, ref: tuple[str, str]) -> None:
 def _refundable(wallet: Wallet, ref: tuple[str, str]) -> Decimal:
     """Captured for `ref` on this wallet less what was refunded for it."""
     totals = dict(LedgerTransaction.objects.filter(
-        wallet=wallet, ref_type=ref[0], ref_id=ref[1], kind__in=[Kind.CAPTURE, Kind.REFUND],
+        wallet=wallet, ref_type=ref[0], ref_id=ref[1],
+        kind__in=[Kind.CAPTURE, Kind.CHARGE, Kind.REFUND],
     ).values_list("kind").annotate(total=Sum("amount")))
-    return (totals.get(Kind.CAPTURE) or ZERO) - (totals.get(Kind.REFUND) or ZERO)
+    return ((totals.get(Kind.CAPTURE) or ZERO) + (totals.get(Kind.CHARGE) or ZERO)
+            - (totals.get(Kind.REFUND) or ZERO))
 
 
 def _capture_of(txn: LedgerTransaction) -> Capture:

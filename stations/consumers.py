@@ -5,6 +5,8 @@
     ← {"type": "status", "station": 12, "location": 3, "kind": "connector",
        "connector": 1, "status": "Charging", "error_code": "NoError"}
     ← {"type": "status", "station": 12, "location": 3, "kind": "online", "online": false}
+    ← {"type": "session", "kind": "session", "session": 7, "status": "charging",
+       "energy_wh": 5200, "power_w": 22000, "cost": "62.40", ...}   (own sessions, unasked)
 
 Token: `Authorization: Bearer <access>` or `?token=<access>` (browsers can't set headers
 on a WebSocket). A bad token is refused with 401 before the upgrade.
@@ -20,7 +22,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from evpower.ws_deny import deny_handshake
 
-from .live import location_group, station_group
+from .live import client_group, location_group, station_group
 from .models import Location, Station
 
 MAX_SUBSCRIPTIONS = 100
@@ -56,6 +58,9 @@ class AppConsumer(AsyncJsonWebsocketConsumer):
             return
         self.groups_joined: set[str] = set()
         self.recent_events: deque[str] = deque(maxlen=64)
+        # the driver's own news (their sessions' progress) comes without subscribing
+        self.personal_group = client_group(self.client.pk)
+        await self.channel_layer.group_add(self.personal_group, self.channel_name)
         await self.accept()
 
     async def _deny(self, status: int, reason: str) -> None:
@@ -104,6 +109,12 @@ class AppConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({**{k: v for k, v in event.items() if k not in ("type", "id")},
                               "type": "status"})
 
+    async def app_personal(self, event: dict) -> None:
+        await self.send_json({**{k: v for k, v in event.items() if k not in ("type", "id")},
+                              "type": event.get("kind", "personal")})
+
     async def disconnect(self, code: int) -> None:
+        if getattr(self, "personal_group", None):
+            await self.channel_layer.group_discard(self.personal_group, self.channel_name)
         for group in getattr(self, "groups_joined", ()):
             await self.channel_layer.group_discard(group, self.channel_name)

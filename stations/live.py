@@ -9,6 +9,7 @@ join one group per location or station they watch.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 
 from channels.layers import get_channel_layer
@@ -20,6 +21,11 @@ def location_group(location_id: int) -> str:
 
 def station_group(station_id: int) -> str:
     return f"app.station.{int(station_id)}"
+
+
+def client_group(client_id: int) -> str:
+    """Every socket of one driver joins this group: news about their own sessions."""
+    return f"app.client.{int(client_id)}"
 
 
 # A reconnect storm publishes for every charger at once; the channel layer's Redis pool
@@ -41,3 +47,26 @@ async def publish_status(*, station_id: int, location_id: int | None, event: dic
         await layer.group_send(station_group(station_id), message)
         if location_id is not None:
             await layer.group_send(location_group(location_id), message)
+
+
+async def publish_to_client(*, client_id: int, event: dict) -> None:
+    """Tell one driver's sockets, e.g. {"kind": "session", "session": 7, ...}."""
+    message = {"type": "app.personal", "id": uuid.uuid4().hex, **event}
+    async with _turns:
+        await get_channel_layer().group_send(client_group(client_id), message)
+
+
+def publish_to_client_after_commit(*, client_id: int, event: dict) -> None:
+    """From synchronous code (views, tasks, admin): send once the transaction commits;
+    a failure to tell the app is logged, never raised (the state is in the database)."""
+    from asgiref.sync import async_to_sync
+    from django.db import transaction
+
+    def send() -> None:
+        message = {"type": "app.personal", "id": uuid.uuid4().hex, **event}
+        try:
+            async_to_sync(get_channel_layer().group_send)(client_group(client_id), message)
+        except Exception:
+            logging.getLogger("stations").exception("could not tell client %s", client_id)
+
+    transaction.on_commit(send)

@@ -94,7 +94,7 @@ def _entries(tags, now: datetime) -> list[dict]:
 
 
 def _full(now: datetime, max_length: int | None, reason: str) -> ListUpdate:
-    entries = _entries(IdTag.objects.select_related("parent"), now)
+    entries = _entries(IdTag.objects.select_related("parent", "client"), now)
     if max_length is not None and len(entries) > max_length:
         left_out = len(entries) - max_length
         entries = entries[:max_length]
@@ -118,7 +118,7 @@ def build_list_update(*, state: LocalListState | None, full: bool, max_length: i
         return _full(now, max_length, f"{len(deleted)} id tag(s) deleted since the last update "
                                       "(a differential update cannot remove entries)")
     since = state.synced_at
-    changed = (IdTag.objects.select_related("parent")
+    changed = (IdTag.objects.select_related("parent", "client")
                .filter(Q(updated_at__gt=since) | Q(parent__updated_at__gt=since)
                        | ~Q(id_tag__in=held)))
     entries = _entries(changed, now)

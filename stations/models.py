@@ -166,11 +166,20 @@ class IdTag(models.Model):
         EXPIRED = "Expired"
         INVALID = "Invalid"
 
+    class Kind(models.TextChoices):
+        RFID = "rfid", "RFID card"
+        APP = "app", "app tag"
+
     id_tag = models.CharField(max_length=20, unique=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACCEPTED)
     expiry_date = models.DateTimeField(null=True, blank=True)
     parent = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True,
                                related_name="children")
+    # whose wallet pays for charging with this tag (app tags are issued per client; an RFID
+    # card without an owner can charge only where an operator reviews it)
+    client = models.ForeignKey("accounts.Client", on_delete=models.PROTECT, null=True,
+                               blank=True, related_name="id_tags")
+    kind = models.CharField(max_length=5, choices=Kind.choices, default=Kind.RFID)
     note = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # differential local-list updates send the tags changed since the last one

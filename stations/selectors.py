@@ -41,7 +41,7 @@ def station_by_identity(identity: str) -> Station | None:
 
 def id_tag_status(id_tag: str, now: datetime | None = None) -> tuple[str, IdTag | None]:
     """The OCPP authorization status of an id tag, and the tag when we know it."""
-    tag = IdTag.objects.select_related("parent").filter(id_tag=id_tag).first()
+    tag = IdTag.objects.select_related("parent", "client").filter(id_tag=id_tag).first()
     if tag is None:
         return IdTag.Status.INVALID, None
     return effective_status(tag, now or timezone.now()), tag
@@ -56,4 +56,6 @@ def effective_status(tag: IdTag, now: datetime) -> str:
         return IdTag.Status.EXPIRED
     if tag.parent is not None and tag.parent.status == IdTag.Status.BLOCKED:
         return IdTag.Status.BLOCKED  # blocking a fleet card blocks its children
+    if tag.client is not None and not tag.client.is_active:
+        return IdTag.Status.BLOCKED  # a blocked (or leaving) client's cards stop working
     return IdTag.Status.ACCEPTED

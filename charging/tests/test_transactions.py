@@ -135,7 +135,9 @@ def test_stop_twice_stops_once(make_station):
     stop(station, tx, meter_stop=5000, at=at)
     row = OcppTransaction.objects.get()
     assert (row.status, row.meter_stop, row.energy_wh) == ("stopped", 5000, 4000)
-    assert not ParkedMessage.objects.exists()
+    # the tag has no owner: parked once for billing review, nothing else
+    assert list(ParkedMessage.objects.values_list("reason", flat=True)) == [
+        "unbilled_transaction"]
 
 
 def test_different_second_stop_is_parked_and_changes_nothing(make_station):
@@ -144,7 +146,8 @@ def test_different_second_stop_is_parked_and_changes_nothing(make_station):
     stop(station, tx, meter_stop=5000)
     stop(station, tx, meter_stop=9000)
     assert OcppTransaction.objects.get().meter_stop == 5000
-    assert ParkedMessage.objects.get().reason == "already_stopped"
+    assert ParkedMessage.objects.exclude(reason="unbilled_transaction").get().reason == (
+        "already_stopped")
 
 
 def test_stop_of_unknown_transaction_is_parked(make_station):
@@ -175,7 +178,8 @@ def test_stop_before_start_is_applied_and_parked(make_station):
     tx = start(station, at=at).transaction_id
     stop(station, tx, at=at - timedelta(hours=1))
     assert OcppTransaction.objects.get().status == "stopped"
-    assert ParkedMessage.objects.get().reason == "stop_before_start"
+    assert ParkedMessage.objects.exclude(reason="unbilled_transaction").get().reason == (
+        "stop_before_start")
 
 
 def test_new_start_while_connector_has_open_transaction_is_flagged(make_station):

@@ -1,0 +1,262 @@
+"""What the charger's transaction messages do to charging sessions. Called by
+`charging.services` inside its transactions, with the OCPP transaction row locked (the
+first lock of the charging lock order: transaction → wallet → session → hold).
+
+- StartTransaction: link the app's PENDING session with the same (station, connector,
+  id tag); otherwise an id tag with an owner gets a session of its own (billed to that
+  owner's wallet); a tag without one is billed by nobody until an operator decides
+  (parked at the stop, with the energy it took).
+- MeterValues: live energy, power, SoC and cost so far; the limit check that asks for
+  ONE RemoteStopTransaction (the caller sends it after the commit).
+- StopTransaction: the bill (charging.settlement), once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from ocpp_bridge.models import ParkedMessage
+from ocpp_bridge.services import park_message
+from stations.models import Connector, IdTag
+from stations.pricing import NoTariff, Quote, quote_for_client
+
+from .limits import Limit, Progress, cost_of, percent_of_limit, stop_reason
+from .metering import normalise
+from .models import OcppTransaction
+from .session_models import ChargingSession
+from .settlement import session_end_unbilled, session_lock, session_settle
+
+Status = ChargingSession.Status
+Reason = ChargingSession.StopReason
+POWER = "Power.Active.Import"
+SOC = "SoC"
+
+
+@dataclass(frozen=True)
+class SessionNews:
+    """A session changed: what the driver's app is told (and, with `stop`, the
+    RemoteStopTransaction the caller must send)."""
+    client_id: int
+    event: dict
+    stop: tuple[int, int, str] | None = None  # (session id, transaction id, reason)
+
+
+# -- start -------------------------------------------------------------------------------
+
+def session_on_start(tx: OcppTransaction, tag: IdTag | None) -> ChargingSession | None:
+    """Link or create the session of a new transaction (idempotent per transaction)."""
+    if ChargingSession.objects.filter(transaction=tx).exists():
+        return None
+    pending_id = (ChargingSession.objects
+                  .filter(station_id=tx.station_id, connector_number=tx.connector_number,
+                          status=Status.PENDING)
+                  .values_list("pk", flat=True).first())
+    if pending_id is not None:
+        session = session_lock(pending_id)
+        if session.status == Status.PENDING and session.id_tag == tx.id_tag:
+            _link(session, tx)
+            return session
+        if session.status == Status.PENDING:  # someone else started on this connector
+            session_end_unbilled(session, status=Status.FAILED, reason=Reason.CONNECTOR_TAKEN,
+                                 detail=f"id tag {tx.id_tag} started transaction {tx.pk} "
+                                        "on the connector first")
+    if tag is None or tag.client_id is None:
+        return None  # billed by nobody yet: parked at the stop (session_on_stop)
+    return _owner_session(tx, tag)
+
+
+def _link(session: ChargingSession, tx: OcppTransaction) -> None:
+    session.transaction = tx
+    session.status = Status.CHARGING
+    session.meter_start_wh = tx.meter_start
+    session.charging_started_at = tx.started_at
+    session.save()
+
+
+def _owner_session(tx: OcppTransaction, tag: IdTag) -> ChargingSession | None:
+    connector = Connector.objects.filter(station_id=tx.station_id,
+                                         number=tx.connector_number).first()
+    try:
+        if connector is None:
+            raise NoTariff(None, tx.started_at)
+        quote = quote_for_client(connector=connector, at=tx.started_at, client=tag.client)
+    except NoTariff:
+        park_message(station_id=tx.station_id, action="StartTransaction",
+                     payload={"transactionId": tx.pk, "idTag": tx.id_tag},
+                     reason=ParkedMessage.Reason.UNBILLED_TRANSACTION, transaction_id=tx.pk,
+                     detail=f"no tariff for connector {tx.connector_number}: cannot bill "
+                            f"client {tag.client_id}")
+        return None
+    session = ChargingSession.objects.create(
+        client_id=tag.client_id, station_id=tx.station_id, connector=connector,
+        connector_number=tx.connector_number, origin=ChargingSession.Origin.ID_TAG,
+        id_tag=tx.id_tag, limit_type=ChargingSession.LimitType.NONE,
+        tariff=quote.as_snapshot(), currency=quote.currency, status=Status.PENDING)
+    _link(session, tx)
+    return session
+
+
+# -- meter values ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Instant:
+    """The latest power and SoC a report carried (sampled values are plain data)."""
+    power_w: int | None
+    soc: int | None
+
+
+def instant_of(readings: Iterable) -> Instant:
+    power = soc = None
+    stamp_p = stamp_s = None
+    phases: dict[str, Decimal] = {}
+    for r in readings:
+        if r.measurand == POWER and r.format != "SignedData":
+            value, _ = normalise(r.value, r.measurand, r.unit, r.format)
+            if value is None:
+                continue
+            if not r.phase and (stamp_p is None or r.timestamp >= stamp_p):
+                power, stamp_p = int(value), r.timestamp
+            elif r.phase:
+                phases[r.phase] = value
+        elif r.measurand == SOC:
+            value, _ = normalise(r.value, r.measurand, r.unit, r.format)
+            if value is not None and (stamp_s is None or r.timestamp >= stamp_s):
+                soc, stamp_s = int(min(max(value, 0), 100)), r.timestamp
+    if power is None and phases:  # per-phase only: the total is L1+L2+L3 (or the -N set)
+        for names in (("L1", "L2", "L3"), ("L1-N", "L2-N", "L3-N")):
+            if any(name in phases for name in names):
+                power = int(sum(phases.get(name, 0) for name in names))
+                break
+    return Instant(power_w=power, soc=soc)
+
+
+def sessions_follow_meter(moved: dict[int, OcppTransaction],
+                          instants: dict[int, Instant]) -> list[SessionNews]:
+    """Move the live figures of the sessions of these transactions (registers already
+    advanced in memory) and decide limit stops. Locks the sessions (after the
+    transactions, which the caller holds)."""
+    if not moved:
+        return []
+    sessions = list(ChargingSession.objects.select_for_update()
+                    .filter(transaction_id__in=sorted(moved),
+                            status__in=[Status.CHARGING, Status.FINISHING])
+                    .order_by("id"))
+    news, rows = [], []
+    for session in sessions:
+        tx = moved[session.transaction_id]
+        instant = instants.get(tx.pk, Instant(None, None))
+        stop = _follow(session, tx, instant)
+        rows.append(session)
+        news.append(SessionNews(client_id=session.client_id, event=session_event(session),
+                                stop=stop))
+    _save_live(rows)
+    return news
+
+
+def _follow(session: ChargingSession, tx: OcppTransaction,
+            instant: Instant) -> tuple[int, int, str] | None:
+    energy = max((tx.last_meter_wh or tx.meter_start) - tx.meter_start, 0)
+    at = tx.last_meter_at
+    if instant.power_w is not None:
+        session.power_w = instant.power_w
+    elif session.meter_at is not None and at is not None and at > session.meter_at:
+        seconds = (at - session.meter_at).total_seconds()
+        session.power_w = int((energy - session.energy_wh) * 3600 / seconds)
+    if instant.soc is not None:
+        session.soc_percent = instant.soc
+    if energy > session.energy_wh:
+        session.energy_changed_at = at
+    session.energy_wh, session.meter_at = energy, at
+    started = session.charging_started_at or at
+    seconds = max(int((at - started).total_seconds()), 0) if at and started else 0
+    quote = Quote.from_snapshot(session.tariff)
+    progress = Progress(energy_wh=energy, charging_seconds=seconds, power_w=session.power_w)
+    session.cost = cost_of(quote, progress)
+    if session.status != Status.CHARGING or session.stop_requested_at is not None:
+        return None
+    if session.limit_type == ChargingSession.LimitType.NONE and not session.hold_amount:
+        return None  # an id tag's session: nothing to stop at (overrun becomes debt)
+    reason = stop_reason(_limit(session), quote, progress, hold=session.hold_amount,
+                         lookahead_seconds=settings.CHARGING_STOP_LOOKAHEAD_SECONDS)
+    if reason is None:
+        return None
+    session.stop_requested_at, session.stop_requested_by = timezone.now(), "limit"
+    session.stop_reason = reason
+    return session.pk, tx.pk, reason
+
+
+def _limit(session: ChargingSession) -> Limit:
+    return Limit(type=session.limit_type, energy_wh=session.limit_energy_wh,
+                 amount=session.limit_amount)
+
+
+LIVE_COLUMNS = ("energy_wh", "power_w", "soc_percent", "cost", "meter_at", "energy_changed_at",
+                "stop_requested_at", "stop_requested_by", "stop_reason", "updated_at")
+
+
+def _save_live(sessions: Sequence[ChargingSession]) -> None:
+    """One parameterised UPDATE per session, sent as a batch (the hot path: see
+    charging.services._save_registers)."""
+    if not sessions:
+        return
+    ops = connection.ops
+    now = timezone.now()
+    table = ops.quote_name(ChargingSession._meta.db_table)
+    sets = ", ".join(f"{column} = %s" for column in LIVE_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {table} SET {sets} WHERE id = %s",  # noqa: S608 - names from the model
+            [(s.energy_wh, s.power_w, s.soc_percent, ops.adapt_decimalfield_value(s.cost, 12, 2),
+              ops.adapt_datetimefield_value(s.meter_at),
+              ops.adapt_datetimefield_value(s.energy_changed_at),
+              ops.adapt_datetimefield_value(s.stop_requested_at), s.stop_requested_by,
+              s.stop_reason, ops.adapt_datetimefield_value(now), s.pk) for s in sessions])
+
+
+def session_event(session: ChargingSession) -> dict:
+    """The app's live view of a session (also pushed on its realtime socket)."""
+    percent = percent_of_limit(_limit(session), Progress(session.energy_wh, 0, session.power_w),
+                               session.cost, hold=session.hold_amount)
+    return {"kind": "session", "session": session.pk, "status": session.status,
+            "station": session.station_id, "connector": session.connector_number,
+            "transaction": session.transaction_id,
+            "energy_wh": session.energy_wh, "power_w": session.power_w,
+            "soc_percent": session.soc_percent, "cost": str(session.cost),
+            "currency": session.currency, "percent_of_limit": percent,
+            "stop_reason": session.stop_reason,
+            "final_cost": None if session.final_cost is None else str(session.final_cost)}
+
+
+# -- stop --------------------------------------------------------------------------------
+
+def session_on_stop(tx: OcppTransaction, raw: dict, now: datetime) -> SessionNews | None:
+    """Bill the transaction's session once (the transaction was just stopped, locked)."""
+    session_id = (ChargingSession.objects.filter(transaction=tx)
+                  .values_list("pk", flat=True).first())
+    if session_id is None:
+        park_message(station_id=tx.station_id, action="StopTransaction", payload=raw,
+                     reason=ParkedMessage.Reason.UNBILLED_TRANSACTION, transaction_id=tx.pk,
+                     detail=f"id tag {tx.id_tag} has no owner to bill: "
+                            f"{tx.energy_wh} Wh from {tx.started_at:%Y-%m-%d %H:%M} UTC")
+        return None
+    session = session_lock(session_id)
+    if session.settled:
+        if session.meter_stop_wh is not None and tx.meter_stop != session.meter_stop_wh:
+            park_message(station_id=tx.station_id, action="StopTransaction", payload=raw,
+                         reason=ParkedMessage.Reason.STOP_AFTER_SETTLEMENT,
+                         transaction_id=tx.pk,
+                         detail=f"session {session.pk} was billed for meter "
+                                f"{session.meter_stop_wh} Wh; the charger reports "
+                                f"{tx.meter_stop} Wh")
+        return None
+    session_settle(session, meter_stop_wh=tx.meter_stop, stopped_at=tx.stopped_at,
+                   reason=Reason.CHARGER, now=now)
+    return SessionNews(client_id=session.client_id, event=session_event(session))
+

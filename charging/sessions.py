@@ -1,0 +1,240 @@
+"""Charging sessions: start from the app, link to the charger's transaction, stop.
+
+Start (PRODUCT.md §4) is two short transactions around the charger's answer, so no lock is
+held while the charger thinks:
+1. `session_open` checks the client, station, connector and funds, freezes the tariff,
+   creates the PENDING session and holds its funds;
+2. RemoteStartTransaction goes out through the command service;
+3. `session_apply_start_answer` fails the session and releases the hold unless the
+   charger accepted — or already sent its StartTransaction (chargers often start before
+   they answer the remote start).
+Stop is the same shape: `session_stop_prepare` → RemoteStopTransaction →
+`session_stop_answered`. The bill itself is made when the charger reports the stop
+(`charging.settlement`), or by the clockwork when it never does (`charging.clockwork`).
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Client
+from ocpp_bridge.commands import CommandResult, send_command
+from ocpp_bridge.models import CommandRecord
+from payments.errors import InsufficientBalance
+from payments.money import money
+from payments.wallet import wallet_hold, wallet_lock
+from stations.models import Connector, IdTag, Station
+from stations.pricing import NoTariff, quote_for_client
+from stations.selectors import station_is_online
+
+from . import errors
+from .limits import Limit, hold_amount
+from .session_models import ChargingSession
+from .settlement import session_end_unbilled, session_lock
+
+Status = ChargingSession.Status
+Reason = ChargingSession.StopReason
+CommandStatus = CommandRecord.Status
+
+# OCPP connector statuses a driver may start on: free, or plugged in and waiting
+STARTABLE = ("Available", "Preparing")
+BUSY = ("Charging", "SuspendedEV", "SuspendedEVSE", "Finishing", "Reserved")
+
+
+# -- id tags -----------------------------------------------------------------------------
+
+def client_app_id_tag(client: Client) -> str:
+    """The id tag that stands for `client` in RemoteStartTransaction (issued on first use)."""
+    tag = IdTag.objects.filter(client=client, kind=IdTag.Kind.APP).order_by("id").first()
+    if tag is None:
+        tag = IdTag.objects.create(id_tag="APP" + secrets.token_hex(8).upper()[:17],
+                                   client=client, kind=IdTag.Kind.APP,
+                                   note=f"app tag of client {client.pk}")
+    return tag.id_tag
+
+
+# -- start -------------------------------------------------------------------------------
+
+def session_start(*, client: Client, station_id: int, connector_number: int, limit: Limit,
+                  requested_by: str = "") -> ChargingSession:
+    """Open, ask the charger, apply its answer. Raises a ChargingError when the session
+    could not start (it is then FAILED with its hold released, or was never created)."""
+    session = session_open(client=client, station_id=station_id,
+                           connector_number=connector_number, limit=limit)
+    result = send_command(station=session.station, action="RemoteStartTransaction",
+                          payload={"connectorId": session.connector_number,
+                                   "idTag": session.id_tag},
+                          requested_by=requested_by or f"client:{client.pk}")
+    session = session_apply_start_answer(session_id=session.pk, result=result)
+    if session.status == Status.FAILED:
+        raise _start_error(session, result)
+    return session
+
+
+def _start_error(session: ChargingSession, result: CommandResult) -> errors.ChargingError:
+    details = {"session": session.pk, "command": result.command_id}
+    if session.stop_reason == Reason.STATION_OFFLINE:
+        return errors.StationOffline(details)
+    if session.stop_reason == Reason.START_TIMEOUT:
+        return errors.StationTimeout(details)
+    return errors.StartRejected({**details, "charger_status": result.status,
+                                 "response": result.response or {}})
+
+
+@transaction.atomic
+def session_open(*, client: Client, station_id: int, connector_number: int, limit: Limit,
+                 now: datetime | None = None) -> ChargingSession:
+    now = now or timezone.now()
+    wallet = wallet_lock(client_id=client.pk)  # first: serialises this client's starts
+    _check_client(Client.objects.only("status").get(pk=client.pk))
+    station = Station.objects.select_related("location").filter(pk=station_id).first()
+    if station is None:
+        raise errors.StationNotFound({"station": station_id})
+    connector = Connector.objects.filter(station=station, number=connector_number).first()
+    if connector is None:
+        raise errors.StationNotFound({"station": station_id, "connector": connector_number})
+    _check_station(station, connector, now)
+    _check_sessions(client, connector)
+    try:
+        quote = quote_for_client(connector=connector, at=now, client=client)
+    except NoTariff:
+        raise errors.TariffNotAvailable({"station": station_id,
+                                         "connector": connector_number}) from None
+    hold = hold_amount(limit, quote, available=wallet.available,
+                       no_limit_cap=money(settings.CHARGING_NO_LIMIT_CAP))
+    minimum = money(settings.CHARGING_MIN_HOLD)
+    if hold > wallet.available or hold < minimum:
+        raise InsufficientBalance(required=max(hold, minimum), available=wallet.available,
+                                  currency=wallet.currency)
+    try:
+        with transaction.atomic():
+            session = ChargingSession.objects.create(
+                client=client, station=station, connector=connector,
+                connector_number=connector_number, origin=ChargingSession.Origin.APP,
+                id_tag=client_app_id_tag(client), limit_type=limit.type,
+                limit_energy_wh=limit.energy_wh if limit.by_energy else None,
+                limit_amount=limit.amount if limit.by_amount else None,
+                tariff=quote.as_snapshot(), currency=quote.currency, hold_amount=hold)
+    except IntegrityError:  # another start on this connector won the race
+        raise errors.ConnectorOccupied({"connector": connector_number}) from None
+    session.hold = wallet_hold(client=client, amount=hold, ref=("session", session.pk),
+                               key=f"session:{session.pk}:hold")
+    session.save(update_fields=["hold", "updated_at"])
+    return session
+
+
+def _check_client(client: Client) -> None:
+    if client.status == Client.Status.PENDING_DELETION:
+        raise errors.AccountPendingDeletion()
+    if client.status != Client.Status.ACTIVE:
+        raise errors.ClientBlocked()
+
+
+def _check_station(station: Station, connector: Connector, now: datetime) -> None:
+    if station.admin_status != Station.AdminStatus.ACTIVE or \
+            station.registration_status != Station.Registration.ACCEPTED:
+        raise errors.StationUnavailable({"station": station.pk,
+                                         "admin_status": station.admin_status})
+    if not station_is_online(station, now):
+        raise errors.StationOffline({"station": station.pk})
+    if connector.status in BUSY:
+        raise errors.ConnectorOccupied({"connector": connector.number,
+                                        "status": connector.status})
+    if connector.status not in STARTABLE:
+        raise errors.ConnectorUnavailable({"connector": connector.number,
+                                           "status": connector.status})
+
+
+def _check_sessions(client: Client, connector: Connector) -> None:
+    active = ChargingSession.objects.filter(status__in=ChargingSession.ACTIVE_STATUSES)
+    if active.filter(connector=connector).exists():
+        raise errors.ConnectorOccupied({"connector": connector.number})
+    mine = list(active.filter(client=client).values_list("pk", flat=True)[:10])
+    if len(mine) >= settings.CHARGING_MAX_ACTIVE_SESSIONS:
+        raise errors.SessionAlreadyActive({"sessions": mine})
+
+
+START_FAILURES = {CommandStatus.OFFLINE: Reason.STATION_OFFLINE,
+                  CommandStatus.TIMEOUT: Reason.START_TIMEOUT}
+
+
+@transaction.atomic
+def session_apply_start_answer(*, session_id: int, result: CommandResult) -> ChargingSession:
+    session = session_lock(session_id)
+    session.start_command_id = result.command_id
+    if result.ok or session.status != Status.PENDING:
+        # accepted: the charger's StartTransaction links it; or that already happened
+        # (a start can arrive before the answer), or the driver cancelled meanwhile
+        session.save(update_fields=["start_command_id", "updated_at"])
+        return session
+    reason = START_FAILURES.get(result.status, Reason.START_REJECTED)
+    detail = result.error_description or f"charger answered {result.response or result.status}"
+    session_end_unbilled(session, status=Status.FAILED, reason=reason, detail=detail)
+    return session
+
+
+# -- stop --------------------------------------------------------------------------------
+
+def session_stop(*, session_id: int, requested_by: str, reason: str) -> ChargingSession:
+    """Stop at the driver's or an operator's request. A session that has not started yet
+    is cancelled at once; one already stopping or ended is returned as it is. Raises
+    StopFailed / StationOffline when the charger would not take the stop."""
+    session, transaction_id = session_stop_prepare(session_id=session_id,
+                                                   requested_by=requested_by, reason=reason)
+    if transaction_id is None:
+        return session
+    result = send_command(station=session.station, action="RemoteStopTransaction",
+                          payload={"transactionId": transaction_id},
+                          requested_by=requested_by)
+    session = session_stop_answered(session_id=session_id, result=result)
+    if not result.ok and session.status == Status.CHARGING:
+        details = {"session": session.pk, "command": result.command_id,
+                   "charger_status": result.status}
+        if result.status == CommandStatus.OFFLINE:
+            raise errors.StationOffline(details)
+        raise errors.StopFailed(details)
+    return session
+
+
+@transaction.atomic
+def session_stop_prepare(*, session_id: int, requested_by: str,
+                         reason: str) -> tuple[ChargingSession, int | None]:
+    """Record the stop request. Returns the transaction to send RemoteStop for, or None
+    when there is nothing to send (not started: cancelled here; already stopping/ended)."""
+    session = session_lock(session_id)
+    if session.status == Status.PENDING:
+        session.stop_requested_at, session.stop_requested_by = timezone.now(), requested_by
+        session_end_unbilled(session, status=Status.CANCELLED, reason=reason,
+                             detail="stopped before the charger started")
+        return session, None
+    if session.status != Status.CHARGING:
+        return session, None
+    # asked again (a driver after a limit stop the charger refused): the newest asker wins
+    session.stop_requested_at = timezone.now()
+    session.stop_requested_by, session.stop_reason = requested_by[:150], reason
+    session.save(update_fields=["stop_requested_at", "stop_requested_by", "stop_reason",
+                                "updated_at"])
+    return session, session.transaction_id
+
+
+@transaction.atomic
+def session_stop_answered(*, session_id: int, result: CommandResult) -> ChargingSession:
+    """Accepted → FINISHING until the charger's StopTransaction bills it. Refused → the
+    session goes on charging; its limit/auto-stop can ask again."""
+    session = session_lock(session_id)
+    if session.status != Status.CHARGING:
+        return session  # the StopTransaction came first (or another path ended it)
+    if result.ok:
+        session.status = Status.FINISHING
+    else:
+        session.stop_requested_at, session.stop_reason = None, ""
+        session.failure_detail = (f"stop refused: {result.status} "
+                                  f"{result.error_description}".strip())[:300]
+    session.save(update_fields=["status", "stop_requested_at", "stop_reason", "failure_detail",
+                                "updated_at"])
+    return session

@@ -1,0 +1,119 @@
+"""Ending a session: the bill, computed once from the frozen tariff, and the money moved.
+
+Every ending path (the charger's StopTransaction, a session closed without one, a start
+that failed, a charge never plugged in) comes through `session_lock` + one of the two
+enders here, inside the caller's transaction. `settled` is checked under the session's
+lock, and every ledger call is keyed by the session ("session:<id>:capture"...), so a
+second path, a retry or a replay finds the session settled and moves nothing.
+
+Lock order (all charging code): OCPP transaction → client wallet → session → hold.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.utils import timezone
+
+from payments.money import ZERO
+from payments.wallet import wallet_capture, wallet_charge, wallet_lock, wallet_release
+from stations.pricing import Quote
+
+from .session_models import ChargingSession
+
+Status = ChargingSession.Status
+
+
+def session_lock(session_id: int) -> ChargingSession:
+    """Lock the session's wallet, then the session (call inside transaction.atomic)."""
+    client_id = (ChargingSession.objects.filter(pk=session_id)
+                 .values_list("client_id", flat=True).get())
+    wallet_lock(client_id=client_id)
+    return ChargingSession.objects.select_for_update().select_related("client").get(pk=session_id)
+
+
+def session_end_unbilled(session: ChargingSession, *, status: str, reason: str,
+                         detail: str = "", now: datetime | None = None) -> None:
+    """A session that never charged (failed start, no plug-in, cancelled): release the
+    hold, bill nothing. `session` must be locked (session_lock)."""
+    if session.settled:
+        return
+    if session.hold_id is not None:
+        wallet_release(hold=session.hold, key=f"session:{session.pk}:release")
+    now = now or timezone.now()
+    session.status, session.stop_reason = status, reason
+    session.failure_detail = detail[:300]
+    session.final_cost, session.cost = ZERO, ZERO
+    session.receipt = {"lines": [], "total": "0.00", "currency": session.currency,
+                       "paid_from_hold": "0.00", "paid_from_balance": "0.00", "debt": "0.00"}
+    session.ended_at = session.ended_at or now
+    session.settled, session.settled_at = True, now
+    session.save()
+
+
+def session_settle(session: ChargingSession, *, meter_stop_wh: int, stopped_at: datetime,
+                   reason: str, now: datetime | None = None) -> None:
+    """Bill a session that charged, once. `session` must be locked (session_lock)."""
+    if session.settled:
+        return
+    now = now or timezone.now()
+    quote = Quote.from_snapshot(session.tariff)
+    started = session.charging_started_at or stopped_at
+    meter_start = session.meter_start_wh if session.meter_start_wh is not None else meter_stop_wh
+    energy = max(meter_stop_wh - meter_start, 0)
+    total_seconds = max(int((stopped_at - started).total_seconds()), 0)
+    idle_seconds = _idle_seconds(session, meter_stop_wh, stopped_at, total_seconds)
+    cost = quote.cost(energy_wh=energy, charging_seconds=total_seconds - idle_seconds,
+                      idle_seconds=idle_seconds)
+    paid = _collect(session, cost.total)
+    session.status = Status.COMPLETED
+    session.stop_reason = session.stop_reason or reason
+    session.meter_stop_wh, session.energy_wh = meter_stop_wh, energy
+    session.cost = session.final_cost = cost.total
+    session.ended_at = stopped_at
+    session.receipt = {
+        "lines": [{"kind": kind, "amount": str(amount)} for kind, amount in (
+            ("energy", cost.energy), ("time", cost.time), ("session_fee", cost.session_fee),
+            ("idle", cost.idle), ("discount", -cost.discount)) if amount],
+        "total": str(cost.total), "currency": cost.currency,
+        "energy_wh": energy, "charging_seconds": total_seconds - idle_seconds,
+        "idle_seconds": idle_seconds,
+        "rates": {"per_kwh": str(quote.per_kwh), "per_minute": str(quote.per_minute),
+                  "session_fee": str(quote.session_fee),
+                  "idle_fee_per_minute": str(quote.idle_fee_per_minute),
+                  "idle_grace_minutes": quote.idle_grace_minutes,
+                  "discount_percent": str(quote.discount_percent)},
+        **{k: str(v) for k, v in paid.items()},
+    }
+    session.settled, session.settled_at = True, now
+    session.save()
+
+
+def _idle_seconds(session: ChargingSession, meter_stop_wh: int, stopped_at: datetime,
+                  total_seconds: int) -> int:
+    """Time plugged in after the energy stopped rising. Known only when samples came in
+    and the final register equals the last sampled one (no energy after that sample)."""
+    if session.meter_at is None or session.meter_start_wh is None:
+        return 0
+    if session.meter_start_wh + session.energy_wh != meter_stop_wh:
+        return 0
+    since = session.energy_changed_at or session.charging_started_at
+    if since is None:
+        return 0
+    return min(max(int((stopped_at - since).total_seconds()), 0), total_seconds)
+
+
+def _collect(session: ChargingSession, total: Decimal) -> dict[str, Decimal]:
+    """Take `total` from the hold (then the balance, then as debt) and free the rest."""
+    key = f"session:{session.pk}"
+    if session.hold_id is not None:
+        capture = wallet_capture(hold=session.hold, amount=total, key=f"{key}:capture")
+        wallet_release(hold=capture.hold, key=f"{key}:release")
+    elif total > 0:
+        capture = wallet_charge(client=session.client, amount=total, ref=("session", session.pk),
+                                key=f"{key}:charge")
+    else:
+        return {"paid_from_hold": ZERO, "paid_from_balance": ZERO, "debt": ZERO}
+    return {"paid_from_hold": capture.from_hold, "paid_from_balance": capture.from_balance,
+            "debt": capture.debt}
