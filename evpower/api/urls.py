@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("accounts.api.urls")),
     path("", include("stations.api.urls")),
     path("", include("payments.api.urls")),
+    path("", include("charging.api.urls")),
 ]

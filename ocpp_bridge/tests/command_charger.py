@@ -141,6 +141,8 @@ class AnsweringChargePoint(ChargePoint):
 class ThreadedCharger:
     """Connects, boots, and keeps answering until stop()."""
 
+    charge_point_class: type[ChargePoint] = AnsweringChargePoint
+
     def __init__(self, url: str, identity: str, password: str | None = None, **behaviour):
         self.url, self.identity, self.password = url, identity, password
         self.behaviour = behaviour
@@ -155,7 +157,7 @@ class ThreadedCharger:
         self._stop = asyncio.Event()
         kwargs = {"password": self.password} if self.password else {}
         async with connect(self.url, self.identity, **kwargs) as ws:
-            cp = AnsweringChargePoint(self.identity, ws)
+            cp = self.charge_point_class(self.identity, ws)
             cp.received = self.received
             cp.slow_seconds = self.behaviour.get("slow_seconds", 0.0)
             cp.refuse_keys = self.behaviour.get("refuse_keys", False)
