@@ -55,3 +55,7 @@ class MeterSampleAdmin(ReadOnlyAdmin):
     list_select_related = ("station", "transaction")
     list_filter = (fixed_values_filter("measurand", Measurand), "station")
     show_full_result_count = False  # the biggest table: no second COUNT(*) per page
+
+
+# sessions (list, timeline, stop/close/refund) and the billing review queue
+from . import admin_review, admin_sessions  # noqa: E402,F401

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
+from .review_models import BillingReview  # noqa: F401 - the billing review queue (a proxy)
 from .session_models import ChargingSession  # noqa: F401 - the app's models, one place
 
 

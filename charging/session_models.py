@@ -106,6 +106,15 @@ class ChargingSession(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        # operator actions in the admin (charging/admin_sessions.py, admin_review.py)
+        permissions = [
+            ("stop_chargingsession", "Can stop a charging session (RemoteStopTransaction)"),
+            ("close_chargingsession",
+             "Can close a charging session without the charger (bill from the last reading)"),
+            ("refund_chargingsession", "Can refund (part of) what a charging session cost"),
+            ("bill_unbilled_transaction",
+             "Can bill a parked unbilled charger transaction to a client"),
+        ]
         indexes = [
             models.Index(fields=["client", "-id"]),
             models.Index(fields=["status", "created_at"]),

@@ -59,6 +59,21 @@ def ledger_history(*, client) -> QuerySet[LedgerTransaction]:
                       available_change=_posted(Account.CLIENT_AVAILABLE, on="transaction")))
 
 
+def refundable_for(*, client, ref: tuple[str, object]) -> Decimal:
+    """What `wallet_refund` still accepts for `ref` (e.g. ("session", 42)) on the client's
+    wallet: captured or charged for it, less earlier refunds (0 when there is no wallet).
+    The service checks it again under the wallet's lock; this is for forms and pages."""
+    ref_type, ref_id = str(ref[0]), "" if ref[1] is None else str(ref[1])
+    totals = dict(LedgerTransaction.objects.filter(
+        wallet__client_id=client.pk, ref_type=ref_type, ref_id=ref_id,
+        kind__in=[LedgerTransaction.Kind.CAPTURE, LedgerTransaction.Kind.CHARGE,
+                  LedgerTransaction.Kind.REFUND],
+    ).order_by().values_list("kind").annotate(total=Sum("amount")))
+    return ((totals.get(LedgerTransaction.Kind.CAPTURE) or ZERO)
+            + (totals.get(LedgerTransaction.Kind.CHARGE) or ZERO)
+            - (totals.get(LedgerTransaction.Kind.REFUND) or ZERO))
+
+
 def wallets_with_posted_sums() -> QuerySet[Wallet]:
     """Wallets with the sums their postings give, and what their open holds still hold."""
     open_holds = (Hold.objects.filter(wallet=OuterRef("pk")).exclude(status=Hold.Status.RELEASED)

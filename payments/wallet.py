@@ -170,10 +170,11 @@ def wallet_release(*, hold: Hold, key: str) -> LedgerTransaction:
 
 
 def wallet_refund(*, client, amount: Decimal | int | str, ref: Ref, key: str,
-                  author=None) -> LedgerTransaction:
+                  author=None, reason: str = "") -> LedgerTransaction:
     """Give back (part of) what was captured for `ref` (e.g. ("session", 42)); at most what
     was charged for it less earlier refunds. Unpaid debt of that ref is forgiven first, the
-    rest is credited to the available balance. `author`: the staff user, None for the system."""
+    rest is credited to the available balance. `author`: the staff user, None for the system;
+    `reason` is kept on the ledger transaction."""
     amount = _positive(amount)
     ref = _ref(ref)
     with transaction.atomic():
@@ -187,7 +188,7 @@ def wallet_refund(*, client, amount: Decimal | int | str, ref: Ref, key: str,
             wallet=wallet, ref_type=ref[0], ref_id=ref[1]).order_by("id"))
         forgiven = _pay_debts(debts, min(amount, sum((d.outstanding for d in debts), ZERO)))
         txn = _post(wallet, kind=Kind.REFUND, key=key, amount=amount, ref=ref,
-                    author=author, lines=[(Account.CLIENT_DEBT, forgiven),
+                    author=author, reason=reason.strip(), lines=[(Account.CLIENT_DEBT, forgiven),
                                           (Account.CLIENT_AVAILABLE, amount - forgiven),
                                           (Account.REFUNDS, -amount)])
         _finish(wallet, settle_key=key, ref=ref)

@@ -1,0 +1,18 @@
+"""The billing review queue: parked charger messages about money (ocpp_bridge's
+`ParkedMessage` with reason `unbilled_transaction` or `stop_after_settlement`), seen from
+the charging side. A proxy: no table of its own, only an admin page and its permissions
+(charging/admin_review.py; the decisions are services in charging/review.py)."""
+
+from __future__ import annotations
+
+from ocpp_bridge.models import ParkedMessage
+
+REVIEW_REASONS = (ParkedMessage.Reason.UNBILLED_TRANSACTION,
+                  ParkedMessage.Reason.STOP_AFTER_SETTLEMENT)
+
+
+class BillingReview(ParkedMessage):
+    class Meta:
+        proxy = True
+        verbose_name = "billing review item"
+        verbose_name_plural = "billing review queue"
