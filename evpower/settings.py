@@ -108,6 +108,14 @@ DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
 # Persistent connections go stale behind pgbouncer/failover; check before reuse.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The laptop database. The charger threads and request threads write at the same time;
+    # SQLite fails a transaction that read first and then wants to write while another
+    # writes ("database is locked", at once). IMMEDIATE takes the write lock at BEGIN, so
+    # writers queue for up to `timeout` seconds instead; WAL lets readers go on meanwhile.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({
+        "transaction_mode": "IMMEDIATE", "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Without Redis everything still runs in one process (dev, run.sh); with several ASGI
