@@ -260,6 +260,47 @@ def test_concurrent_duplicate_starts_run_once(site, charger):
     assert Wallet.objects.get(client=client).held == ChargingSession.objects.get().hold_amount
 
 
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_stops_send_one_command_each_and_bill_once(site, charger):
+    """Four stops at once, with and without the same key: the session ends in FINISHING,
+    the charger's StopTransaction bills it once."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL")
+    client, api = driver()
+    sid = start(api, site, limit={"type": "amount", "amount": "50.00"}).json()["id"]
+    session = ChargingSession.objects.get(pk=sid)
+    tx = transaction_start(station_id=site.pk, connector_id=1, id_tag=session.id_tag,
+                           meter_start=0, timestamp=timezone.now() - timedelta(minutes=5),
+                           reservation_id=None, now=timezone.now(), raw={}).transaction_id
+    gate = threading.Barrier(4)
+    codes = []
+
+    def stop(key):
+        gate.wait()
+        try:
+            headers = {"Idempotency-Key": key} if key else {}
+            codes.append(api.post(f"/api/v1/charging/{sid}/stop", headers=headers).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=stop, args=(key,)) for key in ("k", "k", None, None)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert set(codes) <= {200, 409} and codes.count(200) >= 2
+    assert ChargingSession.objects.get(pk=sid).status == "finishing"
+    for _ in range(2):  # the charger's StopTransaction, and its replay
+        transaction_stop(station_id=site.pk, transaction_id=tx, meter_stop=3000,
+                         timestamp=timezone.now(), id_tag=None, reason="Remote", readings=[],
+                         now=timezone.now(), raw={})
+    session = ChargingSession.objects.get(pk=sid)
+    assert (session.status, session.final_cost, session.stop_reason) == (
+        "completed", Decimal("32.00"), "driver")
+    assert Wallet.objects.get(client=client).balance == Decimal("268.00")
+    assert not ledger_invariant_violations()
+
+
 def test_history_receipts_and_stats(site, charger):
     client, api = driver()
     sid = start(api, site, limit={"type": "amount", "amount": "100.00"}).json()["id"]
