@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from ocpp_bridge.models import ParkedMessage
 from ocpp_bridge.services import park_message
+from payments.wallet import wallet_hold, wallet_lock
 from stations.models import Connector, IdTag
 from stations.pricing import NoTariff, Quote, quote_for_client
 
@@ -35,6 +36,7 @@ from .settlement import session_end_unbilled, session_lock, session_settle
 
 Status = ChargingSession.Status
 Reason = ChargingSession.StopReason
+LATE_START_WINDOW = timedelta(hours=1)  # how long a driver's unanswered start request stands
 POWER = "Power.Active.Import"
 SOC = "SoC"
 
@@ -69,7 +71,42 @@ def session_on_start(tx: OcppTransaction, tag: IdTag | None) -> ChargingSession 
                                         "on the connector first")
     if tag is None or tag.client_id is None:
         return None  # billed by nobody yet: parked at the stop (session_on_stop)
+    if tag.kind == IdTag.Kind.APP:
+        return _late_app_start(tx, tag)
     return _owner_session(tx, tag)
+
+
+def _late_app_start(tx: OcppTransaction, tag: IdTag) -> ChargingSession | None:
+    """The charger started on a driver's app tag with no pending session: its start came
+    after we gave up (no answer in time, not plugged in within the limit). The driver's
+    request stands — a new session with the same limit and frozen tariff, and a new hold.
+    None when there is no such request (the driver stopped it, or it is too old) or no
+    money for the hold: the caller then answers Invalid, so the charger ends it, and the
+    stop is parked for review."""
+    earlier = (ChargingSession.objects
+               .filter(station_id=tx.station_id, connector_number=tx.connector_number,
+                       id_tag=tx.id_tag, origin=ChargingSession.Origin.APP,
+                       transaction__isnull=True,
+                       stop_reason__in=[Reason.START_TIMEOUT, Reason.NO_PLUG_IN],
+                       created_at__gte=tx.started_at - LATE_START_WINDOW)
+               .order_by("-id").first())
+    if earlier is None:
+        return None
+    wallet = wallet_lock(client_id=tag.client_id)  # lock order: transaction, wallet, session
+    amount = min(earlier.hold_amount, wallet.available)
+    if amount <= 0:
+        return None
+    session = ChargingSession.objects.create(
+        client_id=tag.client_id, station_id=tx.station_id, connector_id=earlier.connector_id,
+        connector_number=tx.connector_number, origin=ChargingSession.Origin.APP,
+        id_tag=tx.id_tag, limit_type=earlier.limit_type, limit_energy_wh=earlier.limit_energy_wh,
+        limit_amount=earlier.limit_amount, tariff=earlier.tariff, currency=earlier.currency,
+        hold_amount=amount, status=Status.CHARGING,
+        failure_detail=f"started late: session {earlier.pk} had ended ({earlier.stop_reason})")
+    session.hold = wallet_hold(client=tag.client, amount=amount, ref=("session", session.pk),
+                               key=f"session:{session.pk}:hold")
+    _link(session, tx)
+    return session
 
 
 def _link(session: ChargingSession, tx: OcppTransaction) -> None:
@@ -98,7 +135,9 @@ def _owner_session(tx: OcppTransaction, tag: IdTag) -> ChargingSession | None:
         client_id=tag.client_id, station_id=tx.station_id, connector=connector,
         connector_number=tx.connector_number, origin=ChargingSession.Origin.ID_TAG,
         id_tag=tx.id_tag, limit_type=ChargingSession.LimitType.NONE,
-        tariff=quote.as_snapshot(), currency=quote.currency, status=Status.PENDING)
+        # never PENDING, not even for a moment: an app start on this connector may have
+        # just committed its own pending session (one_pending_session_per_connector)
+        tariff=quote.as_snapshot(), currency=quote.currency, status=Status.CHARGING)
     _link(session, tx)
     return session
 

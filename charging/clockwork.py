@@ -18,7 +18,6 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from . import errors
 from .models import OcppTransaction
 from .session_models import ChargingSession
 from .sessions import session_stop
@@ -51,9 +50,10 @@ def sessions_stop_overlong(now: datetime | None = None) -> int:
         try:
             session_stop(session_id=session_id, requested_by="auto-stop",
                          reason=Reason.MAX_DURATION)
-        except errors.ChargingError as exc:
+        except Exception as exc:  # refused, offline, or the command service failed
             log.warning("session %s: the charger did not take the 12 h stop (%s): closing it "
-                        "from its last reading", session_id, exc.code)
+                        "from its last reading", session_id,
+                        getattr(exc, "code", type(exc).__name__))
             session_close_unreported(session_id=session_id, reason=Reason.MAX_DURATION, now=now)
         done += 1
     return done

@@ -53,6 +53,12 @@ class SessionAlreadyActive(ChargingError):
     code_name = "SESSION_ALREADY_ACTIVE"
 
 
+class LimitTooLow(ChargingError):
+    """An amount limit below CHARGING_MIN_HOLD: the session fee alone would end it."""
+    code_name = "LIMIT_TOO_LOW"
+    http_status = status.HTTP_400_BAD_REQUEST
+
+
 class TariffNotAvailable(ChargingError):
     code_name = "TARIFF_NOT_AVAILABLE"
 

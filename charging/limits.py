@@ -4,7 +4,8 @@ Hold at start:
 - amount limit → the amount; energy limit → the tariff price of that energy (energy plus
   session fee, after discount); both → the smaller of the two;
 - no limit → min(available balance, cap + session fee), where cap is CHARGING_NO_LIMIT_CAP;
-  it must reach CHARGING_MIN_HOLD, else the balance is too small to start.
+  it must reach CHARGING_MIN_HOLD, else the balance is too small to start. An amount
+  limit below CHARGING_MIN_HOLD is refused as too low (the session fee alone may end it).
 
 When to stop: the charger reports every sampling interval, so waiting until the limit is
 passed overshoots it by up to one interval of charging. We stop as soon as the reading

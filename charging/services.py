@@ -93,6 +93,10 @@ def transaction_start(*, station_id: int, connector_id: int, id_tag: str, meter_
         session = session_on_start(tx, tag)
         if session is not None:
             news = SessionNews(client_id=session.client_id, event=session_event(session))
+        elif tag is not None and tag.kind == IdTag.Kind.APP and status == IdTag.Status.ACCEPTED:
+            # a driver's app tag with no request behind it: tell the charger to end it
+            status = tx.id_tag_status = IdTag.Status.INVALID
+            tx.save(update_fields=["id_tag_status", "updated_at"])
     return StartResult(transaction_id=tx.pk, id_tag_status=status, created=created,
                        expiry_date=tag.expiry_date if tag else None,
                        parent_id_tag=tag.parent.id_tag if tag and tag.parent else None,
@@ -170,7 +174,8 @@ def meter_values_record_many(reports: Sequence[MeterValuesInput]) -> list[list[S
                                 reason=ParkedMessage.Reason.FUTURE_TIMESTAMP,
                                 transaction_id=r.transaction_id,
                                 detail=f"sample timestamps after {r.now.isoformat()}"))
-        if tx is not None and tx.status == OcppTransaction.Status.ACTIVE:
+        if tx is not None and tx.status == OcppTransaction.Status.ACTIVE \
+                and not _replayed_late(tx, r.readings):
             backwards = _advance_register(tx, r.readings, r.raw)
             if backwards is not None:
                 parks.append(backwards)
@@ -186,6 +191,13 @@ def meter_values_record_many(reports: Sequence[MeterValuesInput]) -> list[list[S
     for item in news:
         out[last_report[item.event["transaction"]]].append(item)
     return out
+
+
+def _replayed_late(tx: OcppTransaction, readings: list[Reading]) -> bool:
+    """Every reading predates the register's: a report replayed late (offline queue). Its
+    samples are stored, but its power and SoC are not the session's figures any more."""
+    return (tx.last_meter_at is not None and bool(readings)
+            and max(r.timestamp for r in readings) < tx.last_meter_at)
 
 
 def _save_registers(txs: list[OcppTransaction]) -> None:

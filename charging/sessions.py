@@ -108,8 +108,14 @@ def session_open(*, client: Client, station_id: int, connector_number: int, limi
     hold = hold_amount(limit, quote, available=wallet.available,
                        no_limit_cap=money(settings.CHARGING_NO_LIMIT_CAP))
     minimum = money(settings.CHARGING_MIN_HOLD)
-    if hold > wallet.available or hold < minimum:
-        raise InsufficientBalance(required=max(hold, minimum), available=wallet.available,
+    if limit.by_amount and limit.amount < minimum:
+        raise errors.LimitTooLow({"minimum": str(minimum), "currency": wallet.currency})
+    if limit.type == ChargingSession.LimitType.NONE and hold < minimum:
+        # "no limit" holds what the balance allows: too little of it to start
+        raise InsufficientBalance(required=minimum, available=wallet.available,
+                                  currency=wallet.currency)
+    if hold > wallet.available:
+        raise InsufficientBalance(required=hold, available=wallet.available,
                                   currency=wallet.currency)
     try:
         with transaction.atomic():

@@ -53,4 +53,5 @@ class Command(BaseCommand):
             user_model.objects.create_superuser("admin", "admin@example.com", "admin")
         self.stdout.write(self.style.SUCCESS(
             f"Demo data ready: station {DEMO_IDENTITY} / password {DEMO_PASSWORD}, "
-            f"id tag {DEMO_TAG}, app driver {DEMO_PHONE} ({DEMO_BALANCE} som)" + (", admin/admin" if settings.DEBUG else "")))
+            f"id tag {DEMO_TAG}, app driver {DEMO_PHONE} ({DEMO_BALANCE} som)"
+            + (", admin/admin" if settings.DEBUG else "")))
