@@ -343,6 +343,40 @@ MAP_EDGE_CACHE_SECONDS = env.int("MAP_EDGE_CACHE_SECONDS", default=5)
 OCPP_CALL_TIMEOUT = env.float("OCPP_CALL_TIMEOUT", default=30.0)
 OCPP_COMMAND_QUEUE = env.int("OCPP_COMMAND_QUEUE", default=10)
 
+# Payments (PRODUCT.md §5; payments/topups.py, payments/providers/). A provider is offered
+# only when listed here AND configured below; secrets come from the environment only.
+PAYMENT_PROVIDERS = env.list("PAYMENT_PROVIDERS", default=[])  # odengi, obank, payme, click
+TOPUP_LIMITS = {"min": env.str("TOPUP_MIN", default="10.00"),
+                "max": env.str("TOPUP_MAX", default="50000.00")}
+TOPUP_EXPIRY_MINUTES = env.int("TOPUP_EXPIRY_MINUTES", default=30)
+PAYMENT_HTTP_TIMEOUT_SECONDS = env.float("PAYMENT_HTTP_TIMEOUT_SECONDS", default=10.0)
+PAYMENT_HTTP_ATTEMPTS = env.int("PAYMENT_HTTP_ATTEMPTS", default=3)
+PAYMENT_HTTP_BACKOFF_SECONDS = env.float("PAYMENT_HTTP_BACKOFF_SECONDS", default=0.5)
+PAYMENT_BREAKER_FAILURES = env.int("PAYMENT_BREAKER_FAILURES", default=5)
+PAYMENT_BREAKER_RESET_SECONDS = env.int("PAYMENT_BREAKER_RESET_SECONDS", default=60)
+# reconciliation: an open payment this long past its expiry is reported as stuck
+RECONCILE_STUCK_AFTER_HOURS = env.int("RECONCILE_STUCK_AFTER_HOURS", default=2)
+# per-provider settings (see each provider's module docstring)
+PAYME = {"merchant_id": env.str("PAYME_MERCHANT_ID", default=""),
+         "key": env.str("PAYME_KEY", default=""),
+         "checkout_url": env.str("PAYME_CHECKOUT_URL", default="https://checkout.paycom.uz")}
+CLICK = {"service_id": env.str("CLICK_SERVICE_ID", default=""),
+         "merchant_id": env.str("CLICK_MERCHANT_ID", default=""),
+         "merchant_user_id": env.str("CLICK_MERCHANT_USER_ID", default=""),
+         "secret_key": env.str("CLICK_SECRET_KEY", default=""),
+         "pay_url": env.str("CLICK_PAY_URL", default="https://my.click.uz/services/pay"),
+         "api_url": env.str("CLICK_API_URL", default="https://api.click.uz/v2/merchant")}
+ODENGI = {"url": env.str("ODENGI_URL", default="https://mw-api-test.dengi.kg/api/json/json.php"),
+          "sid": env.str("ODENGI_SID", default=""),
+          "password": env.str("ODENGI_PASSWORD", default=""),
+          "result_url": env.str("ODENGI_RESULT_URL", default="")}
+OBANK = {"url": env.str("OBANK_URL", default=""),
+         "merchant_id": env.str("OBANK_MERCHANT_ID", default=""),
+         "cert_path": env.str("OBANK_CERT_PATH", default=""),  # PKCS#12 client certificate
+         "cert_password": env.str("OBANK_CERT_PASSWORD", default=""),
+         "ca_path": env.str("OBANK_CA_PATH", default=""),  # empty: the system's CAs
+         "return_url": env.str("OBANK_RETURN_URL", default="")}
+
 # Charging sessions (PRODUCT.md §4; charging/limits.py, charging/clockwork.py). Money in som.
 CHARGING_MAX_ACTIVE_SESSIONS = env.int("CHARGING_MAX_ACTIVE_SESSIONS", default=1)  # per client
 CHARGING_NO_LIMIT_CAP = env.str("CHARGING_NO_LIMIT_CAP", default="200.00")  # + session fee

@@ -70,3 +70,78 @@ class AdjustmentNotAllowed(WalletError):
 
     def __init__(self, reason: str):
         super().__init__({"reason": reason})
+
+
+# -- top-ups (payments/topups.py) ---------------------------------------------------------
+
+class TopupRefused(WalletError):
+    """The client may not top up (blocked, pending deletion): the code says which."""
+    http_status = status.HTTP_403_FORBIDDEN
+
+    def __init__(self, code: str):
+        self.code_name = code
+        super().__init__()
+
+
+class TopupAmountOutOfRange(WalletError):
+    code_name = "TOPUP_AMOUNT_OUT_OF_RANGE"
+
+    def __init__(self, *, minimum: Decimal, maximum: Decimal):
+        super().__init__({"minimum": str(minimum), "maximum": str(maximum)})
+
+
+class ProviderNotAvailable(WalletError):
+    """Unknown, not configured here, or not for this wallet's currency."""
+    code_name = "PROVIDER_NOT_AVAILABLE"
+    http_status = status.HTTP_409_CONFLICT
+
+    def __init__(self, provider: str, reason: str = "not configured"):
+        super().__init__({"provider": provider, "reason": reason})
+
+
+class PaymentProviderError(WalletError):
+    """The provider could not be reached or failed: try again later or another one."""
+    code_name = "PAYMENT_PROVIDER_ERROR"
+    http_status = status.HTTP_502_BAD_GATEWAY
+
+    def __init__(self, provider: str, detail: str = ""):
+        super().__init__({"provider": provider, **({"detail": detail} if detail else {})})
+
+
+class AmountMismatch(WalletError):
+    code_name = "AMOUNT_MISMATCH"
+
+    def __init__(self, *, expected: Decimal, got: Decimal):
+        super().__init__({"expected": str(expected), "got": str(got)})
+
+
+class ProviderTransactionMismatch(WalletError):
+    code_name = "PROVIDER_TRANSACTION_MISMATCH"
+    http_status = status.HTTP_409_CONFLICT
+
+    def __init__(self, known: str, got: str):
+        super().__init__({"known": known, "got": got})
+
+
+class PaymentNotFound(WalletError):
+    code_name = "NOT_FOUND"
+    http_status = status.HTTP_404_NOT_FOUND
+
+    def __init__(self, payment_id):
+        super().__init__({"payment": payment_id})
+
+
+class PaymentNotOpen(WalletError):
+    code_name = "PAYMENT_NOT_OPEN"
+    http_status = status.HTTP_409_CONFLICT
+
+    def __init__(self, payment_status: str):
+        super().__init__({"status": payment_status})
+
+
+class PaymentNotRefundable(WalletError):
+    code_name = "PAYMENT_NOT_REFUNDABLE"
+    http_status = status.HTTP_409_CONFLICT
+
+    def __init__(self, payment_status: str):
+        super().__init__({"status": payment_status})

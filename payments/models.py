@@ -36,6 +36,12 @@ from django.db.models import F, Q
 
 from .models_idempotency import IdempotencyKey  # noqa: F401 - HTTP Idempotency-Key answers
 from .money import CURRENCY_CHOICES, DEFAULT_CURRENCY, ZERO
+from .payment_models import (  # noqa: F401 - top-ups through providers
+    Payment,
+    PaymentEvent,
+    Provider,
+    ReconciliationIssue,
+)
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
 
@@ -133,6 +139,7 @@ class LedgerTransaction(models.Model):
 
     class Kind(models.TextChoices):
         TOPUP = "topup"
+        TOPUP_REVERSAL = "topup_reversal"  # a top-up given back through its provider
         HOLD = "hold"
         CAPTURE = "capture"
         CHARGE = "charge"  # a capture without a hold (a charge started with an id tag)

@@ -8,7 +8,15 @@ from decimal import Decimal
 from django.db.models import DecimalField, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
-from .models import BALANCE_ACCOUNTS, Account, Hold, LedgerPosting, LedgerTransaction, Wallet
+from .models import (
+    BALANCE_ACCOUNTS,
+    Account,
+    Hold,
+    LedgerPosting,
+    LedgerTransaction,
+    Payment,
+    Wallet,
+)
 from .money import DEFAULT_CURRENCY, ZERO
 
 _MONEY = DecimalField(max_digits=14, decimal_places=2)
@@ -108,3 +116,12 @@ def trial_balance(currency: str = DEFAULT_CURRENCY) -> dict[str, Decimal]:
     rows = (LedgerPosting.objects.filter(transaction__currency=currency).order_by()
             .values_list("account").annotate(total=Sum("amount")))
     return {account: total for account, total in rows}
+
+
+def payments_of(*, client) -> QuerySet[Payment]:
+    return Payment.objects.filter(client=client).order_by("-id")
+
+
+def payment_of(*, client, payment_id: int) -> Payment | None:
+    """The client's own payment (None for anyone else's)."""
+    return Payment.objects.filter(client=client, pk=payment_id).first()

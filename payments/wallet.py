@@ -74,6 +74,27 @@ def wallet_credit_topup(*, client, amount: Decimal | int | str, payment_ref: Any
         return txn
 
 
+def wallet_reverse_topup(*, client, amount: Decimal | int | str, payment_ref: Any, key: str,
+                         author=None, reason: str = "") -> LedgerTransaction:
+    """A top-up given back through its provider: client available → provider clearing.
+    Never below zero (InsufficientBalance): what was spent of it cannot be given back."""
+    amount = _positive(amount)
+    ref = _ref(("payment", payment_ref))
+    with transaction.atomic():
+        wallet = _lock_wallet(client_id=client.pk)
+        if txn := _replay(key, kind=Kind.TOPUP_REVERSAL, wallet=wallet, amount=amount, ref=ref):
+            return txn
+        if wallet.available < amount:
+            raise InsufficientBalance(required=amount, available=wallet.available,
+                                      currency=wallet.currency)
+        txn = _post(wallet, kind=Kind.TOPUP_REVERSAL, key=key, amount=amount, ref=ref,
+                    author=author, reason=reason.strip(),
+                    lines=[(Account.CLIENT_AVAILABLE, -amount),
+                           (Account.PROVIDER_CLEARING, amount)])
+        _finish(wallet)
+        return txn
+
+
 def wallet_hold(*, client, amount: Decimal | int | str, ref: Ref, key: str) -> Hold:
     """Reserve `amount` of the available balance; InsufficientBalance if it is not there."""
     amount = _positive(amount)

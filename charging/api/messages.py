@@ -1,13 +1,7 @@
-"""Messages for the charging error codes (merged by evpower.api.messages)."""
+"""Messages for the charging error codes (merged by evpower.api.messages). CLIENT_BLOCKED
+and ACCOUNT_PENDING_DELETION are the accounts app's."""
 
 MESSAGES: dict[str, dict[str, str]] = {
-    "CLIENT_BLOCKED": {"en": "Your account is blocked. Please contact support.",
-                       "ru": "Ваш аккаунт заблокирован. Обратитесь в поддержку.",
-                       "ky": "Аккаунтуңуз бөгөттөлгөн. Колдоо кызматына кайрылыңыз."},
-    "ACCOUNT_PENDING_DELETION": {
-        "en": "Your account is being deleted; charging is not available.",
-        "ru": "Ваш аккаунт удаляется, зарядка недоступна.",
-        "ky": "Аккаунтуңуз өчүрүлүүдө, кубаттоо жеткиликсиз."},
     "STATION_UNAVAILABLE": {"en": "This station is out of service.",
                             "ru": "Эта станция не обслуживается.",
                             "ky": "Бул станция иштебей турат."},

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from decimal import Decimal
+
 from rest_framework import serializers
 
-from payments.models import LedgerTransaction
+from payments.models import LedgerTransaction, Payment
 
 
 class WalletOut(serializers.Serializer):
@@ -30,3 +32,16 @@ class LedgerEntryOut(serializers.ModelSerializer):
 
     def get_ref(self, obj) -> dict | None:
         return {"type": obj.ref_type, "id": obj.ref_id} if obj.ref_type else None
+
+
+class TopupIn(serializers.Serializer):
+    provider = serializers.ChoiceField(choices=["odengi", "obank", "payme", "click"])
+    amount = serializers.DecimalField(max_digits=10, decimal_places=2,
+                                      min_value=Decimal("0.01"))
+
+
+class PaymentOut(serializers.ModelSerializer):
+    class Meta:
+        model = Payment
+        fields = ["id", "provider", "order_id", "amount", "currency", "status", "checkout",
+                  "expires_at", "paid_at", "cancelled_at", "created_at"]

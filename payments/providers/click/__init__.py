@@ -1,0 +1,1 @@
+"""click provider (see provider.py / client.py)."""

@@ -1,0 +1,3 @@
+"""Routes click calls (filled in with the provider)."""
+
+urlpatterns: list = []

@@ -1,0 +1,1 @@
+"""obank provider (see provider.py / client.py)."""

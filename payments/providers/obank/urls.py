@@ -1,0 +1,3 @@
+"""Routes obank calls (filled in with the provider)."""
+
+urlpatterns: list = []

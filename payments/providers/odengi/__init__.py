@@ -1,0 +1,1 @@
+"""odengi provider (see provider.py / client.py)."""

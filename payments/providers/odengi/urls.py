@@ -1,0 +1,3 @@
+"""Routes odengi calls (filled in with the provider)."""
+
+urlpatterns: list = []

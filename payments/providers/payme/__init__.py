@@ -1,0 +1,1 @@
+"""payme provider (see provider.py / client.py)."""

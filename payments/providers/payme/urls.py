@@ -1,0 +1,3 @@
+"""Routes payme calls (filled in with the provider)."""
+
+urlpatterns: list = []
