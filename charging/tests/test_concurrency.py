@@ -17,7 +17,6 @@ add up to; every stopped charger transaction was billed or parked. Any other exc
 from __future__ import annotations
 
 import itertools
-import queue
 import random
 import threading
 import time
@@ -29,7 +28,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import OperationalError, connection
+from django.db import connection
 from django.db.models import Count, Max
 from django.utils import timezone
 
@@ -58,6 +57,7 @@ from charging.sessions import (
     session_stop,
     session_stop_answered,
 )
+from evpower.testing.races import connect, run_in_threads
 from ocpp_bridge.commands import CommandResult
 from ocpp_bridge.models import ParkedMessage
 from payments.errors import InsufficientBalance, RefundExceedsCharge
@@ -86,20 +86,6 @@ ANSWERS = ["accepted"] * 6 + ["rejected", "timeout", "offline"]
 def postgres(transactional_db):
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (scripts/test.sh)")
-
-
-def connect() -> None:
-    """Open this thread's connection before the race starts (waiting for a free slot when
-    the server is busy with other suites)."""
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            connection.ensure_connection()
-            return
-        except OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 def answer(status: str, command_id: int = 0) -> CommandResult:
@@ -412,33 +398,6 @@ def plan(r: Round) -> list:
     return head + rest
 
 
-def run(tasks: list) -> None:
-    work: queue.Queue = queue.Queue()
-    for task in tasks:
-        work.put(task)
-    start = threading.Barrier(THREADS)
-
-    def worker():
-        try:
-            connect()
-            start.wait()
-            while True:
-                try:
-                    fn, *args = work.get_nowait()
-                except queue.Empty:
-                    return
-                fn(*args)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "a worker is stuck (deadlock?)"
-
-
 def drain() -> None:
     """Close what the round left open (the clock and an operator would)."""
     now = timezone.now()
@@ -582,7 +541,7 @@ def test_concurrent_charging_keeps_every_session_and_wallet_right(postgres, monk
         seed = random.randrange(2**32)
         r = Round(number, world, random.Random(seed), charger)
         try:
-            run(plan(r))
+            run_in_threads(plan(r), THREADS)
             drain()
             check(r)
         except AssertionError as exc:

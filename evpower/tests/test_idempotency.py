@@ -11,7 +11,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.db import OperationalError, connection
+from django.db import connection
 from django.urls import path
 from django.utils import timezone
 from rest_framework.response import Response
@@ -23,6 +23,7 @@ from accounts.tests.conftest import assert_error, fresh_throttle_counters  # noq
 from accounts.tokens import session_start
 from evpower.api.errors import ApiError
 from evpower.api.idempotency import idempotency_keys_purge, idempotent
+from evpower.testing.races import connect
 from payments.models import IdempotencyKey
 
 URL = "/t/idem"
@@ -276,7 +277,7 @@ def _race(clients_and_bodies: list[tuple[Client, dict]]) -> list:
 
     def worker(i: int) -> None:
         try:
-            _connect()
+            connect()
             api = APIClient()
             api.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens[i]}")
             barrier.wait(timeout=30)
@@ -293,18 +294,6 @@ def _race(clients_and_bodies: list[tuple[Client, dict]]) -> list:
         thread.join(60)
     assert not [r for r in results if not hasattr(r, "status_code")], results
     return results
-
-
-def _connect() -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            connection.ensure_connection()
-            return
-        except OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 def test_concurrent_duplicates_run_once_the_others_get_409(postgres, runs):

@@ -10,7 +10,6 @@ unexpected error) fails the test."""
 
 from __future__ import annotations
 
-import queue
 import random
 import threading
 import time
@@ -19,8 +18,9 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import OperationalError, connection
+from django.db import connection
 
+from evpower.testing.races import connect, run_in_threads
 from payments.errors import HoldClosed, InsufficientBalance, RefundExceedsCharge
 from payments.models import Account, LedgerTransaction, Wallet
 from payments.selectors import ledger_history
@@ -44,20 +44,6 @@ EXPECTED = (InsufficientBalance, HoldClosed, RefundExceedsCharge)
 def postgres(transactional_db):
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (scripts/test.sh)")
-
-
-def connect() -> None:
-    """Open this thread's connection before the race starts. The database server may be
-    shared with benches that briefly use up its connection slots: wait for one."""
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            connection.ensure_connection()
-            return
-        except OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 def som(rng: random.Random, low: int, high: int) -> Decimal:
@@ -147,33 +133,6 @@ def plan(r: Round) -> list:
     return tasks
 
 
-def run(tasks: list) -> None:
-    work: queue.Queue = queue.Queue()
-    for task in tasks:
-        work.put(task)
-    start = threading.Barrier(THREADS)
-
-    def worker():
-        try:
-            connect()
-            start.wait()
-            while True:
-                try:
-                    fn, *args = work.get_nowait()
-                except queue.Empty:
-                    return
-                fn(*args)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "a worker is stuck (deadlock?)"
-
-
 def check(r: Round) -> None:
     assert r.errors == [], r.errors
     assert r.calls >= 200
@@ -224,7 +183,7 @@ def test_concurrent_mixed_operations_keep_every_wallet_right(postgres):
     for number in range(ROUNDS):
         seed = random.randrange(2**32)
         r = Round(number, clients, staff, random.Random(seed))
-        run(plan(r))
+        run_in_threads(plan(r), THREADS)
         try:
             check(r)
         except AssertionError as exc:
