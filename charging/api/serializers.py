@@ -8,6 +8,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from stations.api.serializers import PriceSerializer
 from stations.selectors import station_is_online
 
 from ..charger_events import session_event
@@ -56,13 +57,9 @@ class StartIn(serializers.Serializer):
     limit = LimitIn()
 
 
-class TariffOut(serializers.Serializer):
-    currency = serializers.CharField()
-    per_kwh = serializers.DecimalField(max_digits=12, decimal_places=2)
-    per_minute = serializers.DecimalField(max_digits=12, decimal_places=2)
-    session_fee = serializers.DecimalField(max_digits=12, decimal_places=2)
-    idle_fee_per_minute = serializers.DecimalField(max_digits=12, decimal_places=2)
-    idle_grace_minutes = serializers.IntegerField()
+class TariffOut(PriceSerializer):
+    """The tariff frozen onto the session (the map's price shape, plus the discount)."""
+
     discount_percent = serializers.DecimalField(max_digits=5, decimal_places=2)
 
 
@@ -120,7 +117,7 @@ class SessionOut(serializers.ModelSerializer):
 
     @extend_schema_field(TariffOut)
     def get_tariff(self, obj: ChargingSession) -> dict:
-        return TariffOut({key: obj.tariff.get(key) for key in TariffOut().fields}).data
+        return TariffOut(obj.tariff).data
 
     def get_energy_kwh(self, obj: ChargingSession) -> str:
         return str((Decimal(obj.energy_wh) / 1000).quantize(Decimal("0.001")))
