@@ -15,6 +15,7 @@ Stop is the same shape: `session_stop_prepare` → RemoteStopTransaction →
 
 from __future__ import annotations
 
+import logging
 import secrets
 from datetime import datetime
 
@@ -37,6 +38,7 @@ from .limits import Limit, hold_amount
 from .session_models import ChargingSession
 from .settlement import session_end_unbilled, session_lock
 
+log = logging.getLogger("charging")
 Status = ChargingSession.Status
 Reason = ChargingSession.StopReason
 CommandStatus = CommandRecord.Status
@@ -66,14 +68,27 @@ def session_start(*, client: Client, station_id: int, connector_number: int, lim
     could not start (it is then FAILED with its hold released, or was never created)."""
     session = session_open(client=client, station_id=station_id,
                            connector_number=connector_number, limit=limit)
-    result = send_command(station=session.station, action="RemoteStartTransaction",
-                          payload={"connectorId": session.connector_number,
-                                   "idTag": session.id_tag},
-                          requested_by=requested_by or f"client:{client.pk}")
+    result = _send(session, "RemoteStartTransaction",
+                   {"connectorId": session.connector_number, "idTag": session.id_tag},
+                   requested_by or f"client:{client.pk}")
     session = session_apply_start_answer(session_id=session.pk, result=result)
     if session.status == Status.FAILED:
         raise _start_error(session, result)
     return session
+
+
+def _send(session: ChargingSession, action: str, payload: dict,
+          requested_by: str) -> CommandResult:
+    """send_command, with a failure of the command path itself (the channel layer down,
+    say) reported as "offline": the session must still be failed and its hold released,
+    not left pending until the clockwork finds it."""
+    try:
+        return send_command(station=session.station, action=action, payload=payload,
+                            requested_by=requested_by)
+    except Exception as exc:
+        log.exception("%s for session %s could not be sent", action, session.pk)
+        return CommandResult(command_id=0, status=CommandStatus.OFFLINE,
+                             error_description=f"command not sent: {type(exc).__name__}")
 
 
 def _start_error(session: ChargingSession, result: CommandResult) -> errors.ChargingError:
@@ -172,7 +187,7 @@ START_FAILURES = {CommandStatus.OFFLINE: Reason.STATION_OFFLINE,
 @transaction.atomic
 def session_apply_start_answer(*, session_id: int, result: CommandResult) -> ChargingSession:
     session = session_lock(session_id)
-    session.start_command_id = result.command_id
+    session.start_command_id = result.command_id or None  # 0: never sent
     if result.ok or session.status != Status.PENDING:
         # accepted: the charger's StartTransaction links it; or that already happened
         # (a start can arrive before the answer), or the driver cancelled meanwhile
@@ -194,9 +209,8 @@ def session_stop(*, session_id: int, requested_by: str, reason: str) -> Charging
                                                    requested_by=requested_by, reason=reason)
     if transaction_id is None:
         return session
-    result = send_command(station=session.station, action="RemoteStopTransaction",
-                          payload={"transactionId": transaction_id},
-                          requested_by=requested_by)
+    result = _send(session, "RemoteStopTransaction", {"transactionId": transaction_id},
+                   requested_by)
     session = session_stop_answered(session_id=session_id, result=result)
     if not result.ok and session.status == Status.CHARGING:
         details = {"session": session.pk, "command": result.command_id,

@@ -176,6 +176,19 @@ def test_refused_start_fails_the_session_and_releases(site, charger):
     assert not ledger_invariant_violations()
 
 
+def test_a_broken_command_path_fails_the_start_and_releases(site, monkeypatch):
+    def broken(**kwargs):
+        raise ConnectionError("channel layer down")
+
+    monkeypatch.setattr("charging.sessions.send_command", broken)
+    client, api = driver()
+    error = error_of(start(api, site), 409)
+    assert error["code"] == "STATION_OFFLINE"
+    session = ChargingSession.objects.get()
+    assert (session.status, session.start_command_id) == ("failed", None)
+    assert Wallet.objects.get(client=client).held == Decimal("0.00")
+
+
 def test_sessions_of_other_clients_are_not_found(site, charger):
     _, alice = driver("+996700200003")
     _, bob = driver("+996700200004")
