@@ -30,7 +30,10 @@ def session_lock(session_id: int) -> ChargingSession:
     client_id = (ChargingSession.objects.filter(pk=session_id)
                  .values_list("client_id", flat=True).get())
     wallet_lock(client_id=client_id)
-    return ChargingSession.objects.select_for_update().select_related("client").get(pk=session_id)
+    # of=("self",): lock the session row only, not the joined client row (PostgreSQL would
+    # lock both, and payment paths lock in another order)
+    return (ChargingSession.objects.select_for_update(of=("self",)).select_related("client")
+            .get(pk=session_id))
 
 
 def session_end_unbilled(session: ChargingSession, *, status: str, reason: str,
