@@ -1,3 +1,9 @@
-"""Routes payme calls (filled in with the provider)."""
+"""/api/v1/payments/payme: Payme's Merchant API calls (JSON-RPC, POST only)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from .views import PaymeMerchantApiView
+
+urlpatterns = [
+    path("", PaymeMerchantApiView.as_view(), name="payme-merchant-api"),
+]
