@@ -1,3 +1,9 @@
-"""Routes odengi calls (filled in with the provider)."""
+"""/api/v1/payments/odengi/…: what O!Dengi calls (see views.py)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from .views import ODengiCallbackView
+
+urlpatterns = [
+    path("callback", ODengiCallbackView.as_view(), name="odengi-callback"),
+]
