@@ -1,3 +1,10 @@
-"""Routes obank calls (filled in with the provider)."""
+"""/api/v1/payments/obank/...: `notify` (the bank) and `return` (the driver's browser)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("notify", views.NotifyView.as_view(), name="obank-notify"),
+    path("return", views.ReturnView.as_view(), name="obank-return"),
+]
