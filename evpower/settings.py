@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
@@ -292,6 +293,11 @@ CELERY_BEAT_SCHEDULE = {
     "sessions-stop-overlong": {"task": "charging.sessions_stop_overlong", "schedule": 1800.0},
     "sessions-close-unreported": {"task": "charging.sessions_close_unreported",
                                   "schedule": 300.0},
+    # top-ups (payments/tasks.py): expired payments re-checked and closed; yesterday's
+    # statements reconciled once the providers have closed their day
+    "payments-expire": {"task": "payments.expire", "schedule": 3600.0},
+    "payments-reconcile": {"task": "payments.reconcile",
+                           "schedule": crontab(minute="30", hour="2")},
 }
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)

@@ -134,3 +134,6 @@ class DebtAdmin(ReadOnlyPermissions, admin.ModelAdmin):
                     "settled_at"]
     search_fields = ["ref_id", "wallet__client__phone"]
     list_select_related = ["wallet__client"]
+
+
+from . import admin_payments  # noqa: E402, F401 - payments, provider log, reconciliation

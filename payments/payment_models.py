@@ -63,6 +63,7 @@ class Payment(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        permissions = [("refund_payment", "Can refund a top-up through its provider")]
         indexes = [models.Index(fields=["client", "-id"]),
                    models.Index(fields=["status", "expires_at"]),
                    models.Index(fields=["provider", "created_at"])]
@@ -130,6 +131,8 @@ class ReconciliationIssue(models.Model):
 
     class Meta:
         ordering = ["resolved_at", "-found_at"]
+        permissions = [("resolve_reconciliationissue",
+                        "Can resolve a reconciliation issue (credit, or mark resolved)")]
         constraints = [
             # running the same day again finds the same issue, not a second row
             models.UniqueConstraint(fields=["provider", "day", "kind", "payment",

@@ -106,7 +106,10 @@ def _fail(payment: Payment, reason: str) -> None:
 # -- credit / fail (the shared path) -----------------------------------------------------
 
 def payment_lock(payment_id: int) -> Payment:
-    return Payment.objects.select_for_update().select_related("client").get(pk=payment_id)
+    # of=self: the payment row only; the joined client row too would close a lock cycle with
+    # charging's session_lock (wallet → session + client) against payment → wallet here
+    return (Payment.objects.select_for_update(of=("self",)).select_related("client")
+            .get(pk=payment_id))
 
 
 @transaction.atomic
@@ -218,11 +221,14 @@ def payments_expire(now: datetime | None = None) -> int:
 def payment_refund_to_provider(*, payment_id: int, author=None, reason: str = "") -> Payment:
     """Give a paid top-up back through its provider: the wallet is debited first (never
     below zero: InsufficientBalance), then the provider refunds; if the provider refuses,
-    the debit is reversed by a credit with the same reference."""
+    the debit is reversed by a credit with the same reference. If its answer is lost, the
+    debit stays and the payment is held for staff (see below)."""
     with transaction.atomic():
         payment = payment_lock(payment_id)
         if payment.status != Status.PAID:
             raise errors.PaymentNotRefundable(payment.status)
+        if _refund_in_flight(payment):  # debited by another attempt still at the provider
+            raise errors.PaymentNotRefundable("refunding")
         wallet_lock(client_id=payment.client_id)
         attempt = f"payment:{payment.pk}:refund:{secrets.token_hex(6)}"  # one per attempt
         debit = wallet_reverse_topup(client=payment.client, amount=payment.amount,
@@ -230,7 +236,15 @@ def payment_refund_to_provider(*, payment_id: int, author=None, reason: str = ""
                                      key=attempt)
     try:
         provider_for(payment.provider).refund(payment, payment.amount)
-    except ProviderError as exc:
+    except ProviderUnavailable as exc:
+        # the request may have reached the provider and its answer been lost: undoing the
+        # debit could pay the driver twice. The debit stays, further attempts are refused
+        # (_refund_in_flight) until staff check with the provider.
+        log.error("payment %s: refund outcome unknown (%s); debit %s kept", payment.pk, exc,
+                  debit.pk)
+        raise errors.PaymentProviderError(
+            payment.provider, detail="refund outcome unknown: check with the provider") from None
+    except ProviderError as exc:  # a definite refusal: give the money back to the wallet
         wallet_credit_topup(client=payment.client, amount=payment.amount, payment_ref=payment.pk,
                             key=f"{attempt}:undone")
         raise errors.PaymentProviderError(payment.provider, detail=str(exc)) from None
@@ -243,7 +257,17 @@ def payment_refund_to_provider(*, payment_id: int, author=None, reason: str = ""
     return payment
 
 
+def _refund_in_flight(payment: Payment) -> bool:
+    """A refund debit not undone while the payment is still PAID: another attempt is
+    waiting for the provider (or died there; staff look before trying again)."""
+    ours = LedgerTransaction.objects.filter(ref_type="payment", ref_id=str(payment.pk))
+    debits = ours.filter(kind=LedgerTransaction.Kind.TOPUP_REVERSAL).count()
+    undone = ours.filter(kind=LedgerTransaction.Kind.TOPUP, key__endswith=":undone").count()
+    return debits > undone
+
+
 def credits_of(payment: Payment) -> int:
     """How many credits the ledger holds for this payment (reconciliation: must be 1)."""
     return LedgerTransaction.objects.filter(
-        ref_type="payment", ref_id=str(payment.pk), kind=LedgerTransaction.Kind.TOPUP).count()
+        ref_type="payment", ref_id=str(payment.pk), kind=LedgerTransaction.Kind.TOPUP,
+    ).exclude(key__endswith=":undone").count()  # a refused refund's undo is not a credit
