@@ -6,17 +6,14 @@ from __future__ import annotations
 
 from django.http import JsonResponse
 from drf_spectacular.utils import extend_schema
-from rest_framework.permissions import AllowAny
 from rest_framework.throttling import BaseThrottle
-from rest_framework.views import APIView
+
+from payments.providers.endpoint import ProviderEndpoint
 
 from .shop import COMPLETE, PREPARE, shop_request_handle
 
 
-class _ShopView(APIView):
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-    throttle_classes: list = []  # Click retries from a few addresses
+class _ShopView(ProviderEndpoint):
     parser_classes: list = []  # the raw body is read and verified by the service
     action: int
 

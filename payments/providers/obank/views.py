@@ -23,8 +23,8 @@ import logging
 from django.db.models import Q
 from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
-from rest_framework.permissions import AllowAny
-from rest_framework.views import APIView
+
+from payments.providers.endpoint import ProviderEndpoint
 
 from ... import errors
 from ...payment_models import Payment
@@ -94,11 +94,8 @@ def _handle(request, kind: str) -> tuple[str, Payment | None]:
                      remote_addr=remote_addr)
 
 
-class NotifyView(APIView):
+class NotifyView(ProviderEndpoint):
     """The bank says something happened to an order: ask it (see the module doc)."""
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-    throttle_classes: list = []
 
     @extend_schema(exclude=True)  # the provider's protocol, not the driver API
     def post(self, request):
@@ -119,12 +116,9 @@ TEXTS = {
 }
 
 
-class ReturnView(APIView):
+class ReturnView(ProviderEndpoint):
     """The driver's browser back from the bank's page (ApproveURL / DeclineURL / CancelURL,
     with ?order=<our order id>): the same trigger, then a short page pointing to the app."""
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-    throttle_classes: list = []
 
     @extend_schema(exclude=True)  # the provider's protocol, not the driver API
     def get(self, request):

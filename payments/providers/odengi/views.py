@@ -35,10 +35,9 @@ from urllib.parse import parse_qsl
 from django.conf import settings
 from django.http import JsonResponse
 from drf_spectacular.utils import extend_schema
-from rest_framework.permissions import AllowAny
-from rest_framework.views import APIView
 
 from ocpp_bridge.services import security_event_record
+from payments.providers.endpoint import ProviderEndpoint
 
 from ... import errors, topups
 from ...money import to_minor
@@ -52,10 +51,7 @@ log = logging.getLogger("payments.odengi")
 REQUIRED = ("trans_id", "site_id", "order_id", "amount", "currency")
 
 
-class ODengiCallbackView(APIView):
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-    throttle_classes: list = []
+class ODengiCallbackView(ProviderEndpoint):
 
     @extend_schema(exclude=True)  # the provider's protocol, not the driver API
     def post(self, request):

@@ -20,11 +20,10 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from drf_spectacular.utils import extend_schema
-from rest_framework.permissions import AllowAny
 from rest_framework.throttling import BaseThrottle
-from rest_framework.views import APIView
 
 from ocpp_bridge.services import security_event_record
+from payments.providers.endpoint import ProviderEndpoint
 
 from ...topups import event_record
 from . import rpc
@@ -93,10 +92,7 @@ def _record(**kwargs) -> None:
         log.exception("payme: could not record the audit line")
 
 
-class PaymeMerchantApiView(APIView):
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-    throttle_classes: list = []  # Payme retries from a few addresses
+class PaymeMerchantApiView(ProviderEndpoint):
 
     def http_method_not_allowed(self, request, *args, **kwargs):
         return _answer(None, error=rpc.PaymeError(rpc.NOT_POST))
