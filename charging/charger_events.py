@@ -181,12 +181,11 @@ def sessions_follow_meter(moved: dict[int, OcppTransaction],
     """Move the live figures of the sessions of these transactions (registers already
     advanced in memory) and decide limit stops. Locks the sessions (after the
     transactions, which the caller holds)."""
-    if not moved:
+    session_ids = sorted(tx.live_session for tx in moved.values()
+                         if getattr(tx, "live_session", None))
+    if not session_ids:
         return []
-    sessions = list(ChargingSession.objects.select_for_update()
-                    .filter(transaction_id__in=sorted(moved),
-                            status__in=[Status.CHARGING, Status.FINISHING])
-                    .order_by("id"))
+    sessions = _locked_live_sessions(session_ids)
     news, rows = [], []
     for session in sessions:
         tx = moved[session.transaction_id]
@@ -197,6 +196,23 @@ def sessions_follow_meter(moved: dict[int, OcppTransaction],
                                 stop=stop))
     _save_live(rows)
     return news
+
+
+LIVE_FIELDS = ("id", "client_id", "station_id", "connector_number", "transaction_id",
+               "status", "limit_type", "limit_energy_wh", "limit_amount", "hold_amount",
+               "tariff", "currency", "energy_wh", "power_w", "soc_percent", "cost", "meter_at",
+               "energy_changed_at", "charging_started_at", "stop_requested_at",
+               "stop_requested_by", "stop_reason", "final_cost")
+
+
+def _locked_live_sessions(ids: list[int]) -> list[ChargingSession]:
+    """The running sessions with these ids, locked in id order (raw SQL: the hot path)."""
+    table = connection.ops.quote_name(ChargingSession._meta.db_table)
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    return list(ChargingSession.objects.raw(
+        f"SELECT {', '.join(LIVE_FIELDS)} FROM {table} "  # noqa: S608 - names from the model
+        f"WHERE id IN ({', '.join(['%s'] * len(ids))}) "
+        f"AND status IN ('charging', 'finishing') ORDER BY id{lock}", ids))
 
 
 def _follow(session: ChargingSession, tx: OcppTransaction,
