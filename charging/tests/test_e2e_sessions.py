@@ -12,6 +12,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -358,3 +359,65 @@ def test_live_progress_is_pushed_on_the_app_socket(ocpp_server, booted_station, 
     assert any(m["energy_wh"] == 1500 and m["power_w"] == 22000 and m["soc_percent"] == 40
                and m["status"] == "charging" for m in sessions), sessions
     assert sessions[-1]["status"] == "completed" and sessions[-1]["final_cost"] == "23.00"
+
+
+def _started(ocpp_server, identity: str, access: str, charger: SessionCharger) -> tuple[int, int]:
+    plugged(charger, 1)
+    response = api_for(access).post("/api/v1/charging/start", {
+        "station": Station.objects.get(identity=identity).pk, "connector": 1,
+        "limit": {"type": "none"}}, format="json")
+    assert response.status_code == 201, response.content
+    sid = response.json()["id"]
+    tx_id = charger.wait_transaction(1)
+    wait_for(lambda: session_in(sid, "charging"))
+    return sid, tx_id
+
+
+def test_operator_stop_and_the_12_hour_cap_stop_through_the_charger(ocpp_server,
+                                                                    booted_station, tariff):
+    from charging.clockwork import sessions_stop_overlong
+    from charging.sessions import session_stop
+
+    booted_station("CP-OPS")
+    booted_station("CP-CAP")
+    _, access_ops = driver("+996700100014")
+    _, access_cap = driver("+996700100015")
+    with SessionCharger(ocpp_server.ws_url("CP-OPS"), "CP-OPS") as ops, \
+            SessionCharger(ocpp_server.ws_url("CP-CAP"), "CP-CAP") as cap:
+        by_operator, ops_tx = _started(ocpp_server, "CP-OPS", access_ops, ops)
+        overlong, cap_tx = _started(ocpp_server, "CP-CAP", access_cap, cap)
+        ops.meter(1, 2000)
+        cap.meter(1, 4000)
+        session_stop(session_id=by_operator, requested_by="staff:ops", reason="operator")
+        ChargingSession.objects.filter(pk=overlong).update(
+            charging_started_at=timezone.now() - timedelta(hours=13))
+        assert sessions_stop_overlong() == 1
+        ops.wait_stopped(ops_tx)
+        cap.wait_stopped(cap_tx)
+    first = wait_for(lambda: session_in(by_operator, "completed"))
+    second = wait_for(lambda: session_in(overlong, "completed"))
+    assert (first.stop_reason, first.final_cost) == ("operator", Decimal("17.00"))
+    assert (second.stop_reason, second.final_cost) == ("max_duration", Decimal("41.00"))
+    assert_money_consistent()
+
+
+def test_a_start_never_plugged_in_is_cancelled_and_released(ocpp_server, booted_station,
+                                                            tariff):
+    from charging.clockwork import sessions_cancel_unplugged
+
+    booted_station("CP-NOPLUG")
+    client, access = driver("+996700100016")
+    with SessionCharger(ocpp_server.ws_url("CP-NOPLUG"), "CP-NOPLUG", auto_start=False) as c:
+        plugged(c, 1)
+        response = api_for(access).post("/api/v1/charging/start", {
+            "station": Station.objects.get(identity="CP-NOPLUG").pk, "connector": 1,
+            "limit": {"type": "none"}}, format="json")
+        assert response.status_code == 201 and response.json()["status"] == "pending"
+    sid = response.json()["id"]
+    ChargingSession.objects.filter(pk=sid).update(
+        created_at=timezone.now() - timedelta(minutes=11))
+    assert sessions_cancel_unplugged() == 1 and sessions_cancel_unplugged() == 0
+    session = ChargingSession.objects.get(pk=sid)
+    assert (session.status, session.stop_reason) == ("cancelled", "no_plug_in")
+    assert Wallet.objects.get(client=client).held == Decimal("0.00")
+    assert_money_consistent()
