@@ -447,3 +447,20 @@ def test_money_already_spent_cannot_be_refunded(staff_user):
     assert REMOTE.refunded == [] and not LedgerTransaction.objects.filter(
         kind="topup_reversal").exists()
     assert_ledger_consistent()
+
+
+def test_the_payment_event_log_is_append_only():
+    from django.db import connection, transaction
+
+    from payments.models import PaymentEvent
+    from payments.topups import event_record
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the trigger is PostgreSQL's")
+    event_record(provider="odengi", direction="in", kind="callback", verified=True,
+                 payload={"order_id": "X"})
+    with pytest.raises(Exception, match="append-only"), transaction.atomic():
+        PaymentEvent.objects.update(verified=False)
+    with pytest.raises(Exception, match="append-only"), transaction.atomic():
+        PaymentEvent.objects.all().delete()
+    assert PaymentEvent.objects.get().verified is True
