@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from accounts.notifications.service import notify_session_started
 from ocpp_bridge.models import ParkedMessage
 from ocpp_bridge.services import park_message
 from payments.wallet import wallet_hold, wallet_lock
@@ -115,6 +116,7 @@ def _link(session: ChargingSession, tx: OcppTransaction) -> None:
     session.meter_start_wh = tx.meter_start
     session.charging_started_at = tx.started_at
     session.save()
+    notify_session_started(session)  # pushed after the commit
 
 
 def _owner_session(tx: OcppTransaction, tag: IdTag) -> ChargingSession | None:

@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from accounts.notifications.service import notify_session_ended
 from payments.money import ZERO
 from payments.wallet import wallet_capture, wallet_charge, wallet_lock, wallet_release
 from stations.pricing import Quote
@@ -53,6 +54,7 @@ def session_end_unbilled(session: ChargingSession, *, status: str, reason: str,
     session.ended_at = session.ended_at or now
     session.settled, session.settled_at = True, now
     session.save()
+    notify_session_ended(session)  # pushed after the commit; never blocks the bill
 
 
 def session_settle(session: ChargingSession, *, meter_stop_wh: int, stopped_at: datetime,
@@ -91,6 +93,7 @@ def session_settle(session: ChargingSession, *, meter_stop_wh: int, stopped_at: 
     }
     session.settled, session.settled_at = True, now
     session.save()
+    notify_session_ended(session)  # pushed after the commit; never blocks the bill
 
 
 def _idle_seconds(session: ChargingSession, meter_stop_wh: int, stopped_at: datetime,

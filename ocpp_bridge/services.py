@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from evpower.alerts import alert_parked_message
 from stations.models import Station
 
 from .models import CommandRecord, OcppMessage, ParkedMessage, SecurityEvent
@@ -38,6 +39,7 @@ def parked(*, station_id: int | None, action: str, reason: str, payload: Any,
 def park_message(**kwargs) -> ParkedMessage:
     message = parked(**kwargs)
     message.save()
+    alert_parked_message(message)  # operators, after the commit, rate limited
     return message
 
 

@@ -50,6 +50,8 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from evpower.alerts import alert_reconciliation_issues
+
 from . import topups
 from .models import LedgerTransaction
 from .money import money
@@ -211,12 +213,14 @@ def _stuck_pending(provider: str, day: date) -> list[ReconciliationIssue]:
 
 
 def _record(found: _Found) -> list[ReconciliationIssue]:
-    issues = []
+    issues, new = [], []
     with transaction.atomic():
         for row in found.rows:
-            issue, _ = ReconciliationIssue.objects.get_or_create(
+            issue, created = ReconciliationIssue.objects.get_or_create(
                 provider=found.provider, day=found.day, **row)
             issues.append(issue)
+            new += [issue] if created else []
+        alert_reconciliation_issues(found.provider, found.day, new)  # after the commit
     return issues
 
 

@@ -27,6 +27,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Client
+from accounts.notifications.service import notify_payment_confirmed
 
 from . import errors
 from .models import LedgerTransaction
@@ -139,6 +140,7 @@ def payment_mark_paid(*, payment_id: int, amount: Decimal, provider_transaction_
         payment.failure_reason = f"paid after it was closed; credited via {source}"[:300]
         log.warning("payment %s paid late (via %s): credited", payment.pk, source)
     payment.save()
+    notify_payment_confirmed(payment)  # pushed after the commit
     return payment
 
 

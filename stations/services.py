@@ -10,6 +10,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.notifications.service import notify_charger_status
+
 from . import credentials
 from .map_cache import location_changed_for_station
 from .models import Connector, Location, Station
@@ -144,6 +146,8 @@ def station_record_status(*, station_id: int, connector_id: int, status: str, er
                  vendor_error_code=vendor_error_code, status_at=stamp, updated_at=now))
     if applied:
         location_changed_for_station(station_id)  # the map shows this status
+        notify_charger_status(station_id=station_id, connector_id=connector_id, status=status,
+                              error_code=error_code, info=info)  # Faulted: drivers, operators
     return applied
 
 

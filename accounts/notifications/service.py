@@ -1,0 +1,130 @@
+"""What the rest of the code calls to tell a driver something (PRODUCT.md §6).
+
+Every function here returns quickly and NEVER raises: a push is queued to Celery after the
+caller's transaction commits (`transaction.on_commit(..., robust=True)`), so a push service
+or broker that is down can neither block nor roll back charging or payment, and nothing is
+pushed about a change that was rolled back. Outside a transaction the push is queued at
+once. Nothing is queued when no push channel is configured or the client has no device.
+
+The hooks (one line each in the charging / payment services):
+- `notify_session_started(session)`       charging.charger_events._link
+- `notify_session_ended(session)`         charging.settlement (both enders)
+- `notify_payment_confirmed(payment)`     payments.topups.payment_mark_paid
+- `notify_charger_status(...)`            stations.services.station_record_status
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+from django.conf import settings
+from django.db import transaction
+
+from . import configured_kinds, messages
+
+log = logging.getLogger("accounts")
+
+LIMIT_REASONS = ("energy_limit", "amount_limit", "funds_limit")
+FAULTED = "Faulted"
+
+
+def notify_client(*, client_id: int, event: str, params: dict | None = None) -> bool:
+    """Queue `event` for the client's devices now. True when a push task was queued."""
+    try:
+        from accounts.models import Device
+
+        from .tasks import push_notify
+
+        kinds = configured_kinds()
+        if not kinds or not Device.objects.filter(client_id=client_id, kind__in=kinds).exists():
+            return False
+        push_notify.delay(client_id, event, params or {})
+        return True
+    except Exception:
+        log.exception("push: could not queue %s for client %s", event, client_id)
+        return False
+
+
+def notify_client_after_commit(*, client_id: int, event: str, params: dict | None = None) -> None:
+    """`notify_client` once the current transaction commits (at once outside one)."""
+    try:
+        transaction.on_commit(partial(notify_client, client_id=client_id, event=event,
+                                      params=params), robust=True)
+    except Exception:
+        log.exception("push: could not schedule %s for client %s", event, client_id)
+
+
+# -- the events ---------------------------------------------------------------------------
+
+def notify_session_started(session) -> None:
+    notify_client_after_commit(client_id=session.client_id, event=messages.SESSION_STARTED,
+                               params={"session": session.pk, "station": session.station_id,
+                                       "connector": session.connector_number})
+
+
+def session_ended_event(session) -> str | None:
+    """Which message an ended session gets (None: nothing to tell — a start that failed
+    was answered in the app, a driver's own cancel needs no push)."""
+    reason = session.stop_reason
+    if session.status == "completed":
+        if reason in LIMIT_REASONS:
+            return messages.SESSION_STOPPED_LIMIT
+        if reason == "max_duration":
+            return messages.SESSION_STOPPED_MAX_DURATION
+        return messages.SESSION_COMPLETED
+    if session.status == "cancelled" and reason == "no_plug_in":
+        return messages.SESSION_CANCELLED_NO_PLUG_IN
+    if session.status == "cancelled" and reason == "max_duration":
+        return messages.SESSION_STOPPED_MAX_DURATION
+    return None
+
+
+def notify_session_ended(session) -> None:
+    """The session was just settled (completed with its cost, or ended unbilled)."""
+    try:
+        event = session_ended_event(session)
+        if event is None:
+            return
+        notify_client_after_commit(client_id=session.client_id, event=event, params={
+            "session": session.pk, "station": session.station_id,
+            "connector": session.connector_number,
+            "cost": str(session.final_cost if session.final_cost is not None else session.cost),
+            "currency": session.currency, "energy_wh": session.energy_wh,
+            "hours": settings.CHARGING_MAX_HOURS, "minutes": settings.CHARGING_PLUG_IN_MINUTES})
+    except Exception:
+        log.exception("push: session %s not notified", getattr(session, "pk", None))
+
+
+def notify_payment_confirmed(payment) -> None:
+    notify_client_after_commit(client_id=payment.client_id, event=messages.PAYMENT_CONFIRMED,
+                               params={"payment": payment.pk, "amount": str(payment.amount),
+                                       "currency": payment.currency})
+
+
+def notify_charger_status(*, station_id: int, connector_id: int, status: str,
+                          error_code: str = "", info: str = "") -> None:
+    """A StatusNotification was applied. Faulted: the drivers charging there are told and
+    operators alerted (accounts.charger_fault, after commit). Anything else: nothing, at
+    no cost (this is on the charger's hot path)."""
+    if status != FAULTED:
+        return
+    try:
+        from evpower.alerts import alerts_configured
+
+        if not configured_kinds() and not alerts_configured():
+            return
+        transaction.on_commit(partial(_queue_charger_fault, station_id, connector_id,
+                                      error_code, info), robust=True)
+    except Exception:
+        log.exception("charger fault at station %s not handled", station_id)
+
+
+def _queue_charger_fault(station_id: int, connector_id: int, error_code: str,
+                         info: str) -> None:
+    try:
+        from .tasks import charger_fault
+
+        charger_fault.delay(station_id, connector_id, error_code, info)
+    except Exception:
+        log.exception("charger fault at station %s: could not queue", station_id)

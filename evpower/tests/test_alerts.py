@@ -1,0 +1,360 @@
+"""Operator alerts (evpower.alerts) against real local servers: an SMTP server (aiosmtpd)
+and an HTTP server standing in for the Telegram Bot API. Also the hooks that raise them
+(parked charger messages, new reconciliation discrepancies).
+
+`HttpStub` is shared with the push tests (accounts/tests/test_notifications.py)."""
+
+from __future__ import annotations
+
+import email
+import json
+import socket
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from email.policy import default as default_policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from aiosmtpd.controller import Controller
+from django.db import transaction
+from tenacity import wait_fixed
+
+from evpower import alerts
+
+# -- stand-in servers ----------------------------------------------------------------------
+
+
+class HttpStub:
+    """A real HTTP server on 127.0.0.1 (a thread): records every request and answers each
+    path from a script. `answer(path, *responses)`: each response is (status, body,
+    headers) or a callable(request) returning one; the last one repeats."""
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        self.routes: dict[str, list] = {}
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's name
+                length = int(self.headers.get("Content-Length") or 0)
+                request = {"path": self.path, "headers": {k.lower(): v for k, v in
+                                                          self.headers.items()},
+                           "body": self.rfile.read(length), "at": time.monotonic()}
+                stub.requests.append(request)
+                status, body, headers = stub._respond(request)
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
+                                       daemon=True)
+        self.thread.start()
+
+    def answer(self, path: str, *responses) -> None:
+        self.routes[path] = list(responses)
+
+    def _respond(self, request: dict):
+        script = self.routes.get(request["path"])
+        if not script:
+            return 404, {"error": "no route"}, None
+        response = script.pop(0) if len(script) > 1 else script[0]
+        response = response(request) if callable(response) else response
+        return (*response, None)[:3] if len(response) == 2 else response
+
+    def to(self, path: str) -> list[dict]:
+        return [r for r in self.requests if r["path"] == path]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def http_stub():
+    stub = HttpStub()
+    yield stub
+    stub.close()
+
+
+class _Mailbox:
+    def __init__(self):
+        self.messages: list[email.message.EmailMessage] = []
+        self.envelopes = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+        self.envelopes.append(envelope)
+        self.messages.append(email.message_from_bytes(envelope.content, policy=default_policy))
+        return "250 OK"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_server(settings):
+    """A real SMTP server on a free local port; Django's SMTP backend pointed at it."""
+    mailbox = _Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    yield mailbox
+    controller.stop()
+
+
+BOT_TOKEN = "123456:TEST-bot-token"  # noqa: S105 - test credential
+SEND_PATH = f"/bot{BOT_TOKEN}/sendMessage"
+OK = (200, {"ok": True, "result": {"message_id": 1}})
+
+
+@pytest.fixture
+def telegram(http_stub, settings):
+    settings.TELEGRAM = {"bot_token": BOT_TOKEN, "chat_id": "-100200300",
+                         "api_url": http_stub.url}
+    http_stub.answer(SEND_PATH, OK)
+    return http_stub
+
+
+@pytest.fixture
+def channels(settings, smtp_server, telegram, monkeypatch):
+    """Both channels configured, a 60 s rate limit, and retries without real waiting. The
+    rate limit lives in the shared Redis: each test gets its own key prefix there (another
+    run's station 1 is not this run's)."""
+    settings.ALERT_EMAILS = ["ops@evpower.kg", "duty@evpower.kg"]
+    settings.ALERT_MIN_INTERVAL_SECONDS = 60
+    monkeypatch.setattr(alerts, "RATE_LIMIT_PREFIX", f"test-alert-{uuid.uuid4().hex}:")
+    monkeypatch.setattr(alerts, "RETRY_WAIT", wait_fixed(0.01))
+    return smtp_server, telegram
+
+
+@pytest.fixture
+def eager_celery():
+    """Tasks run in-process when queued (no broker, no worker)."""
+    from evpower.celery import app
+
+    saved = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
+    yield app
+    app.conf.task_always_eager, app.conf.task_eager_propagates = saved
+
+
+def unique_key(name: str = "test") -> str:
+    """Rate-limit keys live in the shared Redis: each test uses its own."""
+    return f"{name}:{uuid.uuid4().hex}"
+
+
+def telegram_texts(stub: HttpStub) -> list[str]:
+    return [json.loads(r["body"])["text"] for r in stub.to(SEND_PATH)]
+
+
+# -- sending -------------------------------------------------------------------------------
+
+def test_an_alert_goes_out_by_email_and_telegram(channels):
+    mailbox, telegram_stub = channels
+
+    sent = alerts.operator_alert(key=unique_key(), subject="Station CP-1 offline",
+                                 text="No heartbeat since 03:12 UTC.")
+
+    assert sent is True
+    [message] = mailbox.messages
+    assert message["Subject"] == "[EvPower] Station CP-1 offline"
+    assert sorted(mailbox.envelopes[0].rcpt_tos) == ["duty@evpower.kg", "ops@evpower.kg"]
+    assert message.get_content().strip() == "No heartbeat since 03:12 UTC."
+    [request] = telegram_stub.to(SEND_PATH)
+    payload = json.loads(request["body"])
+    assert payload["chat_id"] == "-100200300"
+    assert payload["text"] == "Station CP-1 offline\n\nNo heartbeat since 03:12 UTC."
+    assert request["headers"]["content-type"].startswith("application/json")
+
+
+def test_the_same_key_twice_within_the_interval_sends_one_alert(channels):
+    mailbox, telegram_stub = channels
+    key = unique_key("station-offline")
+
+    first = alerts.operator_alert(key=key, subject="Station CP-1 offline", text="1")
+    second = alerts.operator_alert(key=key, subject="Station CP-1 offline", text="2")
+    other = alerts.operator_alert(key=unique_key("station-offline"), subject="CP-2 offline",
+                                  text="3")
+
+    assert (first, second, other) == (True, False, True)
+    assert [m["Subject"] for m in mailbox.messages] == ["[EvPower] Station CP-1 offline",
+                                                        "[EvPower] CP-2 offline"]
+    assert telegram_texts(telegram_stub) == ["Station CP-1 offline\n\n1", "CP-2 offline\n\n3"]
+
+
+def test_after_the_interval_the_same_key_alerts_again(channels, settings):
+    mailbox, _ = channels
+    settings.ALERT_MIN_INTERVAL_SECONDS = 1
+    key = unique_key()
+
+    assert alerts.operator_alert(key=key, subject="flap", text="down") is True
+    assert alerts.operator_alert(key=key, subject="flap", text="down") is False
+    time.sleep(1.2)
+    assert alerts.operator_alert(key=key, subject="flap", text="down again") is True
+
+    assert len(mailbox.messages) == 2
+
+
+def test_two_racing_callers_send_one_alert(channels):
+    mailbox, telegram_stub = channels
+    key = unique_key()
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(
+        alerts.operator_alert(key=key, subject="race", text="x"))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert sorted(results) == [False, False, False, True]
+    assert len(mailbox.messages) == 1 and len(telegram_stub.to(SEND_PATH)) == 1
+
+
+def test_telegram_5xx_is_retried_then_delivered(channels):
+    _, telegram_stub = channels
+    telegram_stub.answer(SEND_PATH, (502, {"ok": False, "description": "Bad Gateway"}), OK)
+
+    assert alerts.operator_alert(key=unique_key(), subject="s", text="t") is True
+
+    assert len(telegram_stub.to(SEND_PATH)) == 2
+
+
+def test_telegram_429_waits_as_asked(channels, monkeypatch):
+    _, telegram_stub = channels
+    telegram_stub.answer(SEND_PATH, (429, {"ok": False, "description": "Too Many Requests",
+                                           "parameters": {"retry_after": 0.3}}), OK)
+
+    assert alerts.operator_alert(key=unique_key(), subject="s", text="t") is True
+
+    first, second = telegram_stub.to(SEND_PATH)
+    assert second["at"] - first["at"] >= 0.3
+
+
+def test_a_channel_that_is_down_does_not_stop_the_other(channels, settings):
+    mailbox, telegram_stub = channels
+    telegram_stub.answer(SEND_PATH, (500, {"ok": False}))
+
+    assert alerts.operator_alert(key=unique_key(), subject="s", text="t") is True
+
+    assert len(mailbox.messages) == 1
+    assert len(telegram_stub.to(SEND_PATH)) == alerts.SYNC_ATTEMPTS
+
+
+def test_nothing_delivered_returns_false_never_raises_and_frees_the_key(channels, settings):
+    mailbox, telegram_stub = channels
+    settings.EMAIL_PORT = _free_port()  # nobody listens there
+    telegram_stub.answer(SEND_PATH, (401, {"ok": False, "description": "Unauthorized"}))
+    key = unique_key()
+
+    assert alerts.operator_alert(key=key, subject="s", text="t") is False
+    assert len(telegram_stub.to(SEND_PATH)) == 1  # a refusal is not retried
+
+    telegram_stub.answer(SEND_PATH, OK)  # the next alert about it is not rate limited away
+    assert alerts.operator_alert(key=key, subject="s", text="t") is True
+
+
+def test_no_channel_configured_sends_nothing(settings):
+    settings.ALERT_EMAILS = []
+    settings.TELEGRAM = {"bot_token": "", "chat_id": "", "api_url": "http://127.0.0.1:9"}
+
+    assert alerts.operator_alert(key=unique_key(), subject="s", text="t") is False
+
+
+# -- after commit (what services call inside their transactions) ---------------------------
+
+@pytest.mark.django_db
+def test_an_alert_from_a_rolled_back_transaction_is_never_sent(
+        channels, eager_celery, django_capture_on_commit_callbacks):
+    mailbox, telegram_stub = channels
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with pytest.raises(RuntimeError), transaction.atomic():
+            alerts.operator_alert_after_commit(key=unique_key(), subject="rolled back",
+                                               text="x")
+            raise RuntimeError("the service failed")
+        alerts.operator_alert_after_commit(key=unique_key(), subject="committed", text="y")
+
+    assert len(callbacks) == 1
+    assert telegram_texts(telegram_stub) == ["committed\n\ny"]
+    assert [m["Subject"] for m in mailbox.messages] == ["[EvPower] committed"]
+
+
+@pytest.mark.django_db
+def test_parked_charger_messages_alert_operators_once_per_interval(
+        channels, eager_celery, make_station, django_capture_on_commit_callbacks):
+    from ocpp_bridge.models import ParkedMessage
+    from ocpp_bridge.services import park_message
+
+    _, telegram_stub = channels
+    station = make_station(f"CP-{uuid.uuid4().hex[:8]}")
+    with django_capture_on_commit_callbacks(execute=True):
+        for tx in (101, 102):
+            park_message(station_id=station.pk, action="StopTransaction",
+                         payload={"transactionId": tx},
+                         reason=ParkedMessage.Reason.UNBILLED_TRANSACTION, transaction_id=tx,
+                         detail="id tag ABC has no owner to bill")
+
+    assert ParkedMessage.objects.filter(station=station).count() == 2
+    [text] = telegram_texts(telegram_stub)
+    assert text.startswith(f"Parked StopTransaction at station {station.identity}: "
+                           "unbilled_transaction")
+    assert "transaction 101" in text and "id tag ABC has no owner to bill" in text
+
+
+@pytest.mark.django_db
+def test_new_reconciliation_discrepancies_alert_and_known_ones_do_not(
+        channels, eager_celery, settings, monkeypatch, django_capture_on_commit_callbacks):
+    from payments import providers
+    from payments.providers.base import PAID, StatementLine
+    from payments.reconciliation import reconcile
+
+    _, telegram_stub = channels
+    settings.ALERT_MIN_INTERVAL_SECONDS = 0  # no rate limit: only newness stops a repeat
+    monkeypatch.setitem(providers.IMPLEMENTATIONS, "odengi", f"{__name__}.StatementProvider")
+    settings.PAYMENT_PROVIDERS = ["odengi"]
+    day = datetime.now(UTC).date() - timedelta(days=1)
+    StatementProvider.lines = [StatementLine(
+        provider_transaction_id="T-unknown", order_id="EVP-NOT-OURS", amount=Decimal("250.00"),
+        state=PAID, at=datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+        + timedelta(hours=10))]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        first = reconcile("odengi", day)
+    with django_capture_on_commit_callbacks(execute=True):
+        again = reconcile("odengi", day)
+
+    assert [i.kind for i in first] == [i.kind for i in again] == ["missing_credit"]
+    [text] = telegram_texts(telegram_stub)
+    assert text.startswith(f"Reconciliation odengi {day}: 1 new issue(s)")
+    assert "missing_credit" in text and "EVP-NOT-OURS" in text
+
+
+class StatementProvider:
+    """A provider whose statement the test writes (only what reconcile asks of it)."""
+    code = "odengi"
+    currencies = ("KGS",)
+    lines: list = []
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def statement(self, since, until):
+        return [line for line in StatementProvider.lines if since <= line.at < until]
