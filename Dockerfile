@@ -7,6 +7,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 RUN useradd --create-home --uid 10001 evpower
+# pg_dump / pg_restore for the daily backups (maintenance/backups.py); mount BACKUP_DIR on a
+# persistent volume. The client must be at least the server's major version.
+RUN apt-get update && apt-get install -y --no-install-recommends postgresql-client \
+    && rm -rf /var/lib/apt/lists/*
 
 # Requirements first so code changes reuse the cached dependency layer.
 COPY requirements.txt .

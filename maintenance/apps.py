@@ -1,0 +1,19 @@
+from django.apps import AppConfig
+
+
+class MaintenanceConfig(AppConfig):
+    """The platform looking after itself: backups, retention purges, Celery beat's tables."""
+
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "maintenance"
+
+    def ready(self) -> None:
+        from celery.signals import beat_init
+        from django.db.models.signals import post_migrate
+
+        from .beat import sync_after_migrate, sync_on_beat_start
+
+        # the code's beat schedule into django-celery-beat's tables (maintenance/beat.py)
+        post_migrate.connect(sync_after_migrate, sender=self,
+                             dispatch_uid="maintenance.beat_schedule_sync")
+        beat_init.connect(sync_on_beat_start, dispatch_uid="maintenance.beat_schedule_sync")
