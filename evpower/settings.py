@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "stations",
     "charging",
     "payments",
+    "maintenance",
     "ocpp_bridge",
 ]
 
@@ -299,11 +300,68 @@ CELERY_BEAT_SCHEDULE = {
     "payments-reconcile": {"task": "payments.reconcile",
                            "schedule": crontab(minute="30", hour="2")},
 }
+CELERY_BEAT_SCHEDULE.update({
+    # the network's own clockwork (issue 7): see each task's module
+    "stations-liveness": {"task": "stations.liveness_sweep", "schedule": 120.0},
+    "maintenance-purge": {"task": "maintenance.retention_purge",
+                          "schedule": crontab(minute="15", hour="3")},
+    "accounts-anonymise": {"task": "accounts.anonymise_due",
+                           "schedule": crontab(minute="45", hour="3")},
+    "accounts-low-balance": {"task": "accounts.low_balance_notices",
+                                  "schedule": crontab(minute="0", hour="9")},
+    "maintenance-backup": {"task": "maintenance.backup", "schedule": crontab(minute="0", hour="1")},
+})
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
+# Tasks are idempotent and claim their work (conditional UPDATE / row locks), so a task
+# whose worker died is run again rather than lost; the broker must not hand a task to a
+# second worker while the first still runs it: visibility timeout > the longest time limit.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+BACKUP_TIME_LIMIT = env.int("BACKUP_TIME_LIMIT", default=3600)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": BACKUP_TIME_LIMIT + 600}
+
+# Retention (days) of what the daily purge deletes (maintenance/retention.py)
+RETENTION_DAYS = {
+    "meter_samples": env.int("RETAIN_METER_SAMPLES_DAYS", default=400),
+    # one figure for the OCPP log: the daily purge and `purge_ocpp_log` use the same
+    "ocpp_messages": env.int("OCPP_MESSAGE_LOG_RETENTION_DAYS", default=30),
+    "idempotency_keys": env.int("RETAIN_IDEMPOTENCY_KEYS_DAYS", default=7),
+    "otp_codes": env.int("RETAIN_OTP_CODES_DAYS", default=30),
+    "command_records": env.int("RETAIN_COMMAND_RECORDS_DAYS", default=180),
+}
+
+# Backups (maintenance/backups.py): pg_dump custom format, verified, kept BACKUP_RETENTION_DAYS
+BACKUP_DIR = env.str("BACKUP_DIR", default=str(BASE_DIR / "backups-data"))
+BACKUP_RETENTION_DAYS = env.int("BACKUP_RETENTION_DAYS", default=30)
+BACKUP_RESTORE_CHECK_DAILY = env.bool("BACKUP_RESTORE_CHECK_DAILY", default=False)
+BACKUP_PG_BIN_DIR = env.str("BACKUP_PG_BIN_DIR", default="")  # empty: matched to the server
+BACKUP_COMPRESS_LEVEL = env.int("BACKUP_COMPRESS_LEVEL", default=6)
+
+# Notifications: push to drivers (accounts/notifications/), alerts to operators
+# (evpower/alerts.py)
+FCM = {"project_id": env.str("FCM_PROJECT_ID", default=""),
+       "credentials_file": env.str("FCM_CREDENTIALS_FILE", default=""),  # service account
+       "url": env.str("FCM_URL", default="https://fcm.googleapis.com"),
+       "token_url": env.str("FCM_TOKEN_URL", default="https://oauth2.googleapis.com/token")}
+WEBPUSH = {"vapid_private_key": env.str("WEBPUSH_VAPID_PRIVATE_KEY", default=""),
+           "vapid_subject": env.str("WEBPUSH_VAPID_SUBJECT", default="mailto:ops@evpower.kg")}
+ALERT_EMAILS = env.list("ALERT_EMAILS", default=[])
+TELEGRAM = {"bot_token": env.str("TELEGRAM_BOT_TOKEN", default=""),
+            "chat_id": env.str("TELEGRAM_CHAT_ID", default=""),
+            "api_url": env.str("TELEGRAM_API_URL", default="https://api.telegram.org")}
+ALERT_MIN_INTERVAL_SECONDS = env.int("ALERT_MIN_INTERVAL_SECONDS", default=900)  # per subject
+LOW_BALANCE_THRESHOLD = env.str("LOW_BALANCE_THRESHOLD", default="50.00")
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend"
+                        if not DEBUG else "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="EvPower <noreply@evpower.kg>")
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
-_LOCAL_LOGGERS = ("evpower", "ocpp_bridge", "accounts", "stations", "charging", "payments")
+_LOCAL_LOGGERS = ("evpower", "ocpp_bridge", "accounts", "stations", "charging", "payments",
+                  "maintenance")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -327,7 +385,7 @@ OCPP_MAX_FRAME_BYTES = env.int("OCPP_MAX_FRAME_BYTES", default=65536)
 OCPP_RATE_PER_SECOND = env.float("OCPP_RATE_PER_SECOND", default=20.0)
 OCPP_RATE_BURST = env.int("OCPP_RATE_BURST", default=100)
 OCPP_MESSAGE_LOG_ENABLED = env.bool("OCPP_MESSAGE_LOG_ENABLED", default=True)
-OCPP_MESSAGE_LOG_RETENTION_DAYS = env.int("OCPP_MESSAGE_LOG_RETENTION_DAYS", default=30)
+OCPP_MESSAGE_LOG_RETENTION_DAYS = RETENTION_DAYS["ocpp_messages"]
 # Only these peers may vouch for a client certificate via the headers below.
 OCPP_TRUSTED_PROXIES = env.list("OCPP_TRUSTED_PROXIES", default=[])
 OCPP_CLIENT_CERT_VERIFY_HEADER = env.str(
