@@ -93,7 +93,7 @@ def test_a_refusal_exits_1_with_the_chargers_answer(make_station, monkeypatch):
         return CommandResult(command_id=7, status=Status.REJECTED,
                              response={"status": "UnlockFailed"}, duration_ms=12)
 
-    monkeypatch.setattr("stations.management.commands.station_unlock.send_command", refusing)
+    monkeypatch.setattr("stations.management.station_command.send_command", refusing)
     out = io.StringIO()
     with pytest.raises(CommandError) as caught:
         call_command("station_unlock", "CP-S3", "1", "--yes", stdout=out, stdin=io.StringIO())

@@ -5,13 +5,9 @@ from __future__ import annotations
 from charging.session_models import ChargingSession
 from evpower.management_support import (
     SupportCommand,
-    SupportError,
-    charger_answer,
-    charger_exit_code,
     not_found,
-    support_actor,
 )
-from ocpp_bridge.commands import send_command
+from stations.management.station_command import send_to_station
 from stations.selectors import station_by_identity, station_is_online
 
 
@@ -40,19 +36,8 @@ StopTransaction; the prompt says how many there are."""
         online = station_is_online(station)
         self.say(f"station {station.identity}: {'online' if online else 'OFFLINE'}, "
                  f"{active} active session(s)")
-        self.say(f"{'would send' if self.dry_run else 'send'}: Reset {payload}"
-                 + ("" if online else " (it would fail: the station is offline)"))
-        if self.dry_run:
-            self.dry_run_note()
-            return
-        self.confirm(f"{payload['type']} reset {station.identity}"
-                     + (f" ({active} active session(s) will be stopped)" if active else "")
-                     + "?")
-        result = send_command(station=station, action="Reset", payload=payload,
-                              timeout=timeout, requested_by=support_actor())
-        self.say(charger_answer(result))
-        code = charger_exit_code(result.status)
-        if code:
-            raise SupportError(f"Reset not accepted by {station.identity}",
-                               code=result.status.upper(), returncode=code)
-        self.done(f"{station.identity}: {payload['type']} reset accepted")
+        send_to_station(self, station=station, action="Reset", payload=payload, online=online,
+                        timeout=timeout,
+                        question=f"{payload['type']} reset {station.identity}"
+                        + (f" ({active} active session(s) will be stopped)" if active else "")
+                        + "?", done=f"{station.identity}: {payload['type']} reset accepted")

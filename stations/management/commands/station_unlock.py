@@ -5,13 +5,9 @@ from __future__ import annotations
 from charging.session_models import ChargingSession
 from evpower.management_support import (
     SupportCommand,
-    SupportError,
-    charger_answer,
-    charger_exit_code,
     not_found,
-    support_actor,
 )
-from ocpp_bridge.commands import send_command
+from stations.management.station_command import send_to_station
 from stations.models import Connector
 from stations.selectors import station_by_identity, station_is_online
 
@@ -43,20 +39,8 @@ charger (and billed from its StopTransaction); the prompt says so."""
         self.say(f"station {station.identity}: {'online' if online else 'OFFLINE'}; "
                  f"connector {connector}: {plug.status or 'unknown'}"
                  + (f", session {session.pk} {session.status}" if session else ""))
-        payload = {"connectorId": connector}
-        self.say(f"{'would send' if self.dry_run else 'send'}: UnlockConnector {payload}"
-                 + ("" if online else " (it would fail: the station is offline)"))
-        if self.dry_run:
-            self.dry_run_note()
-            return
-        self.confirm(f"Unlock connector {connector} of {station.identity}"
-                     + (f" (session {session.pk} on it will be stopped)" if session else "")
-                     + "?")
-        result = send_command(station=station, action="UnlockConnector", payload=payload,
-                              timeout=timeout, requested_by=support_actor())
-        self.say(charger_answer(result))
-        code = charger_exit_code(result.status)
-        if code:
-            raise SupportError(f"UnlockConnector not done by {station.identity}",
-                               code=result.status.upper(), returncode=code)
-        self.done(f"{station.identity}: connector {connector} unlocked")
+        send_to_station(self, station=station, action="UnlockConnector",
+                        payload={"connectorId": connector}, online=online, timeout=timeout,
+                        question=f"Unlock connector {connector} of {station.identity}"
+                        + (f" (session {session.pk} on it will be stopped)" if session else "")
+                        + "?", done=f"{station.identity}: connector {connector} unlocked")
