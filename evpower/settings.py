@@ -282,7 +282,7 @@ if IS_PRODUCTION:
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULER = "maintenance.scheduler:CodeDefinedScheduler"
 # Defined in code; the database scheduler copies these into its tables when beat starts,
 # where operators see, pause or retime them in the admin.
 CELERY_BEAT_SCHEDULE = {

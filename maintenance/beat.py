@@ -8,15 +8,20 @@ and can pause or retime it; beat runs the database scheduler, which reads those 
 same way). For each entry:
 
 - a missing row is created, enabled;
-- an existing row gets the code's task, schedule, arguments and routing options. Its
-  `enabled` flag is the operator's and is never touched: a job paused in the admin stays
-  paused across deploys and restarts. A retime in the admin holds until the next deploy
-  or beat restart puts the code's timing back: to change a job's time for good, change it
-  in settings;
+- an existing row gets the code's task, arguments and routing options. Its `enabled` flag
+  is the operator's and is never touched: a job paused in the admin stays paused across
+  deploys and restarts. Its timing is the operator's too once retimed in the admin: the
+  description records the schedule the code last wrote, and a row whose schedule differs
+  from it was retimed by hand and keeps its timing (until an operator sets it back). A new
+  timing in the code reaches rows nobody retimed;
 - rows this function created (their description says so) whose entry has left the code
   are disabled, not deleted: they would otherwise keep sending a task nobody defines; one
   that comes back to the code is enabled again (the sync paused it, not an operator).
   Rows an operator added in the admin are left alone.
+
+Beat runs `maintenance.scheduler.CodeDefinedScheduler` (settings.CELERY_BEAT_SCHEDULER):
+django-celery-beat's database scheduler, minus its own upsert of the code's entries on
+start, which would undo an operator's retime; `sync_on_beat_start` does that job instead.
 
 Float (or timedelta) schedules become an IntervalSchedule (seconds), `crontab`s a
 CrontabSchedule; other kinds are refused (nothing in the code uses them).
@@ -57,15 +62,22 @@ def beat_schedule_sync(schedule: dict | None = None) -> SyncResult:
             wanted = _fields(entry)
             task = PeriodicTask.objects.select_for_update().filter(name=name).first()
             if task is None:
-                PeriodicTask(name=name, enabled=True, description=FROM_CODE, **wanted).save()
+                PeriodicTask(name=name, enabled=True, description=_described(wanted),
+                             **wanted).save()
                 result.created.append(name)
                 continue
+            if _retimed(task):  # the operator's timing stands
+                wanted = {k: v for k, v in wanted.items() if k not in SCHEDULE_FIELDS}
             changed = {key: value for key, value in wanted.items()
                        if getattr(task, key) != value}
             if task.description == LEFT_CODE:  # back in the code; the sync paused it
-                changed.update(enabled=True, description=FROM_CODE)
-            elif not task.description:  # created by the database scheduler's own sync
-                changed["description"] = FROM_CODE
+                changed["enabled"] = True
+            if not _retimed(task):
+                written = _described({**{k: getattr(task, k) for k in SCHEDULE_FIELDS},
+                                      **{k: v for k, v in changed.items()
+                                         if k in SCHEDULE_FIELDS}})
+                if task.description != written:
+                    changed["description"] = written
             if not changed:
                 result.unchanged.append(name)
                 continue
@@ -74,7 +86,7 @@ def beat_schedule_sync(schedule: dict | None = None) -> SyncResult:
             task.save()  # also tells a running beat (PeriodicTasks.changed)
             result.updated.append(name)
         for task in (PeriodicTask.objects.select_for_update()
-                     .filter(description=FROM_CODE, enabled=True)
+                     .filter(description__startswith=FROM_CODE, enabled=True)
                      .exclude(name__in=list(schedule))):
             task.enabled, task.description = False, LEFT_CODE
             task.save()
@@ -83,6 +95,33 @@ def beat_schedule_sync(schedule: dict | None = None) -> SyncResult:
         log.info("beat schedule synced: created %s, updated %s, disabled %s",
                  result.created or "-", result.updated or "-", result.disabled or "-")
     return result
+
+
+SCHEDULE_FIELDS = ("interval", "crontab", "solar", "clocked")
+
+
+def _timing(rows: dict) -> str:
+    """A schedule as text: "every 120 seconds", "crontab 30 2 * * * UTC"."""
+    if rows.get("interval") is not None:
+        return f"every {int(rows['interval'].every)} {rows['interval'].period}"
+    if rows.get("crontab") is not None:
+        c = rows["crontab"]
+        return (f"crontab {c.minute} {c.hour} {c.day_of_month} {c.month_of_year} "
+                f"{c.day_of_week} {c.timezone}")
+    return "other"
+
+
+def _described(rows: dict) -> str:
+    return f"{FROM_CODE} (timing written: {_timing(rows)})"
+
+
+def _retimed(task) -> bool:
+    """The row's timing is not the one the sync last wrote: an operator changed it."""
+    prefix = f"{FROM_CODE} (timing written: "
+    if not task.description.startswith(prefix):
+        return False  # written before timings were recorded, or by the scheduler itself
+    written = task.description[len(prefix):-1]
+    return written != _timing({k: getattr(task, k) for k in SCHEDULE_FIELDS})
 
 
 def _fields(entry: dict) -> dict:
@@ -139,3 +178,4 @@ def sync_on_beat_start(sender=None, **kwargs) -> None:
         beat_schedule_sync()
     except (DatabaseError, ValueError):
         log.exception("beat schedule: could not sync the code's entries on beat start")
+

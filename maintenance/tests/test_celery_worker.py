@@ -55,7 +55,8 @@ def test_migrate_puts_every_code_entry_in_the_beat_tables():
     # the test database was migrated: post_migrate synced the code's schedule
     for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
         row = _row(name)
-        assert (row.task, row.enabled, row.description) == (entry["task"], True, FROM_CODE)
+        assert (row.task, row.enabled) == (entry["task"], True)
+        assert row.description.startswith(FROM_CODE)
         if isinstance(entry["schedule"], float):
             assert (row.interval.every, row.interval.period, row.crontab) == (
                 int(entry["schedule"]), IntervalSchedule.SECONDS, None)
@@ -69,7 +70,7 @@ def test_migrate_puts_every_code_entry_in_the_beat_tables():
 
 
 @pytest.mark.django_db
-def test_a_sync_keeps_an_operators_pause_and_puts_back_the_codes_timing():
+def test_a_sync_keeps_an_operators_pause_and_retime():
     # given: an operator paused one job and retimed another in the admin
     PeriodicTask.objects.filter(name="stations-liveness").update(enabled=False)
     retimed = _row("payments-expire")
@@ -82,7 +83,12 @@ def test_a_sync_keeps_an_operators_pause_and_puts_back_the_codes_timing():
     # then
     paused = _row("stations-liveness")
     assert (paused.enabled, paused.interval.every) == (False, 120)
-    assert _row("payments-expire").interval.every == 3600
+    assert _row("payments-expire").interval.every == 7  # the operator's timing stands
+    # even when the code's timing changes meanwhile
+    changed = {**settings.CELERY_BEAT_SCHEDULE,
+               "payments-expire": {"task": "payments.expire", "schedule": 1800.0}}
+    assert beat_schedule_sync(changed).updated == []
+    assert _row("payments-expire").interval.every == 7
     assert beat_schedule_sync().updated == []  # settled: nothing more to write
 
 
@@ -114,7 +120,7 @@ def test_a_sync_creates_updates_and_retires_code_entries_only(settings):
     # back in the code: the sync paused it, not an operator, so it runs again
     assert "accounts-low-balance" in beat_schedule_sync(settings.CELERY_BEAT_SCHEDULE).updated
     back = _row("accounts-low-balance")
-    assert (back.enabled, back.description) == (True, FROM_CODE)
+    assert back.enabled and back.description.startswith(FROM_CODE)
 
 
 @pytest.mark.django_db
@@ -381,7 +387,7 @@ def test_beat_sends_a_due_entry_and_the_worker_runs_it(clockwork, make_station):
     tick = _row("test-tick")
     assert (tick.task, tick.interval.every, tick.queue, tick.enabled) == (
         "charging.sessions_cancel_unplugged", 1, clockwork.queue, True)
-    assert tick.description == FROM_CODE  # our beat_init sync ran in the beat process
+    assert tick.description.startswith(FROM_CODE)  # our beat_init sync ran in beat
     assert not _row("stations-liveness").enabled  # the operator's pause survived beat's start
 
 
