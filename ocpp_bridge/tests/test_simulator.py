@@ -328,7 +328,9 @@ def test_reconnects_and_resumes_the_open_transaction_after_a_drop():
             # busy machine: the point is the transaction surviving the drop
             config = fast_config(url, session_seconds=5)
             charger = asyncio.create_task(run_simulator(config, log=lambda line: None))
-            await until(lambda: systems and systems[0].actions("StartTransaction"))
+            # the drop comes once the charger HAS its transaction id (it reports Charging
+            # after the answer): the central system merely receiving the start is too early
+            await until(lambda: systems and "Charging" in statuses(systems[0], 1))
             await systems[0]._connection.close()  # the network drops mid-session
             await until(lambda: len(systems) == 2 and systems[1].actions("StopTransaction"),
                         timeout=20)
