@@ -4,37 +4,24 @@ the in-memory SMS backend)."""
 
 from __future__ import annotations
 
-import io
-
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 from django.utils import timezone
 
 from accounts.models import Client, LoginSession
+from evpower.testing.commands import Terminal, command_fails, run_command
 
 from .conftest import PHONE_A, PHONE_B, assert_error, authed, login
 
 pytestmark = pytest.mark.django_db
 
 
-class Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
 def run(*args, **options) -> str:
-    """Run a command; standard input is an empty pipe unless the test gives one."""
-    options.setdefault("stdin", io.StringIO(""))
-    out = io.StringIO()
-    call_command("client_block", *args, stdout=out, stderr=io.StringIO(), no_color=True,
-                 **options)
-    return out.getvalue()
+    return run_command("client_block", *args, **options)[0]
 
 
 def fails(*args, **options) -> CommandError:
-    with pytest.raises(CommandError) as caught:
-        run(*args, **options)
-    return caught.value
+    return command_fails("client_block", *args, **options)
 
 
 def live_logins(client_id: int) -> int:

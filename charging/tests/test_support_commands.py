@@ -12,10 +12,10 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import CommandError, call_command
 
 from charging.limits import Limit
 from charging.session_models import ChargingSession
+from evpower.testing.commands import Terminal, command_fails, run_command
 from ocpp_bridge.models import CommandRecord
 from payments.models import LedgerTransaction, Wallet
 from payments.tests.conftest import assert_ledger_consistent
@@ -28,25 +28,8 @@ D = Decimal
 Status = ChargingSession.Status
 
 
-class Terminal(io.StringIO):
-    """Standard input as a person at a terminal typing `text`."""
-
-    def isatty(self) -> bool:
-        return True
-
-
-def run(*args, **options) -> tuple[str, str]:
-    """Run a command; standard input is an empty pipe unless the test gives one."""
-    options.setdefault("stdin", io.StringIO(""))
-    out, err = io.StringIO(), io.StringIO()
-    call_command(*args, stdout=out, stderr=err, no_color=True, **options)
-    return out.getvalue(), err.getvalue()
-
-
-def fails(*args, **options) -> CommandError:
-    with pytest.raises(CommandError) as caught:
-        run(*args, **options)
-    return caught.value
+run = run_command  # (stdout, stderr)
+fails = command_fails
 
 
 @pytest.fixture

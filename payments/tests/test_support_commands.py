@@ -12,6 +12,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from evpower.testing.commands import Terminal, command_fails, run_command
 from payments import providers
 from payments.models import LedgerTransaction, Payment, ReconciliationIssue, Wallet
 from payments.providers.base import (
@@ -78,23 +79,11 @@ def staff(staff_user):
     return staff_user  # username "finance"
 
 
-class Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
 def run(*args, **options) -> str:
-    """Run a command; standard input is an empty pipe unless the test gives one."""
-    options.setdefault("stdin", io.StringIO(""))
-    out = io.StringIO()
-    call_command(*args, stdout=out, stderr=io.StringIO(), no_color=True, **options)
-    return out.getvalue()
+    return run_command(*args, **options)[0]
 
 
-def fails(*args, **options) -> CommandError:
-    with pytest.raises(CommandError) as caught:
-        run(*args, **options)
-    return caught.value
+fails = command_fails
 
 
 def funded(amount: str = "100.00"):

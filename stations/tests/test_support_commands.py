@@ -11,6 +11,7 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
+from evpower.testing.commands import Terminal, command_fails, run_command
 from ocpp_bridge.commands import CommandResult
 from ocpp_bridge.models import CommandRecord
 from ocpp_bridge.tests.command_charger import ThreadedCharger
@@ -18,23 +19,11 @@ from ocpp_bridge.tests.command_charger import ThreadedCharger
 Status = CommandRecord.Status
 
 
-class Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
 def run(*args, **options) -> str:
-    """Run a command; standard input is an empty pipe unless the test gives one."""
-    options.setdefault("stdin", io.StringIO(""))
-    out = io.StringIO()
-    call_command(*args, stdout=out, stderr=io.StringIO(), no_color=True, **options)
-    return out.getvalue()
+    return run_command(*args, **options)[0]
 
 
-def fails(*args, **options) -> CommandError:
-    with pytest.raises(CommandError) as caught:
-        run(*args, **options)
-    return caught.value
+fails = command_fails
 
 
 # -- end to end --------------------------------------------------------------------------
