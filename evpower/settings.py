@@ -63,6 +63,15 @@ INSTALLED_APPS = [
     "corsheaders",
     "channels",
     "django_celery_beat",
+    # operations and security (issue 8; README "Operations and security")
+    "csp",
+    "django_guid",
+    "django_prometheus",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "auditlog",
     "accounts",
     "stations",
     "charging",
@@ -73,15 +82,30 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "evpower.health.LivenessMiddleware",  # first: probes must bypass host checks and redirects
+    # outermost of the rest, so every answer (errors and refusals too) is counted and timed
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # the correlation id: from X-Request-ID (or new), in every log line and in the response
+    "django_guid.middleware.guid_middleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     # before anything that can answer (CommonMiddleware): preflights get CORS headers too
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified() for the admin's 2FA
+    "auditlog.middleware.AuditlogMiddleware",  # the staff member behind each audited change
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # the admin's brute-force lockout answers here
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+# django-axes first: it refuses a locked-out username/IP before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "evpower.urls"
