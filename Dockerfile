@@ -29,6 +29,9 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health/live', timeout=4)"
 
-# --proxy-headers: client address and scheme come from the load balancer's X-Forwarded-* headers
-# (trusted from the addresses in FORWARDED_ALLOW_IPS only).
-CMD ["uvicorn", "evpower.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers", "--ws-max-size", "1048576"]
+# evpower.serve is uvicorn with a drain on SIGTERM: chargers are closed with 1001 (going away) so
+# they reconnect to another process, then in-flight HTTP requests finish (up to 25 s; give the
+# container a longer stop grace period). --proxy-headers: client address and scheme come from
+# the load balancer's X-Forwarded-* headers, trusted from FORWARDED_ALLOW_IPS only.
+STOPSIGNAL SIGTERM
+CMD ["python", "-m", "evpower.serve", "evpower.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers", "--ws-max-size", "1048576", "--timeout-graceful-shutdown", "25"]

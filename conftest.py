@@ -39,10 +39,14 @@ class ServerProcess:
         self.port = _free_port()
         self.log_path = ROOT / f".server-{self.port}.log"
         self.env = env = {**os.environ, "DATABASE_URL": _database_url(), "DJANGO_SETTINGS_MODULE":
-               "evpower.settings", "OCPP_HEARTBEAT_INTERVAL": "300", **(extra_env or {})}
+               "evpower.settings", "OCPP_HEARTBEAT_INTERVAL": "300",
+               # every test charger connects from 127.0.0.1 (evpower/ws_guard.py)
+               "WS_MAX_CONNECTIONS_PER_IP": "100000", "WS_CONNECT_RATE_PER_IP": "",
+               **(extra_env or {})}
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         command = {
-            "uvicorn": [sys.executable, "-m", "uvicorn", "evpower.asgi:application",
+            # the production runner (evpower/serve.py): uvicorn plus the WebSocket drain
+            "uvicorn": [sys.executable, "-m", "evpower.serve", "evpower.asgi:application",
                         "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
             "daphne": [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
                        "evpower.asgi:application"],

@@ -41,6 +41,9 @@ EVPOWER_ENV = {
     # The per-charger flood limiter would throttle the bench itself.
     "OCPP_RATE_PER_SECOND": "1000",
     "OCPP_RATE_BURST": "1000",
+    # Every simulated charger connects from 127.0.0.1 (evpower/ws_guard.py counts per address).
+    "WS_MAX_CONNECTIONS_PER_IP": "100000",
+    "WS_CONNECT_RATE_PER_IP": "",
 }
 
 # Two runs at once would drop each other's database and share the CPUs, so a
@@ -134,8 +137,9 @@ def free_port() -> int:
 
 
 def uvicorn_command(port: int) -> list[str]:
-    return [str(BIN / "uvicorn"), "evpower.asgi:application", "--host", HOST, "--port", str(port),
-            "--log-level", "warning"]
+    # the production runner: uvicorn with the WebSocket drain on shutdown
+    return [str(BIN / "python"), "-m", "evpower.serve", "evpower.asgi:application", "--host", HOST,
+            "--port", str(port), "--log-level", "warning"]
 
 
 def launch_server(cmd: list[str], env: dict, log_prefix: str) -> tuple[subprocess.Popen, str]:

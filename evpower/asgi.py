@@ -14,6 +14,7 @@ from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from evpower import ws_guard  # noqa: E402
 from evpower.edge_cache import MapEdgeCache  # noqa: E402
 from ocpp_bridge.routing import websocket_application  # noqa: E402
 
@@ -30,6 +31,7 @@ gc.freeze()
 application = ProtocolTypeRouter(
     {
         "http": MapEdgeCache(django_asgi_app),
-        "websocket": websocket_application,
+        # per-IP connection limits, and the 1001 drain on shutdown (evpower/serve.py)
+        "websocket": ws_guard.install(websocket_application),
     }
 )

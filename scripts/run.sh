@@ -29,7 +29,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-"$PY" -m uvicorn evpower.asgi:application --host "$HOST" --port "$PORT" &
+"$PY" -m evpower.serve evpower.asgi:application --host "$HOST" --port "$PORT" &
 server_pid=$!
 
 ready=""

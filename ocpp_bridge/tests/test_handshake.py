@@ -52,6 +52,16 @@ def test_profile_3_needs_a_verified_certificate_for_this_identity(make_station, 
     assert shake("CP-P3", basic("CP-P3"), client_ip=PROXY).status == 401
 
 
+def test_a_server_behind_its_proxy_only_trusts_every_peer_with_star(make_station, settings):
+    # with uvicorn --proxy-headers the peer address is the charger's own, not the proxy's
+    settings.OCPP_TRUSTED_PROXIES = ["*"]
+    make_station("CP-P3S", security_profile=3)
+    good = {"X-SSL-Client-Verify": "SUCCESS", "X-SSL-Client-S-DN": "CN=CP-P3S"}
+    assert shake("CP-P3S", good, client_ip="203.0.113.9").status == 0
+    assert shake("CP-P3S", {**good, "X-SSL-Client-Verify": ""},
+                 client_ip="203.0.113.9").status == 401
+
+
 def test_unknown_identity_is_404_unless_auto_registration(db, settings):
     assert shake("CP-NEW", basic("CP-NEW")).status == 404
     settings.OCPP_AUTO_REGISTER = True
