@@ -8,6 +8,7 @@ from ocpp.v16.enums import AuthorizationStatus, Measurand, Reason
 
 from evpower.admin_filters import fixed_values_filter
 from evpower.admin_readonly import ReadOnlyPermissions, latest_rows_formset
+from evpower.admin_scoping import OwnerScopedAdmin
 
 from .models import MeterSample, OcppTransaction
 
@@ -30,7 +31,7 @@ class MeterSampleInline(ReadOnlyPermissions, admin.TabularInline):
 
 
 @admin.register(OcppTransaction)
-class OcppTransactionAdmin(ReadOnlyAdmin):
+class OcppTransactionAdmin(OwnerScopedAdmin, ReadOnlyAdmin):
     list_display = ("id", "station", "connector_number", "id_tag", "id_tag_status", "status",
                     "meter_start", "last_meter_wh", "meter_stop", "energy_wh", "started_at",
                     "stopped_at", "stop_reason")

@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from evpower.admin_readonly import ReadOnlyPermissions
+from evpower.admin_scoping import OwnerScopedAdmin, is_owner_scoped
 from payments.errors import WalletError
 from payments.models import Wallet
 from payments.selectors import refundable_for
@@ -51,6 +52,8 @@ Reason = ChargingSession.StopReason
 
 MAX_PER_ACTION = 10  # each stop may wait for a charger's answer
 REFUND_TEMPLATE = "admin/charging/chargingsession/refund.html"
+# session page fields that show the client's money: not for a site owner
+MONEY_FIELDS = ("wallet", "ledger")
 FRAME_TYPES = {2: "CALL", 3: "CALLRESULT", 4: "CALLERROR"}
 
 
@@ -137,7 +140,7 @@ class RefundForm(forms.Form):
         return key
 
 
-class ChargingSessionAdmin(ReadOnlyPermissions, admin.ModelAdmin):
+class ChargingSessionAdmin(OwnerScopedAdmin, ReadOnlyPermissions, admin.ModelAdmin):
     list_display = ("id", "client", "station", "connector_number", "origin", "status", "limit",
                     "energy_kwh", "cost_shown", "created_at", "ended_at", "stop_reason",
                     "settled")
@@ -167,6 +170,14 @@ class ChargingSessionAdmin(ReadOnlyPermissions, admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("client", "station", "transaction")
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if not is_owner_scoped(request.user):
+            return fieldsets
+        return [(name, {**options, "fields": [f for f in options["fields"]
+                                              if f not in MONEY_FIELDS]})
+                for name, options in fieldsets]
 
     # -- permissions: one per action; any of them shows the list -----------------------
 

@@ -11,6 +11,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Prefetch
 
+from evpower.admin_scoping import OwnerScopedAdmin
 from ocpp_bridge.admin import CommandRecordInline
 from ocpp_bridge.admin_actions import StationCommandActions
 
@@ -21,10 +22,12 @@ from .services import station_approve, station_create, station_set_password
 
 
 @admin.register(Location)
-class LocationAdmin(admin.ModelAdmin):
-    list_display = ("name", "city", "status", "station_count")
+class LocationAdmin(OwnerScopedAdmin, admin.ModelAdmin):
+    list_display = ("name", "city", "status", "owner", "station_count")
+    list_select_related = ("owner",)
     list_filter = ("status", "city")
     search_fields = ("name", "city", "address")
+    scoped_readonly_fields = ("owner",)  # an owner cannot give a site away (or take one)
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(station_count=Count("stations"))
@@ -102,13 +105,15 @@ LIVENESS_FIELDS = ("online", "connected", "connection_channel", "connected_at",
                    "disconnected_at", "last_heartbeat_at", "last_seen_at")
 STATUS_FIELDS = ("status", "error_code", "status_info", "status_vendor_id",
                  "status_vendor_error_code", "status_at")
+# who may connect as this station: `stations.manage_station_security`, not `change_station`
+SECURITY_FIELDS = ("registration_status", "security_profile", "allow_missing_subprotocol")
 JOB_FIELDS = ("firmware_status", "firmware_request_id", "firmware_status_at",
               "diagnostics_status", "diagnostics_status_at", "log_status", "log_request_id",
               "log_status_at", "pending_csr", "csr_received_at")
 
 
 @admin.register(Station)
-class StationAdmin(StationCommandActions, admin.ModelAdmin):
+class StationAdmin(OwnerScopedAdmin, StationCommandActions, admin.ModelAdmin):
     list_display = ("identity", "location", "admin_status", "registration_status", "online",
                     "last_heartbeat_at", "last_seen_at", "firmware_version", "vendor_model",
                     "connector_statuses")
@@ -161,7 +166,14 @@ class StationAdmin(StationCommandActions, admin.ModelAdmin):
         return self.fieldsets if obj else self.add_fieldsets
 
     def get_readonly_fields(self, request, obj=None):
-        return self.change_readonly_fields if obj else ()
+        if obj is None:
+            return ()
+        if self.has_manage_security_permission(request):
+            return self.change_readonly_fields
+        return (*self.change_readonly_fields, *SECURITY_FIELDS)
+
+    def has_manage_security_permission(self, request) -> bool:
+        return request.user.has_perm("stations.manage_station_security")
 
     def get_inlines(self, request, obj):
         return self.inlines if obj else ()  # connectors are created from the count
@@ -237,14 +249,16 @@ class StationAdmin(StationCommandActions, admin.ModelAdmin):
 
     # --- actions ----------------------------------------------------------------
 
-    @admin.action(description="Rotate password (generate new)", permissions=["change"])
+    @admin.action(description="Rotate password (generate new)",
+                  permissions=["manage_security"])
     def rotate_password(self, request, queryset):
         for station in queryset:
             password = station_set_password(station=station)
             messages.success(request, f"New password for {station.identity} (shown once; the "
                                       f"charger is refused until it has it): {password}")
 
-    @admin.action(description="Approve pending registration", permissions=["change"])
+    @admin.action(description="Approve pending registration",
+                  permissions=["manage_security"])
     def approve_registration(self, request, queryset):
         pending = list(queryset.filter(registration_status=Station.Registration.PENDING))
         for station in pending:

@@ -7,6 +7,7 @@ it from the socket flag plus the last message time, the one source of truth.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
@@ -29,6 +30,10 @@ class Location(models.Model):
     time_zone = models.CharField(max_length=64, default="Asia/Bishkek")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
     opening_hours = models.CharField(max_length=200, blank=True, default="24/7")
+    # the site owner's staff account: in the admin, the "owner" role sees only its own
+    # locations (evpower/admin_scoping.py). PROTECT: deleting the account must be a decision
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True,
+                              blank=True, related_name="owned_locations")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -120,6 +125,11 @@ class Station(models.Model):
 
     class Meta:
         ordering = ["identity"]
+        # what locks a charger in or out (password, approval, security profile): not part
+        # of `change_station`, which a site owner has for its own stations
+        permissions = [("manage_station_security",
+                        "Can rotate station passwords, approve registrations and change "
+                        "security settings")]
 
     def __str__(self) -> str:
         return self.identity

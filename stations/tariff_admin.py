@@ -8,6 +8,8 @@ from django.contrib import admin
 from django.db.models import Count
 from django.utils import timezone
 
+from evpower.admin_scoping import OwnerScopedAdmin
+
 from .models import Connector
 from .tariff_models import (
     ClientTariff,
@@ -52,7 +54,7 @@ class TariffRuleInline(admin.StackedInline):
     )
 
 
-class TariffAssignmentInline(admin.TabularInline):
+class TariffAssignmentInline(OwnerScopedAdmin, admin.TabularInline):
     model = TariffAssignment
     extra = 0
     autocomplete_fields = ("location", "station")
@@ -81,7 +83,7 @@ class TariffPlanAdmin(admin.ModelAdmin):
 
 
 @admin.register(TariffAssignment)
-class TariffAssignmentAdmin(admin.ModelAdmin):
+class TariffAssignmentAdmin(OwnerScopedAdmin, admin.ModelAdmin):
     list_display = ("plan", "location", "station")
     list_select_related = ("plan", "location", "station")
     list_filter = ("plan",)

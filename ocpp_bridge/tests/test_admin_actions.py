@@ -197,11 +197,11 @@ def test_sync_local_list_reports_per_station(admin_client, ocpp_server, booted_s
 @pytest.mark.django_db
 def test_staff_without_send_permission_do_not_see_or_run_command_actions(
         client, django_user_model, make_station):
-    # given: an operator who may edit stations but not send commands
+    # given: an operator who may edit stations (and approve them) but not send commands
     station = make_station("CP-A-PERM")
     operator = django_user_model.objects.create_user("operator", is_staff=True)
     operator.user_permissions.set(Permission.objects.filter(
-        codename__in=["view_station", "change_station"]))
+        codename__in=["view_station", "change_station", "manage_station_security"]))
     client.force_login(operator)
     # when
     page = client.get(CHANGELIST)
