@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from django_celery_beat.schedulers import DatabaseScheduler
 
+from evpower.probes.beat import beat_tick_record
+
 
 class CodeDefinedScheduler(DatabaseScheduler):
     """django-celery-beat's database scheduler without its start-up upsert of the code's
@@ -13,3 +15,9 @@ class CodeDefinedScheduler(DatabaseScheduler):
 
     def setup_schedule(self):
         self.install_default_entries(self.schedule)
+
+    def tick(self, *args, **kwargs):
+        # beat's heartbeat for /health/detailed (a tick every few seconds, even when idle)
+        interval = super().tick(*args, **kwargs)
+        beat_tick_record()
+        return interval

@@ -11,10 +11,13 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from evpower.alerts import alert_parked_message
+from evpower.metrics.registry import payment_auth_failure_observed
 from stations.models import Station
 
 from .models import CommandRecord, OcppMessage, ParkedMessage, SecurityEvent
 from .protocol.secrets import SECRET_CONFIGURATION_KEYS
+
+PAYMENT_AUTH_FAILED = "PaymentAuthFailed"  # the kind payment callbacks record
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -47,6 +50,8 @@ def security_event_record(*, station_id: int | None, identity: str, kind: str,
                           source: str = SecurityEvent.Source.PLATFORM, tech_info: str = "",
                           occurred_at: datetime | None = None,
                           remote_addr: str = "") -> SecurityEvent:
+    if kind == PAYMENT_AUTH_FAILED:  # every provider's refused callback comes through here
+        payment_auth_failure_observed(provider=identity[:20])
     return SecurityEvent.objects.create(
         station_id=station_id, identity=identity[:48], kind=kind[:50], source=source,
         tech_info=tech_info, remote_addr=remote_addr[:64],

@@ -37,6 +37,14 @@ def breaker(provider: str) -> pybreaker.CircuitBreaker:
     return _breakers[provider]
 
 
+def breaker_states() -> dict[str, str]:
+    """Each configured provider's breaker state in this process ("closed", "half-open",
+    "open"), for /metrics."""
+    for provider in settings.PAYMENT_PROVIDERS:
+        breaker(provider)
+    return {provider: b.current_state for provider, b in _breakers.items()}
+
+
 def _transient(exc: BaseException) -> bool:
     if isinstance(exc, httpx.HTTPStatusError):
         return exc.response.status_code >= 500

@@ -1,0 +1,57 @@
+"""Our counters and histograms, in prometheus_client's default registry. Counted in the
+process where the event happens (cheap: no I/O); each web process exports its own."""
+
+from __future__ import annotations
+
+from ocpp.v16.enums import Action
+from prometheus_client import Counter, Histogram
+
+from ocpp_bridge.protocol.frames import Call, CallError, CallResult, Frame
+
+# a charger can send any string as an action: only the spec's become label values
+OCPP_ACTIONS = frozenset(action.value for action in Action)
+
+OCPP_MESSAGES = Counter(
+    "evpower_ocpp_messages", "Frames received from chargers, by action and how we answered "
+    "(accepted, call_error; reply: an answer to one of our calls).", ["action", "outcome"])
+OCPP_HANDLING_SECONDS = Histogram(
+    "evpower_ocpp_handling_seconds", "Seconds from a charger's frame received to our reply "
+    "sent.", ["action"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0))
+OCPP_COMMANDS = Counter(
+    "evpower_ocpp_commands", "Commands sent to chargers, by action and result "
+    "(accepted, rejected, call_error, timeout, offline, busy, invalid).", ["action", "result"])
+PAYMENT_AUTH_FAILURES = Counter(
+    "evpower_payment_auth_failures", "Provider callbacks refused for a bad signature or "
+    "credentials, by provider.", ["provider"])
+RATE_LIMIT_REJECTIONS = Counter(
+    "evpower_rate_limit_rejections", "API requests refused with 429, by throttle scope.",
+    ["scope"])
+
+
+def _action_label(action: str) -> str:
+    return action if action in OCPP_ACTIONS else "unknown"
+
+
+def ocpp_message_observed(*, frame: Frame | None, reply: str | None, seconds: float) -> None:
+    """One frame from a charger handled; `frame` None when it could not be parsed."""
+    if isinstance(frame, CallResult | CallError):
+        OCPP_MESSAGES.labels(type(frame).__name__, "reply").inc()
+        return
+    action = _action_label(frame.action) if isinstance(frame, Call) else "invalid"
+    outcome = "accepted" if reply is not None and reply.startswith("[3,") else "call_error"
+    OCPP_MESSAGES.labels(action, outcome).inc()
+    if reply is not None:
+        OCPP_HANDLING_SECONDS.labels(action).observe(seconds)
+
+
+def ocpp_command_observed(*, action: str, result: str) -> None:
+    OCPP_COMMANDS.labels(_action_label(action), result).inc()
+
+
+def payment_auth_failure_observed(*, provider: str) -> None:
+    PAYMENT_AUTH_FAILURES.labels(provider).inc()
+
+
+def rate_limit_rejection_observed(*, scope: str) -> None:
+    RATE_LIMIT_REJECTIONS.labels(scope).inc()
