@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
+from evpower.correlation import set_correlation_id
+
 from .protocol import schemas
 from .protocol.errors import OcppError
 from .protocol.frames import CallError
@@ -56,6 +58,9 @@ class CommandRunner:
             event = await self.queue.get()
             if event is None:
                 return
+            # this command's lines carry the id of the request or task that sent it
+            set_correlation_id(event.get("correlation_id")
+                               or getattr(self.consumer, "correlation_id", None))
             if self.closing:
                 await self._reply(event, "offline", description="the charger disconnected")
                 continue

@@ -20,6 +20,8 @@ from typing import Any
 from django.conf import settings
 from django.db import connections
 
+from evpower.correlation import correlation, current_correlation_id
+
 _executor: ThreadPoolExecutor | None = None
 _thread = threading.local()
 
@@ -32,7 +34,8 @@ def _pool() -> ThreadPoolExecutor:
     return _executor
 
 
-def _call(fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> Any:
+def _call(fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any],
+          correlation_id: str | None) -> Any:
     # These threads live as long as the process and are few, so each keeps its connection
     # for OCPP_DB_CONN_MAX_AGE (Django's own CONN_MAX_AGE is for request threads).
     started = getattr(_thread, "started", None)
@@ -43,7 +46,8 @@ def _call(fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> Any:
     if started is None:
         _thread.started = time.monotonic()
     try:
-        return fn(*args, **kwargs)
+        with correlation(correlation_id):
+            return fn(*args, **kwargs)
     except Exception:
         for conn in connections.all(initialized_only=True):
             if conn.connection is not None and not conn.is_usable():
@@ -53,4 +57,8 @@ def _call(fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> Any:
 
 async def run_db(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_pool(), functools.partial(_call, fn, args, kwargs))
+    # run_in_executor carries no context variables into the thread. Only the correlation id
+    # is handed over, not a copy of the whole context: Django keeps cache clients in context
+    # locals, and these long-lived threads must keep theirs from call to call.
+    return await loop.run_in_executor(
+        _pool(), functools.partial(_call, fn, args, kwargs, current_correlation_id()))

@@ -20,6 +20,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from evpower.correlation import set_correlation_id, socket_correlation_id
 from evpower.ws_deny import deny_handshake
 
 from .live import client_group, location_group, station_group
@@ -52,6 +53,7 @@ def _existing(locations: list[int], stations: list[int]) -> tuple[list[int], lis
 
 class AppConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
+        set_correlation_id(socket_correlation_id("app"))  # this socket's log lines
         self.client = await _client_for(_token(self.scope))
         if self.client is None:
             await self._deny(401, "a valid access token is required")

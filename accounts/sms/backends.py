@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -23,9 +24,12 @@ def mask_phone(phone: str) -> str:
 
 
 class ConsoleBackend(SmsBackend):
-    """Development: the message (with the code) goes to the log instead of a phone."""
+    """Development (refused in production): the terminal is the phone. The message, code
+    included, is written to stderr for the developer to read; the log line goes through the
+    masking like every other (evpower/logmask.py), so the code never reaches log storage."""
 
     def send(self, *, phone: str, text: str) -> None:
+        print(f"[console SMS to {mask_phone(phone)}] {text}", file=sys.stderr, flush=True)
         logger.warning("SMS to %s: %s", mask_phone(phone), text)
 
 
