@@ -16,6 +16,7 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 
 from evpower import ws_guard  # noqa: E402
 from evpower.edge_cache import MapEdgeCache  # noqa: E402
+from evpower.sentry import wrap_websocket  # noqa: E402
 from ocpp_bridge.routing import websocket_application  # noqa: E402
 
 if settings.DEBUG:
@@ -32,6 +33,6 @@ application = ProtocolTypeRouter(
     {
         "http": MapEdgeCache(django_asgi_app),
         # per-IP connection limits, and the 1001 drain on shutdown (evpower/serve.py)
-        "websocket": ws_guard.install(websocket_application),
+        "websocket": ws_guard.install(wrap_websocket(websocket_application)),  # Sentry if on
     }
 )

@@ -27,3 +27,45 @@ def production_problems(*, secret_key: str, debug: bool, allowed_hosts: Iterable
     if not [host for host in allowed_hosts if host]:
         problems.append("ALLOWED_HOSTS is empty")
     return problems
+
+
+# What each payment provider cannot work without (settings PAYME, CLICK, ODENGI, OBANK).
+PROVIDER_REQUIRED_SETTINGS: dict[str, tuple[str, ...]] = {
+    "payme": ("merchant_id", "key"),
+    "click": ("service_id", "merchant_id", "merchant_user_id", "secret_key"),
+    "odengi": ("url", "sid", "password"),
+    "obank": ("url", "merchant_id", "cert_path", "cert_password"),
+}
+# Settings that are addresses we call or send drivers to: production talks TLS only.
+PROVIDER_URL_SETTINGS = ("url", "api_url", "checkout_url", "pay_url")
+
+
+def provider_problems(*, enabled: Iterable[str], configs: dict[str, dict]) -> list[str]:
+    """Reasons the enabled payment providers cannot take real money with this configuration:
+    an unknown code, a missing secret, or a plain-HTTP address."""
+    problems: list[str] = []
+    for code in enabled:
+        if code not in PROVIDER_REQUIRED_SETTINGS:
+            problems.append(f"PAYMENT_PROVIDERS names an unknown provider {code!r}")
+            continue
+        conf = configs.get(code) or {}
+        missing = [name for name in PROVIDER_REQUIRED_SETTINGS[code] if not conf.get(name)]
+        if missing:
+            names = ", ".join(f"{code.upper()}_{name.upper()}" for name in missing)
+            problems.append(f"payment provider {code} is enabled but {names} is unset")
+        plain = [name for name in PROVIDER_URL_SETTINGS
+                 if conf.get(name) and not str(conf[name]).startswith("https://")]
+        if plain:
+            names = ", ".join(f"{code.upper()}_{name.upper()}" for name in plain)
+            problems.append(f"payment provider {code}: {names} must be https")
+    return problems
+
+
+# Bearer tokens for /metrics and /health/detailed: long enough that guessing is hopeless.
+MIN_OPERATOR_TOKEN_LENGTH = 32
+
+
+def operator_token_problems(**tokens: str) -> list[str]:
+    """A configured operator token shorter than the minimum (unset is fine: staff only)."""
+    return [f"{name} is shorter than {MIN_OPERATOR_TOKEN_LENGTH} characters"
+            for name, value in tokens.items() if value and len(value) < MIN_OPERATOR_TOKEN_LENGTH]

@@ -12,11 +12,17 @@ from pathlib import Path
 import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+from django_guid.integrations import CeleryIntegration
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from evpower.security import DEV_SECRET_KEY, production_problems
+from evpower.security import (
+    DEV_SECRET_KEY,
+    operator_token_problems,
+    production_problems,
+    provider_problems,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -44,14 +50,42 @@ if IS_PRODUCTION:
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-# Off by default: TLS usually ends at the load balancer, which must set X-Forwarded-Proto first.
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Django sends HSTS on HTTPS requests only (request.is_secure(), i.e. behind a load balancer
+# with SECURE_PROXY_SSL_HEADER), so a year in production cannot lock out a plain-HTTP dev box.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if IS_PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# Staff sessions end after a working day; the driver API uses JWTs, not cookies.
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 3600)
+CSRF_COOKIE_HTTPONLY = True  # the admin reads the token from its forms, never from JavaScript
+# Content-Security-Policy (django-csp): every script and style is served by us (the admin's and
+# Swagger UI's, from STATIC_URL); no inline script anywhere. Inline styles stay allowed: the
+# admin's widgets and our SVG meter curve set style attributes. connect-src 'self' covers the
+# same-origin WebSocket of the live views. CSP_REPORT_URI sends violation reports.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        **({"report-uri": [env.str("CSP_REPORT_URI")]} if env.str("CSP_REPORT_URI", default="")
+           else {}),
+    },
+}
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "evpower.apps.EvPowerAdminConfig",  # django.contrib.admin with our site (2FA) as admin.site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -85,6 +119,7 @@ MIDDLEWARE = [
     # outermost of the rest, so every answer (errors and refusals too) is counted and timed
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     # the correlation id: from X-Request-ID (or new), in every log line and in the response
+    "evpower.correlation.request_id_shape_middleware",  # a malformed X-Request-ID: a new id
     "django_guid.middleware.guid_middleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -95,7 +130,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",  # request.user.is_verified() for the admin's 2FA
-    "auditlog.middleware.AuditlogMiddleware",  # the staff member behind each audited change
+    "evpower.audit.AuditlogMiddleware",  # the staff member behind each audited change
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # the admin's brute-force lockout answers here
@@ -207,6 +242,7 @@ REST_FRAMEWORK = {
         "evpower.api.throttling.AnonRateThrottle",
         "evpower.api.throttling.ClientRateThrottle",
         "evpower.api.throttling.ScopedRateThrottle",
+        "evpower.api.throttling.MoneyIpRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         # per IP; generous because mobile carriers put many drivers behind one address (CGNAT)
@@ -214,6 +250,8 @@ REST_FRAMEWORK = {
         "client": env.str("THROTTLE_RATE_CLIENT", default="300/minute;5000/hour"),
         "auth": env.str("THROTTLE_RATE_AUTH", default="10/minute;60/hour"),  # OTP, per IP
         "money": env.str("THROTTLE_RATE_MONEY", default="10/minute;100/hour"),  # per client
+        # the same money endpoints per IP: many fresh accounts from one address
+        "money_ip": env.str("THROTTLE_RATE_MONEY_IP", default="60/minute;600/hour"),
     },
     # 0: the client address is REMOTE_ADDR (uvicorn --proxy-headers sets it from trusted
     # proxies only); never the raw X-Forwarded-For, which a caller can forge
@@ -233,7 +271,7 @@ CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_URLS_REGEX = r"^/api/.*$"
 CORS_ALLOW_HEADERS = ("accept", "accept-language", "authorization", "content-type",
                       "idempotency-key")
-CORS_EXPOSE_HEADERS = ("Retry-After",)
+CORS_EXPOSE_HEADERS = ("Retry-After", "X-Request-ID")
 CORS_ALLOW_CREDENTIALS = False
 
 # Mobile app versions for GET /api/v1/version.
@@ -285,7 +323,6 @@ SMS_HTTP_URL = env.str("SMS_HTTP_URL", default="")
 SMS_HTTP_TOKEN = env.str("SMS_HTTP_TOKEN", default="")
 SMS_HTTP_SENDER = env.str("SMS_HTTP_SENDER", default="EvPower")
 SMS_HTTP_TIMEOUT = env.float("SMS_HTTP_TIMEOUT", default=10.0)
-SMS_HTTP_VERIFY_TLS = env.bool("SMS_HTTP_VERIFY_TLS", default=True)
 SMS_HTTP_CA_BUNDLE = env.str("SMS_HTTP_CA_BUNDLE", default="")
 if IS_PRODUCTION:
     _sms_problems = [
@@ -296,7 +333,6 @@ if IS_PRODUCTION:
              and not SMS_HTTP_URL.startswith("https://")),
             ("SMS_HTTP_TOKEN is unset",
              SMS_BACKEND.endswith("HttpJsonBackend") and not SMS_HTTP_TOKEN),
-            ("SMS_HTTP_VERIFY_TLS must stay on", not SMS_HTTP_VERIFY_TLS),
         ) if bad]
     if _sms_problems:
         raise ImproperlyConfigured("Refusing to start in production: " + "; ".join(_sms_problems))
@@ -383,23 +419,86 @@ EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="EvPower <noreply@evpower.kg>")
 
+# --- observability (issue 8) ---
+# Queries counted and timed by django-prometheus (django_db_* metrics on /metrics): its
+# engines are the stock ones with an instrumented cursor.
+_PROMETHEUS_DB_ENGINES = {
+    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+}
+DATABASES["default"]["ENGINE"] = _PROMETHEUS_DB_ENGINES.get(
+    DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"])
+# /health/detailed: a staff session or `Authorization: Bearer <HEALTH_TOKEN>` (empty: staff only)
+HEALTH_TOKEN = env.str("HEALTH_TOKEN", default="")
+# probe answers are reused this long per process, so probes cannot load the database
+HEALTH_CACHE_SECONDS = env.float("HEALTH_CACHE_SECONDS", default=2.0)
+# a dependency that has not answered within this is reported down (probes must answer in time)
+HEALTH_CHECK_TIMEOUT = env.float("HEALTH_CHECK_TIMEOUT", default=2.0)
+# beat records a tick every few seconds; older than this it is reported degraded
+HEALTH_BEAT_MAX_AGE_SECONDS = env.int("HEALTH_BEAT_MAX_AGE_SECONDS", default=60)
+# /metrics: a staff session or `Authorization: Bearer <METRICS_TOKEN>` (empty: staff only),
+# and when METRICS_ALLOWED_IPS is set (addresses or CIDR blocks) only from those addresses
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
+if IS_PRODUCTION and (_token_problems := operator_token_problems(
+        HEALTH_TOKEN=HEALTH_TOKEN, METRICS_TOKEN=METRICS_TOKEN)):
+    raise ImproperlyConfigured("Refusing to start in production: " + "; ".join(_token_problems))
+
+# --- logging (issue 8) ---
+# One line per event on stderr: JSON in production (for a log collector), plain text in
+# development. The one handler masks secrets and personal data (evpower/logmask.py) and adds
+# the correlation id (evpower/correlation.py). Django's, Celery's and uvicorn's loggers go
+# through it too: uvicorn configures its own before Django loads, and this replaces their
+# handlers once the app is imported (no --log-config needed; their levels stay uvicorn's).
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+LOG_FORMAT = env.str("LOG_FORMAT", default="json" if IS_PRODUCTION else "plain")
+if LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain: {LOG_FORMAT!r}")
 _LOCAL_LOGGERS = ("evpower", "ocpp_bridge", "accounts", "stations", "charging", "payments",
-                  "maintenance")
+                  "maintenance", "celery")
+_TO_CONSOLE = {"handlers": ["console"], "propagate": False}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {
+        "mask": {"()": "evpower.logmask.MaskingFilter"},  # first: it fixes the message
+        "correlation_id": {"()": "django_guid.log_filters.CorrelationId"},
+    },
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "pythonjsonlogger.json.JsonFormatter",
+                 "fmt": "%(levelname)s %(name)s %(message)s %(correlation_id)s",
+                 "rename_fields": {"levelname": "level", "name": "logger"},
+                 "timestamp": True},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] "
+                            "%(message)s"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT,
+                    "filters": ["mask", "correlation_id"]},
     },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
-        name: {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}
-        for name in _LOCAL_LOGGERS
+        **{name: {**_TO_CONSOLE, "level": LOG_LEVEL} for name in _LOCAL_LOGGERS},
+        # instead of Django's default handlers (unmasked, and one mails admins)
+        "django": {**_TO_CONSOLE, "level": "INFO"},
+        "django.server": {**_TO_CONSOLE, "level": "INFO"},
+        "uvicorn": _TO_CONSOLE,
+        "uvicorn.access": _TO_CONSOLE,
     },
+}
+# Celery workers log through LOGGING too (CeleryIntegration(use_django_logging=True) below
+# hooks Celery's setup_logging; without the hook Celery would take over the root logger).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# The correlation id (evpower/correlation.py): X-Request-ID in and out, into Celery tasks.
+DJANGO_GUID = {
+    "GUID_HEADER_NAME": "X-Request-ID",
+    # any id of a safe shape is kept (evpower.correlation.request_id_shape_middleware drops
+    # other values first), not only UUIDs as django-guid's own check would
+    "VALIDATE_GUID": False,
+    # corsheaders sets Access-Control-Expose-Headers (CORS_EXPOSE_HEADERS); django-guid
+    # would overwrite it on every answer
+    "EXPOSE_HEADER": False,
+    "INTEGRATIONS": [CeleryIntegration(use_django_logging=True)],
 }
 
 # OCPP (charger side). See README "Configuration".
@@ -418,6 +517,10 @@ OCPP_CLIENT_CERT_VERIFY_HEADER = env.str(
 OCPP_CLIENT_CERT_DN_HEADER = env.str(
     "OCPP_CLIENT_CERT_DN_HEADER", default="x-ssl-client-s-dn"
 ).lower()
+# WebSocket front door (evpower/ws_guard.py), per peer address: sockets open in one process,
+# and new connections per window in all processes together (the API throttle store)
+WS_MAX_CONNECTIONS_PER_IP = env.int("WS_MAX_CONNECTIONS_PER_IP", default=500)
+WS_CONNECT_RATE_PER_IP = env.str("WS_CONNECT_RATE_PER_IP", default="300/minute;3000/hour")
 OCPP_DATA_TRANSFER_VENDORS = env.list("OCPP_DATA_TRANSFER_VENDORS", default=["org.evpower"])
 OCPP_OFFLINE_GRACE_SECONDS = env.int("OCPP_OFFLINE_GRACE_SECONDS", default=60)
 # threads (each with its own DB connection) that apply charger messages, per process
@@ -465,6 +568,13 @@ OBANK = {"url": env.str("OBANK_URL", default=""),
          "ca_path": env.str("OBANK_CA_PATH", default=""),  # empty: the system's CAs
          "return_url": env.str("OBANK_RETURN_URL", default="")}
 
+if IS_PRODUCTION:
+    _provider_problems = provider_problems(enabled=PAYMENT_PROVIDERS, configs={
+        "payme": PAYME, "click": CLICK, "odengi": ODENGI, "obank": OBANK})
+    if _provider_problems:
+        raise ImproperlyConfigured("Refusing to start in production: "
+                                   + "; ".join(_provider_problems))
+
 # Charging sessions (PRODUCT.md §4; charging/limits.py, charging/clockwork.py). Money in som.
 CHARGING_MAX_ACTIVE_SESSIONS = env.int("CHARGING_MAX_ACTIVE_SESSIONS", default=1)  # per client
 CHARGING_NO_LIMIT_CAP = env.str("CHARGING_NO_LIMIT_CAP", default="200.00")  # + session fee
@@ -478,15 +588,38 @@ CHARGING_MAX_HOURS = env.int("CHARGING_MAX_HOURS", default=12)
 # the last reading; a StopTransaction arriving later is parked if it disagrees
 CHARGING_UNREPORTED_STOP_MINUTES = env.int("CHARGING_UNREPORTED_STOP_MINUTES", default=30)
 
+# --- error reporting (issue 8) ---
+# Sentry only when a DSN is set; no personal data, every event masked (evpower/sentry.py).
 SENTRY_DSN = env.str("SENTRY_DSN", default="")
 if SENTRY_DSN:
-    import sentry_sdk
-    from sentry_sdk.integrations.django import DjangoIntegration
+    from evpower.sentry import init_sentry
 
-    sentry_sdk.init(
-        dsn=SENTRY_DSN,
-        integrations=[DjangoIntegration()],
-        environment=EVPOWER_ENV,
-        send_default_pii=False,  # drivers' phone numbers and tokens must never leave
-        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
-    )
+    init_sentry(dsn=SENTRY_DSN,
+                environment=env.str("SENTRY_ENVIRONMENT", default=EVPOWER_ENV),
+                release=env.str("SENTRY_RELEASE", default=""),
+                traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0))
+
+# --- admin security (issue 8) ---
+# Staff sign in to the admin only (drivers use phone codes), so these guard the admin login.
+# Brute-force lockout (django-axes): a username from one address is refused after
+# AXES_FAILURE_LIMIT wrong passwords or second-factor codes, for the cool-off; a good login
+# resets the count. Unlock early: `manage.py axes_reset_username <name>` (or axes_reset_ip).
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
+# username AND address together: an attacker cannot lock a colleague out from elsewhere
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# the socket address only (uvicorn --proxy-headers already takes it from trusted proxies);
+# a raw X-Forwarded-For is whatever the caller typed
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+AXES_LOCKOUT_TEMPLATE = "admin/lockout.html"  # answered with 429 Too Many Requests
+AXES_HTTP_RESPONSE_CODE = 429
+
+# Two-factor login (django-otp TOTP) for the whole admin. Off in development so the demo
+# admin/admin works on a fresh laptop; enrol staff with `manage.py staff_2fa_setup <name>`.
+ADMIN_REQUIRE_2FA = env.bool("ADMIN_REQUIRE_2FA", default=IS_PRODUCTION)
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="EvPower")
+
+# Audit log (django-auditlog; models registered in evpower/audit.py): entries carry the
+# request's correlation id, the one in our logs and X-Request-ID
+AUDITLOG_CID_GETTER = "django_guid.get_guid"

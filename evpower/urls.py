@@ -2,16 +2,21 @@
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from evpower import health
+from evpower.metrics import views as metrics_views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("health/live", health.live, name="health-live"),
+    path("health/ready", health.ready, name="health-ready"),
+    path("health/detailed", health.detailed, name="health-detailed"),
+    path("metrics", metrics_views.metrics, name="metrics"),
     path("api/v1/", include("evpower.api.urls")),
     # OpenAPI 3 schema (JSON with ?format=json or Accept: application/json, else YAML) and
-    # Swagger UI served from drf-spectacular-sidecar's static files: no CDN needed.
+    # Swagger UI served from drf-spectacular-sidecar's static files: no CDN needed. The split
+    # view serves its start-up script as a file of its own, so the CSP needs no inline script.
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]

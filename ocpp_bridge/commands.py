@@ -27,6 +27,8 @@ from channels import DEFAULT_CHANNEL_LAYER
 from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
 from django.conf import settings
 
+from evpower.correlation import current_correlation_id
+from evpower.metrics.registry import ocpp_command_observed
 from stations import credentials
 from stations.models import Station
 from stations.selectors import station_is_online
@@ -70,10 +72,12 @@ def send_command(*, station: Station, action: str, payload: dict | None = None,
         outcome = _send_and_wait(station.connection_channel, {
             "command_id": record.pk, "action": action, "payload": payload,
             "deadline": time.time() + timeout,
+            "correlation_id": current_correlation_id(),  # the charger side logs with it
         }, timeout)
     result = CommandResult(command_id=record.pk, duration_ms=int((time.monotonic() - began) * 1000),
                            **outcome)
     command_finish(record=record, result=result, payload=payload)
+    ocpp_command_observed(action=action, result=result.status)
     return result
 
 
@@ -90,10 +94,12 @@ async def send_command_from_socket(*, station_id: int, channel: str, action: str
     began = time.monotonic()
     outcome = await _deliver(get_channel_layer(), channel, {
         "command_id": record.pk, "action": action, "payload": payload,
-        "deadline": time.time() + timeout}, timeout)
+        "deadline": time.time() + timeout, "correlation_id": current_correlation_id()},
+        timeout)
     result = CommandResult(command_id=record.pk, duration_ms=int((time.monotonic() - began) * 1000),
                            **outcome)
     await run_db(command_finish, record=record, result=result, payload=payload)
+    ocpp_command_observed(action=action, result=result.status)
     return result
 
 

@@ -17,6 +17,8 @@ from django.conf import settings
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from evpower.correlation import frame_correlation_id, set_correlation_id, socket_correlation_id
+from evpower.metrics.registry import ocpp_message_observed
 from evpower.ws_deny import deny_handshake
 from stations.live import publish_status
 from stations.models import Station
@@ -78,6 +80,8 @@ class OcppConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.identity = self.scope["url_route"]["kwargs"]["identity"]
+        # this connection's lines (handshake, disconnect) share one id; frames get their own
+        self.correlation_id = set_correlation_id(socket_correlation_id(self.identity))
         headers = {k.decode("latin-1").lower(): v.decode("latin-1")
                    for k, v in self.scope.get("headers", [])}
         client = self.scope.get("client") or ("", 0)
@@ -158,14 +162,17 @@ class OcppConsumer(AsyncWebsocketConsumer):
             return
         if text_data is None:  # OCPP-J is text frames only
             text_data = (bytes_data or b"").decode("utf-8", errors="replace")
+        set_correlation_id(frame_correlation_id(self.identity, text_data))
         wait = self.bucket.reserve()
         if wait:
             await asyncio.sleep(wait)
+        began = time.perf_counter()  # after the rate limit's deliberate wait
         reply = await self.session.handle_text(text_data)
         frame = self.session.last_frame
         self._log_in(text_data, frame)
         if reply is not None:
             await self._send(reply, frame)
+        ocpp_message_observed(frame=frame, reply=reply, seconds=time.perf_counter() - began)
         if time.monotonic() - self._last_seen > SEEN_WRITE_SECONDS:
             self._last_seen = time.monotonic()
             await run_db(station_seen, station_id=self.station_id, now=timezone.now())
@@ -201,6 +208,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             action=request.action if isinstance(request, Call) else "", error_code=error_code)
 
     async def disconnect(self, code: int) -> None:
+        set_correlation_id(getattr(self, "correlation_id", None))
         if self.station_id is None:
             return
         still_ours = await run_db(station_disconnected, station_id=self.station_id,

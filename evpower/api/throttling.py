@@ -44,11 +44,13 @@ from rest_framework import status
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
+from evpower.metrics.registry import rate_limit_rejection_observed
+
 from .errors import ApiError
 
 logger = logging.getLogger(__name__)
 
-AUTH, MONEY = "auth", "money"
+AUTH, MONEY, MONEY_IP = "auth", "money", "money_ip"
 
 
 @cache
@@ -137,6 +139,7 @@ class LimitsThrottle(BaseThrottle):
         try:
             for item in items:
                 if not limiter().hit(item, *identifiers):
+                    rate_limit_rejection_observed(scope=scope)
                     reset_at = limiter().get_window_stats(item, *identifiers).reset_time
                     self._wait = max(1.0, reset_at - time.time())
                     return False
@@ -199,3 +202,18 @@ class MoneyRateThrottle(ScopedRateThrottle):
 
     scope = MONEY
 
+
+
+class MoneyIpRateThrottle(LimitsThrottle):
+    """Scope `money_ip`: views of the `money` scope, counted per IP as well as per client.
+
+    The per-client count stops one account; this stops one address cycling through many
+    fresh accounts (OTP logins are cheap to script). Generous, for carrier NAT."""
+
+    scope = MONEY_IP
+
+    def get_key(self, request, view):
+        if getattr(view, "throttle_scope", None) != MONEY and not any(
+                issubclass(cls, MoneyRateThrottle) for cls in view.throttle_classes):
+            return None
+        return f"ip:{client_ip(request)}"

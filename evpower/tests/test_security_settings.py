@@ -102,3 +102,69 @@ def test_production_settings_with_safe_values_import():
     )
 
     assert result.returncode == 0, result.stderr
+
+
+def test_enabled_providers_need_their_secrets():
+    from evpower.security import provider_problems
+
+    problems = provider_problems(enabled=["payme", "click"], configs={
+        "payme": {"merchant_id": "m1", "key": "", "checkout_url": "https://checkout.paycom.uz"},
+        "click": {"service_id": "1", "merchant_id": "2", "merchant_user_id": "3",
+                  "secret_key": "s", "api_url": "http://api.click.uz"}})
+
+    assert problems == ["payment provider payme is enabled but PAYME_KEY is unset",
+                        "payment provider click: CLICK_API_URL must be https"]
+
+
+def test_unknown_and_disabled_providers():
+    from evpower.security import provider_problems
+
+    assert provider_problems(enabled=["paypal"], configs={}) == [
+        "PAYMENT_PROVIDERS names an unknown provider 'paypal'"]
+    # a provider that is not enabled needs nothing
+    assert provider_problems(enabled=[], configs={"payme": {}}) == []
+
+
+def _production(**overrides: str) -> subprocess.CompletedProcess[str]:
+    return _import_settings_with(
+        EVPOWER_ENV="production", SECRET_KEY=GOOD_KEY, ALLOWED_HOSTS="evpower.example",
+        SMS_BACKEND="accounts.sms.http.HttpJsonBackend", SMS_HTTP_URL="https://sms.example/send",
+        SMS_HTTP_TOKEN="gateway-token", **overrides)
+
+
+def test_production_refuses_an_enabled_provider_without_its_secret():
+    result = _production(PAYMENT_PROVIDERS="payme", PAYME_MERCHANT_ID="m-1")
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "PAYME_KEY is unset" in result.stderr
+
+
+def test_production_starts_with_the_enabled_provider_configured():
+    result = _production(PAYMENT_PROVIDERS="payme", PAYME_MERCHANT_ID="m-1",
+                         PAYME_KEY="payme-key-from-the-cabinet")
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_production_sends_hsts_for_a_year_by_default():
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
+    env.update(DJANGO_SETTINGS_MODULE="evpower.settings", EVPOWER_ENV="production",
+               SECRET_KEY=GOOD_KEY, ALLOWED_HOSTS="evpower.example",
+               SMS_BACKEND="accounts.sms.http.HttpJsonBackend",
+               SMS_HTTP_URL="https://sms.example/send", SMS_HTTP_TOKEN="gateway-token")
+    result = subprocess.run(
+        [sys.executable, "-c", "from django.conf import settings; "
+         "print(settings.SECURE_HSTS_SECONDS, settings.SESSION_COOKIE_SECURE)"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["31536000", "True"]
+
+
+def test_production_refuses_a_short_metrics_token():
+    result = _production(METRICS_TOKEN="short-token")
+
+    assert result.returncode != 0
+    assert "METRICS_TOKEN is shorter than 32 characters" in result.stderr
+    assert _production(METRICS_TOKEN="m" * 40).returncode == 0

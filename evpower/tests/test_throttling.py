@@ -65,7 +65,7 @@ def rates(settings):
         rest = dict(settings.REST_FRAMEWORK)
         rest["DEFAULT_THROTTLE_RATES"] = {"anon": "1000/minute", "client": "1000/minute",
                                           "auth": "1000/minute", "money": "1000/minute",
-                                          **scopes}
+                                          "money_ip": "1000/minute", **scopes}
         settings.REST_FRAMEWORK = rest
     return set_rates
 
@@ -171,3 +171,18 @@ def test_the_real_api_is_throttled(rates):
     assert response.json()["error"] == {
         "code": "RATE_LIMITED", "message": "Слишком много запросов. Попробуйте позже.",
         "details": {"retry_after": int(response["Retry-After"])}}
+
+
+def test_money_endpoints_are_also_limited_per_ip_across_clients(rates):
+    # given: a generous per-client money limit and a tight per-IP one
+    rates(money="100/minute", money_ip="3/minute")
+    # when: three different accounts spend from one address, then a fourth
+    codes = [call(MoneyView, ip="10.9.0.1", client=client).status_code for client in (1, 2, 3, 4)]
+    # then: the fourth is refused, though it never spent before; another address is not
+    assert codes == [200, 200, 200, 429]
+    assert call(MoneyView, ip="10.9.0.2", client=4).status_code == 200
+
+
+def test_the_per_ip_money_limit_leaves_other_endpoints_alone(rates):
+    rates(money_ip="1/minute")
+    assert [call(PingView, ip="10.9.1.1", client=1).status_code for _ in range(3)] == [200] * 3
