@@ -28,6 +28,7 @@ from limits import parse_many
 from limits.errors import StorageError
 
 from evpower.api.throttling import limiter
+from evpower.metrics.registry import rate_limit_rejection_observed
 
 log = logging.getLogger("evpower.ws_guard")
 
@@ -75,11 +76,13 @@ class WebSocketGuard:
         if self.draining:
             return 503, "server shutting down", 1
         if self.open_per_ip[ip] >= settings.WS_MAX_CONNECTIONS_PER_IP:
+            rate_limit_rejection_observed(scope="ws_connections")
             return 429, "too many connections from this address", 60
         rate = settings.WS_CONNECT_RATE_PER_IP
         try:
             for item in parse_many(rate) if rate else ():
                 if not limiter().hit(item, settings.THROTTLE_KEY_PREFIX, "ws-connect", ip):
+                    rate_limit_rejection_observed(scope="ws_attempts")
                     reset = limiter().get_window_stats(
                         item, settings.THROTTLE_KEY_PREFIX, "ws-connect", ip).reset_time
                     return 429, "too many connection attempts", max(1, int(reset - time.time()))

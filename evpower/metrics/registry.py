@@ -25,7 +25,9 @@ PAYMENT_AUTH_FAILURES = Counter(
     "evpower_payment_auth_failures", "Provider callbacks refused for a bad signature or "
     "credentials, by provider.", ["provider"])
 RATE_LIMIT_REJECTIONS = Counter(
-    "evpower_rate_limit_rejections", "API requests refused with 429, by throttle scope.",
+    "evpower_rate_limit_rejections",
+    "Requests refused for a rate limit, by scope (API throttle scopes; ws_connections and "
+    "ws_attempts for WebSocket handshakes).",
     ["scope"])
 
 

@@ -59,12 +59,13 @@ def test_empty_allowed_hosts_is_refused():
     ]
 
 
-def _import_settings_with(**overrides: str) -> subprocess.CompletedProcess[str]:
+def _import_settings_with(code: str = "import django; django.setup()",
+                          **overrides: str) -> subprocess.CompletedProcess[str]:
     # A fresh interpreter: settings are evaluated once per process, at import.
     env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG", "ALLOWED_HOSTS")}
     env.update({"DJANGO_SETTINGS_MODULE": "evpower.settings", **overrides})
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"],
+        [sys.executable, "-c", code],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
@@ -93,13 +94,17 @@ def test_production_settings_without_key_fail_at_import():
     assert "development default" in result.stderr
 
 
-def test_production_settings_with_safe_values_import():
-    result = _import_settings_with(
-        EVPOWER_ENV="production", SECRET_KEY=GOOD_KEY, ALLOWED_HOSTS="evpower.example",
-        # login codes need a real SMS gateway in production (accounts/sms/)
+def _production(code: str = "import django; django.setup()",
+                **overrides: str) -> subprocess.CompletedProcess[str]:
+    return _import_settings_with(
+        code, EVPOWER_ENV="production", SECRET_KEY=GOOD_KEY, ALLOWED_HOSTS="evpower.example",
         SMS_BACKEND="accounts.sms.http.HttpJsonBackend", SMS_HTTP_URL="https://sms.example/send",
-        SMS_HTTP_TOKEN="gateway-token",
-    )
+        SMS_HTTP_TOKEN="gateway-token", **overrides)
+
+
+def test_production_settings_with_safe_values_import():
+    # login codes need a real SMS gateway in production (accounts/sms/): _production has one
+    result = _production()
 
     assert result.returncode == 0, result.stderr
 
@@ -125,13 +130,6 @@ def test_unknown_and_disabled_providers():
     assert provider_problems(enabled=[], configs={"payme": {}}) == []
 
 
-def _production(**overrides: str) -> subprocess.CompletedProcess[str]:
-    return _import_settings_with(
-        EVPOWER_ENV="production", SECRET_KEY=GOOD_KEY, ALLOWED_HOSTS="evpower.example",
-        SMS_BACKEND="accounts.sms.http.HttpJsonBackend", SMS_HTTP_URL="https://sms.example/send",
-        SMS_HTTP_TOKEN="gateway-token", **overrides)
-
-
 def test_production_refuses_an_enabled_provider_without_its_secret():
     result = _production(PAYMENT_PROVIDERS="payme", PAYME_MERCHANT_ID="m-1")
 
@@ -148,15 +146,8 @@ def test_production_starts_with_the_enabled_provider_configured():
 
 
 def test_production_sends_hsts_for_a_year_by_default():
-    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
-    env.update(DJANGO_SETTINGS_MODULE="evpower.settings", EVPOWER_ENV="production",
-               SECRET_KEY=GOOD_KEY, ALLOWED_HOSTS="evpower.example",
-               SMS_BACKEND="accounts.sms.http.HttpJsonBackend",
-               SMS_HTTP_URL="https://sms.example/send", SMS_HTTP_TOKEN="gateway-token")
-    result = subprocess.run(
-        [sys.executable, "-c", "from django.conf import settings; "
-         "print(settings.SECURE_HSTS_SECONDS, settings.SESSION_COOKIE_SECURE)"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    result = _production(code="from django.conf import settings; "
+                              "print(settings.SECURE_HSTS_SECONDS, settings.SESSION_COOKIE_SECURE)")
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["31536000", "True"]

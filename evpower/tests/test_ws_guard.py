@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+import urllib.request
 import uuid
 
 import pytest
@@ -16,6 +17,7 @@ from ocpp_bridge.tests.charger import basic, connect, handshake_status
 from stations.models import Station
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+METRICS_TOKEN = "ws-guard-test-metrics-token-0123456789"  # noqa: S105 - test credential
 
 
 def run(coro):
@@ -57,7 +59,7 @@ def test_sockets_over_the_per_address_limit_are_refused_with_429(server_with, bo
 
 
 def test_connection_attempts_over_the_rate_are_refused_before_any_lookup(server_with):
-    server = server_with(WS_CONNECT_RATE_PER_IP="3/minute")
+    server = server_with(WS_CONNECT_RATE_PER_IP="3/minute", METRICS_TOKEN=METRICS_TOKEN)
 
     async def attempts():
         statuses = []
@@ -75,6 +77,12 @@ def test_connection_attempts_over_the_rate_are_refused_before_any_lookup(server_
     assert statuses == [404, 404, 404, 429]
     assert refused.status_code == 429
     assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    # and the operators see it
+    scrape = urllib.request.Request(f"http://127.0.0.1:{server.port}/metrics",
+                                    headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    with urllib.request.urlopen(scrape, timeout=10) as answer:  # noqa: S310 - local server
+        metrics = answer.read().decode()
+    assert 'evpower_rate_limit_rejections_total{scope="ws_attempts"} 2.0' in metrics
 
 
 def test_sigterm_closes_chargers_with_going_away_and_records_the_disconnect(
