@@ -12,11 +12,11 @@ from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
-from channels.utils import await_many_dispatch
 from django.conf import settings
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from evpower.channels_dispatch import dispatch_until_stopped
 from evpower.correlation import frame_correlation_id, set_correlation_id, socket_correlation_id
 from evpower.metrics.registry import ocpp_message_observed
 from evpower.ws_deny import deny_handshake
@@ -51,13 +51,14 @@ class OcppConsumer(AsyncWebsocketConsumer):
         # Channels' own __call__, except that the channel-layer receive survives a lost
         # Redis connection: stock, the exception would kill every charger's consumer at
         # once (sockets dropped, stations left marked connected). Here each consumer keeps
-        # its socket and simply listens again once Redis is back.
+        # its socket and simply listens again once Redis is back. Its end cannot hang on a
+        # receive that ignores cancellation (evpower/channels_dispatch.py).
         self.scope = scope
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         self.channel_name = await self.channel_layer.new_channel()
         self.base_send = send
         try:
-            await await_many_dispatch([receive, self._channel_receive], self.dispatch)
+            await dispatch_until_stopped([receive, self._channel_receive], self.dispatch)
         except StopConsumer:
             pass
 
