@@ -24,10 +24,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from limits import parse_many
 from limits.errors import StorageError
 
-from evpower.api.throttling import limiter
+from evpower.api.throttling import limiter, parse_rate
 from evpower.metrics.registry import rate_limit_rejection_observed
 
 log = logging.getLogger("evpower.ws_guard")
@@ -55,7 +54,7 @@ class WebSocketGuard:
             await self.app(scope, receive, send)
             return
         ip = (scope.get("client") or ("unknown", 0))[0]
-        refusal = self._refusal(ip)
+        refusal = await self._refusal(ip)
         if refusal is not None:
             await self._refuse(scope, receive, send, *refusal)
             return
@@ -71,24 +70,18 @@ class WebSocketGuard:
             self.connections.discard(conn)
             conn.finished.set()
 
-    def _refusal(self, ip: str) -> tuple[int, str, int] | None:
+    async def _refusal(self, ip: str) -> tuple[int, str, int] | None:
         """(status, reason, retry after) when this attempt must be refused."""
         if self.draining:
             return 503, "server shutting down", 1
         if self.open_per_ip[ip] >= settings.WS_MAX_CONNECTIONS_PER_IP:
             rate_limit_rejection_observed(scope="ws_connections")
             return 429, "too many connections from this address", 60
-        rate = settings.WS_CONNECT_RATE_PER_IP
-        try:
-            for item in parse_many(rate) if rate else ():
-                if not limiter().hit(item, settings.THROTTLE_KEY_PREFIX, "ws-connect", ip):
-                    rate_limit_rejection_observed(scope="ws_attempts")
-                    reset = limiter().get_window_stats(
-                        item, settings.THROTTLE_KEY_PREFIX, "ws-connect", ip).reset_time
-                    return 429, "too many connection attempts", max(1, int(reset - time.time()))
-        except StorageError:  # chargers must still get in when the throttle store is down
-            log.warning("throttle store unavailable: WebSocket attempts not limited")
-        return None
+        if not settings.WS_CONNECT_RATE_PER_IP:
+            return None
+        # the store is Redis, reached synchronously: off the event loop, so a slow Redis
+        # (up to THROTTLE_STORAGE_TIMEOUT) never stalls every other charger's frames
+        return await asyncio.to_thread(_attempt_refusal, ip)
 
     async def _refuse(self, scope, receive, send, status: int, reason: str, retry: int) -> None:
         log.warning("refused WebSocket from %s: %s", (scope.get("client") or ("?",))[0], reason)
@@ -141,6 +134,21 @@ class WebSocketGuard:
                             len(not_done), timeout)
         log.info("drained %d WebSocket connection(s)", len(closing))
         return len(closing)
+
+
+def _attempt_refusal(ip: str) -> tuple[int, str, int] | None:
+    """Count this attempt against WS_CONNECT_RATE_PER_IP (all processes, in the throttle
+    store); the refusal when it is over."""
+    identifiers = (settings.THROTTLE_KEY_PREFIX, "ws-connect", ip)
+    try:
+        for item in parse_rate(settings.WS_CONNECT_RATE_PER_IP):
+            if not limiter().hit(item, *identifiers):
+                rate_limit_rejection_observed(scope="ws_attempts")
+                reset = limiter().get_window_stats(item, *identifiers).reset_time
+                return 429, "too many connection attempts", max(1, int(reset - time.time()))
+    except StorageError:  # chargers must still get in when the throttle store is down
+        log.warning("throttle store unavailable: WebSocket attempts not limited")
+    return None
 
 
 # One per process: evpower/asgi.py wraps the WebSocket routes in it, evpower/serve.py drains it.

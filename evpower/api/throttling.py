@@ -77,7 +77,7 @@ def _reset_limiter(*, setting, **kwargs):
 
 
 @cache
-def _parse(rate: str) -> tuple[RateLimitItem, ...]:
+def parse_rate(rate: str) -> tuple[RateLimitItem, ...]:
     # longest window first: a caller hammering through a short-window block still uses up
     # the long window, instead of getting a fresh allowance after each short one
     return tuple(sorted(parse_many(rate), key=lambda item: item.get_expiry(), reverse=True))
@@ -89,7 +89,7 @@ def rate_items(scope: str) -> tuple[RateLimitItem, ...]:
         raise ImproperlyConfigured(f"No throttle rate for scope {scope!r} "
                                    "in REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']")
     rate = rates[scope]
-    return _parse(rate) if rate else ()
+    return parse_rate(rate) if rate else ()
 
 
 def client_ip(request) -> str:
@@ -201,7 +201,6 @@ class MoneyRateThrottle(ScopedRateThrottle):
     """Scope `money`, per client. Same as `throttle_scope = "money"`; use one or the other."""
 
     scope = MONEY
-
 
 
 class MoneyIpRateThrottle(LimitsThrottle):
