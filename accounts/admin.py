@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from unfold.admin import ModelAdmin, TabularInline
 
 from . import services
 from .errors import ApiError
 from .models import Client, Device, LoginSession
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(TabularInline):
     extra = 0
     can_delete = False
 
@@ -35,7 +36,7 @@ class DeviceInline(ReadOnlyInline):
 
 
 @admin.register(Client)
-class ClientAdmin(admin.ModelAdmin):
+class ClientAdmin(ModelAdmin):
     list_display = ["phone", "name", "email", "language", "status", "created_at"]
     list_filter = ["status", "language"]
     search_fields = ["phone", "name", "email"]
@@ -73,7 +74,7 @@ class ClientAdmin(admin.ModelAdmin):
 
 
 @admin.register(LoginSession)
-class LoginSessionAdmin(admin.ModelAdmin):
+class LoginSessionAdmin(ModelAdmin):
     list_display = ["id", "client", "created_at", "refreshed_at", "revoked_at", "revoke_reason"]
     list_filter = ["revoke_reason"]
     search_fields = ["client__phone"]

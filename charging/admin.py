@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from ocpp.v16.enums import AuthorizationStatus, Measurand, Reason
+from unfold.admin import ModelAdmin, TabularInline
 
 from evpower.admin_filters import fixed_values_filter
 from evpower.admin_readonly import ReadOnlyPermissions, latest_rows_formset
@@ -15,11 +16,11 @@ from .models import MeterSample, OcppTransaction
 SAMPLES_SHOWN = 200
 
 
-class ReadOnlyAdmin(ReadOnlyPermissions, admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyPermissions, ModelAdmin):
     pass
 
 
-class MeterSampleInline(ReadOnlyPermissions, admin.TabularInline):
+class MeterSampleInline(ReadOnlyPermissions, TabularInline):
     model = MeterSample
     formset = latest_rows_formset(SAMPLES_SHOWN)  # a long session has thousands
     verbose_name_plural = f"meter samples (newest {SAMPLES_SHOWN})"

@@ -21,6 +21,7 @@ from django.db.models import F, OuterRef, Subquery
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
+from unfold.admin import ModelAdmin
 
 from accounts.models import Client
 from evpower.admin_filters import fixed_values_filter
@@ -82,7 +83,7 @@ def _bill_refusal(item) -> str:
 
 
 @admin.register(BillingReview)
-class BillingReviewAdmin(admin.ModelAdmin):
+class BillingReviewAdmin(ModelAdmin):
     list_display = ("received_at", "station", "reason", "transaction_shown", "tx_id_tag",
                     "energy_kwh", "tx_stopped_at", "session_shown", "detail", "resolved",
                     "resolved_by", "resolution_note")

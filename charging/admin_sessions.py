@@ -25,8 +25,9 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from unfold.admin import ModelAdmin
 
-from evpower.admin_readonly import ReadOnlyPermissions
+from evpower.admin_readonly import ReadOnlyPermissions, computed_once
 from evpower.admin_scoping import OwnerScopedAdmin, is_owner_scoped
 from payments.errors import WalletError
 from payments.models import Wallet
@@ -140,7 +141,7 @@ class RefundForm(forms.Form):
         return key
 
 
-class ChargingSessionAdmin(OwnerScopedAdmin, ReadOnlyPermissions, admin.ModelAdmin):
+class ChargingSessionAdmin(OwnerScopedAdmin, ReadOnlyPermissions, ModelAdmin):
     list_display = ("id", "client", "station", "connector_number", "origin", "status", "limit",
                     "energy_kwh", "cost_shown", "created_at", "ended_at", "stop_reason",
                     "settled")
@@ -270,6 +271,7 @@ class ChargingSessionAdmin(OwnerScopedAdmin, ReadOnlyPermissions, admin.ModelAdm
                 f"({t.get('currency')})")
 
     @admin.display(description="commands sent")
+    @computed_once
     def commands_sent(self, obj: ChargingSession):
         rows = [(_link("ocpp_bridge_commandrecord_change", c.pk, _when(c.created_at)), c.action,
                  c.requested_by, c.status,
@@ -280,6 +282,7 @@ class ChargingSessionAdmin(OwnerScopedAdmin, ReadOnlyPermissions, admin.ModelAdm
                        "error"), rows, "No commands were sent for this session.")
 
     @admin.display(description="charger messages")
+    @computed_once
     def charger_messages(self, obj: ChargingSession):
         found = session_frames(obj)
         rows = [(_link("ocpp_bridge_ocppmessage_change", m.pk, _when(m.created_at)),
@@ -297,10 +300,12 @@ class ChargingSessionAdmin(OwnerScopedAdmin, ReadOnlyPermissions, admin.ModelAdm
         return table
 
     @admin.display(description="energy over time")
+    @computed_once
     def meter_curve(self, obj: ChargingSession):
         return curve_svg(session_meter_curve(obj))
 
     @admin.display(description="ledger (\"session\", id)")
+    @computed_once
     def ledger(self, obj: ChargingSession):
         rows = [(_link("payments_ledgertransaction_change", t.pk, _when(t.created_at)), t.kind,
                  f"{t.amount} {t.currency}",

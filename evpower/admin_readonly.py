@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from django.forms.models import BaseInlineFormSet
 
 
@@ -29,3 +31,21 @@ def latest_rows_formset(count: int) -> type[BaseInlineFormSet]:
             return self._latest
 
     return LatestRows
+
+
+def computed_once(method):
+    """For a ModelAdmin method shown as a read-only field that runs queries: the theme
+    (django-unfold) resolves each read-only field when it builds it, and builds the
+    fields of a row more than once, so the method would run (and query) three times per
+    page. The first result is kept on the object being shown, for this request only."""
+    key = f"_admin_once_{method.__name__}"
+
+    @functools.wraps(method)
+    def once(self, obj):
+        if obj is None or obj.pk is None:
+            return method(self, obj)
+        if key not in obj.__dict__:
+            obj.__dict__[key] = method(self, obj)
+        return obj.__dict__[key]
+
+    return once

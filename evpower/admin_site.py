@@ -14,13 +14,14 @@ someone holding a password could try codes without ever being locked out.
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import ValidationError
 from django_otp import devices_for_user
 from django_otp.admin import OTPAdminAuthenticationForm
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from unfold.sites import UnfoldAdminSite
+from unfold.widgets import BASE_INPUT_CLASSES
 
 ENROL_HINT = ("Two-factor login is required and you have no authenticator yet: ask an "
               "administrator to run `manage.py staff_2fa_setup {username}`.")
@@ -30,7 +31,25 @@ def two_factor_required() -> bool:
     return settings.ADMIN_REQUIRE_2FA
 
 
-class StaffOtpLoginForm(OTPAdminAuthenticationForm):
+class ThemedFields:
+    """The theme's input look on every field of a login form (ours has one more field
+    than the theme's own form, the authenticator's code)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.widget.attrs["class"] = " ".join(BASE_INPUT_CLASSES)
+        self.fields["username"].widget.attrs["autofocus"] = ""
+        if "otp_token" in self.fields:
+            self.fields["otp_token"].widget.attrs.update(
+                {"autocomplete": "one-time-code", "inputmode": "numeric"})
+
+
+class StaffLoginForm(ThemedFields, AdminAuthenticationForm):
+    pass
+
+
+class StaffOtpLoginForm(ThemedFields, OTPAdminAuthenticationForm):
     """Username, password and the authenticator's code on one page.
 
     django-otp wants the device chosen explicitly; a staff member normally has one
@@ -56,17 +75,19 @@ class StaffOtpLoginForm(OTPAdminAuthenticationForm):
             raise
 
 
-class EvPowerAdminSite(admin.AdminSite):
+class EvPowerAdminSite(UnfoldAdminSite):
     site_header = "EvPower administration"
     site_title = "EvPower admin"
+    # one page for both policies: it lists whatever fields the form has
+    login_template = "admin/evpower_login.html"
 
     @property
     def login_form(self):
-        return StaffOtpLoginForm if two_factor_required() else AdminAuthenticationForm
+        return StaffOtpLoginForm if two_factor_required() else StaffLoginForm
 
-    @property
-    def login_template(self):
-        return "otp/admin111/login.html" if two_factor_required() else None
+    @login_form.setter
+    def login_form(self, value) -> None:
+        pass  # the theme's __init__ sets its own form; ours follows the policy instead
 
     def has_permission(self, request) -> bool:
         if not super().has_permission(request):

@@ -85,6 +85,10 @@ if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
+    # the admin theme (README "The operator's cockpit"); before the admin, whose templates
+    # it overrides
+    "unfold.apps.BasicAppConfig",  # the theme without its own site: ours (2FA) stays admin.site
+    "unfold.contrib.filters",
     "evpower.apps.EvPowerAdminConfig",  # django.contrib.admin with our site (2FA) as admin.site
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -122,10 +126,11 @@ MIDDLEWARE = [
     "evpower.correlation.request_id_shape_middleware",  # a malformed X-Request-ID: a new id
     "django_guid.middleware.guid_middleware",
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "evpower.admin_middleware.AdminCSPMiddleware",  # django-csp's, wider for the admin
     # before anything that can answer (CommonMiddleware): preflights get CORS headers too
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "evpower.admin_middleware.AdminLocaleMiddleware",  # ru/en for the admin only
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -219,12 +224,16 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en"
+# The admin speaks these (evpower/admin_middleware.py); the driver API stays in English.
+LANGUAGES = [("en", "English"), ("ru", "Русский")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]  # the cockpit's own scripts and styles
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "evpower.api.schema.AutoSchema",
@@ -623,3 +632,38 @@ OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="EvPower")
 # Audit log (django-auditlog; models registered in evpower/audit.py): entries carry the
 # request's correlation id, the one in our logs and X-Request-ID
 AUDITLOG_CID_GETTER = "django_guid.get_guid"
+
+# --- the operator's cockpit (issue 9; README "The operator's cockpit") ---
+# Theme: django-unfold (Tailwind, kept up with each Django release, dark mode, sidebar,
+# filters, charts). Its sidebar is ours: grouped by job, each entry shown to whoever may
+# view its list (evpower/admin_nav.py).
+UNFOLD = {
+    "SITE_TITLE": "EvPower",
+    "SITE_HEADER": "EvPower",
+    "SITE_SUBHEADER": "Charging network",
+    "SITE_SYMBOL": "ev_station",
+    "SHOW_LANGUAGES": True,
+    "SHOW_HISTORY": True,
+    "ENVIRONMENT": "evpower.admin_nav.environment_badge",
+    "DASHBOARD_CALLBACK": "evpower.dashboard.dashboard_callback",
+    "STYLES": ["evpower.admin_nav.cockpit_stylesheet"],
+    "COLORS": {
+        "primary": {  # EvPower green
+            "50": "oklch(98.2% .018 155.826)", "100": "oklch(96.2% .044 156.743)",
+            "200": "oklch(92.5% .084 155.995)", "300": "oklch(87.1% .15 154.449)",
+            "400": "oklch(79.2% .209 151.711)", "500": "oklch(72.3% .219 149.579)",
+            "600": "oklch(62.7% .194 149.214)", "700": "oklch(52.7% .154 150.069)",
+            "800": "oklch(44.8% .119 151.328)", "900": "oklch(39.3% .095 152.535)",
+            "950": "oklch(26.6% .065 152.934)",
+        },
+    },
+    "SIDEBAR": {
+        "show_search": True,
+        "show_all_applications": True,
+        "navigation": "evpower.admin_nav.sidebar_navigation",
+    },
+}
+# The map of locations draws OpenStreetMap tiles by default (their tile usage policy asks
+# for a real referer, which the admin sends); point this at your own tile server if needed.
+ADMIN_MAP_TILE_URL = env.str("ADMIN_MAP_TILE_URL",
+                             default="https://tile.openstreetmap.org/{z}/{x}/{y}.png")

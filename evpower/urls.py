@@ -9,6 +9,7 @@ from evpower.metrics import views as metrics_views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),  # the admin's language switcher
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
     path("health/detailed", health.detailed, name="health-detailed"),

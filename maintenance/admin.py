@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.template.defaultfilters import filesizeformat
+from unfold.admin import ModelAdmin
 
 from evpower.admin_readonly import ReadOnlyPermissions
 
@@ -12,7 +13,7 @@ from .models import Backup
 
 
 @admin.register(Backup)
-class BackupAdmin(ReadOnlyPermissions, admin.ModelAdmin):
+class BackupAdmin(ReadOnlyPermissions, ModelAdmin):
     list_display = ["slot", "status", "size", "tables_verified", "restore_ok", "file_name",
                     "created_at", "finished_at"]
     list_filter = ["status", "trigger", "restore_ok"]

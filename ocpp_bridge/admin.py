@@ -10,6 +10,7 @@ import json
 from django.contrib import admin, messages
 from django.utils.html import format_html
 from ocpp.v16.enums import Action
+from unfold.admin import ModelAdmin, TabularInline
 
 from evpower.admin_filters import fixed_values_filter
 from evpower.admin_readonly import ReadOnlyPermissions, latest_rows_formset
@@ -20,7 +21,7 @@ from .services import parked_message_resolve
 MESSAGE_TYPES = (("2", "CALL"), ("3", "CALLRESULT"), ("4", "CALLERROR"))
 
 
-class ReadOnlyAdmin(ReadOnlyPermissions, admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyPermissions, ModelAdmin):
     """Logs and records: the message log is pruned by `manage.py purge_ocpp_log`."""
 
 
@@ -83,7 +84,7 @@ class CommandRecordAdmin(ReadOnlyAdmin):
 INLINE_COMMANDS = 20
 
 
-class CommandRecordInline(ReadOnlyPermissions, admin.TabularInline):
+class CommandRecordInline(ReadOnlyPermissions, TabularInline):
     model = CommandRecord
     formset = latest_rows_formset(INLINE_COMMANDS)
     verbose_name_plural = f"latest {INLINE_COMMANDS} commands sent to the charger"
@@ -113,7 +114,7 @@ class ResolvedFilter(admin.SimpleListFilter):
 
 
 @admin.register(ParkedMessage)
-class ParkedMessageAdmin(admin.ModelAdmin):
+class ParkedMessageAdmin(ModelAdmin):
     list_display = ("received_at", "station", "action", "reason", "transaction_id", "detail",
                     "resolved", "resolved_by")
     list_select_related = ("station", "resolved_by")

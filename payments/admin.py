@@ -10,6 +10,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.template.response import TemplateResponse
+from unfold.admin import ModelAdmin, TabularInline
 
 from evpower.admin_readonly import ReadOnlyPermissions, latest_rows_formset
 
@@ -40,7 +41,7 @@ class AdjustWalletForm(forms.Form):
         return reason
 
 
-class LedgerTransactionInline(ReadOnlyPermissions, admin.TabularInline):
+class LedgerTransactionInline(ReadOnlyPermissions, TabularInline):
     model = LedgerTransaction
     formset = latest_rows_formset(50)
     fields = ["created_at", "kind", "amount", "balance_after", "held_after", "ref_type", "ref_id",
@@ -52,7 +53,7 @@ class LedgerTransactionInline(ReadOnlyPermissions, admin.TabularInline):
 
 
 @admin.register(Wallet)
-class WalletAdmin(ReadOnlyPermissions, admin.ModelAdmin):
+class WalletAdmin(ReadOnlyPermissions, ModelAdmin):
     list_display = ["client", "currency", "balance", "held", "available", "debt", "updated_at"]
     list_filter = ["currency"]
     search_fields = ["client__phone", "client__name"]
@@ -99,14 +100,14 @@ class WalletAdmin(ReadOnlyPermissions, admin.ModelAdmin):
             "checkbox_name": ACTION_CHECKBOX_NAME, "action_name": "adjust_wallet"})
 
 
-class LedgerPostingInline(ReadOnlyPermissions, admin.TabularInline):
+class LedgerPostingInline(ReadOnlyPermissions, TabularInline):
     model = LedgerPosting
     fields = ["account", "wallet", "amount"]
     readonly_fields = fields
 
 
 @admin.register(LedgerTransaction)
-class LedgerTransactionAdmin(ReadOnlyPermissions, admin.ModelAdmin):
+class LedgerTransactionAdmin(ReadOnlyPermissions, ModelAdmin):
     list_display = ["id", "created_at", "kind", "wallet", "amount", "currency", "balance_after",
                     "ref_type", "ref_id", "author"]
     list_filter = ["kind", "currency"]
@@ -120,7 +121,7 @@ class LedgerTransactionAdmin(ReadOnlyPermissions, admin.ModelAdmin):
 
 
 @admin.register(Hold)
-class HoldAdmin(ReadOnlyPermissions, admin.ModelAdmin):
+class HoldAdmin(ReadOnlyPermissions, ModelAdmin):
     list_display = ["id", "wallet", "amount", "captured", "released", "status", "ref_type",
                     "ref_id", "created_at", "closed_at"]
     list_filter = ["status"]
@@ -129,7 +130,7 @@ class HoldAdmin(ReadOnlyPermissions, admin.ModelAdmin):
 
 
 @admin.register(Debt)
-class DebtAdmin(ReadOnlyPermissions, admin.ModelAdmin):
+class DebtAdmin(ReadOnlyPermissions, ModelAdmin):
     list_display = ["id", "wallet", "amount", "settled", "ref_type", "ref_id", "created_at",
                     "settled_at"]
     search_fields = ["ref_id", "wallet__client__phone"]

@@ -27,8 +27,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from unfold.admin import ModelAdmin, TabularInline
 
-from evpower.admin_readonly import ReadOnlyPermissions, latest_rows_formset
+from evpower.admin_readonly import ReadOnlyPermissions, computed_once, latest_rows_formset
 
 from . import reconciliation
 from .errors import WalletError
@@ -77,7 +78,7 @@ class ResolveForm(forms.Form):
 
 # -- payments ----------------------------------------------------------------------------
 
-class PaymentEventInline(ReadOnlyPermissions, admin.TabularInline):
+class PaymentEventInline(ReadOnlyPermissions, TabularInline):
     model = PaymentEvent
     formset = latest_rows_formset(EVENTS_SHOWN)
     verbose_name_plural = f"provider messages (newest {EVENTS_SHOWN})"
@@ -97,7 +98,7 @@ class PaymentEventInline(ReadOnlyPermissions, admin.TabularInline):
 
 
 @admin.register(Payment)
-class PaymentAdmin(ReadOnlyPermissions, admin.ModelAdmin):
+class PaymentAdmin(ReadOnlyPermissions, ModelAdmin):
     list_display = ("id", "client", "provider", "order_id", "amount", "currency", "status",
                     "provider_transaction_id", "created_at", "paid_at")
     list_filter = ("status", "provider", "currency")
@@ -138,6 +139,7 @@ class PaymentAdmin(ReadOnlyPermissions, admin.ModelAdmin):
                      f"ledger transaction {obj.credit_id}")
 
     @admin.display(description="reconciliation issues")
+    @computed_once
     def issues(self, obj: Payment):
         found = list(obj.reconciliation_issues.order_by("-id")[:20])
         if not found:
@@ -205,7 +207,7 @@ class PaymentAdmin(ReadOnlyPermissions, admin.ModelAdmin):
 
 
 @admin.register(PaymentEvent)
-class PaymentEventAdmin(ReadOnlyPermissions, admin.ModelAdmin):
+class PaymentEventAdmin(ReadOnlyPermissions, ModelAdmin):
     list_display = ("id", "created_at", "provider", "direction", "kind", "verified",
                     "payment", "remote_addr")
     list_filter = ("provider", "direction", "verified")
@@ -235,7 +237,7 @@ class ResolvedFilter(admin.SimpleListFilter):
 
 
 @admin.register(ReconciliationIssue)
-class ReconciliationIssueAdmin(ReadOnlyPermissions, admin.ModelAdmin):
+class ReconciliationIssueAdmin(ReadOnlyPermissions, ModelAdmin):
     list_display = ("id", "day", "provider", "kind", "payment_link", "provider_transaction_id",
                     "our_amount", "their_amount", "detail", "found_at", "resolved_at",
                     "resolved_by", "resolution")

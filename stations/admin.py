@@ -10,6 +10,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Prefetch
+from unfold.admin import ModelAdmin, TabularInline
 
 from evpower.admin_scoping import OwnerScopedAdmin
 from ocpp_bridge.admin import CommandRecordInline
@@ -22,7 +23,7 @@ from .services import station_approve, station_create, station_set_password
 
 
 @admin.register(Location)
-class LocationAdmin(OwnerScopedAdmin, admin.ModelAdmin):
+class LocationAdmin(OwnerScopedAdmin, ModelAdmin):
     list_display = ("name", "city", "status", "owner", "station_count")
     list_select_related = ("owner",)
     list_filter = ("status", "city")
@@ -88,7 +89,7 @@ class StationAddForm(forms.ModelForm):
         return location.name if location else self.cleaned_data["new_location"].strip()
 
 
-class ConnectorInline(admin.TabularInline):
+class ConnectorInline(TabularInline):
     model = Connector
     extra = 0
     fields = ("number", "connector_type", "max_power_kw",
@@ -113,7 +114,7 @@ JOB_FIELDS = ("firmware_status", "firmware_request_id", "firmware_status_at",
 
 
 @admin.register(Station)
-class StationAdmin(OwnerScopedAdmin, StationCommandActions, admin.ModelAdmin):
+class StationAdmin(OwnerScopedAdmin, StationCommandActions, ModelAdmin):
     list_display = ("identity", "location", "admin_status", "registration_status", "online",
                     "last_heartbeat_at", "last_seen_at", "firmware_version", "vendor_model",
                     "connector_statuses")
@@ -271,7 +272,7 @@ class StationAdmin(OwnerScopedAdmin, StationCommandActions, admin.ModelAdmin):
 
 
 @admin.register(IdTag)
-class IdTagAdmin(admin.ModelAdmin):
+class IdTagAdmin(ModelAdmin):
     list_display = ("id_tag", "status", "expiry_date", "parent", "note")
     list_select_related = ("parent",)
     list_filter = ("status", "expiry_date")

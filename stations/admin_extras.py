@@ -12,6 +12,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
+from unfold.admin import ModelAdmin, TabularInline
 
 from .charging_profiles import charging_profile_apply, charging_profile_clear
 from .local_list import local_list_sync
@@ -62,7 +63,7 @@ class ReservationAddForm(forms.ModelForm):
 
 
 @admin.register(Reservation)
-class ReservationAdmin(admin.ModelAdmin):
+class ReservationAdmin(ModelAdmin):
     """Adding one sends ReserveNow; the row keeps the charger's answer. Reservations are
     never edited or deleted here: cancel them (that tells the charger)."""
 
@@ -117,7 +118,7 @@ class ReservationAdmin(admin.ModelAdmin):
 
 # --- charging profiles ----------------------------------------------------------
 
-class AssignmentInline(admin.TabularInline):
+class AssignmentInline(TabularInline):
     model = ChargingProfileAssignment
     extra = 0
     can_delete = False
@@ -136,7 +137,7 @@ class ApplyProfileForm(forms.Form):
 
 
 @admin.register(ChargingProfile)
-class ChargingProfileAdmin(admin.ModelAdmin):
+class ChargingProfileAdmin(ModelAdmin):
     list_display = ("name", "charging_profile_id", "purpose", "kind", "stack_level",
                     "charging_rate_unit", "installed_on")
     list_filter = ("purpose", "kind")
@@ -201,7 +202,7 @@ class ChargingProfileAdmin(admin.ModelAdmin):
 # --- local authorisation lists ----------------------------------------------------
 
 @admin.register(LocalListState)
-class LocalListStateAdmin(admin.ModelAdmin):
+class LocalListStateAdmin(ModelAdmin):
     """What each charger's local list holds. Rows appear with a station's first sync
     (`manage.py sync_local_list <identity>`); updates are sent with the actions."""
 

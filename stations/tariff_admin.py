@@ -7,6 +7,7 @@ from django import forms
 from django.contrib import admin
 from django.db.models import Count
 from django.utils import timezone
+from unfold.admin import ModelAdmin, StackedInline, TabularInline
 
 from evpower.admin_scoping import OwnerScopedAdmin
 
@@ -39,7 +40,7 @@ class TariffRuleForm(forms.ModelForm):
                   "start_date", "end_date")
 
 
-class TariffRuleInline(admin.StackedInline):
+class TariffRuleInline(StackedInline):
     model = TariffRule
     form = TariffRuleForm
     extra = 0
@@ -54,14 +55,14 @@ class TariffRuleInline(admin.StackedInline):
     )
 
 
-class TariffAssignmentInline(OwnerScopedAdmin, admin.TabularInline):
+class TariffAssignmentInline(OwnerScopedAdmin, TabularInline):
     model = TariffAssignment
     extra = 0
     autocomplete_fields = ("location", "station")
 
 
 @admin.register(TariffPlan)
-class TariffPlanAdmin(admin.ModelAdmin):
+class TariffPlanAdmin(ModelAdmin):
     list_display = ("name", "currency", "active", "is_default", "priority", "valid_from",
                     "valid_to", "rule_count", "assignment_count")
     list_filter = ("active", "is_default", "currency")
@@ -83,7 +84,7 @@ class TariffPlanAdmin(admin.ModelAdmin):
 
 
 @admin.register(TariffAssignment)
-class TariffAssignmentAdmin(OwnerScopedAdmin, admin.ModelAdmin):
+class TariffAssignmentAdmin(OwnerScopedAdmin, ModelAdmin):
     list_display = ("plan", "location", "station")
     list_select_related = ("plan", "location", "station")
     list_filter = ("plan",)
@@ -92,7 +93,7 @@ class TariffAssignmentAdmin(OwnerScopedAdmin, admin.ModelAdmin):
 
 
 @admin.register(ClientTariff)
-class ClientTariffAdmin(admin.ModelAdmin):
+class ClientTariffAdmin(ModelAdmin):
     list_display = ("client", "name", "kind", "discount_percent", "price_per_kwh",
                     "price_per_minute", "station", "location", "active", "valid_from",
                     "valid_to")
@@ -115,7 +116,7 @@ class ClientTariffAdmin(admin.ModelAdmin):
         return obj.kind
 
 
-class PromoRedemptionInline(admin.TabularInline):
+class PromoRedemptionInline(TabularInline):
     model = PromoRedemption
     extra = 0
     fields = ("client", "redeemed_at", "expires_at")
@@ -129,7 +130,7 @@ class PromoRedemptionInline(admin.TabularInline):
 
 
 @admin.register(PromoCode)
-class PromoCodeAdmin(admin.ModelAdmin):
+class PromoCodeAdmin(ModelAdmin):
     list_display = ("code", "discount_percent", "active", "valid_from", "valid_to",
                     "benefit_days", "redemption_count", "max_redemptions", "max_per_client")
     list_filter = ("active",)
@@ -145,7 +146,7 @@ class PromoCodeAdmin(admin.ModelAdmin):
 
 
 @admin.register(PromoRedemption)
-class PromoRedemptionAdmin(admin.ModelAdmin):
+class PromoRedemptionAdmin(ModelAdmin):
     list_display = ("code", "client", "redeemed_at", "expires_at", "in_force")
     list_select_related = ("code", "client")
     list_filter = ("code",)
