@@ -13,6 +13,7 @@ from django.db.models import Count, Prefetch
 from unfold.admin import ModelAdmin, TabularInline
 
 from evpower.admin_scoping import OwnerScopedAdmin
+from evpower.dashboard.filters import FaultedFilter
 from ocpp_bridge.admin import CommandRecordInline
 from ocpp_bridge.admin_actions import StationCommandActions
 
@@ -119,7 +120,8 @@ class StationAdmin(OwnerScopedAdmin, StationCommandActions, ModelAdmin):
                     "last_heartbeat_at", "last_seen_at", "firmware_version", "vendor_model",
                     "connector_statuses")
     list_select_related = ("location",)
-    list_filter = ("admin_status", "registration_status", OnlineFilter, "location")
+    list_filter = ("admin_status", "registration_status", OnlineFilter, FaultedFilter,
+                   "location")
     search_fields = ("identity", "charge_point_serial", "charge_box_serial")
     actions = ("rotate_password", "approve_registration",
                *StationCommandActions.command_actions)
