@@ -11,10 +11,17 @@ import uuid
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
+
+from evpower.display_names import display_names
+
+from .status_models import ClientStatusChange  # noqa: F401 - who blocked / unblocked, why
 
 # E.164: "+", country code not starting with 0, at most 15 digits in all.
 E164_REGEX = r"^\+[1-9][0-9]{6,14}$"
-phone_validator = RegexValidator(E164_REGEX, "Enter the phone in E.164 form, e.g. +996700123456.")
+phone_validator = RegexValidator(E164_REGEX,
+                                 _("Enter the phone in E.164 form, e.g. +996700123456."))
 
 
 class Client(models.Model):
@@ -24,10 +31,10 @@ class Client(models.Model):
         EN = "en", "English"
 
     class Status(models.TextChoices):
-        ACTIVE = "active"
-        BLOCKED = "blocked"
-        PENDING_DELETION = "pending_deletion"
-        DELETED = "deleted"
+        ACTIVE = "active", pgettext_lazy("client status", "Active")
+        BLOCKED = "blocked", pgettext_lazy("client status", "Blocked")
+        PENDING_DELETION = "pending_deletion", pgettext_lazy("client status", "Pending Deletion")
+        DELETED = "deleted", pgettext_lazy("client status", "Deleted")
 
     # A deleted client's phone is replaced by a placeholder ("deleted:<id>"), which frees the
     # number for a new sign-up; the check constraint allows that form only for deleted rows.
@@ -79,11 +86,11 @@ class LoginSession(models.Model):
     """
 
     class RevokeReason(models.TextChoices):
-        LOGOUT = "logout"
-        LOGOUT_ALL = "logout_all"
-        REUSE = "reuse"
-        BLOCKED = "blocked"
-        DELETION = "deletion"
+        LOGOUT = "logout", pgettext_lazy("revoke reason", "Logout")
+        LOGOUT_ALL = "logout_all", pgettext_lazy("revoke reason", "Logout All")
+        REUSE = "reuse", pgettext_lazy("revoke reason", "Reuse")
+        BLOCKED = "blocked", pgettext_lazy("revoke reason", "Blocked")
+        DELETION = "deletion", pgettext_lazy("revoke reason", "Deletion")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="login_sessions")
@@ -119,10 +126,10 @@ class OtpCode(models.Model):
     """A one-time login code. Only its HMAC is stored; rows double as the rate-limit ledger."""
 
     class CloseReason(models.TextChoices):
-        VERIFIED = "verified"
-        ATTEMPTS = "attempts"
-        SUPERSEDED = "superseded"
-        DELIVERY_FAILED = "delivery_failed"
+        VERIFIED = "verified", pgettext_lazy("one-time code", "Verified")
+        ATTEMPTS = "attempts", pgettext_lazy("one-time code", "Attempts")
+        SUPERSEDED = "superseded", pgettext_lazy("one-time code", "Superseded")
+        DELIVERY_FAILED = "delivery_failed", pgettext_lazy("one-time code", "Delivery Failed")
 
     phone = models.CharField(max_length=32, db_index=True)
     code_hash = models.CharField(max_length=64)
@@ -161,8 +168,8 @@ class Device(models.Model):
     a phone that changes hands belongs to whoever registered it last."""
 
     class Kind(models.TextChoices):
-        FCM = "fcm"
-        WEBPUSH = "webpush"
+        FCM = "fcm", _("Fcm")
+        WEBPUSH = "webpush", _("Webpush")
 
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="devices")
     kind = models.CharField(max_length=10, choices=Kind.choices)
@@ -176,3 +183,33 @@ class Device(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} device of client {self.client_id}"
+
+
+display_names(Client, _("client"), _("clients"), {
+    "phone": _("phone"), "name": pgettext_lazy("person", "name"), "email": _("email"),
+    "language": _("language"), "status": _("status"),
+    "deletion_requested_at": _("deletion requested at"), "anonymised_at": _("anonymised at"),
+    "created_at": _("created at"),
+})
+display_names(LoginSession, _("login session"), _("login sessions"), {
+    "id": _("ID"), "client": _("client"), "refresh_jti": _("refresh token ID"),
+    "created_at": _("created at"), "refreshed_at": _("refreshed at"),
+    "expires_at": _("expires at"), "revoked_at": _("revoked at"),
+    "revoke_reason": _("revoke reason"), "ip": _("IP address"), "user_agent": _("user agent"),
+})
+display_names(UsedRefreshToken, _("used refresh token"), _("used refresh tokens"), {
+    "jti": _("token ID"), "session": _("login session"), "used_at": _("used at"),
+})
+display_names(OtpCode, _("one-time code"), _("one-time codes"), {
+    "phone": _("phone"), "code_hash": _("code hash"), "ip": _("IP address"),
+    "created_at": _("created at"), "expires_at": _("expires at"), "attempts": _("attempts"),
+    "closed_at": _("closed at"), "close_reason": _("close reason"),
+})
+display_names(Favourite, _("favourite"), _("favourites"), {
+    "client": _("client"), "location": _("location"), "created_at": _("created at"),
+})
+display_names(Device, _("device"), _("devices"), {
+    "client": _("client"), "kind": _("kind"), "token": _("token"),
+    "subscription": _("subscription"), "created_at": _("created at"),
+    "updated_at": _("updated at"),
+})

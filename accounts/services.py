@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .errors import ApiError
-from .models import Client, Device, Favourite, LoginSession, OtpCode
+from .models import Client, ClientStatusChange, Device, Favourite, LoginSession, OtpCode
 from .tokens import client_sessions_revoke
 
 logger = logging.getLogger(__name__)
@@ -44,28 +44,50 @@ def client_request_deletion(*, client_id: int, now: datetime | None = None) -> C
     return client
 
 
+def _status_reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ApiError("REASON_REQUIRED")
+    return reason[:300]
+
+
+def _record_status_change(client: Client, *, before: str, reason: str, by: str,
+                          author) -> None:
+    ClientStatusChange.objects.create(client=client, status_before=before,
+                                      status=client.status, reason=reason,
+                                      by=(by or "system")[:150], author=author)
+
+
 @transaction.atomic
-def client_block(*, client_id: int, by: str = "") -> Client:
-    """Block and revoke every session: the client's tokens stop working at once."""
+def client_block(*, client_id: int, reason: str, by: str = "", author=None) -> Client:
+    """Block and revoke every session: the client's tokens stop working at once. The reason
+    (mandatory) is kept with who did it (`by`, and `author` when a staff user did)."""
+    reason = _status_reason(reason)
     client = Client.objects.select_for_update().get(pk=client_id)
     if client.status == Client.Status.DELETED:
         raise ApiError("CLIENT_DELETED")
+    before = client.status
     client.status = Client.Status.BLOCKED
     client.save(update_fields=["status"])
     client_sessions_revoke(client_id=client.pk, reason=Reason.BLOCKED)
-    logger.info("client %s blocked by %s", client.pk, by or "system")
+    _record_status_change(client, before=before, reason=reason, by=by, author=author)
+    logger.info("client %s blocked by %s: %s", client.pk, by or "system", reason)
     return client
 
 
 @transaction.atomic
-def client_unblock(*, client_id: int, by: str = "") -> Client:
-    """Back to active; also cancels a pending deletion (support restoring an account)."""
+def client_unblock(*, client_id: int, reason: str, by: str = "", author=None) -> Client:
+    """Back to active; also cancels a pending deletion (support restoring an account).
+    The reason is kept as for a block."""
+    reason = _status_reason(reason)
     client = Client.objects.select_for_update().get(pk=client_id)
     if client.status == Client.Status.DELETED:
         raise ApiError("CLIENT_DELETED")
+    before = client.status
     client.status, client.deletion_requested_at = Client.Status.ACTIVE, None
     client.save(update_fields=["status", "deletion_requested_at"])
-    logger.info("client %s unblocked by %s", client.pk, by or "system")
+    _record_status_change(client, before=before, reason=reason, by=by, author=author)
+    logger.info("client %s unblocked by %s: %s", client.pk, by or "system", reason)
     return client
 
 
@@ -81,8 +103,10 @@ def client_anonymise(*, client_id: int, now: datetime | None = None) -> bool:
     client.name, client.email = "", ""
     client.status, client.anonymised_at = Client.Status.DELETED, now or timezone.now()
     client.save(update_fields=["phone", "name", "email", "status", "anonymised_at"])
-    # Login sessions hold IP addresses and user agents; devices and codes identify the phone.
+    # Login sessions hold IP addresses and user agents; devices and codes identify the phone;
+    # the reasons staff typed for blocking may name the person.
     client.login_sessions.all().delete()
+    client.status_changes.all().delete()
     client.devices.all().delete()
     client.favourites.all().delete()
     OtpCode.objects.filter(phone=phone).delete()

@@ -15,16 +15,16 @@ def staff(db, client):
     return client
 
 
-def test_admin_block_action_revokes_tokens_and_unblock_restores(staff):
+def test_admin_block_page_revokes_tokens_and_unblock_restores(staff):
     tokens = login()
     client_id = tokens["client"]["id"]
-    response = staff.post("/admin/accounts/client/", {
-        "action": "block", "_selected_action": [client_id]})
+    response = staff.post(f"/admin/accounts/client/{client_id}/block/", {
+        "preset": "fraud", "note": ""})
     assert response.status_code == 302
     assert Client.objects.get(pk=client_id).status == Client.Status.BLOCKED
     assert_error(authed(tokens["access"]).get("/api/v1/me"), 401, "TOKEN_INVALID")
 
-    staff.post("/admin/accounts/client/", {"action": "unblock", "_selected_action": [client_id]})
+    staff.post(f"/admin/accounts/client/{client_id}/unblock/", {"note": "resolved"})
     assert Client.objects.get(pk=client_id).status == Client.Status.ACTIVE
     assert authed(login()["access"]).get("/api/v1/me").status_code == 200
 

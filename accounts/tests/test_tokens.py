@@ -104,7 +104,7 @@ def test_logout_all_revokes_every_login_of_the_client(db, api):
 
 def test_blocked_clients_tokens_stop_working_at_once(db, api):
     tokens = login()
-    client_block(client_id=tokens["client"]["id"], by="test")
+    client_block(client_id=tokens["client"]["id"], reason="test", by="test")
     assert_error(authed(tokens["access"]).get(ME), 401, "TOKEN_INVALID")
     assert_error(refresh(api, tokens["refresh"]), 401, "TOKEN_INVALID")
 

@@ -21,8 +21,8 @@ also cancels a pending deletion. A deleted (anonymised) client cannot be either.
     def add_arguments(self, parser):
         parser.add_argument("client", help="the client's phone (+996...) or id")
         parser.add_argument("--unblock", action="store_true", help="unblock instead")
-        parser.add_argument("--reason", required=True, help="why (logged by the service with "
-                                                            "who did it)")
+        parser.add_argument("--reason", required=True, help="why (kept on the client's status "
+                                                            "history with who did it)")
 
     def handle(self, *args, client: str, unblock: bool, reason: str, **options):
         target = client_by_ref(client)
@@ -41,8 +41,7 @@ also cancels a pending deletion. A deleted (anonymised) client cannot be either.
             self.dry_run_note()
             return
         self.confirm(f"{verb.capitalize()} client {target.pk} ({target.phone})?")
-        by = f"{support_actor()}: {reason.strip()}"[:300]
         service = client_unblock if unblock else client_block
-        done = service(client_id=target.pk, by=by)
+        done = service(client_id=target.pk, reason=reason, by=support_actor())
         self.done(f"client {done.pk}: {done.status}"
                   + ("" if unblock else f"; {logins} login session(s) revoked"))
