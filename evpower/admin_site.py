@@ -17,6 +17,7 @@ from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy
 from django_otp import devices_for_user
 from django_otp.admin import OTPAdminAuthenticationForm
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -78,6 +79,7 @@ class StaffOtpLoginForm(ThemedFields, OTPAdminAuthenticationForm):
 class EvPowerAdminSite(UnfoldAdminSite):
     site_header = "EvPower administration"
     site_title = "EvPower admin"
+    index_title = gettext_lazy("Dashboard")  # the index page is the cockpit's dashboard
     # one page for both policies: it lists whatever fields the form has
     login_template = "admin/evpower_login.html"
 
@@ -93,3 +95,10 @@ class EvPowerAdminSite(UnfoldAdminSite):
         if not super().has_permission(request):
             return False
         return not two_factor_required() or request.user.is_verified()
+
+    def get_urls(self):
+        # the cockpit's pages of our own (map, live station view), before the admin's own:
+        # its catch-all would answer them. Imported here: the views need the apps' models.
+        from stations.admin_live import cockpit_urls
+
+        return cockpit_urls(self) + super().get_urls()

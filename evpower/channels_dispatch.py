@@ -13,6 +13,7 @@ queue).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -52,3 +53,23 @@ async def cancel_for_sure(tasks: Sequence[asyncio.Future]) -> None:
     for task in tasks:
         if task.done() and not task.cancelled():
             task.exception()  # retrieved: an error of a receive we no longer need is not news
+
+
+class ShutdownSafeCall:
+    """Mixed into a Channels consumer (before the consumer class): Channels' own `__call__`,
+    with the receive loop above, so the consumer's end cannot hang on a channel-layer
+    receive that ignores its cancellation."""
+
+    async def __call__(self, scope, receive, send):
+        from channels.exceptions import StopConsumer
+        from channels.layers import get_channel_layer
+
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = await self.channel_layer.new_channel()
+        self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
+        self.base_send = send
+        try:
+            await dispatch_until_stopped([receive, self.channel_receive], self.dispatch)
+        except StopConsumer:
+            pass

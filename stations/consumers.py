@@ -14,16 +14,13 @@ on a WebSocket). A bad token is refused with 401 before the upgrade.
 
 from __future__ import annotations
 
-import functools
 from collections import deque
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from channels.layers import get_channel_layer
 
-from evpower.channels_dispatch import dispatch_until_stopped
+from evpower.channels_dispatch import ShutdownSafeCall
 from evpower.correlation import set_correlation_id, socket_correlation_id
 from evpower.ws_deny import deny_handshake
 
@@ -55,20 +52,7 @@ def _existing(locations: list[int], stations: list[int]) -> tuple[list[int], lis
             sorted(Station.objects.filter(pk__in=stations).values_list("pk", flat=True)))
 
 
-class AppConsumer(AsyncJsonWebsocketConsumer):
-    async def __call__(self, scope, receive, send):
-        # Channels' own __call__, with a receive loop whose end cannot hang on a channel-layer
-        # receive that ignores cancellation (evpower/channels_dispatch.py)
-        self.scope = scope
-        self.channel_layer = get_channel_layer(self.channel_layer_alias)
-        self.channel_name = await self.channel_layer.new_channel()
-        self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
-        self.base_send = send
-        try:
-            await dispatch_until_stopped([receive, self.channel_receive], self.dispatch)
-        except StopConsumer:
-            pass
-
+class AppConsumer(ShutdownSafeCall, AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         set_correlation_id(socket_correlation_id("app"))  # this socket's log lines
         self.client = await _client_for(_token(self.scope))
