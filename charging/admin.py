@@ -4,9 +4,12 @@ them, so operators read them and never edit them (corrections go through service
 from __future__ import annotations
 
 from django.contrib import admin
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 from ocpp.v16.enums import AuthorizationStatus, Measurand, Reason
 from unfold.admin import ModelAdmin, TabularInline
 
+from evpower.admin_csv import CsvExportMixin
 from evpower.admin_filters import fixed_values_filter
 from evpower.admin_readonly import ReadOnlyPermissions, latest_rows_formset
 from evpower.admin_scoping import OwnerScopedAdmin
@@ -23,7 +26,7 @@ class ReadOnlyAdmin(ReadOnlyPermissions, ModelAdmin):
 class MeterSampleInline(ReadOnlyPermissions, TabularInline):
     model = MeterSample
     formset = latest_rows_formset(SAMPLES_SHOWN)  # a long session has thousands
-    verbose_name_plural = f"meter samples (newest {SAMPLES_SHOWN})"
+    verbose_name_plural = format_lazy(_("meter samples (newest {count})"), count=SAMPLES_SHOWN)
     ordering = ("-timestamp", "-id")
     fields = ("timestamp", "measurand", "phase", "location", "context", "value", "unit",
               "normalised_value", "normalised_unit")
@@ -32,20 +35,30 @@ class MeterSampleInline(ReadOnlyPermissions, TabularInline):
 
 
 @admin.register(OcppTransaction)
-class OcppTransactionAdmin(OwnerScopedAdmin, ReadOnlyAdmin):
+class OcppTransactionAdmin(CsvExportMixin, OwnerScopedAdmin, ReadOnlyAdmin):
     list_display = ("id", "station", "connector_number", "id_tag", "id_tag_status", "status",
                     "meter_start", "last_meter_wh", "meter_stop", "energy_wh", "started_at",
                     "stopped_at", "stop_reason")
     list_select_related = ("station",)
     list_filter = ("status",
-                   fixed_values_filter("id_tag_status", AuthorizationStatus, "id tag status"),
-                   fixed_values_filter("stop_reason", Reason, "stop reason"))
+                   fixed_values_filter("id_tag_status", AuthorizationStatus, _("id tag status")),
+                   fixed_values_filter("stop_reason", Reason, _("stop reason")),
+                   "station", "station__location")  # an owner's own only (admin_scoping)
     search_fields = ("=id", "station__identity", "id_tag")
+    search_help_text = _("Transaction id, station identity or id tag.")
     date_hierarchy = "started_at"
+    csv_fields = (
+        (_("id"), "id"), (_("station"), "station__identity"),
+        (_("location"), "station__location__name"), (_("connector"), "connector_number"),
+        (_("id tag"), "id_tag"), (_("id tag status"), "id_tag_status"), (_("status"), "status"),
+        (_("started at"), "started_at"), (_("stopped at"), "stopped_at"),
+        (_("meter start (Wh)"), "meter_start"), (_("last meter (Wh)"), "last_meter_wh"),
+        (_("meter stop (Wh)"), "meter_stop"), (_("energy (Wh)"), "energy_wh"),
+        (_("stop reason"), "stop_reason"), (_("session"), "session__id"))
     readonly_fields = ("energy_wh",)
     inlines = (MeterSampleInline,)
 
-    @admin.display(description="energy (Wh)")
+    @admin.display(description=_("energy (Wh)"))
     def energy_wh(self, obj: OcppTransaction) -> int | None:
         return obj.energy_wh
 

@@ -21,6 +21,8 @@ from django.db.models import F, OuterRef, Subquery
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
 from accounts.models import Client
@@ -41,10 +43,10 @@ WRITE_OFF_MAX = 100
 
 
 class BillToClientForm(forms.Form):
-    phone = forms.CharField(max_length=32, help_text="the client's phone, e.g. +996700123456")
+    phone = forms.CharField(max_length=32, help_text=_("the client's phone, e.g. +996700123456"))
     note = forms.CharField(required=False, max_length=200,
                            widget=forms.Textarea(attrs={"rows": 2}),
-                           help_text="optional; kept in the resolution note with your name")
+                           help_text=_("optional; kept in the resolution note with your name"))
 
     def clean_phone(self):
         phone = self.cleaned_data["phone"].replace(" ", "").strip()
@@ -56,7 +58,7 @@ class BillToClientForm(forms.Form):
 
 class WriteOffForm(forms.Form):
     note = forms.CharField(max_length=280, widget=forms.Textarea(attrs={"rows": 3}),
-                           help_text="mandatory: why nobody is billed, or what was done instead")
+                           help_text=_("mandatory: why nobody is billed, or what was done instead"))
 
     def clean_note(self):
         note = self.cleaned_data["note"].strip()
@@ -91,6 +93,7 @@ class BillingReviewAdmin(ModelAdmin):
     list_filter = (ResolvedFilter, fixed_values_filter("reason", REVIEW_REASONS), "station")
     search_fields = ("=transaction_id", "station__identity")
     search_help_text = "Exact transaction id, or station identity."
+    date_hierarchy = "received_at"
     ordering = (F("resolved_at").desc(nulls_first=True), "-received_at")  # unresolved first
     actions = ("bill_to_client", "write_off")
     fields = ("received_at", "station", "action", "reason", "detail", "transaction_shown",
@@ -137,11 +140,11 @@ class BillingReviewAdmin(ModelAdmin):
 
     # -- columns ---------------------------------------------------------------------
 
-    @admin.display(description="resolved", boolean=True, ordering="resolved_at")
+    @admin.display(description=_("resolved"), boolean=True, ordering="resolved_at")
     def resolved(self, obj) -> bool:
         return obj.resolved_at is not None
 
-    @admin.display(description="transaction", ordering="transaction_id")
+    @admin.display(description=_("transaction"), ordering="transaction_id")
     def transaction_shown(self, obj):
         if obj.transaction_id is None:
             return "—"
@@ -151,19 +154,19 @@ class BillingReviewAdmin(ModelAdmin):
             "admin:charging_ocpptransaction_change", args=[obj.transaction_id]),
             obj.transaction_id, obj.tx_status)
 
-    @admin.display(description="id tag")
+    @admin.display(description=_("id tag"))
     def tx_id_tag(self, obj) -> str:
         return obj.tx_id_tag or "—"
 
-    @admin.display(description="energy (kWh)")
+    @admin.display(description=_("energy (kWh)"))
     def energy_kwh(self, obj) -> str:
         return "—" if obj.tx_energy_wh is None else f"{obj.tx_energy_wh / 1000:.3f}"
 
-    @admin.display(description="stopped")
+    @admin.display(description=_("stopped"))
     def tx_stopped_at(self, obj):
         return obj.tx_stopped_at or "—"
 
-    @admin.display(description="session")
+    @admin.display(description=_("session"))
     def session_shown(self, obj):
         if obj.billed_session_id is None:
             return "none"
@@ -171,7 +174,7 @@ class BillingReviewAdmin(ModelAdmin):
             "admin:charging_chargingsession_change", args=[obj.billed_session_id]),
             obj.billed_session_id)
 
-    @admin.display(description="payload")
+    @admin.display(description=_("payload"))
     def payload_json(self, obj):
         return format_html('<pre style="white-space: pre-wrap">{}</pre>',
                            json.dumps(obj.payload, indent=2, ensure_ascii=False))
@@ -183,10 +186,10 @@ class BillingReviewAdmin(ModelAdmin):
             **self.admin_site.each_context(request), "opts": self.model._meta,
             "checkbox_name": ACTION_CHECKBOX_NAME, **context})
 
-    @admin.action(description="Bill to a client…", permissions=["bill"])
+    @admin.action(description=_("Bill to a client…"), permissions=["bill"])
     def bill_to_client(self, request, queryset):
         if queryset.count() != 1:
-            self.message_user(request, "Bill to a client: select exactly one item.",
+            self.message_user(request, gettext("Bill to a client: select exactly one item."),
                               messages.ERROR)
             return None
         item = queryset.get()
@@ -201,11 +204,13 @@ class BillingReviewAdmin(ModelAdmin):
                     transaction_id=item.transaction_id, client=form.client, staff=request.user,
                     note=form.cleaned_data["note"])
             except (ChargingError, WalletError) as exc:
-                self.message_user(request, f"Transaction {item.transaction_id}: not billed — "
-                                           f"{exc.code} {exc.details}", messages.ERROR)
+                self.message_user(request, gettext("Transaction %(id)s: not billed — %(code)s "
+                                                   "%(details)s")
+                                  % {"id": item.transaction_id, "code": exc.code,
+                                     "details": exc.details}, messages.ERROR)
                 return None
             self.message_user(request, format_html(
-                'Transaction {}: billed to {} as <a href="{}">session {}</a>: {} {}.',
+                gettext('Transaction {}: billed to {} as <a href="{}">session {}</a>: {} {}.'),
                 item.transaction_id, form.client, reverse(
                     "admin:charging_chargingsession_change", args=[session.pk]),
                 session.pk, session.final_cost, session.currency), messages.SUCCESS)
@@ -213,24 +218,26 @@ class BillingReviewAdmin(ModelAdmin):
         tx = OcppTransaction.objects.select_related("station").filter(
             pk=item.transaction_id).first()
         return self._page(request, "bill_to_client.html", {
-            "title": f"Bill transaction {item.transaction_id} to a client", "form": form,
+            "title": gettext("Bill transaction %(id)s to a client") % {"id": item.transaction_id},
+            "form": form,
             "item": item, "tx": tx, "action_name": "bill_to_client"})
 
-    @admin.action(description="Mark resolved (write off)…", permissions=["resolve"])
+    @admin.action(description=_("Mark resolved (write off)…"), permissions=["resolve"])
     def write_off(self, request, queryset):
         items = list(queryset.filter(resolved_at__isnull=True).order_by("pk")[:WRITE_OFF_MAX])
         if not items:
-            self.message_user(request, "Write off: the selected items are already resolved.",
-                              messages.INFO)
+            self.message_user(request, gettext("Write off: the selected items are already "
+                                               "resolved."), messages.INFO)
             return None
         form = WriteOffForm(request.POST if "apply" in request.POST else None)
         if form.is_bound and form.is_valid():
             done = sum(review_write_off(message=item, staff=request.user,
                                         note=form.cleaned_data["note"]) for item in items)
-            self.message_user(request, f"Wrote off {done} item(s)."
-                              + (f" {len(items) - done} had been resolved meanwhile."
-                                 if done < len(items) else ""), messages.SUCCESS)
+            self.message_user(request, gettext("Wrote off %(count)s item(s).") % {"count": done}
+                              + (gettext(" %(count)s had been resolved meanwhile.")
+                                 % {"count": len(items) - done} if done < len(items) else ""),
+                              messages.SUCCESS)
             return None
         return self._page(request, "write_off.html", {
-            "title": "Mark resolved (write off)", "form": form, "items": items,
+            "title": gettext("Mark resolved (write off)"), "form": form, "items": items,
             "action_name": "write_off"})

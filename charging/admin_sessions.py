@@ -25,8 +25,12 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
+from evpower.admin_csv import CsvExportMixin
+from evpower.admin_filters import DayRangeFilter
 from evpower.admin_readonly import ReadOnlyPermissions, computed_once
 from evpower.admin_scoping import OwnerScopedAdmin, is_owner_scoped
 from payments.errors import WalletError
@@ -111,58 +115,79 @@ def curve_svg(curve: MeterCurve, width: int = 640, height: int = 160):
 class RefundForm(forms.Form):
     amount = forms.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal("0.01"))
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=1000,
-                             help_text="mandatory; written to the log with your name")
+                             help_text=_("mandatory; written to the log with your name"))
     # one key per opened form: a double submit refunds once
     key = forms.CharField(widget=forms.HiddenInput)
 
     def __init__(self, *args, session: ChargingSession, refundable: Decimal, **kwargs):
         super().__init__(*args, **kwargs)
         self.session, self.refundable = session, refundable
-        self.fields["amount"].help_text = (f"{session.currency}; at most {refundable} (what the "
-                                           "session cost less earlier refunds)")
+        self.fields["amount"].help_text = gettext(
+            "%(currency)s; at most %(refundable)s (what the session cost less earlier "
+            "refunds)") % {"currency": session.currency, "refundable": refundable}
 
     def clean_amount(self):
         amount = self.cleaned_data["amount"]
         if amount > self.refundable:
-            raise forms.ValidationError(f"At most {self.refundable} {self.session.currency} "
-                                        "can be refunded for this session.")
+            raise forms.ValidationError(gettext(
+                "At most %(refundable)s %(currency)s can be refunded for this session.")
+                % {"refundable": self.refundable, "currency": self.session.currency})
         return amount
 
     def clean_reason(self):
         reason = self.cleaned_data["reason"].strip()
         if not reason:
-            raise forms.ValidationError("A reason is required.")
+            raise forms.ValidationError(gettext("A reason is required."))
         return reason
 
     def clean_key(self):
         key = self.cleaned_data["key"]
         if not re.fullmatch(rf"session:{self.session.pk}:refund:[0-9a-f]{{32}}", key):
-            raise forms.ValidationError("Open the refund page again.")
+            raise forms.ValidationError(gettext("Open the refund page again."))
         return key
 
 
-class ChargingSessionAdmin(OwnerScopedAdmin, ReadOnlyPermissions, ModelAdmin):
+def _energy_kwh(session: ChargingSession) -> Decimal:
+    return (Decimal(session.energy_wh) / 1000).quantize(Decimal("0.001"))
+
+
+class ChargingSessionAdmin(CsvExportMixin, OwnerScopedAdmin, ReadOnlyPermissions, ModelAdmin):
     list_display = ("id", "client", "station", "connector_number", "origin", "status", "limit",
                     "energy_kwh", "cost_shown", "created_at", "ended_at", "stop_reason",
                     "settled")
     list_select_related = ("client", "station")
-    list_filter = ("status", "origin", "stop_reason", "settled", "station")
-    search_fields = ("=id", "client__phone", "station__identity", "id_tag")
-    search_help_text = "Session id, client phone, station identity or id tag."
+    # station and location are scoped to an owner's own (evpower.admin_scoping)
+    list_filter = ("status", "origin", "stop_reason", "settled", "station",
+                   "station__location", ("created_at", DayRangeFilter))
+    list_filter_submit = True  # the day range is typed, then applied
+    search_fields = ("=id", "=transaction__id", "client__phone", "station__identity",
+                     "id_tag")
+    search_help_text = _("Session id, charger transaction id, client phone, station identity "
+                         "or id tag.")
     date_hierarchy = "created_at"
+    csv_fields = (
+        (_("id"), "id"), (_("created at"), "created_at"),
+        (_("charging started at"), "charging_started_at"), (_("ended at"), "ended_at"),
+        (_("status"), "status"), (_("origin"), "origin"), (_("client phone"), "client__phone"),
+        (_("station"), "station__identity"), (_("location"), "station__location__name"),
+        (_("connector"), "connector_number"), (_("id tag"), "id_tag"),
+        (_("charger transaction"), "transaction_id"), (_("energy (kWh)"), _energy_kwh),
+        (_("cost"), "cost"), (_("final cost"), "final_cost"), (_("currency"), "currency"),
+        (_("settled"), "settled"), (_("settled at"), "settled_at"),
+        (_("stop reason"), "stop_reason"), (_("failure detail"), "failure_detail"))
     show_full_result_count = False
     actions = ("stop_sessions", "close_sessions", "refund_session")
     fieldsets = (
         (None, {"fields": ("client", "wallet", "station", "connector_number", "origin",
                            "id_tag", "status", "transaction_link")}),
-        ("Money", {"fields": ("limit", "hold_amount", "cost", "final_cost", "currency",
+        (_("Money"), {"fields": ("limit", "hold_amount", "cost", "final_cost", "currency",
                               "settled", "settled_at", "receipt_shown", "tariff_shown")}),
-        ("Meter", {"fields": ("energy_kwh", "power_w", "soc_percent", "meter_start_wh",
+        (_("Meter"), {"fields": ("energy_kwh", "power_w", "soc_percent", "meter_start_wh",
                               "meter_stop_wh", "meter_at", "energy_changed_at")}),
-        ("Times and stop", {"fields": ("created_at", "charging_started_at", "ended_at",
+        (_("Times and stop"), {"fields": ("created_at", "charging_started_at", "ended_at",
                                        "stop_requested_at", "stop_requested_by", "stop_reason",
                                        "failure_detail")}),
-        ("Timeline", {"fields": ("commands_sent", "charger_messages", "meter_curve",
+        (_("Timeline"), {"fields": ("commands_sent", "charger_messages", "meter_curve",
                                  "ledger")}),
     )
     readonly_fields = ("wallet", "transaction_link", "limit", "receipt_shown", "tariff_shown",
@@ -208,7 +233,7 @@ class ChargingSessionAdmin(OwnerScopedAdmin, ReadOnlyPermissions, ModelAdmin):
 
     # -- columns and fields ----------------------------------------------------------
 
-    @admin.display(description="limit")
+    @admin.display(description=_("limit"))
     def limit(self, obj: ChargingSession) -> str:
         parts = []
         if obj.limit_energy_wh:
@@ -217,21 +242,21 @@ class ChargingSessionAdmin(OwnerScopedAdmin, ReadOnlyPermissions, ModelAdmin):
             parts.append(f"{obj.limit_amount} {obj.currency}")
         return " or ".join(parts) or "none"
 
-    @admin.display(description="energy (kWh)", ordering="energy_wh")
+    @admin.display(description=_("energy (kWh)"), ordering="energy_wh")
     def energy_kwh(self, obj: ChargingSession) -> str:
         return _kwh(obj.energy_wh)
 
-    @admin.display(description="cost / final")
+    @admin.display(description=_("cost / final"))
     def cost_shown(self, obj: ChargingSession) -> str:
         if obj.final_cost is not None:
             return f"{obj.final_cost} {obj.currency}"
         return f"{obj.cost} {obj.currency} so far"
 
-    @admin.display(description="client's wallet")
+    @admin.display(description=_("client's wallet"))
     def wallet(self, obj: ChargingSession):
         wallet = getattr(obj, "wallet_row", None)
         if wallet is None:
-            return "No wallet yet (no money has moved)."
+            return gettext("No wallet yet (no money has moved).")
         adjust = reverse("admin:payments_wallet_changelist") + f"?client__id__exact={obj.client_id}"
         return format_html(
             'balance {} {}, held {}, available {}, debt {} — <a href="{}">wallet and its '
@@ -239,18 +264,18 @@ class ChargingSessionAdmin(OwnerScopedAdmin, ReadOnlyPermissions, ModelAdmin):
             wallet.currency, wallet.held, wallet.available, wallet.debt,
             reverse("admin:payments_wallet_change", args=[wallet.pk]), adjust)
 
-    @admin.display(description="charger transaction")
+    @admin.display(description=_("charger transaction"))
     def transaction_link(self, obj: ChargingSession):
         tx = obj.transaction if obj.transaction_id else None
         if tx is None:
-            return "none (the charger never started it)"
+            return gettext("none (the charger never started it)")
         return format_html("{} — {}, started {}, stopped {}, meter {} → {} Wh",
                            _link("charging_ocpptransaction_change", tx.pk, f"transaction {tx.pk}"),
                            tx.status, _when(tx.started_at), _when(tx.stopped_at),
                            tx.meter_start, tx.meter_stop if tx.meter_stop is not None
                            else f"{tx.last_meter_wh} (last reading)")
 
-    @admin.display(description="receipt")
+    @admin.display(description=_("receipt"))
     def receipt_shown(self, obj: ChargingSession):
         if not obj.receipt:
             return "—"
@@ -260,7 +285,7 @@ class ChargingSessionAdmin(OwnerScopedAdmin, ReadOnlyPermissions, ModelAdmin):
                           "total", "paid_from_hold", "paid_from_balance", "debt")
                          if key in obj.receipt], "—")
 
-    @admin.display(description="tariff frozen at start")
+    @admin.display(description=_("tariff frozen at start"))
     def tariff_shown(self, obj: ChargingSession) -> str:
         t = obj.tariff or {}
         name = " / ".join(filter(None, (t.get("plan_name"), t.get("rule_name")))) or "?"
@@ -270,7 +295,7 @@ class ChargingSessionAdmin(OwnerScopedAdmin, ReadOnlyPermissions, ModelAdmin):
                 f"{t.get('idle_grace_minutes')} min, discount {t.get('discount_percent')}% "
                 f"({t.get('currency')})")
 
-    @admin.display(description="commands sent")
+    @admin.display(description=_("commands sent"))
     @computed_once
     def commands_sent(self, obj: ChargingSession):
         rows = [(_link("ocpp_bridge_commandrecord_change", c.pk, _when(c.created_at)), c.action,
@@ -279,9 +304,9 @@ class ChargingSessionAdmin(OwnerScopedAdmin, ReadOnlyPermissions, ModelAdmin):
                  " ".join(filter(None, (c.error_code, c.error_description))))
                 for c in session_commands(obj)]
         return _table(("sent", "action", "requested by", "outcome", "charger's answer",
-                       "error"), rows, "No commands were sent for this session.")
+                       "error"), rows, gettext("No commands were sent for this session."))
 
-    @admin.display(description="charger messages")
+    @admin.display(description=_("charger messages"))
     @computed_once
     def charger_messages(self, obj: ChargingSession):
         found = session_frames(obj)
@@ -292,19 +317,19 @@ class ChargingSessionAdmin(OwnerScopedAdmin, ReadOnlyPermissions, ModelAdmin):
                              else m.raw[:300] + "…"))
                 for m in found.frames]
         table = _table(("logged", "direction", "type", "action", "message id", "frame"), rows,
-                       "No frames of this transaction in the message log (pruned, or "
-                       "logging is off).")
+                       gettext("No frames of this transaction in the message log (pruned, "
+                               "or logging is off)."))
         if found.meter_frames_cut:
-            return format_html("{}<p>Only the newest {} MeterValues are shown.</p>", table,
+            return format_html(gettext("{}<p>Only the newest {} MeterValues are shown.</p>"), table,
                                METER_FRAMES_SHOWN)
         return table
 
-    @admin.display(description="energy over time")
+    @admin.display(description=_("energy over time"))
     @computed_once
     def meter_curve(self, obj: ChargingSession):
         return curve_svg(session_meter_curve(obj))
 
-    @admin.display(description="ledger (\"session\", id)")
+    @admin.display(description=_("ledger (\"session\", id)"))
     @computed_once
     def ledger(self, obj: ChargingSession):
         rows = [(_link("payments_ledgertransaction_change", t.pk, _when(t.created_at)), t.kind,
@@ -313,78 +338,91 @@ class ChargingSessionAdmin(OwnerScopedAdmin, ReadOnlyPermissions, ModelAdmin):
                  t.author.get_username() if t.author else "", t.reason, t.key)
                 for t in session_ledger(obj)]
         return _table(("posted", "kind", "amount", "postings", "author", "reason", "key"),
-                      rows, "Nothing posted for this session.")
+                      rows, gettext("Nothing posted for this session."))
 
     # -- actions ---------------------------------------------------------------------
 
     def _chosen(self, request, queryset, label: str) -> list[tuple[int, str]]:
         chosen = list(queryset.order_by("id").values_list("pk", "status")[:MAX_PER_ACTION + 1])
         if len(chosen) > MAX_PER_ACTION:
-            self.message_user(request, f"{label}: select at most {MAX_PER_ACTION} sessions.",
-                              messages.ERROR)
+            self.message_user(request, gettext("%(label)s: select at most %(max)s sessions.")
+                              % {"label": label, "max": MAX_PER_ACTION}, messages.ERROR)
             return []
         return chosen
 
-    @admin.action(description="Stop (RemoteStopTransaction)", permissions=["stop"])
+    @admin.action(description=_("Stop (RemoteStopTransaction)"), permissions=["stop"])
     def stop_sessions(self, request, queryset):
-        for session_id, before in self._chosen(request, queryset, "Stop"):
+        for session_id, before in self._chosen(request, queryset, gettext("Stop")):
             try:
                 session = session_stop(session_id=session_id, requested_by=staff_name(request),
                                        reason=Reason.OPERATOR)
             except ChargingError as exc:
                 charger = exc.details.get("charger_status")
-                self.message_user(request, f"Session {session_id}: not stopped — {exc.code}"
-                                  + (f" (charger: {charger})" if charger else ""),
-                                  messages.ERROR)
+                self.message_user(request, gettext("Session %(id)s: not stopped — %(code)s")
+                                  % {"id": session_id, "code": exc.code}
+                                  + (gettext(" (charger: %(status)s)") % {"status": charger}
+                                     if charger else ""), messages.ERROR)
                 continue
             if before == Status.CHARGING and session.status == Status.FINISHING:
-                text = ("the charger accepted the stop; the bill follows its "
-                        "StopTransaction (or the clockwork)")
+                text = gettext("the charger accepted the stop; the bill follows its "
+                               "StopTransaction (or the clockwork)")
             elif before == Status.PENDING and session.status == Status.CANCELLED:
-                text = "cancelled before the charger started; the hold is released"
+                text = gettext("cancelled before the charger started; the hold is released")
             elif session.is_active:
-                text = f"already stopping ({session.status}); nothing sent"
+                text = gettext("already stopping (%(status)s); nothing sent") % {
+                    "status": session.status}
             else:
-                text = f"already ended ({session.status}); nothing sent"
-            self.message_user(request, f"Session {session_id}: {text}.",
+                text = gettext("already ended (%(status)s); nothing sent") % {
+                    "status": session.status}
+            self.message_user(request, gettext("Session %(id)s: %(text)s.")
+                              % {"id": session_id, "text": text},
                               messages.SUCCESS if session.status != before else messages.INFO)
 
-    @admin.action(description="Close without the charger (bill from last reading)",
+    @admin.action(description=_("Close without the charger (bill from last reading)"),
                   permissions=["close"])
     def close_sessions(self, request, queryset):
-        for session_id, before in self._chosen(request, queryset, "Close"):
+        for session_id, before in self._chosen(request, queryset, gettext("Close")):
             try:
                 ended = session_close_unreported(session_id=session_id, reason=Reason.OPERATOR,
                                                  requested_by=staff_name(request))
             except (ChargingError, WalletError) as exc:
-                self.message_user(request, f"Session {session_id}: not closed — {exc.code} "
-                                           f"{exc.details}", messages.ERROR)
+                self.message_user(request, gettext("Session %(id)s: not closed — %(code)s "
+                                                   "%(details)s")
+                                  % {"id": session_id, "code": exc.code, "details": exc.details},
+                                  messages.ERROR)
                 continue
             if not ended:
-                self.message_user(request, f"Session {session_id}: already ended ({before}); "
-                                           "nothing done.", messages.INFO)
+                self.message_user(request, gettext("Session %(id)s: already ended "
+                                                   "(%(status)s); nothing done.")
+                                  % {"id": session_id, "status": before}, messages.INFO)
                 continue
             session = ChargingSession.objects.get(pk=session_id)
             if session.status == Status.COMPLETED:
-                text = (f"billed {session.final_cost} {session.currency} for "
-                        f"{_kwh(session.energy_wh)} kWh from the last reading")
+                text = gettext("billed %(cost)s %(currency)s for %(kwh)s kWh from the last "
+                               "reading") % {"cost": session.final_cost,
+                                             "currency": session.currency,
+                                             "kwh": _kwh(session.energy_wh)}
                 if before == Status.CHARGING:
-                    text += ("; the charger was not told — it may still be charging "
-                             "(stop it there or with RemoteStopTransaction)")
+                    text += gettext("; the charger was not told — it may still be charging "
+                                    "(stop it there or with RemoteStopTransaction)")
             else:
-                text = f"{session.status} (it had not started); the hold is released"
-            self.message_user(request, f"Session {session_id}: {text}.", messages.SUCCESS)
+                text = gettext("%(status)s (it had not started); the hold is released") % {
+                    "status": session.status}
+            self.message_user(request, gettext("Session %(id)s: %(text)s.")
+                              % {"id": session_id, "text": text}, messages.SUCCESS)
 
-    @admin.action(description="Refund…", permissions=["refund"])
+    @admin.action(description=_("Refund…"), permissions=["refund"])
     def refund_session(self, request, queryset):
         if queryset.count() != 1:
-            self.message_user(request, "Refund: select exactly one session.", messages.ERROR)
+            self.message_user(request, gettext("Refund: select exactly one session."),
+                              messages.ERROR)
             return None
         session = queryset.get()
         refundable = refundable_for(client=session.client, ref=("session", session.pk))
         if refundable <= 0:
-            self.message_user(request, f"Session {session.pk}: nothing to refund (nothing "
-                                       "was charged, or it was all refunded).", messages.WARNING)
+            self.message_user(request, gettext("Session %(id)s: nothing to refund (nothing "
+                                               "was charged, or it was all refunded).")
+                              % {"id": session.pk}, messages.WARNING)
             return None
         submitted = "apply" in request.POST
         form = RefundForm(request.POST if submitted else None, session=session,
@@ -397,19 +435,24 @@ class ChargingSessionAdmin(OwnerScopedAdmin, ReadOnlyPermissions, ModelAdmin):
                                     ref=("session", session.pk), key=data["key"],
                                     author=request.user, reason=data["reason"])
             except WalletError as exc:
-                self.message_user(request, f"Session {session.pk}: not refunded — {exc.code} "
-                                           f"{exc.details}", messages.ERROR)
+                self.message_user(request, gettext("Session %(id)s: not refunded — %(code)s "
+                                                   "%(details)s")
+                                  % {"id": session.pk, "code": exc.code, "details": exc.details},
+                                  messages.ERROR)
                 return None
             log.info("session %s: %s refunded %s %s to client %s (ledger transaction %s, "
                      "key %s); reason: %s", session.pk, staff_name(request), txn.amount,
                      txn.currency, session.client_id, txn.pk, txn.key, data["reason"])
-            self.message_user(request, f"Session {session.pk}: refunded {txn.amount} "
-                                       f"{txn.currency} to {session.client} (reason: "
-                                       f"{data['reason']}); balance now {txn.balance_after}.",
-                              messages.SUCCESS)
+            self.message_user(request, gettext(
+                "Session %(id)s: refunded %(amount)s %(currency)s to %(client)s (reason: "
+                "%(reason)s); balance now %(balance)s.") % {
+                    "id": session.pk, "amount": txn.amount, "currency": txn.currency,
+                    "client": session.client, "reason": data["reason"],
+                    "balance": txn.balance_after}, messages.SUCCESS)
             return None
         return TemplateResponse(request, REFUND_TEMPLATE, {
-            **self.admin_site.each_context(request), "title": f"Refund session {session.pk}",
+            **self.admin_site.each_context(request),
+            "title": gettext("Refund session %(id)s") % {"id": session.pk},
             "opts": self.model._meta, "form": form, "session": session,
             "refundable": refundable, "checkbox_name": ACTION_CHECKBOX_NAME,
             "action_name": "refund_session", "media": self.media + form.media})

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from evpower.display_names import display_names
 
 from .review_models import BillingReview  # noqa: F401 - the billing review queue (a proxy)
 from .session_models import ChargingSession  # noqa: F401 - the app's models, one place
@@ -13,8 +16,8 @@ class OcppTransaction(models.Model):
     database sequence, so it is unique across processes and never time-based."""
 
     class Status(models.TextChoices):
-        ACTIVE = "active"
-        STOPPED = "stopped"
+        ACTIVE = "active", _("Active")
+        STOPPED = "stopped", _("Stopped")
 
     id = models.AutoField(primary_key=True)  # 32-bit: OCPP 1.6 transactionId is an integer
     station = models.ForeignKey("stations.Station", on_delete=models.PROTECT,
@@ -23,13 +26,13 @@ class OcppTransaction(models.Model):
     id_tag = models.CharField(max_length=20)
     id_tag_status = models.CharField(max_length=12)
     reservation_id = models.IntegerField(null=True, blank=True)
-    meter_start = models.BigIntegerField(help_text="Wh")
+    meter_start = models.BigIntegerField(help_text=_("Wh"))
     started_at = models.DateTimeField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     last_meter_wh = models.BigIntegerField(null=True, blank=True,
-                                           help_text="Latest energy register reading (Wh)")
+                                           help_text=_("Latest energy register reading (Wh)"))
     last_meter_at = models.DateTimeField(null=True, blank=True)
-    meter_stop = models.BigIntegerField(null=True, blank=True, help_text="Wh")
+    meter_stop = models.BigIntegerField(null=True, blank=True, help_text=_("Wh"))
     stopped_at = models.DateTimeField(null=True, blank=True)
     stop_reason = models.CharField(max_length=20, blank=True)
     stop_id_tag = models.CharField(max_length=20, blank=True)
@@ -45,7 +48,9 @@ class OcppTransaction(models.Model):
                 name="uniq_transaction_start",
             ),
         ]
-        indexes = [models.Index(fields=["station", "connector_number", "status"])]
+        indexes = [models.Index(fields=["station", "connector_number", "status"]),
+                   # the admin list's date drill-down (MIN/MAX of started_at)
+                   models.Index(fields=["started_at"], name="transaction_started_at")]
 
     def __str__(self) -> str:
         return f"tx {self.pk} on {self.station_id}#{self.connector_number}"
@@ -72,7 +77,7 @@ class MeterSample(models.Model):
     context = models.CharField(max_length=30)
     format = models.CharField(max_length=12, default="Raw")
     unit = models.CharField(max_length=12, blank=True)
-    value = models.TextField(help_text="As sent; SignedData kept raw")
+    value = models.TextField(help_text=_("As sent; SignedData kept raw"))
     normalised_value = models.DecimalField(max_digits=24, decimal_places=6, null=True, blank=True)
     normalised_unit = models.CharField(max_length=12, blank=True)
     received_at = models.DateTimeField(auto_now_add=True)
@@ -91,3 +96,23 @@ class MeterSample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.measurand} {self.value} {self.unit} @ {self.timestamp:%Y-%m-%d %H:%M:%S}"
+
+
+display_names(OcppTransaction, _("OCPP transaction"), _("OCPP transactions"), {
+    "id": _("ID"), "station": _("station"), "connector_number": _("connector number"),
+    "id_tag": _("id tag"), "id_tag_status": _("id tag status"),
+    "reservation_id": _("reservation ID"), "meter_start": _("meter start (Wh)"),
+    "started_at": _("started at"), "status": _("status"),
+    "last_meter_wh": _("last meter reading (Wh)"), "last_meter_at": _("last meter reading at"),
+    "meter_stop": _("meter stop (Wh)"), "stopped_at": _("stopped at"),
+    "stop_reason": _("stop reason"), "stop_id_tag": _("stop id tag"),
+    "created_at": _("created at"), "updated_at": _("updated at"),
+})
+
+display_names(MeterSample, _("meter sample"), _("meter samples"), {
+    "id": _("ID"), "station": _("station"), "connector_number": _("connector number"),
+    "transaction": _("transaction"), "timestamp": _("timestamp"), "measurand": _("measurand"),
+    "phase": _("phase"), "location": _("location"), "context": _("context"), "format": _("format"),
+    "unit": _("unit"), "value": _("value"), "normalised_value": _("normalised value"),
+    "normalised_unit": _("normalised unit"), "received_at": _("received at"),
+})

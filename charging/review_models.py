@@ -5,6 +5,8 @@ the charging side. A proxy: no table of its own, only an admin page and its perm
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
+
 from ocpp_bridge.models import ParkedMessage
 
 REVIEW_REASONS = (ParkedMessage.Reason.UNBILLED_TRANSACTION,
@@ -14,5 +16,5 @@ REVIEW_REASONS = (ParkedMessage.Reason.UNBILLED_TRANSACTION,
 class BillingReview(ParkedMessage):
     class Meta:
         proxy = True
-        verbose_name = "billing review item"
-        verbose_name_plural = "billing review queue"
+        verbose_name = _("billing review item")
+        verbose_name_plural = _("billing review queue")

@@ -102,3 +102,7 @@ def environment_badge(request) -> list[str] | None:
 
 def cockpit_stylesheet(request) -> str:
     return static("evpower/admin/cockpit.css")
+
+
+def favicon_url(request) -> str:
+    return static("evpower/admin/favicon.svg")

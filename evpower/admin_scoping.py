@@ -12,6 +12,7 @@ for them. Operators, support and finance are not scoped.
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.utils import get_fields_from_path
 from django.db.models import Model, Q, QuerySet
 from django.http import Http404
 
@@ -104,7 +105,8 @@ class OwnerScopedAdmin:
         return fields
 
     def _is_scoped_relation(self, item) -> bool:
-        if not isinstance(item, str) or "__" in item:
+        # a path too ("station__location"): its last field is what the filter lists
+        if not isinstance(item, str):
             return False
-        field = self.model._meta.get_field(item)
+        field = get_fields_from_path(self.model, item)[-1]
         return field.is_relation and field.related_model._meta.label_lower in OWNER_PATHS

@@ -12,6 +12,7 @@ from pathlib import Path
 import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy
 from django_guid.integrations import CeleryIntegration
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
@@ -640,8 +641,10 @@ AUDITLOG_CID_GETTER = "django_guid.get_guid"
 UNFOLD = {
     "SITE_TITLE": "EvPower",
     "SITE_HEADER": "EvPower",
-    "SITE_SUBHEADER": "Charging network",
+    "SITE_SUBHEADER": gettext_lazy("Charging network"),
     "SITE_SYMBOL": "ev_station",
+    "SITE_FAVICONS": [{"rel": "icon", "type": "image/svg+xml",
+                       "href": "evpower.admin_nav.favicon_url"}],
     "SHOW_LANGUAGES": True,
     "SHOW_HISTORY": True,
     "ENVIRONMENT": "evpower.admin_nav.environment_badge",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.template.defaultfilters import filesizeformat
+from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
 from evpower.admin_readonly import ReadOnlyPermissions
@@ -24,10 +25,10 @@ class BackupAdmin(ReadOnlyPermissions, ModelAdmin):
               "restore_checked_at", "restore_ok", "restore_detail"]
     readonly_fields = fields
 
-    @admin.display(description="size", ordering="size_bytes")
+    @admin.display(description=_("size"), ordering="size_bytes")
     def size(self, obj: Backup) -> str:
         return filesizeformat(obj.size_bytes) if obj.size_bytes is not None else "-"
 
-    @admin.display(description="file")
+    @admin.display(description=_("file"))
     def file_name(self, obj: Backup) -> str:
         return obj.file_name or "-"

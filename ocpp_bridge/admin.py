@@ -9,6 +9,8 @@ import json
 
 from django.contrib import admin, messages
 from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from ocpp.v16.enums import Action
 from unfold.admin import ModelAdmin, TabularInline
 
@@ -47,7 +49,7 @@ class OcppMessageAdmin(ReadOnlyAdmin):
     fields = ("created_at", "station", "identity", "direction", "message_type", "message_id",
               "action", "error_code", "frame")
 
-    @admin.display(description="frame")
+    @admin.display(description=_("frame"))
     def frame(self, obj: OcppMessage):
         return _pretty_json(obj.raw)
 
@@ -65,18 +67,19 @@ class CommandRecordAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "station", "action", "requested_by", "status",
                     "duration_ms", "error_code")
     list_select_related = ("station",)
-    list_filter = ("status", "action")
-    search_fields = ("station__identity",)
+    # actions from the OCPP list: no SELECT DISTINCT over every command ever sent
+    list_filter = ("status", fixed_values_filter("action", Action), "station")
+    search_fields = ("station__identity", "requested_by", "=message_id")
     date_hierarchy = "created_at"
     fields = ("created_at", "finished_at", "station", "action", "requested_by", "status",
               "duration_ms", "error_code", "error_description", "message_id", "payload_json",
               "response_json")
 
-    @admin.display(description="payload (secrets masked)")
+    @admin.display(description=_("payload (secrets masked)"))
     def payload_json(self, obj: CommandRecord):
         return _pretty_json(json.dumps(obj.payload))
 
-    @admin.display(description="charger's answer")
+    @admin.display(description=_("charger's answer"))
     def response_json(self, obj: CommandRecord):
         return _pretty_json(json.dumps(obj.response)) if obj.response is not None else "-"
 
@@ -95,17 +98,17 @@ class CommandRecordInline(ReadOnlyPermissions, TabularInline):
     can_delete = False
     show_change_link = True
 
-    @admin.display(description="answer")
+    @admin.display(description=_("answer"))
     def answer(self, obj: CommandRecord) -> str:
         return (obj.response or {}).get("status", "") if isinstance(obj.response, dict) else ""
 
 
 class ResolvedFilter(admin.SimpleListFilter):
-    title = "resolved"
+    title = _("resolved")
     parameter_name = "resolved"
 
     def lookups(self, request, model_admin):
-        return (("no", "Unresolved"), ("yes", "Resolved"))
+        return (("no", _("Unresolved")), ("yes", _("Resolved")))
 
     def queryset(self, request, queryset):
         if self.value() in ("yes", "no"):
@@ -120,6 +123,7 @@ class ParkedMessageAdmin(ModelAdmin):
     list_select_related = ("station", "resolved_by")
     list_filter = (ResolvedFilter, "reason", "action", "station")
     search_fields = ("=transaction_id", "station__identity")
+    date_hierarchy = "received_at"  # a small table: what an operator must look at
     actions = ("mark_resolved",)
     fields = ("received_at", "station", "action", "reason", "detail", "transaction_id",
               "payload_json", "resolved_at", "resolved_by", "resolution_note")
@@ -137,21 +141,22 @@ class ParkedMessageAdmin(ModelAdmin):
     def has_resolve_permission(self, request) -> bool:
         return request.user.has_perm("ocpp_bridge.change_parkedmessage")
 
-    @admin.display(description="resolved", boolean=True, ordering="resolved_at")
+    @admin.display(description=_("resolved"), boolean=True, ordering="resolved_at")
     def resolved(self, obj: ParkedMessage) -> bool:
         return obj.resolved_at is not None
 
-    @admin.display(description="payload")
+    @admin.display(description=_("payload"))
     def payload_json(self, obj: ParkedMessage):
         return _pretty_json(json.dumps(obj.payload))
 
-    @admin.action(description="Mark resolved", permissions=["resolve"])
+    @admin.action(description=_("Mark resolved"), permissions=["resolve"])
     def mark_resolved(self, request, queryset):
         total = resolved = 0
         for message in queryset:
             total += 1
             resolved += parked_message_resolve(message=message, user=request.user)
         already = total - resolved
-        messages.success(request, f"Marked {resolved} parked message(s) resolved."
-                         + (f" {already} already were and were left as they are."
-                            if already else ""))
+        messages.success(request, gettext("Marked %(count)s parked message(s) resolved.")
+                         % {"count": resolved}
+                         + (gettext(" %(already)s already were and were left as they are.")
+                            % {"already": already} if already else ""))

@@ -10,6 +10,8 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 from django.core.validators import URLValidator
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from charging.models import OcppTransaction
 from stations.models import IdTag
@@ -25,11 +27,12 @@ DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M",
                     "%Y-%m-%d %H:%M:%S"]
 
 
-def _datetime_field(label: str, required: bool) -> forms.DateTimeField:
+def _datetime_field(label, required: bool) -> forms.DateTimeField:
     return forms.DateTimeField(
         label=label, required=required, input_formats=DATETIME_FORMATS,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
-        help_text=f"In {settings.TIME_ZONE}, e.g. 2030-01-31 22:00.")
+        help_text=format_lazy(_("In {time_zone}, e.g. 2030-01-31 22:00."),
+                              time_zone=settings.TIME_ZONE))
 
 
 class LocationField(forms.URLField):
@@ -37,7 +40,7 @@ class LocationField(forms.URLField):
 
 
 def _location_field() -> LocationField:
-    return LocationField(label="Location URL", max_length=500, assume_scheme="https")
+    return LocationField(label=_("Location URL"), max_length=500, assume_scheme="https")
 
 
 class StationCommandForm(forms.Form):
@@ -60,7 +63,8 @@ class StationCommandForm(forms.Form):
         lacking = [s.identity for s in self.stations
                    if number not in {c.number for c in s.connectors.all()}]
         if lacking:
-            self.add_error(field, f"No connector {number} on: {', '.join(lacking)}.")
+            self.add_error(field, _("No connector %(number)s on: %(stations)s.")
+                           % {"number": number, "stations": ", ".join(lacking)})
 
 
 class HardResetForm(StationCommandForm):
@@ -72,7 +76,7 @@ class HardResetForm(StationCommandForm):
 
 class UnlockConnectorForm(StationCommandForm):
     ocpp_action = "UnlockConnector"
-    connector = forms.IntegerField(min_value=1, label="Connector number")
+    connector = forms.IntegerField(min_value=1, label=_("Connector number"))
 
     def clean(self):
         data = super().clean()
@@ -85,10 +89,11 @@ class UnlockConnectorForm(StationCommandForm):
 
 class ChangeAvailabilityForm(StationCommandForm):
     ocpp_action = "ChangeAvailability"
-    connector = forms.IntegerField(min_value=0, initial=0, label="Connector number",
-                                   help_text="0 = the whole station.")
-    availability = forms.ChoiceField(choices=[("Operative", "Operative"),
-                                              ("Inoperative", "Inoperative")])
+    connector = forms.IntegerField(min_value=0, initial=0, label=_("Connector number"),
+                                   help_text=_("0 = the whole station."))
+    availability = forms.ChoiceField(label=_("Availability"),
+                                     choices=[("Operative", _("Operative")),
+                                              ("Inoperative", _("Inoperative"))])
 
     def clean(self):
         data = super().clean()
@@ -103,15 +108,15 @@ class ChangeAvailabilityForm(StationCommandForm):
 class RemoteStartForm(StationCommandForm):
     ocpp_action = "RemoteStartTransaction"
     single_station = True
-    id_tag = forms.CharField(max_length=20, label="Id tag",
-                             help_text="An id tag known to EvPower (see Id tags).")
-    connector = forms.IntegerField(min_value=1, required=False, label="Connector number",
-                                   help_text="Empty: the charger chooses.")
+    id_tag = forms.CharField(max_length=20, label=_("Id tag"),
+                             help_text=_("An id tag known to EvPower (see Id tags)."))
+    connector = forms.IntegerField(min_value=1, required=False, label=_("Connector number"),
+                                   help_text=_("Empty: the charger chooses."))
 
     def clean_id_tag(self):
         value = self.cleaned_data["id_tag"]
         if not IdTag.objects.filter(id_tag=value).exists():
-            raise forms.ValidationError(f"Unknown id tag {value!r}.")
+            raise forms.ValidationError(_("Unknown id tag %(tag)s.") % {"tag": repr(value)})
         return value
 
     def clean(self):
@@ -130,17 +135,19 @@ class RemoteStopForm(StationCommandForm):
     ocpp_action = "RemoteStopTransaction"
     single_station = True
     transaction_id = forms.IntegerField(min_value=1, max_value=2**31 - 1,
-                                        label="Transaction id")
+                                        label=_("Transaction id"))
 
     def clean_transaction_id(self):
         number = self.cleaned_data["transaction_id"]
         tx = OcppTransaction.objects.filter(pk=number).only("station_id", "status").first()
         station = self.stations[0]
         if tx is None or tx.station_id != station.pk:
-            raise forms.ValidationError(f"Transaction {number} is not a transaction of "
-                                        f"{station.identity}.")
+            raise forms.ValidationError(
+                _("Transaction %(number)s is not a transaction of %(station)s.")
+                % {"number": number, "station": station.identity})
         if tx.status != OcppTransaction.Status.ACTIVE:
-            raise forms.ValidationError(f"Transaction {number} has already stopped.")
+            raise forms.ValidationError(_("Transaction %(number)s has already stopped.")
+                                        % {"number": number})
         return number
 
     def payload(self) -> dict:
@@ -149,9 +156,10 @@ class RemoteStopForm(StationCommandForm):
 
 class TriggerMessageForm(StationCommandForm):
     ocpp_action = "TriggerMessage"
-    requested_message = forms.ChoiceField(choices=[(m, m) for m in TRIGGER_MESSAGES])
-    connector = forms.IntegerField(min_value=1, required=False, label="Connector number",
-                                   help_text="Empty: the whole station.")
+    requested_message = forms.ChoiceField(label=_("Requested message"),
+                                          choices=[(m, m) for m in TRIGGER_MESSAGES])
+    connector = forms.IntegerField(min_value=1, required=False, label=_("Connector number"),
+                                   help_text=_("Empty: the whole station."))
 
     def clean(self):
         data = super().clean()
@@ -167,17 +175,17 @@ class TriggerMessageForm(StationCommandForm):
 
 class ChangeConfigurationForm(StationCommandForm):
     ocpp_action = "ChangeConfiguration"
-    key = forms.CharField(max_length=50)
-    value = forms.CharField(max_length=500, required=False, strip=False,
-                            help_text="Sent as typed; may be empty.")
+    key = forms.CharField(max_length=50, label=_("Key"))
+    value = forms.CharField(max_length=500, required=False, strip=False, label=_("Value"),
+                            help_text=_("Sent as typed; may be empty."))
 
     def clean_key(self):
         key = self.cleaned_data["key"]
         if key.lower() == "authorizationkey":  # 1.6 keys are case-insensitive
-            raise forms.ValidationError(
+            raise forms.ValidationError(_(
                 "The AuthorizationKey is not changed here: use the action \"Rotate charger "
                 "password (ChangeConfiguration AuthorizationKey)\", which stores the new "
-                "key only once the charger accepts it.")
+                "key only once the charger accepts it."))
         return key
 
     def payload(self) -> dict:
@@ -187,10 +195,11 @@ class ChangeConfigurationForm(StationCommandForm):
 class UpdateFirmwareForm(StationCommandForm):
     ocpp_action = "UpdateFirmware"
     location = _location_field()
-    retrieve_date = _datetime_field("Retrieve at", required=True)
-    retries = forms.IntegerField(min_value=0, max_value=100, required=False)
+    retrieve_date = _datetime_field(_("Retrieve at"), required=True)
+    retries = forms.IntegerField(min_value=0, max_value=100, required=False,
+                                 label=_("Retries"))
     retry_interval = forms.IntegerField(min_value=0, required=False,
-                                        label="Retry interval (s)")
+                                        label=_("Retry interval (s)"))
 
     def payload(self) -> dict:
         data = self.cleaned_data
@@ -206,14 +215,14 @@ class UpdateFirmwareForm(StationCommandForm):
 class GetDiagnosticsForm(StationCommandForm):
     ocpp_action = "GetDiagnostics"
     location = _location_field()
-    start_time = _datetime_field("From", required=False)
-    stop_time = _datetime_field("Until", required=False)
+    start_time = _datetime_field(_("From"), required=False)
+    stop_time = _datetime_field(_("Until"), required=False)
 
     def clean(self):
         data = super().clean()
         start, stop = data.get("start_time"), data.get("stop_time")
         if start and stop and start >= stop:
-            self.add_error("stop_time", "Must be after the start time.")
+            self.add_error("stop_time", _("Must be after the start time."))
         return data
 
     def payload(self) -> dict:

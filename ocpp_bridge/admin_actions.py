@@ -20,6 +20,8 @@ from django.contrib import messages
 from django.contrib.admin import action, helpers
 from django.db import connections
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from . import admin_action_forms as f
 from .admin_commands import SEND_PERMISSION
@@ -44,49 +46,57 @@ def outcome_text(result: CommandResult) -> str:
     error = " ".join(filter(None, (result.error_code, result.error_description)))
     match result.status:
         case Status.ACCEPTED:
-            return f"accepted (charger: {answer})" if answer else "accepted"
+            return (_("accepted (charger: %(answer)s)") % {"answer": answer} if answer
+                    else _("accepted"))
         case Status.REJECTED:
-            return f"refused by the charger ({answer})"
+            return _("refused by the charger (%(answer)s)") % {"answer": answer}
         case Status.CALL_ERROR:
-            return f"the charger answered with an error: {error}"
+            return _("the charger answered with an error: %(error)s") % {"error": error}
         case Status.OFFLINE:
-            return f"offline, not sent ({result.error_description or 'no connection'})"
+            return _("offline, not sent (%(reason)s)") % {
+                "reason": result.error_description or _("no connection")}
         case Status.BUSY:
-            return "the station is busy with other commands; try again shortly"
+            return _("the station is busy with other commands; try again shortly")
         case Status.TIMEOUT:
-            return f"no answer in time ({result.error_description})"
+            return _("no answer in time (%(reason)s)") % {"reason": result.error_description}
         case Status.INVALID:
-            return f"not sent, invalid request: {error}"
+            return _("not sent, invalid request: %(error)s") % {"error": error}
     return result.status
 
 
 def _scheduled(result: CommandResult) -> str:
     if (result.response or {}).get("status") == "Scheduled":
-        return "scheduled: will apply when the current transaction ends"
+        return _("scheduled: will apply when the current transaction ends")
     return ""
 
 
 def _configuration_read(result: CommandResult) -> str:
     response = result.response or {}
     known, unknown = len(response.get("configurationKey", [])), response.get("unknownKey", [])
-    return (f"{known} key(s) read and stored on the station"
-            + (f"; {len(unknown)} unknown" if unknown else ""))
+    text = _("%(known)s key(s) read and stored on the station") % {"known": known}
+    if unknown:
+        text += "; " + _("%(count)s unknown") % {"count": len(unknown)}
+    return text
 
 
 def _diagnostics_file(result: CommandResult) -> str:
     name = (result.response or {}).get("fileName")
-    return f"the charger will upload {name}" if name else "the charger has no file to upload"
+    return (_("the charger will upload %(file)s") % {"file": name} if name
+            else _("the charger has no file to upload"))
 
 
 def _firmware_accepted(result: CommandResult) -> str:
-    return "the charger reports progress with FirmwareStatusNotification (see Jobs)"
+    return _("the charger reports progress with FirmwareStatusNotification (see Jobs)")
 
 
 def _local_list_sent(result) -> str:
     """`result` is a stations.local_list.LocalListResult: a CommandResult saying what
     was sent."""
-    sent = (f"{result.update_type} update to list version {result.list_version}, "
-            f"{result.entries} entr{'y' if result.entries == 1 else 'ies'}")
+    sent = ngettext("%(type)s update to list version %(version)s, %(count)s entry",
+                    "%(type)s update to list version %(version)s, %(count)s entries",
+                    result.entries) % {"type": result.update_type,
+                                       "version": result.list_version,
+                                       "count": result.entries}
     return "; ".join(filter(None, (sent, result.note)))
 
 
@@ -125,7 +135,7 @@ class StationCommandActions:
 
     # --- plumbing -----------------------------------------------------------------
 
-    def _report(self, request, station, label: str, result: CommandResult,
+    def _report(self, request, station, label, result: CommandResult,
                 detail: Callable[[CommandResult], str] | None = None) -> None:
         text = outcome_text(result)
         extra = detail(result) if detail and result.ok else ""
@@ -133,7 +143,7 @@ class StationCommandActions:
                           + (f" — {extra}" if extra else ""), LEVELS.get(result.status,
                                                                         messages.INFO))
 
-    def _send_all(self, request, stations: list, *, label: str, ocpp_action: str,
+    def _send_all(self, request, stations: list, *, label, ocpp_action: str,
                   payload: dict, detail=None) -> None:
         by = _requested_by(request)
         results = _each_station(stations, lambda station: send_command(
@@ -141,12 +151,13 @@ class StationCommandActions:
         for station, result in zip(stations, results, strict=True):
             self._report(request, station, label, result, detail)
 
-    def _form_action(self, request, queryset, name: str, form_class, *, label: str,
-                     intro: str = "", submit: str = "Send", detail=None):
+    def _form_action(self, request, queryset, name: str, form_class, *, label,
+                     intro="", submit="", detail=None):
         stations = list(queryset)
+        submit = submit or _("Send")
         if form_class.single_station and len(stations) != 1:
-            self.message_user(request, f"{label}: select exactly one station.",
-                              messages.ERROR)
+            self.message_user(request, _("%(action)s: select exactly one station.")
+                              % {"action": label}, messages.ERROR)
             return None
         form = form_class(request.POST if "apply" in request.POST else None,
                           stations=stations)
@@ -163,24 +174,25 @@ class StationCommandActions:
 
     # --- actions without input ----------------------------------------------------
 
-    @action(description="Soft reset", permissions=["send_command"])
+    @action(description=gettext_lazy("Soft reset"), permissions=["send_command"])
     def soft_reset(self, request, queryset):
-        self._send_all(request, list(queryset), label="Soft reset", ocpp_action="Reset",
+        self._send_all(request, list(queryset), label=_("Soft reset"), ocpp_action="Reset",
                        payload={"type": "Soft"})
 
-    @action(description="Get configuration (all keys)", permissions=["send_command"])
+    @action(description=gettext_lazy("Get configuration (all keys)"), permissions=["send_command"])
     def get_configuration(self, request, queryset):
         # send_command's service stores the answer as the station's `configuration`
-        self._send_all(request, list(queryset), label="Get configuration",
+        self._send_all(request, list(queryset), label=_("Get configuration"),
                        ocpp_action="GetConfiguration", payload={},
                        detail=_configuration_read)
 
-    @action(description="Clear authorisation cache", permissions=["send_command"])
+    @action(description=gettext_lazy("Clear authorisation cache"), permissions=["send_command"])
     def clear_cache(self, request, queryset):
-        self._send_all(request, list(queryset), label="Clear cache", ocpp_action="ClearCache",
+        self._send_all(request, list(queryset), label=_("Clear cache"), ocpp_action="ClearCache",
                        payload={})
 
-    @action(description="Rotate charger password (ChangeConfiguration AuthorizationKey)",
+    @action(description=gettext_lazy(
+        "Rotate charger password (ChangeConfiguration AuthorizationKey)"),
             permissions=["send_command"])
     def rotate_charger_key(self, request, queryset):
         stations, by = list(queryset), _requested_by(request)
@@ -188,15 +200,18 @@ class StationCommandActions:
             station=station, requested_by=by))
         for station, (result, rotated) in zip(stations, outcomes, strict=True):
             if rotated:
-                self.message_user(request, f"{station.identity} · Key rotation: rotated — the "
-                                           f"charger accepted a new AuthorizationKey; only the "
-                                           f"new key logs in from now on.", messages.SUCCESS)
+                self.message_user(request, _(
+                    "%(station)s · Key rotation: rotated — the charger accepted a new "
+                    "AuthorizationKey; only the new key logs in from now on.")
+                    % {"station": station.identity}, messages.SUCCESS)
             else:
-                self.message_user(request, f"{station.identity} · Key rotation: NOT rotated "
-                                           f"({outcome_text(result)}); the old key stays valid.",
-                                  LEVELS.get(result.status, messages.WARNING))
+                self.message_user(request, _(
+                    "%(station)s · Key rotation: NOT rotated (%(outcome)s); the old key "
+                    "stays valid.") % {"station": station.identity,
+                                       "outcome": outcome_text(result)},
+                    LEVELS.get(result.status, messages.WARNING))
 
-    @action(description="Sync local authorisation list (differential)",
+    @action(description=gettext_lazy("Sync local authorisation list (differential)"),
             permissions=["send_command"])
     def sync_local_list(self, request, queryset):
         # imported here: stations.local_list builds on this app, and this module must
@@ -207,62 +222,63 @@ class StationCommandActions:
         results = _each_station(stations, lambda station: local_list_sync(
             station=station, full=False, requested_by=by))
         for station, result in zip(stations, results, strict=True):
-            self._report(request, station, "Local list sync", result, detail=_local_list_sent)
+            self._report(request, station, _("Local list sync"), result,
+                         detail=_local_list_sent)
 
     # --- actions with an intermediate page -----------------------------------------
 
-    @action(description="Hard reset…", permissions=["send_command"])
+    @action(description=gettext_lazy("Hard reset…"), permissions=["send_command"])
     def hard_reset(self, request, queryset):
         return self._form_action(
-            request, queryset, "hard_reset", f.HardResetForm, label="Hard reset",
-            submit="Yes, hard reset",
-            intro="A hard reset reboots the charger at once: transactions in progress are "
-                  "stopped and their drivers cut off.")
+            request, queryset, "hard_reset", f.HardResetForm, label=_("Hard reset"),
+            submit=_("Yes, hard reset"),
+            intro=_("A hard reset reboots the charger at once: transactions in progress "
+                    "are stopped and their drivers cut off."))
 
-    @action(description="Unlock connector…", permissions=["send_command"])
+    @action(description=gettext_lazy("Unlock connector…"), permissions=["send_command"])
     def unlock_connector(self, request, queryset):
         return self._form_action(request, queryset, "unlock_connector",
-                                 f.UnlockConnectorForm, label="Unlock connector",
-                                 intro="Releases the cable lock of one connector.")
+                                 f.UnlockConnectorForm, label=_("Unlock connector"),
+                                 intro=_("Releases the cable lock of one connector."))
 
-    @action(description="Change availability…", permissions=["send_command"])
+    @action(description=gettext_lazy("Change availability…"), permissions=["send_command"])
     def change_availability(self, request, queryset):
         return self._form_action(
             request, queryset, "change_availability", f.ChangeAvailabilityForm,
-            label="Change availability", detail=_scheduled,
-            intro="A charger busy with a transaction answers Scheduled and applies the "
-                  "change when that transaction ends.")
+            label=_("Change availability"), detail=_scheduled,
+            intro=_("A charger busy with a transaction answers Scheduled and applies the "
+                    "change when that transaction ends."))
 
-    @action(description="Remote start transaction…", permissions=["send_command"])
+    @action(description=gettext_lazy("Remote start transaction…"), permissions=["send_command"])
     def remote_start(self, request, queryset):
         return self._form_action(request, queryset, "remote_start", f.RemoteStartForm,
-                                 label="Remote start")
+                                 label=_("Remote start"))
 
-    @action(description="Remote stop transaction…", permissions=["send_command"])
+    @action(description=gettext_lazy("Remote stop transaction…"), permissions=["send_command"])
     def remote_stop(self, request, queryset):
         return self._form_action(request, queryset, "remote_stop", f.RemoteStopForm,
-                                 label="Remote stop",
-                                 intro="Only an active transaction of this station.")
+                                 label=_("Remote stop"),
+                                 intro=_("Only an active transaction of this station."))
 
-    @action(description="Trigger message…", permissions=["send_command"])
+    @action(description=gettext_lazy("Trigger message…"), permissions=["send_command"])
     def trigger_message(self, request, queryset):
         return self._form_action(request, queryset, "trigger_message", f.TriggerMessageForm,
-                                 label="Trigger message")
+                                 label=_("Trigger message"))
 
-    @action(description="Change configuration…", permissions=["send_command"])
+    @action(description=gettext_lazy("Change configuration…"), permissions=["send_command"])
     def change_configuration(self, request, queryset):
         return self._form_action(
             request, queryset, "change_configuration", f.ChangeConfigurationForm,
-            label="Change configuration",
-            intro="Some keys need a reboot to apply: the charger then answers "
-                  "RebootRequired.")
+            label=_("Change configuration"),
+            intro=_("Some keys need a reboot to apply: the charger then answers "
+                    "RebootRequired."))
 
-    @action(description="Update firmware…", permissions=["send_command"])
+    @action(description=gettext_lazy("Update firmware…"), permissions=["send_command"])
     def update_firmware(self, request, queryset):
         return self._form_action(request, queryset, "update_firmware", f.UpdateFirmwareForm,
-                                 label="Update firmware", detail=_firmware_accepted)
+                                 label=_("Update firmware"), detail=_firmware_accepted)
 
-    @action(description="Get diagnostics…", permissions=["send_command"])
+    @action(description=gettext_lazy("Get diagnostics…"), permissions=["send_command"])
     def get_diagnostics(self, request, queryset):
         return self._form_action(request, queryset, "get_diagnostics", f.GetDiagnosticsForm,
-                                 label="Get diagnostics", detail=_diagnostics_file)
+                                 label=_("Get diagnostics"), detail=_diagnostics_file)

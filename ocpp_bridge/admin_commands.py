@@ -9,6 +9,8 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from stations.models import Station
 
@@ -20,18 +22,20 @@ SEND_PERMISSION = "ocpp_bridge.add_commandrecord"  # sending a command creates i
 
 
 class SendCommandForm(forms.Form):
-    action = forms.ChoiceField(choices=[(a, a) for a in sorted(CSMS_INITIATED)])
-    payload = forms.CharField(widget=forms.Textarea(attrs={"rows": 6, "cols": 60}),
-                              initial="{}", help_text="The call's payload as JSON.")
-    timeout = forms.FloatField(initial=30, min_value=1, max_value=300)
+    action = forms.ChoiceField(label=_("Action"),
+                               choices=[(a, a) for a in sorted(CSMS_INITIATED)])
+    payload = forms.CharField(label=_("Payload"),
+                              widget=forms.Textarea(attrs={"rows": 6, "cols": 60}),
+                              initial="{}", help_text=_("The call's payload as JSON."))
+    timeout = forms.FloatField(label=_("Timeout (s)"), initial=30, min_value=1, max_value=300)
 
     def clean_payload(self):
         try:
             value = json.loads(self.cleaned_data["payload"])
         except json.JSONDecodeError as exc:
-            raise forms.ValidationError(f"Not valid JSON: {exc}") from exc
+            raise forms.ValidationError(_("Not valid JSON: %(error)s") % {"error": exc}) from exc
         if not isinstance(value, dict):
-            raise forms.ValidationError("The payload must be a JSON object.")
+            raise forms.ValidationError(_("The payload must be a JSON object."))
         return value
 
 
@@ -48,7 +52,8 @@ def send_command_view(request, station_id: int):
                               requested_by=f"admin:{request.user.get_username()}")
     recent = CommandRecord.objects.filter(station=station).order_by("-created_at")[:10]
     context = {
-        **admin.site.each_context(request), "title": f"Send an OCPP command to {station}",
+        **admin.site.each_context(request),
+        "title": gettext("Send an OCPP command to %(station)s") % {"station": station},
         "station": station, "form": form, "result": result, "recent": recent,
         "response_json": json.dumps(result.response, indent=2) if result and result.response
         else "", "opts": Station._meta,

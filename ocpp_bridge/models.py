@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from evpower.display_names import display_names
 
 
 class OcppMessage(models.Model):
     """Every frame in and out, raw. Pruned after OCPP_MESSAGE_LOG_RETENTION_DAYS."""
 
     class Direction(models.TextChoices):
-        IN = "in", "charger → us"
-        OUT = "out", "us → charger"
+        IN = "in", _("charger → us")
+        OUT = "out", _("us → charger")
 
     id = models.BigAutoField(primary_key=True)
     # no database constraint: rows are written in batches after the fact, and a batch
@@ -29,7 +32,7 @@ class OcppMessage(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        verbose_name = "OCPP message"
+        verbose_name = _("OCPP message")
         indexes = [models.Index(fields=["station", "-created_at"])]
 
     def __str__(self) -> str:
@@ -38,8 +41,8 @@ class OcppMessage(models.Model):
 
 class SecurityEvent(models.Model):
     class Source(models.TextChoices):
-        CHARGER = "charger", "reported by the charger"
-        PLATFORM = "platform", "seen by the platform"
+        CHARGER = "charger", _("reported by the charger")
+        PLATFORM = "platform", _("seen by the platform")
 
     station = models.ForeignKey("stations.Station", on_delete=models.CASCADE, null=True,
                                 blank=True, related_name="security_events")
@@ -63,20 +66,20 @@ class ParkedMessage(models.Model):
     decides. Chargers drop messages answered with an error, so we never refuse these."""
 
     class Reason(models.TextChoices):
-        UNKNOWN_TRANSACTION = "unknown_transaction"
-        ALREADY_STOPPED = "already_stopped"
-        STOP_BEFORE_START = "stop_before_start"
-        METER_BACKWARDS = "meter_backwards"
-        FUTURE_TIMESTAMP = "future_timestamp"
-        SUPERSEDED_TRANSACTION = "superseded_transaction"
-        ID_TAG_NOT_ACCEPTED = "id_tag_not_accepted"
+        UNKNOWN_TRANSACTION = "unknown_transaction", _("Unknown Transaction")
+        ALREADY_STOPPED = "already_stopped", _("Already Stopped")
+        STOP_BEFORE_START = "stop_before_start", _("Stop Before Start")
+        METER_BACKWARDS = "meter_backwards", _("Meter Backwards")
+        FUTURE_TIMESTAMP = "future_timestamp", _("Future Timestamp")
+        SUPERSEDED_TRANSACTION = "superseded_transaction", _("Superseded Transaction")
+        ID_TAG_NOT_ACCEPTED = "id_tag_not_accepted", _("Id Tag Not Accepted")
         # a start on a connector another driver had reserved, or naming a reservation
         # we cannot honour (see charging.reservation_rules)
-        RESERVATION_CONFLICT = "reservation_conflict"
+        RESERVATION_CONFLICT = "reservation_conflict", _("Reservation Conflict")
         # billing: a transaction nobody can be billed for (id tag without an owner, no
         # tariff), or a StopTransaction that disagrees with a session already billed
-        UNBILLED_TRANSACTION = "unbilled_transaction"
-        STOP_AFTER_SETTLEMENT = "stop_after_settlement"
+        UNBILLED_TRANSACTION = "unbilled_transaction", _("Unbilled Transaction")
+        STOP_AFTER_SETTLEMENT = "stop_after_settlement", _("Stop After Settlement")
 
     station = models.ForeignKey("stations.Station", on_delete=models.CASCADE, null=True,
                                 blank=True, related_name="parked_messages")
@@ -102,21 +105,22 @@ class CommandRecord(models.Model):
     """Every call we send a charger: who asked, what, and how it ended."""
 
     class Status(models.TextChoices):
-        PENDING = "pending"
-        ACCEPTED = "accepted"  # answered, and the answer is not a refusal
-        REJECTED = "rejected"  # answered with a refusal status (Rejected, NotSupported...)
-        CALL_ERROR = "call_error"  # answered with a CALLERROR
-        TIMEOUT = "timeout"
-        OFFLINE = "offline"
-        BUSY = "busy"  # the station's command queue was full
-        INVALID = "invalid"  # our payload failed the schema; never sent
+        PENDING = "pending", _("Pending")
+        ACCEPTED = "accepted", _("Accepted")  # answered, and the answer is not a refusal
+        # answered with a refusal status (Rejected, NotSupported...)
+        REJECTED = "rejected", _("Rejected")
+        CALL_ERROR = "call_error", _("Call Error")  # answered with a CALLERROR
+        TIMEOUT = "timeout", _("Timeout")
+        OFFLINE = "offline", _("Offline")
+        BUSY = "busy", _("Busy")  # the station's command queue was full
+        INVALID = "invalid", _("Invalid")  # our payload failed the schema; never sent
 
     station = models.ForeignKey("stations.Station", on_delete=models.CASCADE,
                                 related_name="commands")
     action = models.CharField(max_length=50)
     payload = models.JSONField(default=dict)
     requested_by = models.CharField(max_length=150, blank=True,
-                                    help_text="user, task or command that asked")
+                                    help_text=_("user, task or command that asked"))
     message_id = models.CharField(max_length=36, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     response = models.JSONField(null=True, blank=True)
@@ -132,3 +136,31 @@ class CommandRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} → {self.station_id}: {self.status}"
+
+
+display_names(OcppMessage, _("OCPP message"), _("OCPP messages"), {
+    "id": _("ID"), "station": _("station"), "identity": _("identity"), "direction": _("direction"),
+    "message_type": _("message type"), "message_id": _("message ID"), "action": _("action"),
+    "error_code": _("error code"), "raw": _("raw frame"), "created_at": _("created at"),
+})
+
+display_names(SecurityEvent, _("security event"), _("security events"), {
+    "station": _("station"), "identity": _("identity"), "source": _("source"), "kind": _("kind"),
+    "tech_info": _("technical info"), "remote_addr": _("remote address"),
+    "occurred_at": _("occurred at"), "created_at": _("created at"),
+})
+
+display_names(ParkedMessage, _("parked message"), _("parked messages"), {
+    "station": _("station"), "action": _("action"), "reason": _("reason"), "detail": _("detail"),
+    "transaction_id": _("transaction ID"), "payload": _("payload"),
+    "received_at": _("received at"), "resolved_at": _("resolved at"),
+    "resolved_by": _("resolved by"), "resolution_note": _("resolution note"),
+})
+
+display_names(CommandRecord, _("command"), _("commands"), {
+    "station": _("station"), "action": _("action"), "payload": _("payload"),
+    "requested_by": _("requested by"), "message_id": _("message ID"), "status": _("status"),
+    "response": _("response"), "error_code": _("error code"),
+    "error_description": _("error description"), "duration_ms": _("duration (ms)"),
+    "created_at": _("created at"), "finished_at": _("finished at"),
+})

@@ -33,6 +33,10 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
+
+from evpower.display_names import display_names
 
 from .models_idempotency import IdempotencyKey  # noqa: F401 - HTTP Idempotency-Key answers
 from .money import CURRENCY_CHOICES, DEFAULT_CURRENCY, ZERO
@@ -47,13 +51,13 @@ MONEY = {"max_digits": 12, "decimal_places": 2}
 
 
 class Account(models.TextChoices):
-    CLIENT_AVAILABLE = "client_available"
-    CLIENT_HELD = "client_held"
-    CLIENT_DEBT = "client_debt"
-    PROVIDER_CLEARING = "provider_clearing"
-    PLATFORM_REVENUE = "platform_revenue"
-    REFUNDS = "refunds"
-    ADJUSTMENTS = "adjustments"
+    CLIENT_AVAILABLE = "client_available", _("Client Available")
+    CLIENT_HELD = "client_held", _("Client Held")
+    CLIENT_DEBT = "client_debt", _("Client Debt")
+    PROVIDER_CLEARING = "provider_clearing", _("Provider Clearing")
+    PLATFORM_REVENUE = "platform_revenue", _("Platform Revenue")
+    REFUNDS = "refunds", _("Refunds")
+    ADJUSTMENTS = "adjustments", _("Adjustments")
 
 
 CLIENT_ACCOUNTS = (Account.CLIENT_AVAILABLE, Account.CLIENT_HELD, Account.CLIENT_DEBT)
@@ -64,7 +68,7 @@ class Wallet(models.Model):
     client = models.OneToOneField("accounts.Client", on_delete=models.PROTECT,
                                   related_name="wallet")
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, default=DEFAULT_CURRENCY)
-    balance = models.DecimalField(**MONEY, default=ZERO, help_text="held included")
+    balance = models.DecimalField(**MONEY, default=ZERO, help_text=_("held included"))
     held = models.DecimalField(**MONEY, default=ZERO)
     debt = models.DecimalField(**MONEY, default=ZERO)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -96,13 +100,14 @@ class Hold(models.Model):
     then released (the rest goes back to available)."""
 
     class Status(models.TextChoices):
-        ACTIVE = "active"
-        CAPTURED = "captured"  # captured, the rest (if any) still held until released
-        RELEASED = "released"  # closed: nothing held any more
+        ACTIVE = "active", _("Active")
+        # captured, the rest (if any) still held until released
+        CAPTURED = "captured", _("Captured")
+        RELEASED = "released", _("Released")  # closed: nothing held any more
 
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="holds")
     amount = models.DecimalField(**MONEY)
-    captured = models.DecimalField(**MONEY, default=ZERO, help_text="taken from the hold")
+    captured = models.DecimalField(**MONEY, default=ZERO, help_text=_("taken from the hold"))
     released = models.DecimalField(**MONEY, default=ZERO)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     ref_type = models.CharField(max_length=32, blank=True)
@@ -138,21 +143,23 @@ class LedgerTransaction(models.Model):
     finds this row and returns its result instead of posting again."""
 
     class Kind(models.TextChoices):
-        TOPUP = "topup"
-        TOPUP_REVERSAL = "topup_reversal"  # a top-up given back through its provider
-        HOLD = "hold"
-        CAPTURE = "capture"
-        CHARGE = "charge"  # a capture without a hold (a charge started with an id tag)
-        RELEASE = "release"
-        REFUND = "refund"
-        DEBT_SETTLEMENT = "debt_settlement"
-        ADJUSTMENT = "adjustment"
+        TOPUP = "topup", pgettext_lazy("ledger kind", "Topup")
+        # a top-up given back through its provider
+        TOPUP_REVERSAL = "topup_reversal", pgettext_lazy("ledger kind", "Topup Reversal")
+        HOLD = "hold", pgettext_lazy("ledger kind", "Hold")
+        CAPTURE = "capture", pgettext_lazy("ledger kind", "Capture")
+        # a capture without a hold (a charge started with an id tag)
+        CHARGE = "charge", pgettext_lazy("ledger kind", "Charge")
+        RELEASE = "release", pgettext_lazy("ledger kind", "Release")
+        REFUND = "refund", pgettext_lazy("ledger kind", "Refund")
+        DEBT_SETTLEMENT = "debt_settlement", pgettext_lazy("ledger kind", "Debt Settlement")
+        ADJUSTMENT = "adjustment", pgettext_lazy("ledger kind", "Adjustment")
 
     key = models.CharField(max_length=255, unique=True)  # callers use ≤ 200 (+ suffixes)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="transactions")
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
-    amount = models.DecimalField(**MONEY, help_text="what was asked (adjustments: signed)")
+    amount = models.DecimalField(**MONEY, help_text=_("what was asked (adjustments: signed)"))
     ref_type = models.CharField(max_length=32, blank=True)  # "payment", "session", ...
     ref_id = models.CharField(max_length=64, blank=True)
     hold = models.ForeignKey(Hold, on_delete=models.PROTECT, null=True, blank=True,
@@ -215,7 +222,7 @@ class Debt(models.Model):
     transaction = models.ForeignKey(LedgerTransaction, on_delete=models.PROTECT,
                                     related_name="debts")
     amount = models.DecimalField(**MONEY)
-    settled = models.DecimalField(**MONEY, default=ZERO, help_text="paid or forgiven")
+    settled = models.DecimalField(**MONEY, default=ZERO, help_text=_("paid or forgiven"))
     ref_type = models.CharField(max_length=32, blank=True)
     ref_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -236,3 +243,34 @@ class Debt(models.Model):
     @property
     def outstanding(self) -> Decimal:
         return self.amount - self.settled
+
+
+display_names(Wallet, _("wallet"), _("wallets"), {
+    "client": _("client"), "currency": _("currency"), "balance": _("balance"), "held": _("held"),
+    "debt": _("debt"), "created_at": _("created at"), "updated_at": _("updated at"),
+})
+
+display_names(Hold, _("hold"), _("holds"), {
+    "wallet": _("wallet"), "amount": _("amount"), "captured": _("captured"),
+    "released": _("released"), "status": _("status"), "ref_type": _("reference type"),
+    "ref_id": _("reference ID"), "created_at": _("created at"), "closed_at": _("closed at"),
+})
+
+display_names(LedgerTransaction, _("ledger transaction"), _("ledger transactions"), {
+    "key": _("key"), "kind": _("kind"), "wallet": _("wallet"), "currency": _("currency"),
+    "amount": _("amount"), "ref_type": _("reference type"), "ref_id": _("reference ID"),
+    "hold": _("hold"), "author": _("author"), "reason": _("reason"),
+    "balance_after": _("balance after"), "held_after": _("held after"),
+    "created_at": _("created at"),
+})
+
+display_names(LedgerPosting, _("ledger posting"), _("ledger postings"), {
+    "transaction": _("transaction"), "account": _("account"), "wallet": _("wallet"),
+    "amount": _("amount"),
+})
+
+display_names(Debt, _("debt"), _("debts"), {
+    "wallet": _("wallet"), "transaction": _("transaction"), "amount": _("amount"),
+    "settled": pgettext_lazy("debt", "settled"), "ref_type": _("reference type"),
+    "ref_id": _("reference ID"), "created_at": _("created at"), "settled_at": _("settled at"),
+})

@@ -11,12 +11,15 @@ depends on it.
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from evpower.display_names import display_names
 
 
 class IdempotencyKey(models.Model):
     class State(models.TextChoices):
-        IN_PROGRESS = "in_progress"
-        COMPLETED = "completed"
+        IN_PROGRESS = "in_progress", _("In Progress")
+        COMPLETED = "completed", _("Completed")
 
     client = models.ForeignKey("accounts.Client", on_delete=models.CASCADE,
                                related_name="idempotency_keys")
@@ -48,3 +51,12 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.client_id}:{self.key} ({self.state})"
+
+
+display_names(IdempotencyKey, _("idempotency key"), _("idempotency keys"), {
+    "client": _("client"), "key": _("key"), "fingerprint": _("fingerprint"), "method": _("method"),
+    "path": _("path"), "state": _("state"), "claim": _("claim"), "created_at": _("created at"),
+    "locked_at": _("locked at"), "completed_at": _("completed at"),
+    "response_status": _("response status"), "response_headers": _("response headers"),
+    "response_body": _("response body"),
+})

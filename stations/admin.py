@@ -10,6 +10,8 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Prefetch
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 
 from evpower.admin_scoping import OwnerScopedAdmin
@@ -27,24 +29,25 @@ from .services import station_approve, station_create, station_set_password
 class LocationAdmin(OwnerScopedAdmin, ModelAdmin):
     list_display = ("name", "city", "status", "owner", "station_count")
     list_select_related = ("owner",)
-    list_filter = ("status", "city")
+    # only the users who own a site (an owner: just themselves, the list being scoped)
+    list_filter = ("status", "city", ("owner", admin.RelatedOnlyFieldListFilter))
     search_fields = ("name", "city", "address")
     scoped_readonly_fields = ("owner",)  # an owner cannot give a site away (or take one)
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(station_count=Count("stations"))
 
-    @admin.display(description="stations", ordering="station_count")
+    @admin.display(description=_("stations"), ordering="station_count")
     def station_count(self, obj: Location) -> int:
         return obj.station_count
 
 
 class OnlineFilter(admin.SimpleListFilter):
-    title = "connection"
+    title = _("connection")
     parameter_name = "online"
 
     def lookups(self, request, model_admin):
-        return (("yes", "Online"), ("no", "Offline"))
+        return (("yes", _("Online")), ("no", _("Offline")))
 
     def queryset(self, request, queryset):
         if self.value() == "yes":
@@ -59,16 +62,16 @@ class StationAddForm(forms.ModelForm):
     `station_create`, so both ways of onboarding a charger behave the same."""
 
     new_location = forms.CharField(
-        max_length=200, required=False, label="Or a new location",
-        help_text="Name of a location to create (leave the choice above empty).")
+        max_length=200, required=False, label=_("Or a new location"),
+        help_text=_("Name of a location to create (leave the choice above empty)."))
     connectors = forms.IntegerField(min_value=1, max_value=32, initial=1,
-                                    label="Number of connectors")
+                                    label=_("Number of connectors"))
     password = forms.CharField(
         required=False, strip=False, widget=forms.PasswordInput(render_value=False),
-        help_text="HTTP Basic password: 16-40 characters of A-Z a-z 0-9 * - _ = : + | @ .")
+        help_text=_("HTTP Basic password: 16-40 characters of A-Z a-z 0-9 * - _ = : + | @ ."))
     generate_password = forms.BooleanField(
         required=False, initial=True,
-        help_text="Generate a random password; it is shown once after saving.")
+        help_text=_("Generate a random password; it is shown once after saving."))
 
     class Meta:
         model = Station
@@ -77,10 +80,12 @@ class StationAddForm(forms.ModelForm):
     def clean(self):
         data = super().clean()
         if bool(data.get("location")) == bool(data.get("new_location", "").strip()):
-            self.add_error("new_location", "Choose an existing location or name a new one.")
+            self.add_error("new_location",
+                           gettext("Choose an existing location or name a new one."))
         password, generate = data.get("password"), data.get("generate_password")
         if bool(password) == bool(generate):
-            self.add_error("password", "Type a password or tick 'generate password' (one).")
+            self.add_error("password",
+                           gettext("Type a password or tick 'generate password' (one)."))
         elif password and not credentials.PASSWORD_PATTERN.match(password):
             self.add_error("password", self.fields["password"].help_text)
         return data
@@ -121,8 +126,8 @@ class StationAdmin(OwnerScopedAdmin, StationCommandActions, ModelAdmin):
                     "connector_statuses")
     list_select_related = ("location",)
     list_filter = ("admin_status", "registration_status", OnlineFilter, FaultedFilter,
-                   "location")
-    search_fields = ("identity", "charge_point_serial", "charge_box_serial")
+                   "location", "vendor", "ocpp_version")  # scoped for an owner
+    search_fields = ("identity", "charge_point_serial", "charge_box_serial", "location__name")
     actions = ("rotate_password", "approve_registration",
                *StationCommandActions.command_actions)
 
@@ -137,22 +142,22 @@ class StationAdmin(OwnerScopedAdmin, StationCommandActions, ModelAdmin):
         return own + super().get_urls()
     inlines = (ConnectorInline, CommandRecordInline)
     fieldsets = (
-        ("Identity and location", {"fields": ("identity", "location", "admin_status",
+        (_("Identity and location"), {"fields": ("identity", "location", "admin_status",
                                               "registration_status", "max_power_kw",
                                               "ocpp_version")}),
-        ("Credentials", {"fields": ("security_profile", "allow_missing_subprotocol",
+        (_("Credentials"), {"fields": ("security_profile", "allow_missing_subprotocol",
                                     "password_set")}),
-        ("Boot information", {"fields": BOOT_FIELDS}),
-        ("Liveness", {"fields": LIVENESS_FIELDS}),
-        ("Station status (connector 0)", {"fields": STATUS_FIELDS}),
-        ("Jobs", {"classes": ("collapse",), "fields": JOB_FIELDS}),
-        ("Configuration read from the charger", {"classes": ("collapse",),
+        (_("Boot information"), {"fields": BOOT_FIELDS}),
+        (_("Liveness"), {"fields": LIVENESS_FIELDS}),
+        (_("Station status (connector 0)"), {"fields": STATUS_FIELDS}),
+        (_("Jobs"), {"classes": ("collapse",), "fields": JOB_FIELDS}),
+        (_("Configuration read from the charger"), {"classes": ("collapse",),
                                                  "fields": ("configuration",)}),
-        ("Record", {"fields": ("created_at", "updated_at")}),
+        (_("Record"), {"fields": ("created_at", "updated_at")}),
     )
     add_fieldsets = (
         (None, {"fields": ("identity", "location", "new_location", "connectors")}),
-        ("Credentials", {"fields": ("password", "generate_password", "security_profile",
+        (_("Credentials"), {"fields": ("password", "generate_password", "security_profile",
                                     "allow_missing_subprotocol")}),
     )
     # identity is what the charger logs in with: set once, at creation
@@ -188,20 +193,20 @@ class StationAdmin(OwnerScopedAdmin, StationCommandActions, ModelAdmin):
 
     # --- list columns -----------------------------------------------------------
 
-    @admin.display(description="online")
+    @admin.display(description=_("online"))
     def online(self, obj: Station) -> str:
         return "ONLINE" if station_is_online(obj) else "OFFLINE"
 
-    @admin.display(description="vendor / model")
+    @admin.display(description=_("vendor / model"))
     def vendor_model(self, obj: Station) -> str:
         return f"{obj.vendor} {obj.model}".strip()
 
-    @admin.display(description="connectors")
+    @admin.display(description=_("connectors"))
     def connector_statuses(self, obj: Station) -> str:
         # .all() reads the prefetched, ordered list: no query per row
         return ", ".join(f"{c.number}: {c.status}" for c in obj.connectors.all())
 
-    @admin.display(description="password set", boolean=True)
+    @admin.display(description=_("password set"), boolean=True)
     def password_set(self, obj: Station) -> bool:
         return bool(obj.password_hash)
 
@@ -231,8 +236,9 @@ class StationAdmin(OwnerScopedAdmin, StationCommandActions, ModelAdmin):
             setattr(obj, field.attname, getattr(created.station, field.attname))
         obj._state.adding, obj._state.db = False, created.station._state.db
         if created.password:
-            messages.success(request, f"Password for {obj.identity} (shown once, store it in "
-                                      f"the charger now): {created.password}")
+            messages.success(request, gettext(
+                "Password for %(identity)s (shown once, store it in the charger now): "
+                "%(password)s") % {"identity": obj.identity, "password": created.password})
 
     def save_related(self, request, form, formsets, change):
         if change:  # a new station has no inlines or many-to-many: station_create did it all
@@ -252,33 +258,35 @@ class StationAdmin(OwnerScopedAdmin, StationCommandActions, ModelAdmin):
 
     # --- actions ----------------------------------------------------------------
 
-    @admin.action(description="Rotate password (generate new)",
+    @admin.action(description=_("Rotate password (generate new)"),
                   permissions=["manage_security"])
     def rotate_password(self, request, queryset):
         for station in queryset:
             password = station_set_password(station=station)
-            messages.success(request, f"New password for {station.identity} (shown once; the "
-                                      f"charger is refused until it has it): {password}")
+            messages.success(request, gettext(
+                "New password for %(identity)s (shown once; the charger is refused until it "
+                "has it): %(password)s") % {"identity": station.identity, "password": password})
 
-    @admin.action(description="Approve pending registration",
+    @admin.action(description=_("Approve pending registration"),
                   permissions=["manage_security"])
     def approve_registration(self, request, queryset):
         pending = list(queryset.filter(registration_status=Station.Registration.PENDING))
         for station in pending:
             station_approve(station=station)
         skipped = queryset.count() - len(pending)
-        messages.success(request, f"Approved {len(pending)} station(s); they are accepted at "
-                                  f"their next BootNotification."
-                         + (f" {skipped} were not pending and were left as they are."
-                            if skipped else ""))
+        messages.success(request, gettext(
+            "Approved %(count)s station(s); they are accepted at their next "
+            "BootNotification.") % {"count": len(pending)}
+            + (gettext(" %(skipped)s were not pending and were left as they are.")
+               % {"skipped": skipped} if skipped else ""))
 
 
 @admin.register(IdTag)
 class IdTagAdmin(ModelAdmin):
-    list_display = ("id_tag", "status", "expiry_date", "parent", "note")
-    list_select_related = ("parent",)
-    list_filter = ("status", "expiry_date")
-    search_fields = ("id_tag", "note")
+    list_display = ("id_tag", "status", "kind", "client", "expiry_date", "parent", "note")
+    list_select_related = ("parent", "client")
+    list_filter = ("status", "kind", ("client", admin.EmptyFieldListFilter), "expiry_date")
+    search_fields = ("id_tag", "note", "client__phone")
     autocomplete_fields = ("parent",)
 # reservations, charging profiles, local lists; tariff plans and their assignments
 from . import admin_extras, tariff_admin  # noqa: E402,F401

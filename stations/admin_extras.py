@@ -12,6 +12,8 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 
 from .charging_profiles import charging_profile_apply, charging_profile_clear
@@ -70,8 +72,8 @@ class ReservationAdmin(ModelAdmin):
     list_display = ("id", "station", "connector_number", "id_tag", "status", "charger_status",
                     "expires_at", "transaction_id", "created_at", "requested_by")
     list_select_related = ("station",)
-    list_filter = ("status", "connector_number")
-    search_fields = ("id_tag", "station__identity")
+    list_filter = ("status", "station", "connector_number")
+    search_fields = ("=id", "id_tag", "station__identity")
     date_hierarchy = "created_at"
     actions = ("cancel_reservations",)
     autocomplete_fields = ("station",)
@@ -109,7 +111,7 @@ class ReservationAdmin(ModelAdmin):
     def save_related(self, request, form, formsets, change):
         pass  # no inlines or many-to-many: reservation_create wrote everything
 
-    @admin.action(description="Cancel reservation (tells the charger)", permissions=["change"])
+    @admin.action(description=_("Cancel reservation (tells the charger)"), permissions=["change"])
     def cancel_reservations(self, request, queryset):
         for reservation in queryset.select_related("station"):
             result = reservation_cancel(reservation=reservation, requested_by=_who(request))
@@ -133,7 +135,7 @@ class AssignmentInline(TabularInline):
 class ApplyProfileForm(forms.Form):
     station = forms.ModelChoiceField(queryset=Station.objects.all())
     connector_number = forms.IntegerField(min_value=0, initial=0,
-                                          help_text="0 = the whole station")
+                                          help_text=_("0 = the whole station"))
 
 
 @admin.register(ChargingProfile)
@@ -149,7 +151,7 @@ class ChargingProfileAdmin(ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("assignments__station")
 
-    @admin.display(description="installed on")
+    @admin.display(description=_("installed on"))
     def installed_on(self, obj: ChargingProfile) -> str:
         return ", ".join(f"{a.station.identity}#{a.connector_number}" for a in
                          obj.assignments.all() if a.status == a.Status.ACCEPTED)
@@ -165,7 +167,7 @@ class ChargingProfileAdmin(ModelAdmin):
             status=ChargingProfileAssignment.Status.ACCEPTED).exists()
         return not installed and super().has_delete_permission(request, obj)
 
-    @admin.action(description="Apply to a station/connector", permissions=["change"])
+    @admin.action(description=_("Apply to a station/connector"), permissions=["change"])
     def apply_to_station(self, request, queryset):
         form = ApplyProfileForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
@@ -182,17 +184,18 @@ class ChargingProfileAdmin(ModelAdmin):
                 _say(request, label, result)
             return None
         return TemplateResponse(request, "admin/stations/chargingprofile/apply.html", {
-            **self.admin_site.each_context(request), "title": "Apply charging profiles",
+            **self.admin_site.each_context(request), "title": gettext("Apply charging profiles"),
             "opts": self.model._meta, "form": form, "profiles": queryset,
             "checkbox_name": ACTION_CHECKBOX_NAME, "action_name": "apply_to_station"})
 
-    @admin.action(description="Clear from stations where applied", permissions=["change"])
+    @admin.action(description=_("Clear from stations where applied"), permissions=["change"])
     def clear_from_stations(self, request, queryset):
         for profile in queryset:
             installed = (profile.assignments.filter(
                 status=ChargingProfileAssignment.Status.ACCEPTED).select_related("station"))
             if not installed:
-                messages.info(request, f"{profile}: not installed on any station")
+                messages.info(request, gettext("%(profile)s: not installed on any station")
+                              % {"profile": profile})
             for assignment in installed:
                 result = charging_profile_clear(station=assignment.station, profile=profile,
                                                 requested_by=_who(request))
@@ -218,7 +221,7 @@ class LocalListStateAdmin(ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.display(description="id tags")
+    @admin.display(description=_("id tags"))
     def tag_count(self, obj: LocalListState) -> int:
         return len(obj.tags)
 
@@ -230,11 +233,11 @@ class LocalListStateAdmin(ModelAdmin):
                     f", {result.entries} entries" + (f" — {result.note}" if result.note else ""))
             _say(request, what, result)
 
-    @admin.action(description="Send local list (differential when possible)",
+    @admin.action(description=_("Send local list (differential when possible)"),
                   permissions=["change"])
     def send_differential(self, request, queryset):
         self._sync(request, queryset, full=False)
 
-    @admin.action(description="Send full local list", permissions=["change"])
+    @admin.action(description=_("Send full local list"), permissions=["change"])
     def send_full(self, request, queryset):
         self._sync(request, queryset, full=True)

@@ -11,16 +11,20 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
+
+from evpower.display_names import display_names
 
 IDENTITY_PATTERN = r"^[A-Za-z0-9._-]{1,48}$"
-identity_validator = RegexValidator(IDENTITY_PATTERN, "1-48 characters of A-Z a-z 0-9 . _ -")
+identity_validator = RegexValidator(IDENTITY_PATTERN, _("1-48 characters of A-Z a-z 0-9 . _ -"))
 
 
 class Location(models.Model):
     class Status(models.TextChoices):
-        ACTIVE = "active"
-        INACTIVE = "inactive"
-        UNDER_CONSTRUCTION = "under_construction"
+        ACTIVE = "active", _("Active")
+        INACTIVE = "inactive", _("Inactive")
+        UNDER_CONSTRUCTION = "under_construction", _("Under Construction")
 
     name = models.CharField(max_length=200, unique=True)
     address = models.CharField(max_length=300, blank=True)
@@ -47,19 +51,19 @@ class Location(models.Model):
 
 class Station(models.Model):
     class AdminStatus(models.TextChoices):
-        ACTIVE = "active"
-        INACTIVE = "inactive"
-        MAINTENANCE = "maintenance"
+        ACTIVE = "active", _("Active")
+        INACTIVE = "inactive", _("Inactive")
+        MAINTENANCE = "maintenance", pgettext_lazy("station status", "Maintenance")
 
     class Registration(models.TextChoices):
-        ACCEPTED = "Accepted"
-        PENDING = "Pending"  # auto-registered, waiting for an operator
-        REJECTED = "Rejected"
+        ACCEPTED = "Accepted", _("Accepted")
+        PENDING = "Pending", _("Pending")  # auto-registered, waiting for an operator
+        REJECTED = "Rejected", _("Rejected")
 
     class SecurityProfile(models.IntegerChoices):
-        BASIC = 1, "1: Basic auth"
-        BASIC_TLS = 2, "2: Basic auth over TLS"
-        CLIENT_CERT = 3, "3: TLS client certificate"
+        BASIC = 1, _("1: Basic auth")
+        BASIC_TLS = 2, _("2: Basic auth over TLS")
+        CLIENT_CERT = 3, _("3: TLS client certificate")
 
     identity = models.CharField(max_length=48, unique=True, validators=[identity_validator])
     location = models.ForeignKey(Location, on_delete=models.PROTECT, null=True, blank=True,
@@ -76,7 +80,7 @@ class Station(models.Model):
                                                         default=SecurityProfile.BASIC)
     password_hash = models.CharField(max_length=200, blank=True)
     allow_missing_subprotocol = models.BooleanField(
-        default=False, help_text="Some 1.6 chargers offer no WebSocket subprotocol.")
+        default=False, help_text=_("Some 1.6 chargers offer no WebSocket subprotocol."))
 
     # what the charger told us in BootNotification
     vendor = models.CharField(max_length=20, blank=True)
@@ -119,7 +123,7 @@ class Station(models.Model):
     csr_received_at = models.DateTimeField(null=True, blank=True)
 
     configuration = models.JSONField(default=dict, blank=True,
-                                     help_text="Configuration keys last read from the charger.")
+                                     help_text=_("Configuration keys last read from the charger."))
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -145,7 +149,7 @@ class Connector(models.Model):
         TYPE1 = "Type1"
 
     station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="connectors")
-    number = models.PositiveSmallIntegerField(help_text="OCPP connectorId (1 and up)")
+    number = models.PositiveSmallIntegerField(help_text=_("OCPP connectorId (1 and up)"))
     connector_type = models.CharField(max_length=10, choices=Type.choices, default=Type.TYPE2)
     max_power_kw = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
     status = models.CharField(max_length=20, default="Unknown")
@@ -154,7 +158,7 @@ class Connector(models.Model):
     vendor_id = models.CharField(max_length=255, blank=True)
     vendor_error_code = models.CharField(max_length=50, blank=True)
     status_at = models.DateTimeField(null=True, blank=True,
-                                     help_text="The charger's timestamp of the status shown.")
+                                     help_text=_("The charger's timestamp of the status shown."))
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -171,14 +175,14 @@ class Connector(models.Model):
 
 class IdTag(models.Model):
     class Status(models.TextChoices):
-        ACCEPTED = "Accepted"
-        BLOCKED = "Blocked"
-        EXPIRED = "Expired"
-        INVALID = "Invalid"
+        ACCEPTED = "Accepted", pgettext_lazy("id tag status", "Accepted")
+        BLOCKED = "Blocked", pgettext_lazy("id tag status", "Blocked")
+        EXPIRED = "Expired", pgettext_lazy("id tag status", "Expired")
+        INVALID = "Invalid", pgettext_lazy("id tag status", "Invalid")
 
     class Kind(models.TextChoices):
-        RFID = "rfid", "RFID card"
-        APP = "app", "app tag"
+        RFID = "rfid", _("RFID card")
+        APP = "app", _("app tag")
 
     id_tag = models.CharField(max_length=20, unique=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACCEPTED)
@@ -197,7 +201,7 @@ class IdTag(models.Model):
 
     class Meta:
         ordering = ["id_tag"]
-        verbose_name = "id tag"
+        verbose_name = _("id tag")
 
     def __str__(self) -> str:
         return self.id_tag
@@ -213,20 +217,21 @@ class LocalListState(models.Model):
 
     station = models.OneToOneField(Station, on_delete=models.CASCADE, primary_key=True,
                                    related_name="local_list")
-    version = models.IntegerField(default=0, help_text="listVersion the charger last accepted")
+    version = models.IntegerField(default=0, help_text=_("listVersion the charger last accepted"))
     synced_at = models.DateTimeField(
         null=True, blank=True,
-        help_text="When the list the charger last accepted was read from the id tags.")
+        help_text=_("When the list the charger last accepted was read from the id tags."))
     tags = models.JSONField(default=list, blank=True,
-                            help_text="id tags the charger's list holds after that update")
+                            help_text=_("id tags the charger's list holds after that update"))
     last_update_type = models.CharField(max_length=12, blank=True)
     truncated = models.BooleanField(
-        default=False, help_text="The last list was cut to the charger's SendLocalListMaxLength.")
+        default=False,
+        help_text=_("The last list was cut to the charger's SendLocalListMaxLength."))
     sync_started_at = models.DateTimeField(
-        null=True, blank=True, help_text="Set while an update is under way (one at a time).")
+        null=True, blank=True, help_text=_("Set while an update is under way (one at a time)."))
 
     class Meta:
-        verbose_name = "local list state"
+        verbose_name = _("local list state")
 
     def __str__(self) -> str:
         return f"{self.station_id}: v{self.version}"
@@ -236,31 +241,31 @@ class Reservation(models.Model):
     """A ReserveNow. The primary key, from a database sequence, IS the OCPP reservationId."""
 
     class Status(models.TextChoices):
-        PENDING = "pending"  # created, ReserveNow under way
-        ACCEPTED = "accepted"
-        REJECTED = "rejected"
-        FAULTED = "faulted"
-        OCCUPIED = "occupied"
-        UNAVAILABLE = "unavailable"
-        FAILED = "failed"  # no answer: offline, timeout, busy, CALLERROR
-        USED = "used"  # a StartTransaction consumed it
-        CANCELLED = "cancelled"
-        EXPIRED = "expired"
+        PENDING = "pending", _("Pending")  # created, ReserveNow under way
+        ACCEPTED = "accepted", _("Accepted")
+        REJECTED = "rejected", _("Rejected")
+        FAULTED = "faulted", pgettext_lazy("reservation status", "Faulted")
+        OCCUPIED = "occupied", pgettext_lazy("reservation status", "Occupied")
+        UNAVAILABLE = "unavailable", pgettext_lazy("reservation status", "Unavailable")
+        FAILED = "failed", _("Failed")  # no answer: offline, timeout, busy, CALLERROR
+        USED = "used", pgettext_lazy("reservation status", "Used")  # a StartTransaction consumed it
+        CANCELLED = "cancelled", _("Cancelled")
+        EXPIRED = "expired", _("Expired")
 
     id = models.AutoField(primary_key=True)  # 32-bit: reservationId is an OCPP integer
     station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="reservations")
-    connector_number = models.PositiveSmallIntegerField(help_text="0 = any connector")
+    connector_number = models.PositiveSmallIntegerField(help_text=_("0 = any connector"))
     id_tag = models.CharField(max_length=20)
     parent_id_tag = models.CharField(max_length=20, blank=True)
     expires_at = models.DateTimeField()
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     charger_status = models.CharField(max_length=20, blank=True,
-                                      help_text="The charger's answer to ReserveNow")
+                                      help_text=_("The charger's answer to ReserveNow"))
     transaction_id = models.IntegerField(null=True, blank=True,
-                                         help_text="The OCPP transaction that used it")
+                                         help_text=_("The OCPP transaction that used it"))
     ended_at = models.DateTimeField(
-        null=True, blank=True, help_text="When it stopped holding the connector (used, "
-                                         "cancelled, expired)")
+        null=True, blank=True, help_text=_("When it stopped holding the connector (used, "
+                                         "cancelled, expired)"))
     created_at = models.DateTimeField(auto_now_add=True)
     requested_by = models.CharField(max_length=150, blank=True)
 
@@ -280,27 +285,27 @@ class ChargingProfile(models.Model):
     schema makes them multipleOf 0.1."""
 
     class Purpose(models.TextChoices):
-        CHARGE_POINT_MAX = "ChargePointMaxProfile"
-        TX_DEFAULT = "TxDefaultProfile"
-        TX = "TxProfile"
+        CHARGE_POINT_MAX = "ChargePointMaxProfile", _("Charge Point Max")
+        TX_DEFAULT = "TxDefaultProfile", _("Tx Default")
+        TX = "TxProfile", _("Tx")
 
     class Kind(models.TextChoices):
-        ABSOLUTE = "Absolute"
-        RECURRING = "Recurring"
-        RELATIVE = "Relative"
+        ABSOLUTE = "Absolute", _("Absolute")
+        RECURRING = "Recurring", _("Recurring")
+        RELATIVE = "Relative", _("Relative")
 
     class Recurrency(models.TextChoices):
-        DAILY = "Daily"
-        WEEKLY = "Weekly"
+        DAILY = "Daily", _("Daily")
+        WEEKLY = "Weekly", _("Weekly")
 
     class RateUnit(models.TextChoices):
-        AMPERE = "A"
-        WATT = "W"
+        AMPERE = "A", _("Ampere")
+        WATT = "W", _("Watt")
 
     name = models.CharField(max_length=100)
     charging_profile_id = models.PositiveIntegerField(
-        unique=True, help_text="OCPP chargingProfileId; a charger replaces a profile it "
-                               "holds with the same id.")
+        unique=True, help_text=_("OCPP chargingProfileId; a charger replaces a profile it "
+                               "holds with the same id."))
     stack_level = models.PositiveSmallIntegerField(default=0)
     purpose = models.CharField(max_length=24, choices=Purpose.choices)
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.ABSOLUTE)
@@ -310,9 +315,9 @@ class ChargingProfile(models.Model):
     charging_rate_unit = models.CharField(max_length=1, choices=RateUnit.choices,
                                           default=RateUnit.AMPERE)
     schedule_periods = models.JSONField(
-        default=list, help_text='e.g. [{"startPeriod": 0, "limit": 16.0, "numberPhases": 3}]; '
-                                "startPeriod in seconds from the schedule's start")
-    duration = models.PositiveIntegerField(null=True, blank=True, help_text="seconds")
+        default=list, help_text=_('e.g. [{"startPeriod": 0, "limit": 16.0, "numberPhases": 3}]; '
+                                "startPeriod in seconds from the schedule's start"))
+    duration = models.PositiveIntegerField(null=True, blank=True, help_text=_("seconds"))
     start_schedule = models.DateTimeField(null=True, blank=True)
     min_charging_rate = models.DecimalField(max_digits=8, decimal_places=1, null=True,
                                             blank=True)
@@ -347,18 +352,19 @@ class ChargingProfileAssignment(models.Model):
     """What a station answered when a profile was set on one of its connectors."""
 
     class Status(models.TextChoices):
-        ACCEPTED = "Accepted"
-        REJECTED = "Rejected"
-        NOT_SUPPORTED = "NotSupported"
-        NOT_DELIVERED = "NotDelivered"  # offline, timeout, busy, CALLERROR, invalid
-        REPLACED = "Replaced"  # a later profile took its place on the charger
-        CLEARED = "Cleared"
+        ACCEPTED = "Accepted", _("Accepted")
+        REJECTED = "Rejected", _("Rejected")
+        NOT_SUPPORTED = "NotSupported", _("Not Supported")
+        # offline, timeout, busy, CALLERROR, invalid
+        NOT_DELIVERED = "NotDelivered", _("Not Delivered")
+        REPLACED = "Replaced", _("Replaced")  # a later profile took its place on the charger
+        CLEARED = "Cleared", _("Cleared")
 
     profile = models.ForeignKey(ChargingProfile, on_delete=models.CASCADE,
                                 related_name="assignments")
     station = models.ForeignKey(Station, on_delete=models.CASCADE,
                                 related_name="charging_profile_assignments")
-    connector_number = models.PositiveSmallIntegerField(help_text="0 = the whole station")
+    connector_number = models.PositiveSmallIntegerField(help_text=_("0 = the whole station"))
     status = models.CharField(max_length=12, choices=Status.choices)
     detail = models.CharField(max_length=300, blank=True)
     command_id = models.IntegerField(null=True, blank=True)
@@ -372,6 +378,82 @@ class ChargingProfileAssignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.profile_id} on {self.station_id}#{self.connector_number}: {self.status}"
+
+
+display_names(Location, _("location"), _("locations"), {
+    "name": _("name"), "address": _("address"), "city": _("city"), "latitude": _("latitude"),
+    "longitude": _("longitude"), "time_zone": _("time zone"), "status": _("status"),
+    "opening_hours": _("opening hours"), "owner": _("owner"), "created_at": _("created at"),
+})
+
+display_names(Station, _("station"), _("stations"), {
+    "identity": _("identity"), "location": _("location"), "admin_status": _("admin status"),
+    "registration_status": _("registration status"), "max_power_kw": _("max power (kW)"),
+    "ocpp_version": _("OCPP version"), "security_profile": _("security profile"),
+    "password_hash": _("password hash"),
+    "allow_missing_subprotocol": _("allow missing subprotocol"), "vendor": _("vendor"),
+    "model": _("model"), "charge_point_serial": _("charge point serial"),
+    "charge_box_serial": _("charge box serial"), "firmware_version": _("firmware version"),
+    "iccid": _("ICCID"), "imsi": _("IMSI"), "meter_type": _("meter type"),
+    "meter_serial": _("meter serial"), "last_boot_at": _("last boot at"),
+    "connected": _("connected"), "connection_channel": _("connection channel"),
+    "connected_at": _("connected at"), "disconnected_at": _("disconnected at"),
+    "last_heartbeat_at": _("last heartbeat at"), "last_seen_at": _("last seen at"),
+    "status": _("status"), "error_code": _("error code"), "status_info": _("status info"),
+    "status_vendor_id": _("status vendor ID"),
+    "status_vendor_error_code": _("status vendor error code"), "status_at": _("status at"),
+    "firmware_status": _("firmware status"), "firmware_request_id": _("firmware request ID"),
+    "firmware_status_at": _("firmware status at"), "diagnostics_status": _("diagnostics status"),
+    "diagnostics_status_at": _("diagnostics status at"), "log_status": _("log status"),
+    "log_request_id": _("log request ID"), "log_status_at": _("log status at"),
+    "pending_csr": _("pending CSR"), "csr_received_at": _("CSR received at"),
+    "configuration": _("configuration"), "created_at": _("created at"),
+    "updated_at": _("updated at"),
+})
+
+display_names(Connector, _("connector"), _("connectors"), {
+    "station": _("station"), "number": _("number"), "connector_type": _("connector type"),
+    "max_power_kw": _("max power (kW)"), "status": _("status"), "error_code": _("error code"),
+    "info": _("info"), "vendor_id": _("vendor ID"), "vendor_error_code": _("vendor error code"),
+    "status_at": _("status at"), "updated_at": _("updated at"),
+})
+
+display_names(IdTag, _("id tag"), _("id tags"), {
+    "id_tag": _("id tag"), "status": _("status"), "expiry_date": _("expiry date"),
+    "parent": _("parent"), "client": _("client"), "kind": _("kind"), "note": _("note"),
+    "created_at": _("created at"), "updated_at": _("updated at"),
+})
+
+display_names(LocalListState, _("local list state"), _("local list states"), {
+    "station": _("station"), "version": _("version"), "synced_at": _("synced at"),
+    "tags": _("tags"), "last_update_type": _("last update type"), "truncated": _("truncated"),
+    "sync_started_at": _("sync started at"),
+})
+
+display_names(Reservation, _("reservation"), _("reservations"), {
+    "id": _("ID"), "station": _("station"), "connector_number": _("connector number"),
+    "id_tag": _("id tag"), "parent_id_tag": _("parent id tag"), "expires_at": _("expires at"),
+    "status": _("status"), "charger_status": _("charger status"),
+    "transaction_id": _("transaction ID"), "ended_at": _("ended at"),
+    "created_at": _("created at"), "requested_by": _("requested by"),
+})
+
+display_names(ChargingProfile, _("charging profile"), _("charging profiles"), {
+    "name": _("name"), "charging_profile_id": _("charging profile ID"),
+    "stack_level": _("stack level"), "purpose": _("purpose"), "kind": _("kind"),
+    "recurrency_kind": _("recurrency kind"), "valid_from": _("valid from"),
+    "valid_to": _("valid to"), "charging_rate_unit": _("charging rate unit"),
+    "schedule_periods": _("schedule periods"), "duration": _("duration"),
+    "start_schedule": _("start schedule"), "min_charging_rate": _("min charging rate"),
+    "created_at": _("created at"), "updated_at": _("updated at"),
+})
+
+display_names(ChargingProfileAssignment, _("charging profile assignment"),
+              _("charging profile assignments"), {
+    "profile": _("profile"), "station": _("station"), "connector_number": _("connector number"),
+    "status": _("status"), "detail": _("detail"), "command_id": _("command ID"),
+    "sent_at": _("sent at"), "cleared_at": _("cleared at"),
+})
 
 
 # tariffs live in their own module (this one is long enough); imported here so Django sees them

@@ -7,6 +7,7 @@ from django import forms
 from django.contrib import admin
 from django.db.models import Count
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, StackedInline, TabularInline
 
 from evpower.admin_scoping import OwnerScopedAdmin
@@ -25,7 +26,7 @@ from .tariff_models import (
 class TariffRuleForm(forms.ModelForm):
     connector_types = forms.MultipleChoiceField(
         choices=Connector.Type.choices, required=False, widget=forms.CheckboxSelectMultiple,
-        help_text="None ticked: any type.")
+        help_text=_("None ticked: any type."))
     days_of_week = forms.TypedMultipleChoiceField(
         choices=TariffRule.Weekday.choices, coerce=int, required=False,
         widget=forms.CheckboxSelectMultiple,
@@ -46,10 +47,10 @@ class TariffRuleInline(StackedInline):
     extra = 0
     fieldsets = (
         (None, {"fields": (("name", "priority"),)}),
-        ("Prices", {"fields": (("price_per_kwh", "price_per_minute", "session_fee"),
+        (_("Prices"), {"fields": (("price_per_kwh", "price_per_minute", "session_fee"),
                                ("idle_fee_per_minute", "idle_grace_minutes"))}),
-        ("Applies to", {"fields": ("connector_types", ("min_power_kw", "max_power_kw"))}),
-        ("When (location's local time)", {"fields": ("days_of_week",
+        (_("Applies to"), {"fields": ("connector_types", ("min_power_kw", "max_power_kw"))}),
+        (_("When (location's local time)"), {"fields": ("days_of_week",
                                                       ("start_time", "end_time"),
                                                       ("start_date", "end_date"))}),
     )
@@ -74,11 +75,11 @@ class TariffPlanAdmin(ModelAdmin):
             rule_count=Count("rules", distinct=True),
             assignment_count=Count("assignments", distinct=True))
 
-    @admin.display(description="rules", ordering="rule_count")
+    @admin.display(description=_("rules"), ordering="rule_count")
     def rule_count(self, obj: TariffPlan) -> int:
         return obj.rule_count
 
-    @admin.display(description="assigned to", ordering="assignment_count")
+    @admin.display(description=_("assigned to"), ordering="assignment_count")
     def assignment_count(self, obj: TariffPlan) -> int:
         return obj.assignment_count
 
@@ -103,15 +104,15 @@ class ClientTariffAdmin(ModelAdmin):
     autocomplete_fields = ("client", "location", "station")
     fieldsets = (
         (None, {"fields": ("client", "name", "active")}),
-        ("Price: a discount OR fixed rates", {
+        (_("Price: a discount OR fixed rates"), {
             "fields": ("discount_percent", ("price_per_kwh", "price_per_minute")),
             "description": "Fixed rates replace the plan's; session and idle fees stay the "
                            "plan's. The biggest discount (client tariff or promo) applies."}),
-        ("Where and when (empty: everywhere, always)", {
+        (_("Where and when (empty: everywhere, always)"), {
             "fields": (("station", "location"), ("valid_from", "valid_to"))}),
     )
 
-    @admin.display(description="kind")
+    @admin.display(description=_("kind"))
     def kind(self, obj: ClientTariff) -> str:
         return obj.kind
 
@@ -140,7 +141,7 @@ class PromoCodeAdmin(ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(redemption_count=Count("redemptions"))
 
-    @admin.display(description="redeemed", ordering="redemption_count")
+    @admin.display(description=_("redeemed"), ordering="redemption_count")
     def redemption_count(self, obj: PromoCode) -> int:
         return obj.redemption_count
 
@@ -156,7 +157,7 @@ class PromoRedemptionAdmin(ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
-    @admin.display(boolean=True, description="in force")
+    @admin.display(boolean=True, description=_("in force"))
     def in_force(self, obj: PromoRedemption) -> bool:
         now = timezone.now()
         return (obj.code.active and obj.redeemed_at <= now

@@ -18,16 +18,19 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
+
+from evpower.display_names import display_names
 
 ZERO = "0.00"
 
 
 class Currency(models.TextChoices):
-    KGS = "KGS", "KGS (som)"
-    UZS = "UZS", "UZS (sum)"
+    KGS = "KGS", _("KGS (som)")
+    UZS = "UZS", _("UZS (sum)")
 
 
-def _money_field(help_text: str = "") -> models.DecimalField:
+def _money_field(help_text="") -> models.DecimalField:
     return models.DecimalField(max_digits=12, decimal_places=2, default=ZERO,
                                validators=[MinValueValidator(0)], help_text=help_text)
 
@@ -37,12 +40,12 @@ class TariffPlan(models.Model):
     currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.KGS)
     active = models.BooleanField(default=True)
     is_default = models.BooleanField(
-        default=False, help_text="Applies where no plan is assigned to the station or its "
-                                 "location (or where none of those plans has a matching rule).")
+        default=False, help_text=_("Applies where no plan is assigned to the station or its "
+                                 "location (or where none of those plans has a matching rule)."))
     valid_from = models.DateTimeField(null=True, blank=True)
-    valid_to = models.DateTimeField(null=True, blank=True, help_text="Exclusive.")
+    valid_to = models.DateTimeField(null=True, blank=True, help_text=_("Exclusive."))
     priority = models.IntegerField(
-        default=0, help_text="Among plans assigned at the same level, higher wins.")
+        default=0, help_text=_("Among plans assigned at the same level, higher wins."))
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -62,44 +65,45 @@ class TariffPlan(models.Model):
 
 class TariffRule(models.Model):
     class Weekday(models.IntegerChoices):
-        MON = 1, "Monday"
-        TUE = 2, "Tuesday"
-        WED = 3, "Wednesday"
-        THU = 4, "Thursday"
-        FRI = 5, "Friday"
-        SAT = 6, "Saturday"
-        SUN = 7, "Sunday"
+        MON = 1, _("Monday")
+        TUE = 2, _("Tuesday")
+        WED = 3, _("Wednesday")
+        THU = 4, _("Thursday")
+        FRI = 5, _("Friday")
+        SAT = 6, _("Saturday")
+        SUN = 7, _("Sunday")
 
     plan = models.ForeignKey(TariffPlan, on_delete=models.CASCADE, related_name="rules")
     name = models.CharField(max_length=100, blank=True)
-    priority = models.IntegerField(default=0, help_text="Within the plan, higher wins.")
+    priority = models.IntegerField(default=0, help_text=_("Within the plan, higher wins."))
 
     # prices
     price_per_kwh = _money_field()
-    price_per_minute = _money_field("Per minute of charging.")
-    session_fee = _money_field("Once per session.")
-    idle_fee_per_minute = _money_field("Per minute plugged in without charging, after the "
-                                       "grace period.")
+    price_per_minute = _money_field(_("Per minute of charging."))
+    session_fee = _money_field(_("Once per session."))
+    idle_fee_per_minute = _money_field(_("Per minute plugged in without charging, after the "
+                                         "grace period."))
     idle_grace_minutes = models.PositiveIntegerField(default=0)
 
     # filters: an empty filter matches everything
     connector_types = models.JSONField(
-        default=list, blank=True, help_text='e.g. ["CCS2", "CHAdeMO"]; empty = any type')
+        default=list, blank=True, help_text=_('e.g. ["CCS2", "CHAdeMO"]; empty = any type'))
     min_power_kw = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True,
-                                       help_text="Connector power ≥ this (inclusive).")
+                                       help_text=_("Connector power ≥ this (inclusive)."))
     max_power_kw = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True,
-                                       help_text="Connector power ≤ this (inclusive).")
+                                       help_text=_("Connector power ≤ this (inclusive)."))
     days_of_week = models.JSONField(
         default=list, blank=True,
-        help_text="ISO weekdays 1 (Monday) to 7 (Sunday); empty = every day. A window that "
-                  "wraps midnight belongs to the day it starts.")
+        help_text=_("ISO weekdays 1 (Monday) to 7 (Sunday); empty = every day. A window that "
+                  "wraps midnight belongs to the day it starts."))
     start_time = models.TimeField(null=True, blank=True,
-                                  help_text="Local time at the location (inclusive).")
-    end_time = models.TimeField(null=True, blank=True,
-                                help_text="Local time (exclusive); before start = wraps midnight.")
+                                  help_text=_("Local time at the location (inclusive)."))
+    end_time = models.TimeField(
+        null=True, blank=True,
+        help_text=_("Local time (exclusive); before start = wraps midnight."))
     start_date = models.DateField(null=True, blank=True,
-                                  help_text="Local date at the location (inclusive).")
-    end_date = models.DateField(null=True, blank=True, help_text="Local date (inclusive).")
+                                  help_text=_("Local date at the location (inclusive)."))
+    end_date = models.DateField(null=True, blank=True, help_text=_("Local date (inclusive)."))
 
     class Meta:
         ordering = ["plan", "-priority", "id"]
@@ -128,20 +132,21 @@ class TariffRule(models.Model):
         errors: dict[str, str] = {}
         types = self.connector_types
         if not isinstance(types, list) or any(t not in Connector.Type.values for t in types):
-            errors["connector_types"] = "A list of: " + ", ".join(Connector.Type.values)
+            errors["connector_types"] = _("A list of: %(types)s") % {
+                "types": ", ".join(Connector.Type.values)}
         days = self.days_of_week
         if not isinstance(days, list) or any(
                 not isinstance(d, int) or isinstance(d, bool) or not 1 <= d <= 7 for d in days):
-            errors["days_of_week"] = "A list of weekdays 1 (Monday) to 7 (Sunday)."
+            errors["days_of_week"] = _("A list of weekdays 1 (Monday) to 7 (Sunday).")
         if (self.start_time is None) != (self.end_time is None):
-            errors["end_time"] = "Give both ends of the time window, or neither."
+            errors["end_time"] = _("Give both ends of the time window, or neither.")
         elif self.start_time is not None and self.start_time == self.end_time:
-            errors["end_time"] = "The window is empty; leave both times empty for all day."
+            errors["end_time"] = _("The window is empty; leave both times empty for all day.")
         if (self.min_power_kw is not None and self.max_power_kw is not None
                 and self.max_power_kw < self.min_power_kw):
-            errors["max_power_kw"] = "Below the minimum."
+            errors["max_power_kw"] = _("Below the minimum.")
         if self.start_date and self.end_date and self.end_date < self.start_date:
-            errors["end_date"] = "Before the start date."
+            errors["end_date"] = _("Before the start date.")
         if errors:
             raise ValidationError(errors)
 
@@ -173,7 +178,7 @@ class TariffAssignment(models.Model):
 
     def clean(self) -> None:
         if bool(self.location_id) == bool(self.station_id):
-            raise ValidationError("Assign the plan to a location or to a station (one).")
+            raise ValidationError(_("Assign the plan to a location or to a station (one)."))
 
 
 
@@ -197,23 +202,23 @@ class ClientTariff(models.Model):
 
     client = models.ForeignKey("accounts.Client", on_delete=models.CASCADE,
                                related_name="client_tariffs")
-    name = models.CharField(max_length=100, blank=True, help_text="e.g. the contract.")
+    name = models.CharField(max_length=100, blank=True, help_text=_("e.g. the contract."))
     discount_percent = _percent_field(
-        null=True, blank=True, help_text="Discount kind: 0 < percent <= 100 off the bill.")
+        null=True, blank=True, help_text=_("Discount kind: 0 < percent <= 100 off the bill."))
     price_per_kwh = models.DecimalField(
         max_digits=12, decimal_places=2, null=True, blank=True,
-        validators=[MinValueValidator(0)], help_text="Fixed kind: replaces the plan's rate.")
+        validators=[MinValueValidator(0)], help_text=_("Fixed kind: replaces the plan's rate."))
     price_per_minute = models.DecimalField(
         max_digits=12, decimal_places=2, null=True, blank=True,
-        validators=[MinValueValidator(0)], help_text="Fixed kind: replaces the plan's rate.")
+        validators=[MinValueValidator(0)], help_text=_("Fixed kind: replaces the plan's rate."))
     location = models.ForeignKey("stations.Location", on_delete=models.CASCADE, null=True,
                                  blank=True, related_name="client_tariffs",
-                                 help_text="Only at this location (empty: everywhere).")
+                                 help_text=_("Only at this location (empty: everywhere)."))
     station = models.ForeignKey("stations.Station", on_delete=models.CASCADE, null=True,
                                 blank=True, related_name="client_tariffs",
-                                help_text="Only at this station (empty: everywhere).")
+                                help_text=_("Only at this station (empty: everywhere)."))
     valid_from = models.DateTimeField(null=True, blank=True)
-    valid_to = models.DateTimeField(null=True, blank=True, help_text="Exclusive.")
+    valid_to = models.DateTimeField(null=True, blank=True, help_text=_("Exclusive."))
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -250,15 +255,15 @@ class ClientTariff(models.Model):
         errors: dict[str, str] = {}
         fixed = self.price_per_kwh is not None or self.price_per_minute is not None
         if self.discount_percent is not None and fixed:
-            errors["discount_percent"] = "Either a discount percent or fixed rates, not both."
+            errors["discount_percent"] = _("Either a discount percent or fixed rates, not both.")
         elif self.discount_percent is None and not fixed:
-            errors["discount_percent"] = "Give a discount percent or a fixed rate."
+            errors["discount_percent"] = _("Give a discount percent or a fixed rate.")
         elif self.discount_percent is not None and not 0 < self.discount_percent <= 100:
-            errors["discount_percent"] = "More than 0 and at most 100."
+            errors["discount_percent"] = _("More than 0 and at most 100.")
         if self.location_id and self.station_id:
-            errors["station"] = "Scope to a station or to a location, not both."
+            errors["station"] = _("Scope to a station or to a location, not both.")
         if self.valid_from and self.valid_to and self.valid_to <= self.valid_from:
-            errors["valid_to"] = "Must be after valid from."
+            errors["valid_to"] = _("Must be after valid from.")
         if errors:
             raise ValidationError(errors)
 
@@ -266,22 +271,22 @@ class ClientTariff(models.Model):
 class PromoCode(models.Model):
     """A code clients redeem for a discount percent (see `stations.promos`)."""
 
-    code = models.CharField(max_length=32, help_text="Case-insensitive; stored upper-case.")
+    code = models.CharField(max_length=32, help_text=_("Case-insensitive; stored upper-case."))
     description = models.CharField(max_length=200, blank=True)
-    discount_percent = _percent_field(help_text="0 < percent <= 100 off the bill.")
+    discount_percent = _percent_field(help_text=_("0 < percent <= 100 off the bill."))
     valid_from = models.DateTimeField(null=True, blank=True,
-                                      help_text="Redeemable from (and benefits start).")
+                                      help_text=_("Redeemable from (and benefits start)."))
     valid_to = models.DateTimeField(null=True, blank=True,
-                                    help_text="Exclusive. No redemption and no benefit after.")
+                                    help_text=_("Exclusive. No redemption and no benefit after."))
     benefit_days = models.PositiveIntegerField(
         null=True, blank=True,
-        help_text="A redemption gives the discount for this many days (never past valid to). "
-                  "Empty: until valid to.")
+        help_text=_("A redemption gives the discount for this many days (never past valid to). "
+                  "Empty: until valid to."))
     max_redemptions = models.PositiveIntegerField(null=True, blank=True,
-                                                  help_text="In total; empty = unlimited.")
+                                                  help_text=_("In total; empty = unlimited."))
     max_per_client = models.PositiveIntegerField(default=1)
-    active = models.BooleanField(default=True, help_text="Off: no new redemptions and no "
-                                                         "benefit from earlier ones.")
+    active = models.BooleanField(default=True, help_text=_("Off: no new redemptions and no "
+                                                         "benefit from earlier ones."))
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -313,13 +318,13 @@ class PromoCode(models.Model):
         self.code = (self.code or "").strip().upper()
         errors: dict[str, str] = {}
         if not self.code:
-            errors["code"] = "Required."
+            errors["code"] = _("Required.")
         elif PromoCode.objects.filter(code__iexact=self.code).exclude(pk=self.pk).exists():
-            errors["code"] = "This code exists already (codes are case-insensitive)."
+            errors["code"] = _("This code exists already (codes are case-insensitive).")
         if self.discount_percent is not None and not 0 < self.discount_percent <= 100:
-            errors["discount_percent"] = "More than 0 and at most 100."
+            errors["discount_percent"] = _("More than 0 and at most 100.")
         if self.valid_from and self.valid_to and self.valid_to <= self.valid_from:
-            errors["valid_to"] = "Must be after valid from."
+            errors["valid_to"] = _("Must be after valid from.")
         if errors:
             raise ValidationError(errors)
 
@@ -346,3 +351,44 @@ class PromoRedemption(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} by client {self.client_id}"
+
+
+display_names(TariffPlan, _("tariff plan"), _("tariff plans"), {
+    "name": _("name"), "currency": _("currency"), "active": _("active"),
+    "is_default": _("default"), "valid_from": _("valid from"), "valid_to": _("valid to"),
+    "priority": _("priority"), "description": _("description"), "created_at": _("created at"),
+    "updated_at": _("updated at"),
+})
+
+display_names(TariffRule, _("tariff rule"), _("tariff rules"), {
+    "plan": _("plan"), "name": _("name"), "priority": _("priority"),
+    "price_per_kwh": _("price per kWh"), "price_per_minute": _("price per minute"),
+    "session_fee": _("session fee"), "idle_fee_per_minute": _("idle fee per minute"),
+    "idle_grace_minutes": _("idle grace period (min)"), "connector_types": _("connector types"),
+    "min_power_kw": _("min power (kW)"), "max_power_kw": _("max power (kW)"),
+    "days_of_week": _("days of week"), "start_time": _("start time"), "end_time": _("end time"),
+    "start_date": _("start date"), "end_date": _("end date"),
+})
+
+display_names(TariffAssignment, _("tariff assignment"), _("tariff assignments"), {
+    "plan": _("plan"), "location": _("location"), "station": _("station"),
+})
+
+display_names(ClientTariff, _("client tariff"), _("client tariffs"), {
+    "client": _("client"), "name": _("name"), "discount_percent": _("discount (%)"),
+    "price_per_kwh": _("price per kWh"), "price_per_minute": _("price per minute"),
+    "location": _("location"), "station": _("station"), "valid_from": _("valid from"),
+    "valid_to": _("valid to"), "active": _("active"), "created_at": _("created at"),
+})
+
+display_names(PromoCode, _("promo code"), _("promo codes"), {
+    "code": _("code"), "description": _("description"), "discount_percent": _("discount (%)"),
+    "valid_from": _("valid from"), "valid_to": _("valid to"), "benefit_days": _("benefit days"),
+    "max_redemptions": _("max redemptions"), "max_per_client": _("max per client"),
+    "active": _("active"), "created_at": _("created at"),
+})
+
+display_names(PromoRedemption, _("promo redemption"), _("promo redemptions"), {
+    "client": _("client"), "code": _("code"), "redeemed_at": _("redeemed at"),
+    "expires_at": _("expires at"),
+})
