@@ -125,3 +125,32 @@ def _fresh_api_rate_limits(settings):
     """Each test counts API rate limits (evpower.api.throttling) from zero: its own key prefix
     in the shared throttle store, so OTP-heavy tests do not trip each other's `auth` limit."""
     settings.THROTTLE_KEY_PREFIX = f"test-{uuid.uuid4().hex}"
+
+
+_staff_numbers = iter(range(1, 10**9))
+
+
+@pytest.fixture
+def staff_in(client, db):
+    """Log `client` in as a new staff member of `role` (None: a superuser), with any extra
+    permissions ("app_label.codename"). The role groups are made again first: a flushed
+    test database (transactional tests) may have lost the migration's groups."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group, Permission
+
+    from accounts.roles import roles_sync
+
+    roles_sync()
+
+    def login(role: str | None, *extra_permissions: str):
+        user = get_user_model().objects.create_user(
+            f"{role or 'root'}{next(_staff_numbers)}", is_staff=True, is_superuser=role is None)
+        if role is not None:
+            user.groups.add(Group.objects.get(name=role))
+        for name in extra_permissions:
+            app_label, codename = name.split(".")
+            user.user_permissions.add(Permission.objects.get(
+                content_type__app_label=app_label, codename=codename))
+        client.force_login(user)
+        return user
+    return login

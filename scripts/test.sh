@@ -30,6 +30,18 @@ if ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
     wait_until Redis redis-cli -h 127.0.0.1 ping
 fi
 
+# The browser tests (evpower/tests/browser) drive Debian's headless Chromium; on a fresh
+# machine, as root, install it. If that fails (offline, say) those tests skip and say why.
+if { [[ ! -x /usr/bin/chromium ]] || [[ ! -x /usr/bin/chromedriver ]]; } \
+        && [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "Installing chromium and chromium-driver for the browser tests" >&2
+    if ! { timeout 120 apt-get update -qq \
+            && DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq \
+                --no-install-recommends chromium chromium-driver; } >/dev/null 2>&1; then
+        echo "Could not install chromium; the browser tests will be skipped" >&2
+    fi
+fi
+
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
 

@@ -4,7 +4,6 @@ log of staff changes (evpower/audit.py), through the real admin pages."""
 from __future__ import annotations
 
 import io
-import itertools
 
 import pytest
 from auditlog.models import LogEntry
@@ -22,23 +21,12 @@ from stations.tariff_models import TariffPlan
 
 pytestmark = pytest.mark.django_db
 
-_names = itertools.count()
 
 
 @pytest.fixture(autouse=True)
 def roles():
     roles_sync()  # the migration made them; a flushed test database may not have them
 
-
-@pytest.fixture
-def staff_in(client):
-    """Log `client` in as a new staff member of `role`."""
-    def login(role: str):
-        user = get_user_model().objects.create_user(f"{role}{next(_names)}", is_staff=True)
-        user.groups.add(Group.objects.get(name=role))
-        client.force_login(user)
-        return user
-    return login
 
 
 def owned_station(identity: str, owner) -> Station:

@@ -13,7 +13,6 @@ from unittest import mock
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -34,7 +33,6 @@ pytestmark = pytest.mark.django_db
 
 Status = ChargingSession.Status
 D = Decimal
-_names = itertools.count()
 _keys = itertools.count()
 INDEX = "/admin/"
 
@@ -43,17 +41,6 @@ INDEX = "/admin/"
 def roles():
     roles_sync()  # the migration made them; a flushed test database may not have them
 
-
-@pytest.fixture
-def staff_in(client):
-    def login(role: str | None):
-        user = get_user_model().objects.create_user(
-            f"{role or 'root'}{next(_names)}", is_staff=True, is_superuser=role is None)
-        if role is not None:
-            user.groups.add(Group.objects.get(name=role))
-        client.force_login(user)
-        return user
-    return login
 
 
 # --- the world ---------------------------------------------------------------------------
