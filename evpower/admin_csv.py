@@ -47,10 +47,11 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from evpower.spreadsheet import formula_safe
+
 log = logging.getLogger("evpower.admin")
 
 ROWS_PER_FETCH = 500  # rows per database round trip, and per chunk sent
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 BOM = "\ufeff"
 
 Accessor = str | Callable[[Any], Any]
@@ -72,8 +73,7 @@ def csv_cell(value: Any) -> str:
         return value.astimezone(UTC).isoformat(timespec="seconds")
     if isinstance(value, date):
         return value.isoformat()
-    text = str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    return formula_safe(str(value))
 
 
 def related_paths(model: type[Model], accessors: Sequence[Accessor]) -> list[str]:

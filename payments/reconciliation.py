@@ -51,6 +51,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from evpower.alerts import alert_reconciliation_issues
+from evpower.spreadsheet import formula_safe
 
 from . import topups
 from .models import LedgerTransaction
@@ -304,8 +305,7 @@ CSV_COLUMNS = ("provider", "day", "kind", "order_id", "provider_transaction_id",
 def _cell(value) -> str:
     """A text cell a spreadsheet will not run as a formula (order ids and details come
     from outside)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return "" if value is None else formula_safe(str(value))
 
 
 def _when(at: datetime | None) -> str:

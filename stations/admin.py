@@ -15,13 +15,12 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 
 from evpower.admin_scoping import OwnerScopedAdmin
-from evpower.dashboard.filters import FaultedFilter
 from ocpp_bridge.admin import CommandRecordInline
 from ocpp_bridge.admin_actions import StationCommandActions
 
 from . import credentials
 from .models import Connector, IdTag, Location, Station
-from .selectors import online_q, station_is_online
+from .selectors import faulted_q, online_q, station_is_online
 from .services import station_approve, station_create, station_set_password
 
 
@@ -54,6 +53,24 @@ class OnlineFilter(admin.SimpleListFilter):
             return queryset.filter(online_q())
         if self.value() == "no":
             return queryset.exclude(online_q())
+        return queryset
+
+
+class FaultedFilter(admin.SimpleListFilter):
+    """Stations reporting a fault, on connector 0 or any connector (the dashboard's
+    "faulted" card links here: ?faulted=yes)."""
+
+    title = _("fault")
+    parameter_name = "faulted"
+
+    def lookups(self, request, model_admin):
+        return (("yes", _("Faulted")), ("no", _("No fault")))
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(faulted_q())
+        if self.value() == "no":
+            return queryset.exclude(faulted_q())
         return queryset
 
 

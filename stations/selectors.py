@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from .models import IdTag, Station
+from .models import Connector, IdTag, Station
 
 
 def liveness_window() -> timedelta:
@@ -16,11 +16,20 @@ def liveness_window() -> timedelta:
     return timedelta(seconds=2 * settings.OCPP_HEARTBEAT_INTERVAL
                      + settings.OCPP_OFFLINE_GRACE_SECONDS)
 
+FAULTED = "Faulted"  # the OCPP 1.6 ChargePointStatus
+
 
 def online_q(now: datetime | None = None, prefix: str = "") -> Q:
     """`prefix` filters through a relation, e.g. `online_q(now, "station__")` on connectors."""
     since = (now or timezone.now()) - liveness_window()
     return Q(**{f"{prefix}connected": True, f"{prefix}last_seen_at__gte": since})
+
+
+def faulted_q() -> Q:
+    """A station reports a fault: on connector 0 (the station as a whole) or on any of its
+    connectors. It is the charger's last StatusNotification, online or not."""
+    faulty_connector = Connector.objects.filter(station=OuterRef("pk"), status=FAULTED)
+    return Q(status=FAULTED) | Q(Exists(faulty_connector))
 
 
 def station_is_online(station: Station, now: datetime | None = None) -> bool:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, Q, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -31,10 +31,9 @@ from ocpp_bridge.models import ParkedMessage
 from payments.models import LedgerTransaction
 from payments.money import ZERO, money
 from payments.payment_models import ReconciliationIssue
-from stations.models import Connector, Station
-from stations.selectors import online_q
+from stations.models import Station
+from stations.selectors import faulted_q, online_q
 
-FAULTED = "Faulted"  # the OCPP 1.6 ChargePointStatus
 DAYS = 30
 WEEK = 7
 TOP_STATIONS = 5
@@ -82,13 +81,6 @@ def totals(per_day: list) -> Totals:
 
 
 # --- stations ----------------------------------------------------------------------------
-
-def faulted_q() -> Q:
-    """A station reports a fault: on connector 0 (the station as a whole) or on any of its
-    connectors. It is the charger's last StatusNotification, online or not."""
-    faulty_connector = Connector.objects.filter(station=OuterRef("pk"), status=FAULTED)
-    return Q(status=FAULTED) | Q(Exists(faulty_connector))
-
 
 @dataclass(frozen=True)
 class StationFigures:

@@ -306,6 +306,25 @@ def test_stop_goes_through_the_session_and_the_charger_accepts(client, staff_in,
     assert charge.stop_reason == ChargingSession.StopReason.OPERATOR
 
 
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_stop_pressed_twice_sends_one_remote_stop(client, staff_in, ocpp_server, booted_station):
+    # given a charge on a connected charger
+    staff_in(OPERATOR)
+    station = booted_station("CP-CMD-STOP2")
+    charge = session_on(station, 1)
+    with ThreadedCharger(ocpp_server.ws_url("CP-CMD-STOP2"), "CP-CMD-STOP2") as charger:
+        # when the operator presses Stop, then presses it again
+        first = client.post(command_url(station), {"command": "stop", "connector": "1"}).json()
+        second = client.post(command_url(station), {"command": "stop", "connector": "1"}).json()
+    # then the charger is asked once; the second press finds the charge already stopping
+    assert first["status"] == second["status"] == "accepted"
+    assert "stopping" in second["text"]
+    assert charger.received == [("RemoteStopTransaction",
+                                 {"transactionId": charge.transaction_id})]
+    assert CommandRecord.objects.filter(action="RemoteStopTransaction").count() == 1
+
 # --- the map ---------------------------------------------------------------------------------
 
 def test_map_lists_every_visible_location_and_marks_those_with_coordinates(client, staff_in):
