@@ -57,8 +57,9 @@ _PATTERN = re.compile(
     r"(?P<value>(?(quote)[^\"'\n]*|(?:(?i:bearer|basic|digest)\s+)?[^\s&,;\"'<>)\]}]+))"
     # phones: E.164 with optional separators, or Kyrgyz numbers without the plus
     r"|(?P<phone>\+(?<![\w+*]\+)\d{1,3}(?:[ -]?\d){7,13}(?!\d)|9(?<![\d*]9)96\d{9}(?!\d))"
-    # cards: 13-19 digits bare, or in groups of 4 (Amex: 4-6-5)
-    r"|(?P<card>\d(?<![\d*]\d)(?:\d{12,18}|\d{3}[ -]\d{4,6}[ -]\d{4,5}(?:[ -]\d{1,4})?)(?!\d))"
+    # cards: 13-19 digits bare, or in groups of 4 (Amex: 4-6-5); not inside a word or after a
+    # decimal point, so that a UUID's digits or a float's fraction are not taken for one
+    r"|(?P<card>\d(?<![\w*.]\d)(?:\d{12,18}|\d{3}[ -]\d{4,6}[ -]\d{4,5}(?:[ -]\d{1,4})?)(?!\w))"
 )
 _SECRET_KEY = re.compile(rf"(?i).*(?:{_SECRET_SUFFIXES})|{_SECRET_EXACT}")
 _NON_DIGIT = re.compile(r"\D")
@@ -81,6 +82,8 @@ def _hide(match: re.Match) -> str:
     if match.group("phone") is not None:
         shown = "+" if match.group().startswith("+") else ""
         return shown + digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+    if len(digits) < 13:  # four groups of three or four digits: too short for a card
+        return match.group()
     return "*" * (len(digits) - 4) + digits[-4:]  # a card number
 
 

@@ -194,6 +194,31 @@ def test_harmless_text_is_left_as_it_is(json_log):
     assert json_log.lines()[0]["message"] == message
 
 
+@pytest.mark.parametrize("harmless", [
+    # a Celery task id whose digits run 5805-0692-4035-8 (CI once masked it and a test that
+    # waited for the task's "succeeded" line never saw it)
+    "Task charging.sessions_stop_overlong[9f3d5805-0692-4035-8de1-1a590102c540] succeeded",
+    "12345678-1234-1234-1234-123456789012",  # a UUID of digits only
+    "succeeded in 0.5230587408806s",  # a task's run time
+    "took 0.5230587408806 s",
+    "groups 1234-1234-1234",  # twelve digits: too short for a card
+])
+def test_uuids_and_fractions_are_not_taken_for_card_numbers(json_log, harmless):
+    logging.getLogger("celery.app.trace").info(harmless)
+    assert json_log.lines()[0]["message"] == harmless
+
+
+@pytest.mark.parametrize(("given", "masked"), [
+    ("card 4111 1111 1111 1234 refused", "card ************1234 refused"),
+    ("(4111-1111-1111-1111)", "(************1111)"),
+    ("amex 3782 822463 10005.", "amex ***********0005."),
+    ("refused 4111111111111234, retry", "refused ************1234, retry"),
+])
+def test_a_card_number_in_prose_is_masked_to_its_last_four(json_log, given, masked):
+    logging.getLogger("payments").info(given)
+    assert json_log.lines()[0]["message"] == masked
+
+
 # -- uvicorn, for real ------------------------------------------------------------------------
 
 @pytest.mark.e2e
