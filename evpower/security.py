@@ -6,7 +6,7 @@ settings module before Django is configured.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 # Anything shorter gives too little entropy for session and token signing.
 MIN_SECRET_KEY_LENGTH = 50
@@ -27,6 +27,21 @@ def production_problems(*, secret_key: str, debug: bool, allowed_hosts: Iterable
     if not [host for host in allowed_hosts if host]:
         problems.append("ALLOWED_HOSTS is empty")
     return problems
+
+
+# Django's deliberately slow password hashers; the first in PASSWORD_HASHERS hashes new passwords.
+SLOW_PASSWORD_HASHERS = frozenset(f"django.contrib.auth.hashers.{name}" for name in (
+    "PBKDF2PasswordHasher", "PBKDF2SHA1PasswordHasher", "Argon2PasswordHasher",
+    "BCryptSHA256PasswordHasher", "ScryptPasswordHasher"))
+
+
+def password_hasher_problems(hashers: Sequence[str]) -> list[str]:
+    """The tests' fast hasher (MD5) must never hash a real person's password."""
+    if not hashers:
+        return ["PASSWORD_HASHERS is empty"]
+    if hashers[0] not in SLOW_PASSWORD_HASHERS:
+        return [f"PASSWORD_HASHERS starts with {hashers[0]}, which is not a slow password hasher"]
+    return []
 
 
 # What each payment provider cannot work without (settings PAYME, CLICK, ODENGI, OBANK).

@@ -21,6 +21,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from evpower.security import (
     DEV_SECRET_KEY,
     operator_token_problems,
+    password_hasher_problems,
     production_problems,
     provider_problems,
 )
@@ -223,6 +224,18 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Django's own list unless set: the test suite sets the fast MD5 hasher (evpower/tests/
+# pytest_environment.py), which production refuses below.
+PASSWORD_HASHERS = env.list("PASSWORD_HASHERS", default=[
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+])
+if IS_PRODUCTION and (_hasher_problems := password_hasher_problems(PASSWORD_HASHERS)):
+    raise ImproperlyConfigured("Refusing to start in production: " + "; ".join(_hasher_problems))
 
 LANGUAGE_CODE = "en"
 # The admin speaks these (evpower/admin_middleware.py); the driver API stays in English.

@@ -11,6 +11,7 @@ import pytest
 
 from accounts.sms import SmsDeliveryError
 from accounts.sms.http import HttpJsonBackend
+from evpower.tests.test_security_settings import import_settings_with
 
 from .conftest import PHONE_A, assert_error
 
@@ -93,17 +94,8 @@ def test_otp_request_when_the_gateway_fails_is_502(db, api, gateway):
 
 
 def test_production_refuses_to_start_without_a_real_gateway():
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "evpower.settings",
-           "EVPOWER_ENV": "production", "SECRET_KEY": "k" * 64, "DEBUG": "false",
-           "ALLOWED_HOSTS": "evpower.example",
-           "SMS_BACKEND": "accounts.sms.backends.ConsoleBackend"}
-    result = subprocess.run([sys.executable, "-c", "import django; django.setup()"],  # noqa: S603
-                            cwd=Path(__file__).resolve().parents[2], env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = import_settings_with(
+        EVPOWER_ENV="production", SECRET_KEY="k" * 64, DEBUG="false",
+        ALLOWED_HOSTS="evpower.example", SMS_BACKEND="accounts.sms.backends.ConsoleBackend")
     assert result.returncode != 0
     assert "SMS_BACKEND must be a real gateway" in result.stderr

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from django.conf import settings
+
 from evpower.security import DEV_SECRET_KEY, production_problems
 
 GOOD_KEY = "k" * 25 + "Q7#x" * 7  # 53 characters, not the default
@@ -59,10 +61,13 @@ def test_empty_allowed_hosts_is_refused():
     ]
 
 
-def _import_settings_with(code: str = "import django; django.setup()",
+def import_settings_with(code: str = "import django; django.setup()",
                           **overrides: str) -> subprocess.CompletedProcess[str]:
-    # A fresh interpreter: settings are evaluated once per process, at import.
-    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG", "ALLOWED_HOSTS")}
+    """Import the settings in a fresh interpreter (they are evaluated once per process, at
+    import) with this environment, less the test run's own choices (also used by other apps'
+    start-up tests)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "PASSWORD_HASHERS")}
     env.update({"DJANGO_SETTINGS_MODULE": "evpower.settings", **overrides})
     return subprocess.run(
         [sys.executable, "-c", code],
@@ -76,7 +81,7 @@ def _import_settings_with(code: str = "import django; django.setup()",
 
 def test_production_settings_with_short_key_fail_at_import():
     # given production with a key that is too short; when Django starts
-    result = _import_settings_with(
+    result = import_settings_with(
         EVPOWER_ENV="production", SECRET_KEY="short", ALLOWED_HOSTS="evpower.example"
     )
 
@@ -87,7 +92,7 @@ def test_production_settings_with_short_key_fail_at_import():
 
 
 def test_production_settings_without_key_fail_at_import():
-    result = _import_settings_with(EVPOWER_ENV="production", ALLOWED_HOSTS="evpower.example")
+    result = import_settings_with(EVPOWER_ENV="production", ALLOWED_HOSTS="evpower.example")
 
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
@@ -96,7 +101,7 @@ def test_production_settings_without_key_fail_at_import():
 
 def _production(code: str = "import django; django.setup()",
                 **overrides: str) -> subprocess.CompletedProcess[str]:
-    return _import_settings_with(
+    return import_settings_with(
         code, EVPOWER_ENV="production", SECRET_KEY=GOOD_KEY, ALLOWED_HOSTS="evpower.example",
         SMS_BACKEND="accounts.sms.http.HttpJsonBackend", SMS_HTTP_URL="https://sms.example/send",
         SMS_HTTP_TOKEN="gateway-token", **overrides)
@@ -159,3 +164,25 @@ def test_production_refuses_a_short_metrics_token():
     assert result.returncode != 0
     assert "METRICS_TOKEN is shorter than 32 characters" in result.stderr
     assert _production(METRICS_TOKEN="m" * 40).returncode == 0
+
+
+def test_production_refuses_the_tests_fast_password_hasher():
+    # given the hasher this suite runs with (evpower/tests/pytest_environment.py)
+    assert settings.PASSWORD_HASHERS == ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+    # when production is started with it, then it refuses
+    result = _production(PASSWORD_HASHERS="django.contrib.auth.hashers.MD5PasswordHasher")
+    assert result.returncode != 0
+    assert "MD5PasswordHasher, which is not a slow password hasher" in result.stderr
+    assert "PASSWORD_HASHERS is empty" in _production(PASSWORD_HASHERS="").stderr
+
+
+def test_production_hashes_with_pbkdf2_by_default_and_accepts_argon2_first():
+    result = _production(code="from django.conf import settings; "
+                              "print(settings.PASSWORD_HASHERS[0])")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "django.contrib.auth.hashers.PBKDF2PasswordHasher"
+
+    argon2_first = ("django.contrib.auth.hashers.Argon2PasswordHasher,"
+                    "django.contrib.auth.hashers.PBKDF2PasswordHasher")
+    assert _production(PASSWORD_HASHERS=argon2_first).returncode == 0
