@@ -29,8 +29,9 @@ def production_problems(*, secret_key: str, debug: bool, allowed_hosts: Iterable
     return problems
 
 
-# Django's deliberately slow password hashers; the first in PASSWORD_HASHERS hashes new passwords.
-SLOW_PASSWORD_HASHERS = frozenset(f"django.contrib.auth.hashers.{name}" for name in (
+# Django's own list, of deliberately slow hashers; the first in PASSWORD_HASHERS hashes new
+# passwords, the others still verify old ones.
+SLOW_PASSWORD_HASHERS = tuple(f"django.contrib.auth.hashers.{name}" for name in (
     "PBKDF2PasswordHasher", "PBKDF2SHA1PasswordHasher", "Argon2PasswordHasher",
     "BCryptSHA256PasswordHasher", "ScryptPasswordHasher"))
 

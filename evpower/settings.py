@@ -20,6 +20,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from evpower.security import (
     DEV_SECRET_KEY,
+    SLOW_PASSWORD_HASHERS,
     operator_token_problems,
     password_hasher_problems,
     production_problems,
@@ -227,13 +228,7 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # Django's own list unless set: the test suite sets the fast MD5 hasher (evpower/tests/
 # pytest_environment.py), which production refuses below.
-PASSWORD_HASHERS = env.list("PASSWORD_HASHERS", default=[
-    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
-    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
-    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
-    "django.contrib.auth.hashers.ScryptPasswordHasher",
-])
+PASSWORD_HASHERS = env.list("PASSWORD_HASHERS", default=list(SLOW_PASSWORD_HASHERS))
 if IS_PRODUCTION and (_hasher_problems := password_hasher_problems(PASSWORD_HASHERS)):
     raise ImproperlyConfigured("Refusing to start in production: " + "; ".join(_hasher_problems))
 
