@@ -11,7 +11,7 @@ import pytest
 
 from accounts.sms import SmsDeliveryError
 from accounts.sms.http import HttpJsonBackend
-from evpower.tests.test_security_settings import import_settings_with
+from evpower.tests.settings_import import import_settings_with
 
 from .conftest import PHONE_A, assert_error
 

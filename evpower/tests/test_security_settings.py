@@ -1,16 +1,13 @@
 """Production must refuse to start with unsafe settings (PRODUCT.md §6, Security)."""
 
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 from django.conf import settings
 
 from evpower.security import DEV_SECRET_KEY, production_problems
+from evpower.tests.settings_import import import_settings_with
 
 GOOD_KEY = "k" * 25 + "Q7#x" * 7  # 53 characters, not the default
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_good_production_config_is_accepted():
@@ -59,24 +56,6 @@ def test_empty_allowed_hosts_is_refused():
     assert production_problems(secret_key=GOOD_KEY, debug=False, allowed_hosts=[""]) == [
         "ALLOWED_HOSTS is empty"
     ]
-
-
-def import_settings_with(code: str = "import django; django.setup()",
-                          **overrides: str) -> subprocess.CompletedProcess[str]:
-    """Import the settings in a fresh interpreter (they are evaluated once per process, at
-    import) with this environment, less the test run's own choices (also used by other apps'
-    start-up tests)."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "PASSWORD_HASHERS")}
-    env.update({"DJANGO_SETTINGS_MODULE": "evpower.settings", **overrides})
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def test_production_settings_with_short_key_fail_at_import():
