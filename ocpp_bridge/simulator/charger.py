@@ -7,7 +7,6 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
 from ocpp.exceptions import NotImplementedError as OcppNotImplemented
@@ -17,7 +16,6 @@ from ocpp.v16.enums import (
     AuthorizationStatus,
     ChargePointErrorCode,
     ChargePointStatus,
-    Measurand,
     Reason,
     RegistrationStatus,
 )
@@ -25,7 +23,8 @@ from websockets.exceptions import ConnectionClosed
 
 from .config import SimulatorConfig, SimulatorError
 from .csms_calls import CsmsCallsMixin
-from .meter import MeterReading, SimulatedMeter, meter_value, now_iso
+from .meter import MeterReading, meter_value, now_iso
+from .state import ChargerState, OpenTransaction
 
 VENDOR, MODEL, FIRMWARE = "EvPower", "Simulator", "sim-1.0"
 REBOOT_SECONDS = 2.0
@@ -49,47 +48,6 @@ _lib_log.setLevel(logging.ERROR)  # we log every message ourselves, one line eac
 _lib_log.addFilter(_QuietUnhandled())
 
 
-@dataclass
-class OpenTransaction:
-    transaction_id: int
-    connector: int
-    id_tag: str
-    begin: dict  # the Transaction.Begin meter value, repeated in StopTransaction
-    ends_at: float  # time.monotonic()
-    metered_at: float
-
-
-@dataclass
-class ChargerState:
-    """What a charger keeps across reconnections and reboots."""
-
-    meters: dict[int, SimulatedMeter]
-    configuration: dict[str, tuple[str, bool]]  # key -> (value, read-only)
-    unavailable: set[int] = field(default_factory=set)  # connector ids; 0 = whole station
-    open_tx: OpenTransaction | None = None
-    booted: bool = False
-
-    @classmethod
-    def new(cls, config: SimulatorConfig) -> ChargerState:
-        register = int(time.time()) // 10  # a plausible lifetime total, growing run to run
-        connectors = range(1, config.connectors + 1)
-        sampled = (Measurand.energy_active_import_register, Measurand.power_active_import,
-                   Measurand.soc, Measurand.voltage)
-        return cls(
-            meters={n: SimulatedMeter(register_wh=register) for n in connectors},
-            configuration={
-                "HeartbeatInterval": (f"{config.heartbeat:g}", False),
-                "MeterValueSampleInterval": (f"{config.meter_interval:g}", False),
-                "MeterValuesSampledData": (",".join(sampled), True),
-                "NumberOfConnectors": (str(config.connectors), True),
-                "AuthorizeRemoteTxRequests": ("false", True),
-                "SupportedFeatureProfiles": ("Core,RemoteTrigger", True),
-            })
-
-    def seconds(self, key: str) -> float:
-        return float(self.configuration[key][0])
-
-
 def brief(payload) -> str:
     """A payload as one short line; sampled values as `Measurand[.phase]=value unit`."""
     data = payload if isinstance(payload, dict) else remove_nones(serialize_as_dict(payload))
@@ -105,18 +63,27 @@ def brief(payload) -> str:
 
 
 class SimulatedChargePoint(CsmsCallsMixin, ChargePoint):
-    """`serve` returns "done" (once mode finished) or "reboot" (after a Reset); a lost
-    connection surfaces as an exception."""
+    """`serve` returns "done" (once mode finished), "reboot" (after a Reset) or "shutdown"
+    (the `shutdown` event was set and every transaction has ended); a lost connection
+    surfaces as an exception.
 
-    def __init__(self, config: SimulatorConfig, connection, state: ChargerState, log: Log):
+    Each connector's transaction runs as a task of its own, so the simulator can charge
+    its own id tag on one connector while a driver starts another one from the app."""
+
+    def __init__(self, config: SimulatorConfig, connection, state: ChargerState, log: Log,
+                 shutdown: asyncio.Event | None = None):
         super().__init__(config.identity, connection, response_timeout=30, logger=_lib_log)
         self.config, self.state, self.log = config, state, log
+        self.shutdown = shutdown or asyncio.Event()
         self.statuses: dict[int, str] = {}
-        self.remote_starts: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
-        self.stop_reason: str | None = None
+        self.stop_reasons: dict[int, str] = {}  # connector -> why its transaction must end
+        self.reserved: set[int] = set()  # accepted remote starts, not begun yet
         self.reboot_type: str | None = None
-        self._signal = asyncio.Event()  # a call from the central system wants attention
-        self._tasks: set[asyncio.Task] = set()
+        self.once_done = False
+        self._signal = asyncio.Event()
+        self._tasks: set[asyncio.Task] = set()  # messages sent on our own initiative
+        self._tx_tasks: dict[int, asyncio.Task] = {}  # a running transaction per connector
+        self._own_tasks: list[asyncio.Task] = []
 
     # --- talking to the central system ------------------------------------------
 
@@ -152,30 +119,43 @@ class SimulatedChargePoint(CsmsCallsMixin, ChargePoint):
             return ChargePointStatus.unavailable
         return ChargePointStatus.available
 
+    def free(self, connector: int) -> bool:
+        """Nothing runs or is about to start on it, and it is in service."""
+        return (connector not in self.state.open_txs and connector not in self.reserved
+                and connector not in self._tx_tasks
+                and self.idle_status(connector) == ChargePointStatus.available)
+
     # --- the charger's life on this connection ------------------------------------
 
     async def serve(self) -> str:
         receiver = asyncio.create_task(self.start())
         main = asyncio.create_task(self.run())
+        watcher = asyncio.create_task(self._watch_shutdown())
         try:
             await asyncio.wait({receiver, main}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (receiver, main, *self._tasks):
+            tasks = (receiver, main, watcher, *self._own_tasks, *self._tx_tasks.values(),
+                     *self._tasks)
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(receiver, main, *self._tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
         if main.done() and not main.cancelled():
             return main.result()  # raises what the charging flow raised
         receiver.result()  # raises ConnectionClosed
         raise ConnectionError("connection ended")
 
+    async def _watch_shutdown(self) -> None:
+        await self.shutdown.wait()
+        self.poke()
+
     async def run(self) -> str:
         await self.boot()
         heartbeat = asyncio.create_task(self._heartbeats())
         try:
+            await self._end_interrupted()
             await self.status(0, self.idle_status(0))
-            tx = self.state.open_tx
             for n in range(1, self.config.connectors + 1):
-                charging = tx is not None and tx.connector == n  # resumed after a drop
+                charging = n in self.state.open_txs  # resumed after a dropped connection
                 await self.status(n, ChargePointStatus.charging if charging else
                                   self.idle_status(n))
             return await self._charge()
@@ -202,47 +182,101 @@ class SimulatedChargePoint(CsmsCallsMixin, ChargePoint):
             except ConnectionClosed:
                 return  # the receiver reports the lost connection
 
+    async def _end_interrupted(self) -> None:
+        """Transactions a power cut ended (restored from the state file): each is stopped
+        with reason PowerLoss at the last reading stored before the power went."""
+        for connector, tx in sorted(self.state.open_txs.items()):
+            if not tx.interrupted:
+                continue
+            end = ended(tx.last or tx.begin)
+            await self.send(call.StopTransaction(
+                meter_stop=energy_wh(end), timestamp=end["timestamp"],
+                transaction_id=tx.transaction_id, reason=Reason.power_loss, id_tag=tx.id_tag,
+                transaction_data=[tx.begin, end]))
+            del self.state.open_txs[connector]
+            self.state.save()
+
     async def _charge(self) -> str:
-        first = True
+        for n in list(self.state.open_txs):  # resumed after a dropped connection
+            self._begin(n, start=None)
+        self._own_tasks = [asyncio.create_task(self._own_sessions(n))
+                           for n in self.config.own_connectors if n in self.state.meters]
         while True:
-            if self.state.open_tx is None:
-                request = await self._next_start(pause=0 if first else self.config.pause_seconds)
-                first = False
-                if request is None:
+            self._raise_failure()
+            if not self._tx_tasks:
+                if self.reboot_type:
                     return await self._reboot()
-                connector, id_tag, remote = request
-                if not await self.start_transaction(connector, id_tag, authorize=not remote):
-                    continue
-            await self.run_transaction()
-            if self.config.once:
-                return "done"
-            if self.reboot_type:
-                return await self._reboot()
+                if self.shutdown.is_set():
+                    return "shutdown"
+                if self.config.once and self.once_done:
+                    return "done"
+            await self.wait(1.0)
+
+    def _raise_failure(self) -> None:
+        """A transaction or session loop that failed ends this connection's life with its
+        error, as the single sequential flow did before (the runner then reconnects)."""
+        for task in [*self._own_tasks, *self._tx_tasks.values()]:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise task.exception()
+
+    def stopping(self) -> bool:
+        return self.reboot_type is not None or self.shutdown.is_set()
 
     async def wait(self, seconds: float) -> None:
         """Sleep, waking early when a call from the central system wants attention."""
+        signal = self._signal  # poke() replaces it: every waiter of this one wakes
         try:
-            await asyncio.wait_for(self._signal.wait(), max(seconds, 0.0))
+            await asyncio.wait_for(signal.wait(), max(seconds, 0.0))
         except TimeoutError:
             pass
-        self._signal.clear()
 
     def poke(self) -> None:
         self._signal.set()
+        self._signal = asyncio.Event()
 
-    async def _next_start(self, pause: float) -> tuple[int, str, bool] | None:
-        """The next transaction (connector, id tag, remote?): a remote start, else our own
-        after the pause. None when a reset asks for a reboot."""
+    async def _own_sessions(self, connector: int) -> None:
+        """The simulator's own driver: a session with `id_tag` on this connector, again
+        and again after the pause (once, in once mode)."""
+        pause = 0.0
+        while await self._until_free(connector, pause):
+            await self._begin(connector, start=(self.config.id_tag, False))
+            if self.config.once:
+                self.once_done = True
+                self.poke()
+                return
+            pause = self.config.pause_seconds
+
+    async def _until_free(self, connector: int, pause: float) -> bool:
+        """Wait out the pause and until the connector is free; False when stopping."""
         start_at = time.monotonic() + pause
-        while True:
-            if self.reboot_type:
-                return None
-            if not self.remote_starts.empty():
-                return (*self.remote_starts.get_nowait(), True)
+        while not self.stopping():
             left = start_at - time.monotonic()
-            if left <= 0 and self.idle_status(1) == ChargePointStatus.available:
-                return 1, self.config.id_tag, False
+            if left <= 0 and self.free(connector):
+                return True
             await self.wait(left if left > 0 else max(self.config.pause_seconds, 1.0))
+        return False
+
+    def _begin(self, connector: int, *, start: tuple[str, bool] | None) -> asyncio.Task:
+        """Run a transaction on `connector` as a task of its own: `start` (id tag, remote?)
+        begins a new one, None resumes the open one."""
+        task = asyncio.create_task(self._transaction(connector, start))
+        self._tx_tasks[connector] = task
+        self.reserved.discard(connector)
+
+        def finished(done: asyncio.Task) -> None:
+            if self._tx_tasks.get(connector) is done:
+                del self._tx_tasks[connector]
+            self.poke()
+
+        task.add_done_callback(finished)
+        return task
+
+    async def _transaction(self, connector: int, start: tuple[str, bool] | None) -> None:
+        if start is not None:
+            id_tag, remote = start
+            if not await self.start_transaction(connector, id_tag, authorize=not remote):
+                return
+        await self.run_transaction(connector)
 
     async def start_transaction(self, connector: int, id_tag: str, *, authorize: bool) -> bool:
         if authorize:
@@ -257,12 +291,13 @@ class SimulatedChargePoint(CsmsCallsMixin, ChargePoint):
         result = await self.send(call.StartTransaction(
             connector_id=connector, id_tag=id_tag, meter_start=begin.energy_wh, timestamp=stamp))
         now = time.monotonic()
-        self.state.open_tx = OpenTransaction(
+        self.state.open_txs[connector] = OpenTransaction(
             transaction_id=result.transaction_id, connector=connector, id_tag=id_tag,
             begin=meter_value(begin, stamp, "Transaction.Begin"),
             ends_at=now + self.config.session_seconds, metered_at=now)
+        self.state.save()
         if result.id_tag_info["status"] != AuthorizationStatus.accepted:
-            await self.stop_transaction(Reason.de_authorized)  # refused after all: end it
+            await self.stop_transaction(connector, Reason.de_authorized)  # refused after all
             self._tag_refused(id_tag, result.id_tag_info["status"])
             return False
         await self.status(connector, ChargePointStatus.charging)
@@ -275,25 +310,31 @@ class SimulatedChargePoint(CsmsCallsMixin, ChargePoint):
                                  f"--id-tag")
         self.log(f"{message}; trying again in {self.config.pause_seconds:g} s")
 
-    async def run_transaction(self) -> None:
-        """Meter the open transaction until its time is up or something stops it."""
-        tx = self.state.open_tx
-        while self.stop_requested() is None:
+    async def run_transaction(self, connector: int) -> None:
+        """Meter the connector's open transaction until its time is up or something
+        stops it."""
+        tx = self.state.open_txs[connector]
+        while self.stop_requested(connector) is None:
             left = tx.ends_at - time.monotonic()
             if left <= 0:
                 break
             await self.wait(min(self.state.seconds("MeterValueSampleInterval"), left))
-            if self.stop_requested() is not None or time.monotonic() >= tx.ends_at:
+            if self.stop_requested(connector) is not None or time.monotonic() >= tx.ends_at:
                 break
-            await self.send(call.MeterValues(
-                connector_id=tx.connector, transaction_id=tx.transaction_id,
-                meter_value=[meter_value(self.meter(tx), now_iso(), "Sample.Periodic")]))
-        await self.stop_transaction(self.stop_requested() or Reason.local)
+            tx.last = meter_value(self.meter(tx), now_iso(), "Sample.Periodic")
+            self.state.save()  # what a power cut from now on would stop it at
+            await self.send(call.MeterValues(connector_id=connector,
+                                             transaction_id=tx.transaction_id,
+                                             meter_value=[tx.last]))
+        await self.stop_transaction(connector, self.stop_requested(connector) or Reason.local)
 
-    def stop_requested(self) -> str | None:
-        if self.stop_reason is None and self.reboot_type is not None:
+    def stop_requested(self, connector: int) -> str | None:
+        reason = self.stop_reasons.get(connector)
+        if reason is None and self.reboot_type is not None:
             return Reason.soft_reset if self.reboot_type == "Soft" else Reason.hard_reset
-        return self.stop_reason
+        if reason is None and self.shutdown.is_set():
+            return Reason.reboot  # the charger is being switched off
+        return reason
 
     def meter(self, tx: OpenTransaction) -> MeterReading:
         """Advance the transaction's meter by the real time since its last reading."""
@@ -302,19 +343,21 @@ class SimulatedChargePoint(CsmsCallsMixin, ChargePoint):
         tx.metered_at = now
         return reading
 
-    async def stop_transaction(self, reason: str) -> None:
-        tx = self.state.open_tx
+    async def stop_transaction(self, connector: int, reason: str) -> None:
+        tx = self.state.open_txs[connector]
         end, stamp = self.meter(tx), now_iso()
         await self.send(call.StopTransaction(
             meter_stop=end.energy_wh, timestamp=stamp, transaction_id=tx.transaction_id,
             reason=reason, id_tag=tx.id_tag,
             transaction_data=[tx.begin, meter_value(end, stamp, "Transaction.End")]))
-        self.state.open_tx, self.stop_reason = None, None
-        await self.status(tx.connector, ChargePointStatus.finishing)
+        del self.state.open_txs[connector]
+        self.stop_reasons.pop(connector, None)
+        self.state.save()
+        await self.status(connector, ChargePointStatus.finishing)
         await asyncio.sleep(min(UNPLUG_SECONDS, self.config.meter_interval))
-        await self.status(tx.connector, self.idle_status(tx.connector))
-        if 0 in self.state.unavailable:  # a ChangeAvailability scheduled for the station
-            await self.status(0, ChargePointStatus.unavailable)
+        await self.status(connector, self.idle_status(connector))
+        if 0 in self.state.unavailable and not self.state.open_txs:
+            await self.status(0, ChargePointStatus.unavailable)  # scheduled for the station
 
     async def _reboot(self) -> str:
         self.log(f"rebooting ({self.reboot_type} reset)")
@@ -332,3 +375,14 @@ class SimulatedChargePoint(CsmsCallsMixin, ChargePoint):
         task = asyncio.ensure_future(guarded())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def ended(value: dict) -> dict:
+    """A stored meter value as the Transaction.End reading of a StopTransaction."""
+    return {**value, "sampled_value": [{**sample, "context": "Transaction.End"}
+                                       for sample in value["sampled_value"]]}
+
+
+def energy_wh(value: dict) -> int:
+    return next(int(sample["value"]) for sample in value["sampled_value"]
+                if sample.get("measurand") == "Energy.Active.Import.Register")

@@ -21,6 +21,18 @@ class SimulatorConfig:
     session_seconds: float = 60
     pause_seconds: float = 10  # between sessions when looping
     once: bool = False
+    # Connectors the simulator charges on by itself with `id_tag`. None: all but the last,
+    # so that (with two or more) one connector always stays free for a driver's app start.
+    rfid_connectors: tuple[int, ...] | None = None
+    # Where the charger keeps what survives a power cut (open transactions, meter
+    # registers); None keeps nothing, so a restart forgets a transaction in progress.
+    state_file: str | None = None
+
+    @property
+    def own_connectors(self) -> tuple[int, ...]:
+        if self.rfid_connectors is not None:
+            return self.rfid_connectors
+        return tuple(range(1, max(self.connectors - 1, 1) + 1))
 
 
 def default_url(identity: str) -> str:

@@ -12,7 +12,6 @@ from ocpp.v16 import call, call_result
 from ocpp.v16.enums import (
     Action,
     AvailabilityStatus,
-    ChargePointStatus,
     ConfigurationStatus,
     MessageTrigger,
     Reason,
@@ -39,15 +38,20 @@ def _positive_number(value: str) -> bool:
 
 class CsmsCallsMixin:
     """Mixed into `SimulatedChargePoint`; uses its state and its `answer`, `send`,
-    `status`, `spawn` and `poke`."""
+    `status`, `spawn`, `poke`, `free`, `stopping` and `_begin`."""
 
     def _connector_ok(self, connector: int | None, *, allow_zero: bool = False) -> bool:
         low = 0 if allow_zero else 1
         return connector is None or low <= connector <= self.config.connectors
 
     def _busy(self, connector: int) -> bool:
-        tx = self.state.open_tx
-        return tx is not None and connector in (0, tx.connector)
+        if connector == 0:
+            return bool(self.state.open_txs)
+        return connector in self.state.open_txs
+
+    def _connector_of(self, transaction_id) -> int | None:
+        return next((n for n, tx in self.state.open_txs.items()
+                     if tx.transaction_id == transaction_id), None)
 
     @on(Action.reset)
     def on_reset(self, **request):
@@ -61,9 +65,9 @@ class CsmsCallsMixin:
     @on(Action.remote_start_transaction)
     def on_remote_start(self, **request):
         connector = request.get("connector_id") or 1
-        ok = (self.state.open_tx is None and self.remote_starts.empty()
-              and self._connector_ok(connector)
-              and self.idle_status(connector) == ChargePointStatus.available)
+        ok = self._connector_ok(connector) and self.free(connector) and not self.stopping()
+        if ok:  # held for this start until its transaction task runs (after the answer)
+            self.reserved.add(connector)
         status = RemoteStartStopStatus.accepted if ok else RemoteStartStopStatus.rejected
         return self.answer("RemoteStartTransaction", request,
                             call_result.RemoteStartTransaction(status))
@@ -71,25 +75,21 @@ class CsmsCallsMixin:
     @after(Action.remote_start_transaction)
     def after_remote_start(self, **request):
         connector = request.get("connector_id") or 1
-        if (self.state.open_tx is None and self.remote_starts.empty()
-                and self._connector_ok(connector)
-                and self.idle_status(connector) == ChargePointStatus.available):
-            self.remote_starts.put_nowait((connector, request["id_tag"]))
-            self.poke()
+        if connector in self.reserved:
+            self._begin(connector, start=(request["id_tag"], True))
 
     @on(Action.remote_stop_transaction)
     def on_remote_stop(self, **request):
-        tx = self.state.open_tx
-        ok = tx is not None and tx.transaction_id == request["transaction_id"]
+        ok = self._connector_of(request["transaction_id"]) is not None
         status = RemoteStartStopStatus.accepted if ok else RemoteStartStopStatus.rejected
         return self.answer("RemoteStopTransaction", request,
                             call_result.RemoteStopTransaction(status))
 
     @after(Action.remote_stop_transaction)
     def after_remote_stop(self, **request):
-        tx = self.state.open_tx
-        if tx is not None and tx.transaction_id == request["transaction_id"]:
-            self.stop_reason = Reason.remote
+        connector = self._connector_of(request["transaction_id"])
+        if connector is not None:
+            self.stop_reasons[connector] = Reason.remote
             self.poke()
 
     @on(Action.change_availability)
@@ -169,12 +169,11 @@ class CsmsCallsMixin:
             for n in [connector] if connector is not None else sorted(self.statuses):
                 await self.status(n, self.statuses.get(n, self.idle_status(n)))
         elif what == MessageTrigger.meter_values:
-            tx = self.state.open_tx
-            n = connector or (tx.connector if tx else 1)
-            on_tx = tx is not None and tx.connector == n
-            reading = self.meter(tx) if on_tx else self.state.meters[n].reading()
+            n = connector or min(self.state.open_txs, default=1)
+            tx = self.state.open_txs.get(n)
+            reading = self.meter(tx) if tx is not None else self.state.meters[n].reading()
             await self.send(call.MeterValues(
-                connector_id=n, transaction_id=tx.transaction_id if on_tx else None,
+                connector_id=n, transaction_id=tx.transaction_id if tx is not None else None,
                 meter_value=[meter_value(reading, now_iso(), "Trigger")]))
         elif what == MessageTrigger.diagnostics_status_notification:
             await self.send(call.DiagnosticsStatusNotification(status="Idle"))
@@ -189,7 +188,7 @@ class CsmsCallsMixin:
 
     @after(Action.unlock_connector)
     def after_unlock_connector(self, **request):
-        tx = self.state.open_tx
-        if tx is not None and tx.connector == request["connector_id"]:
-            self.stop_reason = Reason.unlock_command  # unlocking ends the transaction
+        if request["connector_id"] in self.state.open_txs:
+            # unlocking ends the transaction
+            self.stop_reasons[request["connector_id"]] = Reason.unlock_command
             self.poke()

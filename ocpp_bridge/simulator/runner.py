@@ -11,8 +11,9 @@ from ocpp.exceptions import OCPPError
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from .charger import ChargerState, Log, SimulatedChargePoint
+from .charger import Log, SimulatedChargePoint
 from .config import SimulatorConfig, SimulatorError
+from .state import ChargerState
 
 SUBPROTOCOL = "ocpp1.6"
 MAX_BACKOFF_SECONDS = 60.0
@@ -41,21 +42,25 @@ def _refusal(status: int, config: SimulatorConfig) -> str:
             f"credentials and unknown stations alike)")
 
 
-async def run_simulator(config: SimulatorConfig, log: Log) -> None:
-    """Run the charger: return when `once` is done, else run forever. Raises
-    SimulatorError for what retrying cannot fix and, in once mode, for any failure."""
+async def run_simulator(config: SimulatorConfig, log: Log,
+                        shutdown: asyncio.Event | None = None) -> None:
+    """Run the charger: return when `once` is done, else run until `shutdown` is set (its
+    transactions then end with reason Reboot while the central system can still hear
+    it). Raises SimulatorError for what retrying cannot fix and, in once mode, for any
+    failure."""
+    shutdown = shutdown or asyncio.Event()
     state = ChargerState.new(config)
     delays = backoff()
     headers = {"Authorization": basic_auth(config.identity, config.password)}
-    while True:
+    while not shutdown.is_set():
         try:
             async with connect(config.url, subprotocols=[SUBPROTOCOL], open_timeout=10,
                                additional_headers=headers) as ws:
                 if ws.subprotocol != SUBPROTOCOL:
                     raise SimulatorError(f"{config.url} did not accept subprotocol {SUBPROTOCOL}")
                 log(f"connected to {config.url}")
-                outcome = await SimulatedChargePoint(config, ws, state, log).serve()
-            if outcome == "done":
+                outcome = await SimulatedChargePoint(config, ws, state, log, shutdown).serve()
+            if outcome in ("done", "shutdown"):
                 return
             continue  # rebooted: connect again at once
         except InvalidStatus as exc:
@@ -69,8 +74,13 @@ async def run_simulator(config: SimulatorConfig, log: Log) -> None:
             problem = str(exc) or type(exc).__name__
         if config.once:
             raise SimulatorError(f"connection to {config.url} failed: {problem}")
+        if shutdown.is_set():
+            return  # an open transaction stays in the state file: stopped at the next start
         if state.booted:  # that connection worked for a while: start the backoff afresh
             state.booted, delays = False, backoff()
         delay = next(delays)
         log(f"connection problem ({problem}); reconnecting in {delay:.1f} s")
-        await asyncio.sleep(delay)
+        try:
+            await asyncio.wait_for(shutdown.wait(), delay)
+        except TimeoutError:
+            pass

@@ -343,3 +343,102 @@ def test_reconnects_and_resumes_the_open_transaction_after_a_drop():
     assert statuses(second, 1)[0] == "Charging"  # still charging after the reconnect
     assert second.actions("StopTransaction")[0]["transaction_id"] == 42
     assert not second.actions("StartTransaction")
+
+
+def test_a_driver_can_start_on_the_free_connector_while_the_simulator_charges():
+    """The simulator's own sessions use every connector but the last: a remote start on
+    the last one runs beside them (issue: the demo's second connector refused starts)."""
+    answers = {}
+
+    async def scenario():
+        async with central_system() as (url, systems):
+            config = fast_config(url, session_seconds=60)
+            charger = asyncio.create_task(run_simulator(config, log=lambda line: None))
+            await until(lambda: systems and "Charging" in statuses(systems[0], 1))
+            cs = systems[0]
+            answers["start"] = await cs.call(call.RemoteStartTransaction(id_tag="APP-1",
+                                                                         connector_id=2))
+            await until(lambda: "Charging" in statuses(cs, 2))
+            answers["again"] = await cs.call(call.RemoteStartTransaction(id_tag="APP-2",
+                                                                         connector_id=2))
+            answers["stop"] = await cs.call(call.RemoteStopTransaction(transaction_id=43))
+            await until(lambda: cs.actions("StopTransaction"))
+            answers["stops"] = [(p["transaction_id"], p["reason"])
+                                for p in cs.actions("StopTransaction")]
+            answers["starts"] = [(p["connector_id"], p["id_tag"])
+                                 for p in cs.actions("StartTransaction")]
+            charger.cancel()
+
+    asyncio.run(scenario())
+
+    assert answers["start"].status == "Accepted"
+    assert answers["again"].status == "Rejected"  # connector 2 is busy now
+    assert answers["starts"] == [(1, "DEMO-TAG-1"), (2, "APP-1")]
+    # only the driver's transaction stopped; the simulator's own one goes on
+    assert answers["stops"] == [(43, "Remote")]
+
+
+def test_rfid_connectors_option_picks_where_the_simulator_charges_by_itself():
+    assert build_config(parse(IDENTITY, "--password", PASSWORD)).own_connectors == (1,)
+    four = build_config(parse(IDENTITY, "--password", PASSWORD, "--connectors", "4"))
+    assert four.own_connectors == (1, 2, 3)
+    chosen = build_config(parse(IDENTITY, "--password", PASSWORD, "--rfid-connectors", "2,1"))
+    assert chosen.own_connectors == (1, 2)
+    assert build_config(parse(IDENTITY, "--password", PASSWORD, "--rfid-connectors",
+                              "none")).own_connectors == ()
+    with pytest.raises(CommandError, match="--rfid-connectors"):
+        build_config(parse(IDENTITY, "--password", PASSWORD, "--rfid-connectors", "3"))
+
+
+def test_after_a_power_cut_the_interrupted_transaction_ends_with_power_loss(tmp_path):
+    """A restart mid-charge (the demo stopped with Ctrl-C, say) must not leave the session
+    charging forever: like a real charger, the simulator stores its open transaction and
+    ends it after the restart at the last reading it stored."""
+    state_file = tmp_path / "charger.json"
+
+    async def scenario():
+        async with central_system() as (url, systems):
+            config = fast_config(url, session_seconds=60, state_file=str(state_file))
+            first = asyncio.create_task(run_simulator(config, log=lambda line: None))
+            await until(lambda: systems and len(systems[0].actions("MeterValues")) >= 2)
+            first.cancel()  # the power goes: nothing more is sent
+            await asyncio.gather(first, return_exceptions=True)
+            second = asyncio.create_task(run_simulator(config, log=lambda line: None))
+            await until(lambda: len(systems) == 2
+                        and len(systems[1].actions("StartTransaction")) == 1)
+            second.cancel()
+            await asyncio.gather(second, return_exceptions=True)
+            return systems
+
+    before, after = asyncio.run(scenario())
+
+    last_sent = before.actions("MeterValues")[-1]["meter_value"][0]
+    stored_wh = int(last_sent["sampled_value"][0]["value"])
+    (stop,) = after.actions("StopTransaction")
+    assert (stop["transaction_id"], stop["reason"]) == (42, "PowerLoss")
+    assert (stop["meter_stop"], stop["timestamp"]) == (stored_wh, last_sent["timestamp"])
+    order = [a for a, _ in after.received if a != "Heartbeat"]
+    assert order[:2] == ["BootNotification", "StopTransaction"]  # before anything new
+    # the register never goes backwards across the restart
+    assert after.actions("StartTransaction")[0]["meter_start"] >= stored_wh
+
+
+def test_shutdown_ends_open_transactions_before_the_simulator_exits(tmp_path):
+    state_file = tmp_path / "charger.json"
+
+    async def scenario():
+        async with central_system() as (url, systems):
+            shutdown = asyncio.Event()
+            config = fast_config(url, session_seconds=60, state_file=str(state_file))
+            charger = asyncio.create_task(run_simulator(config, log=lambda line: None,
+                                                        shutdown=shutdown))
+            await until(lambda: systems and "Charging" in statuses(systems[0], 1))
+            shutdown.set()
+            await asyncio.wait_for(charger, 10)  # returns by itself
+            return systems
+
+    (system,) = asyncio.run(scenario())
+
+    assert [(p["transaction_id"], p["reason"]) for p in system.actions("StopTransaction")] \
+        == [(42, "Reboot")]
+    assert '"transactions": []' in state_file.read_text()  # nothing left to replay

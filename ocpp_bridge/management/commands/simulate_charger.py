@@ -1,15 +1,18 @@
 """python manage.py simulate_charger <identity> --password <pw> [--url ws://...]
-[--connectors 2] [--id-tag DEMO-TAG-1] [--heartbeat 30] [--meter-interval 5]
-[--session-seconds 60] [--pause 10] [--once]"""
+[--connectors 2] [--id-tag DEMO-TAG-1] [--rfid-connectors 1] [--state-file PATH]
+[--heartbeat 30] [--meter-interval 5] [--session-seconds 60] [--pause 10] [--once]"""
 
 import argparse
 import asyncio
+import signal
 import sys
 from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
 from ocpp_bridge.simulator import SimulatorConfig, SimulatorError, default_url, run_simulator
+
+SHUTDOWN_SECONDS = 10  # after Ctrl-C / SIGTERM: time to end the transactions, then exit
 
 
 def _seconds(text: str) -> float:
@@ -19,16 +22,29 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _connectors(text: str) -> tuple[int, ...]:
+    if text.strip().lower() == "none":
+        return ()
+    try:
+        return tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    except ValueError:
+        raise argparse.ArgumentTypeError("a comma-separated list of connector numbers, "
+                                         "or 'none'") from None
+
+
 def build_config(options: dict) -> SimulatorConfig:
     if not 1 <= options["connectors"] <= 32:
         raise CommandError("--connectors must be between 1 and 32")
+    own = options.get("rfid_connectors")
+    if own and not all(1 <= n <= options["connectors"] for n in own):
+        raise CommandError(f"--rfid-connectors must be between 1 and {options['connectors']}")
     return SimulatorConfig(
         identity=options["identity"], password=options["password"],
         url=options["url"] or default_url(options["identity"]),
         connectors=options["connectors"], id_tag=options["id_tag"],
         heartbeat=options["heartbeat"], meter_interval=options["meter_interval"],
         session_seconds=options["session_seconds"], pause_seconds=options["pause"],
-        once=options["once"])
+        once=options["once"], rfid_connectors=own, state_file=options.get("state_file"))
 
 
 class Command(BaseCommand):
@@ -44,6 +60,13 @@ class Command(BaseCommand):
         parser.add_argument("--url", help="default: ws://127.0.0.1:8000/ocpp/<identity>")
         parser.add_argument("--connectors", type=int, default=2)
         parser.add_argument("--id-tag", default="DEMO-TAG-1", help="id tag that charges")
+        parser.add_argument("--rfid-connectors", type=_connectors, default=None,
+                            help="connectors the simulator charges on by itself with --id-tag, "
+                                 "e.g. '1' or '1,2' or 'none' (default: all but the last, "
+                                 "which stays free for starts from the app)")
+        parser.add_argument("--state-file",
+                            help="keep open transactions and meter registers here, so that "
+                                 "after a restart the interrupted ones end (PowerLoss)")
         parser.add_argument("--heartbeat", type=_seconds, default=30.0,
                             help="seconds between Heartbeats")
         parser.add_argument("--meter-interval", type=_seconds, default=5.0,
@@ -58,12 +81,36 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         config = build_config(options)
         try:
-            asyncio.run(run_simulator(config, log=self._log))
+            asyncio.run(self._run(config))
         except SimulatorError as exc:
             raise CommandError(str(exc)) from exc
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, asyncio.CancelledError):
             self.stderr.write("simulator stopped")
             sys.exit(130)
+
+    async def _run(self, config: SimulatorConfig) -> None:
+        """The first Ctrl-C or SIGTERM ends the open transactions (reason Reboot) and
+        exits; a second one, or SHUTDOWN_SECONDS later, exits at once."""
+        shutdown = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        main = asyncio.current_task()
+
+        def on_signal() -> None:
+            if shutdown.is_set():
+                main.cancel()
+                return
+            self._log("stopping: ending open transactions (Ctrl-C again to quit at once)")
+            shutdown.set()
+            loop.call_later(SHUTDOWN_SECONDS, main.cancel)
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(signum, on_signal)
+            except (NotImplementedError, RuntimeError):  # no signal handlers here (Windows)
+                pass
+        await run_simulator(config, log=self._log, shutdown=shutdown)
+        if shutdown.is_set():
+            self._log("simulator stopped")
 
     def _log(self, line: str) -> None:
         self.stdout.write(f"{datetime.now():%H:%M:%S} {line}")
