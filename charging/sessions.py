@@ -29,6 +29,7 @@ from ocpp_bridge.models import CommandRecord
 from payments.errors import InsufficientBalance
 from payments.money import money
 from payments.wallet import wallet_hold, wallet_lock
+from stations.map_cache import location_changed_for_station
 from stations.models import Connector, IdTag, Station
 from stations.pricing import NoTariff, quote_for_client
 from stations.selectors import station_is_online
@@ -146,6 +147,8 @@ def session_open(*, client: Client, station_id: int, connector_number: int, limi
     session.hold = wallet_hold(client=client, amount=hold, ref=("session", session.pk),
                                key=f"session:{session.pk}:hold")
     session.save(update_fields=["hold", "updated_at"])
+    # the map shows the connector occupied from now on (stations' selectors_map)
+    location_changed_for_station(station.pk, station.location_id)
     return session
 
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 from accounts.notifications.service import notify_session_ended
 from payments.money import ZERO
 from payments.wallet import wallet_capture, wallet_charge, wallet_lock, wallet_release
+from stations.map_cache import location_changed_for_station
 from stations.pricing import Quote
 
 from .session_models import ChargingSession
@@ -54,6 +55,7 @@ def session_end_unbilled(session: ChargingSession, *, status: str, reason: str,
     session.ended_at = session.ended_at or now
     session.settled, session.settled_at = True, now
     session.save()
+    _connector_freed(session)
     notify_session_ended(session)  # pushed after the commit; never blocks the bill
 
 
@@ -93,7 +95,14 @@ def session_settle(session: ChargingSession, *, meter_stop_wh: int, stopped_at: 
     }
     session.settled, session.settled_at = True, now
     session.save()
+    _connector_freed(session)
     notify_session_ended(session)  # pushed after the commit; never blocks the bill
+
+
+def _connector_freed(session: ChargingSession) -> None:
+    """The map shows a connector with an active session as occupied (stations'
+    `selectors_map`): its cached summary goes after the commit."""
+    location_changed_for_station(session.station_id)
 
 
 def _idle_seconds(session: ChargingSession, meter_stop_wh: int, stopped_at: datetime,

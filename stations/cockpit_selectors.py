@@ -29,7 +29,14 @@ from ocpp_bridge.models import OcppMessage
 
 from .models import Connector, Location, Station
 from .selectors import station_is_online
-from .selectors_map import FAULTED, OCCUPIED, OFFLINE, connector_availability, station_in_service
+from .selectors_map import (
+    FAULTED,
+    OCCUPIED,
+    OFFLINE,
+    connector_availability,
+    connectors_with_use,
+    station_in_service,
+)
 
 PARTIAL, CHARGING, AVAILABLE = "partial", "charging", "available"
 LOCATION_STATES = (FAULTED, OFFLINE, PARTIAL, CHARGING, AVAILABLE)  # worst first
@@ -54,7 +61,7 @@ def visible_ids(user, *, stations: list[int], locations: list[int]
 
 def _with_connectors(queryset: QuerySet[Station]) -> QuerySet[Station]:
     return queryset.prefetch_related(
-        Prefetch("connectors", queryset=Connector.objects.order_by("number")))
+        Prefetch("connectors", queryset=connectors_with_use().order_by("number")))
 
 
 def station_for_live(user, station_id: int) -> Station | None:

@@ -6,8 +6,10 @@ What a driver sees of a connector (`availability`):
 - faulted   — online but out of service: the connector is Faulted or Unavailable, or the
               station as a whole (connectorId 0) is Faulted/Unavailable, or an operator put
               the station into maintenance;
-- occupied  — Preparing, Charging, SuspendedEV, SuspendedEVSE, Finishing or Reserved;
-- available — Available on an online station in service.
+- occupied  — Preparing, Charging, SuspendedEV, SuspendedEVSE, Finishing or Reserved, or a
+              charging session is active on it whatever the charger reports (a start
+              there is refused with CONNECTOR_OCCUPIED, so it must never show available);
+- available — Available on an online station in service, with no active session.
 The map shows locations that are not inactive and their stations that are accepted
 (registered) and not inactive.
 """
@@ -41,6 +43,21 @@ OCCUPIED_STATUSES = frozenset({"Preparing", "Charging", "SuspendedEV", "Suspende
                                "Finishing", "Reserved"})
 OUT_OF_SERVICE_STATUSES = frozenset({"Faulted", "Unavailable"})
 EARTH_RADIUS_KM = 6371.0088
+# The charging app's ChargingSession.ACTIVE_STATUSES, read here through the connector's
+# reverse relation so that stations does not import charging (charging's tests keep the
+# two equal).
+ACTIVE_SESSION_STATUSES = ("pending", "charging", "finishing")
+
+
+def _active_sessions():
+    session_model = Connector._meta.get_field("charging_sessions").related_model
+    return session_model.objects.filter(connector=OuterRef("pk"),
+                                        status__in=ACTIVE_SESSION_STATUSES)
+
+
+def connectors_with_use() -> QuerySet[Connector]:
+    """Connectors annotated `in_use`: an active charging session holds them."""
+    return Connector.objects.annotate(in_use=Exists(_active_sessions()))
 
 
 def visible_stations_q(prefix: str = "") -> Q:
@@ -62,10 +79,10 @@ def connector_availability(station: Station, connector: Connector, *, online: bo
         return OFFLINE
     if not station_in_service(station) or connector.status in OUT_OF_SERVICE_STATUSES:
         return FAULTED
+    if connector.status in OCCUPIED_STATUSES or getattr(connector, "in_use", False):
+        return OCCUPIED
     if connector.status == "Available":
         return AVAILABLE
-    if connector.status in OCCUPIED_STATUSES:
-        return OCCUPIED
     return OFFLINE  # Unknown: never reported
 
 
@@ -73,7 +90,8 @@ def available_connector_q(now: datetime) -> Q:
     """SQL twin of `connector_availability(...) == AVAILABLE`, on Connector."""
     return (online_q(now, "station__") & Q(status="Available")
             & ~Q(station__admin_status=Station.AdminStatus.MAINTENANCE)
-            & ~Q(station__status__in=OUT_OF_SERVICE_STATUSES))
+            & ~Q(station__status__in=OUT_OF_SERVICE_STATUSES)
+            & ~Exists(_active_sessions()))
 
 
 # -- list ---------------------------------------------------------------------------------
@@ -207,7 +225,7 @@ def location_summaries(location_ids: list[int], *, now: datetime) -> dict[int, d
                     .only(*_SUMMARY_STATION_FIELDS)
                     .prefetch_related(Prefetch(
                         "connectors",
-                        queryset=Connector.objects.only(*_SUMMARY_CONNECTOR_FIELDS))))
+                        queryset=connectors_with_use().only(*_SUMMARY_CONNECTOR_FIELDS))))
         grouped: dict[int, list[Station]] = {i: [] for i in missing}
         for station in stations:
             grouped[station.location_id].append(station)
@@ -221,7 +239,7 @@ def location_summaries(location_ids: list[int], *, now: datetime) -> dict[int, d
 
 def _visible_stations_with_connectors() -> QuerySet[Station]:
     return Station.objects.filter(visible_stations_q()).prefetch_related(
-        Prefetch("connectors", queryset=Connector.objects.order_by("number")))
+        Prefetch("connectors", queryset=connectors_with_use().order_by("number")))
 
 
 def location_detail(location_id: int) -> Location | None:

@@ -963,3 +963,10 @@ def test_ledger_checks_catch_a_tampered_wallet(station, driver):
     assert list(ledger_invariant_violations().values_list("client_id", flat=True)) == [driver.pk]
     with pytest.raises(AssertionError):
         assert_ledger_consistent()
+
+
+def test_the_maps_active_statuses_are_the_sessions_own():
+    """stations reads active sessions without importing charging; the lists must agree."""
+    from stations.selectors_map import ACTIVE_SESSION_STATUSES
+
+    assert set(ACTIVE_SESSION_STATUSES) == set(ChargingSession.ACTIVE_STATUSES)

@@ -358,3 +358,50 @@ def test_details_take_the_same_few_queries_whatever_their_size(
 def test_an_id_beyond_the_integer_range_is_not_found(api):
     assert_error(api.get(f"/api/v1/locations/{10**30}"), 404, "NOT_FOUND")
     assert_error(api.get(f"/api/v1/stations/{10**30}"), 404, "NOT_FOUND")
+
+
+def occupy(connector, status="charging"):
+    """An active charging session on the connector, whatever the charger reports."""
+    from accounts.models import Client
+    from charging.models import ChargingSession
+
+    client = Client.objects.create(phone=f"+99655{uuid.uuid4().int % 10**7:07d}")
+    return ChargingSession.objects.create(
+        client=client, station=connector.station, connector=connector,
+        connector_number=connector.number, id_tag="APPTAG", status=status,
+        limit_type=ChargingSession.LimitType.AMOUNT, limit_amount=Decimal("50"),
+        tariff={}, currency="KGS", hold_amount=Decimal("50"),
+        settled=status not in ChargingSession.ACTIVE_STATUSES)
+
+
+@pytest.mark.parametrize("status", ["pending", "charging", "finishing"])
+def test_a_connector_with_an_active_session_is_never_shown_available(api, status):
+    """A start there is refused (CONNECTOR_OCCUPIED), so the map must not offer it, even
+    while the charger still reports Available (a start it has not begun yet, a session
+    whose stop it has not sent)."""
+    site = make_location()
+    station = make_station(site, statuses=("Available", "Available"))
+    occupy(station.connectors.get(number=1), status)
+
+    summary = summary_of(api, site)["connectors"]
+    detail = api.get(f"/api/v1/stations/{station.pk}").json()
+    in_location = api.get(f"/api/v1/locations/{site.pk}").json()["stations"][0]
+    available_now = api.get("/api/v1/locations", {"available_now": "true"}).json()
+
+    assert (summary["available"], summary["occupied"]) == (1, 1)
+    assert [c["availability"] for c in detail["connectors"]] == ["occupied", "available"]
+    assert [c["availability"] for c in in_location["connectors"]] == ["occupied", "available"]
+    assert [r["id"] for r in available_now["results"]] == [site.pk]  # connector 2 is free
+
+
+def test_a_site_whose_only_free_connector_has_a_session_is_not_available_now(api):
+    site = make_location()
+    station = make_station(site, statuses=("Available",))
+    occupy(station.connectors.get())
+    done = make_location("Done")
+    finished = make_station(done, statuses=("Available",))
+    occupy(finished.connectors.get(), status="completed")
+
+    results = api.get("/api/v1/locations", {"available_now": "true"}).json()["results"]
+
+    assert [r["id"] for r in results] == [done.pk]  # an ended session holds nothing
