@@ -40,6 +40,14 @@ class StationOffline(ChargingError):
     code_name = "STATION_OFFLINE"
 
 
+class StationUnreachable(ChargingError):
+    """The station is connected, but the command could not reach the process holding its
+    socket (the channel layer is down, or this process has none shared with it). 503: a
+    retry may work once it is back; nothing was held."""
+    code_name = "STATION_UNREACHABLE"
+    http_status = status.HTTP_503_SERVICE_UNAVAILABLE
+
+
 class ConnectorOccupied(ChargingError):
     code_name = "CONNECTOR_OCCUPIED"
 

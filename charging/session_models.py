@@ -61,6 +61,8 @@ class ChargingSession(models.Model):
         START_REJECTED = "start_rejected", _("Start Rejected")
         START_TIMEOUT = "start_timeout", _("Start Timeout")
         STATION_OFFLINE = "station_offline", _("Station Offline")
+        # connected, but the start could not reach the process holding its socket
+        STATION_UNREACHABLE = "station_unreachable", _("Station Unreachable")
         # someone else started on the connector first
         CONNECTOR_TAKEN = "connector_taken", _("Connector Taken")
 

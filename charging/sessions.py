@@ -80,15 +80,15 @@ def session_start(*, client: Client, station_id: int, connector_number: int, lim
 
 def _send(session: ChargingSession, action: str, payload: dict,
           requested_by: str) -> CommandResult:
-    """send_command, with a failure of the command path itself (the channel layer down,
-    say) reported as "offline": the session must still be failed and its hold released,
-    not left pending until the clockwork finds it."""
+    """send_command, with a failure of the command path itself reported as "unreachable":
+    the session must still be failed and its hold released, not left pending until the
+    clockwork finds it."""
     try:
         return send_command(station=session.station, action=action, payload=payload,
                             requested_by=requested_by)
     except Exception as exc:
         log.exception("%s for session %s could not be sent", action, session.pk)
-        return CommandResult(command_id=0, status=CommandStatus.OFFLINE,
+        return CommandResult(command_id=0, status=CommandStatus.UNREACHABLE,
                              error_description=f"command not sent: {type(exc).__name__}")
 
 
@@ -98,6 +98,8 @@ def _start_error(session: ChargingSession, result: CommandResult) -> errors.Char
         return errors.StationOffline(details)
     if session.stop_reason == Reason.START_TIMEOUT:
         return errors.StationTimeout(details)
+    if session.stop_reason == Reason.STATION_UNREACHABLE:
+        return errors.StationUnreachable(details)
     return errors.StartRejected({**details, "charger_status": result.status,
                                  "response": result.response or {}})
 
@@ -184,7 +186,8 @@ def _check_sessions(client: Client, connector: Connector) -> None:
 
 
 START_FAILURES = {CommandStatus.OFFLINE: Reason.STATION_OFFLINE,
-                  CommandStatus.TIMEOUT: Reason.START_TIMEOUT}
+                  CommandStatus.TIMEOUT: Reason.START_TIMEOUT,
+                  CommandStatus.UNREACHABLE: Reason.STATION_UNREACHABLE}
 
 
 @transaction.atomic
@@ -220,6 +223,8 @@ def session_stop(*, session_id: int, requested_by: str, reason: str) -> Charging
                    "charger_status": result.status}
         if result.status == CommandStatus.OFFLINE:
             raise errors.StationOffline(details)
+        if result.status == CommandStatus.UNREACHABLE:
+            raise errors.StationUnreachable(details)
         raise errors.StopFailed(details)
     return session
 

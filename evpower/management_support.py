@@ -47,7 +47,8 @@ class Exit:
 
 
 # codes of service errors that mean "could not reach it", not "it said no"
-UNAVAILABLE_CODES = {"STATION_OFFLINE", "STATION_TIMEOUT", "PAYMENT_PROVIDER_ERROR"}
+UNAVAILABLE_CODES = {"STATION_OFFLINE", "STATION_TIMEOUT", "STATION_UNREACHABLE",
+                     "PAYMENT_PROVIDER_ERROR"}
 
 EXIT_HELP = """exit codes:
   0  done (or a dry run)
@@ -216,8 +217,9 @@ def client_by_ref(ref: str):
 
 def charger_exit_code(status: str) -> int:
     """A `CommandResult.status` (ocpp_bridge.models.CommandRecord.Status) as an exit code."""
+    # offline, busy, timeout and unreachable: the charger could not be reached
     return {"accepted": Exit.OK, "rejected": Exit.FAILED, "call_error": Exit.FAILED,
-            "invalid": Exit.USAGE}.get(status, Exit.UNAVAILABLE)  # offline, busy, timeout
+            "invalid": Exit.USAGE}.get(status, Exit.UNAVAILABLE)
 
 
 def charger_answer(result) -> str:

@@ -216,7 +216,8 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # in-memory, one process only; its channel names tell other processes so
+    CHANNEL_LAYERS = {"default": {"BACKEND": "evpower.channel_layer.ProcessLocalChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -36,7 +36,8 @@ LEVELS = {
     Status.ACCEPTED: messages.SUCCESS,
     Status.REJECTED: messages.WARNING, Status.OFFLINE: messages.WARNING,
     Status.BUSY: messages.WARNING, Status.TIMEOUT: messages.WARNING,
-    Status.CALL_ERROR: messages.ERROR, Status.INVALID: messages.ERROR,
+    Status.UNREACHABLE: messages.ERROR, Status.CALL_ERROR: messages.ERROR,
+    Status.INVALID: messages.ERROR,
 }
 
 
@@ -55,6 +56,9 @@ def outcome_text(result: CommandResult) -> str:
         case Status.OFFLINE:
             return _("offline, not sent (%(reason)s)") % {
                 "reason": result.error_description or _("no connection")}
+        case Status.UNREACHABLE:
+            return _("not sent: this process cannot reach the charger's connection "
+                     "(%(reason)s)") % {"reason": result.error_description}
         case Status.BUSY:
             return _("the station is busy with other commands; try again shortly")
         case Status.TIMEOUT:

@@ -11,7 +11,10 @@ group membership to expire on long-lived connections or to lose when Redis resta
 
 Failures are distinct and fast: an offline station is answered at once, a socket whose
 process no longer answers within ACK_SECONDS counts as offline, a full queue is BUSY,
-a payload that breaks the schema is INVALID and never sent.
+a payload that breaks the schema is INVALID and never sent. UNREACHABLE says that the
+station is connected but this process cannot reach the process holding its socket: the
+in-memory channel layer of a process without Redis (`evpower.channel_layer`), or a channel
+layer that is down.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from asgiref.sync import async_to_sync
 from channels import DEFAULT_CHANNEL_LAYER
 from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
 from django.conf import settings
+from redis.exceptions import RedisError
 
+from evpower.channel_layer import reachable_from_this_process
 from evpower.correlation import current_correlation_id
 from evpower.metrics.registry import ocpp_command_observed
 from stations import credentials
@@ -69,11 +74,15 @@ def send_command(*, station: Station, action: str, payload: dict | None = None,
     began = time.monotonic()
     outcome = _precheck(station, action, payload)
     if outcome is None:
-        outcome = _send_and_wait(station.connection_channel, {
-            "command_id": record.pk, "action": action, "payload": payload,
-            "deadline": time.time() + timeout,
-            "correlation_id": current_correlation_id(),  # the charger side logs with it
-        }, timeout)
+        try:
+            outcome = _send_and_wait(station.connection_channel, {
+                "command_id": record.pk, "action": action, "payload": payload,
+                "deadline": time.time() + timeout,
+                "correlation_id": current_correlation_id(),  # the charger side logs with it
+            }, timeout)
+        except (RedisError, OSError) as exc:  # the channel layer itself is down
+            outcome = {"status": Status.UNREACHABLE, "error_description": (
+                f"the channel layer is unavailable ({type(exc).__name__}: {exc})")[:300]}
     result = CommandResult(command_id=record.pk, duration_ms=int((time.monotonic() - began) * 1000),
                            **outcome)
     command_finish(record=record, result=result, payload=payload)
@@ -150,8 +159,16 @@ class _SenderLoop:
 _sender = _SenderLoop()
 
 
+UNREACHABLE_IN_MEMORY = (
+    "the station is connected to another process (the server), which this process cannot "
+    "reach: without REDIS_URL the channel layer is in-memory, one process only. Set "
+    "REDIS_URL in both (scripts/run.sh uses Redis when one answers on 127.0.0.1:6379)")
+
+
 def _send_and_wait(target: str, command: dict, timeout: float) -> dict:
     shared = get_channel_layer()
+    if not reachable_from_this_process(target):
+        return {"status": Status.UNREACHABLE, "error_description": UNREACHABLE_IN_MEMORY}
     if isinstance(shared, InMemoryChannelLayer):
         # one process only (development): the consumer's own loop must do the waiting
         return async_to_sync(_deliver)(shared, target, command, timeout)

@@ -112,6 +112,8 @@ class CommandRecord(models.Model):
         CALL_ERROR = "call_error", _("Call Error")  # answered with a CALLERROR
         TIMEOUT = "timeout", _("Timeout")
         OFFLINE = "offline", _("Offline")
+        # connected, but this process cannot reach the one holding its socket
+        UNREACHABLE = "unreachable", _("Unreachable")
         BUSY = "busy", _("Busy")  # the station's command queue was full
         INVALID = "invalid", _("Invalid")  # our payload failed the schema; never sent
 

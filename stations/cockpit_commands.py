@@ -135,6 +135,7 @@ def answer_of(result: CommandResult) -> Answer:
         Status.REJECTED: _("Refused by the charger: %(answer)s") % {"answer": answer},
         Status.CALL_ERROR: _("The charger answered with an error: %(error)s") % {"error": error},
         Status.OFFLINE: _("Offline: not sent"),
+        Status.UNREACHABLE: _("Not sent: the charger's connection cannot be reached from here"),
         Status.BUSY: _("Busy with other commands; try again shortly"),
         Status.TIMEOUT: _("No answer in time"),
         Status.INVALID: _("Not sent, invalid request: %(error)s") % {"error": error},

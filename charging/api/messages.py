@@ -8,6 +8,12 @@ MESSAGES: dict[str, dict[str, str]] = {
     "STATION_OFFLINE": {"en": "The station is offline. Please try another one.",
                         "ru": "Станция не в сети. Попробуйте другую.",
                         "ky": "Станция тармакта эмес. Башкасын колдонуп көрүңүз."},
+    "STATION_UNREACHABLE": {"en": "The station cannot be reached right now. Please try again "
+                                  "in a minute.",
+                            "ru": "Сейчас не удаётся связаться со станцией. Попробуйте ещё раз "
+                                  "через минуту.",
+                            "ky": "Азыр станция менен байланышуу мүмкүн эмес. Бир мүнөттөн "
+                                  "кийин кайра аракет кылыңыз."},
     "CONNECTOR_OCCUPIED": {"en": "This connector is busy.",
                            "ru": "Этот разъём занят.",
                            "ky": "Бул туташтыргыч бош эмес."},

@@ -20,7 +20,8 @@ from ..session_models import ChargingSession
 from .serializers import LimitIn, SessionOut, StartIn, StatsOut
 
 START_ERRORS = ("CLIENT_BLOCKED, ACCOUNT_PENDING_DELETION, NOT_FOUND, STATION_UNAVAILABLE, "
-                "STATION_OFFLINE, CONNECTOR_OCCUPIED, CONNECTOR_UNAVAILABLE, "
+                "STATION_OFFLINE, STATION_UNREACHABLE (503), CONNECTOR_OCCUPIED, "
+                "CONNECTOR_UNAVAILABLE, "
                 "SESSION_ALREADY_ACTIVE, TARIFF_NOT_AVAILABLE, INSUFFICIENT_BALANCE, "
                 "LIMIT_TOO_LOW, START_REJECTED, STATION_TIMEOUT (504), VALIDATION_ERROR")
 
@@ -61,7 +62,7 @@ class StopView(APIView):
     @extend_schema(request=None, responses=SessionOut, tags=["charging"],
                    summary="Stop charging. A session not started yet is cancelled; one "
                            "already stopping or ended is returned as it is. Errors: NOT_FOUND, "
-                           "STATION_OFFLINE, STOP_FAILED")
+                           "STATION_OFFLINE, STATION_UNREACHABLE (503), STOP_FAILED")
     @idempotent
     def post(self, request, session_id: int):
         _own(request, session_id)

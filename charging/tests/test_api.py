@@ -182,10 +182,11 @@ def test_a_broken_command_path_fails_the_start_and_releases(site, monkeypatch):
 
     monkeypatch.setattr("charging.sessions.send_command", broken)
     client, api = driver()
-    error = error_of(start(api, site), 409)
-    assert error["code"] == "STATION_OFFLINE"
+    error = error_of(start(api, site), 503)
+    assert error["code"] == "STATION_UNREACHABLE"
     session = ChargingSession.objects.get()
     assert (session.status, session.start_command_id) == ("failed", None)
+    assert session.stop_reason == "station_unreachable"
     assert Wallet.objects.get(client=client).held == Decimal("0.00")
 
 

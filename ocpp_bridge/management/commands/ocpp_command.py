@@ -10,12 +10,13 @@ from stations.selectors import station_by_identity
 
 Status = CommandRecord.Status
 EXIT_CODES = {Status.ACCEPTED: 0, Status.REJECTED: 1, Status.CALL_ERROR: 1, Status.INVALID: 2,
-              Status.OFFLINE: 3, Status.BUSY: 4, Status.TIMEOUT: 5}
+              Status.OFFLINE: 3, Status.BUSY: 4, Status.TIMEOUT: 5, Status.UNREACHABLE: 6}
 
 
 class Command(BaseCommand):
     help = ("Send an OCPP 1.6 call to a charger and print its answer. Exit code: 0 accepted, "
-            "1 rejected or CALLERROR, 2 invalid payload, 3 offline, 4 busy, 5 timeout.")
+            "1 rejected or CALLERROR, 2 invalid payload, 3 offline, 4 busy, 5 timeout, "
+            "6 unreachable (connected to a process this one cannot reach: set REDIS_URL).")
 
     def add_arguments(self, parser):
         parser.add_argument("identity")
