@@ -41,7 +41,9 @@ class Client(models.Model):
     phone = models.CharField(max_length=32, unique=True, validators=[phone_validator])
     name = models.CharField(max_length=150, blank=True)
     email = models.EmailField(blank=True)
-    language = models.CharField(max_length=2, choices=Language.choices, default=Language.RU)
+    # blank: not chosen — the API answers in the app's Accept-Language, and texts sent
+    # outside a request (SMS, push) use CLIENT_DEFAULT_LANGUAGE
+    language = models.CharField(max_length=2, choices=Language.choices, blank=True, default="")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE,
                               db_index=True)
     deletion_requested_at = models.DateTimeField(null=True, blank=True)

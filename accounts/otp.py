@@ -65,7 +65,8 @@ def otp_request(*, phone: str, ip: str | None) -> None:
     # Delivered after commit so the limits count this code even if the gateway hangs.
     language = Client.objects.filter(phone=phone).values_list("language", flat=True).first()
     try:
-        send_sms(phone=phone, text=SMS_TEXT.get(language or "ru", SMS_TEXT["ru"]).format(code=code))
+        template = SMS_TEXT.get(language or settings.CLIENT_DEFAULT_LANGUAGE, SMS_TEXT["ru"])
+        send_sms(phone=phone, text=template.format(code=code))
     except SmsDeliveryError as exc:
         OtpCode.objects.filter(pk=otp.pk).update(
             closed_at=timezone.now(), close_reason=OtpCode.CloseReason.DELIVERY_FAILED)

@@ -329,6 +329,8 @@ SIMPLE_JWT = {
     "AUTH_HEADER_TYPES": ("Bearer",),
     "LEEWAY": 10,
 }
+# texts sent outside a request (SMS, push) to a client who chose no language in the profile
+CLIENT_DEFAULT_LANGUAGE = env.str("CLIENT_DEFAULT_LANGUAGE", default="ru")
 OTP_TTL_SECONDS = env.int("OTP_TTL_SECONDS", default=300)
 OTP_MAX_ATTEMPTS = env.int("OTP_MAX_ATTEMPTS", default=3)
 OTP_RESEND_SECONDS = env.int("OTP_RESEND_SECONDS", default=60)

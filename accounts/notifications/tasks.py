@@ -57,7 +57,8 @@ def push_notify(client_id: int, event: str, params: dict | None = None) -> int:
     if client is None or client.status == Client.Status.DELETED:
         return 0
     params = _with_place(dict(params or {}))
-    title, body = messages.render(event, client.language, **params)
+    title, body = messages.render(event, client.language or settings.CLIENT_DEFAULT_LANGUAGE,
+                                  **params)
     data = {"event": event, **{k: str(v) for k, v in params.items()
                                if k in ("session", "payment", "station", "connector")}}
     kinds = configured_kinds()

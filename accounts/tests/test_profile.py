@@ -33,6 +33,24 @@ def test_invalid_profile_values_are_validation_errors(db):
     assert set(error["details"]["fields"]) == {"email", "language"}
 
 
+def test_without_a_chosen_language_answers_follow_accept_language(db):
+    api = authed(login()["access"])
+    for asked, expected in (("ru", "Некоторые поля заполнены неверно."),
+                            ("en", "Some fields are invalid.")):
+        error = assert_error(api.patch(ME, {"email": "nope"}, format="json",
+                                       HTTP_ACCEPT_LANGUAGE=asked), 400, "VALIDATION_ERROR")
+        assert error["message"] == expected
+
+
+def test_a_chosen_language_can_be_cleared_to_follow_the_app_again(db):
+    api = authed(login()["access"])
+    api.patch(ME, {"language": "ky"}, format="json")
+    assert api.patch(ME, {"language": ""}, format="json").json()["language"] == ""
+    error = assert_error(api.patch(ME, {"email": "nope"}, format="json",
+                                   HTTP_ACCEPT_LANGUAGE="en"), 400, "VALIDATION_ERROR")
+    assert error["message"] == "Some fields are invalid."
+
+
 def test_errors_use_the_clients_language(db):
     api = authed(login()["access"])
     api.patch(ME, {"language": "ru"}, format="json")

@@ -1,7 +1,7 @@
 """Human messages for error codes, in the client's language (ru, ky, en).
 
-The language is the authenticated client's own, else the best of Accept-Language,
-else English. Add a code here when you add it to a view.
+The language is the authenticated client's own when the profile sets one, else the best
+of Accept-Language, else English. Add a code here when you add it to a view.
 """
 
 from __future__ import annotations
