@@ -123,6 +123,10 @@ def session_open(*, client: Client, station_id: int, connector_number: int, limi
     except NoTariff:
         raise errors.TariffNotAvailable({"station": station_id,
                                          "connector": connector_number}) from None
+    if quote.currency != wallet.currency:  # a som tariff cannot be paid from a sum wallet
+        raise errors.TariffNotAvailable({"station": station_id, "connector": connector_number,
+                                         "tariff_currency": quote.currency,
+                                         "wallet_currency": wallet.currency})
     hold = hold_amount(limit, quote, available=wallet.available,
                        no_limit_cap=money(settings.CHARGING_NO_LIMIT_CAP))
     minimum = money(settings.CHARGING_MIN_HOLD)

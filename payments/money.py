@@ -77,3 +77,9 @@ def from_minor(units: int, currency_code: str = DEFAULT_CURRENCY) -> Decimal:
         raise TypeError("minor units are an int")
     exp = currency(currency_code).minor_units
     return Decimal(units).scaleb(-exp).quantize(CENT)
+
+
+def money_text(value: Decimal | int | str | None) -> str:
+    """An amount as people read it, always with two decimals ("38.60", not "38.6" as a
+    SQLite sum may give); "-" for none."""
+    return "-" if value is None else f"{money(value):.2f}"

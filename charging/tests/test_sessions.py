@@ -191,6 +191,14 @@ def _walletless(ctx):
     ctx.client = new_client()
 
 
+def _sum_wallet(ctx):
+    """A wallet in UZS at a station whose tariff is in KGS: nothing may be held in the
+    wrong currency."""
+    ctx.client = new_client()
+    Wallet.objects.create(client=ctx.client, currency="UZS")
+    fund(ctx.client, "100000.00")
+
+
 REFUSALS = [
     ("blocked", _blocked, None, errors.ClientBlocked, "CLIENT_BLOCKED"),
     ("deleted", _deleted, None, errors.ClientBlocked, "CLIENT_BLOCKED"),
@@ -220,6 +228,8 @@ REFUSALS = [
     ("own charging session elsewhere", _own_charging_session_elsewhere, None,
      errors.SessionAlreadyActive, "SESSION_ALREADY_ACTIVE"),
     ("no tariff", _no_tariff, None, errors.TariffNotAvailable, "TARIFF_NOT_AVAILABLE"),
+    ("wallet in another currency", _sum_wallet, None, errors.TariffNotAvailable,
+     "TARIFF_NOT_AVAILABLE"),
     ("amount above balance", None, Limit("amount", amount=D("1000.01")), InsufficientBalance,
      "INSUFFICIENT_BALANCE"),
     ("energy price above balance", None, Limit("energy", energy_wh=100_000),  # 1205 som

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from payments.money import exact_amount, from_minor, money, to_minor
+from payments.money import exact_amount, from_minor, money, money_text, to_minor
 
 
 def test_money_rounds_half_up_to_the_minor_unit():
@@ -34,3 +34,11 @@ def test_minor_units_round_trip():
         to_minor("1", "USD")
     with pytest.raises(TypeError):
         from_minor(12.5)
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (Decimal("38.6"), "38.60"), (Decimal("5"), "5.00"), ("1000", "1000.00"),
+    (Decimal("0.005"), "0.01"), (None, "-")])
+def test_money_text_always_shows_two_decimals(value, text):
+    """What support commands print (session_refund printed a SQLite sum as "38.6")."""
+    assert money_text(value) == text

@@ -16,6 +16,7 @@ from evpower.management_support import (
     support_actor,
 )
 from payments.models import Wallet
+from payments.money import money_text as shown
 from payments.selectors import refundable_for
 from payments.wallet import wallet_refund
 
@@ -51,16 +52,19 @@ are kept on the ledger transaction. Each run is a new refund (a new idempotency 
         wallet = Wallet.objects.filter(client=session.client).first()
         balance = wallet.balance if wallet else Decimal("0")
         self.say(f"session {session.pk}: {session.status}, client {session.client_id} "
-                 f"({session.client.phone}), cost {session.final_cost} {session.currency}, "
-                 f"refundable {refundable}; wallet balance {balance}")
-        self.say(f"{'would refund' if self.dry_run else 'refund'} {amount} {session.currency} "
+                 f"({session.client.phone}), cost {shown(session.final_cost)} "
+                 f"{session.currency}, refundable {shown(refundable)}; wallet balance "
+                 f"{shown(balance)}")
+        self.say(f"{'would refund' if self.dry_run else 'refund'} {shown(amount)} "
+                 f"{session.currency} "
                  f"(by {author.get_username()}: {reason.strip()})")
         if self.dry_run:
             if amount > refundable:
-                self.say(f"it would be refused: REFUND_EXCEEDS_CHARGE (refundable {refundable})")
+                self.say(f"it would be refused: REFUND_EXCEEDS_CHARGE (refundable "
+                         f"{shown(refundable)})")
             self.dry_run_note()
             return
-        self.confirm(f"Refund {amount} {session.currency} for session {session.pk}?")
+        self.confirm(f"Refund {shown(amount)} {session.currency} for session {session.pk}?")
         key = f"support:session:{session.pk}:refund:{uuid.uuid4().hex}"
         txn = wallet_refund(client=session.client, amount=amount, ref=ref, key=key,
                             author=author, reason=reason)
@@ -68,6 +72,7 @@ are kept on the ledger transaction. Each run is a new refund (a new idempotency 
                  session.pk, author.get_username(), support_actor(), txn.amount, txn.currency,
                  session.client_id, txn.pk, key, reason)
         wallet = Wallet.objects.get(client=session.client)
-        self.done(f"session {session.pk}: refunded {txn.amount} {txn.currency}; balance now "
-                  f"{wallet.balance}, debt {wallet.debt} (ledger transaction {txn.pk}, "
+        self.done(f"session {session.pk}: refunded {shown(txn.amount)} {txn.currency}; "
+                  f"balance now {shown(wallet.balance)}, debt {shown(wallet.debt)} "
+                  f"(ledger transaction {txn.pk}, "
                   f"key {key})")
