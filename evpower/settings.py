@@ -39,6 +39,14 @@ if EVPOWER_ENV not in ("development", "production"):
     raise ImproperlyConfigured(f"EVPOWER_ENV must be development or production: {EVPOWER_ENV!r}")
 IS_PRODUCTION = EVPOWER_ENV == "production"
 
+# scripts/run.sh writes the running demo's choices (REDIS_URL when a local Redis answered, the
+# payment sandbox) to .run/demo.env and deletes it when it stops, so that manage.py in another
+# shell reaches the same charger socket and services. Development only; real variables and
+# .env win; the tests set EVPOWER_DEMO_ENV_FILE empty (a running demo must not steer them).
+DEMO_ENV_FILE = env.str("EVPOWER_DEMO_ENV_FILE", default=str(BASE_DIR / ".run" / "demo.env"))
+if not IS_PRODUCTION and DEMO_ENV_FILE and Path(DEMO_ENV_FILE).is_file():
+    env.read_env(DEMO_ENV_FILE)
+
 DEBUG = env.bool("DEBUG", default=not IS_PRODUCTION)
 SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if IS_PRODUCTION else ["*"])

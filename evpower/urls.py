@@ -1,13 +1,22 @@
 """Root URL configuration."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from django.views.decorators.http import require_safe
+from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from evpower import health
 from evpower.metrics import views as metrics_views
 
+# "/": a small page that says the platform is up and links the admin, the API docs and health
+landing = require_safe(TemplateView.as_view(
+    template_name="landing.html",
+    extra_context={"sandbox": getattr(settings, "PAYMENT_SANDBOX", False)}))
+
 urlpatterns = [
+    path("", landing, name="landing"),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),  # the admin's language switcher
     path("health/live", health.live, name="health-live"),
