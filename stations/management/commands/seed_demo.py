@@ -81,8 +81,9 @@ class Command(BaseCommand):
             client.refresh_from_db(fields=["language"])
             wallet = wallet_summary(client=client)
             debt = f", debt {money_text(wallet.debt)}" if wallet.debt else ""
+            language = client.language or "not set, follows the app"
             lines.append(
-                f"  {roles[phone]} {phone} (language: {client.language or 'the app’s'}): "
+                f"  {roles[phone]} {phone} (language: {language}): "
                 f"balance {money_text(wallet.balance)} {wallet.currency}, available "
                 f"{money_text(wallet.available)}, held {money_text(wallet.held)}{debt}")
         self.stdout.write(self.style.SUCCESS("\n".join(lines)))
