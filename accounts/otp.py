@@ -47,8 +47,9 @@ def code_hash(*, phone: str, code: str) -> str:
                     hashlib.sha256).hexdigest()
 
 
-def otp_request(*, phone: str, ip: str | None) -> None:
-    """Send a fresh code to `phone`. The answer never reveals whether the phone is known."""
+def otp_request(*, phone: str, ip: str | None, language: str = "") -> None:
+    """Send a fresh code to `phone`, in the client's language, else `language` (the app's),
+    else CLIENT_DEFAULT_LANGUAGE. The answer never reveals whether the phone is known."""
     now = timezone.now()
     with transaction.atomic():
         # Two simultaneous requests must not both pass the limits (always phone, then IP).
@@ -63,9 +64,10 @@ def otp_request(*, phone: str, ip: str | None) -> None:
             phone=phone, code_hash=code_hash(phone=phone, code=code), ip=ip, created_at=now,
             expires_at=now + timedelta(seconds=settings.OTP_TTL_SECONDS))
     # Delivered after commit so the limits count this code even if the gateway hangs.
-    language = Client.objects.filter(phone=phone).values_list("language", flat=True).first()
+    chosen = Client.objects.filter(phone=phone).values_list("language", flat=True).first()
     try:
-        template = SMS_TEXT.get(language or settings.CLIENT_DEFAULT_LANGUAGE, SMS_TEXT["ru"])
+        template = SMS_TEXT.get(chosen or language or settings.CLIENT_DEFAULT_LANGUAGE,
+                                SMS_TEXT["ru"])
         send_sms(phone=phone, text=template.format(code=code))
     except SmsDeliveryError as exc:
         OtpCode.objects.filter(pk=otp.pk).update(

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import otp, tokens
+from evpower.api.messages import accept_language
 from evpower.api.throttling import client_ip  # REMOTE_ADDR (trusted proxies), IPv6 per /64
 
 from .serializers import (
@@ -39,7 +40,9 @@ class OtpRequestView(PublicAuthView):
     def post(self, request):
         data = OtpRequestIn(data=request.data)
         data.is_valid(raise_exception=True)
-        otp.otp_request(phone=data.validated_data["phone"], ip=client_ip(request))
+        asked = request.META.get("HTTP_ACCEPT_LANGUAGE", "")  # the SMS speaks the app's language
+        otp.otp_request(phone=data.validated_data["phone"], ip=client_ip(request),
+                        language=accept_language(asked) if asked else "")
         return Response({"expires_in": settings.OTP_TTL_SECONDS,
                          "resend_after": settings.OTP_RESEND_SECONDS},
                         status=status.HTTP_202_ACCEPTED)

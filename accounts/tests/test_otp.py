@@ -156,6 +156,16 @@ def test_sms_is_in_the_clients_language(db, api):
     assert MemoryBackend.outbox[-1].text.startswith("EvPower: your code is")
 
 
+def test_the_sms_speaks_the_apps_language_until_the_profile_chooses_one(db, api):
+    from accounts.sms.backends import MemoryBackend
+
+    api.post(REQUEST, {"phone": PHONE_A}, format="json", HTTP_ACCEPT_LANGUAGE="en")
+    assert MemoryBackend.outbox[-1].text.startswith("EvPower: your code is")
+    age_codes(PHONE_A, seconds=120)
+    api.post(REQUEST, {"phone": PHONE_A}, format="json")  # no header: the default (ru)
+    assert MemoryBackend.outbox[-1].text.startswith("EvPower: ваш код")
+
+
 def test_error_messages_follow_accept_language(db, api):
     response = api.post(VERIFY, {"phone": PHONE_A, "code": "123456"}, format="json",
                         HTTP_ACCEPT_LANGUAGE="ky")
