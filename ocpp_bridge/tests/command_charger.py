@@ -41,7 +41,14 @@ class AnsweringChargePoint(ChargePoint):
 
     @on("TriggerMessage")
     async def on_trigger(self, requested_message, connector_id=None):
-        await asyncio.sleep(self.slow_seconds)  # a slow charger, for timeouts and queueing
+        request = {"requestedMessage": requested_message}
+        if connector_id is not None:
+            request["connectorId"] = connector_id
+        self.received.append(("TriggerMessage", request))
+        gate = getattr(self, "behaviour", {}).get("gate")
+        if gate is not None:  # a threading.Event: the answer waits until the test sets it
+            await asyncio.get_running_loop().run_in_executor(None, gate.wait)
+        await asyncio.sleep(self.slow_seconds)  # a slow charger, for timeouts
         return call_result.TriggerMessage(status="Accepted")
 
     @on("RemoteStartTransaction")
