@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 from channels.exceptions import StopConsumer
 
@@ -31,13 +30,11 @@ def test_a_receive_that_swallows_cancellations_is_cancelled_until_it_ends():
         log: list[str] = []
         task = asyncio.ensure_future(swallowing_receive(3, log))
         await asyncio.sleep(0)
-        started = time.monotonic()
-        await cancel_for_sure([task])
-        return task.cancelled(), log, time.monotonic() - started
+        await cancel_for_sure([task])  # a single cancellation would wait here forever
+        return task.cancelled(), log
 
-    cancelled, log, seconds = run(scenario())
+    cancelled, log = run(scenario())
     assert cancelled and log == ["cancel"] * 4
-    assert seconds < 2
 
 
 def test_the_loop_dispatches_until_stopped_and_leaves_no_receive_running():

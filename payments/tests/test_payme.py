@@ -746,6 +746,21 @@ def test_perform_racing_cancel_converges(postgres):
     assert_ledger_consistent()
 
 
+def perform_waits_for_a_lock(timeout: float = 60) -> None:
+    """Until another connection of this test waits on a row lock (PostgreSQL's view of it):
+    the interleaving the test is about, reached however slow the machine."""
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                           "current_database() AND wait_event_type = 'Lock' AND pid <> "
+                           "pg_backend_pid()")
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.02)
+    raise AssertionError("PerformTransaction never waited for the wallet")
+
+
 def test_perform_racing_a_charging_settlement_does_not_deadlock(postgres):
     """Charging locks the wallet, then a session row joined with its client; Perform locks
     the payment, then the wallet. Locking the payment must not lock the client row too."""
@@ -758,7 +773,7 @@ def test_perform_racing_a_charging_settlement_does_not_deadlock(postgres):
         with transaction.atomic():
             wallet_lock(client_id=payment.client_id)
             wallet_locked.set()
-            time.sleep(0.3)  # Perform now holds the payment and waits for the wallet
+            perform_waits_for_a_lock()  # Perform holds the payment and waits for the wallet
             list(Client.objects.select_for_update().filter(pk=payment.client_id))
         return "settled"
 
