@@ -568,9 +568,28 @@ MAP_EDGE_CACHE_SECONDS = env.int("MAP_EDGE_CACHE_SECONDS", default=5)
 OCPP_CALL_TIMEOUT = env.float("OCPP_CALL_TIMEOUT", default=30.0)
 OCPP_COMMAND_QUEUE = env.int("OCPP_COMMAND_QUEUE", default=10)
 
+# The payment sandbox (payments/sandbox/; development only, production refuses it): it plays
+# the providers' side of their real protocols on this server under PAYMENT_SANDBOX_URL +
+# "/sandbox/", so a top-up goes through our real client, callback and verification code.
+# With it on, the sandboxed providers and their settings default to it; explicit values win.
+PAYMENT_SANDBOX = env.bool("PAYMENT_SANDBOX", default=False)
+PAYMENT_SANDBOX_URL = env.str("PAYMENT_SANDBOX_URL", default="http://127.0.0.1:8000").rstrip("/")
+SANDBOXED_PROVIDERS = ("odengi", "payme", "click")
+if IS_PRODUCTION and PAYMENT_SANDBOX:
+    raise ImproperlyConfigured("Refusing to start in production: PAYMENT_SANDBOX is on (it "
+                               "fakes the payment providers)")
+
+
+def _provider_default(real: str, sandboxed: str) -> str:
+    return sandboxed if PAYMENT_SANDBOX else real
+
+
+_SANDBOX = f"{PAYMENT_SANDBOX_URL}/sandbox"
+
 # Payments (PRODUCT.md §5; payments/topups.py, payments/providers/). A provider is offered
 # only when listed here AND configured below; secrets come from the environment only.
-PAYMENT_PROVIDERS = env.list("PAYMENT_PROVIDERS", default=[])  # odengi, obank, payme, click
+PAYMENT_PROVIDERS = env.list(  # odengi, obank, payme, click
+    "PAYMENT_PROVIDERS", default=list(SANDBOXED_PROVIDERS) if PAYMENT_SANDBOX else [])
 TOPUP_LIMITS = {"min": env.str("TOPUP_MIN", default="10.00"),
                 "max": env.str("TOPUP_MAX", default="50000.00")}
 TOPUP_EXPIRY_MINUTES = env.int("TOPUP_EXPIRY_MINUTES", default=30)
@@ -582,19 +601,28 @@ PAYMENT_BREAKER_RESET_SECONDS = env.int("PAYMENT_BREAKER_RESET_SECONDS", default
 # reconciliation: an open payment this long past its expiry is reported as stuck
 RECONCILE_STUCK_AFTER_HOURS = env.int("RECONCILE_STUCK_AFTER_HOURS", default=2)
 # per-provider settings (see each provider's module docstring)
-PAYME = {"merchant_id": env.str("PAYME_MERCHANT_ID", default=""),
-         "key": env.str("PAYME_KEY", default=""),
-         "checkout_url": env.str("PAYME_CHECKOUT_URL", default="https://checkout.paycom.uz")}
-CLICK = {"service_id": env.str("CLICK_SERVICE_ID", default=""),
-         "merchant_id": env.str("CLICK_MERCHANT_ID", default=""),
-         "merchant_user_id": env.str("CLICK_MERCHANT_USER_ID", default=""),
-         "secret_key": env.str("CLICK_SECRET_KEY", default=""),
-         "pay_url": env.str("CLICK_PAY_URL", default="https://my.click.uz/services/pay"),
-         "api_url": env.str("CLICK_API_URL", default="https://api.click.uz/v2/merchant")}
-ODENGI = {"url": env.str("ODENGI_URL", default="https://mw-api-test.dengi.kg/api/json/json.php"),
-          "sid": env.str("ODENGI_SID", default=""),
-          "password": env.str("ODENGI_PASSWORD", default=""),
-          "result_url": env.str("ODENGI_RESULT_URL", default="")}
+PAYME = {"merchant_id": env.str("PAYME_MERCHANT_ID",
+                                default=_provider_default("", "sandbox-merchant")),
+         "key": env.str("PAYME_KEY", default=_provider_default("", "sandbox-payme-key")),
+         "checkout_url": env.str("PAYME_CHECKOUT_URL", default=_provider_default(
+             "https://checkout.paycom.uz", f"{_SANDBOX}/payme/checkout"))}
+CLICK = {"service_id": env.str("CLICK_SERVICE_ID", default=_provider_default("", "9001")),
+         "merchant_id": env.str("CLICK_MERCHANT_ID", default=_provider_default("", "9002")),
+         "merchant_user_id": env.str("CLICK_MERCHANT_USER_ID",
+                                     default=_provider_default("", "9003")),
+         "secret_key": env.str("CLICK_SECRET_KEY",
+                               default=_provider_default("", "sandbox-click-secret")),
+         "pay_url": env.str("CLICK_PAY_URL", default=_provider_default(
+             "https://my.click.uz/services/pay", f"{_SANDBOX}/click/pay")),
+         "api_url": env.str("CLICK_API_URL", default=_provider_default(
+             "https://api.click.uz/v2/merchant", f"{_SANDBOX}/click/api"))}
+ODENGI = {"url": env.str("ODENGI_URL", default=_provider_default(
+              "https://mw-api-test.dengi.kg/api/json/json.php", f"{_SANDBOX}/odengi/api")),
+          "sid": env.str("ODENGI_SID", default=_provider_default("", "1000000001")),
+          "password": env.str("ODENGI_PASSWORD",
+                              default=_provider_default("", "sandbox-odengi-password")),
+          "result_url": env.str("ODENGI_RESULT_URL", default=_provider_default(
+              "", f"{PAYMENT_SANDBOX_URL}/api/v1/payments/odengi/callback"))}
 OBANK = {"url": env.str("OBANK_URL", default=""),
          "merchant_id": env.str("OBANK_MERCHANT_ID", default=""),
          "cert_path": env.str("OBANK_CERT_PATH", default=""),  # PKCS#12 client certificate

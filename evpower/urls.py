@@ -30,3 +30,5 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]
+if settings.PAYMENT_SANDBOX:  # development only: production refuses to start with it on
+    urlpatterns.append(path("sandbox/", include("payments.sandbox.urls")))
