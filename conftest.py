@@ -36,7 +36,9 @@ class ServerProcess:
     """An ASGI server (uvicorn, or daphne) serving evpower.asgi on the test database."""
 
     def __init__(self, extra_env: dict[str, str] | None = None, server: str = "uvicorn"):
+        """`extra_env` values may name the server's own port as `{port}`."""
         self.port = _free_port()
+        extra_env = {k: v.replace("{port}", str(self.port)) for k, v in (extra_env or {}).items()}
         self.log_path = ROOT / f".server-{self.port}.log"
         self.env = env = {**os.environ, "DATABASE_URL": _database_url(), "DJANGO_SETTINGS_MODULE":
                "evpower.settings", "OCPP_HEARTBEAT_INTERVAL": "300",

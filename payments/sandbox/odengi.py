@@ -167,7 +167,8 @@ def decline(invoice_id: str) -> list[Step]:
     record = invoice(invoice_id)
     if record["status"] != PENDING:
         return [Step(f"nothing to decline: the invoice is {record['status']}", 0, "")]
-    record.update(status=DECLINED, paid_at=_local_now())
+    # a declined attempt is a transaction at O!Dengi too: the callback names it
+    record.update(status=DECLINED, trans_id=store.new_id(digits=10), paid_at=_local_now())
     store.save(CODE, "invoice", invoice_id, record)
     return [_callback(record)]
 
