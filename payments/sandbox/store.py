@@ -37,15 +37,6 @@ def add_to_index(provider: str, ref: str) -> None:
         cache.set(_key(provider, "index", "all"), [*refs, ref][-1000:], TTL_SECONDS)
 
 
-def claim(provider: str, action: str, ref: str) -> bool:
-    """True once per (action, ref) for a minute: a double click pays once."""
-    return bool(cache.add(_key(provider, f"claim-{action}", ref), 1, 60))
-
-
-def release(provider: str, action: str, ref: str) -> None:
-    cache.delete(_key(provider, f"claim-{action}", ref))
-
-
 def new_id(prefix: str = "", digits: int = 0) -> str:
     if digits:
         return str(secrets.randbelow(9 * 10 ** (digits - 1)) + 10 ** (digits - 1))
