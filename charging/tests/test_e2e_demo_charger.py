@@ -8,7 +8,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from rest_framework.test import APIClient
@@ -17,6 +16,7 @@ from accounts.tokens import session_start as login_session
 from charging.models import ChargingSession
 from charging.tests.conftest import funded_client
 from conftest import CHARGER_PASSWORD, ROOT
+from evpower.testing.waiting import wait_until
 from ocpp_bridge.models import ParkedMessage
 from payments.selectors import ledger_invariant_violations
 from stations.models import Connector, IdTag, Station
@@ -30,17 +30,6 @@ def simulator(server, identity: str, state_file) -> subprocess.Popen:
          CHARGER_PASSWORD, "--url", server.ws_url(identity), "--state-file", str(state_file),
          "--meter-interval", "0.5", "--session-seconds", "600", "--heartbeat", "30"],
         cwd=ROOT, env=server.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def wait_for(predicate, timeout: float, what: str):
-    """Poll until the condition holds: a slow machine only takes longer."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def connector_status(identity: str, number: int) -> str:
@@ -59,7 +48,7 @@ def test_a_restart_mid_charge_bills_both_sessions_once_and_parks_nothing(
     state_file = tmp_path / "charger.json"
     first = simulator(ocpp_server, "CP-DEMO", state_file)
     try:
-        wait_for(lambda: connector_status("CP-DEMO", 1) == "Charging", 30, "own session")
+        wait_until(lambda: connector_status("CP-DEMO", 1) == "Charging", 30, "own session")
         # ...and a driver starts on the connector it leaves free, at the first try
         station = Station.objects.get(identity="CP-DEMO")
         # (the API in this process; RemoteStart reaches the server's socket through Redis)
@@ -67,7 +56,7 @@ def test_a_restart_mid_charge_bills_both_sessions_once_and_parks_nothing(
             "station": station.pk, "connector": 2,
             "limit": {"type": "amount", "amount": "100.00"}}, format="json")
         assert response.status_code == 201, response.content
-        session = wait_for(lambda: ChargingSession.objects.filter(
+        session = wait_until(lambda: ChargingSession.objects.filter(
             pk=response.json()["id"], status="charging", energy_wh__gt=0).first(), 30,
             "metered charge")
         # when the power goes mid-charge (nothing is sent any more) and it comes back
@@ -75,9 +64,9 @@ def test_a_restart_mid_charge_bills_both_sessions_once_and_parks_nothing(
         first.wait(10)
         second = simulator(ocpp_server, "CP-DEMO", state_file)
         try:
-            ended = wait_for(lambda: ChargingSession.objects.filter(
+            ended = wait_until(lambda: ChargingSession.objects.filter(
                 pk=session.pk, status="completed").first(), 30, "the interrupted session billed")
-            rfid = wait_for(lambda: ChargingSession.objects.filter(
+            rfid = wait_until(lambda: ChargingSession.objects.filter(
                 client=fleet, status="completed").first(), 30, "the card's session billed")
         finally:
             second.terminate()

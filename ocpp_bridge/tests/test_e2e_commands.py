@@ -12,6 +12,7 @@ import time
 import pytest
 
 from conftest import ROOT, ServerProcess
+from evpower.testing.waiting import wait_until
 from ocpp_bridge.commands import rotate_charger_password, send_command
 from ocpp_bridge.handshake import Handshake, authenticate_charger
 from ocpp_bridge.models import CommandRecord, OcppMessage
@@ -32,17 +33,6 @@ def can_log_in(identity, password):
         k.lower(): v for k, v in basic(identity, password).items()}, client_ip="127.0.0.1",
         tls=False))
     return verdict.status == 0
-
-
-def wait_until(predicate, timeout: float = 60, what: str = "condition"):
-    """Poll until the condition holds; a slow machine only makes it take longer."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def trigger(connector: int) -> dict:
