@@ -532,6 +532,8 @@ def online(stations) -> None:
 
 def test_concurrent_charging_keeps_every_session_and_wallet_right(postgres, monkeypatch,
                                                                  settings):
+    """Slow (about 15 s loaded): threads with their own PostgreSQL connections race through
+    many rounds; fewer rounds would try fewer interleavings."""
     settings.CHARGING_MAX_ACTIVE_SESSIONS = 2
     charger = Charger()
     monkeypatch.setattr("charging.sessions.send_command", charger)

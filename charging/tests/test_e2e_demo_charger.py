@@ -38,6 +38,7 @@ def connector_status(identity: str, number: int) -> str:
 
 def test_a_restart_mid_charge_bills_both_sessions_once_and_parks_nothing(
         ocpp_server, booted_station, rule, tmp_path):
+    """Slow (5-15 s): a real server and two simulator processes, one killed mid-charge."""
     # given the demo: the simulator charges the fleet card on connector 1...
     booted_station("CP-DEMO")
     fleet = funded_client("500.00")

@@ -17,6 +17,7 @@ def settings_with(**env) -> dict:
 
 
 def test_another_shell_reads_the_running_demos_environment(tmp_path):
+    """Slow (3-14 s): three fresh interpreters import the settings, as other shells would."""
     demo_env = tmp_path / "demo.env"
     demo_env.write_text("# written by scripts/run.sh\nREDIS_URL=redis://127.0.0.1:6379/1\n")
 

@@ -97,6 +97,8 @@ def fake_tools(directory: Path, *, pg_dump: str, pg_restore: str | None = None) 
 
 @transactional
 def test_backup_is_verified_recorded_and_restores_with_the_ledger_intact(backup_dir, alerts):
+    """Slow (10-45 s on a loaded CI box): a real pg_dump of the test database, pg_restore
+    --list, and a restore into a scratch database whose ledger is checked."""
     clients = some_money(3)
 
     outcome = backup_run(progress=lambda _msg: None)
@@ -129,6 +131,7 @@ def test_backup_is_verified_recorded_and_restores_with_the_ledger_intact(backup_
 
 @transactional
 def test_restore_check_reports_a_ledger_that_does_not_add_up(settings, alerts):
+    """Slow (about 10 s loaded): a real dump restored into a scratch database."""
     settings.BACKUP_RESTORE_CHECK_DAILY = True
     client = some_money(1)[0]
     # a balance changed behind the ledger's back (constraints still hold: 140 >= 40 held)

@@ -67,7 +67,8 @@ def test_a_channel_layer_that_is_down_makes_the_command_unreachable(booted_stati
 def test_ocpp_command_from_a_second_shell_without_redis_says_it_cannot_reach_the_server(
         booted_station):
     """The demo without Redis: the server holds the charger's socket in its in-memory layer;
-    `manage.py ocpp_command` in another shell cannot reach it and says so (exit 6)."""
+    `manage.py ocpp_command` in another shell cannot reach it and says so (exit 6).
+    Slow (5-10 s): a server of its own and a manage.py process, both started here."""
     booted_station("CP-SHELL")
     no_redis = {"REDIS_URL": ""}
     server = ServerProcess(no_redis)

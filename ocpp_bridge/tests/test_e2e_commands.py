@@ -229,6 +229,7 @@ def test_key_rotation_switches_only_after_the_charger_accepts(ocpp_server, boote
 
 
 def test_management_command_prints_the_answer_and_exit_code(ocpp_server, booted_station):
+    """Slow (5-10 s): two manage.py processes, each starting Django."""
     booted_station("CP-MGMT")
     env_cmd = [sys.executable, "manage.py", "ocpp_command"]
     with ThreadedCharger(ocpp_server.ws_url("CP-MGMT"), "CP-MGMT"):

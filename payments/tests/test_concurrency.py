@@ -178,6 +178,8 @@ def check(r: Round) -> None:
 
 
 def test_concurrent_mixed_operations_keep_every_wallet_right(postgres):
+    """Slow (about 12 s loaded): seeded rounds of threads racing on PostgreSQL; fewer
+    rounds would try fewer interleavings."""
     clients = [new_client() for _ in range(3)]
     staff = get_user_model().objects.create_user("race", is_staff=True)
     for number in range(ROUNDS):
