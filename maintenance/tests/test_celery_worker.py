@@ -4,7 +4,8 @@ test database, including a worker killed (SIGKILL) in the middle of a task.
 
 The worker and beat run with maintenance/tests/celery_settings.py (the project's settings
 plus a short Redis visibility timeout, and one short beat entry for the beat test), on a
-Redis database of their own (BROKER_DB, flushed per test) and a queue of their own per test.
+Redis database of their own (BROKER_DB plus REDIS_URL's, flushed per test) and a queue of
+their own per test.
 """
 
 from __future__ import annotations
@@ -165,7 +166,11 @@ def test_every_scheduled_task_exists_and_ends_before_redis_would_hand_it_out_aga
 def _broker_url() -> str:
     if not settings.REDIS_URL:
         pytest.skip("needs Redis (run scripts/test.sh)")
-    return urlunsplit(urlsplit(settings.REDIS_URL)._replace(path=f"/{BROKER_DB}"))
+    # suites run side by side on one Redis with REDIS_URL databases of their own (0, 1, 2...):
+    # each gets its own broker database too, as BROKER_DB is flushed per test
+    url = urlsplit(settings.REDIS_URL)
+    suite_db = int(url.path.strip("/") or 0)
+    return urlunsplit(url._replace(path=f"/{BROKER_DB + suite_db}"))  # Redis has 0..15
 
 
 class CeleryProcess:
