@@ -157,7 +157,7 @@ def test_call_result_resolves_a_pending_call():
     async def scenario():
         waiter = session.replies.expect("our-1")
         await session.handle_text(json.dumps([3, "our-1", {"status": "Accepted"}]))
-        return await asyncio.wait_for(waiter, 1)
+        return await asyncio.wait_for(waiter, 30)
 
     assert asyncio.run(scenario()).payload == {"status": "Accepted"}
 

@@ -91,7 +91,7 @@ def socket(key: str = "", origin: str | None = "http://testserver", host: str = 
 async def close_code(communicator) -> int:
     connected, _ = await communicator.connect()
     assert connected  # refusals come as close codes the page can read
-    message = await communicator.receive_output(timeout=5)
+    message = await communicator.receive_output(timeout=30)
     assert message["type"] == "websocket.close"
     return message["code"]
 
@@ -137,7 +137,7 @@ def test_a_trusted_origin_may_differ_from_the_host(memory_layer, settings):
         communicator = socket(key, origin="https://admin.example", host="internal:8000")
         connected, _ = await communicator.connect()
         await communicator.send_json_to({"action": "subscribe", "stations": []})
-        answer = await communicator.receive_json_from(timeout=5)
+        answer = await communicator.receive_json_from(timeout=30)
         await communicator.disconnect()
         return connected, answer
 
@@ -162,7 +162,7 @@ def test_with_2fa_required_only_a_session_verified_by_the_users_device_gets_in(m
         communicator = socket(key)
         connected, _ = await communicator.connect()
         await communicator.send_json_to({"action": "subscribe", "stations": []})
-        answer = await communicator.receive_json_from(timeout=5)
+        answer = await communicator.receive_json_from(timeout=30)
         await communicator.disconnect()
         return connected, answer["type"]
 
@@ -182,12 +182,12 @@ def test_events_of_a_subscribed_station_are_forwarded_once(memory_layer):
         await communicator.connect()
         await communicator.send_json_to({"action": "subscribe", "stations": [station.pk],
                                          "locations": [station.location_id]})
-        subscribed = await communicator.receive_json_from(timeout=5)
-        snapshot = await communicator.receive_json_from(timeout=5)
+        subscribed = await communicator.receive_json_from(timeout=30)
+        snapshot = await communicator.receive_json_from(timeout=30)
         # when the charger reports a status
         await publish_status(station_id=station.pk, location_id=station.location_id,
                              event=charging(station))
-        event = await communicator.receive_json_from(timeout=5)
+        event = await communicator.receive_json_from(timeout=30)
         duplicate = await communicator.receive_nothing(timeout=0.3)
         await communicator.disconnect()
         return subscribed, snapshot, event, duplicate
@@ -217,8 +217,8 @@ def test_the_snapshot_tells_the_current_statuses(memory_layer):
         communicator = socket(key)
         await communicator.connect()
         await communicator.send_json_to({"action": "subscribe", "stations": [station.pk]})
-        await communicator.receive_json_from(timeout=5)
-        snapshot = await communicator.receive_json_from(timeout=5)
+        await communicator.receive_json_from(timeout=30)
+        snapshot = await communicator.receive_json_from(timeout=30)
         await communicator.disconnect()
         return snapshot
 
@@ -241,14 +241,14 @@ def test_an_owner_cannot_watch_another_owners_station_or_location(memory_layer):
         await communicator.send_json_to({"action": "subscribe",
                                          "stations": [mine.pk, theirs.pk],
                                          "locations": [mine.location_id, theirs.location_id]})
-        subscribed = await communicator.receive_json_from(timeout=5)
-        snapshot = await communicator.receive_json_from(timeout=5)
+        subscribed = await communicator.receive_json_from(timeout=30)
+        snapshot = await communicator.receive_json_from(timeout=30)
         await publish_status(station_id=theirs.pk, location_id=theirs.location_id,
                              event=charging(theirs))
         leaked = await communicator.receive_nothing(timeout=0.3)
         await publish_status(station_id=mine.pk, location_id=mine.location_id,
                              event=charging(mine))
-        own = await communicator.receive_json_from(timeout=5)
+        own = await communicator.receive_json_from(timeout=30)
         await communicator.disconnect()
         return subscribed, snapshot, leaked, own
 
@@ -269,10 +269,10 @@ def test_unsubscribed_stations_are_no_longer_forwarded(memory_layer):
         communicator = socket(key)
         await communicator.connect()
         await communicator.send_json_to({"action": "subscribe", "stations": [station.pk]})
-        await communicator.receive_json_from(timeout=5)
-        await communicator.receive_json_from(timeout=5)
+        await communicator.receive_json_from(timeout=30)
+        await communicator.receive_json_from(timeout=30)
         await communicator.send_json_to({"action": "unsubscribe", "stations": [station.pk]})
-        unsubscribed = await communicator.receive_json_from(timeout=5)
+        unsubscribed = await communicator.receive_json_from(timeout=30)
         await publish_status(station_id=station.pk, location_id=station.location_id,
                              event=charging(station))
         silent = await communicator.receive_nothing(timeout=0.3)
@@ -293,7 +293,7 @@ def test_bad_messages_get_an_error_and_the_socket_stays(memory_layer):
         for frame in ("{nope", json.dumps({"action": "dance"}),
                       json.dumps({"action": "subscribe", "stations": "12"})):
             await communicator.send_to(text_data=frame)
-            answers.append((await communicator.receive_json_from(timeout=5))["code"])
+            answers.append((await communicator.receive_json_from(timeout=30))["code"])
         await communicator.disconnect()
         return answers
 
@@ -311,13 +311,13 @@ def test_a_socket_whose_session_ended_is_closed_at_the_next_event(memory_layer, 
         communicator = socket(key)
         await communicator.connect()
         await communicator.send_json_to({"action": "subscribe", "stations": [station.pk]})
-        await communicator.receive_json_from(timeout=5)
-        await communicator.receive_json_from(timeout=5)
+        await communicator.receive_json_from(timeout=30)
+        await communicator.receive_json_from(timeout=30)
         # when the staff member logs out (the session is gone)
         await database_sync_to_async(Session.objects.filter(session_key=key).delete)()
         await publish_status(station_id=station.pk, location_id=station.location_id,
                              event=charging(station))
-        return await communicator.receive_output(timeout=5)
+        return await communicator.receive_output(timeout=30)
 
     # then the event is not forwarded: the socket closes, asking for a new login
     closed = asyncio.run(scenario())
@@ -336,8 +336,8 @@ def test_a_location_given_to_another_owner_stops_being_forwarded(memory_layer, m
         await communicator.connect()
         await communicator.send_json_to({"action": "subscribe", "stations": [station.pk],
                                          "locations": [station.location_id]})
-        await communicator.receive_json_from(timeout=5)
-        await communicator.receive_json_from(timeout=5)
+        await communicator.receive_json_from(timeout=30)
+        await communicator.receive_json_from(timeout=30)
         # when the site changes hands
         await database_sync_to_async(Location.objects.filter(pk=station.location_id).update)(
             owner=successor)
