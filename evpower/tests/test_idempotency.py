@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 import uuid
 from datetime import timedelta
 
@@ -24,6 +23,7 @@ from accounts.tokens import session_start
 from evpower.api.errors import ApiError
 from evpower.api.idempotency import idempotency_keys_purge, idempotent
 from evpower.testing.races import connect
+from evpower.testing.waiting import wait_until
 from payments.models import IdempotencyKey
 
 URL = "/t/idem"
@@ -32,6 +32,7 @@ URL = "/t/idem"
 class Runs:
     lock = threading.Lock()
     count = 0
+    release = threading.Event()
 
     @classmethod
     def next(cls) -> int:
@@ -47,7 +48,8 @@ class CountingView(APIView):
     def post(self, request):
         run = Runs.next()
         data = request.data
-        time.sleep(float(data.get("sleep", 0)))
+        if data.get("hold"):
+            Runs.release.wait(60)  # the test lets the first run finish when it has seen the rest
         if data.get("fail") == "402":
             raise ApiError("INSUFFICIENT_BALANCE", status_code=402, details={"run": run})
         if data.get("fail") == "503":
@@ -67,6 +69,7 @@ _phones = itertools.count(1)
 @pytest.fixture(autouse=True)
 def runs():
     Runs.count = 0
+    Runs.release.clear()
     return Runs
 
 
@@ -270,7 +273,10 @@ def postgres(transactional_db):
         pytest.skip("needs PostgreSQL (scripts/test.sh)")
 
 
-def _race(clients_and_bodies: list[tuple[Client, dict]]) -> list:
+def _race(clients_and_bodies: list[tuple[Client, dict]], release_after: int | None = None
+          ) -> list:
+    """The requests at the same moment; with `release_after`, Runs.release is set once that
+    many answers are in (the held run answers after them)."""
     tokens = [session_start(client=c).access for c, _ in clients_and_bodies]
     barrier = threading.Barrier(len(clients_and_bodies))
     results: list = [None] * len(clients_and_bodies)
@@ -290,6 +296,12 @@ def _race(clients_and_bodies: list[tuple[Client, dict]]) -> list:
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(results))]
     for thread in threads:
         thread.start()
+    if release_after is not None:
+        try:
+            wait_until(lambda: sum(r is not None for r in results) >= release_after,
+                       what="the other requests' answers")
+        finally:
+            Runs.release.set()
     for thread in threads:
         thread.join(60)
     assert not [r for r in results if not hasattr(r, "status_code")], results
@@ -298,8 +310,8 @@ def _race(clients_and_bodies: list[tuple[Client, dict]]) -> list:
 
 def test_concurrent_duplicates_run_once_the_others_get_409(postgres, runs):
     client = new_client()
-    body = {"amount": "1", "sleep": "0.5"}
-    results = _race([(client, body)] * THREADS)
+    body = {"amount": "1", "hold": True}  # the first run lasts until all others answered
+    results = _race([(client, body)] * THREADS, release_after=THREADS - 1)
     assert runs.count == 1
     statuses = sorted(r.status_code for r in results)
     assert statuses == [201] + [409] * (THREADS - 1), statuses

@@ -27,7 +27,7 @@ def run(coro):
     return asyncio.run(asyncio.wait_for(coro, 60))
 
 
-def wait_for(predicate, timeout=5.0):
+def wait_for(predicate, timeout=30.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

@@ -752,6 +752,8 @@ def perform_waits_for_a_lock(timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     with connection.cursor() as cursor:
         while time.monotonic() < deadline:
+            # inside a transaction PostgreSQL keeps the first snapshot of its statistics
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
             cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = "
                            "current_database() AND wait_event_type = 'Lock' AND pid <> "
                            "pg_backend_pid()")
