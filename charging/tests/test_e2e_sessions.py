@@ -9,7 +9,6 @@ through Redis to the server that holds the charger's socket — as from any proc
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
 from datetime import timedelta
@@ -23,6 +22,7 @@ from accounts.models import Client
 from accounts.tokens import session_start as login_session
 from charging.models import ChargingSession, OcppTransaction
 from charging.tests.session_charger import SessionCharger
+from evpower.testing.waiting import wait_until as wait_for
 from ocpp_bridge.models import ParkedMessage
 from payments.models import LedgerTransaction, Wallet
 from payments.selectors import ledger_invariant_violations
@@ -69,16 +69,6 @@ def http(server, method: str, path: str, access: str, body: dict | None = None,
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read())
-
-
-def wait_for(predicate, timeout: float = 15, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def session_in(pk: int, *statuses: str) -> ChargingSession | None:
