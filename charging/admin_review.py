@@ -5,6 +5,9 @@
   `review.transaction_bill_to_client` (a settled session, the parked messages resolved).
 - `stop_after_settlement`: the charger's StopTransaction disagrees with a session already
   billed. Refund the session or adjust the wallet from the session's page, then resolve.
+- `implausible_meter`: a register no charger could reach in the time; the session was
+  billed up to its last plausible reading. "Bill a corrected energy…" bills the figure the
+  operator enters (`review.review_bill_energy`: the difference charged or refunded).
 "Mark resolved (write off)…" resolves without moving money (`review.review_write_off`,
 a note is mandatory). The items are `ParkedMessage` rows (proxy `BillingReview`); the
 full list of parked messages stays in the ocpp_bridge admin.
@@ -33,11 +36,12 @@ from payments.errors import WalletError
 
 from .errors import ChargingError
 from .models import OcppTransaction
-from .review import review_write_off, transaction_bill_to_client
+from .review import review_bill_energy, review_write_off, transaction_bill_to_client
 from .review_models import REVIEW_REASONS, BillingReview
 from .session_models import ChargingSession
 
 UNBILLED = ParkedMessage.Reason.UNBILLED_TRANSACTION
+IMPLAUSIBLE = ParkedMessage.Reason.IMPLAUSIBLE_METER
 TEMPLATES = "admin/charging/billingreview/"
 WRITE_OFF_MAX = 100
 
@@ -54,6 +58,14 @@ class BillToClientForm(forms.Form):
         if self.client is None:
             raise forms.ValidationError("No client has this phone.")
         return phone
+
+
+class BillEnergyForm(forms.Form):
+    energy_wh = forms.IntegerField(min_value=0, max_value=10 ** 9,
+                                   help_text=_("the energy the session really took, in Wh"))
+    note = forms.CharField(required=False, max_length=200,
+                           widget=forms.Textarea(attrs={"rows": 2}),
+                           help_text=_("optional; kept in the resolution note with your name"))
 
 
 class WriteOffForm(forms.Form):
@@ -95,7 +107,7 @@ class BillingReviewAdmin(ModelAdmin):
     search_help_text = "Exact transaction id, or station identity."
     date_hierarchy = "received_at"
     ordering = (F("resolved_at").desc(nulls_first=True), "-received_at")  # unresolved first
-    actions = ("bill_to_client", "write_off")
+    actions = ("bill_to_client", "bill_energy", "write_off")
     fields = ("received_at", "station", "action", "reason", "detail", "transaction_shown",
               "tx_id_tag", "energy_kwh", "tx_stopped_at", "session_shown", "payload_json",
               "resolved_at", "resolved_by", "resolution_note")
@@ -221,6 +233,36 @@ class BillingReviewAdmin(ModelAdmin):
             "title": gettext("Bill transaction %(id)s to a client") % {"id": item.transaction_id},
             "form": form,
             "item": item, "tx": tx, "action_name": "bill_to_client"})
+
+    @admin.action(description=_("Bill a corrected energy…"), permissions=["bill"])
+    def bill_energy(self, request, queryset):
+        items = list(queryset[:2])
+        if len(items) != 1 or items[0].reason != IMPLAUSIBLE:
+            self.message_user(request, gettext("Bill a corrected energy: select exactly one "
+                                               "implausible meter reading."), messages.ERROR)
+            return None
+        item = items[0]
+        form = BillEnergyForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            try:
+                session = review_bill_energy(message=item, energy_wh=form.cleaned_data[
+                    "energy_wh"], staff=request.user, note=form.cleaned_data["note"])
+            except (ChargingError, WalletError) as exc:
+                self.message_user(request, gettext("Not billed: %(code)s %(details)s")
+                                  % {"code": exc.code, "details": exc.details}, messages.ERROR)
+                return None
+            self.message_user(request, gettext("Session %(id)s billed for %(wh)s Wh: %(cost)s "
+                                               "%(currency)s.")
+                              % {"id": session.pk, "wh": session.energy_wh,
+                                 "cost": session.final_cost, "currency": session.currency},
+                              messages.SUCCESS)
+            return None
+        session = ChargingSession.objects.filter(transaction_id=item.transaction_id).first() \
+            if item.transaction_id else None
+        return self._page(request, "bill_energy.html", {
+            "title": gettext("Bill a corrected energy"), "form": form, "item": item,
+            "session": session, "readings": json.dumps(item.payload, indent=2, default=str),
+            "action_name": "bill_energy"})
 
     @admin.action(description=_("Mark resolved (write off)…"), permissions=["resolve"])
     def write_off(self, request, queryset):

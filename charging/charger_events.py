@@ -40,6 +40,7 @@ Reason = ChargingSession.StopReason
 LATE_START_WINDOW = timedelta(hours=1)  # how long a driver's unanswered start request stands
 POWER = "Power.Active.Import"
 SOC = "SoC"
+POWER_LIMIT_W = 2 ** 31 // 4  # ChargingSession.power_w is 32-bit; phases are summed
 
 
 @dataclass(frozen=True)
@@ -160,8 +161,8 @@ def instant_of(readings: Iterable) -> Instant:
     for r in readings:
         if r.measurand == POWER and r.format != "SignedData":
             value, _ = normalise(r.value, r.measurand, r.unit, r.format)
-            if value is None:
-                continue
+            if value is None or abs(value) > POWER_LIMIT_W:
+                continue  # not a number, or no power a session could have (kept as sent)
             if not r.phase and (stamp_p is None or r.timestamp >= stamp_p):
                 power, stamp_p = int(value), r.timestamp
             elif r.phase:
@@ -314,6 +315,6 @@ def session_on_stop(tx: OcppTransaction, raw: dict, now: datetime) -> SessionNew
                                 f"{tx.meter_stop} Wh")
         return None
     session_settle(session, meter_stop_wh=tx.meter_stop, stopped_at=tx.stopped_at,
-                   reason=Reason.CHARGER, now=now)
+                   reason=Reason.CHARGER, now=now, raw=raw)
     return SessionNews(client_id=session.client_id, event=session_event(session))
 

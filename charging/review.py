@@ -5,6 +5,9 @@
   id tag had no owner, or no tariff applied at its start) is billed to a client the
   operator names: an `id_tag`-origin session is created for it with the price that client
   paid at the transaction's start, settled once, and its parked messages are resolved.
+- `review_bill_energy`: an implausible meter reading (`implausible_meter`, billed up to
+  the last plausible reading) decided by an operator: the session's energy corrected, the
+  difference charged or refunded through the wallet.
 - `review_write_off`: resolve a parked message without moving money; a note is mandatory.
 
 Lock order as everywhere in charging: OCPP transaction → client wallet → session → hold.
@@ -27,7 +30,7 @@ from stations.pricing import NoTariff, quote_for_client
 from . import errors
 from .models import OcppTransaction
 from .session_models import ChargingSession
-from .settlement import session_lock, session_settle
+from .settlement import session_lock, session_rebill_energy, session_settle
 
 log = logging.getLogger("charging")
 Status = ChargingSession.Status
@@ -105,6 +108,64 @@ def transaction_bill_to_client(*, transaction_id: int, client: Client, staff,
             parked_message_resolve(message=message, user=staff, note=resolution)
     log.info("transaction %s billed to client %s by staff %s: session %s, %s %s", tx.pk,
              client.pk, staff_name, session.pk, session.final_cost, session.currency)
+    return session
+
+
+class NotImplausibleReading(errors.ChargingError):
+    code_name = "NOT_AN_IMPLAUSIBLE_READING"
+    http_status = status.HTTP_400_BAD_REQUEST
+
+
+class SessionNotBilledYet(errors.ChargingError):
+    """The reading was parked mid-charge: decide once the session is billed (its bill is
+    what is corrected)."""
+    code_name = "SESSION_NOT_BILLED_YET"
+
+
+class InvalidEnergy(errors.ChargingError):
+    code_name = "INVALID_ENERGY"
+    http_status = status.HTTP_400_BAD_REQUEST
+
+
+class AlreadyResolved(errors.ChargingError):
+    code_name = "ALREADY_RESOLVED"
+
+
+def review_bill_energy(*, message: ParkedMessage, energy_wh: int, staff,
+                       note: str = "") -> ChargingSession:
+    """An operator's decision on an implausible meter reading (charging/plausibility.py):
+    the session's energy is `energy_wh` (the corrected figure). The bill is recomputed
+    from the session's frozen tariff and the difference moved through the wallet's
+    services, keyed by the review item (a retry moves nothing): more is charged (a debt
+    beyond the balance, this being a person's decision), less is refunded. The item is
+    resolved with the staff member and the figures."""
+    if message.reason != ParkedMessage.Reason.IMPLAUSIBLE_METER:
+        raise NotImplausibleReading({"message": message.pk, "reason": message.reason})
+    if energy_wh is None or energy_wh < 0:
+        raise InvalidEnergy({"energy_wh": energy_wh})
+    staff_name = staff.get_username() if staff is not None else "system"
+    with transaction.atomic():
+        item = ParkedMessage.objects.select_for_update().get(pk=message.pk)
+        if item.resolved_at is not None:
+            raise AlreadyResolved({"message": item.pk, "note": item.resolution_note})
+        session_id = (ChargingSession.objects
+                      .filter(transaction_id=item.transaction_id, station_id=item.station_id)
+                      .values_list("pk", flat=True).first()) if item.transaction_id else None
+        if session_id is None:
+            raise TransactionNotFound({"message": item.pk, "transaction": item.transaction_id})
+        OcppTransaction.objects.select_for_update().filter(pk=item.transaction_id).first()
+        session = session_lock(session_id)  # lock order: transaction, wallet, session
+        if not session.settled:
+            raise SessionNotBilledYet({"session": session.pk, "status": session.status})
+        difference = session_rebill_energy(session, energy_wh=energy_wh, staff=staff,
+                                           key=f"session:{session.pk}:review:{item.pk}")
+        resolution = (f"billed {energy_wh} Wh (was {item.payload.get('billed_energy_wh', '?')}"
+                      f" Wh): {difference:+} {session.currency} by {staff_name}"
+                      + (f"; {note.strip()}" if note.strip() else ""))
+        parked_message_resolve(message=item, user=staff, note=resolution)
+        message.resolved_at = item.resolved_at
+    log.info("implausible reading %s (session %s) decided by %s: %s Wh, %s %s", message.pk,
+             session.pk, staff_name, energy_wh, difference, session.currency)
     return session
 
 

@@ -1,5 +1,6 @@
 """The billing review queue: parked charger messages about money (ocpp_bridge's
-`ParkedMessage` with reason `unbilled_transaction` or `stop_after_settlement`), seen from
+`ParkedMessage` with reason `unbilled_transaction`, `stop_after_settlement` or
+`implausible_meter`), seen from
 the charging side. A proxy: no table of its own, only an admin page and its permissions
 (charging/admin_review.py; the decisions are services in charging/review.py)."""
 
@@ -10,7 +11,8 @@ from django.utils.translation import gettext_lazy as _
 from ocpp_bridge.models import ParkedMessage
 
 REVIEW_REASONS = (ParkedMessage.Reason.UNBILLED_TRANSACTION,
-                  ParkedMessage.Reason.STOP_AFTER_SETTLEMENT)
+                  ParkedMessage.Reason.STOP_AFTER_SETTLEMENT,
+                  ParkedMessage.Reason.IMPLAUSIBLE_METER)
 
 
 class BillingReview(ParkedMessage):

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from ocpp_bridge.models import ParkedMessage
 from ocpp_bridge.services import park_message, parked
-from stations.models import IdTag, Reservation
+from stations.models import Connector, IdTag, Reservation, Station
 from stations.reservations import reservation_record_start, reservation_start_conflict
 from stations.selectors import id_tag_status
 
@@ -33,8 +33,15 @@ from .charger_events import (
 )
 from .metering import is_energy_register, normalise
 from .models import ChargingSession, MeterSample, OcppTransaction
+from .plausibility import STORABLE_LIMIT, power_w_or_ceiling, register_move
 
 FUTURE_TOLERANCE = timedelta(minutes=5)  # charger clocks drift; beyond this we flag it
+TRANSACTION_ID_MAX = 2 ** 31 - 1  # OcppTransaction.id is 32-bit
+
+
+def is_transaction_id(value: int | None) -> bool:
+    """Could this be one of our transaction ids? (beyond the column: never ours)"""
+    return value is not None and 0 < value <= TRANSACTION_ID_MAX
 
 
 @dataclass(frozen=True)
@@ -157,6 +164,7 @@ def meter_values_record_many(reports: Sequence[MeterValuesInput]) -> list[list[S
     per report, the news of the sessions it moved (limit stops to send included)."""
     open_txs = _locked_transactions({(r.station_id, r.transaction_id) for r in reports
                                      if r.transaction_id is not None})
+    implausible: set[int] = set()  # transactions parked as implausible in this batch
     samples: list[tuple] = []
     parks: list[ParkedMessage] = []
     moved: dict[int, OcppTransaction] = {}
@@ -169,6 +177,12 @@ def meter_values_record_many(reports: Sequence[MeterValuesInput]) -> list[list[S
                                 transaction_id=r.transaction_id,
                                 detail="MeterValues for a transaction this station never started"))
         samples += _sample_rows(r.station_id, r.connector_id, tx, r.readings)
+        if any(_out_of_range(reading) for reading in r.readings):
+            parks.append(parked(station_id=r.station_id, action="MeterValues", payload=r.raw,
+                                reason=ParkedMessage.Reason.VALUE_OUT_OF_RANGE,
+                                transaction_id=r.transaction_id,
+                                detail="a sampled value too large to store as a number "
+                                       "(kept as sent, not used)"))
         if any(x.timestamp > r.now + FUTURE_TOLERANCE for x in r.readings):
             parks.append(parked(station_id=r.station_id, action="MeterValues", payload=r.raw,
                                 reason=ParkedMessage.Reason.FUTURE_TIMESTAMP,
@@ -176,9 +190,11 @@ def meter_values_record_many(reports: Sequence[MeterValuesInput]) -> list[list[S
                                 detail=f"sample timestamps after {r.now.isoformat()}"))
         if tx is not None and tx.status == OcppTransaction.Status.ACTIVE \
                 and not _replayed_late(tx, r.readings):
-            backwards = _advance_register(tx, r.readings, r.raw)
-            if backwards is not None:
-                parks.append(backwards)
+            problem = _advance_register(tx, r.readings, r.raw)
+            if problem is not None:
+                if problem.reason != ParkedMessage.Reason.IMPLAUSIBLE_METER \
+                        or _first_implausible(tx, implausible):
+                    parks.append(problem)
             else:
                 moved[tx.pk] = tx
                 last_report[tx.pk] = index
@@ -191,6 +207,22 @@ def meter_values_record_many(reports: Sequence[MeterValuesInput]) -> list[list[S
     for item in news:
         out[last_report[item.event["transaction"]]].append(item)
     return out
+
+
+def _first_implausible(tx: OcppTransaction, seen: set[int]) -> bool:
+    """Park an implausible register once per transaction, not once per report: a meter
+    that jumped keeps reporting from its new base until an operator looks."""
+    if tx.pk in seen:
+        return False
+    seen.add(tx.pk)
+    return not ParkedMessage.objects.filter(
+        transaction_id=tx.pk, station_id=tx.station_id, action="MeterValues",
+        reason=ParkedMessage.Reason.IMPLAUSIBLE_METER, resolved_at__isnull=True).exists()
+
+
+def _out_of_range(reading: Reading) -> bool:
+    number, _ = normalise(reading.value, reading.measurand, reading.unit, reading.format)
+    return number is not None and abs(number) >= STORABLE_LIMIT
 
 
 def _replayed_late(tx: OcppTransaction, readings: list[Reading]) -> bool:
@@ -217,19 +249,27 @@ def _save_registers(txs: list[OcppTransaction]) -> None:
 def _locked_transactions(keys: set[tuple[int, int]]) -> dict[tuple[int, int], OcppTransaction]:
     """Rows locked in id order (a fixed order: concurrent batches cannot deadlock), keyed by
     (station, id) so one charger can never touch another charger's transaction."""
+    # an id beyond the column's range is no transaction of ours (and cannot be queried)
+    keys = {(station, tx_id) for station, tx_id in keys if is_transaction_id(tx_id)}
     if not keys:
         return {}
     ids = sorted({tx_id for _, tx_id in keys})
-    table = connection.ops.quote_name(OcppTransaction._meta.db_table)
-    sessions = connection.ops.quote_name(ChargingSession._meta.db_table)
+    quote = connection.ops.quote_name
+    table = quote(OcppTransaction._meta.db_table)
+    sessions = quote(ChargingSession._meta.db_table)
+    connectors, stations = quote(Connector._meta.db_table), quote(Station._meta.db_table)
     lock = " FOR UPDATE OF t" if connection.features.has_select_for_update else ""
     # raw SQL: this runs once per meter batch on the hottest path, and compiling the
     # equivalent QuerySet cost more than the query (measured with py-spy). `live_session`
-    # (the running session, if any) spares a second query for transactions without one.
+    # (the running session, if any) spares a second query for transactions without one;
+    # `max_power_kw` (the connector's, else the station's) bounds a plausible register move.
     rows = OcppTransaction.objects.raw(
         f"SELECT t.id, t.station_id, t.status, t.meter_start, t.last_meter_wh, "  # noqa: S608 - names from the models
         f"t.last_meter_at, (SELECT s.id FROM {sessions} s WHERE s.transaction_id = t.id "
-        f"AND s.status IN ('charging', 'finishing')) AS live_session "
+        f"AND s.status IN ('charging', 'finishing')) AS live_session, "
+        f"COALESCE((SELECT c.max_power_kw FROM {connectors} c WHERE c.station_id = "
+        f"t.station_id AND c.number = t.connector_number), (SELECT st.max_power_kw FROM "
+        f"{stations} st WHERE st.id = t.station_id)) AS max_power_kw "
         f"FROM {table} t WHERE t.id IN ({', '.join(['%s'] * len(ids))}) ORDER BY t.id{lock}",
         ids)
     return {(tx.station_id, tx.pk): tx for tx in rows if (tx.station_id, tx.pk) in keys}
@@ -251,6 +291,8 @@ def _sample_rows(station_id: int, connector_id: int, tx: OcppTransaction | None,
     rows = []
     for r in readings:
         number, base = normalise(r.value, r.measurand, r.unit, r.format)
+        if number is not None and abs(number) >= STORABLE_LIMIT:
+            number = None  # kept as sent (`value`); parked by the caller
         rows.append((station_id, connector_id, tx.pk if tx else None,
                      ops.adapt_datetimefield_value(r.timestamp), r.measurand, r.phase,
                      r.location, r.context, r.format, r.unit, r.value,
@@ -278,13 +320,16 @@ def _store_samples(station_id: int, connector_id: int, tx: OcppTransaction | Non
 
 def _advance_register(tx: OcppTransaction, readings: list[Reading],
                       raw: dict) -> ParkedMessage | None:
-    """Move the in-memory register forward; a reading that went backwards is returned as
-    a parked message instead."""
+    """Move the in-memory register forward; a reading that went backwards, or further than
+    the connector could deliver (charging/plausibility.py), is returned as a parked
+    message instead, and the register stays at its last plausible reading."""
     latest = None
     for r in readings:
         if not is_energy_register(r.measurand, r.phase, r.format):
             continue
         wh, _ = normalise(r.value, r.measurand, r.unit, r.format)
+        if wh is not None and abs(wh) >= STORABLE_LIMIT:
+            continue  # parked as value_out_of_range by the caller
         if wh is not None and (latest is None or r.timestamp >= latest[0]):
             latest = (r.timestamp, int(wh))
     if latest is None:
@@ -296,6 +341,13 @@ def _advance_register(tx: OcppTransaction, readings: list[Reading],
         return parked(station_id=tx.station_id, action="MeterValues", payload=raw,
                       reason=ParkedMessage.Reason.METER_BACKWARDS, transaction_id=tx.pk,
                       detail=f"register went from {tx.last_meter_wh} Wh to {wh} Wh")
+    verdict = register_move(from_wh=tx.last_meter_wh, to_wh=wh, from_at=tx.last_meter_at,
+                            to_at=stamp, power_w=power_w_or_ceiling(tx.max_power_kw))
+    if not verdict.plausible:
+        return parked(station_id=tx.station_id, action="MeterValues", payload=raw,
+                      reason=ParkedMessage.Reason.IMPLAUSIBLE_METER, transaction_id=tx.pk,
+                      detail=f"register {tx.last_meter_wh} Wh to {wh} Wh: {verdict.problem}; "
+                             f"billing stays at {tx.last_meter_wh} Wh")
     tx.last_meter_wh, tx.last_meter_at = wh, stamp
     tx.updated_at = timezone.now()
     return None

@@ -17,11 +17,21 @@ from decimal import Decimal
 from django.utils import timezone
 
 from accounts.notifications.service import notify_session_ended
+from ocpp_bridge.models import ParkedMessage
+from ocpp_bridge.services import park_message
 from payments.money import ZERO
-from payments.wallet import wallet_capture, wallet_charge, wallet_lock, wallet_release
+from payments.wallet import (
+    wallet_capture,
+    wallet_charge,
+    wallet_lock,
+    wallet_refund,
+    wallet_release,
+)
 from stations.map_cache import location_changed_for_station
 from stations.pricing import Quote
 
+from .models import OcppTransaction
+from .plausibility import max_power_w, register_move
 from .session_models import ChargingSession
 
 Status = ChargingSession.Status
@@ -60,15 +70,18 @@ def session_end_unbilled(session: ChargingSession, *, status: str, reason: str,
 
 
 def session_settle(session: ChargingSession, *, meter_stop_wh: int, stopped_at: datetime,
-                   reason: str, now: datetime | None = None) -> None:
-    """Bill a session that charged, once. `session` must be locked (session_lock)."""
+                   reason: str, now: datetime | None = None, raw: dict | None = None) -> None:
+    """Bill a session that charged, once. `session` must be locked (session_lock).
+    `raw`: the charger's StopTransaction, kept with a review item if the reading is
+    implausible (billed then up to the last plausible reading: `_billable_energy`)."""
     if session.settled:
         return
     now = now or timezone.now()
     quote = Quote.from_snapshot(session.tariff)
     started = session.charging_started_at or stopped_at
     meter_start = session.meter_start_wh if session.meter_start_wh is not None else meter_stop_wh
-    energy = max(meter_stop_wh - meter_start, 0)
+    energy, under_review = _billable_energy(session, meter_start, meter_stop_wh, started,
+                                            stopped_at, raw)
     total_seconds = max(int((stopped_at - started).total_seconds()), 0)
     idle_seconds = _idle_seconds(session, meter_stop_wh, stopped_at, total_seconds)
     cost = quote.cost(energy_wh=energy, charging_seconds=total_seconds - idle_seconds,
@@ -80,12 +93,11 @@ def session_settle(session: ChargingSession, *, meter_stop_wh: int, stopped_at: 
     session.cost = session.final_cost = cost.total
     session.ended_at = stopped_at
     session.receipt = {
-        "lines": [{"kind": kind, "amount": str(amount)} for kind, amount in (
-            ("energy", cost.energy), ("time", cost.time), ("session_fee", cost.session_fee),
-            ("idle", cost.idle), ("discount", -cost.discount)) if amount],
+        "lines": _receipt_lines(cost),
         "total": str(cost.total), "currency": cost.currency,
         "energy_wh": energy, "charging_seconds": total_seconds - idle_seconds,
         "idle_seconds": idle_seconds,
+        **({"energy_under_review_wh": under_review} if under_review else {}),
         "rates": {"per_kwh": str(quote.per_kwh), "per_minute": str(quote.per_minute),
                   "session_fee": str(quote.session_fee),
                   "idle_fee_per_minute": str(quote.idle_fee_per_minute),
@@ -97,6 +109,68 @@ def session_settle(session: ChargingSession, *, meter_stop_wh: int, stopped_at: 
     session.save()
     _connector_freed(session)
     notify_session_ended(session)  # pushed after the commit; never blocks the bill
+
+
+def _billable_energy(session: ChargingSession, meter_start: int, meter_stop: int,
+                     started: datetime, stopped: datetime, raw: dict | None) -> tuple[int, int]:
+    """(energy to bill, energy left to an operator). The reported energy when the register
+    could have moved so far in the time (charging/plausibility.py); otherwise the energy up
+    to the transaction's last plausible reading (MeterValues only ever advance it
+    plausibly), never above the ceiling, and the reading parked for review."""
+    reported = max(meter_stop - meter_start, 0)
+    power = max_power_w(session.station_id, session.connector_number)
+    verdict = register_move(from_wh=meter_start, to_wh=meter_stop, from_at=started,
+                            to_at=stopped, power_w=power)
+    if verdict.plausible:
+        return reported, 0
+    last = (OcppTransaction.objects.filter(pk=session.transaction_id)
+            .values_list("last_meter_wh", flat=True).first())
+    trusted = max((last if last is not None else meter_start) - meter_start, 0) \
+        if meter_start >= 0 else 0
+    billed = min(trusted, verdict.ceiling_wh, reported)
+    park_message(
+        station_id=session.station_id, action="StopTransaction" if raw else "SessionClose",
+        reason=ParkedMessage.Reason.IMPLAUSIBLE_METER, transaction_id=session.transaction_id,
+        payload={"session": session.pk, "meter_start_wh": meter_start,
+                 "meter_stop_wh": meter_stop, "started_at": started, "stopped_at": stopped,
+                 "max_power_w": power, "ceiling_wh": verdict.ceiling_wh,
+                 "billed_energy_wh": billed, "stop": raw},
+        detail=f"session {session.pk}: {verdict.problem}; billed {billed} Wh of {reported} Wh, "
+               f"the rest is for an operator to decide")
+    return billed, reported - billed
+
+
+def session_rebill_energy(session: ChargingSession, *, energy_wh: int, staff,
+                          key: str) -> Decimal:
+    """Bill a settled session again for `energy_wh` (an operator's corrected figure), from
+    its frozen tariff and the same times; the difference is charged or refunded, keyed by
+    `key`. Returns the difference. `session` must be locked (session_lock)."""
+    quote = Quote.from_snapshot(session.tariff)
+    receipt = dict(session.receipt or {})
+    idle = int(receipt.get("idle_seconds", 0))
+    cost = quote.cost(energy_wh=energy_wh, charging_seconds=int(receipt.get(
+        "charging_seconds", 0)), idle_seconds=idle)
+    difference = cost.total - (session.final_cost or ZERO)
+    ref = ("session", session.pk)
+    if difference > 0:
+        wallet_charge(client=session.client, amount=difference, ref=ref, key=key)
+    elif difference < 0:
+        wallet_refund(client=session.client, amount=-difference, ref=ref, key=key,
+                      author=staff, reason=f"meter reading corrected to {energy_wh} Wh")
+    receipt.pop("energy_under_review_wh", None)
+    receipt.update(lines=_receipt_lines(cost), total=str(cost.total), energy_wh=energy_wh,
+                   corrected={"energy_wh": energy_wh, "difference": str(difference),
+                              "by": staff.get_username() if staff is not None else "system"})
+    session.energy_wh, session.cost, session.final_cost = energy_wh, cost.total, cost.total
+    session.receipt = receipt
+    session.save(update_fields=["energy_wh", "cost", "final_cost", "receipt", "updated_at"])
+    return difference
+
+
+def _receipt_lines(cost) -> list[dict]:
+    return [{"kind": kind, "amount": str(amount)} for kind, amount in (
+        ("energy", cost.energy), ("time", cost.time), ("session_fee", cost.session_fee),
+        ("idle", cost.idle), ("discount", -cost.discount)) if amount]
 
 
 def _connector_freed(session: ChargingSession) -> None:

@@ -649,6 +649,24 @@ CHARGING_MAX_HOURS = env.int("CHARGING_MAX_HOURS", default=12)
 # a stop accepted (or a charger gone) this long without its StopTransaction is billed from
 # the last reading; a StopTransaction arriving later is parked if it disagrees
 CHARGING_UNREPORTED_STOP_MINUTES = env.int("CHARGING_UNREPORTED_STOP_MINUTES", default=30)
+# Live-view news from the charger path (stations/live_delivery.py): posted after the
+# charger's answer, never awaited on it; bounded, dropped and counted when Redis is away
+# how long a command may take to reach the process holding the charger's socket (the
+# channel layer); beyond it the command ends `unreachable` (a driver's start: 503 at once)
+OCPP_COMMAND_DELIVERY_SECONDS = env.float("OCPP_COMMAND_DELIVERY_SECONDS", default=3.0)
+LIVE_DELIVERY_LANES = env.int("LIVE_DELIVERY_LANES", default=16)
+LIVE_DELIVERY_BACKLOG = env.int("LIVE_DELIVERY_BACKLOG", default=500)  # per lane
+LIVE_DELIVERY_TIMEOUT = env.float("LIVE_DELIVERY_TIMEOUT", default=2.0)
+LIVE_DELIVERY_PAUSE = env.float("LIVE_DELIVERY_PAUSE", default=5.0)
+
+# meter plausibility (charging/plausibility.py): energy beyond rated power × time × margin
+# is never billed; the session is billed to its last plausible reading and parked for review
+CHARGING_PLAUSIBLE_POWER_MARGIN = env.float("CHARGING_PLAUSIBLE_POWER_MARGIN", default=1.25)
+CHARGING_PLAUSIBLE_CLOCK_SLACK_SECONDS = env.int("CHARGING_PLAUSIBLE_CLOCK_SLACK_SECONDS",
+                                                 default=60)
+# the rated power assumed for a connector and station without one (kW)
+CHARGING_PLAUSIBLE_POWER_CEILING_KW = env.float("CHARGING_PLAUSIBLE_POWER_CEILING_KW",
+                                                default=400.0)
 
 # --- error reporting (issue 8) ---
 # Sentry only when a DSN is set; no personal data, every event masked (evpower/sentry.py).

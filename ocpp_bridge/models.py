@@ -74,12 +74,17 @@ class ParkedMessage(models.Model):
         SUPERSEDED_TRANSACTION = "superseded_transaction", _("Superseded Transaction")
         ID_TAG_NOT_ACCEPTED = "id_tag_not_accepted", _("Id Tag Not Accepted")
         # a start on a connector another driver had reserved, or naming a reservation
-        # we cannot honour (see charging.reservation_rules)
+        # we cannot honour (see stations/reservations.py)
         RESERVATION_CONFLICT = "reservation_conflict", _("Reservation Conflict")
         # billing: a transaction nobody can be billed for (id tag without an owner, no
         # tariff), or a StopTransaction that disagrees with a session already billed
         UNBILLED_TRANSACTION = "unbilled_transaction", _("Unbilled Transaction")
         STOP_AFTER_SETTLEMENT = "stop_after_settlement", _("Stop After Settlement")
+        # billing: a register no charger could reach in the time (charging/plausibility.py);
+        # the session was billed up to its last plausible reading
+        IMPLAUSIBLE_METER = "implausible_meter", _("Implausible Meter Reading")
+        # a sampled value too large to store as a number: kept as sent, parked
+        VALUE_OUT_OF_RANGE = "value_out_of_range", _("Value Out Of Range")
 
     station = models.ForeignKey("stations.Station", on_delete=models.CASCADE, null=True,
                                 blank=True, related_name="parked_messages")

@@ -34,6 +34,9 @@ def _jsonable(payload: Any) -> dict:
 def parked(*, station_id: int | None, action: str, reason: str, payload: Any,
            detail: str = "", transaction_id: int | None = None) -> ParkedMessage:
     """An unsaved parked message (batch writers save many at once)."""
+    if transaction_id is not None and not -2 ** 31 <= transaction_id < 2 ** 31:
+        # a charger's id beyond our column's range is none of ours: kept in the detail
+        detail, transaction_id = f"transactionId {transaction_id}: {detail}", None
     return ParkedMessage(station_id=station_id, action=action, reason=reason,
                          detail=detail[:300], transaction_id=transaction_id,
                          payload=_jsonable(payload))

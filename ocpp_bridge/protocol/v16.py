@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 from . import schemas
+from .bounds import check_bounds
 from .errors import (
     FORMAT_VIOLATION,
     INTERNAL_ERROR,
@@ -172,6 +173,7 @@ class ChargePointSessionV16:
                 raise OcppError(NOT_SUPPORTED, f"{call.action} is sent by the central system")
             raise OcppError(NOT_IMPLEMENTED, f"Unknown action {call.action}")
         schemas.validate_request(VERSION, call.action, call.payload)
+        check_bounds(call.payload)
         if call.action != "BootNotification" and not self.accepted:
             raise OcppError(SECURITY_ERROR, "BootNotification has not been accepted")
         payload = await handler(call.payload)
