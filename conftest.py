@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -94,6 +95,50 @@ def ocpp_server(django_db_setup, django_db_blocker):
                             "OCPP_MAX_FRAME_BYTES": "20000"})
     yield server
     server.stop()
+
+
+class PrivateRedis:
+    """A Redis of one test's own, so it can be restarted or paused without disturbing
+    others (or a suite running beside this one)."""
+
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc = self._start()
+
+    def _start(self) -> subprocess.Popen:
+        proc = subprocess.Popen(["redis-server", "--port", str(self.port),  # noqa: S603, S607
+                                 "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                                stdout=subprocess.DEVNULL)
+        from evpower.testing.waiting import wait_until
+        ping = ["redis-cli", "-p", str(self.port), "ping"]
+        wait_until(lambda: subprocess.run(ping, capture_output=True).returncode == 0,  # noqa: S603
+                   timeout=10, what="private Redis up")
+        return proc
+
+    def restart(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        self.proc = self._start()
+
+    def pause(self) -> None:
+        """A Redis that hangs (the worst outage: connections open, no answers)."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.proc.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        self.resume()
+        self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture
+def private_redis():
+    redis = PrivateRedis()
+    yield redis
+    redis.stop()
 
 
 @pytest.fixture

@@ -136,9 +136,16 @@ class WebSocketGuard:
         return len(closing)
 
 
+STORE_RETRY_SECONDS = 5.0
+_store_down_until = 0.0
+
+
 def _attempt_refusal(ip: str) -> tuple[int, str, int] | None:
     """Count this attempt against WS_CONNECT_RATE_PER_IP (all processes, in the throttle
     store); the refusal when it is over."""
+    global _store_down_until
+    if time.monotonic() < _store_down_until:
+        return None  # the store failed a moment ago: don't make each handshake wait for it
     identifiers = (settings.THROTTLE_KEY_PREFIX, "ws-connect", ip)
     try:
         for item in parse_rate(settings.WS_CONNECT_RATE_PER_IP):
@@ -147,7 +154,9 @@ def _attempt_refusal(ip: str) -> tuple[int, str, int] | None:
                 reset = limiter().get_window_stats(item, *identifiers).reset_time
                 return 429, "too many connection attempts", max(1, int(reset - time.time()))
     except StorageError:  # chargers must still get in when the throttle store is down
-        log.warning("throttle store unavailable: WebSocket attempts not limited")
+        _store_down_until = time.monotonic() + STORE_RETRY_SECONDS
+        log.warning("throttle store unavailable: WebSocket attempts not limited for %s s",
+                    STORE_RETRY_SECONDS)
     return None
 
 

@@ -177,7 +177,15 @@ def _send_and_wait(target: str, command: dict, timeout: float) -> dict:
 
 async def _deliver(layer, target: str, command: dict, timeout: float) -> dict:
     reply_to = await layer.new_channel()
-    await layer.send(target, {"type": "ocpp.command", "reply_to": reply_to, **command})
+    try:
+        # bounded: with Redis away the layer retries for ~40 s; the driver (or operator)
+        # is told at once that the charger's process cannot be reached
+        await asyncio.wait_for(layer.send(target, {"type": "ocpp.command",
+                                                   "reply_to": reply_to, **command}),
+                               settings.OCPP_COMMAND_DELIVERY_SECONDS)
+    except (TimeoutError, RedisError, OSError) as exc:
+        return {"status": Status.UNREACHABLE, "error_description": (
+            f"the channel layer is unavailable ({type(exc).__name__}: {exc})")[:300]}
     try:
         ack = await asyncio.wait_for(layer.receive(reply_to), ACK_SECONDS)
     except TimeoutError:  # the socket's process is gone (crashed, or the row is stale)

@@ -20,7 +20,7 @@ from evpower.channels_dispatch import dispatch_until_stopped
 from evpower.correlation import frame_correlation_id, set_correlation_id, socket_correlation_id
 from evpower.metrics.registry import ocpp_message_observed
 from evpower.ws_deny import deny_handshake
-from stations.live import publish_status
+from stations.live import post_status
 from stations.models import Station
 from stations.services import station_connected, station_disconnected, station_seen
 
@@ -127,7 +127,13 @@ class OcppConsumer(AsyncWebsocketConsumer):
 
     async def _replace(self, previous_channel: str, client_ip: str) -> None:
         """A second authenticated connection wins; the old socket is told to close."""
-        await self.channel_layer.send(previous_channel, {"type": "ocpp.replaced"})
+        try:  # bounded: a Redis outage must not hold the new connection's handshake
+            await asyncio.wait_for(self.channel_layer.send(previous_channel,
+                                                           {"type": "ocpp.replaced"}),
+                                   settings.OCPP_COMMAND_DELIVERY_SECONDS)
+        except Exception as exc:
+            log.warning("charger %s: could not tell the replaced connection (%s)",
+                        self.identity, type(exc).__name__)
         await run_db(security_event_record, station_id=self.station_id, identity=self.identity,
                      kind="ConnectionReplaced", remote_addr=client_ip,
                      tech_info=f"new connection replaced {previous_channel}")
@@ -149,11 +155,10 @@ class OcppConsumer(AsyncWebsocketConsumer):
                           self.identity)
 
     async def _publish_online(self, online: bool) -> None:
-        try:
-            await publish_status(station_id=self.station_id, location_id=self.location_id,
-                                 event={"kind": "online", "online": online})
-        except Exception:  # the apps' live view must never cost a charger its socket
-            log.exception("could not publish %s online=%s", self.identity, online)
+        # posted, not awaited: the apps' live view must never hold up a charger's
+        # handshake or cost it its socket (stations/live_delivery.py)
+        post_status(station_id=self.station_id, location_id=self.location_id,
+                    event={"kind": "online", "online": online})
 
     def _mark_seen(self) -> None:
         self._last_seen = time.monotonic()

@@ -23,7 +23,7 @@ from charging.services import (
 from charging.sessions import session_stop_answered
 from stations import selectors as station_selectors
 from stations import services as station_services
-from stations.live import publish_status, publish_to_client
+from stations.live import post_status, post_to_client
 
 from .coalescer import Coalescer
 from .commands import send_command_from_socket
@@ -76,13 +76,12 @@ class DjangoChargerPort:
         self._on_seen = on_seen  # the consumer's liveness throttle: these calls touch it
         self._stops: set[asyncio.Task] = set()
 
-    async def _tell(self, news: SessionNews | None) -> None:
+    def _tell(self, news: SessionNews | None) -> None:
         if news is None:
             return
-        try:
-            await publish_to_client(client_id=news.client_id, event=news.event)
-        except Exception:  # the charger's answer must not depend on the apps' live view
-            log.exception("could not publish session news to client %s", news.client_id)
+        # posted, not awaited: the charger's answer must not depend on the apps' live view
+        # (nor on Redis being there: stations/live_delivery.py)
+        post_to_client(client_id=news.client_id, event=news.event)
         if news.stop is not None and self.channel_name:
             # sent after the charger has its answer: the MeterValues reply must not wait
             task = asyncio.get_running_loop().create_task(self._limit_stop(*news.stop))
@@ -118,13 +117,9 @@ class DjangoChargerPort:
         self._on_seen()
         if not applied:  # an out-of-order older status changed nothing: nothing to tell
             return
-        try:
-            await publish_status(station_id=self.station_id, location_id=self.location_id,
-                                 event={"kind": "connector", "connector": report.connector_id,
-                                        "status": report.status,
-                                        "error_code": report.error_code})
-        except Exception:  # the charger's answer must not depend on the apps' live view
-            log.exception("could not publish a status of station %s", self.station_id)
+        post_status(station_id=self.station_id, location_id=self.location_id,
+                    event={"kind": "connector", "connector": report.connector_id,
+                           "status": report.status, "error_code": report.error_code})
 
     async def authorize(self, id_tag: str) -> IdTagInfo:
         # Reservations play no part here: 1.6 Authorize names no connector, and the charger
@@ -138,7 +133,7 @@ class DjangoChargerPort:
                               now=timezone.now(), raw=asdict(start), **asdict(start))
         info = IdTagInfo(status=result.id_tag_status, expiry_date=result.expiry_date,
                          parent_id_tag=result.parent_id_tag)
-        await self._tell(result.news)
+        self._tell(result.news)
         return StartDecision(transaction_id=result.transaction_id, id_tag_info=info)
 
     async def meter_values(self, report: MeterReport) -> None:
@@ -147,7 +142,7 @@ class DjangoChargerPort:
             transaction_id=report.transaction_id, readings=_readings(report.meter_values),
             now=timezone.now(), raw=report))
         for item in news:
-            await self._tell(item)
+            self._tell(item)
 
     async def stop_transaction(self, stop: TransactionStop) -> IdTagInfo | None:
         result = await run_db(transaction_stop, station_id=self.station_id,
@@ -155,7 +150,7 @@ class DjangoChargerPort:
                               timestamp=stop.timestamp, id_tag=stop.id_tag, reason=stop.reason,
                               readings=_readings(stop.transaction_data), now=timezone.now(),
                               raw=asdict(stop))
-        await self._tell(result.news)
+        self._tell(result.news)
         if not stop.id_tag:
             return None
         return await run_db(_id_tag_info, id_tag=stop.id_tag)

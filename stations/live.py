@@ -14,6 +14,8 @@ import uuid
 
 from channels.layers import get_channel_layer
 
+from .live_delivery import delivery
+
 
 def location_group(location_id: int) -> str:
     return f"app.location.{int(location_id)}"
@@ -54,6 +56,18 @@ async def publish_to_client(*, client_id: int, event: dict) -> None:
     message = {"type": "app.personal", "id": uuid.uuid4().hex, **event}
     async with _turns:
         await get_channel_layer().group_send(client_group(client_id), message)
+
+
+def post_status(*, station_id: int, location_id: int | None, event: dict) -> None:
+    """publish_status without waiting for it (the charger path: stations/live_delivery.py)."""
+    delivery.post(f"station:{station_id}", lambda: publish_status(
+        station_id=station_id, location_id=location_id, event=event))
+
+
+def post_to_client(*, client_id: int, event: dict) -> None:
+    """publish_to_client without waiting for it (the charger path)."""
+    delivery.post(f"client:{client_id}", lambda: publish_to_client(client_id=client_id,
+                                                                   event=event))
 
 
 def publish_to_client_after_commit(*, client_id: int, event: dict) -> None:

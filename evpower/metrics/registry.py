@@ -30,6 +30,11 @@ RATE_LIMIT_REJECTIONS = Counter(
     "ws_attempts for WebSocket handshakes).",
     ["scope"])
 
+LIVE_NEWS_DROPPED = Counter(
+    "evpower_live_news_dropped", "Live-view news (statuses, session figures) not delivered to "
+    "the apps, by reason: backlog (too much queued), timeout or error (the channel layer "
+    "failed), unavailable (dropped while it was failing).", ["reason"])
+
 
 def _action_label(action: str) -> str:
     return action if action in OCPP_ACTIONS else "unknown"
@@ -57,3 +62,7 @@ def payment_auth_failure_observed(*, provider: str) -> None:
 
 def rate_limit_rejection_observed(*, scope: str) -> None:
     RATE_LIMIT_REJECTIONS.labels(scope).inc()
+
+
+def live_news_dropped(*, reason: str) -> None:
+    LIVE_NEWS_DROPPED.labels(reason).inc()

@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 from django.contrib.auth import get_user_model
 
-from conftest import ROOT, ServerProcess, _free_port
+from conftest import ROOT, ServerProcess
 from ocpp_bridge.commands import send_command
 from ocpp_bridge.models import CommandRecord
 from ocpp_bridge.tests.command_charger import ThreadedCharger
@@ -95,33 +95,9 @@ def test_celery_worker_commands_a_charger(ocpp_server, booted_station):
         worker.wait(20)
 
 
-@pytest.fixture
-def private_redis():
-    """A Redis of this test's own, so it can be restarted without disturbing others."""
-    port = _free_port()
-    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no"]
-
-    def start():
-        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603
-        assert wait_for(lambda: subprocess.run(  # noqa: S603, S607
-            ["redis-cli", "-p", str(port), "ping"], capture_output=True).returncode == 0, 10)
-        return proc
-
-    state = {"proc": start()}
-
-    def restart():
-        state["proc"].kill()
-        state["proc"].wait()
-        state["proc"] = start()
-
-    yield f"redis://127.0.0.1:{port}/0", restart
-    state["proc"].kill()
-
-
 def test_chargers_are_reachable_again_soon_after_redis_restarts(private_redis,
                                                                   booted_station, settings):
-    redis_url, restart = private_redis
+    redis_url, restart = private_redis.url, private_redis.restart
     cp = booted_station("CP-REDIS")
     server = ServerProcess({"REDIS_URL": redis_url})
     # this test process talks to the same private Redis
