@@ -424,3 +424,36 @@ def test_write_off_needs_a_note_and_the_resolve_permission(client, operator, unb
     assert unbilled.resolved_by == user
     assert unbilled.resolution_note == "written off: test charge by staff"
     assert not ChargingSession.objects.exists()
+
+
+def test_an_implausible_reading_is_billed_as_the_operator_corrects_it(client, operator,
+                                                                       station, driver):
+    tx = charge(station, "CARD-1", kwh=[])  # the owner's card: a session without a hold
+    stop(station, tx, 9_000_000_000)  # a lifetime register, an hour after the start
+    item = ParkedMessage.objects.get(reason="implausible_meter", transaction_id=tx.pk)
+    session = ChargingSession.objects.get(transaction_id=tx.pk)
+    assert session.energy_wh == 0 and session.final_cost == Decimal("0.00")
+    user = operator("bill_unbilled_transaction")
+
+    queue = client.get(QUEUE)
+    assert item.pk in [m.pk for m in queue.context["cl"].result_list]
+    form = act(client, QUEUE, "bill_energy", item.pk)
+    assert form.status_code == 200 and b"Bill this energy" in form.content
+    assert b"9000000000" in form.content  # the raw readings are shown
+    negative = act(client, QUEUE, "bill_energy", item.pk, apply="1", energy_wh="-5")
+    assert "energy_wh" in negative.context["form"].errors
+    done = act(client, QUEUE, "bill_energy", item.pk, apply="1", energy_wh="3000",
+               note="charger log: 3 kWh")
+    again = act(client, QUEUE, "bill_energy", item.pk, apply="1", energy_wh="3000")
+
+    assert "billed for 3000 Wh: 30.00" in said(done) and "ALREADY_RESOLVED" in said(again)
+    item.refresh_from_db()
+    assert item.resolved_by == user and "charger log: 3 kWh" in item.resolution_note
+    assert Wallet.objects.get(client=driver).balance == Decimal("70.00")
+    assert_ledger_consistent()
+
+
+def test_only_implausible_readings_get_a_corrected_bill(client, operator, unbilled):
+    operator("bill_unbilled_transaction")
+    refused = act(client, QUEUE, "bill_energy", unbilled.pk, apply="1", energy_wh="10")
+    assert "select exactly one implausible meter reading" in said(refused)
