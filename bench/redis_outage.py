@@ -124,15 +124,19 @@ async def measure(port: int, redis: subprocess.Popen, args) -> dict:
     return {"phases": summarise(samples), "charger_errors": errors}
 
 
+def quantile_ms(ordered: list[float], fraction: float) -> float | None:
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000
+
+
 def summarise(samples: list) -> dict:
     out = {}
     for phase in ("before", "outage", "after"):
         answered = sorted(s for p, s in samples if p == phase and s is not None)
         missed = sum(1 for p, s in samples if p == phase and s is None)
-        q = (lambda f: answered[min(len(answered) - 1, int(f * len(answered)))] * 1000) \
-            if answered else (lambda f: None)
         out[phase] = {"answered": len(answered), "timed_out": missed,
-                      "p50_ms": q(0.5), "p99_ms": q(0.99),
+                      "p50_ms": quantile_ms(answered, 0.5), "p99_ms": quantile_ms(answered, 0.99),
                       "max_ms": answered[-1] * 1000 if answered else None,
                       "mean_ms": statistics.fmean(answered) * 1000 if answered else None}
     return out
