@@ -24,7 +24,10 @@ Two ways to call:
 from __future__ import annotations
 
 import logging
+import os
 import smtplib
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 import httpx
@@ -45,6 +48,7 @@ TASK_ATTEMPTS = 5  # evpower.alert_send: a worker waits (1, 2, 4, 8 s between tr
 RETRY_WAIT = wait_exponential(multiplier=1, min=1, max=30)
 RETRY_AFTER_CAP = 60.0
 RATE_LIMIT_PREFIX = "alert:"  # cache keys of the rate limit
+BACKGROUND_BACKLOG = 200  # alerts waiting to be queued; beyond, dropped (and logged)
 
 
 class AlertNotSent(Exception):
@@ -83,11 +87,50 @@ def operator_alert(*, key: str, subject: str, text: str) -> bool:
 
 
 def operator_alert_after_commit(*, key: str, subject: str, text: str) -> None:
-    """Queue the alert once the current transaction commits (at once outside one)."""
+    """Queue the alert once the current transaction commits (at once outside one). The
+    claim and the queueing (Redis: the cache and Celery's broker) run on a thread of their
+    own, so a caller on a charger's path never waits for Redis (a Redis outage must not
+    hold up the answer to a message that was parked)."""
     try:
-        transaction.on_commit(partial(_queue, key, subject, text), robust=True)
+        transaction.on_commit(partial(_queue_in_background, key, subject, text), robust=True)
     except Exception:
         log.exception("operator alert %s could not be scheduled", key)
+
+
+_room = threading.BoundedSemaphore(BACKGROUND_BACKLOG)
+_executor: tuple[int, ThreadPoolExecutor] | None = None
+_executor_lock = threading.Lock()
+
+
+def _background() -> ThreadPoolExecutor:
+    """One worker thread per process, made again after a fork (Celery's prefork workers
+    inherit the parent's executor object but not its thread)."""
+    global _executor
+    with _executor_lock:
+        if _executor is None or _executor[0] != os.getpid():
+            _executor = (os.getpid(), ThreadPoolExecutor(max_workers=1,
+                                                         thread_name_prefix="alerts"))
+        return _executor[1]
+
+
+def _queue_in_background(key: str, subject: str, text: str) -> None:
+    if not _room.acquire(blocking=False):
+        log.error("operator alert %s dropped: %d alerts already waiting to be queued", key,
+                  BACKGROUND_BACKLOG)
+        return
+
+    def run() -> None:
+        try:
+            _queue(key, subject, text)
+        finally:
+            _room.release()
+
+    _background().submit(run)
+
+
+def background_flushed(timeout: float = 60) -> None:
+    """Until the alerts queued so far have been handed over (one worker: in order)."""
+    _background().submit(lambda: None).result(timeout)
 
 
 def _queue(key: str, subject: str, text: str) -> None:

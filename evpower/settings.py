@@ -226,6 +226,11 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
+            # redis-py waits forever by default: a Redis that hangs would hang every
+            # request (and job) that reads the cache, instead of failing it
+            "OPTIONS": {"socket_timeout": env.float("CACHE_SOCKET_TIMEOUT", default=2.0),
+                        "socket_connect_timeout": env.float("CACHE_SOCKET_TIMEOUT",
+                                                            default=2.0)},
         }
     }
 else:

@@ -301,6 +301,7 @@ def test_an_alert_from_a_rolled_back_transaction_is_never_sent(
                                                text="x")
             raise RuntimeError("the service failed")
         alerts.operator_alert_after_commit(key=unique_key(), subject="committed", text="y")
+    alerts.background_flushed()
 
     assert len(callbacks) == 1
     assert telegram_texts(telegram_stub) == ["committed\n\ny"]
@@ -321,6 +322,7 @@ def test_parked_charger_messages_alert_operators_once_per_interval(
                          payload={"transactionId": tx},
                          reason=ParkedMessage.Reason.UNBILLED_TRANSACTION, transaction_id=tx,
                          detail="id tag ABC has no owner to bill")
+    alerts.background_flushed()
 
     assert ParkedMessage.objects.filter(station=station).count() == 2
     [text] = telegram_texts(telegram_stub)
@@ -350,6 +352,7 @@ def test_new_reconciliation_discrepancies_alert_and_known_ones_do_not(
         first = reconcile("odengi", day)
     with django_capture_on_commit_callbacks(execute=True):
         again = reconcile("odengi", day)
+    alerts.background_flushed()
 
     assert [i.kind for i in first] == [i.kind for i in again] == ["missing_credit"]
     [text] = telegram_texts(telegram_stub)
@@ -368,3 +371,22 @@ class StatementProvider:
 
     def statement(self, since, until):
         return [line for line in StatementProvider.lines if since <= line.at < until]
+
+
+def test_an_alert_after_commit_never_waits_for_redis(settings, monkeypatch):
+    """The claim (the cache) and the queueing (the broker) run on the alerts' own thread:
+    the committing caller (a charger's message being answered) goes on at once."""
+    settings.ALERT_EMAILS = ["ops@example.com"]
+    redis_back, claimed = threading.Event(), []
+
+    def hanging_claim(key):
+        redis_back.wait(60)  # a Redis that does not answer
+        claimed.append(key)
+        return False
+
+    monkeypatch.setattr(alerts, "_claim", hanging_claim)
+    alerts._queue_in_background("parked:1:implausible_meter", "s", "t")
+    assert claimed == []  # returned while the claim still hangs
+    redis_back.set()
+    alerts.background_flushed()
+    assert claimed == ["parked:1:implausible_meter"]
