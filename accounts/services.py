@@ -13,6 +13,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from evpower.batch import each_row
+
 from .errors import ApiError
 from .models import Client, ClientStatusChange, Device, Favourite, LoginSession, OtpCode
 from .tokens import client_sessions_revoke
@@ -124,8 +126,10 @@ def accounts_anonymise_due(*, now: datetime | None = None) -> list[int]:
     """Anonymise every client past the grace period; safe to run twice at once (each client
     is re-checked under its row lock)."""
     now = now or timezone.now()
-    done = [pk for pk in clients_due_for_anonymisation(now=now)
-            if client_anonymise(client_id=pk, now=now)]
+    results, _ = each_row(clients_due_for_anonymisation(now=now),
+                          lambda pk: pk if client_anonymise(client_id=pk, now=now) else None,
+                          job="accounts.anonymise_due")
+    done = [pk for pk in results if pk is not None]
     if done:
         logger.info("anonymised %d clients", len(done))
     return done

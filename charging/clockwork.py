@@ -1,6 +1,7 @@
 """Sessions the clock ends (PRODUCT.md §4): run by Celery beat (charging/tasks.py), and by
 operators from the admin. Each session is handled in its own transaction; a run that
-overlaps another finds the session already ended and leaves it alone.
+overlaps another finds the session already ended and leaves it alone, and one session that
+fails is logged and counted while the sweep goes on (evpower/batch.py).
 
 - a start never plugged in within CHARGING_PLUG_IN_MINUTES → cancelled, hold released;
 - charging longer than CHARGING_MAX_HOURS → RemoteStopTransaction; when the charger will
@@ -18,6 +19,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from evpower.batch import row_guard
+
 from .models import OcppTransaction
 from .session_models import ChargingSession
 from .sessions import session_stop
@@ -33,7 +36,8 @@ def sessions_cancel_unplugged(now: datetime | None = None) -> int:
     cutoff = now - timedelta(minutes=settings.CHARGING_PLUG_IN_MINUTES)
     done = 0
     for session_id in _ids(status=Status.PENDING, created_at__lt=cutoff):
-        with transaction.atomic():
+        with row_guard("charging.sessions_cancel_unplugged", session_id), \
+                transaction.atomic():
             session = session_lock(session_id)
             if session.status == Status.PENDING:
                 session_end_unbilled(session, status=Status.CANCELLED, reason=Reason.NO_PLUG_IN,
@@ -47,15 +51,17 @@ def sessions_stop_overlong(now: datetime | None = None) -> int:
     cutoff = now - timedelta(hours=settings.CHARGING_MAX_HOURS)
     done = 0
     for session_id in _ids(status=Status.CHARGING, charging_started_at__lt=cutoff):
-        try:
-            session_stop(session_id=session_id, requested_by="auto-stop",
-                         reason=Reason.MAX_DURATION)
-        except Exception as exc:  # refused, offline, or the command service failed
-            log.warning("session %s: the charger did not take the 12 h stop (%s): closing it "
-                        "from its last reading", session_id,
-                        getattr(exc, "code", type(exc).__name__))
-            session_close_unreported(session_id=session_id, reason=Reason.MAX_DURATION, now=now)
-        done += 1
+        with row_guard("charging.sessions_stop_overlong", session_id):
+            try:
+                session_stop(session_id=session_id, requested_by="auto-stop",
+                             reason=Reason.MAX_DURATION)
+            except Exception as exc:  # refused, offline, or the command service failed
+                log.warning("session %s: the charger did not take the 12 h stop (%s): closing "
+                            "it from its last reading", session_id,
+                            getattr(exc, "code", type(exc).__name__))
+                session_close_unreported(session_id=session_id, reason=Reason.MAX_DURATION,
+                                         now=now)
+            done += 1
     return done
 
 
@@ -64,8 +70,9 @@ def sessions_close_unreported(now: datetime | None = None) -> int:
     cutoff = now - timedelta(minutes=settings.CHARGING_UNREPORTED_STOP_MINUTES)
     done = 0
     for session_id in _ids(status=Status.FINISHING, stop_requested_at__lt=cutoff):
-        done += session_close_unreported(session_id=session_id, reason=Reason.NO_STOP_REPORTED,
-                                         now=now)
+        with row_guard("charging.sessions_close_unreported", session_id):
+            done += session_close_unreported(session_id=session_id,
+                                             reason=Reason.NO_STOP_REPORTED, now=now)
     return done
 
 

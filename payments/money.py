@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -77,6 +78,29 @@ def from_minor(units: int, currency_code: str = DEFAULT_CURRENCY) -> Decimal:
         raise TypeError("minor units are an int")
     exp = currency(currency_code).minor_units
     return Decimal(units).scaleb(-exp).quantize(CENT)
+
+
+_MINOR_UNITS = re.compile(r"[0-9]{1,18}")
+_DECIMAL_TEXT = re.compile(r"-?[0-9]{1,18}(\.[0-9]{1,6})?")
+
+
+def minor_units_from_text(value: object) -> int:
+    """A provider's amount in minor units as text ("15000") → int. ASCII digits only:
+    str.isdigit() and int() also take "²" or other scripts' digits, which no provider
+    means. ValueError otherwise."""
+    text = str(value).strip()
+    if not _MINOR_UNITS.fullmatch(text):
+        raise ValueError(f"not an amount in minor units: {value!r}")
+    return int(text)
+
+
+def decimal_from_text(value: object) -> Decimal:
+    """A provider's amount as decimal text ("1000.00") → Decimal, ASCII digits only
+    (Decimal() also takes other scripts' digits, "1_000", "NaN"...). ValueError otherwise."""
+    text = str(value).strip()
+    if not _DECIMAL_TEXT.fullmatch(text):
+        raise ValueError(f"not a decimal amount: {value!r}")
+    return Decimal(text)
 
 
 def money_text(value: Decimal | int | str | None) -> str:

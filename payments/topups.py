@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from accounts.models import Client
 from accounts.notifications.service import notify_payment_confirmed
+from evpower.batch import each_row
 
 from . import errors
 from .models import LedgerTransaction
@@ -210,12 +211,12 @@ def payments_expire(now: datetime | None = None) -> int:
     """Hourly: open payments past their expiry are re-checked with the provider (a late
     payment is credited, never lost), then cancelled there and marked expired."""
     now = now or timezone.now()
-    done = 0
-    for payment in Payment.objects.filter(status__in=Payment.OPEN_STATUSES,
-                                          expires_at__lt=now).order_by("id")[:500]:
-        closed = _close(payment, reason="expired", expired=True)
-        done += closed.status == Status.EXPIRED
-    return done
+    due = Payment.objects.filter(status__in=Payment.OPEN_STATUSES,
+                                 expires_at__lt=now).order_by("id")[:500]
+    # one payment the provider answers nonsense about must not keep the rest open
+    closed, _ = each_row(due, lambda payment: _close(payment, reason="expired", expired=True),
+                         job="payments.expire")
+    return sum(payment.status == Status.EXPIRED for payment in closed)
 
 
 # -- refunds -----------------------------------------------------------------------------

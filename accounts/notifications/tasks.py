@@ -23,6 +23,7 @@ from django.utils import timezone
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from evpower import alerts  # noqa: F401 - registers evpower.alert_send with the workers
+from evpower.batch import row_guard
 
 from . import PushError, TokenGone, TransientPushError, configured_kinds, messages
 
@@ -196,12 +197,13 @@ def low_balance_notices() -> int:
                .distinct().order_by("pk").values_list("client_id", "available", "currency"))
     sent = 0
     for client_id, available, currency in wallets.iterator(chunk_size=500):
-        if not cache.add(low_balance_key(client_id), 1,
-                         int(LOW_BALANCE_ONCE_PER.total_seconds())):
-            continue
-        if notify_client(client_id=client_id, event=messages.LOW_BALANCE,
-                         params={"balance": str(available), "currency": currency}):
-            sent += 1
-        else:
-            cache.delete(low_balance_key(client_id))  # not queued: may try again
+        with row_guard("accounts.low_balance_notices", client_id):
+            if not cache.add(low_balance_key(client_id), 1,
+                             int(LOW_BALANCE_ONCE_PER.total_seconds())):
+                continue
+            if notify_client(client_id=client_id, event=messages.LOW_BALANCE,
+                             params={"balance": str(available), "currency": currency}):
+                sent += 1
+            else:
+                cache.delete(low_balance_key(client_id))  # not queued: may try again
     return sent

@@ -35,6 +35,10 @@ LIVE_NEWS_DROPPED = Counter(
     "the apps, by reason: backlog (too much queued), timeout or error (the channel layer "
     "failed), unavailable (dropped while it was failing).", ["reason"])
 
+BATCH_ROW_FAILURES = Counter(
+    "evpower_batch_row_failures", "Rows a batch job (expiry, sweeps, notices) could not "
+    "handle and went past, by job (evpower/batch.py).", ["job"])
+
 
 def _action_label(action: str) -> str:
     return action if action in OCPP_ACTIONS else "unknown"
@@ -66,3 +70,7 @@ def rate_limit_rejection_observed(*, scope: str) -> None:
 
 def live_news_dropped(*, reason: str) -> None:
     LIVE_NEWS_DROPPED.labels(reason).inc()
+
+
+def batch_row_failed(*, job: str) -> None:
+    BATCH_ROW_FAILURES.labels(job).inc()

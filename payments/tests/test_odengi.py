@@ -686,3 +686,32 @@ def test_concurrent_callbacks_while_pending_then_paid_credit_once(postgres, fake
     assert codes == [200] * 10
     assert credits(payment) == 1 and balance(payment) == Decimal("20.00")
     assert_ledger_consistent()
+
+
+# -- amounts are parsed strictly ---------------------------------------------------------
+
+@pytest.mark.django_db
+def test_a_status_amount_in_other_digits_is_refused_cleanly_not_a_500(fake):
+    payment = open_topup("100.50")
+    paid(fake, payment, amount="10050²")  # str.isdigit() says yes; int() says no
+
+    response = post_json(callback(payment))
+
+    assert response.status_code != 500 and response.status_code >= 400
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.PENDING and credits(payment) == 0
+
+
+@pytest.mark.django_db
+def test_the_expiry_job_goes_past_a_payment_it_cannot_read(fake):
+    unreadable, fine = open_topup("100.50"), open_topup("20.00")
+    paid(fake, unreadable, amount="10050²")
+    fake.statuses[fine.order_id] = {"status": "pending", "status_pay": 1}
+    Payment.objects.filter(pk__in=[unreadable.pk, fine.pk]).update(
+        expires_at=timezone.now() - timedelta(hours=1))
+
+    topups.payments_expire()
+
+    fine.refresh_from_db()
+    assert fine.status == Payment.Status.EXPIRED  # the later payment was not held up
+    assert credits(unreadable) == 0

@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import IntEnum
 from urllib.parse import parse_qsl
 
@@ -40,6 +40,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from ...money import decimal_from_text
 from ...payment_models import Payment, PaymentEvent, Provider
 from ...topups import event_record, payment_mark_failed, payment_mark_paid
 
@@ -214,10 +215,9 @@ def _as_int(value: str | None):
 
 def _amount(raw: str) -> Decimal | None:
     try:
-        amount = Decimal(raw)
-    except InvalidOperation:
+        return decimal_from_text(raw)
+    except ValueError:
         return None
-    return amount if amount.is_finite() else None
 
 
 # -- applying a verified request ----------------------------------------------------------

@@ -57,7 +57,7 @@ from decimal import Decimal
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 from xml.parsers import expat  # noqa: S410 - DTDs and entities refused in parse()
 
-from ...money import from_minor, to_minor
+from ...money import from_minor, minor_units_from_text, to_minor
 from ..base import FAILED, PAID, PENDING, UNKNOWN
 
 OK = "00"
@@ -288,9 +288,10 @@ def order_state(response: BankResponse, currency: str) -> OrderState:
     amount = None
     raw_amount = response.order.get("Amount", "")
     if raw_amount:
-        if not raw_amount.isdigit():
-            raise XmlError("Amount is not integer tyiyn")
-        amount = from_minor(int(raw_amount), currency)
+        try:
+            amount = from_minor(minor_units_from_text(raw_amount), currency)
+        except ValueError:
+            raise XmlError("Amount is not integer tyiyn") from None
     raw_currency = response.order.get("Currency", "")
     currency_ok = not raw_currency or raw_currency in (numeric_currency(currency), currency)
     return OrderState(state=REMOTE_STATES.get(bank_status, UNKNOWN), bank_status=bank_status,

@@ -57,7 +57,7 @@ import httpx
 from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 
-from ...money import from_minor, to_minor
+from ...money import from_minor, minor_units_from_text, to_minor
 from ...payment_models import PaymentEvent
 from ...topups import event_record
 from .. import http
@@ -343,10 +343,10 @@ def _amount(value) -> Decimal | None:
     """Tyiyn (an integer, maybe as a string) → som; None when absent."""
     if value in (None, ""):
         return None
-    text = str(value).strip()
-    if not text.isdigit():
-        raise ProviderRefused(f"unreadable amount {value!r}")
-    return from_minor(int(text))
+    try:
+        return from_minor(minor_units_from_text(value))
+    except ValueError:
+        raise ProviderRefused(f"unreadable amount {value!r}") from None
 
 
 def parse_history_csv(text: str) -> list[StatementLine]:
