@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,6 +26,7 @@ from .sms import SmsDeliveryError, send_sms
 from .tokens import TokenPair, session_start
 
 DAY = timedelta(hours=24)
+logger = logging.getLogger("accounts")
 
 SMS_TEXT = {
     "ru": "EvPower: ваш код {code}. Никому его не сообщайте.",
@@ -49,8 +51,13 @@ def code_hash(*, phone: str, code: str) -> str:
 
 def otp_request(*, phone: str, ip: str | None, language: str = "") -> None:
     """Send a fresh code to `phone`, in the client's language, else `language` (the app's),
-    else CLIENT_DEFAULT_LANGUAGE. The answer never reveals whether the phone is known."""
+    else CLIENT_DEFAULT_LANGUAGE. The answer never reveals whether the phone is known.
+    A blocked client's number gets no code and no SMS (it could not log in with one, and
+    an SMS costs money and pesters whoever holds the number); the answer is the same."""
     now = timezone.now()
+    if Client.objects.filter(phone=phone, status=Client.Status.BLOCKED).exists():
+        logger.info("OTP request for a blocked client's number: no SMS sent")
+        return
     with transaction.atomic():
         # Two simultaneous requests must not both pass the limits (always phone, then IP).
         _lock(f"otp-phone:{phone}")

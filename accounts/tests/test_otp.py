@@ -129,12 +129,28 @@ def test_failed_delivery_is_502_and_leaves_no_usable_code(db, api, sms_outbox):
     request_code(api, PHONE_A)  # a failed send does not hold the one-per-minute slot
 
 
-def test_blocked_client_cannot_log_in(db, api):
+def test_a_code_sent_before_the_block_does_not_log_in(db, api):
+    client_id = login(api, PHONE_A)["client"]["id"]
+    age_codes(PHONE_A, seconds=120)
+    code = request_code(api, PHONE_A)
+    Client.objects.filter(pk=client_id).update(status=Client.Status.BLOCKED)
+    assert_error(verify(api, PHONE_A, code), 403, "CLIENT_BLOCKED")
+
+
+def test_a_blocked_clients_number_gets_no_sms_and_the_same_answer(db, api, sms_outbox):
     client_id = login(api, PHONE_A)["client"]["id"]
     Client.objects.filter(pk=client_id).update(status=Client.Status.BLOCKED)
     age_codes(PHONE_A, seconds=120)
-    code = request_code(api, PHONE_A)
-    assert_error(verify(api, PHONE_A, code), 403, "CLIENT_BLOCKED")
+    sent_before = len(sms_outbox.outbox)
+
+    blocked = api.post(REQUEST, {"phone": PHONE_A}, format="json")
+    unknown = api.post(REQUEST, {"phone": PHONE_B}, format="json")
+
+    assert blocked.status_code == unknown.status_code == 202  # nothing told about the number
+    assert blocked.json() == unknown.json()
+    assert [m.phone for m in sms_outbox.outbox[sent_before:]] == [PHONE_B]
+    assert not OtpCode.objects.filter(phone=PHONE_A, closed_at__isnull=True).exists()
+    assert_error(verify(api, PHONE_A, "123456"), 400, "OTP_EXPIRED")
 
 
 def test_client_pending_deletion_cannot_log_in(db, api):
