@@ -9,9 +9,11 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.apps import apps
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from rest_framework import status
 
 from evpower.batch import each_row
 
@@ -36,8 +38,17 @@ def client_update_profile(*, client: Client, **fields) -> Client:
 
 @transaction.atomic
 def client_request_deletion(*, client_id: int, now: datetime | None = None) -> Client:
-    """Start the grace period; the client is logged out everywhere (idempotent)."""
+    """Start the grace period; the client is logged out everywhere (idempotent). Refused
+    (409 SESSION_ACTIVE) while a charging session runs: logged out, the driver could no
+    longer stop or follow it. Stopping it first is the driver's decision, and its bill."""
     client = Client.objects.select_for_update().get(pk=client_id)
+    session_model = apps.get_model("charging", "ChargingSession")  # charging depends on us
+    running = list(session_model.objects.filter(
+        client_id=client.pk, status__in=session_model.ACTIVE_STATUSES).values_list("pk",
+                                                                                 flat=True))
+    if running and client.status == Client.Status.ACTIVE:
+        raise ApiError("SESSION_ACTIVE", status_code=status.HTTP_409_CONFLICT,
+                       details={"sessions": running})
     if client.status == Client.Status.ACTIVE:
         client.status = Client.Status.PENDING_DELETION
         client.deletion_requested_at = now or timezone.now()

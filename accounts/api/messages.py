@@ -25,4 +25,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "CLIENT_DELETED": {"en": "This account has been deleted.",
                        "ru": "Этот аккаунт удалён.",
                        "ky": "Бул аккаунт өчүрүлгөн."},
+    "SESSION_ACTIVE": {
+        "en": "You have a charging session running. Stop it first, then delete the account.",
+        "ru": "У вас идёт сессия зарядки. Сначала остановите её, затем удалите аккаунт.",
+        "ky": "Сизде кубаттоо сессиясы жүрүп жатат. Адегенде аны токтотуп, андан кийин "
+              "аккаунтту өчүрүңүз."},
 }

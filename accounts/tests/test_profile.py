@@ -133,3 +133,29 @@ def test_anonymise_command_dry_run_changes_nothing(db):
     call_command("anonymise_clients", stdout=out)
     client.refresh_from_db()
     assert client.status == Client.Status.DELETED
+
+
+def test_deletion_is_refused_while_a_session_charges_and_nothing_is_logged_out(db):
+    from charging.limits import Limit
+    from charging.sessions import session_open
+    from charging.tests.conftest import fund, online
+    from stations.services import station_create
+    from stations.tariff_models import TariffPlan, TariffRule
+
+    TariffRule.objects.create(plan=TariffPlan.objects.create(name="p", is_default=True),
+                              price_per_kwh="12.00")
+    station = online(station_create(identity="CP-DEL", location_name="Depot",
+                                    connectors=1, generate_password=True).station)
+    tokens = login()
+    client = Client.objects.get(phone=PHONE_A)
+    fund(client, "100.00")
+    session = session_open(client=client, station_id=station.pk, connector_number=1,
+                           limit=Limit("none"))
+    api = authed(tokens["access"])
+
+    error = assert_error(api.post(f"{ME}/delete"), 409, "SESSION_ACTIVE")
+
+    assert error["details"]["sessions"] == [session.pk]
+    assert "Stop it first" in error["message"]
+    assert Client.objects.get(pk=client.pk).status == Client.Status.ACTIVE
+    assert api.get(ME).status_code == 200  # still logged in: the driver can stop it
