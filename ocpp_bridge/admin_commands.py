@@ -16,14 +16,14 @@ from stations.models import Station
 
 from .commands import send_command
 from .models import CommandRecord
-from .protocol.v16 import CSMS_INITIATED
+from .protocol.v16 import CSMS_MAY_SEND
 
 SEND_PERMISSION = "ocpp_bridge.add_commandrecord"  # sending a command creates its record
 
 
 class SendCommandForm(forms.Form):
     action = forms.ChoiceField(label=_("Action"),
-                               choices=[(a, a) for a in sorted(CSMS_INITIATED)])
+                               choices=[(a, a) for a in sorted(CSMS_MAY_SEND)])
     payload = forms.CharField(label=_("Payload"),
                               widget=forms.Textarea(attrs={"rows": 6, "cols": 60}),
                               initial="{}", help_text=_("The call's payload as JSON."))

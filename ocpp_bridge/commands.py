@@ -44,7 +44,7 @@ from .protocol import schemas
 from .protocol.errors import OcppError
 from .protocol.outcomes import is_refusal
 from .protocol.secrets import masked
-from .protocol.v16 import CSMS_INITIATED, VERSION
+from .protocol.v16 import CSMS_MAY_SEND, VERSION
 from .services import command_finish, command_start
 
 Status = CommandRecord.Status
@@ -113,7 +113,7 @@ async def send_command_from_socket(*, station_id: int, channel: str, action: str
 
 
 def _precheck(station: Station, action: str, payload: dict) -> dict | None:
-    if action not in CSMS_INITIATED:
+    if action not in CSMS_MAY_SEND:
         return {"status": Status.INVALID, "error_code": "NotSupported",
                 "error_description": f"{action} is not a call the central system sends"}
     try:

@@ -64,6 +64,10 @@ CSMS_INITIATED = frozenset({
     "SignedUpdateFirmware", "TriggerMessage", "UnlockConnector", "UpdateFirmware",
 })
 
+# what the central system may send: its own calls, and DataTransfer, which OCPP 1.6 Core
+# lets either side send (vendor integrations depend on it)
+CSMS_MAY_SEND = CSMS_INITIATED | {"DataTransfer"}
+
 REPLAY_CACHE_SIZE = 64
 
 

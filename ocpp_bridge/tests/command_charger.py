@@ -97,6 +97,14 @@ class AnsweringChargePoint(ChargePoint):
     def _answer(self, key: str, default: str) -> str:
         return getattr(self, "behaviour", {}).get(key, default)
 
+    @on("DataTransfer")
+    async def on_data_transfer(self, vendor_id, message_id=None, data=None):
+        self.received.append(("DataTransfer", {"vendorId": vendor_id, "messageId": message_id,
+                                               "data": data}))
+        if vendor_id != "com.acme":
+            return call_result.DataTransfer(status="UnknownVendorId")
+        return call_result.DataTransfer(status="Accepted", data=f"pong:{data}")
+
     @on("SendLocalList")
     async def on_send_local_list(self, **request):
         payload = snake_to_camel_case(request)

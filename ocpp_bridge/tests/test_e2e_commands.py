@@ -262,3 +262,28 @@ def test_commands_reach_a_charger_on_another_server_process(ocpp_server, booted_
         assert charger.received == [("Reset", {"type": "Soft"})]
     finally:
         server_b.stop()
+
+
+def test_the_central_system_sends_data_transfer_from_the_admin_and_the_shell(
+        ocpp_server, booted_station, admin_client):
+    """OCPP 1.6 Core lets either side send DataTransfer (vendor integrations need it)."""
+    cp = booted_station("CP-DT")
+    shell = [sys.executable, "manage.py", "ocpp_command", "CP-DT", "DataTransfer", "--json"]
+    with ThreadedCharger(ocpp_server.ws_url("CP-DT"), "CP-DT") as charger:
+        page = admin_client.post(f"/admin/stations/station/{cp.pk}/ocpp-command/", {
+            "action": "DataTransfer", "timeout": "30",
+            "payload": '{"vendorId": "com.acme", "messageId": "ping", "data": "42"}'})
+        from_shell = subprocess.run(  # noqa: S603 - fixed command line
+            [*shell, '{"vendorId": "org.other", "messageId": "ping"}'], cwd=ROOT,
+            capture_output=True, text=True, env=ocpp_server.env, timeout=60)
+        received = list(charger.received)
+    assert page.status_code == 200 and page.context["result"].status == "accepted"
+    assert page.context["result"].response == {"status": "Accepted", "data": "pong:42"}
+    assert from_shell.returncode == 1, from_shell.stderr  # the charger's refusal
+    assert json.loads(from_shell.stdout)["response"] == {"status": "UnknownVendorId"}
+    assert received == [
+        ("DataTransfer", {"vendorId": "com.acme", "messageId": "ping", "data": "42"}),
+        ("DataTransfer", {"vendorId": "org.other", "messageId": "ping", "data": None})]
+    assert list(CommandRecord.objects.filter(station=cp, action="DataTransfer")
+                .order_by("pk").values_list("status", "requested_by")) == [
+        ("accepted", "admin:admin"), ("rejected", "manage.py ocpp_command")]
