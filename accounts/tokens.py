@@ -107,16 +107,17 @@ def authenticate_access(raw_access: str) -> tuple[Client, LoginSession]:
     return session.client, session
 
 
-def client_from_access_token(token: str) -> Client | None:
-    """For the realtime WebSocket: the client of a usable access token, else None.
+def client_from_access_token(token: str) -> tuple[Client, uuid.UUID] | None:
+    """For the realtime WebSocket: the client and login of a usable access token, else
+    None.
 
     Synchronous (it queries the database): call it through `database_sync_to_async`.
     """
     try:
-        client, _ = authenticate_access(token)
+        client, session = authenticate_access(token)
     except ApiError:
         return None
-    return client
+    return client, session.pk
 
 
 def session_revoke(*, session_id: uuid.UUID,
@@ -130,8 +131,39 @@ def client_sessions_revoke(*, client_id: int,
 
 
 def _revoke(sessions, reason: str) -> int:
-    return sessions.filter(revoked_at__isnull=True).update(revoked_at=timezone.now(),
-                                                           revoke_reason=reason)
+    ids = list(sessions.filter(revoked_at__isnull=True).values_list("pk", flat=True))
+    revoked = sessions.filter(pk__in=ids, revoked_at__isnull=True).update(
+        revoked_at=timezone.now(), revoke_reason=reason)
+    if ids:
+        # an open realtime socket of these logins closes too (stations.consumers), once
+        # the revocation is committed
+        transaction.on_commit(lambda: _close_sockets(ids, reason))
+    return revoked
+
+
+def login_group(session_id: uuid.UUID) -> str:
+    """The channel-layer group of one login's realtime sockets."""
+    return f"app.login.{session_id.hex}"
+
+
+def _close_sockets(session_ids: list[uuid.UUID], reason: str) -> None:
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    for session_id in session_ids:
+        try:
+            async_to_sync(layer.group_send)(login_group(session_id),
+                                            {"type": "app.revoked", "reason": reason})
+        except Exception:  # the socket's own re-check closes it within a minute anyway
+            logger.exception("could not tell the sockets of login %s", session_id)
+
+
+def login_usable(session_id: uuid.UUID) -> bool:
+    """For a realtime socket's re-check: its login is not revoked and its client may still
+    use tokens (the socket outlives its access token's expiry; its login must not)."""
+    return LoginSession.objects.filter(pk=session_id, revoked_at__isnull=True,
+                                       client__status__in=TOKEN_STATUSES).exists()
 
 
 def _status_error(client: Client) -> ApiError:

@@ -659,6 +659,9 @@ CHARGING_UNREPORTED_STOP_MINUTES = env.int("CHARGING_UNREPORTED_STOP_MINUTES", d
 # how long a command may take to reach the process holding the charger's socket (the
 # channel layer); beyond it the command ends `unreachable` (a driver's start: 503 at once)
 OCPP_COMMAND_DELIVERY_SECONDS = env.float("OCPP_COMMAND_DELIVERY_SECONDS", default=3.0)
+# how often a driver's realtime socket re-checks its login (a logout or block also closes
+# it at once through the channel layer; this catches a message that was lost)
+APP_SOCKET_RECHECK_SECONDS = env.float("APP_SOCKET_RECHECK_SECONDS", default=60.0)
 LIVE_DELIVERY_LANES = env.int("LIVE_DELIVERY_LANES", default=16)
 LIVE_DELIVERY_BACKLOG = env.int("LIVE_DELIVERY_BACKLOG", default=500)  # per lane
 LIVE_DELIVERY_TIMEOUT = env.float("LIVE_DELIVERY_TIMEOUT", default=2.0)

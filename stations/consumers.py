@@ -9,16 +9,20 @@
        "energy_wh": 5200, "power_w": 22000, "cost": "62.40", ...}   (own sessions, unasked)
 
 Token: `Authorization: Bearer <access>` or `?token=<access>` (browsers can't set headers
-on a WebSocket). A bad token is refused with 401 before the upgrade.
+on a WebSocket). A bad token is refused with 401 before the upgrade. The socket lives as
+long as its login: a logout, a block or a deletion request closes it with 4401 at once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import deque
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
 from evpower.channels_dispatch import ShutdownSafeCall
 from evpower.correlation import set_correlation_id, socket_correlation_id
@@ -29,6 +33,8 @@ from .models import Location, Station
 
 MAX_SUBSCRIPTIONS = 100
 CLOSE_BAD_MESSAGE = 4400
+CLOSE_LOGGED_OUT = 4401  # the app logs in again (logout, block, deletion request)
+log = logging.getLogger("stations")
 
 
 def _token(scope) -> str:
@@ -47,6 +53,19 @@ def _client_for(token: str):
 
 
 @database_sync_to_async
+def _login_usable(login_id) -> bool:
+    from accounts.tokens import login_usable
+
+    return login_usable(login_id)
+
+
+def _login_group(login_id) -> str:
+    from accounts.tokens import login_group
+
+    return login_group(login_id)
+
+
+@database_sync_to_async
 def _existing(locations: list[int], stations: list[int]) -> tuple[list[int], list[int]]:
     return (sorted(Location.objects.filter(pk__in=locations).values_list("pk", flat=True)),
             sorted(Station.objects.filter(pk__in=stations).values_list("pk", flat=True)))
@@ -55,16 +74,40 @@ def _existing(locations: list[int], stations: list[int]) -> tuple[list[int], lis
 class AppConsumer(ShutdownSafeCall, AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         set_correlation_id(socket_correlation_id("app"))  # this socket's log lines
-        self.client = await _client_for(_token(self.scope))
-        if self.client is None:
+        found = await _client_for(_token(self.scope))
+        if found is None:
             await self._deny(401, "a valid access token is required")
             return
+        self.client, self.login_id = found
         self.groups_joined: set[str] = set()
         self.recent_events: deque[str] = deque(maxlen=64)
         # the driver's own news (their sessions' progress) comes without subscribing
         self.personal_group = client_group(self.client.pk)
         await self.channel_layer.group_add(self.personal_group, self.channel_name)
+        # a logout, a block or a deletion request closes this socket at once (the login's
+        # group), and a re-check every APP_SOCKET_RECHECK_SECONDS catches a missed message
+        self.login_group = _login_group(self.login_id)
+        await self.channel_layer.group_add(self.login_group, self.channel_name)
         await self.accept()
+        self.recheck = asyncio.get_running_loop().create_task(self._recheck_login())
+
+    async def _recheck_login(self) -> None:
+        while True:
+            await asyncio.sleep(settings.APP_SOCKET_RECHECK_SECONDS)
+            try:
+                usable = await _login_usable(self.login_id)
+            except Exception:  # the database is away: keep the socket, ask again later
+                log.warning("app socket: could not re-check login %s", self.login_id)
+                continue
+            if not usable:
+                await self._close_revoked("login no longer valid")
+                return
+
+    async def app_revoked(self, event: dict) -> None:
+        await self._close_revoked(event.get("reason", "revoked"))
+
+    async def _close_revoked(self, reason: str) -> None:
+        await self.close(code=CLOSE_LOGGED_OUT, reason=f"log in again ({reason})"[:120])
 
     async def _deny(self, status: int, reason: str) -> None:
         await deny_handshake(self, status, {"error": {"code": "UNAUTHENTICATED",
@@ -117,6 +160,10 @@ class AppConsumer(ShutdownSafeCall, AsyncJsonWebsocketConsumer):
                               "type": event.get("kind", "personal")})
 
     async def disconnect(self, code: int) -> None:
+        if getattr(self, "recheck", None) is not None:
+            self.recheck.cancel()
+        if getattr(self, "login_group", None):
+            await self.channel_layer.group_discard(self.login_group, self.channel_name)
         if getattr(self, "personal_group", None):
             await self.channel_layer.group_discard(self.personal_group, self.channel_name)
         for group in getattr(self, "groups_joined", ()):

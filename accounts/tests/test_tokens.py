@@ -118,7 +118,7 @@ def test_blocked_status_alone_rejects_the_token(db):
 
 def test_client_from_access_token_for_the_websocket(db):
     tokens = login()
-    assert client_from_access_token(tokens["access"]).phone == PHONE_A
+    assert client_from_access_token(tokens["access"])[0].phone == PHONE_A
     assert client_from_access_token(tokens["refresh"]) is None
     assert client_from_access_token("garbage") is None
     authed(tokens["access"]).post("/api/v1/auth/logout")

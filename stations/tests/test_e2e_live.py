@@ -73,3 +73,75 @@ def test_bad_messages_get_an_error_and_the_socket_stays(ocpp_server, db):
     first, second, third = asyncio.run(scenario())
     assert first["code"] == "MALFORMED_REQUEST" and second["code"] == "VALIDATION_ERROR"
     assert third["stations"] == []  # unknown ids are simply not watched
+
+
+def closing_db(fn, *args, **kwargs):
+    """Run on a worker thread (asyncio.to_thread): its database connection is closed
+    after, or the test database could not be dropped."""
+    from django.db import connections
+
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        connections.close_all()
+
+
+async def closed_with(ws) -> int:
+    await asyncio.wait_for(ws.wait_closed(), 30)
+    return ws.close_code
+
+
+def test_a_logout_or_a_block_closes_the_drivers_open_sockets(ocpp_server, db):
+    from rest_framework.test import APIClient
+
+    from accounts.services import client_block
+
+    client = Client.objects.create(phone="+996700000031")
+    phone, laptop = session_start(client=client), session_start(client=client)
+
+    async def scenario():
+        async with websockets.connect(app_url(ocpp_server, phone.access)) as on_phone, \
+                websockets.connect(app_url(ocpp_server, laptop.access)) as on_laptop:
+            for ws in (on_phone, on_laptop):  # both sockets are in (and in their groups)
+                await ws.send(json.dumps({"action": "subscribe", "stations": []}))
+                await next_event(ws, "subscribed")
+            api = APIClient()
+            api.credentials(HTTP_AUTHORIZATION=f"Bearer {phone.access}")
+            response = await asyncio.to_thread(closing_db, api.post, "/api/v1/auth/logout")
+            logged_out = await closed_with(on_phone)
+            await on_laptop.send(json.dumps({"action": "subscribe", "stations": []}))
+            laptop_still = await next_event(on_laptop, "subscribed")
+            await asyncio.to_thread(closing_db, client_block, client_id=client.pk, reason="fraud",
+                                    by="support")
+            blocked = await closed_with(on_laptop)
+            return response.status_code, logged_out, laptop_still, blocked
+
+    status, logged_out, laptop_still, blocked = asyncio.run(scenario())
+    assert status == 204 and logged_out == 4401  # only this login's socket
+    assert laptop_still["type"] == "subscribed"
+    assert blocked == 4401
+
+
+def test_a_socket_whose_login_was_revoked_unseen_closes_at_its_recheck(db):
+    from django.utils import timezone
+
+    from accounts.models import LoginSession
+    from conftest import ServerProcess
+
+    server = ServerProcess({"APP_SOCKET_RECHECK_SECONDS": "0.2"})
+    client = Client.objects.create(phone="+996700000032")
+    tokens = session_start(client=client)
+
+    async def scenario():
+        async with websockets.connect(app_url(server, tokens.access)) as ws:
+            await ws.send(json.dumps({"action": "subscribe", "stations": []}))
+            await next_event(ws, "subscribed")
+            # revoked behind the services' back: no message reaches the socket
+            await asyncio.to_thread(closing_db, lambda: LoginSession.objects.filter(
+                client=client).update(revoked_at=timezone.now()))
+            return await closed_with(ws)
+
+    try:
+        assert asyncio.run(scenario()) == 4401
+    finally:
+        server.stop()
