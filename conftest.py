@@ -36,8 +36,10 @@ def _database_url() -> str:
 class ServerProcess:
     """An ASGI server (uvicorn, or daphne) serving evpower.asgi on the test database."""
 
-    def __init__(self, extra_env: dict[str, str] | None = None, server: str = "uvicorn"):
-        """`extra_env` values may name the server's own port as `{port}`."""
+    def __init__(self, extra_env: dict[str, str] | None = None, server: str = "uvicorn",
+                 extra_args: tuple[str, ...] = ()):
+        """`extra_env` values may name the server's own port as `{port}`; `extra_args` go
+        on the server's command line."""
         self.port = _free_port()
         extra_env = {k: v.replace("{port}", str(self.port)) for k, v in (extra_env or {}).items()}
         self.log_path = ROOT / f".server-{self.port}.log"
@@ -50,7 +52,8 @@ class ServerProcess:
         command = {
             # the production runner (evpower/serve.py): uvicorn plus the WebSocket drain
             "uvicorn": [sys.executable, "-m", "evpower.serve", "evpower.asgi:application",
-                        "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
+                        "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
+                        *extra_args],
             "daphne": [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
                        "evpower.asgi:application"],
         }[server]

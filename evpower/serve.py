@@ -5,7 +5,8 @@ fails every WebSocket with 1012 and drops the TCP connection at once. Here it fi
 every charger and app socket with 1001 "going away" and waits until each consumer has recorded
 its disconnect (the station goes offline at once instead of after the liveness sweep), then
 lets uvicorn finish in-flight HTTP requests (up to --timeout-graceful-shutdown) as usual.
-Every uvicorn command-line option works unchanged.
+Every uvicorn command-line option works unchanged. The WebSocket keepalive is ours: see
+PING_INTERVAL below and evpower/ws_protocol.py.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import importlib
 import os
 import socket
+import sys
 
 from uvicorn.server import Server
 
@@ -30,12 +32,35 @@ class DrainingServer(Server):
         await super().shutdown(sockets)
 
 
+# The keepalive policy, explicit (uvicorn's 20 s / 20 s defaults were not a decision): the
+# server pings every socket every WS_PING_INTERVAL seconds and closes one that has not
+# answered WS_PING_TIMEOUT seconds later, counting only time in which it was reading that
+# socket (evpower/ws_protocol.py). A dead charger is also found by OCPP: silent beyond two
+# heartbeat intervals (+ grace) it counts as offline (stations/liveness.py).
+PING_INTERVAL = os.environ.get("WS_PING_INTERVAL", "30")
+PING_TIMEOUT = os.environ.get("WS_PING_TIMEOUT", "30")
+PATIENT_PROTOCOL = "evpower.ws_protocol:PatientWebSocketProtocol"
+
+
+def _with_defaults(argv: list[str]) -> list[str]:
+    """uvicorn's arguments, with our keepalive unless the command line sets it."""
+    extra = []
+    if not any(arg.startswith("--ws-ping-interval") for arg in argv):
+        extra += ["--ws-ping-interval", PING_INTERVAL]
+    if not any(arg.startswith("--ws-ping-timeout") for arg in argv):
+        extra += ["--ws-ping-timeout", PING_TIMEOUT]
+    return [*argv, *extra]
+
+
 def main() -> None:
     # uvicorn's command line builds its server from the `Server` name of its module
     # `uvicorn.main` (the package attribute of that name is the CLI function, hence the lookup)
     cli = importlib.import_module("uvicorn.main")
     cli.Server = DrainingServer
-    cli.main()
+    # `--ws auto` (the default) and `--ws websockets-sansio` load the patient keepalive
+    config = importlib.import_module("uvicorn.config")
+    config.WS_PROTOCOLS["auto"] = config.WS_PROTOCOLS["websockets-sansio"] = PATIENT_PROTOCOL
+    cli.main(args=_with_defaults(sys.argv[1:]))
 
 
 if __name__ == "__main__":
