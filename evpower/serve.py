@@ -42,9 +42,19 @@ PING_TIMEOUT = os.environ.get("WS_PING_TIMEOUT", "30")
 PATIENT_PROTOCOL = "evpower.ws_protocol:PatientWebSocketProtocol"
 
 
+# Whose X-Forwarded-For / -Proto is believed: only FORWARDED_ALLOW_IPS's (the load balancer,
+# e.g. nginx in docker-compose.yml). Stock uvicorn believes 127.0.0.1 unless told: anything
+# on the same machine (or a local sidecar) could pose as any number of addresses and get
+# around the per-address limits. Here nobody is trusted unless configured.
+TRUSTED_PROXIES = os.environ.get("FORWARDED_ALLOW_IPS", "")
+
+
 def _with_defaults(argv: list[str]) -> list[str]:
-    """uvicorn's arguments, with our keepalive unless the command line sets it."""
+    """uvicorn's arguments, with our keepalive and proxy trust unless the command line
+    sets them."""
     extra = []
+    if not any(arg.startswith("--forwarded-allow-ips") for arg in argv):
+        extra.append(f"--forwarded-allow-ips={TRUSTED_PROXIES}")
     if not any(arg.startswith("--ws-ping-interval") for arg in argv):
         extra += ["--ws-ping-interval", PING_INTERVAL]
     if not any(arg.startswith("--ws-ping-timeout") for arg in argv):

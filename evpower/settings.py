@@ -662,6 +662,11 @@ OCPP_COMMAND_DELIVERY_SECONDS = env.float("OCPP_COMMAND_DELIVERY_SECONDS", defau
 # how often a driver's realtime socket re-checks its login (a logout or block also closes
 # it at once through the channel layer; this catches a message that was lost)
 APP_SOCKET_RECHECK_SECONDS = env.float("APP_SOCKET_RECHECK_SECONDS", default=60.0)
+# charger password checks (ocpp_bridge/password_gate.py): hashed on threads of their own;
+# beyond this many handshakes in progress the next gets 503 + Retry-After before any work
+OCPP_PASSWORD_THREADS = env.int("OCPP_PASSWORD_THREADS", default=2)
+OCPP_HANDSHAKE_MAX_PENDING = env.int("OCPP_HANDSHAKE_MAX_PENDING", default=64)
+OCPP_HANDSHAKE_RETRY_AFTER = env.int("OCPP_HANDSHAKE_RETRY_AFTER", default=5)
 LIVE_DELIVERY_LANES = env.int("LIVE_DELIVERY_LANES", default=16)
 LIVE_DELIVERY_BACKLOG = env.int("LIVE_DELIVERY_BACKLOG", default=500)  # per lane
 LIVE_DELIVERY_TIMEOUT = env.float("LIVE_DELIVERY_TIMEOUT", default=2.0)

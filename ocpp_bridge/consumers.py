@@ -27,8 +27,9 @@ from stations.services import station_connected, station_disconnected, station_s
 from .command_runner import CommandRunner
 from .db import run_db
 from .domain_port import DjangoChargerPort
-from .handshake import Handshake, authenticate_charger
+from .handshake import Handshake, Verdict, handshake_decide, handshake_screen, password_work
 from .message_log import message_log
+from .password_gate import gate as password_gate
 from .protocol.frames import Call, CallError, call_frame
 from .protocol.secrets import masked
 from .protocol.v16 import ChargePointSessionV16
@@ -86,9 +87,16 @@ class OcppConsumer(AsyncWebsocketConsumer):
         headers = {k.decode("latin-1").lower(): v.decode("latin-1")
                    for k, v in self.scope.get("headers", [])}
         client = self.scope.get("client") or ("", 0)
-        verdict = await run_db(authenticate_charger, hs=Handshake(
-            identity=self.identity, headers=headers, client_ip=client[0],
-            tls=self.scope.get("scheme") == "wss"))
+        if not password_gate.try_enter():  # before any lookup or hash
+            await self._deny(503, "too many handshakes in progress; retry shortly",
+                             retry_after=settings.OCPP_HANDSHAKE_RETRY_AFTER)
+            return
+        try:
+            verdict = await self._authenticate(Handshake(
+                identity=self.identity, headers=headers, client_ip=client[0],
+                tls=self.scope.get("scheme") == "wss"))
+        finally:
+            password_gate.leave()
         if verdict.status:
             await self._deny(verdict.status, verdict.reason)
             return
@@ -121,9 +129,17 @@ class OcppConsumer(AsyncWebsocketConsumer):
         await self._publish_online(True)
         log.info("charger %s connected", self.identity)
 
-    async def _deny(self, status: int, reason: str) -> None:
+    async def _authenticate(self, hs: Handshake) -> Verdict:
+        """Lookups on the database pool, the password hash on the gate's own threads."""
+        step = await run_db(handshake_screen, hs)
+        if isinstance(step, Verdict):
+            return step
+        outcome = await password_gate.run(password_work, step)
+        return await run_db(handshake_decide, hs, step, outcome)
+
+    async def _deny(self, status: int, reason: str, retry_after: int | None = None) -> None:
         log.info("refused charger %s: %s %s", self.identity, status, reason)
-        await deny_handshake(self, status, {"error": reason})
+        await deny_handshake(self, status, {"error": reason}, retry_after=retry_after)
 
     async def _replace(self, previous_channel: str, client_ip: str) -> None:
         """A second authenticated connection wins; the old socket is told to close."""

@@ -1,6 +1,8 @@
 """Who may open a charger socket: identity, security profile, credentials.
 
-Runs before the WebSocket upgrade so a refusal is a plain HTTP answer (401/404).
+Runs before the WebSocket upgrade so a refusal is a plain HTTP answer (401/404). The
+password hash, the costly part, is a step of its own (`password_work`), run by the consumer
+on the password gate's threads, never on the database pool that applies charger frames.
 """
 
 from __future__ import annotations
@@ -84,7 +86,34 @@ def _refuse(hs: Handshake, station: Station | None, status: int, reason: str) ->
     return Verdict(status=status, reason=reason)
 
 
+@dataclass(frozen=True)
+class PasswordCheck:
+    """A handshake that only a password hash can decide. Hashing is CPU work kept off the
+    database threads (ocpp_bridge/password_gate.py): `handshake_screen` (database) returns
+    this, `password_work` (the gate's threads) hashes, `handshake_decide` (database) ends."""
+    station: Station | None  # None: an unknown identity
+    password: str
+    user_ok: bool = True  # the Basic user is the identity
+    register: bool = False  # auto-registration: the password is hashed to be stored
+
+
+@dataclass(frozen=True)
+class PasswordOutcome:
+    matches: bool
+    new_hash: str = ""  # auto-registration's hash of the presented password
+    problem: str = ""
+
+
 def authenticate_charger(hs: Handshake) -> Verdict:
+    """The whole decision on one thread (tests and tools; the consumer runs the three
+    steps on their own pools)."""
+    step = handshake_screen(hs)
+    if isinstance(step, Verdict):
+        return step
+    return handshake_decide(hs, step, password_work(step))
+
+
+def handshake_screen(hs: Handshake) -> Verdict | PasswordCheck:
     if not _IDENTITY.match(hs.identity):
         return Verdict(status=404, reason="not a charge point identity")
     creds = _basic_credentials(hs.headers)
@@ -100,20 +129,44 @@ def authenticate_charger(hs: Handshake) -> Verdict:
     if creds is None:
         return _refuse(hs, station, 401, "missing HTTP Basic credentials")
     user, password = creds
-    if user != hs.identity or not credentials.check_password(password, station.password_hash):
-        return _refuse(hs, station, 401, "wrong credentials")
-    return Verdict(status=0, station=station)
+    # a wrong user is hashed too: the time taken tells nothing about what was wrong
+    return PasswordCheck(station=station, password=password, user_ok=user == hs.identity)
 
 
-def _unknown_station(hs: Handshake, creds: tuple[str, str] | None) -> Verdict:
-    if not settings.OCPP_AUTO_REGISTER:
+def password_work(check: PasswordCheck) -> PasswordOutcome:
+    """The hashing (no database): the same work whether the identity exists or not."""
+    if check.register:
+        try:
+            return PasswordOutcome(matches=True,
+                                   new_hash=credentials.hash_password(check.password))
+        except credentials.InvalidChargerPassword as exc:
+            return PasswordOutcome(matches=False, problem=str(exc))
+    encoded = check.station.password_hash if check.station is not None else ""
+    matches = credentials.check_password_constant_time(check.password, encoded)
+    return PasswordOutcome(matches=matches and check.user_ok and check.station is not None)
+
+
+def handshake_decide(hs: Handshake, check: PasswordCheck, outcome: PasswordOutcome) -> Verdict:
+    if check.register:
+        if not outcome.matches:
+            return _refuse(hs, None, 401, outcome.problem)
+        station = station_auto_register(identity=hs.identity, password_hash=outcome.new_hash)
+        if station.password_hash != outcome.new_hash:  # lost a registration race
+            return _refuse(hs, station, 401, "registered meanwhile; connect again")
+        return Verdict(status=0, station=station)
+    if check.station is None:
         return Verdict(status=404, reason="unknown charge point")
+    if not outcome.matches:
+        return _refuse(hs, check.station, 401, "wrong credentials")
+    return Verdict(status=0, station=check.station)
+
+
+def _unknown_station(hs: Handshake, creds: tuple[str, str] | None) -> Verdict | PasswordCheck:
+    if not settings.OCPP_AUTO_REGISTER:
+        if creds is None:
+            return Verdict(status=404, reason="unknown charge point")
+        # hashed like a known identity's wrong password: no timing oracle for which ids exist
+        return PasswordCheck(station=None, password=creds[1])
     if creds is None or creds[0] != hs.identity:
         return _refuse(hs, None, 401, "auto-registration needs Basic credentials")
-    try:
-        station = station_auto_register(identity=hs.identity, password=creds[1])
-    except credentials.InvalidChargerPassword as exc:
-        return _refuse(hs, None, 401, str(exc))
-    if not credentials.check_password(creds[1], station.password_hash):
-        return _refuse(hs, station, 401, "wrong credentials")  # lost a registration race
-    return Verdict(status=0, station=station)
+    return PasswordCheck(station=None, password=creds[1], register=True)

@@ -44,3 +44,19 @@ def check_password(password: str, encoded: str) -> bool:
     if not encoded or not password:
         return False
     return _hasher.verify(password, encoded)
+
+
+_dummy: str | None = None
+
+
+def check_password_constant_time(password: str, encoded: str) -> bool:
+    """check_password that costs one full hash whatever it is given: an unknown identity
+    or a station without a password is checked against a dummy hash, so how long a refusal
+    takes tells nothing about which identities exist."""
+    global _dummy
+    if not encoded:
+        if _dummy is None:
+            _dummy = _hasher.encode(generate_password(), _hasher.salt())
+        _hasher.verify(password or "-", _dummy)
+        return False
+    return _hasher.verify(password or "-", encoded)

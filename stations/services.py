@@ -51,13 +51,15 @@ def station_set_password(*, station: Station, password: str | None = None) -> st
 
 
 @transaction.atomic
-def station_auto_register(*, identity: str, password: str) -> Station:
+def station_auto_register(*, identity: str, password: str = "",
+                          password_hash: str = "") -> Station:
     """An unknown charger while auto-registration is on: created Pending, with the
-    password it presented (trust on first use); it can do nothing until approved."""
+    password it presented (trust on first use); it can do nothing until approved. The
+    handshake passes the hash it computed off the database threads (`password_hash`)."""
     station, _ = Station.objects.get_or_create(
         identity=identity,
         defaults={"registration_status": Station.Registration.PENDING,
-                  "password_hash": credentials.hash_password(password)},
+                  "password_hash": password_hash or credentials.hash_password(password)},
     )
     return station
 

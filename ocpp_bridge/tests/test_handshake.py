@@ -77,3 +77,62 @@ def test_unknown_identity_is_404_unless_auto_registration(db, settings):
 def test_malformed_identity_is_404(db):
     assert shake("has space", basic("has space")).status == 404
     assert shake("x" * 49, basic("x" * 49)).status == 404
+
+
+# -- the cost of a refusal tells nothing (one hash, known identity or not) ------------------
+
+@pytest.fixture
+def hashes(monkeypatch):
+    """Count the password hashes computed (the work a handshake costs)."""
+    from stations import credentials
+
+    counted = []
+    real = credentials._hasher.verify
+
+    def verify(password, encoded):
+        counted.append(encoded)
+        return real(password, encoded)
+
+    monkeypatch.setattr(credentials._hasher, "verify", verify)
+    return counted
+
+
+def test_an_unknown_identity_costs_one_hash_like_a_wrong_password(make_station, hashes):
+    make_station("CP-KNOWN")
+    assert shake("CP-NOBODY", basic("CP-NOBODY")).status == 404
+    unknown = len(hashes)
+    assert shake("CP-KNOWN", basic("CP-KNOWN", "y" * 20)).status == 401
+    assert shake("CP-KNOWN", basic("CP-OTHER")).status == 401  # the wrong user, hashed too
+    assert (unknown, len(hashes)) == (1, 3)
+
+
+def test_the_gate_admits_a_bounded_number_of_handshakes(settings):
+    from ocpp_bridge.password_gate import PasswordGate
+
+    settings.OCPP_HANDSHAKE_MAX_PENDING = 2
+    gate = PasswordGate()
+    assert [gate.try_enter() for _ in range(3)] == [True, True, False]
+    gate.leave()
+    assert gate.try_enter() is True
+
+
+def test_passwords_are_hashed_on_the_gates_threads_not_the_frames_pool(make_station):
+    import asyncio
+    import threading
+
+    from ocpp_bridge.handshake import handshake_decide, handshake_screen, password_work
+    from ocpp_bridge.password_gate import PasswordGate
+
+    make_station("CP-THREADS")
+    hs = Handshake(identity="CP-THREADS", headers=lower(basic("CP-THREADS")),
+                   client_ip="127.0.0.1", tls=False)
+    ran_on = []
+
+    def work(check):
+        ran_on.append(threading.current_thread().name)
+        return password_work(check)
+
+    step = handshake_screen(hs)
+    outcome = asyncio.run(PasswordGate().run(work, step))
+    assert handshake_decide(hs, step, outcome).status == 0
+    assert ran_on and ran_on[0].startswith("ocpp-password")
