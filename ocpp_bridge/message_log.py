@@ -23,6 +23,12 @@ FLUSH_SECONDS = 0.5
 FLUSH_ROWS = 500
 
 
+def _storable(text: str) -> str:
+    """PostgreSQL text holds no NUL: one in a charger's frame would fail the whole batch
+    (every charger's log rows of that half second). Kept visible, escaped as JSON does."""
+    return text.replace("\x00", "\\u0000") if "\x00" in text else text
+
+
 class MessageLog:
     def __init__(self) -> None:
         self._rows: list[tuple] = []  # LOG_COLUMNS order; plain tuples keep the hot path cheap
@@ -34,8 +40,9 @@ class MessageLog:
                error_code: str = "") -> None:
         if not settings.OCPP_MESSAGE_LOG_ENABLED:
             return
-        self._rows.append((station_id, identity, direction, message_type, message_id[:36],
-                           action[:50], error_code[:40], raw,
+        self._rows.append((station_id, identity, direction, message_type,
+                           _storable(message_id[:36]), _storable(action[:50]),
+                           _storable(error_code[:40]), _storable(raw),
                            connection.ops.adapt_datetimefield_value(timezone.now())))
         self._ensure_flusher()
         if len(self._rows) >= FLUSH_ROWS and self._wakeup is not None:

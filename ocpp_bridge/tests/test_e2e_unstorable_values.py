@@ -10,6 +10,7 @@ import asyncio
 import pytest
 
 from charging.models import MeterSample, OcppTransaction
+from evpower.testing.waiting import wait_until
 from ocpp_bridge.models import ParkedMessage
 from ocpp_bridge.tests.charger import connect, now_iso, rpc
 
@@ -74,3 +75,26 @@ def test_out_of_range_values_are_refused_or_parked_never_internal_error(ocpp_ser
         "value", "normalised_value")) == {("1e30", None), ("1e309", None),
                                           ("9999999999999999999999", None)}
     assert OcppTransaction.objects.get(pk=tx).last_meter_wh == 100  # the register never moved
+
+
+def test_a_nul_character_anywhere_in_a_frame_loses_no_log_row(ocpp_server, booted_station):
+    """PostgreSQL text holds no NUL: the message log (written in batches) must not lose a
+    batch of every charger's rows for one charger's NUL."""
+    from ocpp_bridge.models import OcppMessage
+
+    booted_station("CP-NUL")
+
+    async def charger():
+        async with connect(ocpp_server.ws_url("CP-NUL"), "CP-NUL") as ws:
+            raw_nul = await rpc(ws, '[2, "r", "Heartbeat", {}]\x00')  # not JSON
+            escaped = await rpc(ws, '[2, "a\\u0000", "Heart\\u0000beat", {}]')
+            after = await rpc(ws, [2, "after-nul", "Heartbeat", {}])
+            return raw_nul, escaped, after
+
+    raw_nul, escaped, after = run(charger())
+    assert raw_nul[2] == "FormationViolation" and escaped[0] == 4 and after[0] == 3
+    logged = wait_until(lambda: OcppMessage.objects.filter(
+        identity="CP-NUL", message_id="after-nul", direction="out").exists(),
+        what="the frames after the NUL logged")
+    assert logged
+    assert OcppMessage.objects.filter(identity="CP-NUL", raw__contains="\\u0000").exists()
