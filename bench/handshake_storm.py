@@ -9,7 +9,8 @@ an old and a new checkout compare in one run. The server trusts forwarded addres
 (X-Forwarded-For), as many real sources would: the per-address limits do not apply. A
 healthy charger sends a Heartbeat every 50 ms and /health/live is asked every 50 ms, at
 rest (--rest seconds) and while --concurrency wrong-password handshakes are kept in flight
-(--storm seconds; each one reconnects as soon as it is answered). Handshakes are raw HTTP
+(--storm seconds; each one reconnects as soon as it is answered; --wave: one wave of
+them, as after a power cut). Handshakes are raw HTTP
 upgrade requests (cheap for the client); the answers are counted by status.
 """
 
@@ -19,6 +20,7 @@ import argparse
 import asyncio
 import base64
 import json
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -54,9 +56,10 @@ def _upgrade_request(port: int, identity: str, forwarded_for: str) -> bytes:
             f"X-Forwarded-For: {forwarded_for}\r\n\r\n").encode()
 
 
-async def storm_worker(port: int, worker: int, stop: asyncio.Event, statuses: Counter) -> None:
+async def storm_worker(port: int, worker: int, stop: asyncio.Event, statuses: Counter,
+                       once: bool = False) -> None:
     attempt = 0
-    while not stop.is_set():
+    while not stop.is_set() and not (once and attempt):
         attempt += 1
         address = f"10.{worker // 250}.{worker % 250}.{attempt % 250 + 1}"
         identity = common.identity(worker % STATIONS + 1, STATIONS)
@@ -94,20 +97,34 @@ async def health(port: int, phase: dict, samples: list, stop: asyncio.Event) -> 
         await asyncio.sleep(0.05)
 
 
-async def measure(port: int, args) -> dict:
+def _profile(pid: int, args) -> subprocess.Popen | None:
+    """py-spy on the server for the storm (--py-spy FILE: collapsed stacks, and the top
+    frames printed by --py-spy-top)."""
+    if not args.py_spy:
+        return None
+    return subprocess.Popen([str(common.BIN / "py-spy"), "record", "--nonblocking",  # noqa: S603
+                             "--format", "raw", "-o", args.py_spy, "-d",
+                             str(int(args.storm)), "-p", str(pid), "--threads"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def measure(port: int, args, pid: int = 0) -> dict:
     phase, stop, storm_stop = {"now": "rest"}, asyncio.Event(), asyncio.Event()
     beats, lives, statuses = [], [], Counter()
     tasks = [asyncio.create_task(heartbeats(port, phase, beats, stop)),
              asyncio.create_task(health(port, phase, lives, stop))]
     await asyncio.sleep(args.rest)
     phase["now"] = "storm"
-    storm = [asyncio.create_task(storm_worker(port, i, storm_stop, statuses))
+    spy = _profile(pid, args)
+    storm = [asyncio.create_task(storm_worker(port, i, storm_stop, statuses, args.wave))
              for i in range(args.concurrency)]
     await asyncio.sleep(args.storm)
     storm_stop.set()
     await asyncio.gather(*storm, return_exceptions=True)
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
+    if spy is not None:
+        spy.wait(60)
     return {"heartbeat": _quantiles(beats), "health_live": _quantiles(lives),
             "handshakes": dict(statuses)}
 
@@ -133,7 +150,7 @@ def bench_repo(repo: Path, args) -> dict:
                                               "handshake-storm-")
         try:
             common.wait_for_port(port, proc, log_path, 60)
-            result = asyncio.run(measure(port, args))
+            result = asyncio.run(measure(port, args, proc.pid))
         finally:
             common.stop_process(proc)
     finally:
@@ -164,6 +181,11 @@ def main(argv=None) -> int:
     parser.add_argument("--storm", type=float, default=10)
     parser.add_argument("--repo", action="append", type=Path,
                         help="a checkout to run the server from (repeatable; default: this one)")
+    parser.add_argument("--wave", action="store_true",
+                        help="one wave of --concurrency handshakes instead of keeping them "
+                             "in flight")
+    parser.add_argument("--py-spy", metavar="FILE",
+                        help="profile the server during the storm (collapsed stacks)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     lock = common.take_run_lock(600)

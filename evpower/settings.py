@@ -6,6 +6,7 @@ Production (EVPOWER_ENV=production) refuses to import with unsafe values.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -664,7 +665,9 @@ OCPP_COMMAND_DELIVERY_SECONDS = env.float("OCPP_COMMAND_DELIVERY_SECONDS", defau
 APP_SOCKET_RECHECK_SECONDS = env.float("APP_SOCKET_RECHECK_SECONDS", default=60.0)
 # charger password checks (ocpp_bridge/password_gate.py): hashed on threads of their own;
 # beyond this many handshakes in progress the next gets 503 + Retry-After before any work
-OCPP_PASSWORD_THREADS = env.int("OCPP_PASSWORD_THREADS", default=2)
+# (at most half the cores by default, niced: the event loop and the database come first)
+OCPP_PASSWORD_THREADS = env.int("OCPP_PASSWORD_THREADS", default=max(1, (os.cpu_count() or 2) // 2))
+OCPP_PASSWORD_NICE = env.int("OCPP_PASSWORD_NICE", default=10)
 OCPP_HANDSHAKE_MAX_PENDING = env.int("OCPP_HANDSHAKE_MAX_PENDING", default=64)
 OCPP_HANDSHAKE_RETRY_AFTER = env.int("OCPP_HANDSHAKE_RETRY_AFTER", default=5)
 LIVE_DELIVERY_LANES = env.int("LIVE_DELIVERY_LANES", default=16)

@@ -88,8 +88,11 @@ class OcppConsumer(AsyncWebsocketConsumer):
                    for k, v in self.scope.get("headers", [])}
         client = self.scope.get("client") or ("", 0)
         if not password_gate.try_enter():  # before any lookup or hash
-            await self._deny(503, "too many handshakes in progress; retry shortly",
-                             retry_after=settings.OCPP_HANDSHAKE_RETRY_AFTER)
+            # not logged one by one: in a storm the log lines cost more than the refusals
+            # (the gate logs a count now and then; the metric counts each)
+            await deny_handshake(self, 503, {"error": "too many handshakes in progress; "
+                                                      "retry shortly"},
+                                 retry_after=settings.OCPP_HANDSHAKE_RETRY_AFTER)
             return
         try:
             verdict = await self._authenticate(Handshake(
