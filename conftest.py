@@ -119,6 +119,20 @@ class PrivateRedis:
                    timeout=10, what="private Redis up")
         return proc
 
+    def serve_this_process(self, settings) -> None:
+        """Point this test process's channel layer (and send_command's sender loop) at this
+        Redis, as a second process of the platform would be (`settings`: the fixture)."""
+        layer = settings.CHANNEL_LAYERS["default"]
+        host = {**layer["CONFIG"]["hosts"][0], "address": self.url}
+        settings.CHANNEL_LAYERS = {"default": {**layer, "CONFIG": {**layer["CONFIG"],
+                                                                   "hosts": [host]}}}
+        from channels.layers import channel_layers
+
+        import ocpp_bridge.commands as commands
+        channel_layers.backends.clear()
+        commands._sender.reset()
+        self.served = True
+
     def restart(self) -> None:
         self.proc.kill()
         self.proc.wait()
@@ -135,6 +149,12 @@ class PrivateRedis:
         self.resume()
         self.proc.kill()
         self.proc.wait()
+        if getattr(self, "served", False):  # later tests get the suite's own layer again
+            from channels.layers import channel_layers
+
+            import ocpp_bridge.commands as commands
+            channel_layers.backends.clear()
+            commands._sender.reset()
 
 
 @pytest.fixture

@@ -142,15 +142,17 @@ def uvicorn_command(port: int) -> list[str]:
             "--port", str(port), "--log-level", "warning"]
 
 
-def launch_server(cmd: list[str], env: dict, log_prefix: str) -> tuple[subprocess.Popen, str]:
+def launch_server(cmd: list[str], env: dict, log_prefix: str,
+                  cwd: Path | None = None) -> tuple[subprocess.Popen, str]:
     """Start a server in its own session (so that its whole process group can be
     signalled at the end), output to a temp log. Returns the process and the log path;
-    the caller stops it with stop_process() in a finally."""
+    the caller stops it with stop_process() in a finally. `cwd`: the checkout to serve
+    (default: this one)."""
     with tempfile.NamedTemporaryFile(prefix=log_prefix, suffix=".log", delete=False) as f:
         log_path = f.name
     with open(log_path, "wb") as log_file:
         # Commands are built here from fixed parts, never from outside input.
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL,  # noqa: S603
+        proc = subprocess.Popen(cmd, cwd=cwd or REPO, env=env, stdin=subprocess.DEVNULL,  # noqa: S603
                                 stdout=log_file, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     return proc, log_path
@@ -323,3 +325,13 @@ class CpuMeter:
             "loadgen_cpu_pct": round(100 * (sum(os.times()[:2]) - self.self0) / wall, 1),
             "machine_busy_pct": round(100 * (dt - di) / dt, 1) if dt else 0.0,
         }
+
+
+def each_checkout(checkouts: list[Path] | None, bench) -> list:
+    """bench(checkout) for each checkout (default: this one), one run at a time (the run
+    lock): an old and a new checkout measured on the same machine, in the same run."""
+    lock = take_run_lock(600)
+    try:
+        return [bench(path.resolve()) for path in (checkouts or [REPO])]
+    finally:
+        lock.close()

@@ -33,7 +33,6 @@ import common  # noqa: E402
 import loadgen  # noqa: E402
 
 STATIONS = 50
-HERE = common.REPO
 
 
 async def _http_status(port: int, request: bytes) -> int:
@@ -144,24 +143,21 @@ def bench_repo(repo: Path, args) -> dict:
     env = common.evpower_env({"FORWARDED_ALLOW_IPS": "127.0.0.1"})
     common.prepare_evpower(env, STATIONS)
     port = common.free_port()
-    common.REPO = repo  # the server runs from this checkout
+    proc, log_path = common.launch_server(common.uvicorn_command(port), env,
+                                          "handshake-storm-", cwd=repo)
     try:
-        proc, log_path = common.launch_server(common.uvicorn_command(port), env,
-                                              "handshake-storm-")
-        try:
-            common.wait_for_port(port, proc, log_path, 60)
-            result = asyncio.run(measure(port, args, proc.pid))
-        finally:
-            common.stop_process(proc)
+        common.wait_for_port(port, proc, log_path, 60)
+        result = asyncio.run(measure(port, args, proc.pid))
     finally:
-        common.REPO = HERE
+        common.stop_process(proc)
     return {"repo": str(repo), **result}
 
 
 def print_report(results: list[dict], args) -> None:
-    print(f"\n{args.concurrency} wrong-password handshakes kept in flight for {args.storm:g} s "
-          "(distinct forwarded addresses); a healthy charger's Heartbeat and /health/live "
-          "every 50 ms")
+    storm = (f"one wave of {args.concurrency} wrong-password handshakes" if args.wave else
+             f"{args.concurrency} wrong-password handshakes kept in flight for {args.storm:g} s")
+    print(f"\n{storm} (distinct forwarded addresses); a healthy charger's Heartbeat and "
+          "/health/live every 50 ms")
     print(f"{'checkout':32} {'what':12} {'phase':6} {'n':>5} {'p50 ms':>8} {'p99 ms':>8} "
           f"{'max ms':>8}")
     for r in results:
@@ -188,11 +184,7 @@ def main(argv=None) -> int:
                         help="profile the server during the storm (collapsed stacks)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    lock = common.take_run_lock(600)
-    try:
-        results = [bench_repo(repo.resolve(), args) for repo in (args.repo or [HERE])]
-    finally:
-        lock.close()
+    results = common.each_checkout(args.repo, lambda repo: bench_repo(repo, args))
     print(json.dumps(results, indent=2) if args.json else "", end="")
     if not args.json:
         print_report(results, args)

@@ -149,8 +149,7 @@ def bench_repo(repo: Path, args) -> dict:
         prepare(env, args.chargers)
         port = common.free_port()
         cmd = common.uvicorn_command(port)
-        common.REPO = repo  # the server (and nothing else) runs from this checkout
-        proc, log_path = common.launch_server(cmd, env, "redis-outage-")
+        proc, log_path = common.launch_server(cmd, env, "redis-outage-", cwd=repo)
         try:
             common.wait_for_port(port, proc, log_path, 60)
             result = asyncio.run(measure(port, redis, args))
@@ -160,7 +159,6 @@ def bench_repo(repo: Path, args) -> dict:
         redis.send_signal(signal.SIGCONT)
         redis.kill()
         redis.wait()
-        common.REPO = HERE
     return {"repo": str(repo), **result}
 
 
@@ -179,8 +177,6 @@ def print_report(results: list[dict], args) -> None:
             print(f"  charger errors: {r['charger_errors'][:3]}")
 
 
-HERE = common.REPO
-
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -193,11 +189,7 @@ def main(argv=None) -> int:
                         help="a checkout to run the server from (repeatable; default: this one)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    lock = common.take_run_lock(600)
-    try:
-        results = [bench_repo(repo.resolve(), args) for repo in (args.repo or [HERE])]
-    finally:
-        lock.close()
+    results = common.each_checkout(args.repo, lambda repo: bench_repo(repo, args))
     if args.json:
         print(json.dumps(results, indent=2))
     else:

@@ -47,19 +47,6 @@ def owned_card(db):
     return IdTag.objects.create(id_tag="CARD-OUT", client=owner)
 
 
-def point_this_process_at(redis_url: str, settings) -> None:
-    """send_command from this process talks to the same (private) Redis."""
-    layer = settings.CHANNEL_LAYERS["default"]
-    host = {**layer["CONFIG"]["hosts"][0], "address": redis_url}
-    settings.CHANNEL_LAYERS = {"default": {**layer, "CONFIG": {**layer["CONFIG"],
-                                                               "hosts": [host]}}}
-    from channels.layers import channel_layers
-
-    import ocpp_bridge.commands as commands
-    channel_layers.backends.clear()
-    commands._sender.reset()
-
-
 def command_from_a_thread(station):
     try:
         return send_command(station=station, action="UnlockConnector",
@@ -75,7 +62,7 @@ def test_transaction_messages_are_answered_while_redis_hangs(private_redis, boot
     station = booted_station("CP-OUTAGE")
     booted_station("CP-OUTAGE-2")
     server = ServerProcess({"REDIS_URL": private_redis.url})
-    point_this_process_at(private_redis.url, settings)
+    private_redis.serve_this_process(settings)
     began = timezone.now() - timedelta(minutes=10)
     answered_while_paused = {}
 

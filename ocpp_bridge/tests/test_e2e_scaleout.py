@@ -100,15 +100,7 @@ def test_chargers_are_reachable_again_soon_after_redis_restarts(private_redis,
     redis_url, restart = private_redis.url, private_redis.restart
     cp = booted_station("CP-REDIS")
     server = ServerProcess({"REDIS_URL": redis_url})
-    # this test process talks to the same private Redis
-    layer = settings.CHANNEL_LAYERS["default"]
-    host = {**layer["CONFIG"]["hosts"][0], "address": redis_url}
-    settings.CHANNEL_LAYERS = {"default": {**layer, "CONFIG": {**layer["CONFIG"],
-                                                               "hosts": [host]}}}
-    from channels.layers import channel_layers
-    channel_layers.backends.clear()
-    import ocpp_bridge.commands as commands
-    commands._sender.reset()
+    private_redis.serve_this_process(settings)  # this test process talks to it too
     try:
         with ThreadedCharger(server.ws_url("CP-REDIS"), "CP-REDIS"):
             assert send_command(station=cp, action="Reset", payload={"type": "Soft"}).ok
@@ -119,5 +111,3 @@ def test_chargers_are_reachable_again_soon_after_redis_restarts(private_redis,
                 payload={"type": "Soft"}, timeout=2).ok, 60)
     finally:
         server.stop()
-        channel_layers.backends.clear()
-        commands._sender.reset()
