@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import re
 from dataclasses import dataclass
 
@@ -151,7 +152,7 @@ def handshake_decide(hs: Handshake, check: PasswordCheck, outcome: PasswordOutco
         if not outcome.matches:
             return _refuse(hs, None, 401, outcome.problem)
         station = station_auto_register(identity=hs.identity, password_hash=outcome.new_hash)
-        if station.password_hash != outcome.new_hash:  # lost a registration race
+        if not hmac.compare_digest(station.password_hash, outcome.new_hash):  # lost a race
             return _refuse(hs, station, 401, "registered meanwhile; connect again")
         return Verdict(status=0, station=station)
     if check.station is None:

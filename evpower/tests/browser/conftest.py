@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -22,6 +23,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.utils import timezone
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from ocpp.v16 import call
@@ -349,17 +351,24 @@ def network(cockpit_server, transactional_db):
             charger.call(call.StatusNotification(connector_id=connector, error_code="NoError",
                                                  status="Available", timestamp=now_iso()))
         meter = 10_000
+        # ten minutes each, ending now: energy a charger can deliver in the time is billed
+        # as metered (charging/plausibility.py), and both end today
         for n, energy_wh in ((1, 12_400), (2, 7_300)):
+            began = timezone.now() - timedelta(minutes=10)
             start = charger.call(call.StartTransaction(connector_id=2, id_tag=f"CARD-{n}",
-                                                       meter_start=meter, timestamp=now_iso()))
+                                                       meter_start=meter,
+                                                       timestamp=began.isoformat()))
             assert start.id_tag_info["status"] == "Accepted", start
             charger.call(call.MeterValues(connector_id=2, transaction_id=start.transaction_id,
-                                          meter_value=[{"timestamp": now_iso(), "sampledValue": [
-                                              {"value": str(meter + energy_wh // 2),
-                                               "unit": "Wh"}]}]))
+                                          meter_value=[{
+                                              "timestamp": (began + timedelta(minutes=5))
+                                              .isoformat(), "sampledValue": [
+                                                  {"value": str(meter + energy_wh // 2),
+                                                   "unit": "Wh"}]}]))
             meter += energy_wh
             charger.call(call.StopTransaction(transaction_id=start.transaction_id,
-                                              meter_stop=meter, timestamp=now_iso(),
+                                              meter_stop=meter,
+                                              timestamp=now_iso(),
                                               reason="EVDisconnected"))
         sessions = list(ChargingSession.objects.filter(station=station).order_by("pk"))
         assert [(s.client_id, s.connector_number, s.status) for s in sessions] == [
