@@ -176,8 +176,9 @@ def meter_values_record_many(reports: Sequence[MeterValuesInput]) -> list[list[S
                                 reason=ParkedMessage.Reason.UNKNOWN_TRANSACTION,
                                 transaction_id=r.transaction_id,
                                 detail="MeterValues for a transaction this station never started"))
-        samples += _sample_rows(r.station_id, r.connector_id, tx, r.readings)
-        if any(_out_of_range(reading) for reading in r.readings):
+        rows, too_large = _sample_rows(r.station_id, r.connector_id, tx, r.readings)
+        samples += rows
+        if too_large:
             parks.append(parked(station_id=r.station_id, action="MeterValues", payload=r.raw,
                                 reason=ParkedMessage.Reason.VALUE_OUT_OF_RANGE,
                                 transaction_id=r.transaction_id,
@@ -218,11 +219,6 @@ def _first_implausible(tx: OcppTransaction, seen: set[int]) -> bool:
     return not ParkedMessage.objects.filter(
         transaction_id=tx.pk, station_id=tx.station_id, action="MeterValues",
         reason=ParkedMessage.Reason.IMPLAUSIBLE_METER, resolved_at__isnull=True).exists()
-
-
-def _out_of_range(reading: Reading) -> bool:
-    number, _ = normalise(reading.value, reading.measurand, reading.unit, reading.format)
-    return number is not None and abs(number) >= STORABLE_LIMIT
 
 
 def _replayed_late(tx: OcppTransaction, readings: list[Reading]) -> bool:
@@ -285,20 +281,22 @@ SAMPLE_COLUMNS = ("station_id", "connector_number", "transaction_id", "timestamp
 
 
 def _sample_rows(station_id: int, connector_id: int, tx: OcppTransaction | None,
-                 readings: list[Reading]) -> list[tuple]:
-    """MeterSample rows as tuples in SAMPLE_COLUMNS order, values adapted for the DB."""
+                 readings: list[Reading]) -> tuple[list[tuple], bool]:
+    """MeterSample rows as tuples in SAMPLE_COLUMNS order, values adapted for the DB, and
+    whether a value was too large to store as a number (kept as sent, for the caller to
+    park)."""
     ops, received = connection.ops, connection.ops.adapt_datetimefield_value(timezone.now())
-    rows = []
+    rows, too_large = [], False
     for r in readings:
         number, base = normalise(r.value, r.measurand, r.unit, r.format)
         if number is not None and abs(number) >= STORABLE_LIMIT:
-            number = None  # kept as sent (`value`); parked by the caller
+            number, too_large = None, True
         rows.append((station_id, connector_id, tx.pk if tx else None,
                      ops.adapt_datetimefield_value(r.timestamp), r.measurand, r.phase,
                      r.location, r.context, r.format, r.unit, r.value,
                      None if number is None else ops.adapt_decimalfield_value(number, 24, 6),
                      base, received))
-    return rows
+    return rows, too_large
 
 
 def _insert_samples(rows: list[tuple]) -> None:
@@ -315,7 +313,7 @@ def _insert_samples(rows: list[tuple]) -> None:
 
 def _store_samples(station_id: int, connector_id: int, tx: OcppTransaction | None,
                    readings: list[Reading]) -> None:
-    _insert_samples(_sample_rows(station_id, connector_id, tx, readings))
+    _insert_samples(_sample_rows(station_id, connector_id, tx, readings)[0])
 
 
 def _advance_register(tx: OcppTransaction, readings: list[Reading],

@@ -183,7 +183,9 @@ def fast_config(url: str, **overrides) -> SimulatorConfig:
     return SimulatorConfig(**{**options, **overrides})
 
 
-async def until(predicate, timeout: float = 5.0):
+async def until(predicate, timeout: float = 60.0):
+    """Until `predicate` holds; the timeout only guards against a hang (a busy machine
+    may be slow, never wrong: this failed once at 5 s with the suite under load)."""
     async with asyncio.timeout(timeout):
         while not predicate():
             await asyncio.sleep(0.01)
