@@ -36,29 +36,57 @@ def _database_url() -> str:
 class ServerProcess:
     """An ASGI server (uvicorn, or daphne) serving evpower.asgi on the test database."""
 
-    def __init__(self, extra_env: dict[str, str] | None = None, server: str = "uvicorn",
-                 extra_args: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        extra_env: dict[str, str] | None = None,
+        server: str = "uvicorn",
+        extra_args: tuple[str, ...] = (),
+    ):
         """`extra_env` values may name the server's own port as `{port}`; `extra_args` go
         on the server's command line."""
         self.port = _free_port()
         extra_env = {k: v.replace("{port}", str(self.port)) for k, v in (extra_env or {}).items()}
         self.log_path = ROOT / f".server-{self.port}.log"
-        self.env = env = {**os.environ, "DATABASE_URL": _database_url(), "DJANGO_SETTINGS_MODULE":
-               "evpower.settings", "OCPP_HEARTBEAT_INTERVAL": "300",
-               # every test charger connects from 127.0.0.1 (evpower/ws_guard.py)
-               "WS_MAX_CONNECTIONS_PER_IP": "100000", "WS_CONNECT_RATE_PER_IP": "",
-               **(extra_env or {})}
+        self.env = env = {
+            **os.environ,
+            "DATABASE_URL": _database_url(),
+            "DJANGO_SETTINGS_MODULE": "evpower.settings",
+            "OCPP_HEARTBEAT_INTERVAL": "300",
+            # every test charger connects from 127.0.0.1 (evpower/ws_guard.py)
+            "WS_MAX_CONNECTIONS_PER_IP": "100000",
+            "WS_CONNECT_RATE_PER_IP": "",
+            **(extra_env or {}),
+        }
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         command = {
             # the production runner (evpower/serve.py): uvicorn plus the WebSocket drain
-            "uvicorn": [sys.executable, "-m", "evpower.serve", "evpower.asgi:application",
-                        "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
-                        *extra_args],
-            "daphne": [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-                       "evpower.asgi:application"],
+            "uvicorn": [
+                sys.executable,
+                "-m",
+                "evpower.serve",
+                "evpower.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+                *extra_args,
+            ],
+            "daphne": [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "evpower.asgi:application",
+            ],
         }[server]
         self.proc = subprocess.Popen(  # noqa: S603 - fixed command line
-            command, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+            command, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT
+        )
         self._wait_ready()
 
     def _wait_ready(self) -> None:
@@ -94,8 +122,9 @@ class ServerProcess:
 @pytest.fixture(scope="session")
 def ocpp_server(django_db_setup, django_db_blocker):
     """One server process for the session; tests commit their data (transactional_db)."""
-    server = ServerProcess({"OCPP_RATE_PER_SECOND": "50", "OCPP_RATE_BURST": "60",
-                            "OCPP_MAX_FRAME_BYTES": "20000"})
+    server = ServerProcess(
+        {"OCPP_RATE_PER_SECOND": "50", "OCPP_RATE_BURST": "60", "OCPP_MAX_FRAME_BYTES": "20000"}
+    )
     yield server
     server.stop()
 
@@ -110,13 +139,28 @@ class PrivateRedis:
         self.proc = self._start()
 
     def _start(self) -> subprocess.Popen:
-        proc = subprocess.Popen(["redis-server", "--port", str(self.port),  # noqa: S603, S607
-                                 "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                                stdout=subprocess.DEVNULL)
+        proc = subprocess.Popen(  # noqa: S603
+            [  # noqa: S607
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
         from evpower.testing.waiting import wait_until
+
         ping = ["redis-cli", "-p", str(self.port), "ping"]
-        wait_until(lambda: subprocess.run(ping, capture_output=True).returncode == 0,  # noqa: S603
-                   timeout=10, what="private Redis up")
+        wait_until(
+            lambda: subprocess.run(ping, capture_output=True).returncode == 0,  # noqa: S603
+            timeout=10,
+            what="private Redis up",
+        )
         return proc
 
     def serve_this_process(self, settings) -> None:
@@ -124,11 +168,13 @@ class PrivateRedis:
         Redis, as a second process of the platform would be (`settings`: the fixture)."""
         layer = settings.CHANNEL_LAYERS["default"]
         host = {**layer["CONFIG"]["hosts"][0], "address": self.url}
-        settings.CHANNEL_LAYERS = {"default": {**layer, "CONFIG": {**layer["CONFIG"],
-                                                                   "hosts": [host]}}}
+        settings.CHANNEL_LAYERS = {
+            "default": {**layer, "CONFIG": {**layer["CONFIG"], "hosts": [host]}}
+        }
         from channels.layers import channel_layers
 
         import ocpp_bridge.commands as commands
+
         channel_layers.backends.clear()
         commands._sender.reset()
         self.served = True
@@ -153,6 +199,7 @@ class PrivateRedis:
             from channels.layers import channel_layers
 
             import ocpp_bridge.commands as commands
+
             channel_layers.backends.clear()
             commands._sender.reset()
 
@@ -168,10 +215,16 @@ def private_redis():
 def make_station(db):
     from stations.services import station_create
 
-    def make(identity: str = "CP-1", *, password: str = CHARGER_PASSWORD, connectors: int = 2,
-             **kwargs):
-        return station_create(identity=identity, location_name="Test site",
-                              connectors=connectors, password=password, **kwargs).station
+    def make(
+        identity: str = "CP-1", *, password: str = CHARGER_PASSWORD, connectors: int = 2, **kwargs
+    ):
+        return station_create(
+            identity=identity,
+            location_name="Test site",
+            connectors=connectors,
+            password=password,
+            **kwargs,
+        ).station
 
     return make
 
@@ -214,13 +267,16 @@ def staff_in(client, db):
 
     def login(role: str | None, *extra_permissions: str):
         user = get_user_model().objects.create_user(
-            f"{role or 'root'}{next(_staff_numbers)}", is_staff=True, is_superuser=role is None)
+            f"{role or 'root'}{next(_staff_numbers)}", is_staff=True, is_superuser=role is None
+        )
         if role is not None:
             user.groups.add(Group.objects.get(name=role))
         for name in extra_permissions:
             app_label, codename = name.split(".")
-            user.user_permissions.add(Permission.objects.get(
-                content_type__app_label=app_label, codename=codename))
+            user.user_permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
         client.force_login(user)
         return user
+
     return login

@@ -54,21 +54,57 @@ def staff_name(request) -> str:
 
 @admin.register(Client)
 class ClientAdmin(ModelAdmin):
-    list_display = ["phone", "name", "status_shown", "language", "balance", "last_login",
-                    "created_at"]
+    list_display = [
+        "phone",
+        "name",
+        "status_shown",
+        "language",
+        "balance",
+        "last_login",
+        "created_at",
+    ]
     list_filter = ["status", "language"]
     search_fields = ["phone", "name", "email"]
     search_help_text = _("Phone, name or email.")
     date_hierarchy = "created_at"
     list_select_related = ["wallet"]
     actions_detail = ["block", "unblock", "adjust_wallet"]
-    readonly_fields = ["phone", "created_at", "deletion_requested_at", "anonymised_at",
-                       "status_shown", "status_note", "last_seen", "status_history",
-                       "wallet_summary", "ledger", "sessions", "payments", "devices", "logins"]
+    readonly_fields = [
+        "phone",
+        "created_at",
+        "deletion_requested_at",
+        "anonymised_at",
+        "status_shown",
+        "status_note",
+        "last_seen",
+        "status_history",
+        "wallet_summary",
+        "ledger",
+        "sessions",
+        "payments",
+        "devices",
+        "logins",
+    ]
     fieldsets = [
-        (_("Profile"), {"classes": ["tab"], "fields": [
-            "phone", "name", "email", "language", "status_shown", "status_note", "last_seen",
-            "created_at", "deletion_requested_at", "anonymised_at", "status_history"]}),
+        (
+            _("Profile"),
+            {
+                "classes": ["tab"],
+                "fields": [
+                    "phone",
+                    "name",
+                    "email",
+                    "language",
+                    "status_shown",
+                    "status_note",
+                    "last_seen",
+                    "created_at",
+                    "deletion_requested_at",
+                    "anonymised_at",
+                    "status_history",
+                ],
+            },
+        ),
         (_("Wallet & ledger"), {"classes": ["tab"], "fields": ["wallet_summary", "ledger"]}),
         (_("Sessions"), {"classes": ["tab"], "fields": ["sessions"]}),
         (_("Payments"), {"classes": ["tab"], "fields": ["payments"]}),
@@ -99,17 +135,26 @@ class ClientAdmin(ModelAdmin):
             return request.user.has_perm(f"{model._meta.app_label}.view_{model._meta.model_name}")
 
         ledger = may_view(LedgerTransaction)
-        return Sections(wallet=may_view(Wallet), ledger=ledger,
-                        postings=ledger and may_view(LedgerPosting),
-                        sessions=may_view(ChargingSession), payments=may_view(Payment),
-                        logins=may_view(LoginSession), debts=may_view(Debt),
-                        adjust=self.has_adjust_wallet_permission(request))
+        return Sections(
+            wallet=may_view(Wallet),
+            ledger=ledger,
+            postings=ledger and may_view(LedgerPosting),
+            sessions=may_view(ChargingSession),
+            payments=may_view(Payment),
+            logins=may_view(LoginSession),
+            debts=may_view(Debt),
+            adjust=self.has_adjust_wallet_permission(request),
+        )
 
     def get_fieldsets(self, request, obj=None):
         shown = self.sections(request)
-        hidden = {"wallet_summary": not shown.wallet, "ledger": not shown.ledger,
-                  "sessions": not shown.sessions, "payments": not shown.payments,
-                  "logins": not shown.logins}
+        hidden = {
+            "wallet_summary": not shown.wallet,
+            "ledger": not shown.ledger,
+            "sessions": not shown.sessions,
+            "payments": not shown.payments,
+            "logins": not shown.logins,
+        }
         fieldsets = []
         for name, options in super().get_fieldsets(request, obj):
             fields = [f for f in options["fields"] if not hidden.get(f)]
@@ -128,35 +173,46 @@ class ClientAdmin(ModelAdmin):
         return shown if self.sections(request).wallet else [f for f in shown if f != "balance"]
 
     def get_queryset(self, request):
-        last_login = (LoginSession.objects.filter(client=OuterRef("pk"))
-                      .order_by("-created_at").values("created_at")[:1])
+        last_login = (
+            LoginSession.objects.filter(client=OuterRef("pk"))
+            .order_by("-created_at")
+            .values("created_at")[:1]
+        )
         return super().get_queryset(request).annotate(last_login_at=Subquery(last_login))
 
     def get_actions_detail(self, request, object_id):
         """The buttons that fit the client as it is now (Unblock for a blocked one, ...)."""
-        found = (Client.objects.filter(pk=object_id).values_list("status", "wallet").first()
-                 if str(object_id).isdigit() else None)
+        found = (
+            Client.objects.filter(pk=object_id).values_list("status", "wallet").first()
+            if str(object_id).isdigit()
+            else None
+        )
         if found is None:
             return []
         status, wallet_id = found
-        fits = {"block": status in parts.BLOCK.allowed_from,
-                "unblock": status in parts.UNBLOCK.allowed_from,
-                "adjust_wallet": wallet_id is not None}
-        return [a for a in super().get_actions_detail(request, object_id)
-                if fits.get(a.method.original_function_name, True)]
+        fits = {
+            "block": status in parts.BLOCK.allowed_from,
+            "unblock": status in parts.UNBLOCK.allowed_from,
+            "adjust_wallet": wallet_id is not None,
+        }
+        return [
+            a
+            for a in super().get_actions_detail(request, object_id)
+            if fits.get(a.method.original_function_name, True)
+        ]
 
     # -- the page ------------------------------------------------------------------------
 
-    def render_change_form(self, request, context, add=False, change=False, form_url="",
-                           obj=None):
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
             # every tab is drawn from this, read once (the theme resolves fields repeatedly)
             obj.admin_page = client_page(client=obj, sections=self.sections(request))
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def save_model(self, request, obj, form, change):
-        changed = {name: form.cleaned_data[name] for name in form.changed_data
-                   if name in PROFILE_FIELDS}
+        changed = {
+            name: form.cleaned_data[name] for name in form.changed_data if name in PROFILE_FIELDS
+        }
         services.client_update_profile(client=obj, **changed)
 
     @display(description=_("status"), ordering="status")
@@ -170,8 +226,9 @@ class ClientAdmin(ModelAdmin):
         except Wallet.DoesNotExist:
             return "—"
         text = parts.money(wallet.balance, wallet.currency)
-        return text + (" · " + gettext("debt %(debt)s") % {"debt": wallet.debt}
-                       if wallet.debt else "")
+        return text + (
+            " · " + gettext("debt %(debt)s") % {"debt": wallet.debt} if wallet.debt else ""
+        )
 
     @display(description=_("last login"), ordering="last_login_at")
     def last_login(self, obj: Client):
@@ -219,24 +276,39 @@ class ClientAdmin(ModelAdmin):
 
     # -- the buttons ---------------------------------------------------------------------
 
-    @action(description=_("Block…"), url_path="block", permissions=["status"], icon="block",
-            variant=ActionVariant.DANGER)
+    @action(
+        description=_("Block…"),
+        url_path="block",
+        permissions=["status"],
+        icon="block",
+        variant=ActionVariant.DANGER,
+    )
     def block(self, request, object_id):
         return self._status_page(request, object_id, parts.BLOCK)
 
-    @action(description=_("Unblock…"), url_path="unblock", permissions=["status"],
-            icon="lock_open", variant=ActionVariant.SUCCESS)
+    @action(
+        description=_("Unblock…"),
+        url_path="unblock",
+        permissions=["status"],
+        icon="lock_open",
+        variant=ActionVariant.SUCCESS,
+    )
     def unblock(self, request, object_id):
         return self._status_page(request, object_id, parts.UNBLOCK)
 
-    @action(description=_("Adjust wallet…"), url_path="adjust-wallet",
-            permissions=["adjust_wallet"], icon="account_balance_wallet")
+    @action(
+        description=_("Adjust wallet…"),
+        url_path="adjust-wallet",
+        permissions=["adjust_wallet"],
+        icon="account_balance_wallet",
+    )
     def adjust_wallet(self, request, object_id):
         client = self._client(request, object_id)
         wallets = Wallet.objects.filter(client=client)
         if not wallets.exists():
-            self.message_user(request, gettext("No wallet yet: nothing to adjust."),
-                              messages.WARNING)
+            self.message_user(
+                request, gettext("No wallet yet: nothing to adjust."), messages.WARNING
+            )
             return self._back(client)
         # the wallet admin's own form, page and service (it answers None once done)
         response = self.admin_site.get_model_admin(Wallet).adjust_wallet(request, wallets)
@@ -256,34 +328,55 @@ class ClientAdmin(ModelAdmin):
     def _status_page(self, request, object_id, change: parts.StatusAction):
         client = self._client(request, object_id)
         if client.status not in change.allowed_from:
-            self.message_user(request, gettext("Client %(client)s is %(status)s: nothing to "
-                                               "do.") % {"client": client.pk,
-                                                         "status": client.get_status_display()},
-                              messages.WARNING)
+            self.message_user(
+                request,
+                gettext("Client %(client)s is %(status)s: nothing to do.")
+                % {"client": client.pk, "status": client.get_status_display()},
+                messages.WARNING,
+            )
             return self._back(client)
         logins = selectors.active_sessions_of(client=client).count()
-        form = parts.StatusChangeForm(request.POST if request.method == "POST" else None,
-                                      action=change)
+        form = parts.StatusChangeForm(
+            request.POST if request.method == "POST" else None, action=change
+        )
         if form.is_valid():
             try:
-                done = change.service(client_id=client.pk, reason=form.cleaned_data["reason"],
-                                      by=staff_name(request), author=request.user)
+                done = change.service(
+                    client_id=client.pk,
+                    reason=form.cleaned_data["reason"],
+                    by=staff_name(request),
+                    author=request.user,
+                )
             except ApiError as exc:
-                self.message_user(request, gettext("Client %(client)s: not changed — "
-                                                   "%(code)s") % {"client": client.pk,
-                                                                  "code": exc.code},
-                                  messages.ERROR)
+                self.message_user(
+                    request,
+                    gettext("Client %(client)s: not changed — %(code)s")
+                    % {"client": client.pk, "code": exc.code},
+                    messages.ERROR,
+                )
                 return self._back(client)
             text = gettext("Client %(client)s is now %(status)s.") % {
-                "client": done.pk, "status": done.get_status_display()}
+                "client": done.pk,
+                "status": done.get_status_display(),
+            }
             if change is parts.BLOCK:
                 text += " " + gettext("%(count)s login(s) closed.") % {"count": logins}
             self.message_user(request, text, messages.SUCCESS)
             return self._back(done)
-        return TemplateResponse(request, STATUS_TEMPLATE, {
-            **self.admin_site.each_context(request), "title": change.title,
-            "opts": self.model._meta, "original": client, "change": change, "form": form,
-            "logins": logins, "media": self.media + form.media})
+        return TemplateResponse(
+            request,
+            STATUS_TEMPLATE,
+            {
+                **self.admin_site.each_context(request),
+                "title": change.title,
+                "opts": self.model._meta,
+                "original": client,
+                "change": change,
+                "form": form,
+                "logins": logins,
+                "media": self.media + form.media,
+            },
+        )
 
 
 @admin.register(LoginSession)

@@ -32,7 +32,7 @@ class Newest(Generic[T]):
 
 
 def newest(queryset: QuerySet, count: int = SHOWN) -> Newest:
-    rows = list(queryset[:count + 1])
+    rows = list(queryset[: count + 1])
     return Newest(rows[:count], len(rows) > count)
 
 
@@ -70,24 +70,35 @@ def client_page(*, client: Client, sections: Sections) -> ClientPage:
     logins = LoginSession.objects.filter(client=client)
     seen = logins.aggregate(login=Max("created_at"), refresh=Max("refreshed_at"))
     page = ClientPage(
-        client=client, sections=sections,
-        history=newest(ClientStatusChange.objects.filter(client=client)
-                       .select_related("author").order_by("-id"), HISTORY_SHOWN),
-        last_login_at=seen["login"], last_refresh_at=seen["refresh"],
-        devices=newest(Device.objects.filter(client=client).order_by("-updated_at", "-id")))
+        client=client,
+        sections=sections,
+        history=newest(
+            ClientStatusChange.objects.filter(client=client)
+            .select_related("author")
+            .order_by("-id"),
+            HISTORY_SHOWN,
+        ),
+        last_login_at=seen["login"],
+        last_refresh_at=seen["refresh"],
+        devices=newest(Device.objects.filter(client=client).order_by("-updated_at", "-id")),
+    )
     if sections.logins:
         page.logins = newest(logins.order_by("-created_at"))
     if sections.wallet or sections.ledger:
         page.wallet = Wallet.objects.filter(client=client).first()
     if sections.ledger and page.wallet is not None:
-        ledger = (LedgerTransaction.objects.filter(wallet=page.wallet)
-                  .select_related("author").order_by("-id"))
+        ledger = (
+            LedgerTransaction.objects.filter(wallet=page.wallet)
+            .select_related("author")
+            .order_by("-id")
+        )
         if sections.postings:
             ledger = ledger.prefetch_related("postings")
         page.ledger = newest(ledger)
     if sections.sessions:
-        page.sessions = newest(ChargingSession.objects.filter(client=client)
-                               .select_related("station").order_by("-id"))
+        page.sessions = newest(
+            ChargingSession.objects.filter(client=client).select_related("station").order_by("-id")
+        )
     if sections.payments:
         page.payments = newest(Payment.objects.filter(client=client).order_by("-id"))
     return page

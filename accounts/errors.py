@@ -22,6 +22,9 @@ class TokenRejected(ApiError, exceptions.AuthenticationFailed):
 class RateLimited(ApiError, exceptions.Throttled):
     def __init__(self, seconds: float):
         # int(wait) + 1 is what the shared handler puts in Retry-After; keep details equal.
-        super().__init__("RATE_LIMITED", status_code=status.HTTP_429_TOO_MANY_REQUESTS,
-                         details={"retry_after": int(seconds) + 1})
+        super().__init__(
+            "RATE_LIMITED",
+            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+            details={"retry_after": int(seconds) + 1},
+        )
         self.wait = seconds

@@ -20,8 +20,9 @@ from .status_models import ClientStatusChange  # noqa: F401 - who blocked / unbl
 
 # E.164: "+", country code not starting with 0, at most 15 digits in all.
 E164_REGEX = r"^\+[1-9][0-9]{6,14}$"
-phone_validator = RegexValidator(E164_REGEX,
-                                 _("Enter the phone in E.164 form, e.g. +996700123456."))
+phone_validator = RegexValidator(
+    E164_REGEX, _("Enter the phone in E.164 form, e.g. +996700123456.")
+)
 
 
 class Client(models.Model):
@@ -44,8 +45,9 @@ class Client(models.Model):
     # blank: not chosen — the API answers in the app's Accept-Language, and texts sent
     # outside a request (SMS, push) use CLIENT_DEFAULT_LANGUAGE
     language = models.CharField(max_length=2, choices=Language.choices, blank=True, default="")
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE,
-                              db_index=True)
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.ACTIVE, db_index=True
+    )
     deletion_requested_at = models.DateTimeField(null=True, blank=True)
     anonymised_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -152,14 +154,16 @@ class OtpCode(models.Model):
 
 class Favourite(models.Model):
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="favourites")
-    location = models.ForeignKey("stations.Location", on_delete=models.CASCADE,
-                                 related_name="favourited_by")
+    location = models.ForeignKey(
+        "stations.Location", on_delete=models.CASCADE, related_name="favourited_by"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at"]
-        constraints = [models.UniqueConstraint(fields=["client", "location"],
-                                               name="favourite_once_per_client")]
+        constraints = [
+            models.UniqueConstraint(fields=["client", "location"], name="favourite_once_per_client")
+        ]
 
     def __str__(self) -> str:
         return f"{self.client_id} → {self.location_id}"
@@ -187,31 +191,83 @@ class Device(models.Model):
         return f"{self.kind} device of client {self.client_id}"
 
 
-display_names(Client, _("client"), _("clients"), {
-    "phone": _("phone"), "name": pgettext_lazy("person", "name"), "email": _("email"),
-    "language": _("language"), "status": _("status"),
-    "deletion_requested_at": _("deletion requested at"), "anonymised_at": _("anonymised at"),
-    "created_at": _("created at"),
-})
-display_names(LoginSession, _("login session"), _("login sessions"), {
-    "id": _("ID"), "client": _("client"), "refresh_jti": _("refresh token ID"),
-    "created_at": _("created at"), "refreshed_at": _("refreshed at"),
-    "expires_at": _("expires at"), "revoked_at": _("revoked at"),
-    "revoke_reason": _("revoke reason"), "ip": _("IP address"), "user_agent": _("user agent"),
-})
-display_names(UsedRefreshToken, _("used refresh token"), _("used refresh tokens"), {
-    "jti": _("token ID"), "session": _("login session"), "used_at": _("used at"),
-})
-display_names(OtpCode, _("one-time code"), _("one-time codes"), {
-    "phone": _("phone"), "code_hash": _("code hash"), "ip": _("IP address"),
-    "created_at": _("created at"), "expires_at": _("expires at"), "attempts": _("attempts"),
-    "closed_at": _("closed at"), "close_reason": _("close reason"),
-})
-display_names(Favourite, _("favourite"), _("favourites"), {
-    "client": _("client"), "location": _("location"), "created_at": _("created at"),
-})
-display_names(Device, _("device"), _("devices"), {
-    "client": _("client"), "kind": _("kind"), "token": _("token"),
-    "subscription": _("subscription"), "created_at": _("created at"),
-    "updated_at": _("updated at"),
-})
+display_names(
+    Client,
+    _("client"),
+    _("clients"),
+    {
+        "phone": _("phone"),
+        "name": pgettext_lazy("person", "name"),
+        "email": _("email"),
+        "language": _("language"),
+        "status": _("status"),
+        "deletion_requested_at": _("deletion requested at"),
+        "anonymised_at": _("anonymised at"),
+        "created_at": _("created at"),
+    },
+)
+display_names(
+    LoginSession,
+    _("login session"),
+    _("login sessions"),
+    {
+        "id": _("ID"),
+        "client": _("client"),
+        "refresh_jti": _("refresh token ID"),
+        "created_at": _("created at"),
+        "refreshed_at": _("refreshed at"),
+        "expires_at": _("expires at"),
+        "revoked_at": _("revoked at"),
+        "revoke_reason": _("revoke reason"),
+        "ip": _("IP address"),
+        "user_agent": _("user agent"),
+    },
+)
+display_names(
+    UsedRefreshToken,
+    _("used refresh token"),
+    _("used refresh tokens"),
+    {
+        "jti": _("token ID"),
+        "session": _("login session"),
+        "used_at": _("used at"),
+    },
+)
+display_names(
+    OtpCode,
+    _("one-time code"),
+    _("one-time codes"),
+    {
+        "phone": _("phone"),
+        "code_hash": _("code hash"),
+        "ip": _("IP address"),
+        "created_at": _("created at"),
+        "expires_at": _("expires at"),
+        "attempts": _("attempts"),
+        "closed_at": _("closed at"),
+        "close_reason": _("close reason"),
+    },
+)
+display_names(
+    Favourite,
+    _("favourite"),
+    _("favourites"),
+    {
+        "client": _("client"),
+        "location": _("location"),
+        "created_at": _("created at"),
+    },
+)
+display_names(
+    Device,
+    _("device"),
+    _("devices"),
+    {
+        "client": _("client"),
+        "kind": _("kind"),
+        "token": _("token"),
+        "subscription": _("subscription"),
+        "created_at": _("created at"),
+        "updated_at": _("updated at"),
+    },
+)

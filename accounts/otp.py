@@ -45,8 +45,9 @@ class Login:
 def code_hash(*, phone: str, code: str) -> str:
     # Keyed by SECRET_KEY and bound to the phone: a leaked table cannot be brute-forced
     # offline without the key, and a hash cannot be replayed for another number.
-    return hmac.new(settings.SECRET_KEY.encode(), f"{phone}:{code}".encode(),
-                    hashlib.sha256).hexdigest()
+    return hmac.new(
+        settings.SECRET_KEY.encode(), f"{phone}:{code}".encode(), hashlib.sha256
+    ).hexdigest()
 
 
 def otp_request(*, phone: str, ip: str | None, language: str = "") -> None:
@@ -65,20 +66,27 @@ def otp_request(*, phone: str, ip: str | None, language: str = "") -> None:
             _lock(f"otp-ip:{ip}")
         _check_limits(phone=phone, ip=ip, now=now)
         OtpCode.objects.filter(phone=phone, closed_at__isnull=True).update(
-            closed_at=now, close_reason=OtpCode.CloseReason.SUPERSEDED)
+            closed_at=now, close_reason=OtpCode.CloseReason.SUPERSEDED
+        )
         code = f"{secrets.randbelow(10**6):06d}"
         otp = OtpCode.objects.create(
-            phone=phone, code_hash=code_hash(phone=phone, code=code), ip=ip, created_at=now,
-            expires_at=now + timedelta(seconds=settings.OTP_TTL_SECONDS))
+            phone=phone,
+            code_hash=code_hash(phone=phone, code=code),
+            ip=ip,
+            created_at=now,
+            expires_at=now + timedelta(seconds=settings.OTP_TTL_SECONDS),
+        )
     # Delivered after commit so the limits count this code even if the gateway hangs.
     chosen = Client.objects.filter(phone=phone).values_list("language", flat=True).first()
     try:
-        template = SMS_TEXT.get(chosen or language or settings.CLIENT_DEFAULT_LANGUAGE,
-                                SMS_TEXT["ru"])
+        template = SMS_TEXT.get(
+            chosen or language or settings.CLIENT_DEFAULT_LANGUAGE, SMS_TEXT["ru"]
+        )
         send_sms(phone=phone, text=template.format(code=code))
     except SmsDeliveryError as exc:
         OtpCode.objects.filter(pk=otp.pk).update(
-            closed_at=timezone.now(), close_reason=OtpCode.CloseReason.DELIVERY_FAILED)
+            closed_at=timezone.now(), close_reason=OtpCode.CloseReason.DELIVERY_FAILED
+        )
         raise ApiError("OTP_DELIVERY_FAILED", status_code=status.HTTP_502_BAD_GATEWAY) from exc
 
 
@@ -86,9 +94,12 @@ def otp_verify(*, phone: str, code: str, ip: str | None = None, user_agent: str 
     now = timezone.now()
     failure: ApiError | None = None
     with transaction.atomic():
-        otp = (OtpCode.objects.select_for_update()
-               .filter(phone=phone, closed_at__isnull=True, expires_at__gt=now)
-               .order_by("-created_at").first())
+        otp = (
+            OtpCode.objects.select_for_update()
+            .filter(phone=phone, closed_at__isnull=True, expires_at__gt=now)
+            .order_by("-created_at")
+            .first()
+        )
         if otp is None:
             failure = ApiError("OTP_EXPIRED")
         elif not hmac.compare_digest(otp.code_hash, code_hash(phone=phone, code=code)):
@@ -104,8 +115,11 @@ def otp_verify(*, phone: str, code: str, ip: str | None = None, user_agent: str 
             client, created = Client.objects.get_or_create(phone=phone)
             failure = _login_refusal(client)
             if failure is None:
-                login = Login(client=client, created=created,
-                              tokens=session_start(client=client, ip=ip, user_agent=user_agent))
+                login = Login(
+                    client=client,
+                    created=created,
+                    tokens=session_start(client=client, ip=ip, user_agent=user_agent),
+                )
     if failure is not None:  # after commit: a wrong guess must still count
         raise failure
     return login
@@ -129,17 +143,27 @@ def _login_refusal(client: Client) -> ApiError | None:
 
 def _check_limits(*, phone: str, ip: str | None, now) -> None:
     day = OtpCode.objects.filter(created_at__gt=now - DAY)
-    last = (day.filter(phone=phone).exclude(close_reason=OtpCode.CloseReason.DELIVERY_FAILED)
-            .order_by("-created_at").values_list("created_at", flat=True).first())
+    last = (
+        day.filter(phone=phone)
+        .exclude(close_reason=OtpCode.CloseReason.DELIVERY_FAILED)
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
     resend = timedelta(seconds=settings.OTP_RESEND_SECONDS)
     if last is not None and now - last < resend:
         raise RateLimited((last + resend - now).total_seconds())
-    for field, value, limit in (("phone", phone, settings.OTP_DAILY_LIMIT_PER_PHONE),
-                                ("ip", ip, settings.OTP_DAILY_LIMIT_PER_IP)):
+    for field, value, limit in (
+        ("phone", phone, settings.OTP_DAILY_LIMIT_PER_PHONE),
+        ("ip", ip, settings.OTP_DAILY_LIMIT_PER_IP),
+    ):
         if value is None:
             continue
-        times = list(day.filter(**{field: value}).order_by("-created_at")
-                     .values_list("created_at", flat=True)[:limit])
+        times = list(
+            day.filter(**{field: value})
+            .order_by("-created_at")
+            .values_list("created_at", flat=True)[:limit]
+        )
         if len(times) >= limit:  # free again when the oldest of the newest `limit` ages out
             raise RateLimited((times[-1] + DAY - now).total_seconds())
 

@@ -23,8 +23,12 @@ class IsActiveClient(BasePermission):
         if client.status == Client.Status.ACTIVE:
             return True
         if client.status == Client.Status.PENDING_DELETION and (
-                request.method in SAFE_METHODS or getattr(view, "allow_pending_deletion", False)):
+            request.method in SAFE_METHODS or getattr(view, "allow_pending_deletion", False)
+        ):
             return True
-        code = ("ACCOUNT_PENDING_DELETION" if client.status == Client.Status.PENDING_DELETION
-                else "CLIENT_BLOCKED")
+        code = (
+            "ACCOUNT_PENDING_DELETION"
+            if client.status == Client.Status.PENDING_DELETION
+            else "CLIENT_BLOCKED"
+        )
         raise ApiError(code, status_code=status.HTTP_403_FORBIDDEN)

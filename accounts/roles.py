@@ -28,8 +28,11 @@ OWNER, OPERATOR, SUPPORT, FINANCE = "owner", "operator", "support", "finance"
 
 def _all(*models: str) -> set[str]:
     """add, change, delete and view of each "app_label.model"."""
-    return {f"{model.split('.')[0]}.{verb}_{model.split('.')[1]}" for model in models
-            for verb in ("add", "change", "delete", "view")}
+    return {
+        f"{model.split('.')[0]}.{verb}_{model.split('.')[1]}"
+        for model in models
+        for verb in ("add", "change", "delete", "view")
+    }
 
 
 def _view(*models: str) -> set[str]:
@@ -37,43 +40,107 @@ def _view(*models: str) -> set[str]:
 
 
 TARIFF_MODELS = ("stations.tariffplan", "stations.tariffrule", "stations.tariffassignment")
-MONEY_MODELS = ("payments.wallet", "payments.hold", "payments.ledgertransaction",
-                "payments.ledgerposting", "payments.debt", "payments.payment",
-                "payments.paymentevent", "payments.reconciliationissue")
+MONEY_MODELS = (
+    "payments.wallet",
+    "payments.hold",
+    "payments.ledgertransaction",
+    "payments.ledgerposting",
+    "payments.debt",
+    "payments.payment",
+    "payments.paymentevent",
+    "payments.reconciliationissue",
+)
 
 ROLE_PERMISSIONS: dict[str, set[str]] = {
-    OWNER: _view("stations.location", "stations.station", "stations.connector",
-                 "charging.chargingsession", "charging.ocpptransaction", *TARIFF_MODELS)
+    OWNER: _view(
+        "stations.location",
+        "stations.station",
+        "stations.connector",
+        "charging.chargingsession",
+        "charging.ocpptransaction",
+        *TARIFF_MODELS,
+    )
     | {"stations.change_location", "stations.change_station"},
-    OPERATOR: _all("stations.location", "stations.station", "stations.connector",
-                   "stations.idtag", "stations.reservation", "stations.chargingprofile",
-                   "stations.localliststate", "stations.promocode", *TARIFF_MODELS)
-    | _view("stations.chargingprofileassignment", "stations.clienttariff",
-            "stations.promoredemption", "charging.chargingsession",
-            "charging.ocpptransaction", "charging.metersample", "ocpp_bridge.ocppmessage",
-            "ocpp_bridge.securityevent", "ocpp_bridge.commandrecord",
-            "ocpp_bridge.parkedmessage", "maintenance.backup",
-            "django_celery_beat.periodictask", "django_celery_beat.crontabschedule",
-            "django_celery_beat.intervalschedule")
-    | {"stations.manage_station_security", "ocpp_bridge.add_commandrecord",  # = send commands
-       "ocpp_bridge.change_parkedmessage",  # = resolve parked messages
-       "charging.stop_chargingsession", "charging.close_chargingsession"},
+    OPERATOR: _all(
+        "stations.location",
+        "stations.station",
+        "stations.connector",
+        "stations.idtag",
+        "stations.reservation",
+        "stations.chargingprofile",
+        "stations.localliststate",
+        "stations.promocode",
+        *TARIFF_MODELS,
+    )
+    | _view(
+        "stations.chargingprofileassignment",
+        "stations.clienttariff",
+        "stations.promoredemption",
+        "charging.chargingsession",
+        "charging.ocpptransaction",
+        "charging.metersample",
+        "ocpp_bridge.ocppmessage",
+        "ocpp_bridge.securityevent",
+        "ocpp_bridge.commandrecord",
+        "ocpp_bridge.parkedmessage",
+        "maintenance.backup",
+        "django_celery_beat.periodictask",
+        "django_celery_beat.crontabschedule",
+        "django_celery_beat.intervalschedule",
+    )
+    | {
+        "stations.manage_station_security",
+        "ocpp_bridge.add_commandrecord",  # = send commands
+        "ocpp_bridge.change_parkedmessage",  # = resolve parked messages
+        "charging.stop_chargingsession",
+        "charging.close_chargingsession",
+    },
     SUPPORT: _all("stations.idtag")
-    | _view("accounts.client", "accounts.loginsession", "charging.chargingsession",
-            "charging.ocpptransaction", "stations.location", "stations.station",
-            "stations.connector", "stations.clienttariff", "stations.promocode",
-            "stations.promoredemption", "stations.tariffplan", "stations.tariffrule",
-            "payments.wallet", "payments.ledgertransaction", "payments.hold",
-            "payments.debt", "payments.payment")
-    | {"accounts.change_client",  # = block / unblock
-       "charging.stop_chargingsession", "charging.refund_chargingsession"},
-    FINANCE: _view(*MONEY_MODELS, "accounts.client", "charging.chargingsession",
-                   "charging.ocpptransaction", "charging.billingreview",
-                   "stations.location", "stations.station", "stations.clienttariff",
-                   "stations.promocode", "stations.promoredemption", *TARIFF_MODELS)
-    | {"payments.adjust_wallet", "payments.refund_payment",
-       "payments.change_reconciliationissue", "payments.resolve_reconciliationissue",
-       "charging.refund_chargingsession", "charging.bill_unbilled_transaction"},
+    | _view(
+        "accounts.client",
+        "accounts.loginsession",
+        "charging.chargingsession",
+        "charging.ocpptransaction",
+        "stations.location",
+        "stations.station",
+        "stations.connector",
+        "stations.clienttariff",
+        "stations.promocode",
+        "stations.promoredemption",
+        "stations.tariffplan",
+        "stations.tariffrule",
+        "payments.wallet",
+        "payments.ledgertransaction",
+        "payments.hold",
+        "payments.debt",
+        "payments.payment",
+    )
+    | {
+        "accounts.change_client",  # = block / unblock
+        "charging.stop_chargingsession",
+        "charging.refund_chargingsession",
+    },
+    FINANCE: _view(
+        *MONEY_MODELS,
+        "accounts.client",
+        "charging.chargingsession",
+        "charging.ocpptransaction",
+        "charging.billingreview",
+        "stations.location",
+        "stations.station",
+        "stations.clienttariff",
+        "stations.promocode",
+        "stations.promoredemption",
+        *TARIFF_MODELS,
+    )
+    | {
+        "payments.adjust_wallet",
+        "payments.refund_payment",
+        "payments.change_reconciliationissue",
+        "payments.resolve_reconciliationissue",
+        "charging.refund_chargingsession",
+        "charging.bill_unbilled_transaction",
+    },
 }
 
 
@@ -89,10 +156,12 @@ def roles_sync(*, apps=global_apps) -> dict[str, int]:
     group_model = apps.get_model("auth", "Group")
     permission_model = apps.get_model("auth", "Permission")
     wanted = set().union(*ROLE_PERMISSIONS.values())
-    found = {f"{app_label}.{codename}": pk for pk, app_label, codename in
-             permission_model.objects.filter(
-                 codename__in={name.split(".")[1] for name in wanted})
-             .values_list("pk", "content_type__app_label", "codename")}
+    found = {
+        f"{app_label}.{codename}": pk
+        for pk, app_label, codename in permission_model.objects.filter(
+            codename__in={name.split(".")[1] for name in wanted}
+        ).values_list("pk", "content_type__app_label", "codename")
+    }
     missing = sorted(wanted - found.keys())
     if missing:
         raise UnknownPermission(f"permissions not in the database (migrate first): {missing}")

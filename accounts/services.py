@@ -43,12 +43,15 @@ def client_request_deletion(*, client_id: int, now: datetime | None = None) -> C
     longer stop or follow it. Stopping it first is the driver's decision, and its bill."""
     client = Client.objects.select_for_update().get(pk=client_id)
     session_model = apps.get_model("charging", "ChargingSession")  # charging depends on us
-    running = list(session_model.objects.filter(
-        client_id=client.pk, status__in=session_model.ACTIVE_STATUSES).values_list("pk",
-                                                                                 flat=True))
+    running = list(
+        session_model.objects.filter(
+            client_id=client.pk, status__in=session_model.ACTIVE_STATUSES
+        ).values_list("pk", flat=True)
+    )
     if running and client.status == Client.Status.ACTIVE:
-        raise ApiError("SESSION_ACTIVE", status_code=status.HTTP_409_CONFLICT,
-                       details={"sessions": running})
+        raise ApiError(
+            "SESSION_ACTIVE", status_code=status.HTTP_409_CONFLICT, details={"sessions": running}
+        )
     if client.status == Client.Status.ACTIVE:
         client.status = Client.Status.PENDING_DELETION
         client.deletion_requested_at = now or timezone.now()
@@ -64,11 +67,15 @@ def _status_reason(reason: str) -> str:
     return reason[:300]
 
 
-def _record_status_change(client: Client, *, before: str, reason: str, by: str,
-                          author) -> None:
-    ClientStatusChange.objects.create(client=client, status_before=before,
-                                      status=client.status, reason=reason,
-                                      by=(by or "system")[:150], author=author)
+def _record_status_change(client: Client, *, before: str, reason: str, by: str, author) -> None:
+    ClientStatusChange.objects.create(
+        client=client,
+        status_before=before,
+        status=client.status,
+        reason=reason,
+        by=(by or "system")[:150],
+        author=author,
+    )
 
 
 @transaction.atomic
@@ -128,18 +135,24 @@ def client_anonymise(*, client_id: int, now: datetime | None = None) -> bool:
 
 def clients_due_for_anonymisation(*, now: datetime) -> list[int]:
     cutoff = now - timedelta(days=settings.ACCOUNT_DELETION_GRACE_DAYS)
-    return list(Client.objects.filter(status=Client.Status.PENDING_DELETION,
-                                      deletion_requested_at__lte=cutoff)
-                .order_by("pk").values_list("pk", flat=True))
+    return list(
+        Client.objects.filter(
+            status=Client.Status.PENDING_DELETION, deletion_requested_at__lte=cutoff
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
 
 
 def accounts_anonymise_due(*, now: datetime | None = None) -> list[int]:
     """Anonymise every client past the grace period; safe to run twice at once (each client
     is re-checked under its row lock)."""
     now = now or timezone.now()
-    results, _ = each_row(clients_due_for_anonymisation(now=now),
-                          lambda pk: pk if client_anonymise(client_id=pk, now=now) else None,
-                          job="accounts.anonymise_due")
+    results, _ = each_row(
+        clients_due_for_anonymisation(now=now),
+        lambda pk: pk if client_anonymise(client_id=pk, now=now) else None,
+        job="accounts.anonymise_due",
+    )
     done = [pk for pk in results if pk is not None]
     if done:
         logger.info("anonymised %d clients", len(done))
@@ -164,11 +177,13 @@ def favourite_remove(*, client: Client, location_id: int) -> None:
 
 
 @transaction.atomic
-def device_register(*, client: Client, kind: str, token: str,
-                    subscription: dict | None = None) -> Saved:
+def device_register(
+    *, client: Client, kind: str, token: str, subscription: dict | None = None
+) -> Saved:
     """Upsert by token: a device that changes hands follows whoever registered it last."""
     device, created = Device.objects.update_or_create(
-        token=token, defaults={"client": client, "kind": kind, "subscription": subscription})
+        token=token, defaults={"client": client, "kind": kind, "subscription": subscription}
+    )
     return Saved(device, created)
 
 

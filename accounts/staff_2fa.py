@@ -24,8 +24,7 @@ def staff_2fa_enrol(*, user, backup_codes: int = 5) -> Enrolment:
     before stops working at once: this is also how a lost or leaked key is rotated."""
     TOTPDevice.objects.filter(user=user).delete()
     StaticDevice.objects.filter(user=user).delete()
-    authenticator = TOTPDevice.objects.create(user=user, name=AUTHENTICATOR_NAME,
-                                              confirmed=True)
+    authenticator = TOTPDevice.objects.create(user=user, name=AUTHENTICATOR_NAME, confirmed=True)
     backup = StaticDevice.objects.create(user=user, name=BACKUP_NAME, confirmed=True)
     codes = [StaticToken.random_token() for _ in range(backup_codes)]
     StaticToken.objects.bulk_create(StaticToken(device=backup, token=code) for code in codes)

@@ -21,32 +21,42 @@ from evpower.display_names import display_names
 
 
 class ClientStatusChange(models.Model):
-    client = models.ForeignKey("accounts.Client", on_delete=models.CASCADE,
-                               related_name="status_changes")
+    client = models.ForeignKey(
+        "accounts.Client", on_delete=models.CASCADE, related_name="status_changes"
+    )
     status_before = models.CharField(max_length=20)  # a Client.Status value
     status = models.CharField(max_length=20)  # a Client.Status value: what it became
     reason = models.CharField(max_length=300)
     # "staff:<username>" from the admin, "support:<OS user>" from a command: a command has
     # no staff user, and the name stays readable after the user is removed
     by = models.CharField(max_length=150)
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
-                               blank=True, related_name="+")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-id"]
         indexes = [models.Index(fields=["client", "-id"])]
         constraints = [
-            models.CheckConstraint(name="client_status_change_has_reason",
-                                   condition=~Q(reason="")),
+            models.CheckConstraint(name="client_status_change_has_reason", condition=~Q(reason="")),
         ]
 
     def __str__(self) -> str:
         return f"client {self.client_id}: {self.status_before} → {self.status}"
 
 
-display_names(ClientStatusChange, _("client status change"), _("client status changes"), {
-    "client": _("client"), "status_before": _("status before"), "status": _("status"),
-    "reason": _("reason"), "by": _("by"), "author": _("staff user"),
-    "created_at": _("when"),
-})
+display_names(
+    ClientStatusChange,
+    _("client status change"),
+    _("client status changes"),
+    {
+        "client": _("client"),
+        "status_before": _("status before"),
+        "status": _("status"),
+        "reason": _("reason"),
+        "by": _("by"),
+        "author": _("staff user"),
+        "created_at": _("when"),
+    },
+)

@@ -63,14 +63,23 @@ def session_refresh(*, raw_refresh: str) -> TokenPair:
     failure: ApiError | None = None
     with transaction.atomic():
         # The row lock serialises two refreshes of the same token: the loser sees a used jti.
-        session = (LoginSession.objects.select_for_update().select_related("client")
-                   .filter(id=session_id).first() if session_id else None)
+        session = (
+            LoginSession.objects.select_for_update()
+            .select_related("client")
+            .filter(id=session_id)
+            .first()
+            if session_id
+            else None
+        )
         if session is None or session.revoked_at is not None:
             failure = TokenRejected()
         elif token[jwt_settings.JTI_CLAIM] != session.refresh_jti:
             _revoke(LoginSession.objects.filter(pk=session.pk), LoginSession.RevokeReason.REUSE)
-            logger.warning("refresh token reused: session %s of client %s revoked",
-                           session.id, session.client_id)
+            logger.warning(
+                "refresh token reused: session %s of client %s revoked",
+                session.id,
+                session.client_id,
+            )
             failure = TokenRejected("TOKEN_REUSED")
         elif session.client.status not in TOKEN_STATUSES:
             failure = _status_error(session.client)
@@ -98,8 +107,11 @@ def authenticate_access(raw_access: str) -> tuple[Client, LoginSession]:
     client_id = token.get(jwt_settings.USER_ID_CLAIM)
     if session_id is None or not isinstance(client_id, int):
         raise TokenRejected()
-    session = (LoginSession.objects.select_related("client")
-               .filter(id=session_id, client_id=client_id).first())
+    session = (
+        LoginSession.objects.select_related("client")
+        .filter(id=session_id, client_id=client_id)
+        .first()
+    )
     if session is None or session.revoked_at is not None:
         raise TokenRejected()
     if session.client.status not in TOKEN_STATUSES:
@@ -120,20 +132,23 @@ def client_from_access_token(token: str) -> tuple[Client, uuid.UUID] | None:
     return client, session.pk
 
 
-def session_revoke(*, session_id: uuid.UUID,
-                   reason: str = LoginSession.RevokeReason.LOGOUT) -> None:
+def session_revoke(
+    *, session_id: uuid.UUID, reason: str = LoginSession.RevokeReason.LOGOUT
+) -> None:
     _revoke(LoginSession.objects.filter(pk=session_id), reason)
 
 
-def client_sessions_revoke(*, client_id: int,
-                           reason: str = LoginSession.RevokeReason.LOGOUT_ALL) -> int:
+def client_sessions_revoke(
+    *, client_id: int, reason: str = LoginSession.RevokeReason.LOGOUT_ALL
+) -> int:
     return _revoke(LoginSession.objects.filter(client_id=client_id), reason)
 
 
 def _revoke(sessions, reason: str) -> int:
     ids = list(sessions.filter(revoked_at__isnull=True).values_list("pk", flat=True))
     revoked = sessions.filter(pk__in=ids, revoked_at__isnull=True).update(
-        revoked_at=timezone.now(), revoke_reason=reason)
+        revoked_at=timezone.now(), revoke_reason=reason
+    )
     if ids:
         # an open realtime socket of these logins closes too (stations.consumers), once
         # the revocation is committed
@@ -153,8 +168,9 @@ def _close_sockets(session_ids: list[uuid.UUID], reason: str) -> None:
     layer = get_channel_layer()
     for session_id in session_ids:
         try:
-            async_to_sync(layer.group_send)(login_group(session_id),
-                                            {"type": "app.revoked", "reason": reason})
+            async_to_sync(layer.group_send)(
+                login_group(session_id), {"type": "app.revoked", "reason": reason}
+            )
         except Exception:  # the socket's own re-check closes it within a minute anyway
             logger.exception("could not tell the sockets of login %s", session_id)
 
@@ -162,8 +178,9 @@ def _close_sockets(session_ids: list[uuid.UUID], reason: str) -> None:
 def login_usable(session_id: uuid.UUID) -> bool:
     """For a realtime socket's re-check: its login is not revoked and its client may still
     use tokens (the socket outlives its access token's expiry; its login must not)."""
-    return LoginSession.objects.filter(pk=session_id, revoked_at__isnull=True,
-                                       client__status__in=TOKEN_STATUSES).exists()
+    return LoginSession.objects.filter(
+        pk=session_id, revoked_at__isnull=True, client__status__in=TOKEN_STATUSES
+    ).exists()
 
 
 def _status_error(client: Client) -> ApiError:

@@ -142,6 +142,7 @@ print(json.dumps({
 # database
 # --------------------------------------------------------------------------
 
+
 def prepare_database(env: dict, n_locations: int, seed: int) -> dict:
     """Fresh evpower_bench, migrated, with the map fixtures; returns their ids."""
     import psycopg
@@ -151,13 +152,19 @@ def prepare_database(env: dict, n_locations: int, seed: int) -> dict:
         conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {BENCH_DB}")
     run_checked([sys.executable, "manage.py", "migrate", "--noinput"], env, 900, "migrate")
-    out = run_checked([sys.executable, "manage.py", "shell", "-c",
-                       FIXTURES % {"n": n_locations, "seed": seed}], env, 900, "fixtures")
+    out = run_checked(
+        [sys.executable, "manage.py", "shell", "-c", FIXTURES % {"n": n_locations, "seed": seed}],
+        env,
+        900,
+        "fixtures",
+    )
     data = json.loads(out.strip().splitlines()[-1])
-    log(f"  prepared database {BENCH_DB} in {time.monotonic() - t0:.1f}s: "
+    log(
+        f"  prepared database {BENCH_DB} in {time.monotonic() - t0:.1f}s: "
         f"{data['locations']} locations ({len(data['visible_location_ids'])} visible), "
         f"{data['stations']} stations ({data['online_stations']} online), "
-        f"{data['connectors']} connectors")
+        f"{data['connectors']} connectors"
+    )
     return data
 
 
@@ -177,6 +184,7 @@ def flush_bench_redis(env: dict) -> None:
 # a minimal keep-alive HTTP/1.1 client
 # --------------------------------------------------------------------------
 
+
 class HttpError(Exception):
     pass
 
@@ -195,8 +203,10 @@ class Connection:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         reader = self.reader
-        self.writer.write(b"GET %s HTTP/1.1\r\nHost: %s\r\nAccept: application/json\r\n\r\n"
-                          % (path.encode(), self.host_header))
+        self.writer.write(
+            b"GET %s HTTP/1.1\r\nHost: %s\r\nAccept: application/json\r\n\r\n"
+            % (path.encode(), self.host_header)
+        )
         head = await reader.readuntil(b"\r\n\r\n")
         lines = head.split(b"\r\n")
         parts = lines[0].split(b" ", 2)
@@ -248,6 +258,7 @@ class Connection:
 # one endpoint under load
 # --------------------------------------------------------------------------
 
+
 async def run_endpoint(name: str, make_path, port: int, server_pid: int, args) -> dict:
     """--clients closed-loop clients for warm-up + duration; statistics over the
     answers received within the measured window."""
@@ -274,8 +285,14 @@ async def run_endpoint(name: str, make_path, port: int, server_pid: int, args) -
                 try:
                     async with asyncio.timeout(args.request_timeout):
                         status, body = await conn.get(make_path(rng))
-                except (OSError, TimeoutError, asyncio.IncompleteReadError,
-                        asyncio.LimitOverrunError, HttpError, ValueError) as exc:
+                except (
+                    OSError,
+                    TimeoutError,
+                    asyncio.IncompleteReadError,
+                    asyncio.LimitOverrunError,
+                    HttpError,
+                    ValueError,
+                ) as exc:
                     await conn.close()
                     t1 = clock()
                     if w0 <= t1 <= w1:
@@ -328,6 +345,7 @@ async def run_endpoint(name: str, make_path, port: int, server_pid: int, args) -
 # one server run
 # --------------------------------------------------------------------------
 
+
 def endpoints(ids: dict) -> list[tuple[str, object]]:
     locs, stations = ids["visible_location_ids"], ids["visible_station_ids"]
     return [
@@ -368,18 +386,24 @@ def run_server(workers: int, env: dict, ids: dict, args) -> dict:
     try:
         wait_for_port(port, proc, log_path, args.start_timeout)
         asyncio.run(wait_ready(port, args.start_timeout))
-        log(f"  uvicorn pid {proc.pid} on {HOST}:{port} (log {log_path}), "
-            f"processes {process_tree(proc.pid)}")
+        log(
+            f"  uvicorn pid {proc.pid} on {HOST}:{port} (log {log_path}), "
+            f"processes {process_tree(proc.pid)}"
+        )
         for name, make_path in endpoints(ids):
             if args.pause_before:
-                log(f"  {name}: starting in {args.pause_before:g}s (e.g. attach a profiler "
-                    f"to {process_tree(proc.pid)})")
+                log(
+                    f"  {name}: starting in {args.pause_before:g}s (e.g. attach a profiler "
+                    f"to {process_tree(proc.pid)})"
+                )
                 time.sleep(args.pause_before)
             r = asyncio.run(run_endpoint(name, make_path, port, proc.pid, args))
             result["endpoints"].append(r)
-            log(f"  {name}: {r['req_s']} req/s, p50 {r['p50_ms']} p95 {r['p95_ms']} "
+            log(
+                f"  {name}: {r['req_s']} req/s, p50 {r['p50_ms']} p95 {r['p95_ms']} "
                 f"p99 {r['p99_ms']} ms, non-200 {r['non_200']}, srv cpu "
-                f"{r.get('server_cpu_pct')}% {r.get('server_cpu_pct_per_process')}")
+                f"{r.get('server_cpu_pct')}% {r.get('server_cpu_pct_per_process')}"
+            )
             if r["non_200"]:
                 log(f"    statuses {r['statuses']}, errors {r['errors']}, sample {r.get('sample')}")
     except Exception as exc:
@@ -394,15 +418,21 @@ def run_server(workers: int, env: dict, ids: dict, args) -> dict:
         for line in result["server_log"]["samples"]:
             log(f"    {line[:300]}")
     target = result["endpoints"][0] if result["endpoints"] else None
-    result["pass"] = bool(target and not result.get("failed") and target["non_200"] == 0
-                          and target["req_s"] >= TARGET_RPS
-                          and target["p95_ms"] is not None and target["p95_ms"] < TARGET_P95_MS)
+    result["pass"] = bool(
+        target
+        and not result.get("failed")
+        and target["non_200"] == 0
+        and target["req_s"] >= TARGET_RPS
+        and target["p95_ms"] is not None
+        and target["p95_ms"] < TARGET_P95_MS
+    )
     return result
 
 
 # --------------------------------------------------------------------------
 # report
 # --------------------------------------------------------------------------
+
 
 def fmt(value, spec: str) -> str:
     if isinstance(value, (int, float)):
@@ -411,64 +441,102 @@ def fmt(value, spec: str) -> str:
 
 
 def print_report(ids: dict, runs: list[dict], args) -> None:
-    print(f"EvPower map API read: {ids['locations']} locations, {ids['stations']} stations "
-          f"({ids['online_stations']} online), {ids['connectors']} connectors; "
-          f"{args.clients} keep-alive clients, {args.duration:g}s measured after "
-          f"{args.warmup:g}s warm-up per endpoint; {os.cpu_count()} CPUs")
-    print("server env: DEBUG=false, THROTTLE_RATE_ANON=1000000/minute (raised: all clients "
-          "share 127.0.0.1, the default 120/minute;2000/hour would answer 429)"
-          + "".join(f", {item}" for item in args.evpower_env))
+    print(
+        f"EvPower map API read: {ids['locations']} locations, {ids['stations']} stations "
+        f"({ids['online_stations']} online), {ids['connectors']} connectors; "
+        f"{args.clients} keep-alive clients, {args.duration:g}s measured after "
+        f"{args.warmup:g}s warm-up per endpoint; {os.cpu_count()} CPUs"
+    )
+    print(
+        "server env: DEBUG=false, THROTTLE_RATE_ANON=1000000/minute (raised: all clients "
+        "share 127.0.0.1, the default 120/minute;2000/hour would answer 429)"
+        + "".join(f", {item}" for item in args.evpower_env)
+    )
     for run in runs:
         print(f"\nuvicorn --workers {run['workers']}  ({run['command']})")
-        header = (f"{'endpoint':<58} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
-                  f"{'non-200':>7} {'srv cpu%':>8} {'gen cpu%':>8} {'mach%':>6}")
+        header = (
+            f"{'endpoint':<58} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
+            f"{'non-200':>7} {'srv cpu%':>8} {'gen cpu%':>8} {'mach%':>6}"
+        )
         print(header)
         print("-" * len(header))
         for r in run["endpoints"]:
-            print(f"{r['endpoint']:<58} {fmt(r['req_s'], '7.1f')} {fmt(r['p50_ms'], '7.1f')} "
-                  f"{fmt(r['p95_ms'], '7.1f')} {fmt(r['p99_ms'], '7.1f')} {r['non_200']:>7} "
-                  f"{fmt(r.get('server_cpu_pct'), '8.1f')} "
-                  f"{fmt(r.get('loadgen_cpu_pct'), '8.1f')} "
-                  f"{fmt(r.get('machine_busy_pct'), '6.1f')}")
+            print(
+                f"{r['endpoint']:<58} {fmt(r['req_s'], '7.1f')} {fmt(r['p50_ms'], '7.1f')} "
+                f"{fmt(r['p95_ms'], '7.1f')} {fmt(r['p99_ms'], '7.1f')} {r['non_200']:>7} "
+                f"{fmt(r.get('server_cpu_pct'), '8.1f')} "
+                f"{fmt(r.get('loadgen_cpu_pct'), '8.1f')} "
+                f"{fmt(r.get('machine_busy_pct'), '6.1f')}"
+            )
         if run["workers"] > 1:
             for r in run["endpoints"]:
-                print(f"  {r['endpoint'][:40]}: cpu% per process "
-                      f"{r.get('server_cpu_pct_per_process')}")
+                print(
+                    f"  {r['endpoint'][:40]}: cpu% per process "
+                    f"{r.get('server_cpu_pct_per_process')}"
+                )
         for r in run["endpoints"]:
             if r["non_200"]:
                 print(f"  {r['endpoint']}: statuses {r['statuses']} errors {r['errors']}")
         if run.get("failed"):
             print(f"  FAILED: {run['failed'].splitlines()[0]}")
         if run["server_log"]["error_lines"]:
-            print(f"  {run['server_log']['error_lines']} error-looking lines in "
-                  f"{run['server_log']['path']}")
+            print(
+                f"  {run['server_log']['error_lines']} error-looking lines in "
+                f"{run['server_log']['path']}"
+            )
         target = run["endpoints"][0] if run["endpoints"] else {}
-        print(f"map read >= {TARGET_RPS:g} req/s with p95 < {TARGET_P95_MS:g} ms: "
-              f"{'PASS' if run['pass'] else 'FAIL'} ({fmt(target.get('req_s'), '.1f')} req/s, "
-              f"p95 {fmt(target.get('p95_ms'), '.1f')} ms, --workers {run['workers']})")
+        print(
+            f"map read >= {TARGET_RPS:g} req/s with p95 < {TARGET_P95_MS:g} ms: "
+            f"{'PASS' if run['pass'] else 'FAIL'} ({fmt(target.get('req_s'), '.1f')} req/s, "
+            f"p95 {fmt(target.get('p95_ms'), '.1f')} ms, --workers {run['workers']})"
+        )
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description="EvPower map API read bench")
     p.add_argument("--clients", type=int, default=50, help="concurrent keep-alive clients (50)")
-    p.add_argument("--duration", type=float, default=10.0,
-                   help="measured seconds per endpoint (10)")
-    p.add_argument("--warmup", type=float, default=2.0,
-                   help="unmeasured seconds before each endpoint's window (2)")
-    p.add_argument("--workers", default="1",
-                   help="uvicorn --workers; a comma-separated list runs one server per value "
-                        "on the same data, e.g. 1,2 (default 1)")
+    p.add_argument(
+        "--duration", type=float, default=10.0, help="measured seconds per endpoint (10)"
+    )
+    p.add_argument(
+        "--warmup",
+        type=float,
+        default=2.0,
+        help="unmeasured seconds before each endpoint's window (2)",
+    )
+    p.add_argument(
+        "--workers",
+        default="1",
+        help="uvicorn --workers; a comma-separated list runs one server per value "
+        "on the same data, e.g. 1,2 (default 1)",
+    )
     p.add_argument("--locations", type=int, default=200, help="locations in the data (200)")
     p.add_argument("--seed", type=int, default=1, help="random seed of data and ids (1)")
-    p.add_argument("--request-timeout", type=float, default=10.0,
-                   help="per-request timeout (s, 10)")
+    p.add_argument(
+        "--request-timeout", type=float, default=10.0, help="per-request timeout (s, 10)"
+    )
     p.add_argument("--start-timeout", type=float, default=60.0, help="server start timeout (s)")
-    p.add_argument("--pause-before", type=float, default=0.0, metavar="SECONDS",
-                   help="sleep before each endpoint (time to attach a profiler; default 0)")
-    p.add_argument("--evpower-env", action="append", default=[], metavar="KEY=VALUE",
-                   help="extra server environment (repeatable), e.g. DB_CONN_MAX_AGE=0")
-    p.add_argument("--lock-wait", type=float, default=0.0, metavar="SECONDS",
-                   help="wait that long for another bench run to finish (default: fail)")
+    p.add_argument(
+        "--pause-before",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="sleep before each endpoint (time to attach a profiler; default 0)",
+    )
+    p.add_argument(
+        "--evpower-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra server environment (repeatable), e.g. DB_CONN_MAX_AGE=0",
+    )
+    p.add_argument(
+        "--lock-wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait that long for another bench run to finish (default: fail)",
+    )
     p.add_argument("--json", action="store_true", help="print machine-readable results on stdout")
     args = p.parse_args(argv)
     for item in args.evpower_env:
@@ -478,8 +546,13 @@ def parse_args(argv=None):
         args.workers = [int(w) for w in args.workers.split(",")]
     except ValueError:
         p.error(f"--workers expects N or N,M,...: {args.workers!r}")
-    if args.clients < 1 or args.duration <= 0 or args.warmup < 0 or args.locations < 1 \
-            or any(w < 1 for w in args.workers):
+    if (
+        args.clients < 1
+        or args.duration <= 0
+        or args.warmup < 0
+        or args.locations < 1
+        or any(w < 1 for w in args.workers)
+    ):
         p.error("--clients, --duration, --locations and --workers must be positive")
     return args
 
@@ -493,13 +566,26 @@ def main(argv=None) -> int:
     ids = prepare_database(env, args.locations, args.seed)
     runs = [run_server(w, env, ids, args) for w in args.workers]
     if args.json:
-        print(json.dumps({
-            "clients": args.clients, "duration_s": args.duration, "warmup_s": args.warmup,
-            "cpus": os.cpu_count(), "server_env": SERVER_ENV, "extra_env": extra,
-            "target": {"endpoint": MAP_PATH, "min_req_s": TARGET_RPS,
-                       "max_p95_ms": TARGET_P95_MS},
-            "data": {k: v for k, v in ids.items() if not k.endswith("_ids")},
-            "runs": runs}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "clients": args.clients,
+                    "duration_s": args.duration,
+                    "warmup_s": args.warmup,
+                    "cpus": os.cpu_count(),
+                    "server_env": SERVER_ENV,
+                    "extra_env": extra,
+                    "target": {
+                        "endpoint": MAP_PATH,
+                        "min_req_s": TARGET_RPS,
+                        "max_p95_ms": TARGET_P95_MS,
+                    },
+                    "data": {k: v for k, v in ids.items() if not k.endswith("_ids")},
+                    "runs": runs,
+                },
+                indent=2,
+            )
+        )
     else:
         print()
         print_report(ids, runs, args)

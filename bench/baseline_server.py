@@ -85,7 +85,7 @@ async def handle_connection(connection) -> None:
         # ocpp1.6 gets no subprotocol and is refused here.
         await connection.close(code=1002, reason="ocpp1.6 subprotocol required")
         return
-    identity = path[len("/ocpp/"):]
+    identity = path[len("/ocpp/") :]
     charge_point = ChargePoint(identity, connection)
     try:
         await charge_point.start()

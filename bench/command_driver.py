@@ -65,6 +65,7 @@ def _timed_sync(name: str, fn):
             return fn(*args, **kwargs)
         finally:
             _add(name, time.perf_counter() - t0)
+
     return wrapper
 
 
@@ -76,6 +77,7 @@ def _timed_async(name: str, fn):
             return await fn(*args, **kwargs)
         finally:
             _add(name, time.perf_counter() - t0)
+
     return wrapper
 
 
@@ -113,17 +115,20 @@ def install_phase_timers() -> None:
         try:
             return await real_receive(self, channel)
         finally:
-            _add("redis_receive_ack" if first else "redis_receive_final",
-                 time.perf_counter() - t0)
+            _add("redis_receive_ack" if first else "redis_receive_final", time.perf_counter() - t0)
 
     RedisChannelLayer.send, RedisChannelLayer.receive = send, receive
 
 
 def cpu_snapshot(server_pid: int | None) -> dict:
     total, idle = machine_cpu()
-    return {"wall": time.perf_counter(), "self": sum(os.times()[:2]),
-            "server": cpu_seconds(server_pid) if server_pid else None,
-            "machine": total, "machine_idle": idle}
+    return {
+        "wall": time.perf_counter(),
+        "self": sum(os.times()[:2]),
+        "server": cpu_seconds(server_pid) if server_pid else None,
+        "machine": total,
+        "machine_idle": idle,
+    }
 
 
 def cpu_use(before: dict, after: dict) -> dict:
@@ -131,8 +136,9 @@ def cpu_use(before: dict, after: dict) -> dict:
     dt, di = after["machine"] - before["machine"], after["machine_idle"] - before["machine_idle"]
     return {
         "driver_cpu_s": round(after["self"] - before["self"], 3),
-        "server_cpu_s": (round(after["server"] - before["server"], 3)
-                         if before["server"] is not None else None),
+        "server_cpu_s": (
+            round(after["server"] - before["server"], 3) if before["server"] is not None else None
+        ),
         "machine_busy_pct": round(100 * (dt - di) / dt, 1) if dt else None,
     }
 
@@ -152,13 +158,18 @@ def run_station(identity: str, args, barrier: threading.Barrier, out: list, erro
             phases: dict | None = {} if args.phases else None
             token = _phases.set(phases)
             t0 = time.perf_counter()
-            result = send_command(station=station, action=args.action, payload=payload,
-                                  requested_by="bench")
+            result = send_command(
+                station=station, action=args.action, payload=payload, requested_by="bench"
+            )
             wall = time.perf_counter() - t0
             _phases.reset(token)
-            row = {"wall_ms": round(wall * 1000, 4), "status": str(result.status),
-                   "duration_ms": result.duration_ms, "command_id": result.command_id,
-                   "warmup": i < args.warmup}
+            row = {
+                "wall_ms": round(wall * 1000, 4),
+                "status": str(result.status),
+                "duration_ms": result.duration_ms,
+                "command_id": result.command_id,
+                "warmup": i < args.warmup,
+            }
             if result.error_description:
                 row["error"] = f"{result.error_code} {result.error_description}".strip()
             if phases is not None:
@@ -179,10 +190,14 @@ def main(argv=None) -> int:
     p.add_argument("--commands", type=int, default=500, help="measured commands per station")
     p.add_argument("--warmup", type=int, default=20, help="unmeasured commands per station first")
     p.add_argument("--action", choices=sorted(PAYLOADS), default="TriggerMessage")
-    p.add_argument("--phases", action="store_true",
-                   help="time the steps inside send_command (wraps them)")
-    p.add_argument("--server-pid", type=int,
-                   help="process A, whose CPU use over the measured phase is reported too")
+    p.add_argument(
+        "--phases", action="store_true", help="time the steps inside send_command (wraps them)"
+    )
+    p.add_argument(
+        "--server-pid",
+        type=int,
+        help="process A, whose CPU use over the measured phase is reported too",
+    )
     p.add_argument("--barrier-timeout", type=float, default=120.0)
     args = p.parse_args(argv)
 
@@ -198,9 +213,15 @@ def main(argv=None) -> int:
     barrier = threading.Barrier(len(identities) + 1)
     rows: dict[str, list] = {ident: [] for ident in identities}
     errors: list[str] = []
-    threads = [threading.Thread(target=run_station, name=f"driver-{ident}",
-                                args=(ident, args, barrier, rows[ident], errors), daemon=True)
-               for ident in identities]
+    threads = [
+        threading.Thread(
+            target=run_station,
+            name=f"driver-{ident}",
+            args=(ident, args, barrier, rows[ident], errors),
+            daemon=True,
+        )
+        for ident in identities
+    ]
     for t in threads:
         t.start()
     measured_wall = cpu = None
@@ -215,8 +236,17 @@ def main(argv=None) -> int:
     except threading.BrokenBarrierError:
         for t in threads:
             t.join(timeout=5)
-    json.dump({"pid": os.getpid(), "action": args.action, "stations": rows, "errors": errors,
-               "measured_wall_s": measured_wall, "cpu": cpu}, sys.stdout)
+    json.dump(
+        {
+            "pid": os.getpid(),
+            "action": args.action,
+            "stations": rows,
+            "errors": errors,
+            "measured_wall_s": measured_wall,
+            "cpu": cpu,
+        },
+        sys.stdout,
+    )
     sys.stdout.write("\n")
     return 1 if errors else 0
 

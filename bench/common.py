@@ -66,12 +66,13 @@ def identity(i: int, n: int) -> str:
 # /proc helpers (no psutil): process tree, RSS, CPU time
 # --------------------------------------------------------------------------
 
+
 def _stat_fields(pid: int) -> list[str]:
     with open(f"/proc/{pid}/stat") as f:
         data = f.read()
     # The command name (field 2) may contain spaces; everything after the last
     # ')' is space separated, starting with field 3 (state).
-    return data[data.rindex(")") + 2:].split()
+    return data[data.rindex(")") + 2 :].split()
 
 
 def process_tree(root: int) -> list[int]:
@@ -130,6 +131,7 @@ def machine_cpu() -> tuple[int, int]:
 # server processes
 # --------------------------------------------------------------------------
 
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
@@ -138,12 +140,23 @@ def free_port() -> int:
 
 def uvicorn_command(port: int) -> list[str]:
     # the production runner: uvicorn with the WebSocket drain on shutdown
-    return [str(BIN / "python"), "-m", "evpower.serve", "evpower.asgi:application", "--host", HOST,
-            "--port", str(port), "--log-level", "warning"]
+    return [
+        str(BIN / "python"),
+        "-m",
+        "evpower.serve",
+        "evpower.asgi:application",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
 
 
-def launch_server(cmd: list[str], env: dict, log_prefix: str,
-                  cwd: Path | None = None) -> tuple[subprocess.Popen, str]:
+def launch_server(
+    cmd: list[str], env: dict, log_prefix: str, cwd: Path | None = None
+) -> tuple[subprocess.Popen, str]:
     """Start a server in its own session (so that its whole process group can be
     signalled at the end), output to a temp log. Returns the process and the log path;
     the caller stops it with stop_process() in a finally. `cwd`: the checkout to serve
@@ -152,9 +165,15 @@ def launch_server(cmd: list[str], env: dict, log_prefix: str,
         log_path = f.name
     with open(log_path, "wb") as log_file:
         # Commands are built here from fixed parts, never from outside input.
-        proc = subprocess.Popen(cmd, cwd=cwd or REPO, env=env, stdin=subprocess.DEVNULL,  # noqa: S603
-                                stdout=log_file, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(  # noqa: S603
+            cmd,
+            cwd=cwd or REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,  # noqa: S603
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     return proc, log_path
 
 
@@ -162,15 +181,18 @@ def wait_for_port(port: int, proc: subprocess.Popen, log_path: str, timeout: flo
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited with code {proc.returncode} before listening:\n"
-                               + tail(log_path, 30))
+            raise RuntimeError(
+                f"server exited with code {proc.returncode} before listening:\n"
+                + tail(log_path, 30)
+            )
         try:
             with socket.create_connection((HOST, port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.1)
-    raise RuntimeError(f"server did not listen on {HOST}:{port} within {timeout:g}s:\n"
-                       + tail(log_path, 30))
+    raise RuntimeError(
+        f"server did not listen on {HOST}:{port} within {timeout:g}s:\n" + tail(log_path, 30)
+    )
 
 
 def stop_process(proc: subprocess.Popen, grace: float = 10.0) -> str:
@@ -212,23 +234,35 @@ def scan_server_log(path: str) -> dict:
         return {"path": path, "error_lines": 0, "samples": []}
     markers = ("Traceback", "ERROR", "Error", "Exception", "CRITICAL")
     hits = [line.rstrip() for line in lines if any(m in line for m in markers)]
-    return {"path": path, "lines": len(lines), "error_lines": len(hits),
-            "samples": hits[:5] + (["..."] + hits[-5:] if len(hits) > 10 else hits[5:10])}
+    return {
+        "path": path,
+        "lines": len(lines),
+        "error_lines": len(hits),
+        "samples": hits[:5] + (["..."] + hits[-5:] if len(hits) > 10 else hits[5:10]),
+    }
 
 
 def run_checked(cmd: list[str], env: dict, timeout: float, what: str) -> str:
     # Commands are built here from fixed parts, never from outside input.
-    res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True,  # noqa: S603
-                         timeout=timeout)
+    res = subprocess.run(  # noqa: S603
+        cmd,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,  # noqa: S603
+        timeout=timeout,
+    )
     if res.returncode != 0:
-        raise RuntimeError(f"{what} failed (exit {res.returncode}):\n"
-                           f"{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
+        raise RuntimeError(
+            f"{what} failed (exit {res.returncode}):\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+        )
     return res.stdout
 
 
 # --------------------------------------------------------------------------
 # the bench database
 # --------------------------------------------------------------------------
+
 
 def prepare_evpower(env: dict, n: int) -> None:
     """Fresh database, migrations, N stations and the bench id tag."""
@@ -239,15 +273,17 @@ def prepare_evpower(env: dict, n: int) -> None:
         conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {BENCH_DB}")
     run_checked([sys.executable, "manage.py", "migrate", "--noinput"], env, 900, "migrate")
-    snippet = "\n".join([
-        "from stations.services import station_create",
-        "from stations.models import IdTag",
-        f"for i in range(1, {n} + 1):",
-        f"    station_create(identity='BENCH-%0{max(4, len(str(n)))}d' % i, location_name='Bench',",
-        f"                   connectors=1, password={loadgen.PASSWORD!r})",
-        f"IdTag.objects.create(id_tag={loadgen.ID_TAG!r}, status='Accepted')",
-        f"print('bench fixtures created:', {n})",
-    ])
+    snippet = "\n".join(
+        [
+            "from stations.services import station_create",
+            "from stations.models import IdTag",
+            f"for i in range(1, {n} + 1):",
+            f"    station_create(identity='BENCH-%0{max(4, len(str(n)))}d' % i, location_name='Bench',",  # noqa: E501
+            f"                   connectors=1, password={loadgen.PASSWORD!r})",
+            f"IdTag.objects.create(id_tag={loadgen.ID_TAG!r}, status='Accepted')",
+            f"print('bench fixtures created:', {n})",
+        ]
+    )
     run_checked([sys.executable, "manage.py", "shell", "-c", snippet], env, 900, "fixture creation")
     log(f"  prepared database {BENCH_DB}: migrate + {n} stations in {time.monotonic() - t0:.1f}s")
 
@@ -264,6 +300,7 @@ def evpower_env(extra: dict | None = None) -> dict:
 # one run at a time
 # --------------------------------------------------------------------------
 
+
 def take_run_lock(wait_seconds: float):
     """Exclusive lock against concurrent bench runs; returns the open lock file."""
     lock_file = open(LOCK_PATH, "a+")  # held open until the process exits
@@ -276,8 +313,10 @@ def take_run_lock(wait_seconds: float):
             lock_file.seek(0)
             holder = lock_file.read().strip() or "?"
             if time.monotonic() >= deadline:
-                raise SystemExit(f"another bench run is in progress (pid {holder}, lock "
-                                 f"{LOCK_PATH}); use --lock-wait SECONDS to wait for it") from None
+                raise SystemExit(
+                    f"another bench run is in progress (pid {holder}, lock "
+                    f"{LOCK_PATH}); use --lock-wait SECONDS to wait for it"
+                ) from None
             if not announced:
                 log(f"waiting for the bench run of pid {holder} to finish ...")
                 announced = True
@@ -316,9 +355,10 @@ class CpuMeter:
         wall = time.perf_counter() - self.t0
         total, idle = machine_cpu()
         dt, di = total - self.machine0[0], idle - self.machine0[1]
-        per_process = {str(pid): round(100 * (cpu_seconds_one(pid) - self.procs0.get(pid, 0.0))
-                                       / wall, 1)
-                       for pid in process_tree(self.server_pid)}
+        per_process = {
+            str(pid): round(100 * (cpu_seconds_one(pid) - self.procs0.get(pid, 0.0)) / wall, 1)
+            for pid in process_tree(self.server_pid)
+        }
         return {
             "server_cpu_pct": round(100 * (cpu_seconds(self.server_pid) - self.server0) / wall, 1),
             "server_cpu_pct_per_process": per_process,

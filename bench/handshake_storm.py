@@ -48,15 +48,18 @@ async def _http_status(port: int, request: bytes) -> int:
 
 def _upgrade_request(port: int, identity: str, forwarded_for: str) -> bytes:
     token = base64.b64encode(f"{identity}:wrong-password-0000".encode()).decode()
-    return (f"GET /ocpp/{identity} HTTP/1.1\r\nHost: {common.HOST}:{port}\r\n"
-            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-            f"Sec-WebSocket-Protocol: ocpp1.6\r\nAuthorization: Basic {token}\r\n"
-            f"X-Forwarded-For: {forwarded_for}\r\n\r\n").encode()
+    return (
+        f"GET /ocpp/{identity} HTTP/1.1\r\nHost: {common.HOST}:{port}\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        f"Sec-WebSocket-Protocol: ocpp1.6\r\nAuthorization: Basic {token}\r\n"
+        f"X-Forwarded-For: {forwarded_for}\r\n\r\n"
+    ).encode()
 
 
-async def storm_worker(port: int, worker: int, stop: asyncio.Event, statuses: Counter,
-                       once: bool = False) -> None:
+async def storm_worker(
+    port: int, worker: int, stop: asyncio.Event, statuses: Counter, once: bool = False
+) -> None:
     attempt = 0
     while not stop.is_set() and not (once and attempt):
         attempt += 1
@@ -71,11 +74,23 @@ async def storm_worker(port: int, worker: int, stop: asyncio.Event, statuses: Co
 async def heartbeats(port: int, phase: dict, samples: list, stop: asyncio.Event) -> None:
     name = common.identity(1, STATIONS)
     auth = base64.b64encode(f"{name}:{loadgen.PASSWORD}".encode()).decode()
-    async with connect(f"ws://{common.HOST}:{port}/ocpp/{name}", subprotocols=["ocpp1.6"],
-                       additional_headers={"Authorization": f"Basic {auth}"},
-                       compression=None, ping_interval=None) as ws:
-        await ws.send(json.dumps([2, "boot", "BootNotification",
-                                  {"chargePointVendor": "Bench", "chargePointModel": "X"}]))
+    async with connect(
+        f"ws://{common.HOST}:{port}/ocpp/{name}",
+        subprotocols=["ocpp1.6"],
+        additional_headers={"Authorization": f"Basic {auth}"},
+        compression=None,
+        ping_interval=None,
+    ) as ws:
+        await ws.send(
+            json.dumps(
+                [
+                    2,
+                    "boot",
+                    "BootNotification",
+                    {"chargePointVendor": "Bench", "chargePointModel": "X"},
+                ]
+            )
+        )
         await ws.recv()
         n = 0
         while not stop.is_set():
@@ -101,22 +116,40 @@ def _profile(pid: int, args) -> subprocess.Popen | None:
     frames printed by --py-spy-top)."""
     if not args.py_spy:
         return None
-    return subprocess.Popen([str(common.BIN / "py-spy"), "record", "--nonblocking",  # noqa: S603
-                             "--format", "raw", "-o", args.py_spy, "-d",
-                             str(int(args.storm)), "-p", str(pid), "--threads"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(  # noqa: S603
+        [
+            str(common.BIN / "py-spy"),
+            "record",
+            "--nonblocking",  # noqa: S603
+            "--format",
+            "raw",
+            "-o",
+            args.py_spy,
+            "-d",
+            str(int(args.storm)),
+            "-p",
+            str(pid),
+            "--threads",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 async def measure(port: int, args, pid: int = 0) -> dict:
     phase, stop, storm_stop = {"now": "rest"}, asyncio.Event(), asyncio.Event()
     beats, lives, statuses = [], [], Counter()
-    tasks = [asyncio.create_task(heartbeats(port, phase, beats, stop)),
-             asyncio.create_task(health(port, phase, lives, stop))]
+    tasks = [
+        asyncio.create_task(heartbeats(port, phase, beats, stop)),
+        asyncio.create_task(health(port, phase, lives, stop)),
+    ]
     await asyncio.sleep(args.rest)
     phase["now"] = "storm"
     spy = _profile(pid, args)
-    storm = [asyncio.create_task(storm_worker(port, i, storm_stop, statuses, args.wave))
-             for i in range(args.concurrency)]
+    storm = [
+        asyncio.create_task(storm_worker(port, i, storm_stop, statuses, args.wave))
+        for i in range(args.concurrency)
+    ]
     await asyncio.sleep(args.storm)
     storm_stop.set()
     await asyncio.gather(*storm, return_exceptions=True)
@@ -124,18 +157,29 @@ async def measure(port: int, args, pid: int = 0) -> dict:
     await asyncio.gather(*tasks, return_exceptions=True)
     if spy is not None:
         spy.wait(60)
-    return {"heartbeat": _quantiles(beats), "health_live": _quantiles(lives),
-            "handshakes": dict(statuses)}
+    return {
+        "heartbeat": _quantiles(beats),
+        "health_live": _quantiles(lives),
+        "handshakes": dict(statuses),
+    }
 
 
 def _quantiles(samples: list) -> dict:
     out = {}
     for name in ("rest", "storm"):
         ordered = sorted(s[1] for s in samples if s[0] == name)
-        out[name] = {"n": len(ordered), **{
-            key: (ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
-                  if ordered else None) for key, q in (("p50_ms", .5), ("p99_ms", .99))},
-            "max_ms": ordered[-1] * 1000 if ordered else None}
+        out[name] = {
+            "n": len(ordered),
+            **{
+                key: (
+                    ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+                    if ordered
+                    else None
+                )
+                for key, q in (("p50_ms", 0.5), ("p99_ms", 0.99))
+            },
+            "max_ms": ordered[-1] * 1000 if ordered else None,
+        }
     return out
 
 
@@ -143,8 +187,9 @@ def bench_repo(repo: Path, args) -> dict:
     env = common.evpower_env({"FORWARDED_ALLOW_IPS": "127.0.0.1"})
     common.prepare_evpower(env, STATIONS)
     port = common.free_port()
-    proc, log_path = common.launch_server(common.uvicorn_command(port), env,
-                                          "handshake-storm-", cwd=repo)
+    proc, log_path = common.launch_server(
+        common.uvicorn_command(port), env, "handshake-storm-", cwd=repo
+    )
     try:
         common.wait_for_port(port, proc, log_path, 60)
         result = asyncio.run(measure(port, args, proc.pid))
@@ -154,19 +199,30 @@ def bench_repo(repo: Path, args) -> dict:
 
 
 def print_report(results: list[dict], args) -> None:
-    storm = (f"one wave of {args.concurrency} wrong-password handshakes" if args.wave else
-             f"{args.concurrency} wrong-password handshakes kept in flight for {args.storm:g} s")
-    print(f"\n{storm} (distinct forwarded addresses); a healthy charger's Heartbeat and "
-          "/health/live every 50 ms")
-    print(f"{'checkout':32} {'what':12} {'phase':6} {'n':>5} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'max ms':>8}")
+    storm = (
+        f"one wave of {args.concurrency} wrong-password handshakes"
+        if args.wave
+        else f"{args.concurrency} wrong-password handshakes kept in flight for {args.storm:g} s"
+    )
+    print(
+        f"\n{storm} (distinct forwarded addresses); a healthy charger's Heartbeat and "
+        "/health/live every 50 ms"
+    )
+    print(
+        f"{'checkout':32} {'what':12} {'phase':6} {'n':>5} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'max ms':>8}"
+    )
     for r in results:
         for what in ("heartbeat", "health_live"):
             for phase, f in r[what].items():
+
                 def cell(v):
                     return f"{v:8.1f}" if v is not None else f"{'-':>8}"
-                print(f"{r['repo'][-32:]:32} {what:12} {phase:6} {f['n']:5d} "
-                      f"{cell(f['p50_ms'])} {cell(f['p99_ms'])} {cell(f['max_ms'])}")
+
+                print(
+                    f"{r['repo'][-32:]:32} {what:12} {phase:6} {f['n']:5d} "
+                    f"{cell(f['p50_ms'])} {cell(f['p99_ms'])} {cell(f['max_ms'])}"
+                )
         print(f"{'':32} handshakes answered: {r['handshakes']}")
 
 
@@ -175,13 +231,20 @@ def main(argv=None) -> int:
     parser.add_argument("--concurrency", type=int, default=500)
     parser.add_argument("--rest", type=float, default=5)
     parser.add_argument("--storm", type=float, default=10)
-    parser.add_argument("--repo", action="append", type=Path,
-                        help="a checkout to run the server from (repeatable; default: this one)")
-    parser.add_argument("--wave", action="store_true",
-                        help="one wave of --concurrency handshakes instead of keeping them "
-                             "in flight")
-    parser.add_argument("--py-spy", metavar="FILE",
-                        help="profile the server during the storm (collapsed stacks)")
+    parser.add_argument(
+        "--repo",
+        action="append",
+        type=Path,
+        help="a checkout to run the server from (repeatable; default: this one)",
+    )
+    parser.add_argument(
+        "--wave",
+        action="store_true",
+        help="one wave of --concurrency handshakes instead of keeping them in flight",
+    )
+    parser.add_argument(
+        "--py-spy", metavar="FILE", help="profile the server during the storm (collapsed stacks)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     results = common.each_checkout(args.repo, lambda repo: bench_repo(repo, args))

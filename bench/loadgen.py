@@ -139,8 +139,14 @@ def _reply_to_server_call(msg: list) -> str:
     action = msg[2]
     if action == "GetConfiguration":
         payload = {"configurationKey": [], "unknownKey": []}
-    elif action in ("ChangeConfiguration", "SetChargingProfile", "ClearChargingProfile",
-                    "ChangeAvailability", "UnlockConnector", "Reset"):
+    elif action in (
+        "ChangeConfiguration",
+        "SetChargingProfile",
+        "ClearChargingProfile",
+        "ChangeAvailability",
+        "UnlockConnector",
+        "Reset",
+    ):
         payload = {"status": "Accepted"}
     elif action in ("TriggerMessage", "RemoteStartTransaction", "RemoteStopTransaction"):
         payload = {"status": "Rejected"}
@@ -218,8 +224,9 @@ class Charger:
             raise RuntimeError(f"StartTransaction refused: {reply!r}"[:200])
         self.transaction_id = reply["transactionId"]
 
-    async def run_step(self, rate_per_charger: float, start: float, end: float,
-                       rec: StepRecorder, timeout: float) -> None:
+    async def run_step(
+        self, rate_per_charger: float, start: float, end: float, rec: StepRecorder, timeout: float
+    ) -> None:
         """Alternate Heartbeat / MeterValues on this charger's schedule until `end`."""
         interval = 1.0 / rate_per_charger
         next_t = start + self.phase * interval

@@ -53,18 +53,50 @@ P99_LIMIT_MS = 50.0
 MIN_ACHIEVED_FRACTION = 0.90
 # Roughly geometric (+20..50 % per rung) so the sustained figure has a similar
 # relative resolution for a slow and for a fast server.
-DEFAULT_RATES = [50, 75, 100, 150, 200, 250, 300, 400, 500, 600, 800, 1000, 1250, 1500, 2000,
-                 2500, 3000, 3500, 4000, 5000, 6000, 8000, 10000, 12000, 16000]
+DEFAULT_RATES = [
+    50,
+    75,
+    100,
+    150,
+    200,
+    250,
+    300,
+    400,
+    500,
+    600,
+    800,
+    1000,
+    1250,
+    1500,
+    2000,
+    2500,
+    3000,
+    3500,
+    4000,
+    5000,
+    6000,
+    8000,
+    10000,
+    12000,
+    16000,
+]
 
 
 # --------------------------------------------------------------------------
 # server processes
 # --------------------------------------------------------------------------
 
+
 def server_command(kind: str, port: int, server_cmd: str) -> list[str]:
     if kind == "baseline":
-        return [sys.executable, str(REPO / "bench" / "baseline_server.py"),
-                "--host", HOST, "--port", str(port)]
+        return [
+            sys.executable,
+            str(REPO / "bench" / "baseline_server.py"),
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+        ]
     if server_cmd == "daphne":
         return [str(BIN / "daphne"), "-b", HOST, "-p", str(port), "evpower.asgi:application"]
     return uvicorn_command(port)
@@ -74,10 +106,12 @@ def server_command(kind: str, port: int, server_cmd: str) -> list[str]:
 # the measurement for one server
 # --------------------------------------------------------------------------
 
+
 def summarize_step(rate: float, rec: StepRecorder, window: tuple[float, float], cpu: dict) -> dict:
     w0, w1 = window
-    lat = sorted(latency for t, latency in zip(rec.recv_times, rec.latencies, strict=True)
-                 if w0 <= t <= w1)
+    lat = sorted(
+        latency for t, latency in zip(rec.recv_times, rec.latencies, strict=True) if w0 <= t <= w1
+    )
     achieved = len(lat) / (w1 - w0)
     step = {
         "offered": rate,
@@ -98,12 +132,14 @@ def summarize_step(rate: float, rec: StepRecorder, window: tuple[float, float], 
     if step["p99_ms"] is None or step["p99_ms"] >= P99_LIMIT_MS:
         reasons.append(f"p99 {step['p99_ms']} ms >= {P99_LIMIT_MS:g} ms")
     if achieved < MIN_ACHIEVED_FRACTION * rate:
-        reasons.append(f"achieved {achieved:.0f} msg/s < {MIN_ACHIEVED_FRACTION:.0%} "
-                       f"of offered {rate:g}")
+        reasons.append(
+            f"achieved {achieved:.0f} msg/s < {MIN_ACHIEVED_FRACTION:.0%} of offered {rate:g}"
+        )
     step["stop_reasons"] = reasons
     # A step qualifies for the "sustained" figure if latency is fine and it had no errors.
-    step["qualifies"] = (not step["errors"] and step["p99_ms"] is not None
-                         and step["p99_ms"] < P99_LIMIT_MS)
+    step["qualifies"] = (
+        not step["errors"] and step["p99_ms"] is not None and step["p99_ms"] < P99_LIMIT_MS
+    )
     return step
 
 
@@ -112,9 +148,10 @@ async def measure_server(result: dict, port: int, pid: int, args, rates: list[fl
     n = args.chargers
     stats = Stats()
     # Charger i sends at phase (i-1)/n of the common interval: sends are spread evenly.
-    chargers = [Charger(i, identity(i, n), f"ws://{HOST}:{port}/ocpp/{identity(i, n)}",
-                        (i - 1) / n, stats)
-                for i in range(1, n + 1)]
+    chargers = [
+        Charger(i, identity(i, n), f"ws://{HOST}:{port}/ocpp/{identity(i, n)}", (i - 1) / n, stats)
+        for i in range(1, n + 1)
+    ]
     sem = asyncio.Semaphore(args.connect_concurrency)
 
     async def connect_and_boot(ch: Charger) -> None:
@@ -145,18 +182,28 @@ async def measure_server(result: dict, port: int, pid: int, args, rates: list[fl
         await asyncio.sleep(args.settle_seconds)
         rss_after = rss_kib(pid)
         live = [ch for ch in chargers if not ch.dead]
-        result.update({
-            "connected": len(live),
-            "connect_boot_seconds": round(connect_s, 2),
-            "rss_before_kib": rss_before, "rss_after_kib": rss_after,
-            "rss_per_charger_kib": round((rss_after - rss_before) / len(live), 1) if live else None,
-            "rss_marginal_per_charger_kib": (round((rss_after - rss_first) / (len(live) - 1), 1)
-                                             if len(live) > 1 and not chargers[0].dead else None),
-        })
-        log(f"  connected+booted {len(live)}/{n} chargers in {connect_s:.1f}s; "
+        result.update(
+            {
+                "connected": len(live),
+                "connect_boot_seconds": round(connect_s, 2),
+                "rss_before_kib": rss_before,
+                "rss_after_kib": rss_after,
+                "rss_per_charger_kib": round((rss_after - rss_before) / len(live), 1)
+                if live
+                else None,
+                "rss_marginal_per_charger_kib": (
+                    round((rss_after - rss_first) / (len(live) - 1), 1)
+                    if len(live) > 1 and not chargers[0].dead
+                    else None
+                ),
+            }
+        )
+        log(
+            f"  connected+booted {len(live)}/{n} chargers in {connect_s:.1f}s; "
             f"RSS {rss_before} -> {rss_after} KiB "
             f"({result['rss_per_charger_kib']} KiB/charger, "
-            f"marginal {result['rss_marginal_per_charger_kib']})")
+            f"marginal {result['rss_marginal_per_charger_kib']})"
+        )
         if stats.errors:
             for reason, count in stats.errors.most_common(5):
                 log(f"  connect/boot error x{count}: {stats.error_samples[reason]}")
@@ -166,8 +213,10 @@ async def measure_server(result: dict, port: int, pid: int, args, rates: list[fl
         # --- stepped load (steps are appended to the result as they finish, so a
         # timeout still reports what was measured)
         steps = result["steps"] = []
-        log(f"  {'offered':>8} {'achieved':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
-            f"{'err':>5} {'srv cpu%':>8} {'gen cpu%':>8} {'mach%':>6}")
+        log(
+            f"  {'offered':>8} {'achieved':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+            f"{'err':>5} {'srv cpu%':>8} {'gen cpu%':>8} {'mach%':>6}"
+        )
         for rate in rates:
             live = [ch for ch in chargers if not ch.dead]
             if not live:
@@ -176,15 +225,17 @@ async def measure_server(result: dict, port: int, pid: int, args, rates: list[fl
             meter = CpuMeter(pid)
             start = time.perf_counter() + 0.05
             end = start + args.step_seconds
-            await asyncio.gather(*(
-                ch.run_step(rate / len(live), start, end, rec, args.reply_timeout)
-                for ch in live))
+            await asyncio.gather(
+                *(ch.run_step(rate / len(live), start, end, rec, args.reply_timeout) for ch in live)
+            )
             step = summarize_step(rate, rec, (start + args.warmup_seconds, end), meter.read())
             steps.append(step)
-            log(f"  {rate:>8g} {step['achieved']:>9.1f} {step['p50_ms'] or float('nan'):>8.2f} "
+            log(
+                f"  {rate:>8g} {step['achieved']:>9.1f} {step['p50_ms'] or float('nan'):>8.2f} "
                 f"{step['p99_ms'] or float('nan'):>8.2f} {step['max_ms'] or float('nan'):>8.2f} "
                 f"{step['errors']:>5} {step['server_cpu_pct']:>8.1f} "
-                f"{step['loadgen_cpu_pct']:>8.1f} {step['machine_busy_pct']:>6.1f}")
+                f"{step['loadgen_cpu_pct']:>8.1f} {step['machine_busy_pct']:>6.1f}"
+            )
             if step["stop_reasons"]:
                 log(f"  step {rate:g} msg/s stops the ramp: " + "; ".join(step["stop_reasons"]))
                 for reason, count in rec.errors.most_common(5):
@@ -200,6 +251,7 @@ async def measure_server(result: dict, port: int, pid: int, args, rates: list[fl
                     await ch.stop(args.reply_timeout)
                 except Exception as exc:
                     stats.error("stop", exc)
+
         await asyncio.gather(*(finish(ch) for ch in chargers if not ch.dead))
     finally:
         await asyncio.gather(*(ch.close() for ch in chargers))
@@ -247,10 +299,12 @@ def bench_one(kind: str, args, rates: list[float]) -> dict:
     proc, log_path = launch_server(cmd, env, f"ocpp-bench-{kind}-")
     try:
         wait_for_port(port, proc, log_path, args.start_timeout)
-        log(f"  {Path(cmd[0]).name} pid {proc.pid} listening on {HOST}:{port} "
-            f"(log {log_path})")
-        asyncio.run(asyncio.wait_for(measure_server(result, port, proc.pid, args, rates),
-                                     timeout=args.timeout))
+        log(f"  {Path(cmd[0]).name} pid {proc.pid} listening on {HOST}:{port} (log {log_path})")
+        asyncio.run(
+            asyncio.wait_for(
+                measure_server(result, port, proc.pid, args, rates), timeout=args.timeout
+            )
+        )
     except Exception as exc:
         if isinstance(exc, TimeoutError):
             exc = RuntimeError(f"run exceeded --timeout {args.timeout:g}s")
@@ -272,6 +326,7 @@ def bench_one(kind: str, args, rates: list[float]) -> dict:
 # reporting
 # --------------------------------------------------------------------------
 
+
 def fmt(value, spec: str) -> str:
     """Format a number; "-" (same width) when it is missing."""
     if isinstance(value, (int, float)):
@@ -280,40 +335,53 @@ def fmt(value, spec: str) -> str:
 
 
 def print_report(results: list[dict], args) -> None:
-    print(f"OCPP 1.6J throughput, {args.chargers} chargers, Heartbeat/MeterValues alternating, "
-          f"steps of {args.step_seconds:g}s ({args.warmup_seconds:g}s warm-up), "
-          f"pass = p99 < {P99_LIMIT_MS:g} ms and no errors, {os.cpu_count()} CPUs")
-    header = (f"{'server':<22} {'sustained msg/s':>16} {'p50 ms':>8} {'p99 ms':>8} "
-              f"{'RSS/charger KiB':>16} {'marginal KiB':>13} {'connected':>10}")
+    print(
+        f"OCPP 1.6J throughput, {args.chargers} chargers, Heartbeat/MeterValues alternating, "
+        f"steps of {args.step_seconds:g}s ({args.warmup_seconds:g}s warm-up), "
+        f"pass = p99 < {P99_LIMIT_MS:g} ms and no errors, {os.cpu_count()} CPUs"
+    )
+    header = (
+        f"{'server':<22} {'sustained msg/s':>16} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'RSS/charger KiB':>16} {'marginal KiB':>13} {'connected':>10}"
+    )
     print(header)
     print("-" * len(header))
     for r in results:
         connected = f"{r.get('connected', 0)}/{args.chargers}"
-        print(f"{r['server']:<22} {fmt(r.get('sustained_msg_s'), '16.1f')} "
-              f"{fmt(r.get('p50_ms'), '8.2f')} "
-              f"{fmt(r.get('p99_ms'), '8.2f')} {fmt(r.get('rss_per_charger_kib'), '16.1f')} "
-              f"{fmt(r.get('rss_marginal_per_charger_kib'), '13.1f')} {connected:>10}")
+        print(
+            f"{r['server']:<22} {fmt(r.get('sustained_msg_s'), '16.1f')} "
+            f"{fmt(r.get('p50_ms'), '8.2f')} "
+            f"{fmt(r.get('p99_ms'), '8.2f')} {fmt(r.get('rss_per_charger_kib'), '16.1f')} "
+            f"{fmt(r.get('rss_marginal_per_charger_kib'), '13.1f')} {connected:>10}"
+        )
         if r.get("failed"):
             print(f"{'':<22} FAILED: {r['failed'].splitlines()[0]}")
         if r.get("steps") and not r.get("saturated") and not r.get("failed"):
-            print(f"{'':<22} (not saturated by the highest offered rate: "
-                  "sustained is a lower bound)")
+            print(
+                f"{'':<22} (not saturated by the highest offered rate: sustained is a lower bound)"
+            )
         elif r.get("steps"):
-            print(f"{'':<22} stopped at {r['steps'][-1]['offered']:g} msg/s: "
-                  + "; ".join(r["steps"][-1]["stop_reasons"]))
+            print(
+                f"{'':<22} stopped at {r['steps'][-1]['offered']:g} msg/s: "
+                + "; ".join(r["steps"][-1]["stop_reasons"])
+            )
     for r in results:
         notes = [f"{count}x {reason}" for reason, count in (r.get("errors") or {}).items()]
         if r.get("server_log", {}).get("error_lines"):
-            notes.append(f"{r['server_log']['error_lines']} error-looking lines in "
-                         f"{r['server_log']['path']}")
+            notes.append(
+                f"{r['server_log']['error_lines']} error-looking lines in {r['server_log']['path']}"
+            )
         if r.get("shutdown", "").startswith("did not exit"):
             notes.append(f"server {r['shutdown']}")
         if notes:
             print(f"{r['server']} problems: " + "; ".join(notes))
     if len(results) == 2:
         value = ratio(results)
-        print(f"ratio EvPower/baseline (sustained msg/s): {value:.2f}" if value is not None
-              else "ratio EvPower/baseline (sustained msg/s): n/a")
+        print(
+            f"ratio EvPower/baseline (sustained msg/s): {value:.2f}"
+            if value is not None
+            else "ratio EvPower/baseline (sustained msg/s): n/a"
+        )
 
 
 def ratio(results: list[dict]) -> float | None:
@@ -325,32 +393,63 @@ def ratio(results: list[dict]) -> float | None:
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
-        description="OCPP 1.6J throughput: EvPower vs. ocpp-library baseline")
+        description="OCPP 1.6J throughput: EvPower vs. ocpp-library baseline"
+    )
     p.add_argument("--chargers", type=int, default=200, help="simulated chargers (default 200)")
-    p.add_argument("--step-seconds", type=float, default=5.0,
-                   help="duration of each rate step (default 5)")
-    p.add_argument("--warmup-seconds", type=float, default=1.0,
-                   help="start of each step excluded from the statistics (default 1)")
-    p.add_argument("--max-rate", type=float, default=16000,
-                   help="highest offered msg/s (default 16000)")
+    p.add_argument(
+        "--step-seconds", type=float, default=5.0, help="duration of each rate step (default 5)"
+    )
+    p.add_argument(
+        "--warmup-seconds",
+        type=float,
+        default=1.0,
+        help="start of each step excluded from the statistics (default 1)",
+    )
+    p.add_argument(
+        "--max-rate", type=float, default=16000, help="highest offered msg/s (default 16000)"
+    )
     p.add_argument("--rates", help="comma-separated offered rates, overrides the default ladder")
     p.add_argument("--only", choices=["evpower", "baseline"], help="bench one server only")
-    p.add_argument("--server-cmd", choices=["uvicorn", "daphne"], default="uvicorn",
-                   help="ASGI server for EvPower (default uvicorn)")
-    p.add_argument("--connect-concurrency", type=int, default=50,
-                   help="chargers connecting/booting at the same time (default 50)")
-    p.add_argument("--open-timeout", type=float, default=60.0,
-                   help="WebSocket handshake timeout (s)")
+    p.add_argument(
+        "--server-cmd",
+        choices=["uvicorn", "daphne"],
+        default="uvicorn",
+        help="ASGI server for EvPower (default uvicorn)",
+    )
+    p.add_argument(
+        "--connect-concurrency",
+        type=int,
+        default=50,
+        help="chargers connecting/booting at the same time (default 50)",
+    )
+    p.add_argument(
+        "--open-timeout", type=float, default=60.0, help="WebSocket handshake timeout (s)"
+    )
     p.add_argument("--reply-timeout", type=float, default=10.0, help="per-CALL reply timeout (s)")
-    p.add_argument("--settle-seconds", type=float, default=1.0,
-                   help="pause before each RSS reading (s)")
+    p.add_argument(
+        "--settle-seconds", type=float, default=1.0, help="pause before each RSS reading (s)"
+    )
     p.add_argument("--start-timeout", type=float, default=60.0, help="server start timeout (s)")
-    p.add_argument("--timeout", type=float, default=900.0,
-                   help="upper bound for one server's connect+measure phase (s, default 900)")
-    p.add_argument("--evpower-env", action="append", default=[], metavar="KEY=VALUE",
-                   help="extra environment for EvPower (repeatable), e.g. DEBUG=true")
-    p.add_argument("--lock-wait", type=float, default=0.0, metavar="SECONDS",
-                   help="wait that long for another bench run to finish (default: fail)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=900.0,
+        help="upper bound for one server's connect+measure phase (s, default 900)",
+    )
+    p.add_argument(
+        "--evpower-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for EvPower (repeatable), e.g. DEBUG=true",
+    )
+    p.add_argument(
+        "--lock-wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait that long for another bench run to finish (default: fail)",
+    )
     p.add_argument("--json", action="store_true", help="print machine-readable results on stdout")
     args = p.parse_args(argv)
     if args.chargers < 1:
@@ -366,7 +465,7 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     lock = take_run_lock(args.lock_wait)  # noqa: F841 - released when the process exits
-    rates = ([float(r) for r in args.rates.split(",")] if args.rates else DEFAULT_RATES)
+    rates = [float(r) for r in args.rates.split(",")] if args.rates else DEFAULT_RATES
     rates = [r for r in rates if r <= args.max_rate] or [args.max_rate]
     # Turn SIGTERM into an exception so that the finally blocks stop the servers.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -375,9 +474,14 @@ def main(argv=None) -> int:
     for kind in kinds:
         results.append(bench_one(kind, args, rates))
     if args.json:
-        out = {"chargers": args.chargers, "step_seconds": args.step_seconds,
-               "warmup_seconds": args.warmup_seconds, "p99_limit_ms": P99_LIMIT_MS,
-               "cpus": os.cpu_count(), "results": results}
+        out = {
+            "chargers": args.chargers,
+            "step_seconds": args.step_seconds,
+            "warmup_seconds": args.warmup_seconds,
+            "p99_limit_ms": P99_LIMIT_MS,
+            "cpus": os.cpu_count(),
+            "results": results,
+        }
         if len(results) == 2:
             value = ratio(results)
             out["ratio_evpower_baseline"] = round(value, 3) if value is not None else None

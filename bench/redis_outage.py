@@ -43,41 +43,68 @@ def now_iso() -> str:
 
 def prepare(env: dict, n: int) -> None:
     common.prepare_evpower(env, n)
-    snippet = "\n".join([
-        "from decimal import Decimal",
-        "from accounts.models import Client",
-        "from payments.wallet import wallet_credit_topup",
-        "from stations.models import IdTag",
-        "from stations.tariff_models import TariffPlan, TariffRule",
-        "plan = TariffPlan.objects.create(name='bench', is_default=True)",
-        "TariffRule.objects.create(plan=plan, price_per_kwh=Decimal('12.00'))",
-        "owner = Client.objects.create(phone='+996700999001')",
-        "wallet_credit_topup(client=owner, amount=Decimal('100000.00'), payment_ref='b',"
-        " key='bench:topup')",
-        f"IdTag.objects.create(id_tag={TAG!r}, client=owner)",
-    ])
-    common.run_checked([sys.executable, "manage.py", "shell", "-c", snippet], env, 300,
-                       "outage fixtures")
+    snippet = "\n".join(
+        [
+            "from decimal import Decimal",
+            "from accounts.models import Client",
+            "from payments.wallet import wallet_credit_topup",
+            "from stations.models import IdTag",
+            "from stations.tariff_models import TariffPlan, TariffRule",
+            "plan = TariffPlan.objects.create(name='bench', is_default=True)",
+            "TariffRule.objects.create(plan=plan, price_per_kwh=Decimal('12.00'))",
+            "owner = Client.objects.create(phone='+996700999001')",
+            "wallet_credit_topup(client=owner, amount=Decimal('100000.00'), payment_ref='b',"
+            " key='bench:topup')",
+            f"IdTag.objects.create(id_tag={TAG!r}, client=owner)",
+        ]
+    )
+    common.run_checked(
+        [sys.executable, "manage.py", "shell", "-c", snippet], env, 300, "outage fixtures"
+    )
 
 
 def start_redis() -> tuple[subprocess.Popen, int]:
     port = common.free_port()
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", common.HOST,  # noqa: S603, S607
-                             "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(  # noqa: S603
+        [  # noqa: S607
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            common.HOST,  # noqa: S603, S607
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
     for _ in range(100):
-        if subprocess.run(["redis-cli", "-p", str(port), "ping"],  # noqa: S603, S607
-                          capture_output=True).returncode == 0:
+        if (
+            subprocess.run(  # noqa: S603
+                ["redis-cli", "-p", str(port), "ping"],  # noqa: S607
+                capture_output=True,
+            ).returncode
+            == 0
+        ):
             return proc, port
         time.sleep(0.1)
     raise RuntimeError("private redis did not start")
 
 
-async def charger(port: int, name: str, phases: dict, samples: list, stop: asyncio.Event,
-                  reply_timeout: float) -> None:
+async def charger(
+    port: int, name: str, phases: dict, samples: list, stop: asyncio.Event, reply_timeout: float
+) -> None:
     auth = base64.b64encode(f"{name}:{loadgen.PASSWORD}".encode()).decode()
-    async with connect(f"ws://{common.HOST}:{port}/ocpp/{name}", subprotocols=["ocpp1.6"],
-                       additional_headers={"Authorization": f"Basic {auth}"},
-                       compression=None, ping_interval=None, max_size=None) as ws:
+    async with connect(
+        f"ws://{common.HOST}:{port}/ocpp/{name}",
+        subprotocols=["ocpp1.6"],
+        additional_headers={"Authorization": f"Basic {auth}"},
+        compression=None,
+        ping_interval=None,
+        max_size=None,
+    ) as ws:
+
         async def call(action: str, payload: dict) -> list | None:
             message_id = os.urandom(8).hex()
             await ws.send(json.dumps([2, message_id, action, payload]))
@@ -87,17 +114,31 @@ async def charger(port: int, name: str, phases: dict, samples: list, stop: async
                     return reply
 
         await call("BootNotification", {"chargePointVendor": "Bench", "chargePointModel": "X"})
-        start = await call("StartTransaction", {"connectorId": 1, "idTag": TAG,
-                                                "meterStart": 0, "timestamp": now_iso()})
+        start = await call(
+            "StartTransaction",
+            {"connectorId": 1, "idTag": TAG, "meterStart": 0, "timestamp": now_iso()},
+        )
         tx, wh = start[2]["transactionId"], 0
         while not stop.is_set():
             wh += 2  # 7.2 kW for a second: plausible
             sent = time.monotonic()
             phase = phases["now"]
             try:
-                await call("MeterValues", {"connectorId": 1, "transactionId": tx, "meterValue": [{
-                    "timestamp": now_iso(), "sampledValue": [
-                        {"value": str(wh), "measurand": "Energy.Active.Import.Register"}]}]})
+                await call(
+                    "MeterValues",
+                    {
+                        "connectorId": 1,
+                        "transactionId": tx,
+                        "meterValue": [
+                            {
+                                "timestamp": now_iso(),
+                                "sampledValue": [
+                                    {"value": str(wh), "measurand": "Energy.Active.Import.Register"}
+                                ],
+                            }
+                        ],
+                    },
+                )
                 samples.append((phase, time.monotonic() - sent))
             except TimeoutError:
                 samples.append((phase, None))
@@ -107,8 +148,10 @@ async def charger(port: int, name: str, phases: dict, samples: list, stop: async
 async def measure(port: int, redis: subprocess.Popen, args) -> dict:
     phases, samples, stop = {"now": "before"}, [], asyncio.Event()
     names = [common.identity(i, args.chargers) for i in range(1, args.chargers + 1)]
-    tasks = [asyncio.create_task(charger(port, name, phases, samples, stop,
-                                         args.reply_timeout)) for name in names]
+    tasks = [
+        asyncio.create_task(charger(port, name, phases, samples, stop, args.reply_timeout))
+        for name in names
+    ]
     await asyncio.sleep(args.before)
     phases["now"] = "outage"
     redis.send_signal(signal.SIGSTOP)
@@ -135,10 +178,14 @@ def summarise(samples: list) -> dict:
     for phase in ("before", "outage", "after"):
         answered = sorted(s for p, s in samples if p == phase and s is not None)
         missed = sum(1 for p, s in samples if p == phase and s is None)
-        out[phase] = {"answered": len(answered), "timed_out": missed,
-                      "p50_ms": quantile_ms(answered, 0.5), "p99_ms": quantile_ms(answered, 0.99),
-                      "max_ms": answered[-1] * 1000 if answered else None,
-                      "mean_ms": statistics.fmean(answered) * 1000 if answered else None}
+        out[phase] = {
+            "answered": len(answered),
+            "timed_out": missed,
+            "p50_ms": quantile_ms(answered, 0.5),
+            "p99_ms": quantile_ms(answered, 0.99),
+            "max_ms": answered[-1] * 1000 if answered else None,
+            "mean_ms": statistics.fmean(answered) * 1000 if answered else None,
+        }
     return out
 
 
@@ -163,19 +210,26 @@ def bench_repo(repo: Path, args) -> dict:
 
 
 def print_report(results: list[dict], args) -> None:
-    print(f"\nRedis paused (SIGSTOP) for {args.outage:g} s; {args.chargers} chargers, "
-          f"MeterValues 1/s each, reply timeout {args.reply_timeout:g} s")
-    print(f"{'checkout':40} {'phase':7} {'answered':>8} {'timed out':>9} {'p50 ms':>8} "
-          f"{'p99 ms':>8} {'max ms':>8}")
+    print(
+        f"\nRedis paused (SIGSTOP) for {args.outage:g} s; {args.chargers} chargers, "
+        f"MeterValues 1/s each, reply timeout {args.reply_timeout:g} s"
+    )
+    print(
+        f"{'checkout':40} {'phase':7} {'answered':>8} {'timed out':>9} {'p50 ms':>8} "
+        f"{'p99 ms':>8} {'max ms':>8}"
+    )
     for r in results:
         for phase, f in r["phases"].items():
+
             def cell(v):
                 return f"{v:8.1f}" if v is not None else f"{'-':>8}"
-            print(f"{r['repo'][-40:]:40} {phase:7} {f['answered']:8d} {f['timed_out']:9d} "
-                  f"{cell(f['p50_ms'])} {cell(f['p99_ms'])} {cell(f['max_ms'])}")
+
+            print(
+                f"{r['repo'][-40:]:40} {phase:7} {f['answered']:8d} {f['timed_out']:9d} "
+                f"{cell(f['p50_ms'])} {cell(f['p99_ms'])} {cell(f['max_ms'])}"
+            )
         if r["charger_errors"]:
             print(f"  charger errors: {r['charger_errors'][:3]}")
-
 
 
 def main(argv=None) -> int:
@@ -185,8 +239,12 @@ def main(argv=None) -> int:
     parser.add_argument("--outage", type=float, default=45)
     parser.add_argument("--after", type=float, default=15)
     parser.add_argument("--reply-timeout", type=float, default=30)
-    parser.add_argument("--repo", action="append", type=Path,
-                        help="a checkout to run the server from (repeatable; default: this one)")
+    parser.add_argument(
+        "--repo",
+        action="append",
+        type=Path,
+        help="a checkout to run the server from (repeatable; default: this one)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     results = common.each_checkout(args.repo, lambda repo: bench_repo(repo, args))

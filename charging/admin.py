@@ -28,33 +28,66 @@ class MeterSampleInline(ReadOnlyPermissions, TabularInline):
     formset = latest_rows_formset(SAMPLES_SHOWN)  # a long session has thousands
     verbose_name_plural = format_lazy(_("meter samples (newest {count})"), count=SAMPLES_SHOWN)
     ordering = ("-timestamp", "-id")
-    fields = ("timestamp", "measurand", "phase", "location", "context", "value", "unit",
-              "normalised_value", "normalised_unit")
+    fields = (
+        "timestamp",
+        "measurand",
+        "phase",
+        "location",
+        "context",
+        "value",
+        "unit",
+        "normalised_value",
+        "normalised_unit",
+    )
     extra = 0
     can_delete = False
 
 
 @admin.register(OcppTransaction)
 class OcppTransactionAdmin(CsvExportMixin, OwnerScopedAdmin, ReadOnlyAdmin):
-    list_display = ("id", "station", "connector_number", "id_tag", "id_tag_status", "status",
-                    "meter_start", "last_meter_wh", "meter_stop", "energy_wh", "started_at",
-                    "stopped_at", "stop_reason")
+    list_display = (
+        "id",
+        "station",
+        "connector_number",
+        "id_tag",
+        "id_tag_status",
+        "status",
+        "meter_start",
+        "last_meter_wh",
+        "meter_stop",
+        "energy_wh",
+        "started_at",
+        "stopped_at",
+        "stop_reason",
+    )
     list_select_related = ("station",)
-    list_filter = ("status",
-                   fixed_values_filter("id_tag_status", AuthorizationStatus, _("id tag status")),
-                   fixed_values_filter("stop_reason", Reason, _("stop reason")),
-                   "station", "station__location")  # an owner's own only (admin_scoping)
+    list_filter = (
+        "status",
+        fixed_values_filter("id_tag_status", AuthorizationStatus, _("id tag status")),
+        fixed_values_filter("stop_reason", Reason, _("stop reason")),
+        "station",
+        "station__location",
+    )  # an owner's own only (admin_scoping)
     search_fields = ("=id", "station__identity", "id_tag")
     search_help_text = _("Transaction id, station identity or id tag.")
     date_hierarchy = "started_at"
     csv_fields = (
-        (_("id"), "id"), (_("station"), "station__identity"),
-        (_("location"), "station__location__name"), (_("connector"), "connector_number"),
-        (_("id tag"), "id_tag"), (_("id tag status"), "id_tag_status"), (_("status"), "status"),
-        (_("started at"), "started_at"), (_("stopped at"), "stopped_at"),
-        (_("meter start (Wh)"), "meter_start"), (_("last meter (Wh)"), "last_meter_wh"),
-        (_("meter stop (Wh)"), "meter_stop"), (_("energy (Wh)"), "energy_wh"),
-        (_("stop reason"), "stop_reason"), (_("session"), "session__id"))
+        (_("id"), "id"),
+        (_("station"), "station__identity"),
+        (_("location"), "station__location__name"),
+        (_("connector"), "connector_number"),
+        (_("id tag"), "id_tag"),
+        (_("id tag status"), "id_tag_status"),
+        (_("status"), "status"),
+        (_("started at"), "started_at"),
+        (_("stopped at"), "stopped_at"),
+        (_("meter start (Wh)"), "meter_start"),
+        (_("last meter (Wh)"), "last_meter_wh"),
+        (_("meter stop (Wh)"), "meter_stop"),
+        (_("energy (Wh)"), "energy_wh"),
+        (_("stop reason"), "stop_reason"),
+        (_("session"), "session__id"),
+    )
     readonly_fields = ("energy_wh",)
     inlines = (MeterSampleInline,)
 
@@ -65,8 +98,19 @@ class OcppTransactionAdmin(CsvExportMixin, OwnerScopedAdmin, ReadOnlyAdmin):
 
 @admin.register(MeterSample)
 class MeterSampleAdmin(ReadOnlyAdmin):
-    list_display = ("timestamp", "station", "connector_number", "transaction", "measurand",
-                    "phase", "context", "value", "unit", "normalised_value", "normalised_unit")
+    list_display = (
+        "timestamp",
+        "station",
+        "connector_number",
+        "transaction",
+        "measurand",
+        "phase",
+        "context",
+        "value",
+        "unit",
+        "normalised_value",
+        "normalised_unit",
+    )
     list_select_related = ("station", "transaction")
     list_filter = (fixed_values_filter("measurand", Measurand), "station")
     show_full_result_count = False  # the biggest table: no second COUNT(*) per page

@@ -79,10 +79,16 @@ def _table(headers: tuple[str, ...], rows: list[tuple], empty: str):
     if not rows:
         return empty
     head = format_html_join("", "<th>{}</th>", ((h,) for h in headers))
-    body = format_html_join("", "<tr>{}</tr>", (
-        (format_html_join("", "<td>{}</td>", ((cell,) for cell in row)),) for row in rows))
-    return format_html('<table class="session-timeline"><thead><tr>{}</tr></thead>'
-                       "<tbody>{}</tbody></table>", head, body)
+    body = format_html_join(
+        "",
+        "<tr>{}</tr>",
+        ((format_html_join("", "<td>{}</td>", ((cell,) for cell in row)),) for row in rows),
+    )
+    return format_html(
+        '<table class="session-timeline"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>',
+        head,
+        body,
+    )
 
 
 def _link(view: str, pk, text) -> str:
@@ -101,21 +107,35 @@ def curve_svg(curve: MeterCurve, width: int = 640, height: int = 160):
     coords = " ".join(
         f"{pad + (at - t0).total_seconds() / span * (width - 2 * pad):.1f},"
         f"{height - pad - float(max(kwh, Decimal(0)) / top) * (height - 2 * pad):.1f}"
-        for at, kwh in points)
+        for at, kwh in points
+    )
     last = points[-1][1]
-    caption = (f"{_when(t0)} → {_when(t1)}: {last:.3f} kWh; {curve.readings} register "
-               f"reading(s), {len(points)} point(s) drawn; top of the chart = {top:.3f} kWh")
+    caption = (
+        f"{_when(t0)} → {_when(t1)}: {last:.3f} kWh; {curve.readings} register "
+        f"reading(s), {len(points)} point(s) drawn; top of the chart = {top:.3f} kWh"
+    )
     return format_html(
         '<svg width="{}" height="{}" viewBox="0 0 {} {}" role="img" aria-label="{}" '
         'style="background:#fafafa;border:1px solid #ddd">'
         '<polyline fill="none" stroke="#417690" stroke-width="2" points="{}"/></svg>'
-        "<div>{}</div>", width, height, width, height, caption, coords, caption)
+        "<div>{}</div>",
+        width,
+        height,
+        width,
+        height,
+        caption,
+        coords,
+        caption,
+    )
 
 
 class RefundForm(forms.Form):
     amount = forms.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal("0.01"))
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=1000,
-                             help_text=_("mandatory; written to the log with your name"))
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=1000,
+        help_text=_("mandatory; written to the log with your name"),
+    )
     # one key per opened form: a double submit refunds once
     key = forms.CharField(widget=forms.HiddenInput)
 
@@ -123,15 +143,16 @@ class RefundForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.session, self.refundable = session, refundable
         self.fields["amount"].help_text = gettext(
-            "%(currency)s; at most %(refundable)s (what the session cost less earlier "
-            "refunds)") % {"currency": session.currency, "refundable": refundable}
+            "%(currency)s; at most %(refundable)s (what the session cost less earlier refunds)"
+        ) % {"currency": session.currency, "refundable": refundable}
 
     def clean_amount(self):
         amount = self.cleaned_data["amount"]
         if amount > self.refundable:
-            raise forms.ValidationError(gettext(
-                "At most %(refundable)s %(currency)s can be refunded for this session.")
-                % {"refundable": self.refundable, "currency": self.session.currency})
+            raise forms.ValidationError(
+                gettext("At most %(refundable)s %(currency)s can be refunded for this session.")
+                % {"refundable": self.refundable, "currency": self.session.currency}
+            )
         return amount
 
     def clean_reason(self):
@@ -152,47 +173,136 @@ def _energy_kwh(session: ChargingSession) -> Decimal:
 
 
 class ChargingSessionAdmin(CsvExportMixin, OwnerScopedAdmin, ReadOnlyPermissions, ModelAdmin):
-    list_display = ("id", "client", "station", "connector_number", "origin", "status", "limit",
-                    "energy_kwh", "cost_shown", "created_at", "ended_at", "stop_reason",
-                    "settled")
+    list_display = (
+        "id",
+        "client",
+        "station",
+        "connector_number",
+        "origin",
+        "status",
+        "limit",
+        "energy_kwh",
+        "cost_shown",
+        "created_at",
+        "ended_at",
+        "stop_reason",
+        "settled",
+    )
     list_select_related = ("client", "station")
     # station and location are scoped to an owner's own (evpower.admin_scoping)
-    list_filter = ("status", "origin", "stop_reason", "settled", "station",
-                   "station__location", ("created_at", DayRangeFilter))
+    list_filter = (
+        "status",
+        "origin",
+        "stop_reason",
+        "settled",
+        "station",
+        "station__location",
+        ("created_at", DayRangeFilter),
+    )
     list_filter_submit = True  # the day range is typed, then applied
-    search_fields = ("=id", "=transaction__id", "client__phone", "station__identity",
-                     "id_tag")
-    search_help_text = _("Session id, charger transaction id, client phone, station identity "
-                         "or id tag.")
+    search_fields = ("=id", "=transaction__id", "client__phone", "station__identity", "id_tag")
+    search_help_text = _(
+        "Session id, charger transaction id, client phone, station identity or id tag."
+    )
     date_hierarchy = "created_at"
     csv_fields = (
-        (_("id"), "id"), (_("created at"), "created_at"),
-        (_("charging started at"), "charging_started_at"), (_("ended at"), "ended_at"),
-        (_("status"), "status"), (_("origin"), "origin"), (_("client phone"), "client__phone"),
-        (_("station"), "station__identity"), (_("location"), "station__location__name"),
-        (_("connector"), "connector_number"), (_("id tag"), "id_tag"),
-        (_("charger transaction"), "transaction_id"), (_("energy (kWh)"), _energy_kwh),
-        (_("cost"), "cost"), (_("final cost"), "final_cost"), (_("currency"), "currency"),
-        (_("settled"), "settled"), (_("settled at"), "settled_at"),
-        (_("stop reason"), "stop_reason"), (_("failure detail"), "failure_detail"))
+        (_("id"), "id"),
+        (_("created at"), "created_at"),
+        (_("charging started at"), "charging_started_at"),
+        (_("ended at"), "ended_at"),
+        (_("status"), "status"),
+        (_("origin"), "origin"),
+        (_("client phone"), "client__phone"),
+        (_("station"), "station__identity"),
+        (_("location"), "station__location__name"),
+        (_("connector"), "connector_number"),
+        (_("id tag"), "id_tag"),
+        (_("charger transaction"), "transaction_id"),
+        (_("energy (kWh)"), _energy_kwh),
+        (_("cost"), "cost"),
+        (_("final cost"), "final_cost"),
+        (_("currency"), "currency"),
+        (_("settled"), "settled"),
+        (_("settled at"), "settled_at"),
+        (_("stop reason"), "stop_reason"),
+        (_("failure detail"), "failure_detail"),
+    )
     show_full_result_count = False
     actions = ("stop_sessions", "close_sessions", "refund_session")
     fieldsets = (
-        (None, {"fields": ("client", "wallet", "station", "connector_number", "origin",
-                           "id_tag", "status", "transaction_link")}),
-        (_("Money"), {"fields": ("limit", "hold_amount", "cost", "final_cost", "currency",
-                              "settled", "settled_at", "receipt_shown", "tariff_shown")}),
-        (_("Meter"), {"fields": ("energy_kwh", "power_w", "soc_percent", "meter_start_wh",
-                              "meter_stop_wh", "meter_at", "energy_changed_at")}),
-        (_("Times and stop"), {"fields": ("created_at", "charging_started_at", "ended_at",
-                                       "stop_requested_at", "stop_requested_by", "stop_reason",
-                                       "failure_detail")}),
-        (_("Timeline"), {"fields": ("commands_sent", "charger_messages", "meter_curve",
-                                 "ledger")}),
+        (
+            None,
+            {
+                "fields": (
+                    "client",
+                    "wallet",
+                    "station",
+                    "connector_number",
+                    "origin",
+                    "id_tag",
+                    "status",
+                    "transaction_link",
+                )
+            },
+        ),
+        (
+            _("Money"),
+            {
+                "fields": (
+                    "limit",
+                    "hold_amount",
+                    "cost",
+                    "final_cost",
+                    "currency",
+                    "settled",
+                    "settled_at",
+                    "receipt_shown",
+                    "tariff_shown",
+                )
+            },
+        ),
+        (
+            _("Meter"),
+            {
+                "fields": (
+                    "energy_kwh",
+                    "power_w",
+                    "soc_percent",
+                    "meter_start_wh",
+                    "meter_stop_wh",
+                    "meter_at",
+                    "energy_changed_at",
+                )
+            },
+        ),
+        (
+            _("Times and stop"),
+            {
+                "fields": (
+                    "created_at",
+                    "charging_started_at",
+                    "ended_at",
+                    "stop_requested_at",
+                    "stop_requested_by",
+                    "stop_reason",
+                    "failure_detail",
+                )
+            },
+        ),
+        (_("Timeline"), {"fields": ("commands_sent", "charger_messages", "meter_curve", "ledger")}),
     )
-    readonly_fields = ("wallet", "transaction_link", "limit", "receipt_shown", "tariff_shown",
-                       "energy_kwh", "commands_sent", "charger_messages", "meter_curve",
-                       "ledger")
+    readonly_fields = (
+        "wallet",
+        "transaction_link",
+        "limit",
+        "receipt_shown",
+        "tariff_shown",
+        "energy_kwh",
+        "commands_sent",
+        "charger_messages",
+        "meter_curve",
+        "ledger",
+    )
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("client", "station", "transaction")
@@ -201,16 +311,22 @@ class ChargingSessionAdmin(CsvExportMixin, OwnerScopedAdmin, ReadOnlyPermissions
         fieldsets = super().get_fieldsets(request, obj)
         if not is_owner_scoped(request.user):
             return fieldsets
-        return [(name, {**options, "fields": [f for f in options["fields"]
-                                              if f not in MONEY_FIELDS]})
-                for name, options in fieldsets]
+        return [
+            (name, {**options, "fields": [f for f in options["fields"] if f not in MONEY_FIELDS]})
+            for name, options in fieldsets
+        ]
 
     # -- permissions: one per action; any of them shows the list -----------------------
 
     def has_view_permission(self, request, obj=None):
         return super().has_view_permission(request, obj) or any(
-            check(request) for check in (self.has_stop_permission, self.has_close_permission,
-                                         self.has_refund_permission))
+            check(request)
+            for check in (
+                self.has_stop_permission,
+                self.has_close_permission,
+                self.has_refund_permission,
+            )
+        )
 
     def has_stop_permission(self, request) -> bool:
         return request.user.has_perm("charging.stop_chargingsession")
@@ -221,14 +337,14 @@ class ChargingSessionAdmin(CsvExportMixin, OwnerScopedAdmin, ReadOnlyPermissions
     def has_refund_permission(self, request) -> bool:
         return request.user.has_perm("charging.refund_chargingsession")
 
-    def render_change_form(self, request, context, add=False, change=False, form_url="",
-                           obj=None):
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
             obj.wallet_row = Wallet.objects.filter(client_id=obj.client_id).first()
             context.update(
                 refund_allowed=self.has_refund_permission(request),
                 adjust_allowed=request.user.has_perm("payments.adjust_wallet"),
-                wallet_id=obj.wallet_row.pk if obj.wallet_row else None)
+                wallet_id=obj.wallet_row.pk if obj.wallet_row else None,
+            )
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     # -- columns and fields ----------------------------------------------------------
@@ -260,68 +376,106 @@ class ChargingSessionAdmin(CsvExportMixin, OwnerScopedAdmin, ReadOnlyPermissions
         adjust = reverse("admin:payments_wallet_changelist") + f"?client__id__exact={obj.client_id}"
         return format_html(
             'balance {} {}, held {}, available {}, debt {} — <a href="{}">wallet and its '
-            'ledger</a> · <a href="{}">adjust (reason required)</a>', wallet.balance,
-            wallet.currency, wallet.held, wallet.available, wallet.debt,
-            reverse("admin:payments_wallet_change", args=[wallet.pk]), adjust)
+            'ledger</a> · <a href="{}">adjust (reason required)</a>',
+            wallet.balance,
+            wallet.currency,
+            wallet.held,
+            wallet.available,
+            wallet.debt,
+            reverse("admin:payments_wallet_change", args=[wallet.pk]),
+            adjust,
+        )
 
     @admin.display(description=_("charger transaction"))
     def transaction_link(self, obj: ChargingSession):
         tx = obj.transaction if obj.transaction_id else None
         if tx is None:
             return gettext("none (the charger never started it)")
-        return format_html("{} — {}, started {}, stopped {}, meter {} → {} Wh",
-                           _link("charging_ocpptransaction_change", tx.pk, f"transaction {tx.pk}"),
-                           tx.status, _when(tx.started_at), _when(tx.stopped_at),
-                           tx.meter_start, tx.meter_stop if tx.meter_stop is not None
-                           else f"{tx.last_meter_wh} (last reading)")
+        return format_html(
+            "{} — {}, started {}, stopped {}, meter {} → {} Wh",
+            _link("charging_ocpptransaction_change", tx.pk, f"transaction {tx.pk}"),
+            tx.status,
+            _when(tx.started_at),
+            _when(tx.stopped_at),
+            tx.meter_start,
+            tx.meter_stop if tx.meter_stop is not None else f"{tx.last_meter_wh} (last reading)",
+        )
 
     @admin.display(description=_("receipt"))
     def receipt_shown(self, obj: ChargingSession):
         if not obj.receipt:
             return "—"
-        return _table(("line", "amount"), [(line["kind"], line["amount"])
-                                           for line in obj.receipt.get("lines", [])]
-                      + [(key.replace("_", " "), obj.receipt[key]) for key in (
-                          "total", "paid_from_hold", "paid_from_balance", "debt")
-                         if key in obj.receipt], "—")
+        return _table(
+            ("line", "amount"),
+            [(line["kind"], line["amount"]) for line in obj.receipt.get("lines", [])]
+            + [
+                (key.replace("_", " "), obj.receipt[key])
+                for key in ("total", "paid_from_hold", "paid_from_balance", "debt")
+                if key in obj.receipt
+            ],
+            "—",
+        )
 
     @admin.display(description=_("tariff frozen at start"))
     def tariff_shown(self, obj: ChargingSession) -> str:
         t = obj.tariff or {}
         name = " / ".join(filter(None, (t.get("plan_name"), t.get("rule_name")))) or "?"
-        return (f"{name}: {t.get('per_kwh')} "
-                f"per kWh, {t.get('per_minute')} per minute, fee {t.get('session_fee')}, "
-                f"idle {t.get('idle_fee_per_minute')} per minute after "
-                f"{t.get('idle_grace_minutes')} min, discount {t.get('discount_percent')}% "
-                f"({t.get('currency')})")
+        return (
+            f"{name}: {t.get('per_kwh')} "
+            f"per kWh, {t.get('per_minute')} per minute, fee {t.get('session_fee')}, "
+            f"idle {t.get('idle_fee_per_minute')} per minute after "
+            f"{t.get('idle_grace_minutes')} min, discount {t.get('discount_percent')}% "
+            f"({t.get('currency')})"
+        )
 
     @admin.display(description=_("commands sent"))
     @computed_once
     def commands_sent(self, obj: ChargingSession):
-        rows = [(_link("ocpp_bridge_commandrecord_change", c.pk, _when(c.created_at)), c.action,
-                 c.requested_by, c.status,
-                 (c.response or {}).get("status", "") if isinstance(c.response, dict) else "",
-                 " ".join(filter(None, (c.error_code, c.error_description))))
-                for c in session_commands(obj)]
-        return _table(("sent", "action", "requested by", "outcome", "charger's answer",
-                       "error"), rows, gettext("No commands were sent for this session."))
+        rows = [
+            (
+                _link("ocpp_bridge_commandrecord_change", c.pk, _when(c.created_at)),
+                c.action,
+                c.requested_by,
+                c.status,
+                (c.response or {}).get("status", "") if isinstance(c.response, dict) else "",
+                " ".join(filter(None, (c.error_code, c.error_description))),
+            )
+            for c in session_commands(obj)
+        ]
+        return _table(
+            ("sent", "action", "requested by", "outcome", "charger's answer", "error"),
+            rows,
+            gettext("No commands were sent for this session."),
+        )
 
     @admin.display(description=_("charger messages"))
     @computed_once
     def charger_messages(self, obj: ChargingSession):
         found = session_frames(obj)
-        rows = [(_link("ocpp_bridge_ocppmessage_change", m.pk, _when(m.created_at)),
-                 "charger → us" if m.direction == "in" else "us → charger",
-                 FRAME_TYPES.get(m.message_type, m.message_type), m.action, m.message_id,
-                 format_html("<code>{}</code>", m.raw if len(m.raw) <= 300
-                             else m.raw[:300] + "…"))
-                for m in found.frames]
-        table = _table(("logged", "direction", "type", "action", "message id", "frame"), rows,
-                       gettext("No frames of this transaction in the message log (pruned, "
-                               "or logging is off)."))
+        rows = [
+            (
+                _link("ocpp_bridge_ocppmessage_change", m.pk, _when(m.created_at)),
+                "charger → us" if m.direction == "in" else "us → charger",
+                FRAME_TYPES.get(m.message_type, m.message_type),
+                m.action,
+                m.message_id,
+                format_html("<code>{}</code>", m.raw if len(m.raw) <= 300 else m.raw[:300] + "…"),
+            )
+            for m in found.frames
+        ]
+        table = _table(
+            ("logged", "direction", "type", "action", "message id", "frame"),
+            rows,
+            gettext(
+                "No frames of this transaction in the message log (pruned, or logging is off)."
+            ),
+        )
         if found.meter_frames_cut:
-            return format_html(gettext("{}<p>Only the newest {} MeterValues are shown.</p>"), table,
-                               METER_FRAMES_SHOWN)
+            return format_html(
+                gettext("{}<p>Only the newest {} MeterValues are shown.</p>"),
+                table,
+                METER_FRAMES_SHOWN,
+            )
         return table
 
     @admin.display(description=_("energy over time"))
@@ -329,24 +483,38 @@ class ChargingSessionAdmin(CsvExportMixin, OwnerScopedAdmin, ReadOnlyPermissions
     def meter_curve(self, obj: ChargingSession):
         return curve_svg(session_meter_curve(obj))
 
-    @admin.display(description=_("ledger (\"session\", id)"))
+    @admin.display(description=_('ledger ("session", id)'))
     @computed_once
     def ledger(self, obj: ChargingSession):
-        rows = [(_link("payments_ledgertransaction_change", t.pk, _when(t.created_at)), t.kind,
-                 f"{t.amount} {t.currency}",
-                 "; ".join(f"{p.account} {p.amount:+}" for p in t.postings.all()),
-                 t.author.get_username() if t.author else "", t.reason, t.key)
-                for t in session_ledger(obj)]
-        return _table(("posted", "kind", "amount", "postings", "author", "reason", "key"),
-                      rows, gettext("Nothing posted for this session."))
+        rows = [
+            (
+                _link("payments_ledgertransaction_change", t.pk, _when(t.created_at)),
+                t.kind,
+                f"{t.amount} {t.currency}",
+                "; ".join(f"{p.account} {p.amount:+}" for p in t.postings.all()),
+                t.author.get_username() if t.author else "",
+                t.reason,
+                t.key,
+            )
+            for t in session_ledger(obj)
+        ]
+        return _table(
+            ("posted", "kind", "amount", "postings", "author", "reason", "key"),
+            rows,
+            gettext("Nothing posted for this session."),
+        )
 
     # -- actions ---------------------------------------------------------------------
 
     def _chosen(self, request, queryset, label: str) -> list[tuple[int, str]]:
-        chosen = list(queryset.order_by("id").values_list("pk", "status")[:MAX_PER_ACTION + 1])
+        chosen = list(queryset.order_by("id").values_list("pk", "status")[: MAX_PER_ACTION + 1])
         if len(chosen) > MAX_PER_ACTION:
-            self.message_user(request, gettext("%(label)s: select at most %(max)s sessions.")
-                              % {"label": label, "max": MAX_PER_ACTION}, messages.ERROR)
+            self.message_user(
+                request,
+                gettext("%(label)s: select at most %(max)s sessions.")
+                % {"label": label, "max": MAX_PER_ACTION},
+                messages.ERROR,
+            )
             return []
         return chosen
 
@@ -354,108 +522,179 @@ class ChargingSessionAdmin(CsvExportMixin, OwnerScopedAdmin, ReadOnlyPermissions
     def stop_sessions(self, request, queryset):
         for session_id, before in self._chosen(request, queryset, gettext("Stop")):
             try:
-                session = session_stop(session_id=session_id, requested_by=staff_name(request),
-                                       reason=Reason.OPERATOR)
+                session = session_stop(
+                    session_id=session_id, requested_by=staff_name(request), reason=Reason.OPERATOR
+                )
             except ChargingError as exc:
                 charger = exc.details.get("charger_status")
-                self.message_user(request, gettext("Session %(id)s: not stopped — %(code)s")
-                                  % {"id": session_id, "code": exc.code}
-                                  + (gettext(" (charger: %(status)s)") % {"status": charger}
-                                     if charger else ""), messages.ERROR)
+                self.message_user(
+                    request,
+                    gettext("Session %(id)s: not stopped — %(code)s")
+                    % {"id": session_id, "code": exc.code}
+                    + (gettext(" (charger: %(status)s)") % {"status": charger} if charger else ""),
+                    messages.ERROR,
+                )
                 continue
             if before == Status.CHARGING and session.status == Status.FINISHING:
-                text = gettext("the charger accepted the stop; the bill follows its "
-                               "StopTransaction (or the clockwork)")
+                text = gettext(
+                    "the charger accepted the stop; the bill follows its "
+                    "StopTransaction (or the clockwork)"
+                )
             elif before == Status.PENDING and session.status == Status.CANCELLED:
                 text = gettext("cancelled before the charger started; the hold is released")
             elif session.is_active:
                 text = gettext("already stopping (%(status)s); nothing sent") % {
-                    "status": session.status}
+                    "status": session.status
+                }
             else:
                 text = gettext("already ended (%(status)s); nothing sent") % {
-                    "status": session.status}
-            self.message_user(request, gettext("Session %(id)s: %(text)s.")
-                              % {"id": session_id, "text": text},
-                              messages.SUCCESS if session.status != before else messages.INFO)
+                    "status": session.status
+                }
+            self.message_user(
+                request,
+                gettext("Session %(id)s: %(text)s.") % {"id": session_id, "text": text},
+                messages.SUCCESS if session.status != before else messages.INFO,
+            )
 
-    @admin.action(description=_("Close without the charger (bill from last reading)"),
-                  permissions=["close"])
+    @admin.action(
+        description=_("Close without the charger (bill from last reading)"), permissions=["close"]
+    )
     def close_sessions(self, request, queryset):
         for session_id, before in self._chosen(request, queryset, gettext("Close")):
             try:
-                ended = session_close_unreported(session_id=session_id, reason=Reason.OPERATOR,
-                                                 requested_by=staff_name(request))
+                ended = session_close_unreported(
+                    session_id=session_id, reason=Reason.OPERATOR, requested_by=staff_name(request)
+                )
             except (ChargingError, WalletError) as exc:
-                self.message_user(request, gettext("Session %(id)s: not closed — %(code)s "
-                                                   "%(details)s")
-                                  % {"id": session_id, "code": exc.code, "details": exc.details},
-                                  messages.ERROR)
+                self.message_user(
+                    request,
+                    gettext("Session %(id)s: not closed — %(code)s %(details)s")
+                    % {"id": session_id, "code": exc.code, "details": exc.details},
+                    messages.ERROR,
+                )
                 continue
             if not ended:
-                self.message_user(request, gettext("Session %(id)s: already ended "
-                                                   "(%(status)s); nothing done.")
-                                  % {"id": session_id, "status": before}, messages.INFO)
+                self.message_user(
+                    request,
+                    gettext("Session %(id)s: already ended (%(status)s); nothing done.")
+                    % {"id": session_id, "status": before},
+                    messages.INFO,
+                )
                 continue
             session = ChargingSession.objects.get(pk=session_id)
             if session.status == Status.COMPLETED:
-                text = gettext("billed %(cost)s %(currency)s for %(kwh)s kWh from the last "
-                               "reading") % {"cost": session.final_cost,
-                                             "currency": session.currency,
-                                             "kwh": _kwh(session.energy_wh)}
+                text = gettext(
+                    "billed %(cost)s %(currency)s for %(kwh)s kWh from the last reading"
+                ) % {
+                    "cost": session.final_cost,
+                    "currency": session.currency,
+                    "kwh": _kwh(session.energy_wh),
+                }
                 if before == Status.CHARGING:
-                    text += gettext("; the charger was not told — it may still be charging "
-                                    "(stop it there or with RemoteStopTransaction)")
+                    text += gettext(
+                        "; the charger was not told — it may still be charging "
+                        "(stop it there or with RemoteStopTransaction)"
+                    )
             else:
                 text = gettext("%(status)s (it had not started); the hold is released") % {
-                    "status": session.status}
-            self.message_user(request, gettext("Session %(id)s: %(text)s.")
-                              % {"id": session_id, "text": text}, messages.SUCCESS)
+                    "status": session.status
+                }
+            self.message_user(
+                request,
+                gettext("Session %(id)s: %(text)s.") % {"id": session_id, "text": text},
+                messages.SUCCESS,
+            )
 
     @admin.action(description=_("Refund…"), permissions=["refund"])
     def refund_session(self, request, queryset):
         if queryset.count() != 1:
-            self.message_user(request, gettext("Refund: select exactly one session."),
-                              messages.ERROR)
+            self.message_user(
+                request, gettext("Refund: select exactly one session."), messages.ERROR
+            )
             return None
         session = queryset.get()
         refundable = refundable_for(client=session.client, ref=("session", session.pk))
         if refundable <= 0:
-            self.message_user(request, gettext("Session %(id)s: nothing to refund (nothing "
-                                               "was charged, or it was all refunded).")
-                              % {"id": session.pk}, messages.WARNING)
+            self.message_user(
+                request,
+                gettext(
+                    "Session %(id)s: nothing to refund (nothing "
+                    "was charged, or it was all refunded)."
+                )
+                % {"id": session.pk},
+                messages.WARNING,
+            )
             return None
         submitted = "apply" in request.POST
-        form = RefundForm(request.POST if submitted else None, session=session,
-                          refundable=refundable,
-                          initial={"key": f"session:{session.pk}:refund:{uuid.uuid4().hex}"})
+        form = RefundForm(
+            request.POST if submitted else None,
+            session=session,
+            refundable=refundable,
+            initial={"key": f"session:{session.pk}:refund:{uuid.uuid4().hex}"},
+        )
         if submitted and form.is_valid():
             data = form.cleaned_data
             try:
-                txn = wallet_refund(client=session.client, amount=data["amount"],
-                                    ref=("session", session.pk), key=data["key"],
-                                    author=request.user, reason=data["reason"])
+                txn = wallet_refund(
+                    client=session.client,
+                    amount=data["amount"],
+                    ref=("session", session.pk),
+                    key=data["key"],
+                    author=request.user,
+                    reason=data["reason"],
+                )
             except WalletError as exc:
-                self.message_user(request, gettext("Session %(id)s: not refunded — %(code)s "
-                                                   "%(details)s")
-                                  % {"id": session.pk, "code": exc.code, "details": exc.details},
-                                  messages.ERROR)
+                self.message_user(
+                    request,
+                    gettext("Session %(id)s: not refunded — %(code)s %(details)s")
+                    % {"id": session.pk, "code": exc.code, "details": exc.details},
+                    messages.ERROR,
+                )
                 return None
-            log.info("session %s: %s refunded %s %s to client %s (ledger transaction %s, "
-                     "key %s); reason: %s", session.pk, staff_name(request), txn.amount,
-                     txn.currency, session.client_id, txn.pk, txn.key, data["reason"])
-            self.message_user(request, gettext(
-                "Session %(id)s: refunded %(amount)s %(currency)s to %(client)s (reason: "
-                "%(reason)s); balance now %(balance)s.") % {
-                    "id": session.pk, "amount": txn.amount, "currency": txn.currency,
-                    "client": session.client, "reason": data["reason"],
-                    "balance": txn.balance_after}, messages.SUCCESS)
+            log.info(
+                "session %s: %s refunded %s %s to client %s (ledger transaction %s, "
+                "key %s); reason: %s",
+                session.pk,
+                staff_name(request),
+                txn.amount,
+                txn.currency,
+                session.client_id,
+                txn.pk,
+                txn.key,
+                data["reason"],
+            )
+            self.message_user(
+                request,
+                gettext(
+                    "Session %(id)s: refunded %(amount)s %(currency)s to %(client)s (reason: "
+                    "%(reason)s); balance now %(balance)s."
+                )
+                % {
+                    "id": session.pk,
+                    "amount": txn.amount,
+                    "currency": txn.currency,
+                    "client": session.client,
+                    "reason": data["reason"],
+                    "balance": txn.balance_after,
+                },
+                messages.SUCCESS,
+            )
             return None
-        return TemplateResponse(request, REFUND_TEMPLATE, {
-            **self.admin_site.each_context(request),
-            "title": gettext("Refund session %(id)s") % {"id": session.pk},
-            "opts": self.model._meta, "form": form, "session": session,
-            "refundable": refundable, "checkbox_name": ACTION_CHECKBOX_NAME,
-            "action_name": "refund_session", "media": self.media + form.media})
+        return TemplateResponse(
+            request,
+            REFUND_TEMPLATE,
+            {
+                **self.admin_site.each_context(request),
+                "title": gettext("Refund session %(id)s") % {"id": session.pk},
+                "opts": self.model._meta,
+                "form": form,
+                "session": session,
+                "refundable": refundable,
+                "checkbox_name": ACTION_CHECKBOX_NAME,
+                "action_name": "refund_session",
+                "media": self.media + form.media,
+            },
+        )
 
 
 admin.site.register(ChargingSession, ChargingSessionAdmin)

@@ -33,6 +33,7 @@ class StationNotFound(ChargingError):
 
 class StationUnavailable(ChargingError):
     """The operator took the station out of service (inactive, maintenance)."""
+
     code_name = "STATION_UNAVAILABLE"
 
 
@@ -44,6 +45,7 @@ class StationUnreachable(ChargingError):
     """The station is connected, but the command could not reach the process holding its
     socket (the channel layer is down, or this process has none shared with it). 503: a
     retry may work once it is back; nothing was held."""
+
     code_name = "STATION_UNREACHABLE"
     http_status = status.HTTP_503_SERVICE_UNAVAILABLE
 
@@ -54,6 +56,7 @@ class ConnectorOccupied(ChargingError):
 
 class ConnectorUnavailable(ChargingError):
     """Faulted, Unavailable or Reserved for someone else: not a place to start."""
+
     code_name = "CONNECTOR_UNAVAILABLE"
 
 
@@ -63,6 +66,7 @@ class SessionAlreadyActive(ChargingError):
 
 class LimitTooLow(ChargingError):
     """An amount limit below CHARGING_MIN_HOLD: the session fee alone would end it."""
+
     code_name = "LIMIT_TOO_LOW"
     http_status = status.HTTP_400_BAD_REQUEST
 
@@ -78,12 +82,14 @@ class StartRejected(ChargingError):
 class StationTimeout(ChargingError):
     """The charger did not answer in time. 504: a retry (same Idempotency-Key included)
     is a fresh attempt — the failed session released its hold."""
+
     code_name = "STATION_TIMEOUT"
     http_status = status.HTTP_504_GATEWAY_TIMEOUT
 
 
 class StopFailed(ChargingError):
     """The charger refused or did not take the stop; the session goes on."""
+
     code_name = "STOP_FAILED"
 
 

@@ -38,8 +38,13 @@ class Limit:
         return self.type in ("amount", "both")
 
 
-def hold_amount(limit: Limit, quote: Quote, *, available: Decimal, no_limit_cap: Decimal,
-                ) -> Decimal:
+def hold_amount(
+    limit: Limit,
+    quote: Quote,
+    *,
+    available: Decimal,
+    no_limit_cap: Decimal,
+) -> Decimal:
     """What to reserve for this limit (may exceed `available`: the caller refuses then)."""
     candidates = []
     if limit.by_amount:
@@ -59,17 +64,21 @@ class Progress:
 
 
 def cost_of(quote: Quote, progress: Progress) -> Decimal:
-    return quote.cost(energy_wh=progress.energy_wh,
-                      charging_seconds=progress.charging_seconds).total
+    return quote.cost(
+        energy_wh=progress.energy_wh, charging_seconds=progress.charging_seconds
+    ).total
 
 
-def stop_reason(limit: Limit, quote: Quote, progress: Progress, *, hold: Decimal,
-                lookahead_seconds: int) -> str | None:
+def stop_reason(
+    limit: Limit, quote: Quote, progress: Progress, *, hold: Decimal, lookahead_seconds: int
+) -> str | None:
     """The StopReason when the session should stop now, else None."""
     power = max(progress.power_w or 0, 0)
-    ahead = Progress(energy_wh=progress.energy_wh + power * lookahead_seconds // 3600,
-                     charging_seconds=progress.charging_seconds + lookahead_seconds,
-                     power_w=power)
+    ahead = Progress(
+        energy_wh=progress.energy_wh + power * lookahead_seconds // 3600,
+        charging_seconds=progress.charging_seconds + lookahead_seconds,
+        power_w=power,
+    )
     if limit.by_energy and ahead.energy_wh >= limit.energy_wh:
         return "energy_limit"
     ceiling = limit.amount if limit.by_amount else hold
@@ -78,8 +87,9 @@ def stop_reason(limit: Limit, quote: Quote, progress: Progress, *, hold: Decimal
     return None
 
 
-def percent_of_limit(limit: Limit, progress: Progress, cost: Decimal, *,
-                     hold: Decimal) -> int | None:
+def percent_of_limit(
+    limit: Limit, progress: Progress, cost: Decimal, *, hold: Decimal
+) -> int | None:
     """How far along the session is (0-100), by whichever limit is nearer."""
     shares = []
     if limit.by_energy:

@@ -8,14 +8,24 @@ ENERGY_REGISTER = "Energy.Active.Import.Register"
 
 # unit -> (base unit, factor). OCPP 1.6 lets chargers pick Wh or kWh (and k-variants).
 _UNITS = {
-    "Wh": ("Wh", 1), "kWh": ("Wh", 1000),
-    "varh": ("varh", 1), "kvarh": ("varh", 1000),
-    "W": ("W", 1), "kW": ("W", 1000),
-    "VA": ("VA", 1), "kVA": ("VA", 1000),
-    "var": ("var", 1), "kvar": ("var", 1000),
-    "A": ("A", 1), "V": ("V", 1), "K": ("K", 1),
-    "Celsius": ("Celsius", 1), "Celcius": ("Celsius", 1),  # 1.6 schema has both spellings
-    "Fahrenheit": ("Fahrenheit", 1), "Percent": ("Percent", 1), "Hertz": ("Hertz", 1),
+    "Wh": ("Wh", 1),
+    "kWh": ("Wh", 1000),
+    "varh": ("varh", 1),
+    "kvarh": ("varh", 1000),
+    "W": ("W", 1),
+    "kW": ("W", 1000),
+    "VA": ("VA", 1),
+    "kVA": ("VA", 1000),
+    "var": ("var", 1),
+    "kvar": ("var", 1000),
+    "A": ("A", 1),
+    "V": ("V", 1),
+    "K": ("K", 1),
+    "Celsius": ("Celsius", 1),
+    "Celcius": ("Celsius", 1),  # 1.6 schema has both spellings
+    "Fahrenheit": ("Fahrenheit", 1),
+    "Percent": ("Percent", 1),
+    "Hertz": ("Hertz", 1),
 }
 
 

@@ -42,8 +42,11 @@ class EnergyVerdict:
 def max_power_w(station_id: int, connector_number: int) -> int:
     """The power the connector (else the station) is rated for, else the configured
     ceiling, in W."""
-    kw = (Connector.objects.filter(station_id=station_id, number=connector_number)
-          .values_list("max_power_kw", flat=True).first())
+    kw = (
+        Connector.objects.filter(station_id=station_id, number=connector_number)
+        .values_list("max_power_kw", flat=True)
+        .first()
+    )
     if kw is None:
         kw = Station.objects.filter(pk=station_id).values_list("max_power_kw", flat=True).first()
     return power_w_or_ceiling(kw)
@@ -61,8 +64,9 @@ def energy_ceiling_wh(power_w: int, seconds: float) -> int:
     return int(Decimal(power_w) * Decimal(str(seconds)) * margin / 3600)
 
 
-def register_move(*, from_wh: int | None, to_wh: int, from_at: datetime | None,
-                  to_at: datetime, power_w: int) -> EnergyVerdict:
+def register_move(
+    *, from_wh: int | None, to_wh: int, from_at: datetime | None, to_at: datetime, power_w: int
+) -> EnergyVerdict:
     """Can the register have moved from `from_wh` (read at `from_at`) to `to_wh` (at
     `to_at`)? A backwards move is not judged here (it is parked as meter_backwards)."""
     if to_wh < 0:
@@ -74,7 +78,10 @@ def register_move(*, from_wh: int | None, to_wh: int, from_at: datetime | None,
     if from_wh < 0:
         return EnergyVerdict(False, ceiling, f"negative register {from_wh} Wh")
     if to_wh - from_wh > ceiling:
-        return EnergyVerdict(False, ceiling,
-                             f"{to_wh - from_wh} Wh in {max(seconds, 0):.0f} s; at most "
-                             f"{ceiling} Wh at {power_w / 1000:g} kW")
+        return EnergyVerdict(
+            False,
+            ceiling,
+            f"{to_wh - from_wh} Wh in {max(seconds, 0):.0f} s; at most "
+            f"{ceiling} Wh at {power_w / 1000:g} kW",
+        )
     return EnergyVerdict(True, ceiling)

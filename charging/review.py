@@ -44,6 +44,7 @@ class TransactionNotFound(errors.ChargingError):
 class TransactionNotStopped(errors.ChargingError):
     """Still running: its session would be billed by the StopTransaction, which this
     transaction already passed without one. Bill it once the charger reports the stop."""
+
     code_name = "TRANSACTION_NOT_STOPPED"
 
 
@@ -60,8 +61,9 @@ class NoteRequired(errors.ChargingError):
     http_status = status.HTTP_400_BAD_REQUEST
 
 
-def transaction_bill_to_client(*, transaction_id: int, client: Client, staff,
-                               note: str = "") -> ChargingSession:
+def transaction_bill_to_client(
+    *, transaction_id: int, client: Client, staff, note: str = ""
+) -> ChargingSession:
     """Bill a stopped, unbilled transaction to `client`: one COMPLETED session, its cost
     charged to the client's wallet (debt beyond the balance), the transaction's unresolved
     `unbilled_transaction` messages resolved by `staff`. Raises a ChargingError (and moves
@@ -73,41 +75,69 @@ def transaction_bill_to_client(*, transaction_id: int, client: Client, staff,
             raise TransactionNotFound({"transaction": transaction_id})
         if tx.status != OcppTransaction.Status.STOPPED or tx.meter_stop is None:
             raise TransactionNotStopped({"transaction": tx.pk, "status": tx.status})
-        existing = (ChargingSession.objects.filter(transaction=tx)
-                    .values_list("pk", flat=True).first())
+        existing = (
+            ChargingSession.objects.filter(transaction=tx).values_list("pk", flat=True).first()
+        )
         if existing is not None:
             raise TransactionAlreadyBilled({"transaction": tx.pk, "session": existing})
         if client.status == Client.Status.DELETED:
             raise ClientNotBillable({"client": client.pk, "status": client.status})
-        connector = Connector.objects.filter(station_id=tx.station_id,
-                                             number=tx.connector_number).first()
+        connector = Connector.objects.filter(
+            station_id=tx.station_id, number=tx.connector_number
+        ).first()
         try:
             if connector is None:
                 raise NoTariff(None, tx.started_at)
             quote = quote_for_client(connector=connector, at=tx.started_at, client=client)
         except NoTariff:
-            raise errors.TariffNotAvailable({"transaction": tx.pk,
-                                             "connector": tx.connector_number}) from None
+            raise errors.TariffNotAvailable(
+                {"transaction": tx.pk, "connector": tx.connector_number}
+            ) from None
         wallet_lock(client_id=client.pk)
         session = ChargingSession.objects.create(
-            client=client, station_id=tx.station_id, connector=connector,
-            connector_number=tx.connector_number, origin=ChargingSession.Origin.ID_TAG,
-            id_tag=tx.id_tag, limit_type=ChargingSession.LimitType.NONE,
-            tariff=quote.as_snapshot(), currency=quote.currency, status=Status.CHARGING,
-            transaction=tx, meter_start_wh=tx.meter_start, charging_started_at=tx.started_at)
+            client=client,
+            station_id=tx.station_id,
+            connector=connector,
+            connector_number=tx.connector_number,
+            origin=ChargingSession.Origin.ID_TAG,
+            id_tag=tx.id_tag,
+            limit_type=ChargingSession.LimitType.NONE,
+            tariff=quote.as_snapshot(),
+            currency=quote.currency,
+            status=Status.CHARGING,
+            transaction=tx,
+            meter_start_wh=tx.meter_start,
+            charging_started_at=tx.started_at,
+        )
         session = session_lock(session.pk)
-        session_settle(session, meter_stop_wh=tx.meter_stop, stopped_at=tx.stopped_at,
-                       reason=ChargingSession.StopReason.CHARGER)
-        resolution = (f"billed to client {client.pk} as session {session.pk}: "
-                      f"{session.final_cost} {session.currency}"
-                      + (f"; {note.strip()}" if note.strip() else ""))
+        session_settle(
+            session,
+            meter_stop_wh=tx.meter_stop,
+            stopped_at=tx.stopped_at,
+            reason=ChargingSession.StopReason.CHARGER,
+        )
+        resolution = (
+            f"billed to client {client.pk} as session {session.pk}: "
+            f"{session.final_cost} {session.currency}"
+            + (f"; {note.strip()}" if note.strip() else "")
+        )
         parked = ParkedMessage.objects.filter(
-            station_id=tx.station_id, transaction_id=tx.pk, resolved_at__isnull=True,
-            reason=ParkedMessage.Reason.UNBILLED_TRANSACTION).order_by("id")
+            station_id=tx.station_id,
+            transaction_id=tx.pk,
+            resolved_at__isnull=True,
+            reason=ParkedMessage.Reason.UNBILLED_TRANSACTION,
+        ).order_by("id")
         for message in parked:
             parked_message_resolve(message=message, user=staff, note=resolution)
-    log.info("transaction %s billed to client %s by staff %s: session %s, %s %s", tx.pk,
-             client.pk, staff_name, session.pk, session.final_cost, session.currency)
+    log.info(
+        "transaction %s billed to client %s by staff %s: session %s, %s %s",
+        tx.pk,
+        client.pk,
+        staff_name,
+        session.pk,
+        session.final_cost,
+        session.currency,
+    )
     return session
 
 
@@ -119,6 +149,7 @@ class NotImplausibleReading(errors.ChargingError):
 class SessionNotBilledYet(errors.ChargingError):
     """The reading was parked mid-charge: decide once the session is billed (its bill is
     what is corrected)."""
+
     code_name = "SESSION_NOT_BILLED_YET"
 
 
@@ -131,8 +162,9 @@ class AlreadyResolved(errors.ChargingError):
     code_name = "ALREADY_RESOLVED"
 
 
-def review_bill_energy(*, message: ParkedMessage, energy_wh: int, staff,
-                       note: str = "") -> ChargingSession:
+def review_bill_energy(
+    *, message: ParkedMessage, energy_wh: int, staff, note: str = ""
+) -> ChargingSession:
     """An operator's decision on an implausible meter reading (charging/plausibility.py):
     the session's energy is `energy_wh` (the corrected figure). The bill is recomputed
     from the session's frozen tariff and the difference moved through the wallet's
@@ -148,24 +180,42 @@ def review_bill_energy(*, message: ParkedMessage, energy_wh: int, staff,
         item = ParkedMessage.objects.select_for_update().get(pk=message.pk)
         if item.resolved_at is not None:
             raise AlreadyResolved({"message": item.pk, "note": item.resolution_note})
-        session_id = (ChargingSession.objects
-                      .filter(transaction_id=item.transaction_id, station_id=item.station_id)
-                      .values_list("pk", flat=True).first()) if item.transaction_id else None
+        session_id = (
+            (
+                ChargingSession.objects.filter(
+                    transaction_id=item.transaction_id, station_id=item.station_id
+                )
+                .values_list("pk", flat=True)
+                .first()
+            )
+            if item.transaction_id
+            else None
+        )
         if session_id is None:
             raise TransactionNotFound({"message": item.pk, "transaction": item.transaction_id})
         OcppTransaction.objects.select_for_update().filter(pk=item.transaction_id).first()
         session = session_lock(session_id)  # lock order: transaction, wallet, session
         if not session.settled:
             raise SessionNotBilledYet({"session": session.pk, "status": session.status})
-        difference = session_rebill_energy(session, energy_wh=energy_wh, staff=staff,
-                                           key=f"session:{session.pk}:review:{item.pk}")
-        resolution = (f"billed {energy_wh} Wh (was {item.payload.get('billed_energy_wh', '?')}"
-                      f" Wh): {difference:+} {session.currency} by {staff_name}"
-                      + (f"; {note.strip()}" if note.strip() else ""))
+        difference = session_rebill_energy(
+            session, energy_wh=energy_wh, staff=staff, key=f"session:{session.pk}:review:{item.pk}"
+        )
+        resolution = (
+            f"billed {energy_wh} Wh (was {item.payload.get('billed_energy_wh', '?')}"
+            f" Wh): {difference:+} {session.currency} by {staff_name}"
+            + (f"; {note.strip()}" if note.strip() else "")
+        )
         parked_message_resolve(message=item, user=staff, note=resolution)
         message.resolved_at = item.resolved_at
-    log.info("implausible reading %s (session %s) decided by %s: %s Wh, %s %s", message.pk,
-             session.pk, staff_name, energy_wh, difference, session.currency)
+    log.info(
+        "implausible reading %s (session %s) decided by %s: %s Wh, %s %s",
+        message.pk,
+        session.pk,
+        staff_name,
+        energy_wh,
+        difference,
+        session.currency,
+    )
     return session
 
 
@@ -177,7 +227,12 @@ def review_write_off(*, message: ParkedMessage, staff, note: str) -> bool:
         raise NoteRequired({"message": message.pk})
     resolved = parked_message_resolve(message=message, user=staff, note=f"written off: {note}")
     if resolved:
-        log.info("parked message %s (%s, transaction %s) written off by %s: %s", message.pk,
-                 message.reason, message.transaction_id,
-                 staff.get_username() if staff is not None else "system", note)
+        log.info(
+            "parked message %s (%s, transaction %s) written off by %s: %s",
+            message.pk,
+            message.reason,
+            message.transaction_id,
+            staff.get_username() if staff is not None else "system",
+            note,
+        )
     return resolved

@@ -10,9 +10,11 @@ from django.utils.translation import gettext_lazy as _
 
 from ocpp_bridge.models import ParkedMessage
 
-REVIEW_REASONS = (ParkedMessage.Reason.UNBILLED_TRANSACTION,
-                  ParkedMessage.Reason.STOP_AFTER_SETTLEMENT,
-                  ParkedMessage.Reason.IMPLAUSIBLE_METER)
+REVIEW_REASONS = (
+    ParkedMessage.Reason.UNBILLED_TRANSACTION,
+    ParkedMessage.Reason.STOP_AFTER_SETTLEMENT,
+    ParkedMessage.Reason.IMPLAUSIBLE_METER,
+)
 
 
 class BillingReview(ParkedMessage):

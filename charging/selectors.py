@@ -16,8 +16,9 @@ ENDED = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
 
 
 def _mine(client) -> QuerySet[ChargingSession]:
-    return (ChargingSession.objects.filter(client=client)
-            .select_related("station", "station__location"))
+    return ChargingSession.objects.filter(client=client).select_related(
+        "station", "station__location"
+    )
 
 
 def session_of(*, client, session_id: int) -> ChargingSession | None:
@@ -39,10 +40,17 @@ def sessions_stats(*, client, since: datetime | None = None) -> dict:
     billed = ChargingSession.objects.filter(client=client, status=Status.COMPLETED)
 
     def totals(extra: Q) -> dict:
-        row = billed.filter(extra).aggregate(sessions=Count("id"), energy_wh=Sum("energy_wh"),
-                                             spent=Sum("final_cost"))
-        return {"sessions": row["sessions"], "energy_wh": row["energy_wh"] or 0,
-                "spent": row["spent"] or ZERO}
+        row = billed.filter(extra).aggregate(
+            sessions=Count("id"), energy_wh=Sum("energy_wh"), spent=Sum("final_cost")
+        )
+        return {
+            "sessions": row["sessions"],
+            "energy_wh": row["energy_wh"] or 0,
+            "spent": row["spent"] or ZERO,
+        }
 
-    return {"all_time": totals(Q()), "this_month": totals(Q(ended_at__gte=since)),
-            "month_started_at": since}
+    return {
+        "all_time": totals(Q()),
+        "this_month": totals(Q(ended_at__gte=since)),
+        "month_started_at": since,
+    }

@@ -66,12 +66,15 @@ class ChargingSession(models.Model):
         # someone else started on the connector first
         CONNECTOR_TAKEN = "connector_taken", _("Connector Taken")
 
-    client = models.ForeignKey("accounts.Client", on_delete=models.PROTECT,
-                               related_name="charging_sessions")
-    station = models.ForeignKey("stations.Station", on_delete=models.PROTECT,
-                                related_name="charging_sessions")
-    connector = models.ForeignKey("stations.Connector", on_delete=models.PROTECT,
-                                  related_name="charging_sessions")
+    client = models.ForeignKey(
+        "accounts.Client", on_delete=models.PROTECT, related_name="charging_sessions"
+    )
+    station = models.ForeignKey(
+        "stations.Station", on_delete=models.PROTECT, related_name="charging_sessions"
+    )
+    connector = models.ForeignKey(
+        "stations.Connector", on_delete=models.PROTECT, related_name="charging_sessions"
+    )
     connector_number = models.PositiveSmallIntegerField()
     origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.APP)
     id_tag = models.CharField(max_length=20)
@@ -82,12 +85,22 @@ class ChargingSession(models.Model):
     limit_amount = models.DecimalField(**MONEY, null=True, blank=True)
     tariff = models.JSONField(help_text=_("the quote frozen at start (stations.pricing.Quote)"))
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, default=DEFAULT_CURRENCY)
-    hold = models.OneToOneField("payments.Hold", on_delete=models.PROTECT, null=True,
-                                blank=True, related_name="charging_session")
+    hold = models.OneToOneField(
+        "payments.Hold",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="charging_session",
+    )
     hold_amount = models.DecimalField(**MONEY, default=ZERO)
 
-    transaction = models.OneToOneField("charging.OcppTransaction", on_delete=models.PROTECT,
-                                       null=True, blank=True, related_name="session")
+    transaction = models.OneToOneField(
+        "charging.OcppTransaction",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="session",
+    )
     start_command_id = models.IntegerField(null=True, blank=True)
     meter_start_wh = models.BigIntegerField(null=True, blank=True)
     meter_stop_wh = models.BigIntegerField(null=True, blank=True)
@@ -99,7 +112,8 @@ class ChargingSession(models.Model):
     cost = models.DecimalField(**MONEY, default=ZERO, help_text=_("cost so far"))
     meter_at = models.DateTimeField(null=True, blank=True, help_text=_("latest reading"))
     energy_changed_at = models.DateTimeField(
-        null=True, blank=True, help_text=_("last time the energy went up (idle time after it)"))
+        null=True, blank=True, help_text=_("last time the energy went up (idle time after it)")
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     charging_started_at = models.DateTimeField(null=True, blank=True)
@@ -122,11 +136,15 @@ class ChargingSession(models.Model):
         # operator actions in the admin (charging/admin_sessions.py, admin_review.py)
         permissions = [
             ("stop_chargingsession", "Can stop a charging session (RemoteStopTransaction)"),
-            ("close_chargingsession",
-             "Can close a charging session without the charger (bill from the last reading)"),
+            (
+                "close_chargingsession",
+                "Can close a charging session without the charger (bill from the last reading)",
+            ),
             ("refund_chargingsession", "Can refund (part of) what a charging session cost"),
-            ("bill_unbilled_transaction",
-             "Can bill a parked unbilled charger transaction to a client"),
+            (
+                "bill_unbilled_transaction",
+                "Can bill a parked unbilled charger transaction to a client",
+            ),
         ]
         indexes = [
             models.Index(fields=["client", "-id"]),
@@ -139,18 +157,24 @@ class ChargingSession(models.Model):
         ]
         constraints = [
             # two app starts racing for one connector: the database lets one through
-            models.UniqueConstraint(fields=["connector"], condition=Q(status="pending"),
-                                    name="one_pending_session_per_connector"),
+            models.UniqueConstraint(
+                fields=["connector"],
+                condition=Q(status="pending"),
+                name="one_pending_session_per_connector",
+            ),
             models.CheckConstraint(
                 name="session_energy_limit_set",
-                condition=~Q(limit_type__in=["energy", "both"]) | Q(limit_energy_wh__gt=0)),
+                condition=~Q(limit_type__in=["energy", "both"]) | Q(limit_energy_wh__gt=0),
+            ),
             models.CheckConstraint(
                 name="session_amount_limit_set",
-                condition=~Q(limit_type__in=["amount", "both"]) | Q(limit_amount__gt=0)),
+                condition=~Q(limit_type__in=["amount", "both"]) | Q(limit_amount__gt=0),
+            ),
             models.CheckConstraint(
                 name="session_settled_when_ended",
                 condition=Q(status__in=["pending", "charging", "finishing"], settled=False)
-                | Q(status__in=["completed", "failed", "cancelled"], settled=True)),
+                | Q(status__in=["completed", "failed", "cancelled"], settled=True),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -163,21 +187,46 @@ class ChargingSession(models.Model):
 
 # energy_wh, power_w and soc_percent keep the derived English: the driver API's schema
 # shows a field's label as its title when it differs from the field name
-display_names(ChargingSession, _("charging session"), _("charging sessions"), {
-    "client": _("client"), "station": _("station"), "connector": _("connector"),
-    "connector_number": _("connector number"), "origin": _("origin"), "id_tag": _("id tag"),
-    "status": _("status"), "limit_type": _("limit type"),
-    "limit_energy_wh": _("energy limit (Wh)"), "limit_amount": _("amount limit"),
-    "tariff": _("tariff"), "currency": _("currency"), "hold": _("hold"),
-    "hold_amount": _("hold amount"), "transaction": _("transaction"),
-    "start_command_id": _("start command ID"), "meter_start_wh": _("meter start (Wh)"),
-    "meter_stop_wh": _("meter stop (Wh)"), "energy_wh": _("energy wh"),
-    "power_w": _("power w"), "soc_percent": _("soc percent"), "cost": _("cost"),
-    "meter_at": _("last reading at"), "energy_changed_at": _("energy changed at"),
-    "created_at": _("created at"), "charging_started_at": _("charging started at"),
-    "ended_at": _("ended at"), "updated_at": _("updated at"),
-    "stop_requested_at": _("stop requested at"), "stop_requested_by": _("stop requested by"),
-    "stop_reason": _("stop reason"), "failure_detail": _("failure detail"),
-    "final_cost": _("final cost"), "receipt": _("receipt"), "settled": _("settled"),
-    "settled_at": _("settled at"),
-})
+display_names(
+    ChargingSession,
+    _("charging session"),
+    _("charging sessions"),
+    {
+        "client": _("client"),
+        "station": _("station"),
+        "connector": _("connector"),
+        "connector_number": _("connector number"),
+        "origin": _("origin"),
+        "id_tag": _("id tag"),
+        "status": _("status"),
+        "limit_type": _("limit type"),
+        "limit_energy_wh": _("energy limit (Wh)"),
+        "limit_amount": _("amount limit"),
+        "tariff": _("tariff"),
+        "currency": _("currency"),
+        "hold": _("hold"),
+        "hold_amount": _("hold amount"),
+        "transaction": _("transaction"),
+        "start_command_id": _("start command ID"),
+        "meter_start_wh": _("meter start (Wh)"),
+        "meter_stop_wh": _("meter stop (Wh)"),
+        "energy_wh": _("energy wh"),
+        "power_w": _("power w"),
+        "soc_percent": _("soc percent"),
+        "cost": _("cost"),
+        "meter_at": _("last reading at"),
+        "energy_changed_at": _("energy changed at"),
+        "created_at": _("created at"),
+        "charging_started_at": _("charging started at"),
+        "ended_at": _("ended at"),
+        "updated_at": _("updated at"),
+        "stop_requested_at": _("stop requested at"),
+        "stop_requested_by": _("stop requested by"),
+        "stop_reason": _("stop reason"),
+        "failure_detail": _("failure detail"),
+        "final_cost": _("final cost"),
+        "receipt": _("receipt"),
+        "settled": _("settled"),
+        "settled_at": _("settled at"),
+    },
+)

@@ -40,8 +40,9 @@ BEFORE = timedelta(minutes=2)
 AFTER = timedelta(minutes=10)
 
 
-def _window(session: ChargingSession, now: datetime | None, *,
-            include_transaction: bool) -> tuple[datetime, datetime]:
+def _window(
+    session: ChargingSession, now: datetime | None, *, include_transaction: bool
+) -> tuple[datetime, datetime]:
     """From the session's creation (or its transaction's start, if earlier) to its end:
     settlement, the stop request, or — for the log — the last change of its transaction
     (a StopTransaction arriving after a session was closed without it)."""
@@ -56,8 +57,7 @@ def _window(session: ChargingSession, now: datetime | None, *,
     return start, max(t for t in ends if t is not None) + AFTER
 
 
-def session_commands(session: ChargingSession,
-                     now: datetime | None = None) -> list[CommandRecord]:
+def session_commands(session: ChargingSession, now: datetime | None = None) -> list[CommandRecord]:
     """Commands sent to the session's station while it ran that name its id tag or its
     transaction (oldest first, at most COMMANDS_SHOWN)."""
     names = Q(payload__idTag=session.id_tag)
@@ -66,9 +66,11 @@ def session_commands(session: ChargingSession,
     if session.start_command_id is not None:
         names |= Q(pk=session.start_command_id)
     start, end = _window(session, now, include_transaction=False)
-    return list(CommandRecord.objects
-                .filter(names, station_id=session.station_id, created_at__range=(start, end))
-                .order_by("created_at", "id")[:COMMANDS_SHOWN])
+    return list(
+        CommandRecord.objects.filter(
+            names, station_id=session.station_id, created_at__range=(start, end)
+        ).order_by("created_at", "id")[:COMMANDS_SHOWN]
+    )
 
 
 @dataclass(frozen=True)
@@ -84,24 +86,32 @@ def session_frames(session: ChargingSession, now: datetime | None = None) -> Fra
     if session.transaction_id is None:
         return Frames([], False)
     start, end = _window(session, now, include_transaction=True)
-    logged = OcppMessage.objects.filter(station_id=session.station_id,
-                                        created_at__range=(start, end))
-    named = logged.filter(action__in=TX_ACTIONS, raw__regex=(
-        rf'"transactionId"\s*:\s*{int(session.transaction_id)}([^0-9]|$)'))
-    ends = list(named.filter(action__in=["StartTransaction", "StopTransaction"])
-                .order_by("created_at", "id")[:START_STOP_FRAMES])
-    meters = list(named.filter(action="MeterValues")
-                  .order_by("-created_at", "-id")[:METER_FRAMES_SHOWN + 1])
+    logged = OcppMessage.objects.filter(
+        station_id=session.station_id, created_at__range=(start, end)
+    )
+    named = logged.filter(
+        action__in=TX_ACTIONS,
+        raw__regex=(rf'"transactionId"\s*:\s*{int(session.transaction_id)}([^0-9]|$)'),
+    )
+    ends = list(
+        named.filter(action__in=["StartTransaction", "StopTransaction"]).order_by(
+            "created_at", "id"
+        )[:START_STOP_FRAMES]
+    )
+    meters = list(
+        named.filter(action="MeterValues").order_by("-created_at", "-id")[: METER_FRAMES_SHOWN + 1]
+    )
     cut = len(meters) > METER_FRAMES_SHOWN
     found = ends + meters[:METER_FRAMES_SHOWN]
     pairs: list[OcppMessage] = []
     for direction in (OcppMessage.Direction.IN, OcppMessage.Direction.OUT):
         ids = {m.message_id for m in found if m.message_id and m.direction != direction}
         if ids:
-            pairs += list(logged.filter(direction=direction, message_id__in=ids,
-                                        action__in=TX_ACTIONS)
-                          .exclude(pk__in=[m.pk for m in found])
-                          .order_by("created_at", "id")[:2 * len(ids)])
+            pairs += list(
+                logged.filter(direction=direction, message_id__in=ids, action__in=TX_ACTIONS)
+                .exclude(pk__in=[m.pk for m in found])
+                .order_by("created_at", "id")[: 2 * len(ids)]
+            )
     return Frames(sorted(found + pairs, key=lambda m: (m.created_at, m.pk)), cut)
 
 
@@ -118,16 +128,16 @@ def session_meter_curve(session: ChargingSession) -> MeterCurve:
     if tx is None:
         return MeterCurve([], 0)
     base = session.meter_start_wh if session.meter_start_wh is not None else tx.meter_start
-    samples = (MeterSample.objects
-               .filter(transaction_id=tx.pk, measurand=ENERGY_REGISTER, phase="",
-                       normalised_value__isnull=False))  # SignedData has no number
+    samples = MeterSample.objects.filter(
+        transaction_id=tx.pk, measurand=ENERGY_REGISTER, phase="", normalised_value__isnull=False
+    )  # SignedData has no number
     count = samples.count()
     step = max(1, math.ceil(count / CURVE_POINTS))
     if step > 1:
         keep = sorted(set(range(1, count + 1, step)) | {count})
-        samples = (samples.annotate(n=Window(RowNumber(),
-                                             order_by=[F("timestamp").asc(), F("id").asc()]))
-                   .filter(n__in=keep))
+        samples = samples.annotate(
+            n=Window(RowNumber(), order_by=[F("timestamp").asc(), F("id").asc()])
+        ).filter(n__in=keep)
     rows = list(samples.order_by("timestamp", "id").values_list("timestamp", "normalised_value"))
     points = [(tx.started_at, Decimal(tx.meter_start))] + rows
     if tx.meter_stop is not None and tx.stopped_at is not None:
@@ -138,7 +148,9 @@ def session_meter_curve(session: ChargingSession) -> MeterCurve:
 
 def session_ledger(session: ChargingSession) -> list[LedgerTransaction]:
     """Ledger transactions of ("session", id), oldest first, postings prefetched."""
-    return list(LedgerTransaction.objects
-                .filter(ref_type="session", ref_id=str(session.pk))
-                .select_related("author").prefetch_related("postings")
-                .order_by("id")[:LEDGER_SHOWN])
+    return list(
+        LedgerTransaction.objects.filter(ref_type="session", ref_id=str(session.pk))
+        .select_related("author")
+        .prefetch_related("postings")
+        .order_by("id")[:LEDGER_SHOWN]
+    )

@@ -51,45 +51,58 @@ BUSY = ("Charging", "SuspendedEV", "SuspendedEVSE", "Finishing", "Reserved")
 
 # -- id tags -----------------------------------------------------------------------------
 
+
 def client_app_id_tag(client: Client) -> str:
     """The id tag that stands for `client` in RemoteStartTransaction (issued on first use)."""
     tag = IdTag.objects.filter(client=client, kind=IdTag.Kind.APP).order_by("id").first()
     if tag is None:
-        tag = IdTag.objects.create(id_tag="APP" + secrets.token_hex(8).upper()[:17],
-                                   client=client, kind=IdTag.Kind.APP,
-                                   note=f"app tag of client {client.pk}")
+        tag = IdTag.objects.create(
+            id_tag="APP" + secrets.token_hex(8).upper()[:17],
+            client=client,
+            kind=IdTag.Kind.APP,
+            note=f"app tag of client {client.pk}",
+        )
     return tag.id_tag
 
 
 # -- start -------------------------------------------------------------------------------
 
-def session_start(*, client: Client, station_id: int, connector_number: int, limit: Limit,
-                  requested_by: str = "") -> ChargingSession:
+
+def session_start(
+    *, client: Client, station_id: int, connector_number: int, limit: Limit, requested_by: str = ""
+) -> ChargingSession:
     """Open, ask the charger, apply its answer. Raises a ChargingError when the session
     could not start (it is then FAILED with its hold released, or was never created)."""
-    session = session_open(client=client, station_id=station_id,
-                           connector_number=connector_number, limit=limit)
-    result = _send(session, "RemoteStartTransaction",
-                   {"connectorId": session.connector_number, "idTag": session.id_tag},
-                   requested_by or f"client:{client.pk}")
+    session = session_open(
+        client=client, station_id=station_id, connector_number=connector_number, limit=limit
+    )
+    result = _send(
+        session,
+        "RemoteStartTransaction",
+        {"connectorId": session.connector_number, "idTag": session.id_tag},
+        requested_by or f"client:{client.pk}",
+    )
     session = session_apply_start_answer(session_id=session.pk, result=result)
     if session.status == Status.FAILED:
         raise _start_error(session, result)
     return session
 
 
-def _send(session: ChargingSession, action: str, payload: dict,
-          requested_by: str) -> CommandResult:
+def _send(session: ChargingSession, action: str, payload: dict, requested_by: str) -> CommandResult:
     """send_command, with a failure of the command path itself reported as "unreachable":
     the session must still be failed and its hold released, not left pending until the
     clockwork finds it."""
     try:
-        return send_command(station=session.station, action=action, payload=payload,
-                            requested_by=requested_by)
+        return send_command(
+            station=session.station, action=action, payload=payload, requested_by=requested_by
+        )
     except Exception as exc:
         log.exception("%s for session %s could not be sent", action, session.pk)
-        return CommandResult(command_id=0, status=CommandStatus.UNREACHABLE,
-                             error_description=f"command not sent: {type(exc).__name__}")
+        return CommandResult(
+            command_id=0,
+            status=CommandStatus.UNREACHABLE,
+            error_description=f"command not sent: {type(exc).__name__}",
+        )
 
 
 def _start_error(session: ChargingSession, result: CommandResult) -> errors.ChargingError:
@@ -100,13 +113,20 @@ def _start_error(session: ChargingSession, result: CommandResult) -> errors.Char
         return errors.StationTimeout(details)
     if session.stop_reason == Reason.STATION_UNREACHABLE:
         return errors.StationUnreachable(details)
-    return errors.StartRejected({**details, "charger_status": result.status,
-                                 "response": result.response or {}})
+    return errors.StartRejected(
+        {**details, "charger_status": result.status, "response": result.response or {}}
+    )
 
 
 @transaction.atomic
-def session_open(*, client: Client, station_id: int, connector_number: int, limit: Limit,
-                 now: datetime | None = None) -> ChargingSession:
+def session_open(
+    *,
+    client: Client,
+    station_id: int,
+    connector_number: int,
+    limit: Limit,
+    now: datetime | None = None,
+) -> ChargingSession:
     now = now or timezone.now()
     wallet = wallet_lock(client_id=client.pk)  # first: serialises this client's starts
     _check_client(Client.objects.only("status").get(pk=client.pk))
@@ -121,37 +141,54 @@ def session_open(*, client: Client, station_id: int, connector_number: int, limi
     try:
         quote = quote_for_client(connector=connector, at=now, client=client)
     except NoTariff:
-        raise errors.TariffNotAvailable({"station": station_id,
-                                         "connector": connector_number}) from None
+        raise errors.TariffNotAvailable(
+            {"station": station_id, "connector": connector_number}
+        ) from None
     if quote.currency != wallet.currency:  # a som tariff cannot be paid from a sum wallet
-        raise errors.TariffNotAvailable({"station": station_id, "connector": connector_number,
-                                         "tariff_currency": quote.currency,
-                                         "wallet_currency": wallet.currency})
-    hold = hold_amount(limit, quote, available=wallet.available,
-                       no_limit_cap=money(settings.CHARGING_NO_LIMIT_CAP))
+        raise errors.TariffNotAvailable(
+            {
+                "station": station_id,
+                "connector": connector_number,
+                "tariff_currency": quote.currency,
+                "wallet_currency": wallet.currency,
+            }
+        )
+    hold = hold_amount(
+        limit, quote, available=wallet.available, no_limit_cap=money(settings.CHARGING_NO_LIMIT_CAP)
+    )
     minimum = money(settings.CHARGING_MIN_HOLD)
     if limit.by_amount and limit.amount < minimum:
         raise errors.LimitTooLow({"minimum": str(minimum), "currency": wallet.currency})
     if limit.type == ChargingSession.LimitType.NONE and hold < minimum:
         # "no limit" holds what the balance allows: too little of it to start
-        raise InsufficientBalance(required=minimum, available=wallet.available,
-                                  currency=wallet.currency)
+        raise InsufficientBalance(
+            required=minimum, available=wallet.available, currency=wallet.currency
+        )
     if hold > wallet.available:
-        raise InsufficientBalance(required=hold, available=wallet.available,
-                                  currency=wallet.currency)
+        raise InsufficientBalance(
+            required=hold, available=wallet.available, currency=wallet.currency
+        )
     try:
         with transaction.atomic():
             session = ChargingSession.objects.create(
-                client=client, station=station, connector=connector,
-                connector_number=connector_number, origin=ChargingSession.Origin.APP,
-                id_tag=client_app_id_tag(client), limit_type=limit.type,
+                client=client,
+                station=station,
+                connector=connector,
+                connector_number=connector_number,
+                origin=ChargingSession.Origin.APP,
+                id_tag=client_app_id_tag(client),
+                limit_type=limit.type,
                 limit_energy_wh=limit.energy_wh if limit.by_energy else None,
                 limit_amount=limit.amount if limit.by_amount else None,
-                tariff=quote.as_snapshot(), currency=quote.currency, hold_amount=hold)
+                tariff=quote.as_snapshot(),
+                currency=quote.currency,
+                hold_amount=hold,
+            )
     except IntegrityError:  # another start on this connector won the race
         raise errors.ConnectorOccupied({"connector": connector_number}) from None
-    session.hold = wallet_hold(client=client, amount=hold, ref=("session", session.pk),
-                               key=f"session:{session.pk}:hold")
+    session.hold = wallet_hold(
+        client=client, amount=hold, ref=("session", session.pk), key=f"session:{session.pk}:hold"
+    )
     session.save(update_fields=["hold", "updated_at"])
     # the map shows the connector occupied from now on (stations' selectors_map)
     location_changed_for_station(station.pk, station.location_id)
@@ -166,18 +203,21 @@ def _check_client(client: Client) -> None:
 
 
 def _check_station(station: Station, connector: Connector, now: datetime) -> None:
-    if station.admin_status != Station.AdminStatus.ACTIVE or \
-            station.registration_status != Station.Registration.ACCEPTED:
-        raise errors.StationUnavailable({"station": station.pk,
-                                         "admin_status": station.admin_status})
+    if (
+        station.admin_status != Station.AdminStatus.ACTIVE
+        or station.registration_status != Station.Registration.ACCEPTED
+    ):
+        raise errors.StationUnavailable(
+            {"station": station.pk, "admin_status": station.admin_status}
+        )
     if not station_is_online(station, now):
         raise errors.StationOffline({"station": station.pk})
     if connector.status in BUSY:
-        raise errors.ConnectorOccupied({"connector": connector.number,
-                                        "status": connector.status})
+        raise errors.ConnectorOccupied({"connector": connector.number, "status": connector.status})
     if connector.status not in STARTABLE:
-        raise errors.ConnectorUnavailable({"connector": connector.number,
-                                           "status": connector.status})
+        raise errors.ConnectorUnavailable(
+            {"connector": connector.number, "status": connector.status}
+        )
 
 
 def _check_sessions(client: Client, connector: Connector) -> None:
@@ -189,9 +229,11 @@ def _check_sessions(client: Client, connector: Connector) -> None:
         raise errors.SessionAlreadyActive({"sessions": mine})
 
 
-START_FAILURES = {CommandStatus.OFFLINE: Reason.STATION_OFFLINE,
-                  CommandStatus.TIMEOUT: Reason.START_TIMEOUT,
-                  CommandStatus.UNREACHABLE: Reason.STATION_UNREACHABLE}
+START_FAILURES = {
+    CommandStatus.OFFLINE: Reason.STATION_OFFLINE,
+    CommandStatus.TIMEOUT: Reason.START_TIMEOUT,
+    CommandStatus.UNREACHABLE: Reason.STATION_UNREACHABLE,
+}
 
 
 @transaction.atomic
@@ -211,20 +253,26 @@ def session_apply_start_answer(*, session_id: int, result: CommandResult) -> Cha
 
 # -- stop --------------------------------------------------------------------------------
 
+
 def session_stop(*, session_id: int, requested_by: str, reason: str) -> ChargingSession:
     """Stop at the driver's or an operator's request. A session that has not started yet
     is cancelled at once; one already stopping or ended is returned as it is. Raises
     StopFailed / StationOffline when the charger would not take the stop."""
-    session, transaction_id = session_stop_prepare(session_id=session_id,
-                                                   requested_by=requested_by, reason=reason)
+    session, transaction_id = session_stop_prepare(
+        session_id=session_id, requested_by=requested_by, reason=reason
+    )
     if transaction_id is None:
         return session
-    result = _send(session, "RemoteStopTransaction", {"transactionId": transaction_id},
-                   requested_by)
+    result = _send(
+        session, "RemoteStopTransaction", {"transactionId": transaction_id}, requested_by
+    )
     session = session_stop_answered(session_id=session_id, result=result)
     if not result.ok and session.status == Status.CHARGING:
-        details = {"session": session.pk, "command": result.command_id,
-                   "charger_status": result.status}
+        details = {
+            "session": session.pk,
+            "command": result.command_id,
+            "charger_status": result.status,
+        }
         if result.status == CommandStatus.OFFLINE:
             raise errors.StationOffline(details)
         if result.status == CommandStatus.UNREACHABLE:
@@ -234,23 +282,29 @@ def session_stop(*, session_id: int, requested_by: str, reason: str) -> Charging
 
 
 @transaction.atomic
-def session_stop_prepare(*, session_id: int, requested_by: str,
-                         reason: str) -> tuple[ChargingSession, int | None]:
+def session_stop_prepare(
+    *, session_id: int, requested_by: str, reason: str
+) -> tuple[ChargingSession, int | None]:
     """Record the stop request. Returns the transaction to send RemoteStop for, or None
     when there is nothing to send (not started: cancelled here; already stopping/ended)."""
     session = session_lock(session_id)
     if session.status == Status.PENDING:
         session.stop_requested_at, session.stop_requested_by = timezone.now(), requested_by
-        session_end_unbilled(session, status=Status.CANCELLED, reason=reason,
-                             detail="stopped before the charger started")
+        session_end_unbilled(
+            session,
+            status=Status.CANCELLED,
+            reason=reason,
+            detail="stopped before the charger started",
+        )
         return session, None
     if session.status != Status.CHARGING:
         return session, None
     # asked again (a driver after a limit stop the charger refused): the newest asker wins
     session.stop_requested_at = timezone.now()
     session.stop_requested_by, session.stop_reason = requested_by[:150], reason
-    session.save(update_fields=["stop_requested_at", "stop_requested_by", "stop_reason",
-                                "updated_at"])
+    session.save(
+        update_fields=["stop_requested_at", "stop_requested_by", "stop_reason", "updated_at"]
+    )
     return session, session.transaction_id
 
 
@@ -265,8 +319,10 @@ def session_stop_answered(*, session_id: int, result: CommandResult) -> Charging
         session.status = Status.FINISHING
     else:
         session.stop_requested_at, session.stop_reason = None, ""
-        session.failure_detail = (f"stop refused: {result.status} "
-                                  f"{result.error_description}".strip())[:300]
-    session.save(update_fields=["status", "stop_requested_at", "stop_reason", "failure_detail",
-                                "updated_at"])
+        session.failure_detail = (
+            f"stop refused: {result.status} {result.error_description}".strip()
+        )[:300]
+    session.save(
+        update_fields=["status", "stop_requested_at", "stop_reason", "failure_detail", "updated_at"]
+    )
     return session

@@ -91,8 +91,9 @@ def related_paths(model: type[Model], accessors: Sequence[Accessor]) -> list[str
             except FieldDoesNotExist as exc:
                 raise ValueError(f"csv_fields of {model.__name__}: {accessor!r}") from exc
             if not (field.many_to_one or field.one_to_one):
-                raise ValueError(f"csv_fields of {model.__name__}: {accessor!r} goes "
-                                 "through a to-many relation")
+                raise ValueError(
+                    f"csv_fields of {model.__name__}: {accessor!r} goes through a to-many relation"
+                )
             joins.add("__".join(parts[:depth]))
             current = field.related_model
     return sorted(joins)
@@ -115,8 +116,12 @@ class _Echo:
         return value
 
 
-def csv_chunks(queryset: QuerySet, fields: Sequence[tuple[Any, Accessor]], *,
-               on_done: Callable[[int, bool], None]) -> Iterator[str]:
+def csv_chunks(
+    queryset: QuerySet,
+    fields: Sequence[tuple[Any, Accessor]],
+    *,
+    on_done: Callable[[int, bool], None],
+) -> Iterator[str]:
     """The header and rows of `queryset` as CSV text, a few hundred rows per chunk.
     `on_done(rows, complete)` runs at the end, or when the download is abandoned."""
     writer = csv.writer(_Echo())
@@ -160,33 +165,45 @@ class CsvExportMixin:
 
     def has_export_permission(self, request) -> bool:
         opts = self.model._meta
-        return request.user.has_perm(
-            f"{opts.app_label}.{get_permission_codename('view', opts)}")
+        return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('view', opts)}")
 
     def get_urls(self):
         opts = self.model._meta
-        own = [path("export.csv", self.admin_site.admin_view(self.export_csv_view),
-                    name=f"{opts.app_label}_{opts.model_name}_export_csv")]
+        own = [
+            path(
+                "export.csv",
+                self.admin_site.admin_view(self.export_csv_view),
+                name=f"{opts.app_label}_{opts.model_name}_export_csv",
+            )
+        ]
         return own + super().get_urls()
 
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context)
         # the theme draws `actions_list` as the buttons above the list; its own entries
         # link to a fixed URL, ours carries the page's query string (its filters)
-        if (isinstance(response, TemplateResponse) and response.context_data is not None
-                and "cl" in response.context_data and not response.context_data.get("is_popup")
-                and self.has_export_permission(request)):
+        if (
+            isinstance(response, TemplateResponse)
+            and response.context_data is not None
+            and "cl" in response.context_data
+            and not response.context_data.get("is_popup")
+            and self.has_export_permission(request)
+        ):
             opts = self.model._meta
-            url = reverse(f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}"
-                          "_export_csv")
+            url = reverse(f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_export_csv")
             query = request.GET.urlencode()
             response.context_data["actions_list"] = [
                 *(response.context_data.get("actions_list") or []),
-                {"title": _("Export CSV"), "icon": "download",
-                 "path": f"{url}?{query}" if query else url,
-                 "attrs": {"data-role": "export-csv",
-                           "title": _("Download every row of this list, as filtered, "
-                                      "as CSV")}}]
+                {
+                    "title": _("Export CSV"),
+                    "icon": "download",
+                    "path": f"{url}?{query}" if query else url,
+                    "attrs": {
+                        "data-role": "export-csv",
+                        "title": _("Download every row of this list, as filtered, as CSV"),
+                    },
+                },
+            ]
         return response
 
     def export_csv_view(self, request):
@@ -198,19 +215,25 @@ class CsvExportMixin:
             return HttpResponseBadRequest(str(_("This list's filters are not valid.")))
         fields = self.get_csv_fields(request)
         queryset = changelist.queryset.select_related(
-            *related_paths(self.model, [accessor for _header, accessor in fields]))
+            *related_paths(self.model, [accessor for _header, accessor in fields])
+        )
         opts, user = self.model._meta, request.user.get_username()
 
         def done(rows: int, complete: bool) -> None:
-            log.info("csv export of %s by %s: %s row(s)%s; query %r", opts.label, user,
-                     rows, "" if complete else " (download abandoned)",
-                     request.GET.urlencode())
+            log.info(
+                "csv export of %s by %s: %s row(s)%s; query %r",
+                opts.label,
+                user,
+                rows,
+                "" if complete else " (download abandoned)",
+                request.GET.urlencode(),
+            )
 
         chunks = csv_chunks(queryset, fields, on_done=done)
         response = StreamingHttpResponse(
             _async_chunks(chunks) if isinstance(request, ASGIRequest) else chunks,
-            content_type="text/csv; charset=utf-8")
+            content_type="text/csv; charset=utf-8",
+        )
         stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-        response["Content-Disposition"] = (f'attachment; filename="{opts.model_name}-'
-                                           f'{stamp}.csv"')
+        response["Content-Disposition"] = f'attachment; filename="{opts.model_name}-{stamp}.csv"'
         return response

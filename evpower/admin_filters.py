@@ -22,8 +22,9 @@ from unfold.contrib.filters.admin import RangeDateFilter
 from unfold.utils import parse_date_str
 
 
-def fixed_values_filter(field: str, values: Iterable[str | tuple[str, str]],
-                        title: str | None = None) -> type[admin.SimpleListFilter]:
+def fixed_values_filter(
+    field: str, values: Iterable[str | tuple[str, str]], title: str | None = None
+) -> type[admin.SimpleListFilter]:
     """A filter on `field` offering `values` (plain values or (value, label) pairs)."""
     choices = tuple(v if isinstance(v, tuple) else (v, v) for v in values)
 
@@ -52,8 +53,10 @@ class DayRangeFilter(RangeDateFilter):
     def queryset(self, request, queryset):
         start, end = self._day("_from"), self._day("_to")
         if isinstance(self.field, DateTimeField):
-            bounds = {f"{self.field_path}__gte": start and _midnight(start),
-                      f"{self.field_path}__lt": end and _midnight(end + datetime.timedelta(days=1))}
+            bounds = {
+                f"{self.field_path}__gte": start and _midnight(start),
+                f"{self.field_path}__lt": end and _midnight(end + datetime.timedelta(days=1)),
+            }
         else:
             bounds = {f"{self.field_path}__gte": start, f"{self.field_path}__lte": end}
         return queryset.filter(**{k: v for k, v in bounds.items() if v is not None})

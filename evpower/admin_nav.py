@@ -15,52 +15,125 @@ from django.utils.translation import gettext_lazy as _
 
 # (title, icon, "app_label.model" or None for a page of ours, URL name)
 SIDEBAR: list[tuple[str, list[tuple[str, str, str | None, str]]]] = [
-    (_("Cockpit"), [
-        (_("Dashboard"), "dashboard", None, "admin:index"),
-        (_("Map of locations"), "map", None, "admin:cockpit_map"),
-    ]),
-    (_("Network"), [
-        (_("Locations"), "location_on", "stations.location", "admin:stations_location_changelist"),
-        (_("Stations"), "ev_station", "stations.station", "admin:stations_station_changelist"),
-        (_("Tariff plans"), "sell", "stations.tariffplan", "admin:stations_tariffplan_changelist"),
-        (_("Id tags"), "badge", "stations.idtag", "admin:stations_idtag_changelist"),
-        (_("Reservations"), "event", "stations.reservation",
-         "admin:stations_reservation_changelist"),
-        (_("Charging profiles"), "speed", "stations.chargingprofile",
-         "admin:stations_chargingprofile_changelist"),
-    ]),
-    (_("Charging"), [
-        (_("Charging sessions"), "bolt", "charging.chargingsession",
-         "admin:charging_chargingsession_changelist"),
-        (_("OCPP transactions"), "receipt_long", "charging.ocpptransaction",
-         "admin:charging_ocpptransaction_changelist"),
-        (_("Billing review queue"), "rule", "charging.billingreview",
-         "admin:charging_billingreview_changelist"),
-        (_("Parked messages"), "inventory_2", "ocpp_bridge.parkedmessage",
-         "admin:ocpp_bridge_parkedmessage_changelist"),
-        (_("Commands"), "terminal", "ocpp_bridge.commandrecord",
-         "admin:ocpp_bridge_commandrecord_changelist"),
-        (_("OCPP messages"), "swap_horiz", "ocpp_bridge.ocppmessage",
-         "admin:ocpp_bridge_ocppmessage_changelist"),
-    ]),
-    (_("Clients and money"), [
-        (_("Clients"), "group", "accounts.client", "admin:accounts_client_changelist"),
-        (_("Payments"), "payments", "payments.payment", "admin:payments_payment_changelist"),
-        (_("Wallets"), "account_balance_wallet", "payments.wallet",
-         "admin:payments_wallet_changelist"),
-        (_("Ledger"), "menu_book", "payments.ledgertransaction",
-         "admin:payments_ledgertransaction_changelist"),
-        (_("Reconciliation issues"), "difference", "payments.reconciliationissue",
-         "admin:payments_reconciliationissue_changelist"),
-        (_("Debts"), "money_off", "payments.debt", "admin:payments_debt_changelist"),
-    ]),
-    (_("System"), [
-        (_("Backups"), "backup", "maintenance.backup", "admin:maintenance_backup_changelist"),
-        (_("Scheduled jobs"), "schedule", "django_celery_beat.periodictask",
-         "admin:django_celery_beat_periodictask_changelist"),
-        (_("Staff users"), "person", "auth.user", "admin:auth_user_changelist"),
-        (_("Audit log"), "history", "auditlog.logentry", "admin:auditlog_logentry_changelist"),
-    ]),
+    (
+        _("Cockpit"),
+        [
+            (_("Dashboard"), "dashboard", None, "admin:index"),
+            (_("Map of locations"), "map", None, "admin:cockpit_map"),
+        ],
+    ),
+    (
+        _("Network"),
+        [
+            (
+                _("Locations"),
+                "location_on",
+                "stations.location",
+                "admin:stations_location_changelist",
+            ),
+            (_("Stations"), "ev_station", "stations.station", "admin:stations_station_changelist"),
+            (
+                _("Tariff plans"),
+                "sell",
+                "stations.tariffplan",
+                "admin:stations_tariffplan_changelist",
+            ),
+            (_("Id tags"), "badge", "stations.idtag", "admin:stations_idtag_changelist"),
+            (
+                _("Reservations"),
+                "event",
+                "stations.reservation",
+                "admin:stations_reservation_changelist",
+            ),
+            (
+                _("Charging profiles"),
+                "speed",
+                "stations.chargingprofile",
+                "admin:stations_chargingprofile_changelist",
+            ),
+        ],
+    ),
+    (
+        _("Charging"),
+        [
+            (
+                _("Charging sessions"),
+                "bolt",
+                "charging.chargingsession",
+                "admin:charging_chargingsession_changelist",
+            ),
+            (
+                _("OCPP transactions"),
+                "receipt_long",
+                "charging.ocpptransaction",
+                "admin:charging_ocpptransaction_changelist",
+            ),
+            (
+                _("Billing review queue"),
+                "rule",
+                "charging.billingreview",
+                "admin:charging_billingreview_changelist",
+            ),
+            (
+                _("Parked messages"),
+                "inventory_2",
+                "ocpp_bridge.parkedmessage",
+                "admin:ocpp_bridge_parkedmessage_changelist",
+            ),
+            (
+                _("Commands"),
+                "terminal",
+                "ocpp_bridge.commandrecord",
+                "admin:ocpp_bridge_commandrecord_changelist",
+            ),
+            (
+                _("OCPP messages"),
+                "swap_horiz",
+                "ocpp_bridge.ocppmessage",
+                "admin:ocpp_bridge_ocppmessage_changelist",
+            ),
+        ],
+    ),
+    (
+        _("Clients and money"),
+        [
+            (_("Clients"), "group", "accounts.client", "admin:accounts_client_changelist"),
+            (_("Payments"), "payments", "payments.payment", "admin:payments_payment_changelist"),
+            (
+                _("Wallets"),
+                "account_balance_wallet",
+                "payments.wallet",
+                "admin:payments_wallet_changelist",
+            ),
+            (
+                _("Ledger"),
+                "menu_book",
+                "payments.ledgertransaction",
+                "admin:payments_ledgertransaction_changelist",
+            ),
+            (
+                _("Reconciliation issues"),
+                "difference",
+                "payments.reconciliationissue",
+                "admin:payments_reconciliationissue_changelist",
+            ),
+            (_("Debts"), "money_off", "payments.debt", "admin:payments_debt_changelist"),
+        ],
+    ),
+    (
+        _("System"),
+        [
+            (_("Backups"), "backup", "maintenance.backup", "admin:maintenance_backup_changelist"),
+            (
+                _("Scheduled jobs"),
+                "schedule",
+                "django_celery_beat.periodictask",
+                "admin:django_celery_beat_periodictask_changelist",
+            ),
+            (_("Staff users"), "person", "auth.user", "admin:auth_user_changelist"),
+            (_("Audit log"), "history", "auditlog.logentry", "admin:auditlog_logentry_changelist"),
+        ],
+    ),
 ]
 
 
@@ -84,8 +157,7 @@ def sidebar_navigation(request) -> list[dict]:
                 continue  # a page that is not installed here
             items.append({"title": label, "icon": icon, "link": link})
         if items:
-            groups.append({"title": title, "separator": True, "collapsible": False,
-                           "items": items})
+            groups.append({"title": title, "separator": True, "collapsible": False, "items": items})
     return groups
 
 

@@ -65,8 +65,7 @@ class ScopedRelatedFieldListFilter(admin.RelatedFieldListFilter):
     def field_choices(self, field, request, model_admin):
         ordering = self.field_admin_ordering(field, request, model_admin)
         condition = owner_q(field.related_model, request.user)
-        return field.get_choices(include_blank=False, ordering=ordering,
-                                 limit_choices_to=condition)
+        return field.get_choices(include_blank=False, ordering=ordering, limit_choices_to=condition)
 
 
 class OwnerScopedAdmin:
@@ -84,8 +83,9 @@ class OwnerScopedAdmin:
         return obj
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        condition = (owner_q(db_field.related_model, request.user)
-                     if is_owner_scoped(request.user) else None)
+        condition = (
+            owner_q(db_field.related_model, request.user) if is_owner_scoped(request.user) else None
+        )
         if condition is not None:
             queryset = kwargs.get("queryset", db_field.related_model._default_manager.all())
             kwargs["queryset"] = queryset.filter(condition)
@@ -95,8 +95,10 @@ class OwnerScopedAdmin:
         filters = super().get_list_filter(request)
         if not is_owner_scoped(request.user):
             return filters
-        return [(item, ScopedRelatedFieldListFilter) if self._is_scoped_relation(item)
-                else item for item in filters]
+        return [
+            (item, ScopedRelatedFieldListFilter) if self._is_scoped_relation(item) else item
+            for item in filters
+        ]
 
     def get_readonly_fields(self, request, obj=None):
         fields = tuple(super().get_readonly_fields(request, obj))

@@ -24,8 +24,10 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from unfold.sites import UnfoldAdminSite
 from unfold.widgets import BASE_INPUT_CLASSES
 
-ENROL_HINT = ("Two-factor login is required and you have no authenticator yet: ask an "
-              "administrator to run `manage.py staff_2fa_setup {username}`.")
+ENROL_HINT = (
+    "Two-factor login is required and you have no authenticator yet: ask an "
+    "administrator to run `manage.py staff_2fa_setup {username}`."
+)
 
 
 def two_factor_required() -> bool:
@@ -43,7 +45,8 @@ class ThemedFields:
         self.fields["username"].widget.attrs["autofocus"] = ""
         if "otp_token" in self.fields:
             self.fields["otp_token"].widget.attrs.update(
-                {"autocomplete": "one-time-code", "inputmode": "numeric"})
+                {"autocomplete": "one-time-code", "inputmode": "numeric"}
+            )
 
 
 class StaffLoginForm(ThemedFields, AdminAuthenticationForm):
@@ -65,14 +68,18 @@ class StaffOtpLoginForm(ThemedFields, OTPAdminAuthenticationForm):
             if authenticator is not None:
                 self.cleaned_data["otp_device"] = authenticator.persistent_id
             elif not any(devices_for_user(user, confirmed=True)):
-                raise ValidationError(ENROL_HINT.format(username=user.get_username()),
-                                      code="no_device")
+                raise ValidationError(
+                    ENROL_HINT.format(username=user.get_username()), code="no_device"
+                )
         try:
             super().clean_otp(user)
         except ValidationError:
             if self.cleaned_data.get("otp_token"):
-                user_login_failed.send(sender=type(self), request=self.request,
-                                       credentials={"username": user.get_username()})
+                user_login_failed.send(
+                    sender=type(self),
+                    request=self.request,
+                    credentials={"username": user.get_username()},
+                )
             raise
 
 

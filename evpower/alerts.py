@@ -63,6 +63,7 @@ class TryAgain(Exception):
 
 # -- the interface ----------------------------------------------------------------------
 
+
 def alerts_configured() -> bool:
     return bool(settings.ALERT_EMAILS) or _telegram_configured()
 
@@ -108,15 +109,20 @@ def _background() -> ThreadPoolExecutor:
     global _executor
     with _executor_lock:
         if _executor is None or _executor[0] != os.getpid():
-            _executor = (os.getpid(), ThreadPoolExecutor(max_workers=1,
-                                                         thread_name_prefix="alerts"))
+            _executor = (
+                os.getpid(),
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="alerts"),
+            )
         return _executor[1]
 
 
 def _queue_in_background(key: str, subject: str, text: str) -> None:
     if not _room.acquire(blocking=False):
-        log.error("operator alert %s dropped: %d alerts already waiting to be queued", key,
-                  BACKGROUND_BACKLOG)
+        log.error(
+            "operator alert %s dropped: %d alerts already waiting to be queued",
+            key,
+            BACKGROUND_BACKLOG,
+        )
         return
 
     def run() -> None:
@@ -155,6 +161,7 @@ def alert_send(subject: str, text: str) -> bool:
 
 # -- rate limit -------------------------------------------------------------------------
 
+
 def _cache_key(key: str) -> str:
     return f"{RATE_LIMIT_PREFIX}{key}"[:200]
 
@@ -178,6 +185,7 @@ def _release(key: str) -> None:
 
 
 # -- channels ---------------------------------------------------------------------------
+
 
 def _telegram_configured() -> bool:
     return bool(settings.TELEGRAM.get("bot_token") and settings.TELEGRAM.get("chat_id"))
@@ -204,8 +212,12 @@ def deliver(subject: str, text: str, *, attempts: int) -> bool:
     delivered = False
     for name, sender in _channels():
         try:
-            for attempt in Retrying(stop=stop_after_attempt(attempts), wait=_wait,
-                                    retry=retry_if_exception_type(TryAgain), reraise=True):
+            for attempt in Retrying(
+                stop=stop_after_attempt(attempts),
+                wait=_wait,
+                retry=retry_if_exception_type(TryAgain),
+                reraise=True,
+            ):
                 with attempt:
                     sender(subject, text)
             delivered = True
@@ -217,13 +229,19 @@ def deliver(subject: str, text: str, *, attempts: int) -> bool:
 
 
 def send_email(subject: str, text: str) -> None:
-    message = EmailMessage(subject=(SUBJECT_PREFIX + subject)[:250].replace("\n", " "),
-                           body=text, to=list(settings.ALERT_EMAILS),
-                           connection=get_connection(timeout=TIMEOUT))
+    message = EmailMessage(
+        subject=(SUBJECT_PREFIX + subject)[:250].replace("\n", " "),
+        body=text,
+        to=list(settings.ALERT_EMAILS),
+        connection=get_connection(timeout=TIMEOUT),
+    )
     try:
         message.send(fail_silently=False)
-    except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused,
-            smtplib.SMTPAuthenticationError) as exc:
+    except (
+        smtplib.SMTPRecipientsRefused,
+        smtplib.SMTPSenderRefused,
+        smtplib.SMTPAuthenticationError,
+    ) as exc:
         raise AlertNotSent(f"e-mail refused: {exc}") from None
     except smtplib.SMTPResponseException as exc:
         if exc.smtp_code >= 500:
@@ -236,8 +254,11 @@ def send_email(subject: str, text: str) -> None:
 def send_telegram(subject: str, text: str) -> None:
     telegram = settings.TELEGRAM
     url = f"{telegram['api_url'].rstrip('/')}/bot{telegram['bot_token']}/sendMessage"
-    payload = {"chat_id": telegram["chat_id"], "text": f"{subject}\n\n{text}"[:TELEGRAM_MAX_CHARS],
-               "disable_web_page_preview": True}
+    payload = {
+        "chat_id": telegram["chat_id"],
+        "text": f"{subject}\n\n{text}"[:TELEGRAM_MAX_CHARS],
+        "disable_web_page_preview": True,
+    }
     try:
         response = httpx.post(url, json=payload, timeout=TIMEOUT)
     except httpx.HTTPError as exc:  # its text would show the URL, which holds the token
@@ -251,12 +272,15 @@ def send_telegram(subject: str, text: str) -> None:
     description = str(body.get("description", ""))[:200]
     if response.status_code == 429 or response.status_code >= 500:
         retry_after = (body.get("parameters") or {}).get("retry_after")
-        raise TryAgain(f"telegram {response.status_code}: {description}",
-                       float(retry_after) if isinstance(retry_after, int | float) else None)
+        raise TryAgain(
+            f"telegram {response.status_code}: {description}",
+            float(retry_after) if isinstance(retry_after, int | float) else None,
+        )
     raise AlertNotSent(f"telegram {response.status_code}: {description}")
 
 
 # -- what the services alert about (called from their transactions) ---------------------
+
 
 def alert_parked_message(message) -> None:
     """ocpp_bridge.services.park_message: a charger's message waits for a person (an
@@ -267,14 +291,17 @@ def alert_parked_message(message) -> None:
             return
         from stations.models import Station
 
-        identity = (Station.objects.filter(pk=message.station_id)
-                    .values_list("identity", flat=True).first() or f"#{message.station_id}")
+        identity = (
+            Station.objects.filter(pk=message.station_id).values_list("identity", flat=True).first()
+            or f"#{message.station_id}"
+        )
         operator_alert_after_commit(
             key=f"parked:{message.station_id}:{message.reason}",
             subject=f"Parked {message.action} at station {identity}: {message.reason}",
             text=f"A {message.action} from station {identity} was parked for review "
-                 f"({message.reason}), transaction {message.transaction_id or '-'}: "
-                 f"{message.detail or '-'}\nSee Parked messages in the admin.")
+            f"({message.reason}), transaction {message.transaction_id or '-'}: "
+            f"{message.detail or '-'}\nSee Parked messages in the admin.",
+        )
     except Exception:
         log.exception("parked message alert failed")
 
@@ -285,14 +312,17 @@ def alert_reconciliation_issues(provider: str, day, issues: list) -> None:
     try:
         if not issues:
             return
-        lines = [f"- {issue.kind}: payment {issue.payment_id or '-'} "
-                 f"{issue.provider_transaction_id or ''} {issue.detail}".rstrip()
-                 for issue in issues[:20]]
+        lines = [
+            f"- {issue.kind}: payment {issue.payment_id or '-'} "
+            f"{issue.provider_transaction_id or ''} {issue.detail}".rstrip()
+            for issue in issues[:20]
+        ]
         if len(issues) > 20:
             lines.append(f"... and {len(issues) - 20} more")
         operator_alert_after_commit(
             key=f"reconciliation:{provider}:{day}",
             subject=f"Reconciliation {provider} {day}: {len(issues)} new issue(s)",
-            text="\n".join(lines) + "\nSee Reconciliation issues in the admin.")
+            text="\n".join(lines) + "\nSee Reconciliation issues in the admin.",
+        )
     except Exception:
         log.exception("reconciliation alert failed")

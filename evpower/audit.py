@@ -17,14 +17,40 @@ from auditlog.signals import post_log
 
 # what a charger's connection, BootNotification and status messages change
 STATION_CHARGER_FIELDS = [
-    "connected", "connection_channel", "connected_at", "disconnected_at",
-    "last_heartbeat_at", "last_seen_at", "last_boot_at", "updated_at", "configuration",
-    "vendor", "model", "charge_point_serial", "charge_box_serial", "firmware_version",
-    "iccid", "imsi", "meter_type", "meter_serial",
-    "status", "error_code", "status_info", "status_vendor_id", "status_vendor_error_code",
-    "status_at", "firmware_status", "firmware_request_id", "firmware_status_at",
-    "diagnostics_status", "diagnostics_status_at", "log_status", "log_request_id",
-    "log_status_at", "pending_csr", "csr_received_at",
+    "connected",
+    "connection_channel",
+    "connected_at",
+    "disconnected_at",
+    "last_heartbeat_at",
+    "last_seen_at",
+    "last_boot_at",
+    "updated_at",
+    "configuration",
+    "vendor",
+    "model",
+    "charge_point_serial",
+    "charge_box_serial",
+    "firmware_version",
+    "iccid",
+    "imsi",
+    "meter_type",
+    "meter_serial",
+    "status",
+    "error_code",
+    "status_info",
+    "status_vendor_id",
+    "status_vendor_error_code",
+    "status_at",
+    "firmware_status",
+    "firmware_request_id",
+    "firmware_status_at",
+    "diagnostics_status",
+    "diagnostics_status_at",
+    "log_status",
+    "log_request_id",
+    "log_status_at",
+    "pending_csr",
+    "csr_received_at",
 ]
 CLIENT_PERSONAL_FIELDS = ["phone", "name", "email"]
 MASK = "evpower.audit.mask_personal"
@@ -61,24 +87,31 @@ def register_audited_models() -> None:
     watch(IdTag)
     for model in (TariffPlan, TariffRule, TariffAssignment, ClientTariff, PromoCode):
         watch(model)
-    watch(Client, exclude_fields=["created_at"], mask_fields=CLIENT_PERSONAL_FIELDS,
-          mask_callable=MASK)
-    watch(get_user_model(), exclude_fields=["password", "last_login"],
-          m2m_fields={"groups", "user_permissions"})
+    watch(
+        Client,
+        exclude_fields=["created_at"],
+        mask_fields=CLIENT_PERSONAL_FIELDS,
+        mask_callable=MASK,
+    )
+    watch(
+        get_user_model(),
+        exclude_fields=["password", "last_login"],
+        m2m_fields={"groups", "user_permissions"},
+    )
     watch(Group, m2m_fields={"permissions"})
     # beat bumps last_run_at and the run count on every run; the schedule is what matters
     watch(PeriodicTask, exclude_fields=["last_run_at", "total_run_count", "date_changed"])
     watch(CrontabSchedule)
     watch(IntervalSchedule)
-    post_log.connect(_client_entry_without_personal_data, sender=Client,
-                     dispatch_uid="evpower.audit.client_repr")
+    post_log.connect(
+        _client_entry_without_personal_data, sender=Client, dispatch_uid="evpower.audit.client_repr"
+    )
 
 
 def _client_entry_without_personal_data(sender, instance, log_entry=None, **kwargs) -> None:
     # the entry's label is str(client), i.e. the phone and name: name it by id instead
     if log_entry is not None:
-        type(log_entry).objects.filter(pk=log_entry.pk).update(
-            object_repr=f"client {instance.pk}")
+        type(log_entry).objects.filter(pk=log_entry.pk).update(object_repr=f"client {instance.pk}")
 
 
 class AuditlogMiddleware(_LibraryAuditlogMiddleware):

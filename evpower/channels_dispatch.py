@@ -23,8 +23,9 @@ CANCEL_INTERVAL_SECONDS = 0.25
 CANCEL_ATTEMPTS = 40  # 10 s: far longer than any honest cancellation takes
 
 
-async def dispatch_until_stopped(receivers: Sequence[Callable[[], Awaitable[dict]]],
-                                 dispatch: Callable[[dict], Awaitable[None]]) -> None:
+async def dispatch_until_stopped(
+    receivers: Sequence[Callable[[], Awaitable[dict]]], dispatch: Callable[[dict], Awaitable[None]]
+) -> None:
     """Await the receivers, dispatch each message as it arrives, until dispatch raises
     (StopConsumer when the socket closes)."""
     tasks = [asyncio.ensure_future(receive()) for receive in receivers]

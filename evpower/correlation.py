@@ -42,12 +42,14 @@ def request_id_shape_middleware(get_response: Callable) -> Callable:
             request.__dict__.pop("headers", None)  # HttpRequest.headers is a cached view
 
     if iscoroutinefunction(get_response):
+
         async def middleware(request: HttpRequest) -> HttpResponse:
             drop_malformed(request)
             return await get_response(request)
 
         markcoroutinefunction(middleware)
     else:
+
         def middleware(request: HttpRequest) -> HttpResponse:  # type: ignore[misc]
             drop_malformed(request)
             return get_response(request)

@@ -39,22 +39,31 @@ class MapEdgeCache:
     def __init__(self, app):
         self.app = app
         self.ttl = getattr(settings, "MAP_EDGE_CACHE_SECONDS", 5)
-        self.redis = (aioredis.from_url(settings.REDIS_URL, socket_timeout=0.5)
-                      if settings.REDIS_URL and self.ttl else None)
+        self.redis = (
+            aioredis.from_url(settings.REDIS_URL, socket_timeout=0.5)
+            if settings.REDIS_URL and self.ttl
+            else None
+        )
         self.version_key = cache.make_key(MAP_VERSION_KEY)
         self.lookup = self.redis.register_script(_LOOKUP) if self.redis else None
 
     async def __call__(self, scope, receive, send):
-        if (self.redis is None or scope["type"] != "http" or scope["method"] != "GET"
-                or not scope["path"].startswith(PREFIXES)
-                or any(name.lower() == b"authorization" for name, _ in scope.get("headers", ()))):
+        if (
+            self.redis is None
+            or scope["type"] != "http"
+            or scope["method"] != "GET"
+            or not scope["path"].startswith(PREFIXES)
+            or any(name.lower() == b"authorization" for name, _ in scope.get("headers", ()))
+        ):
             return await self.app(scope, receive, send)
-        query = urlencode(sorted(parse_qsl(scope.get("query_string", b"").decode("latin-1"),
-                                           keep_blank_values=True)))
+        query = urlencode(
+            sorted(
+                parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+            )
+        )
         resource = f"{scope['path']}?{query}"
         try:
-            version, body = await self.lookup(keys=[self.version_key],
-                                              args=["edge:map:", resource])
+            version, body = await self.lookup(keys=[self.version_key], args=["edge:map:", resource])
         except RedisError:
             log.warning("map edge cache unavailable", exc_info=True)
             return await self.app(scope, receive, send)
@@ -83,7 +92,16 @@ class MapEdgeCache:
 
 
 async def _answer(send, body: bytes) -> None:
-    await send({"type": "http.response.start", "status": 200, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-        (b"x-cache", b"hit"), (b"vary", b"Accept, Accept-Language")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-cache", b"hit"),
+                (b"vary", b"Accept, Accept-Language"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -32,8 +32,10 @@ from typing import Any
 MASK = "***"
 
 # names to look for, not credentials
-_SECRET_SUFFIXES = (r"password|passwd|pwd|passphrase|secret|token|api[_-]?key|key|signature"  # noqa: S105
-                    r"|authorization|otp|cvv2?|cvc2?")
+_SECRET_SUFFIXES = (
+    r"password|passwd|pwd|passphrase|secret|token|api[_-]?key|key|signature"  # noqa: S105
+    r"|authorization|otp|cvv2?|cvc2?"
+)
 _SECRET_EXACT = r"code|otp_code|sms_code|pin|sign|pan|card|card_?number"  # noqa: S105
 _CREDENTIAL = r"[A-Za-z0-9._~+/=-]"
 
@@ -97,8 +99,16 @@ def is_secret_name(name: str) -> bool:
 
 
 # values passed through as they are: they cannot carry text
-_PLAIN_TYPES = (bool, float, decimal.Decimal, datetime.date, datetime.time, datetime.timedelta,
-                uuid.UUID, type(None))
+_PLAIN_TYPES = (
+    bool,
+    float,
+    decimal.Decimal,
+    datetime.date,
+    datetime.time,
+    datetime.timedelta,
+    uuid.UUID,
+    type(None),
+)
 
 
 def mask_value(value: Any, key: str | None = None, *, keep: frozenset[str] = frozenset()) -> Any:
@@ -129,7 +139,10 @@ def mask_value(value: Any, key: str | None = None, *, keep: frozenset[str] = fro
 
 # every attribute a LogRecord has by itself; anything else on it came from `extra=`
 _RECORD_ATTRIBUTES = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
-    "message", "asctime", "correlation_id"}
+    "message",
+    "asctime",
+    "correlation_id",
+}
 
 
 class MaskingFilter(logging.Filter):
@@ -154,8 +167,9 @@ class MaskingFilter(logging.Filter):
                 record.__dict__[name] = mask_value(value, name)
         if record.exc_info:
             # formatted here, not by the formatter, so that the exception's text is masked
-            record.exc_text = mask_text("".join(
-                traceback.format_exception(*record.exc_info)).rstrip("\n"))
+            record.exc_text = mask_text(
+                "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
+            )
             record.exc_info = None
         elif record.exc_text:
             record.exc_text = mask_text(record.exc_text)

@@ -47,8 +47,12 @@ class Exit:
 
 
 # codes of service errors that mean "could not reach it", not "it said no"
-UNAVAILABLE_CODES = {"STATION_OFFLINE", "STATION_TIMEOUT", "STATION_UNREACHABLE",
-                     "PAYMENT_PROVIDER_ERROR"}
+UNAVAILABLE_CODES = {
+    "STATION_OFFLINE",
+    "STATION_TIMEOUT",
+    "STATION_UNREACHABLE",
+    "PAYMENT_PROVIDER_ERROR",
+}
 
 EXIT_HELP = """exit codes:
   0  done (or a dry run)
@@ -73,10 +77,14 @@ def not_found(what: str) -> SupportError:
 
 def from_api_error(exc: ApiError) -> SupportError:
     details = ", ".join(f"{key}={value}" for key, value in exc.details.items())
-    returncode = (Exit.NOT_FOUND if exc.code == "NOT_FOUND"
-                  else Exit.UNAVAILABLE if exc.code in UNAVAILABLE_CODES else Exit.FAILED)
-    return SupportError(details or (exc.message or "refused"), code=exc.code,
-                        returncode=returncode)
+    returncode = (
+        Exit.NOT_FOUND
+        if exc.code == "NOT_FOUND"
+        else Exit.UNAVAILABLE
+        if exc.code in UNAVAILABLE_CODES
+        else Exit.FAILED
+    )
+    return SupportError(details or (exc.message or "refused"), code=exc.code, returncode=returncode)
 
 
 class SupportHelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -99,11 +107,13 @@ class SupportCommand(BaseCommand):
         examples = "\n".join(f"  {prog} {example}".rstrip() for example in self.examples)
         parser.epilog = (f"examples:\n{examples}\n\n" if examples else "") + EXIT_HELP
         if self.asks_confirmation:
-            parser.add_argument("--yes", "-y", action="store_true",
-                                help="do it without asking for confirmation")
+            parser.add_argument(
+                "--yes", "-y", action="store_true", help="do it without asking for confirmation"
+            )
         if self.supports_dry_run:
-            parser.add_argument("--dry-run", action="store_true",
-                                help="show what would be done, change nothing")
+            parser.add_argument(
+                "--dry-run", action="store_true", help="show what would be done, change nothing"
+            )
         return parser
 
     def execute(self, *args, **options):
@@ -124,15 +134,19 @@ class SupportCommand(BaseCommand):
             return
         isatty = getattr(self.stdin, "isatty", None)
         if not (isatty and isatty()):
-            raise SupportError("not confirmed: standard input is not a terminal; run it "
-                               "again with --yes to go ahead", code="ABORTED",
-                               returncode=Exit.ABORTED)
+            raise SupportError(
+                "not confirmed: standard input is not a terminal; run it "
+                "again with --yes to go ahead",
+                code="ABORTED",
+                returncode=Exit.ABORTED,
+            )
         self.stdout.write(f"{question} [yes/no] ", ending="")
         self.stdout.flush()
         answer = self.stdin.readline()
         if answer.strip().lower() not in ("y", "yes"):
-            raise SupportError("not confirmed: nothing was changed", code="ABORTED",
-                               returncode=Exit.ABORTED)
+            raise SupportError(
+                "not confirmed: nothing was changed", code="ABORTED", returncode=Exit.ABORTED
+            )
 
     def say(self, text: str = "") -> None:
         self._write(self.stdout, text)
@@ -153,16 +167,27 @@ class SupportCommand(BaseCommand):
         with tqdm.external_write_mode(file=getattr(stream, "_out", None)):
             stream.write(text)
 
-    def progress(self, items: Iterable[T], *, total: int | None = None,
-                 desc: str = "") -> Iterator[T]:
+    def progress(
+        self, items: Iterable[T], *, total: int | None = None, desc: str = ""
+    ) -> Iterator[T]:
         """A progress bar on stderr, shown only when stderr is a terminal."""
         out = getattr(self.stderr, "_out", sys.stderr)
         isatty = getattr(out, "isatty", None)
-        return iter(tqdm(items, total=total, desc=desc, file=out, unit="item",
-                         disable=not (isatty and isatty()), leave=False))
+        return iter(
+            tqdm(
+                items,
+                total=total,
+                desc=desc,
+                file=out,
+                unit="item",
+                disable=not (isatty and isatty()),
+                leave=False,
+            )
+        )
 
 
 # -- argument types and lookups shared by several commands -------------------------------
+
 
 def amount_arg(text: str) -> Decimal:
     """An argparse type: an exact money amount ("150", "-20.50"; not "1.005")."""
@@ -206,8 +231,11 @@ def client_by_ref(ref: str):
     elif ref.isdigit():
         client = Client.objects.filter(pk=int(ref)).first()
     else:
-        raise SupportError(f"{ref!r} is neither a phone (+996...) nor a client id",
-                           code="INVALID_CLIENT", returncode=Exit.USAGE)
+        raise SupportError(
+            f"{ref!r} is neither a phone (+996...) nor a client id",
+            code="INVALID_CLIENT",
+            returncode=Exit.USAGE,
+        )
     if client is None:
         raise not_found(f"client {ref}")
     return client
@@ -215,11 +243,16 @@ def client_by_ref(ref: str):
 
 # -- commands to chargers (station_reset, station_unlock) --------------------------------
 
+
 def charger_exit_code(status: str) -> int:
     """A `CommandResult.status` (ocpp_bridge.models.CommandRecord.Status) as an exit code."""
     # offline, busy, timeout and unreachable: the charger could not be reached
-    return {"accepted": Exit.OK, "rejected": Exit.FAILED, "call_error": Exit.FAILED,
-            "invalid": Exit.USAGE}.get(status, Exit.UNAVAILABLE)
+    return {
+        "accepted": Exit.OK,
+        "rejected": Exit.FAILED,
+        "call_error": Exit.FAILED,
+        "invalid": Exit.USAGE,
+    }.get(status, Exit.UNAVAILABLE)
 
 
 def charger_answer(result) -> str:

@@ -14,16 +14,18 @@ from django.http import HttpRequest, JsonResponse
 
 
 def _refusal(status: int, code: str, message: str) -> JsonResponse:
-    response = JsonResponse({"error": {"code": code, "message": message, "details": {}}},
-                            status=status)
+    response = JsonResponse(
+        {"error": {"code": code, "message": message, "details": {}}}, status=status
+    )
     if status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="evpower"'
     return response
 
 
 @cache
-def _networks(allowed: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network,
-                                                  ...]:
+def _networks(
+    allowed: tuple[str, ...],
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     try:
         return tuple(ipaddress.ip_network(entry, strict=False) for entry in allowed)
     except ValueError as exc:
@@ -38,8 +40,9 @@ def address_allowed(remote_addr: str, allowed: Sequence[str]) -> bool:
     return any(address in network for network in _networks(tuple(allowed)))
 
 
-def operator_refusal(request: HttpRequest, *, token: str,
-                     allowed_ips: Sequence[str] = ()) -> JsonResponse | None:
+def operator_refusal(
+    request: HttpRequest, *, token: str, allowed_ips: Sequence[str] = ()
+) -> JsonResponse | None:
     """None when the caller may proceed, else the JSON refusal to answer with.
 
     A bearer token that does not match (or any, when none is configured) is 401; no

@@ -31,9 +31,16 @@ def production_problems(*, secret_key: str, debug: bool, allowed_hosts: Iterable
 
 # Django's own list, of deliberately slow hashers; the first in PASSWORD_HASHERS hashes new
 # passwords, the others still verify old ones.
-SLOW_PASSWORD_HASHERS = tuple(f"django.contrib.auth.hashers.{name}" for name in (
-    "PBKDF2PasswordHasher", "PBKDF2SHA1PasswordHasher", "Argon2PasswordHasher",
-    "BCryptSHA256PasswordHasher", "ScryptPasswordHasher"))
+SLOW_PASSWORD_HASHERS = tuple(
+    f"django.contrib.auth.hashers.{name}"
+    for name in (
+        "PBKDF2PasswordHasher",
+        "PBKDF2SHA1PasswordHasher",
+        "Argon2PasswordHasher",
+        "BCryptSHA256PasswordHasher",
+        "ScryptPasswordHasher",
+    )
+)
 
 
 def password_hasher_problems(hashers: Sequence[str]) -> list[str]:
@@ -69,8 +76,11 @@ def provider_problems(*, enabled: Iterable[str], configs: dict[str, dict]) -> li
         if missing:
             names = ", ".join(f"{code.upper()}_{name.upper()}" for name in missing)
             problems.append(f"payment provider {code} is enabled but {names} is unset")
-        plain = [name for name in PROVIDER_URL_SETTINGS
-                 if conf.get(name) and not str(conf[name]).startswith("https://")]
+        plain = [
+            name
+            for name in PROVIDER_URL_SETTINGS
+            if conf.get(name) and not str(conf[name]).startswith("https://")
+        ]
         if plain:
             names = ", ".join(f"{code.upper()}_{name.upper()}" for name in plain)
             problems.append(f"payment provider {code}: {names} must be https")
@@ -83,5 +93,8 @@ MIN_OPERATOR_TOKEN_LENGTH = 32
 
 def operator_token_problems(**tokens: str) -> list[str]:
     """A configured operator token shorter than the minimum (unset is fine: staff only)."""
-    return [f"{name} is shorter than {MIN_OPERATOR_TOKEN_LENGTH} characters"
-            for name, value in tokens.items() if value and len(value) < MIN_OPERATOR_TOKEN_LENGTH]
+    return [
+        f"{name} is shorter than {MIN_OPERATOR_TOKEN_LENGTH} characters"
+        for name, value in tokens.items()
+        if value and len(value) < MIN_OPERATOR_TOKEN_LENGTH
+    ]

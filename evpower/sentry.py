@@ -25,12 +25,47 @@ from evpower.logmask import mask_value
 
 # the parts of an event that can carry user data; ids, timestamps, SDK and release info are
 # left alone (a changed event_id or trace_id would break the event)
-_EVENT_PARTS = ("message", "logentry", "exception", "threads", "breadcrumbs", "request",
-                "extra", "user", "spans", "tags", "contexts", "transaction")
-_IDS = frozenset({"event_id", "trace_id", "span_id", "parent_span_id", "segment_id",
-                  "timestamp", "start_timestamp", "op", "origin", "status", "lineno",
-                  "colno", "in_app", "platform", "abs_path", "filename", "module",
-                  "function", "type", "category", "level", "handled", "mechanism"})
+_EVENT_PARTS = (
+    "message",
+    "logentry",
+    "exception",
+    "threads",
+    "breadcrumbs",
+    "request",
+    "extra",
+    "user",
+    "spans",
+    "tags",
+    "contexts",
+    "transaction",
+)
+_IDS = frozenset(
+    {
+        "event_id",
+        "trace_id",
+        "span_id",
+        "parent_span_id",
+        "segment_id",
+        "timestamp",
+        "start_timestamp",
+        "op",
+        "origin",
+        "status",
+        "lineno",
+        "colno",
+        "in_app",
+        "platform",
+        "abs_path",
+        "filename",
+        "module",
+        "function",
+        "type",
+        "category",
+        "level",
+        "handled",
+        "mechanism",
+    }
+)
 
 
 def scrub_event(event: dict[str, Any], hint: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -51,8 +86,14 @@ def scrub_breadcrumb(crumb: dict[str, Any], hint: dict[str, Any] | None = None) 
     return mask_value(crumb, keep=_IDS)
 
 
-def init_sentry(*, dsn: str, environment: str, release: str | None = None,
-                traces_sample_rate: float = 0.0, **options: Any) -> None:
+def init_sentry(
+    *,
+    dsn: str,
+    environment: str,
+    release: str | None = None,
+    traces_sample_rate: float = 0.0,
+    **options: Any,
+) -> None:
     """Start reporting to `dsn` (settings call this when SENTRY_DSN is set; tests, with a
     DSN of their own). `options` go to sentry_sdk.init as they are."""
     sentry_sdk.init(

@@ -88,8 +88,11 @@ CONTENT_SECURITY_POLICY = {
         "base-uri": ["'self'"],
         "form-action": ["'self'"],
         "frame-ancestors": ["'none'"],
-        **({"report-uri": [env.str("CSP_REPORT_URI")]} if env.str("CSP_REPORT_URI", default="")
-           else {}),
+        **(
+            {"report-uri": [env.str("CSP_REPORT_URI")]}
+            if env.str("CSP_REPORT_URI", default="")
+            else {}
+        ),
     },
 }
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
@@ -191,9 +194,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite fails a transaction that read first and then wants to write while another
     # writes ("database is locked", at once). IMMEDIATE takes the write lock at BEGIN, so
     # writers queue for up to `timeout` seconds instead; WAL lets readers go on meanwhile.
-    DATABASES["default"].setdefault("OPTIONS", {}).update({
-        "transaction_mode": "IMMEDIATE", "timeout": 20,
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"})
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
     if not IS_PRODUCTION:
         # SQLite cannot make the one unique constraint with NULLS NOT DISTINCT (on
         # ReconciliationIssue; it holds on PostgreSQL, where the tests and production
@@ -213,10 +220,15 @@ if REDIS_URL:
                 # channels_redis's blocking pop: idle consumers would crash on a race.
                 # A Redis restart leaves dead pooled connections behind: retry a command
                 # on a fresh connection (with backoff) instead of failing it.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 30,
-                           "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), 6),
-                           "retry_on_error": [RedisConnectionError, OSError],
-                           "health_check_interval": 15}],
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": 30,
+                        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), 6),
+                        "retry_on_error": [RedisConnectionError, OSError],
+                        "health_check_interval": 15,
+                    }
+                ],
                 "capacity": 1000,
                 "expiry": 60,
                 "group_expiry": 86400,
@@ -229,9 +241,10 @@ if REDIS_URL:
             "LOCATION": REDIS_URL,
             # redis-py waits forever by default: a Redis that hangs would hang every
             # request (and job) that reads the cache, instead of failing it
-            "OPTIONS": {"socket_timeout": env.float("CACHE_SOCKET_TIMEOUT", default=2.0),
-                        "socket_connect_timeout": env.float("CACHE_SOCKET_TIMEOUT",
-                                                            default=2.0)},
+            "OPTIONS": {
+                "socket_timeout": env.float("CACHE_SOCKET_TIMEOUT", default=2.0),
+                "socket_connect_timeout": env.float("CACHE_SOCKET_TIMEOUT", default=2.0),
+            },
         }
     }
 else:
@@ -307,8 +320,13 @@ THROTTLE_FAIL_CLOSED_SCOPES = env.list("THROTTLE_FAIL_CLOSED_SCOPES", default=["
 # Authorization header, never cookies, so credentials stay off.
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_URLS_REGEX = r"^/api/.*$"
-CORS_ALLOW_HEADERS = ("accept", "accept-language", "authorization", "content-type",
-                      "idempotency-key")
+CORS_ALLOW_HEADERS = (
+    "accept",
+    "accept-language",
+    "authorization",
+    "content-type",
+    "idempotency-key",
+)
 CORS_EXPOSE_HEADERS = ("Retry-After", "X-Request-ID")
 CORS_ALLOW_CREDENTIALS = False
 
@@ -319,7 +337,7 @@ APP_LATEST_VERSION = env.str("APP_LATEST_VERSION", default=APP_MINIMUM_VERSION)
 SPECTACULAR_SETTINGS = {
     "TITLE": "EvPower API",
     "DESCRIPTION": "Driver API of EvPower. Errors always come as "
-                   '`{"error": {"code", "message", "details"}}` (see the ErrorEnvelope schema).',
+    '`{"error": {"code", "message", "details"}}` (see the ErrorEnvelope schema).',
     "VERSION": "1.0.0",
     "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",  # operation ids and tags start after /api/v1/
     "COMPONENT_SPLIT_REQUEST": True,  # separate request/response models for generated clients
@@ -330,8 +348,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # several models have a `kind` choice set; name each one in the schema
-    "ENUM_NAME_OVERRIDES": {"KindEnum": "accounts.models.Device.Kind",
-                            "LedgerEntryKindEnum": "payments.models.LedgerTransaction.Kind"},
+    "ENUM_NAME_OVERRIDES": {
+        "KindEnum": "accounts.models.Device.Kind",
+        "LedgerEntryKindEnum": "payments.models.LedgerTransaction.Kind",
+    },
 }
 
 # Driver accounts (accounts/): JWTs, one-time login codes, SMS delivery, deletion.
@@ -366,14 +386,21 @@ SMS_HTTP_TIMEOUT = env.float("SMS_HTTP_TIMEOUT", default=10.0)
 SMS_HTTP_CA_BUNDLE = env.str("SMS_HTTP_CA_BUNDLE", default="")
 if IS_PRODUCTION:
     _sms_problems = [
-        problem for problem, bad in (
+        problem
+        for problem, bad in (
             # console/memory backends deliver nothing (and log codes)
             ("SMS_BACKEND must be a real gateway", SMS_BACKEND.startswith("accounts.sms.backends")),
-            ("SMS_HTTP_URL must be https", SMS_BACKEND.endswith("HttpJsonBackend")
-             and not SMS_HTTP_URL.startswith("https://")),
-            ("SMS_HTTP_TOKEN is unset",
-             SMS_BACKEND.endswith("HttpJsonBackend") and not SMS_HTTP_TOKEN),
-        ) if bad]
+            (
+                "SMS_HTTP_URL must be https",
+                SMS_BACKEND.endswith("HttpJsonBackend") and not SMS_HTTP_URL.startswith("https://"),
+            ),
+            (
+                "SMS_HTTP_TOKEN is unset",
+                SMS_BACKEND.endswith("HttpJsonBackend") and not SMS_HTTP_TOKEN,
+            ),
+        )
+        if bad
+    ]
     if _sms_problems:
         raise ImproperlyConfigured("Refusing to start in production: " + "; ".join(_sms_problems))
 
@@ -389,28 +416,39 @@ CELERY_BEAT_SCHEDULE = {
     "reservations-expire": {"task": "stations.reservations_expire", "schedule": 60.0},
     # charging sessions (charging/clockwork.py): starts never plugged in, the 12 h cap,
     # stops the charger never reported
-    "sessions-cancel-unplugged": {"task": "charging.sessions_cancel_unplugged",
-                                  "schedule": 60.0},
+    "sessions-cancel-unplugged": {"task": "charging.sessions_cancel_unplugged", "schedule": 60.0},
     "sessions-stop-overlong": {"task": "charging.sessions_stop_overlong", "schedule": 1800.0},
-    "sessions-close-unreported": {"task": "charging.sessions_close_unreported",
-                                  "schedule": 300.0},
+    "sessions-close-unreported": {"task": "charging.sessions_close_unreported", "schedule": 300.0},
     # top-ups (payments/tasks.py): expired payments re-checked and closed; yesterday's
     # statements reconciled once the providers have closed their day
     "payments-expire": {"task": "payments.expire", "schedule": 3600.0},
-    "payments-reconcile": {"task": "payments.reconcile",
-                           "schedule": crontab(minute="30", hour="2")},
+    "payments-reconcile": {
+        "task": "payments.reconcile",
+        "schedule": crontab(minute="30", hour="2"),
+    },
 }
-CELERY_BEAT_SCHEDULE.update({
-    # the network's own clockwork (issue 7): see each task's module
-    "stations-liveness": {"task": "stations.liveness_sweep", "schedule": 120.0},
-    "maintenance-purge": {"task": "maintenance.retention_purge",
-                          "schedule": crontab(minute="15", hour="3")},
-    "accounts-anonymise": {"task": "accounts.anonymise_due",
-                           "schedule": crontab(minute="45", hour="3")},
-    "accounts-low-balance": {"task": "accounts.low_balance_notices",
-                                  "schedule": crontab(minute="0", hour="9")},
-    "maintenance-backup": {"task": "maintenance.backup", "schedule": crontab(minute="0", hour="1")},
-})
+CELERY_BEAT_SCHEDULE.update(
+    {
+        # the network's own clockwork (issue 7): see each task's module
+        "stations-liveness": {"task": "stations.liveness_sweep", "schedule": 120.0},
+        "maintenance-purge": {
+            "task": "maintenance.retention_purge",
+            "schedule": crontab(minute="15", hour="3"),
+        },
+        "accounts-anonymise": {
+            "task": "accounts.anonymise_due",
+            "schedule": crontab(minute="45", hour="3"),
+        },
+        "accounts-low-balance": {
+            "task": "accounts.low_balance_notices",
+            "schedule": crontab(minute="0", hour="9"),
+        },
+        "maintenance-backup": {
+            "task": "maintenance.backup",
+            "schedule": crontab(minute="0", hour="1"),
+        },
+    }
+)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
 # Tasks are idempotent and claim their work (conditional UPDATE / row locks), so a task
@@ -441,20 +479,30 @@ BACKUP_COMPRESS_LEVEL = env.int("BACKUP_COMPRESS_LEVEL", default=6)
 
 # Notifications: push to drivers (accounts/notifications/), alerts to operators
 # (evpower/alerts.py)
-FCM = {"project_id": env.str("FCM_PROJECT_ID", default=""),
-       "credentials_file": env.str("FCM_CREDENTIALS_FILE", default=""),  # service account
-       "url": env.str("FCM_URL", default="https://fcm.googleapis.com"),
-       "token_url": env.str("FCM_TOKEN_URL", default="https://oauth2.googleapis.com/token")}
-WEBPUSH = {"vapid_private_key": env.str("WEBPUSH_VAPID_PRIVATE_KEY", default=""),
-           "vapid_subject": env.str("WEBPUSH_VAPID_SUBJECT", default="mailto:ops@evpower.kg")}
+FCM = {
+    "project_id": env.str("FCM_PROJECT_ID", default=""),
+    "credentials_file": env.str("FCM_CREDENTIALS_FILE", default=""),  # service account
+    "url": env.str("FCM_URL", default="https://fcm.googleapis.com"),
+    "token_url": env.str("FCM_TOKEN_URL", default="https://oauth2.googleapis.com/token"),
+}
+WEBPUSH = {
+    "vapid_private_key": env.str("WEBPUSH_VAPID_PRIVATE_KEY", default=""),
+    "vapid_subject": env.str("WEBPUSH_VAPID_SUBJECT", default="mailto:ops@evpower.kg"),
+}
 ALERT_EMAILS = env.list("ALERT_EMAILS", default=[])
-TELEGRAM = {"bot_token": env.str("TELEGRAM_BOT_TOKEN", default=""),
-            "chat_id": env.str("TELEGRAM_CHAT_ID", default=""),
-            "api_url": env.str("TELEGRAM_API_URL", default="https://api.telegram.org")}
+TELEGRAM = {
+    "bot_token": env.str("TELEGRAM_BOT_TOKEN", default=""),
+    "chat_id": env.str("TELEGRAM_CHAT_ID", default=""),
+    "api_url": env.str("TELEGRAM_API_URL", default="https://api.telegram.org"),
+}
 ALERT_MIN_INTERVAL_SECONDS = env.int("ALERT_MIN_INTERVAL_SECONDS", default=900)  # per subject
 LOW_BALANCE_THRESHOLD = env.str("LOW_BALANCE_THRESHOLD", default="50.00")
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend"
-                        if not DEBUG else "django.core.mail.backends.console.EmailBackend")
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.smtp.EmailBackend"
+    if not DEBUG
+    else "django.core.mail.backends.console.EmailBackend",
+)
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="EvPower <noreply@evpower.kg>")
@@ -467,7 +515,8 @@ _PROMETHEUS_DB_ENGINES = {
     "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
 }
 DATABASES["default"]["ENGINE"] = _PROMETHEUS_DB_ENGINES.get(
-    DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"])
+    DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"]
+)
 # /health/detailed: a staff session or `Authorization: Bearer <HEALTH_TOKEN>` (empty: staff only)
 HEALTH_TOKEN = env.str("HEALTH_TOKEN", default="")
 # probe answers are reused this long per process, so probes cannot load the database
@@ -480,8 +529,11 @@ HEALTH_BEAT_MAX_AGE_SECONDS = env.int("HEALTH_BEAT_MAX_AGE_SECONDS", default=60)
 # and when METRICS_ALLOWED_IPS is set (addresses or CIDR blocks) only from those addresses
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
-if IS_PRODUCTION and (_token_problems := operator_token_problems(
-        HEALTH_TOKEN=HEALTH_TOKEN, METRICS_TOKEN=METRICS_TOKEN)):
+if IS_PRODUCTION and (
+    _token_problems := operator_token_problems(
+        HEALTH_TOKEN=HEALTH_TOKEN, METRICS_TOKEN=METRICS_TOKEN
+    )
+):
     raise ImproperlyConfigured("Refusing to start in production: " + "; ".join(_token_problems))
 
 # --- logging (issue 8) ---
@@ -494,8 +546,16 @@ LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOG_FORMAT = env.str("LOG_FORMAT", default="json" if IS_PRODUCTION else "plain")
 if LOG_FORMAT not in ("json", "plain"):
     raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain: {LOG_FORMAT!r}")
-_LOCAL_LOGGERS = ("evpower", "ocpp_bridge", "accounts", "stations", "charging", "payments",
-                  "maintenance", "celery")
+_LOCAL_LOGGERS = (
+    "evpower",
+    "ocpp_bridge",
+    "accounts",
+    "stations",
+    "charging",
+    "payments",
+    "maintenance",
+    "celery",
+)
 _TO_CONSOLE = {"handlers": ["console"], "propagate": False}
 LOGGING = {
     "version": 1,
@@ -505,16 +565,20 @@ LOGGING = {
         "correlation_id": {"()": "django_guid.log_filters.CorrelationId"},
     },
     "formatters": {
-        "json": {"()": "pythonjsonlogger.json.JsonFormatter",
-                 "fmt": "%(levelname)s %(name)s %(message)s %(correlation_id)s",
-                 "rename_fields": {"levelname": "level", "name": "logger"},
-                 "timestamp": True},
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] "
-                            "%(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(message)s %(correlation_id)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": True,
+        },
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT,
-                    "filters": ["mask", "correlation_id"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["mask", "correlation_id"],
+        },
     },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
@@ -582,8 +646,9 @@ PAYMENT_SANDBOX = env.bool("PAYMENT_SANDBOX", default=False)
 PAYMENT_SANDBOX_URL = env.str("PAYMENT_SANDBOX_URL", default="http://127.0.0.1:8000").rstrip("/")
 SANDBOXED_PROVIDERS = ("odengi", "payme", "click")
 if IS_PRODUCTION and PAYMENT_SANDBOX:
-    raise ImproperlyConfigured("Refusing to start in production: PAYMENT_SANDBOX is on (it "
-                               "fakes the payment providers)")
+    raise ImproperlyConfigured(
+        "Refusing to start in production: PAYMENT_SANDBOX is on (it fakes the payment providers)"
+    )
 
 
 def _provider_default(real: str, sandboxed: str) -> str:
@@ -595,9 +660,12 @@ _SANDBOX = f"{PAYMENT_SANDBOX_URL}/sandbox"
 # Payments (PRODUCT.md §5; payments/topups.py, payments/providers/). A provider is offered
 # only when listed here AND configured below; secrets come from the environment only.
 PAYMENT_PROVIDERS = env.list(  # odengi, obank, payme, click
-    "PAYMENT_PROVIDERS", default=list(SANDBOXED_PROVIDERS) if PAYMENT_SANDBOX else [])
-TOPUP_LIMITS = {"min": env.str("TOPUP_MIN", default="10.00"),
-                "max": env.str("TOPUP_MAX", default="50000.00")}
+    "PAYMENT_PROVIDERS", default=list(SANDBOXED_PROVIDERS) if PAYMENT_SANDBOX else []
+)
+TOPUP_LIMITS = {
+    "min": env.str("TOPUP_MIN", default="10.00"),
+    "max": env.str("TOPUP_MAX", default="50000.00"),
+}
 TOPUP_EXPIRY_MINUTES = env.int("TOPUP_EXPIRY_MINUTES", default=30)
 PAYMENT_HTTP_TIMEOUT_SECONDS = env.float("PAYMENT_HTTP_TIMEOUT_SECONDS", default=10.0)
 PAYMENT_HTTP_ATTEMPTS = env.int("PAYMENT_HTTP_ATTEMPTS", default=3)
@@ -607,41 +675,64 @@ PAYMENT_BREAKER_RESET_SECONDS = env.int("PAYMENT_BREAKER_RESET_SECONDS", default
 # reconciliation: an open payment this long past its expiry is reported as stuck
 RECONCILE_STUCK_AFTER_HOURS = env.int("RECONCILE_STUCK_AFTER_HOURS", default=2)
 # per-provider settings (see each provider's module docstring)
-PAYME = {"merchant_id": env.str("PAYME_MERCHANT_ID",
-                                default=_provider_default("", "sandbox-merchant")),
-         "key": env.str("PAYME_KEY", default=_provider_default("", "sandbox-payme-key")),
-         "checkout_url": env.str("PAYME_CHECKOUT_URL", default=_provider_default(
-             "https://checkout.paycom.uz", f"{_SANDBOX}/payme/checkout"))}
-CLICK = {"service_id": env.str("CLICK_SERVICE_ID", default=_provider_default("", "9001")),
-         "merchant_id": env.str("CLICK_MERCHANT_ID", default=_provider_default("", "9002")),
-         "merchant_user_id": env.str("CLICK_MERCHANT_USER_ID",
-                                     default=_provider_default("", "9003")),
-         "secret_key": env.str("CLICK_SECRET_KEY",
-                               default=_provider_default("", "sandbox-click-secret")),
-         "pay_url": env.str("CLICK_PAY_URL", default=_provider_default(
-             "https://my.click.uz/services/pay", f"{_SANDBOX}/click/pay")),
-         "api_url": env.str("CLICK_API_URL", default=_provider_default(
-             "https://api.click.uz/v2/merchant", f"{_SANDBOX}/click/api"))}
-ODENGI = {"url": env.str("ODENGI_URL", default=_provider_default(
-              "https://mw-api-test.dengi.kg/api/json/json.php", f"{_SANDBOX}/odengi/api")),
-          "sid": env.str("ODENGI_SID", default=_provider_default("", "1000000001")),
-          "password": env.str("ODENGI_PASSWORD",
-                              default=_provider_default("", "sandbox-odengi-password")),
-          "result_url": env.str("ODENGI_RESULT_URL", default=_provider_default(
-              "", f"{PAYMENT_SANDBOX_URL}/api/v1/payments/odengi/callback"))}
-OBANK = {"url": env.str("OBANK_URL", default=""),
-         "merchant_id": env.str("OBANK_MERCHANT_ID", default=""),
-         "cert_path": env.str("OBANK_CERT_PATH", default=""),  # PKCS#12 client certificate
-         "cert_password": env.str("OBANK_CERT_PASSWORD", default=""),
-         "ca_path": env.str("OBANK_CA_PATH", default=""),  # empty: the system's CAs
-         "return_url": env.str("OBANK_RETURN_URL", default="")}
+PAYME = {
+    "merchant_id": env.str("PAYME_MERCHANT_ID", default=_provider_default("", "sandbox-merchant")),
+    "key": env.str("PAYME_KEY", default=_provider_default("", "sandbox-payme-key")),
+    "checkout_url": env.str(
+        "PAYME_CHECKOUT_URL",
+        default=_provider_default("https://checkout.paycom.uz", f"{_SANDBOX}/payme/checkout"),
+    ),
+}
+CLICK = {
+    "service_id": env.str("CLICK_SERVICE_ID", default=_provider_default("", "9001")),
+    "merchant_id": env.str("CLICK_MERCHANT_ID", default=_provider_default("", "9002")),
+    "merchant_user_id": env.str("CLICK_MERCHANT_USER_ID", default=_provider_default("", "9003")),
+    "secret_key": env.str(
+        "CLICK_SECRET_KEY", default=_provider_default("", "sandbox-click-secret")
+    ),
+    "pay_url": env.str(
+        "CLICK_PAY_URL",
+        default=_provider_default("https://my.click.uz/services/pay", f"{_SANDBOX}/click/pay"),
+    ),
+    "api_url": env.str(
+        "CLICK_API_URL",
+        default=_provider_default("https://api.click.uz/v2/merchant", f"{_SANDBOX}/click/api"),
+    ),
+}
+ODENGI = {
+    "url": env.str(
+        "ODENGI_URL",
+        default=_provider_default(
+            "https://mw-api-test.dengi.kg/api/json/json.php", f"{_SANDBOX}/odengi/api"
+        ),
+    ),
+    "sid": env.str("ODENGI_SID", default=_provider_default("", "1000000001")),
+    "password": env.str(
+        "ODENGI_PASSWORD", default=_provider_default("", "sandbox-odengi-password")
+    ),
+    "result_url": env.str(
+        "ODENGI_RESULT_URL",
+        default=_provider_default("", f"{PAYMENT_SANDBOX_URL}/api/v1/payments/odengi/callback"),
+    ),
+}
+OBANK = {
+    "url": env.str("OBANK_URL", default=""),
+    "merchant_id": env.str("OBANK_MERCHANT_ID", default=""),
+    "cert_path": env.str("OBANK_CERT_PATH", default=""),  # PKCS#12 client certificate
+    "cert_password": env.str("OBANK_CERT_PASSWORD", default=""),
+    "ca_path": env.str("OBANK_CA_PATH", default=""),  # empty: the system's CAs
+    "return_url": env.str("OBANK_RETURN_URL", default=""),
+}
 
 if IS_PRODUCTION:
-    _provider_problems = provider_problems(enabled=PAYMENT_PROVIDERS, configs={
-        "payme": PAYME, "click": CLICK, "odengi": ODENGI, "obank": OBANK})
+    _provider_problems = provider_problems(
+        enabled=PAYMENT_PROVIDERS,
+        configs={"payme": PAYME, "click": CLICK, "odengi": ODENGI, "obank": OBANK},
+    )
     if _provider_problems:
-        raise ImproperlyConfigured("Refusing to start in production: "
-                                   + "; ".join(_provider_problems))
+        raise ImproperlyConfigured(
+            "Refusing to start in production: " + "; ".join(_provider_problems)
+        )
 
 # Charging sessions (PRODUCT.md §4; charging/limits.py, charging/clockwork.py). Money in som.
 CHARGING_MAX_ACTIVE_SESSIONS = env.int("CHARGING_MAX_ACTIVE_SESSIONS", default=1)  # per client
@@ -678,11 +769,13 @@ LIVE_DELIVERY_PAUSE = env.float("LIVE_DELIVERY_PAUSE", default=5.0)
 # meter plausibility (charging/plausibility.py): energy beyond rated power × time × margin
 # is never billed; the session is billed to its last plausible reading and parked for review
 CHARGING_PLAUSIBLE_POWER_MARGIN = env.float("CHARGING_PLAUSIBLE_POWER_MARGIN", default=1.25)
-CHARGING_PLAUSIBLE_CLOCK_SLACK_SECONDS = env.int("CHARGING_PLAUSIBLE_CLOCK_SLACK_SECONDS",
-                                                 default=60)
+CHARGING_PLAUSIBLE_CLOCK_SLACK_SECONDS = env.int(
+    "CHARGING_PLAUSIBLE_CLOCK_SLACK_SECONDS", default=60
+)
 # the rated power assumed for a connector and station without one (kW)
-CHARGING_PLAUSIBLE_POWER_CEILING_KW = env.float("CHARGING_PLAUSIBLE_POWER_CEILING_KW",
-                                                default=400.0)
+CHARGING_PLAUSIBLE_POWER_CEILING_KW = env.float(
+    "CHARGING_PLAUSIBLE_POWER_CEILING_KW", default=400.0
+)
 
 # --- error reporting (issue 8) ---
 # Sentry only when a DSN is set; no personal data, every event masked (evpower/sentry.py).
@@ -690,10 +783,12 @@ SENTRY_DSN = env.str("SENTRY_DSN", default="")
 if SENTRY_DSN:
     from evpower.sentry import init_sentry
 
-    init_sentry(dsn=SENTRY_DSN,
-                environment=env.str("SENTRY_ENVIRONMENT", default=EVPOWER_ENV),
-                release=env.str("SENTRY_RELEASE", default=""),
-                traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0))
+    init_sentry(
+        dsn=SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default=EVPOWER_ENV),
+        release=env.str("SENTRY_RELEASE", default=""),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )
 
 # --- admin security (issue 8) ---
 # Staff sign in to the admin only (drivers use phone codes), so these guard the admin login.
@@ -729,8 +824,9 @@ UNFOLD = {
     "SITE_HEADER": "EvPower",
     "SITE_SUBHEADER": gettext_lazy("Charging network"),
     "SITE_SYMBOL": "ev_station",
-    "SITE_FAVICONS": [{"rel": "icon", "type": "image/svg+xml",
-                       "href": "evpower.admin_nav.favicon_url"}],
+    "SITE_FAVICONS": [
+        {"rel": "icon", "type": "image/svg+xml", "href": "evpower.admin_nav.favicon_url"}
+    ],
     "SHOW_LANGUAGES": True,
     "SHOW_HISTORY": True,
     "ENVIRONMENT": "evpower.admin_nav.environment_badge",
@@ -738,11 +834,16 @@ UNFOLD = {
     "STYLES": ["evpower.admin_nav.cockpit_stylesheet"],
     "COLORS": {
         "primary": {  # EvPower green
-            "50": "oklch(98.2% .018 155.826)", "100": "oklch(96.2% .044 156.743)",
-            "200": "oklch(92.5% .084 155.995)", "300": "oklch(87.1% .15 154.449)",
-            "400": "oklch(79.2% .209 151.711)", "500": "oklch(72.3% .219 149.579)",
-            "600": "oklch(62.7% .194 149.214)", "700": "oklch(52.7% .154 150.069)",
-            "800": "oklch(44.8% .119 151.328)", "900": "oklch(39.3% .095 152.535)",
+            "50": "oklch(98.2% .018 155.826)",
+            "100": "oklch(96.2% .044 156.743)",
+            "200": "oklch(92.5% .084 155.995)",
+            "300": "oklch(87.1% .15 154.449)",
+            "400": "oklch(79.2% .209 151.711)",
+            "500": "oklch(72.3% .219 149.579)",
+            "600": "oklch(62.7% .194 149.214)",
+            "700": "oklch(52.7% .154 150.069)",
+            "800": "oklch(44.8% .119 151.328)",
+            "900": "oklch(39.3% .095 152.535)",
             "950": "oklch(26.6% .065 152.934)",
         },
     },
@@ -754,5 +855,6 @@ UNFOLD = {
 }
 # The map of locations draws OpenStreetMap tiles by default (their tile usage policy asks
 # for a real referer, which the admin sends); point this at your own tile server if needed.
-ADMIN_MAP_TILE_URL = env.str("ADMIN_MAP_TILE_URL",
-                             default="https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+ADMIN_MAP_TILE_URL = env.str(
+    "ADMIN_MAP_TILE_URL", default="https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+)

@@ -44,8 +44,10 @@ class Verdict:
 
 
 def handshake_headers(scope) -> dict[str, str]:
-    return {name.decode("latin-1").lower(): value.decode("latin-1")
-            for name, value in scope.get("headers", [])}
+    return {
+        name.decode("latin-1").lower(): value.decode("latin-1")
+        for name, value in scope.get("headers", [])
+    }
 
 
 def origin_allowed(headers: dict[str, str]) -> bool:
@@ -55,8 +57,9 @@ def origin_allowed(headers: dict[str, str]) -> bool:
     if not origin or not host:
         return False
     domain, _ = split_domain_port(host)
-    allowed_hosts = settings.ALLOWED_HOSTS or ([".localhost", "127.0.0.1", "[::1]"]
-                                               if settings.DEBUG else [])
+    allowed_hosts = settings.ALLOWED_HOSTS or (
+        [".localhost", "127.0.0.1", "[::1]"] if settings.DEBUG else []
+    )
     if not domain or not validate_host(domain, allowed_hosts):
         return False
     if origin in settings.CSRF_TRUSTED_ORIGINS:

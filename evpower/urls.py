@@ -11,9 +11,11 @@ from evpower import health
 from evpower.metrics import views as metrics_views
 
 # "/": a small page that says the platform is up and links the admin, the API docs and health
-landing = require_safe(TemplateView.as_view(
-    template_name="landing.html",
-    extra_context={"sandbox": settings.PAYMENT_SANDBOX}))
+landing = require_safe(
+    TemplateView.as_view(
+        template_name="landing.html", extra_context={"sandbox": settings.PAYMENT_SANDBOX}
+    )
+)
 
 urlpatterns = [
     path("", landing, name="landing"),

@@ -89,11 +89,22 @@ class WebSocketGuard:
         if message["type"] != "websocket.connect":
             return
         if "websocket.http.response" in scope.get("extensions", {}):
-            await send({"type": "websocket.http.response.start", "status": status,
-                        "headers": [(b"content-type", b"application/json"),
-                                    (b"retry-after", str(retry).encode())]})
-            await send({"type": "websocket.http.response.body",
-                        "body": b'{"error": "%s"}' % reason.encode()})
+            await send(
+                {
+                    "type": "websocket.http.response.start",
+                    "status": status,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"retry-after", str(retry).encode()),
+                    ],
+                }
+            )
+            await send(
+                {
+                    "type": "websocket.http.response.body",
+                    "body": b'{"error": "%s"}' % reason.encode(),
+                }
+            )
         else:  # servers without the denial extension (daphne) can only answer 403
             await send({"type": "websocket.close"})
 
@@ -109,6 +120,7 @@ class WebSocketGuard:
             elif message["type"] == "websocket.close":
                 conn.closed = True
             await conn.send(message)
+
         return send
 
     async def drain(self, *, timeout: float) -> int:
@@ -119,19 +131,28 @@ class WebSocketGuard:
         for conn in closing:
             conn.closed = True
             try:
-                await conn.send({"type": "websocket.close", "code": CLOSE_GOING_AWAY,
-                                 "reason": "server shutting down"})
+                await conn.send(
+                    {
+                        "type": "websocket.close",
+                        "code": CLOSE_GOING_AWAY,
+                        "reason": "server shutting down",
+                    }
+                )
             except Exception:  # already gone: its consumer is finishing anyway
                 log.debug("socket already closed during drain", exc_info=True)
         pending = [conn.finished.wait() for conn in list(self.connections)]
         if pending:
             done, not_done = await asyncio.wait(
-                [asyncio.ensure_future(p) for p in pending], timeout=timeout)
+                [asyncio.ensure_future(p) for p in pending], timeout=timeout
+            )
             for task in not_done:
                 task.cancel()
             if not_done:
-                log.warning("%d WebSocket consumer(s) still busy after %.0f s of drain",
-                            len(not_done), timeout)
+                log.warning(
+                    "%d WebSocket consumer(s) still busy after %.0f s of drain",
+                    len(not_done),
+                    timeout,
+                )
         log.info("drained %d WebSocket connection(s)", len(closing))
         return len(closing)
 
@@ -155,8 +176,10 @@ def _attempt_refusal(ip: str) -> tuple[int, str, int] | None:
                 return 429, "too many connection attempts", max(1, int(reset - time.time()))
     except StorageError:  # chargers must still get in when the throttle store is down
         _store_down_until = time.monotonic() + STORE_RETRY_SECONDS
-        log.warning("throttle store unavailable: WebSocket attempts not limited for %s s",
-                    STORE_RETRY_SECONDS)
+        log.warning(
+            "throttle store unavailable: WebSocket attempts not limited for %s s",
+            STORE_RETRY_SECONDS,
+        )
     return None
 
 

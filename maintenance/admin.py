@@ -15,14 +15,36 @@ from .models import Backup
 
 @admin.register(Backup)
 class BackupAdmin(ReadOnlyPermissions, ModelAdmin):
-    list_display = ["slot", "status", "size", "tables_verified", "restore_ok", "file_name",
-                    "created_at", "finished_at"]
+    list_display = [
+        "slot",
+        "status",
+        "size",
+        "tables_verified",
+        "restore_ok",
+        "file_name",
+        "created_at",
+        "finished_at",
+    ]
     list_filter = ["status", "trigger", "restore_ok"]
     search_fields = ["slot", "file"]
     date_hierarchy = "created_at"
-    fields = ["slot", "trigger", "status", "file", "size", "sha256", "tables_verified",
-              "attempts", "error", "created_at", "started_at", "finished_at",
-              "restore_checked_at", "restore_ok", "restore_detail"]
+    fields = [
+        "slot",
+        "trigger",
+        "status",
+        "file",
+        "size",
+        "sha256",
+        "tables_verified",
+        "attempts",
+        "error",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "restore_checked_at",
+        "restore_ok",
+        "restore_detail",
+    ]
     readonly_fields = fields
 
     @admin.display(description=_("size"), ordering="size_bytes")

@@ -16,6 +16,7 @@ class MaintenanceConfig(AppConfig):
         from .beat import sync_after_migrate, sync_on_beat_start
 
         # the code's beat schedule into django-celery-beat's tables (maintenance/beat.py)
-        post_migrate.connect(sync_after_migrate, sender=self,
-                             dispatch_uid="maintenance.beat_schedule_sync")
+        post_migrate.connect(
+            sync_after_migrate, sender=self, dispatch_uid="maintenance.beat_schedule_sync"
+        )
         beat_init.connect(sync_on_beat_start, dispatch_uid="maintenance.beat_schedule_sync")

@@ -46,9 +46,17 @@ Progress = Callable[[str], None]
 
 # Without the data of these a backup is useless: the money, who owns it, what it paid for.
 CRITICAL_MODELS = (
-    "payments.Wallet", "payments.LedgerTransaction", "payments.LedgerPosting", "payments.Hold",
-    "payments.Debt", "payments.Payment", "charging.ChargingSession", "charging.OcppTransaction",
-    "stations.Station", "stations.Connector", "accounts.Client",
+    "payments.Wallet",
+    "payments.LedgerTransaction",
+    "payments.LedgerPosting",
+    "payments.Hold",
+    "payments.Debt",
+    "payments.Payment",
+    "charging.ChargingSession",
+    "charging.OcppTransaction",
+    "stations.Station",
+    "stations.Connector",
+    "accounts.Client",
 )
 FILE_PREFIX = "evpower-"
 SCRATCH_PREFIX = "evpower_restorecheck_"
@@ -66,6 +74,7 @@ def critical_tables() -> list[str]:
 
 # -- the PostgreSQL client tools ---------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class PgTools:
     pg_dump: str
@@ -76,8 +85,9 @@ class PgTools:
 def _default_db() -> dict:
     db = connections["default"].settings_dict
     if connections["default"].vendor != "postgresql":
-        raise BackupError(f"backups need PostgreSQL; the default database is "
-                          f"{connections['default'].vendor}")
+        raise BackupError(
+            f"backups need PostgreSQL; the default database is {connections['default'].vendor}"
+        )
     return db
 
 
@@ -98,9 +108,14 @@ def _find_tools(server: int, configured: str) -> PgTools:
     if configured:
         dirs = [configured]
     else:
-        dirs = sorted({*glob.glob("/usr/lib/postgresql/*/bin"), *glob.glob("/usr/pgsql-*/bin"),
-                       *glob.glob("/opt/homebrew/opt/postgresql@*/bin"),
-                       *glob.glob("/usr/local/opt/postgresql@*/bin")})
+        dirs = sorted(
+            {
+                *glob.glob("/usr/lib/postgresql/*/bin"),
+                *glob.glob("/usr/pgsql-*/bin"),
+                *glob.glob("/opt/homebrew/opt/postgresql@*/bin"),
+                *glob.glob("/usr/local/opt/postgresql@*/bin"),
+            }
+        )
         if found := shutil.which("pg_dump"):
             dirs.append(str(Path(found).parent))
     found: dict[int, PgTools] = {}
@@ -109,26 +124,36 @@ def _find_tools(server: int, configured: str) -> PgTools:
         if not (os.access(dump, os.X_OK) and os.access(restore, os.X_OK)):
             continue
         try:
-            out = subprocess.run([str(dump), "--version"], capture_output=True, text=True,  # noqa: S603
-                                 timeout=10, check=True).stdout
+            out = subprocess.run(  # noqa: S603
+                [str(dump), "--version"],
+                capture_output=True,
+                text=True,  # noqa: S603
+                timeout=10,
+                check=True,
+            ).stdout
         except (OSError, subprocess.SubprocessError):
             continue
         if match := _VERSION.search(out):
-            found.setdefault(int(match.group(1)), PgTools(str(dump), str(restore),
-                                                          int(match.group(1))))
+            found.setdefault(
+                int(match.group(1)), PgTools(str(dump), str(restore), int(match.group(1)))
+            )
     where = f"in {configured}" if configured else "(looked in /usr/lib/postgresql/*/bin and PATH)"
     if not found:
-        raise BackupError(f"pg_dump/pg_restore not found {where}: install the PostgreSQL "
-                          f"{server} client tools (e.g. postgresql-client-{server}) or set "
-                          f"BACKUP_PG_BIN_DIR")
+        raise BackupError(
+            f"pg_dump/pg_restore not found {where}: install the PostgreSQL "
+            f"{server} client tools (e.g. postgresql-client-{server}) or set "
+            f"BACKUP_PG_BIN_DIR"
+        )
     if server in found:
         return found[server]
     newer = [v for v in found if v > server]
     if newer:
         return found[min(newer)]
-    raise BackupError(f"pg_dump {max(found)} is older than the server (PostgreSQL {server}) "
-                      f"and cannot dump it: install postgresql-client-{server} or set "
-                      f"BACKUP_PG_BIN_DIR")
+    raise BackupError(
+        f"pg_dump {max(found)} is older than the server (PostgreSQL {server}) "
+        f"and cannot dump it: install postgresql-client-{server} or set "
+        f"BACKUP_PG_BIN_DIR"
+    )
 
 
 def _pg_env(db: dict, *, dbname: str | None = None) -> dict[str, str]:
@@ -136,20 +161,34 @@ def _pg_env(db: dict, *, dbname: str | None = None) -> dict[str, str]:
     included (never on a command line, where `ps` shows it)."""
     env = dict(os.environ)
     options = db.get("OPTIONS") or {}
-    values = {"PGHOST": db.get("HOST"), "PGPORT": db.get("PORT"), "PGUSER": db.get("USER"),
-              "PGPASSWORD": db.get("PASSWORD"), "PGDATABASE": dbname or db.get("NAME"),
-              "PGSSLMODE": options.get("sslmode"), "PGSSLROOTCERT": options.get("sslrootcert"),
-              "PGSSLCERT": options.get("sslcert"), "PGSSLKEY": options.get("sslkey"),
-              "PGPASSFILE": options.get("passfile"), "PGSERVICE": options.get("service"),
-              "PGAPPNAME": "evpower-backup"}
+    values = {
+        "PGHOST": db.get("HOST"),
+        "PGPORT": db.get("PORT"),
+        "PGUSER": db.get("USER"),
+        "PGPASSWORD": db.get("PASSWORD"),
+        "PGDATABASE": dbname or db.get("NAME"),
+        "PGSSLMODE": options.get("sslmode"),
+        "PGSSLROOTCERT": options.get("sslrootcert"),
+        "PGSSLCERT": options.get("sslcert"),
+        "PGSSLKEY": options.get("sslkey"),
+        "PGPASSFILE": options.get("passfile"),
+        "PGSERVICE": options.get("service"),
+        "PGAPPNAME": "evpower-backup",
+    }
     env.update({key: str(value) for key, value in values.items() if value not in (None, "")})
     return env
 
 
 def _run(argv: list[str], *, env: dict[str, str], what: str) -> subprocess.CompletedProcess:
     try:
-        result = subprocess.run(argv, env=env, capture_output=True, text=True,  # noqa: S603
-                                timeout=settings.BACKUP_TIME_LIMIT, check=False)
+        result = subprocess.run(  # noqa: S603
+            argv,
+            env=env,
+            capture_output=True,
+            text=True,  # noqa: S603
+            timeout=settings.BACKUP_TIME_LIMIT,
+            check=False,
+        )
     except FileNotFoundError as exc:
         raise BackupError(f"{what}: {argv[0]} not found") from exc
     except subprocess.TimeoutExpired as exc:
@@ -164,12 +203,14 @@ def archive_tables(path: Path | str, tools: PgTools | None = None) -> list[str]:
     """Tables whose data the archive holds, per `pg_restore --list` (BackupError if it cannot
     read it: missing, truncated, not an archive)."""
     tools = tools or pg_tools()
-    out = _run([tools.pg_restore, "--list", str(path)], env=dict(os.environ),
-               what="pg_restore --list").stdout
+    out = _run(
+        [tools.pg_restore, "--list", str(path)], env=dict(os.environ), what="pg_restore --list"
+    ).stdout
     return sorted({m.group(2) for line in out.splitlines() if (m := _TABLE_DATA.match(line))})
 
 
 # -- taking a backup ---------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class BackupOutcome:
@@ -187,14 +228,20 @@ def daily_slot(now: datetime | None = None) -> str:
     return f"daily:{(now or timezone.now()).astimezone(UTC):%Y-%m-%d}"
 
 
-def backup_run(*, slot: str | None = None, trigger: str = Backup.Trigger.MANUAL,
-               progress: Progress | None = None) -> BackupOutcome:
+def backup_run(
+    *,
+    slot: str | None = None,
+    trigger: str = Backup.Trigger.MANUAL,
+    progress: Progress | None = None,
+) -> BackupOutcome:
     """Take the backup of `slot` (a fresh manual slot when None) unless it is done or being
     done. Failures are recorded (status failed, error) and alerted (key "backup-failed")."""
     say = progress or (lambda _msg: None)
     if connections["default"].in_atomic_block:
-        raise RuntimeError("backup_run() needs autocommit: pg_dump sees committed data only "
-                           "and the run's claim must be visible to other workers")
+        raise RuntimeError(
+            "backup_run() needs autocommit: pg_dump sees committed data only "
+            "and the run's claim must be visible to other workers"
+        )
     slot = slot or f"manual:{timezone.now():%Y%m%dT%H%M%S.%fZ}"
     row, _ = Backup.objects.get_or_create(slot=slot, defaults={"trigger": trigger})
     with transaction.atomic():
@@ -204,15 +251,19 @@ def backup_run(*, slot: str | None = None, trigger: str = Backup.Trigger.MANUAL,
         except OperationalError as exc:
             if not _lock_not_available(exc):
                 raise
-            return BackupOutcome(row, ran=False, skipped=f"{slot} is being backed up by "
-                                                         f"another worker")
+            return BackupOutcome(
+                row, ran=False, skipped=f"{slot} is being backed up by another worker"
+            )
         if row.status == Backup.Status.OK:
             return BackupOutcome(row, ran=False, skipped=f"{slot} is already backed up")
         # the row stays locked until this transaction ends: the whole run
         _take(row, say)
     if row.status == Backup.Status.FAILED:
-        _alert("backup-failed", f"Database backup failed ({slot})",
-               f"Backup {slot}, attempt {row.attempts}, failed:\n{row.error}")
+        _alert(
+            "backup-failed",
+            f"Database backup failed ({slot})",
+            f"Backup {slot}, attempt {row.attempts}, failed:\n{row.error}",
+        )
     pruned = backups_prune()
     return BackupOutcome(row, ran=True, pruned=pruned)
 
@@ -239,9 +290,18 @@ def _take(row: Backup, say: Progress) -> None:
             db = _default_db()
             say(f"dumping {db['NAME']} with {tools.pg_dump} ...")
             level = settings.BACKUP_COMPRESS_LEVEL
-            _run([tools.pg_dump, "--format=custom", f"--compress={level}", "--no-password",
-                  "--lock-wait-timeout=120000", f"--file={temp}"],
-                 env=_pg_env(db), what="pg_dump")
+            _run(
+                [
+                    tools.pg_dump,
+                    "--format=custom",
+                    f"--compress={level}",
+                    "--no-password",
+                    "--lock-wait-timeout=120000",
+                    f"--file={temp}",
+                ],
+                env=_pg_env(db),
+                what="pg_dump",
+            )
             say("verifying with pg_restore --list ...")
             tables = archive_tables(temp, tools)
             missing = sorted(set(critical_tables()) - set(tables))
@@ -251,7 +311,11 @@ def _take(row: Backup, say: Progress) -> None:
             os.replace(temp, final)
             _fsync_dir(directory)
             row.status, row.file, row.size_bytes, row.sha256 = (
-                Backup.Status.OK, str(final), size, digest)
+                Backup.Status.OK,
+                str(final),
+                size,
+                digest,
+            )
             row.tables_verified = len(tables)
     except Exception as exc:  # noqa: BLE001 - every failure is recorded and alerted
         logger.exception("backup %s failed", row.slot)
@@ -303,6 +367,7 @@ def _alert(key: str, subject: str, text: str) -> None:
 
 # -- retention -------------------------------------------------------------------------------
 
+
 def backups_prune(*, now: datetime | None = None) -> int:
     """Delete archives and rows older than BACKUP_RETENTION_DAYS except the newest good one;
     mark runs abandoned by a dead worker (unlocked, running past BACKUP_TIME_LIMIT) failed;
@@ -312,15 +377,20 @@ def backups_prune(*, now: datetime | None = None) -> int:
     stale = now - timedelta(seconds=settings.BACKUP_TIME_LIMIT)
     with transaction.atomic():
         for row in Backup.objects.select_for_update(skip_locked=True).filter(
-                status=Backup.Status.RUNNING, created_at__lt=stale):
+            status=Backup.Status.RUNNING, created_at__lt=stale
+        ):
             row.status, row.finished_at = Backup.Status.FAILED, now
             row.error = row.error or "abandoned: the worker running it died"
             row.save(update_fields=["status", "finished_at", "error"])
     newest = newest_good_backup()
     keep = {newest.file} if newest else set()
     deleted = 0
-    for pk in (Backup.objects.filter(created_at__lt=cutoff).exclude(status=Backup.Status.RUNNING)
-               .exclude(pk=newest.pk if newest else None).values_list("pk", flat=True)):
+    for pk in (
+        Backup.objects.filter(created_at__lt=cutoff)
+        .exclude(status=Backup.Status.RUNNING)
+        .exclude(pk=newest.pk if newest else None)
+        .values_list("pk", flat=True)
+    ):
         with transaction.atomic():
             row = Backup.objects.select_for_update(skip_locked=True).filter(pk=pk).first()
             if row is None or row.status == Backup.Status.RUNNING:
@@ -334,10 +404,17 @@ def backups_prune(*, now: datetime | None = None) -> int:
         known = set(Backup.objects.exclude(file="").values_list("file", flat=True))
         for path in directory.iterdir():
             mtime = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-            stray_temp = path.name.startswith(f".{FILE_PREFIX}") and path.suffix == ".partial" \
+            stray_temp = (
+                path.name.startswith(f".{FILE_PREFIX}")
+                and path.suffix == ".partial"
                 and mtime < stale
-            old_unknown = path.name.startswith(FILE_PREFIX) and path.suffix == ".dump" \
-                and str(path) not in known and mtime < cutoff
+            )
+            old_unknown = (
+                path.name.startswith(FILE_PREFIX)
+                and path.suffix == ".dump"
+                and str(path) not in known
+                and mtime < cutoff
+            )
             if stray_temp or old_unknown:
                 path.unlink(missing_ok=True)
     return deleted
@@ -348,6 +425,7 @@ def newest_good_backup() -> Backup | None:
 
 
 # -- the restore drill -------------------------------------------------------------------
+
 
 @dataclass
 class RestoreCheckResult:
@@ -368,13 +446,19 @@ class RestoreCheckResult:
         if self.error:
             lines.append(f"  error: {self.error}")
         if self.database:
-            lines.append(f"  scratch database {self.database} "
-                         f"{'dropped' if self.dropped else 'NOT DROPPED - drop it by hand'}")
+            lines.append(
+                f"  scratch database {self.database} "
+                f"{'dropped' if self.dropped else 'NOT DROPPED - drop it by hand'}"
+            )
         if self.tables:
-            lines.append(f"  restored {self.tables} tables; checked {self.wallets} wallets, "
-                         f"{self.transactions} ledger transactions")
-            lines.append(f"  wallets whose balance/held/debt differ from their postings: "
-                         f"{len(self.violations)}")
+            lines.append(
+                f"  restored {self.tables} tables; checked {self.wallets} wallets, "
+                f"{self.transactions} ledger transactions"
+            )
+            lines.append(
+                f"  wallets whose balance/held/debt differ from their postings: "
+                f"{len(self.violations)}"
+            )
             lines.extend(f"    {v}" for v in self.violations[:20])
             lines.append(f"  unbalanced transactions: {len(self.unbalanced)}")
             lines.extend(f"    {t}" for t in self.unbalanced[:20])
@@ -382,8 +466,9 @@ class RestoreCheckResult:
         return "\n".join(lines)
 
 
-def backup_restore_check(file: Path | str, *, progress: Progress | None = None
-                         ) -> RestoreCheckResult:
+def backup_restore_check(
+    file: Path | str, *, progress: Progress | None = None
+) -> RestoreCheckResult:
     """Restore `file` into a new scratch database, run the ledger invariants there, drop the
     scratch database (always). Never raises for a bad archive: the result says what failed.
     The Backup row of the file, if any, records the outcome."""
@@ -399,33 +484,60 @@ def backup_restore_check(file: Path | str, *, progress: Progress | None = None
         if not file.is_file():
             raise BackupError(f"no such file: {file}")
         _drop_abandoned_scratch_databases()
-        result.database = (f"{SCRATCH_PREFIX}{timezone.now().astimezone(UTC):%Y%m%d%H%M%S}_"
-                           f"{secrets.token_hex(4)}")
+        result.database = (
+            f"{SCRATCH_PREFIX}{timezone.now().astimezone(UTC):%Y%m%d%H%M%S}_{secrets.token_hex(4)}"
+        )
         say(f"creating scratch database {result.database} ...")
         _create_database(result.database)
         try:
             say("restoring ...")
-            _run([tools.pg_restore, "--no-owner", "--no-privileges", "--single-transaction",
-                  "--exit-on-error", "--no-password", f"--dbname={result.database}", str(file)],
-                 env=_pg_env(db, dbname=result.database), what="pg_restore")
+            _run(
+                [
+                    tools.pg_restore,
+                    "--no-owner",
+                    "--no-privileges",
+                    "--single-transaction",
+                    "--exit-on-error",
+                    "--no-password",
+                    f"--dbname={result.database}",
+                    str(file),
+                ],
+                env=_pg_env(db, dbname=result.database),
+                what="pg_restore",
+            )
             say("checking the ledger ...")
             alias = f"restore_check_{secrets.token_hex(4)}"
-            scratch = connections["default"].__class__({**db, "NAME": result.database},
-                                                       alias=alias)
+            scratch = connections["default"].__class__({**db, "NAME": result.database}, alias=alias)
             connections[alias] = scratch  # this thread only; settings.DATABASES is untouched
             try:
                 with scratch.cursor() as cursor:
-                    cursor.execute("SELECT count(*) FROM information_schema.tables "
-                                   "WHERE table_schema = 'public'")
+                    cursor.execute(
+                        "SELECT count(*) FROM information_schema.tables "
+                        "WHERE table_schema = 'public'"
+                    )
                     result.tables = cursor.fetchone()[0]
                 result.wallets = Wallet.objects.using(alias).count()
                 result.transactions = LedgerTransaction.objects.using(alias).count()
-                result.violations = [_plain(v) for v in ledger_invariant_violations().using(alias)
-                                     .values("pk", "client_id", "balance", "posted_balance",
-                                             "held", "posted_held", "open_holds", "debt",
-                                             "posted_debt")]
-                result.unbalanced = [_plain(t) for t in unbalanced_transactions().using(alias)
-                                     .values("pk", "kind", "total")]
+                result.violations = [
+                    _plain(v)
+                    for v in ledger_invariant_violations()
+                    .using(alias)
+                    .values(
+                        "pk",
+                        "client_id",
+                        "balance",
+                        "posted_balance",
+                        "held",
+                        "posted_held",
+                        "open_holds",
+                        "debt",
+                        "posted_debt",
+                    )
+                ]
+                result.unbalanced = [
+                    _plain(t)
+                    for t in unbalanced_transactions().using(alias).values("pk", "kind", "total")
+                ]
             finally:
                 scratch.close()
                 del connections[alias]
@@ -440,40 +552,51 @@ def backup_restore_check(file: Path | str, *, progress: Progress | None = None
     if result.ok and not result.dropped:
         result.ok, result.error = False, f"the scratch database {result.database} was not dropped"
     Backup.objects.filter(file=str(file)).update(
-        restore_checked_at=timezone.now(), restore_ok=result.ok,
-        restore_detail=result.summary()[:4000])
+        restore_checked_at=timezone.now(),
+        restore_ok=result.ok,
+        restore_detail=result.summary()[:4000],
+    )
     say(result.summary())
     return result
 
 
 def _plain(row: dict) -> dict:
-    return {key: (str(value) if not isinstance(value, int | str) else value)
-            for key, value in row.items()}
+    return {
+        key: (str(value) if not isinstance(value, int | str) else value)
+        for key, value in row.items()
+    }
 
 
 def _create_database(name: str) -> None:
     """An empty database like the live one (encoding and locale), from template0."""
     connection = connections["default"]
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_encoding_to_char(encoding), datcollate, datctype "
-                       "FROM pg_database WHERE datname = current_database()")
+        cursor.execute(
+            "SELECT pg_encoding_to_char(encoding), datcollate, datctype "
+            "FROM pg_database WHERE datname = current_database()"
+        )
         encoding, collate, ctype = cursor.fetchone()
     try:
         with connection._nodb_cursor() as cursor:
-            cursor.execute(f"CREATE DATABASE {connection.ops.quote_name(name)} "
-                           f"TEMPLATE template0 ENCODING %s LC_COLLATE %s LC_CTYPE %s",
-                           [encoding, collate, ctype])
+            cursor.execute(
+                f"CREATE DATABASE {connection.ops.quote_name(name)} "
+                f"TEMPLATE template0 ENCODING %s LC_COLLATE %s LC_CTYPE %s",
+                [encoding, collate, ctype],
+            )
     except DatabaseError as exc:
-        raise BackupError(f"could not create the scratch database {name} (the database user "
-                          f"needs CREATEDB): {exc}") from exc
+        raise BackupError(
+            f"could not create the scratch database {name} (the database user "
+            f"needs CREATEDB): {exc}"
+        ) from exc
 
 
 def _drop_database(name: str) -> bool:
     connection = connections["default"]
     try:
         with connection._nodb_cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS {connection.ops.quote_name(name)} "
-                           f"WITH (FORCE)")
+            cursor.execute(
+                f"DROP DATABASE IF EXISTS {connection.ops.quote_name(name)} WITH (FORCE)"
+            )
     except DatabaseError:
         logger.exception("could not drop the scratch database %s", name)
         return False
@@ -485,11 +608,13 @@ def _drop_abandoned_scratch_databases() -> None:
     older than two BACKUP_TIME_LIMITs: a check still running is never that old."""
     limit = timezone.now().astimezone(UTC) - timedelta(seconds=2 * settings.BACKUP_TIME_LIMIT)
     with connections["default"]._nodb_cursor() as cursor:
-        cursor.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
-                       [SCRATCH_PREFIX.replace("_", r"\_") + "%"])
+        cursor.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE %s",
+            [SCRATCH_PREFIX.replace("_", r"\_") + "%"],
+        )
         names = [row[0] for row in cursor.fetchall()]
     for name in names:
-        stamp = name[len(SCRATCH_PREFIX):].split("_")[0]
+        stamp = name[len(SCRATCH_PREFIX) :].split("_")[0]
         try:
             created = datetime.strptime(stamp, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
         except ValueError:
@@ -500,17 +625,27 @@ def _drop_abandoned_scratch_databases() -> None:
 
 # -- the daily job -----------------------------------------------------------------------
 
+
 def backup_scheduled(*, slot: str | None = None) -> dict:
     """The daily task: today's (UTC) slot backed up once, pruned, and - when
     BACKUP_RESTORE_CHECK_DAILY - restore-checked once (alert "backup-restore-check-failed")."""
     outcome = backup_run(slot=slot or daily_slot(), trigger=Backup.Trigger.SCHEDULED)
     row = outcome.backup
-    summary = {"slot": row.slot, "status": row.status, "ran": outcome.ran,
-               "skipped": outcome.skipped, "file": row.file, "pruned": outcome.pruned}
+    summary = {
+        "slot": row.slot,
+        "status": row.status,
+        "ran": outcome.ran,
+        "skipped": outcome.skipped,
+        "file": row.file,
+        "pruned": outcome.pruned,
+    }
     if settings.BACKUP_RESTORE_CHECK_DAILY and outcome.ok and row.restore_checked_at is None:
         check = backup_restore_check(row.file)
         summary["restore_ok"] = check.ok
         if not check.ok:
-            _alert("backup-restore-check-failed", f"Backup restore check failed ({row.slot})",
-                   check.summary())
+            _alert(
+                "backup-restore-check-failed",
+                f"Backup restore check failed ({row.slot})",
+                check.summary(),
+            )
     return summary

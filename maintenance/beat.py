@@ -62,20 +62,23 @@ def beat_schedule_sync(schedule: dict | None = None) -> SyncResult:
             wanted = _fields(entry)
             task = PeriodicTask.objects.select_for_update().filter(name=name).first()
             if task is None:
-                PeriodicTask(name=name, enabled=True, description=_described(wanted),
-                             **wanted).save()
+                PeriodicTask(
+                    name=name, enabled=True, description=_described(wanted), **wanted
+                ).save()
                 result.created.append(name)
                 continue
             if _retimed(task):  # the operator's timing stands
                 wanted = {k: v for k, v in wanted.items() if k not in SCHEDULE_FIELDS}
-            changed = {key: value for key, value in wanted.items()
-                       if getattr(task, key) != value}
+            changed = {key: value for key, value in wanted.items() if getattr(task, key) != value}
             if task.description == LEFT_CODE:  # back in the code; the sync paused it
                 changed["enabled"] = True
             if not _retimed(task):
-                written = _described({**{k: getattr(task, k) for k in SCHEDULE_FIELDS},
-                                      **{k: v for k, v in changed.items()
-                                         if k in SCHEDULE_FIELDS}})
+                written = _described(
+                    {
+                        **{k: getattr(task, k) for k in SCHEDULE_FIELDS},
+                        **{k: v for k, v in changed.items() if k in SCHEDULE_FIELDS},
+                    }
+                )
                 if task.description != written:
                     changed["description"] = written
             if not changed:
@@ -85,15 +88,21 @@ def beat_schedule_sync(schedule: dict | None = None) -> SyncResult:
                 setattr(task, key, value)
             task.save()  # also tells a running beat (PeriodicTasks.changed)
             result.updated.append(name)
-        for task in (PeriodicTask.objects.select_for_update()
-                     .filter(description__startswith=FROM_CODE, enabled=True)
-                     .exclude(name__in=list(schedule))):
+        for task in (
+            PeriodicTask.objects.select_for_update()
+            .filter(description__startswith=FROM_CODE, enabled=True)
+            .exclude(name__in=list(schedule))
+        ):
             task.enabled, task.description = False, LEFT_CODE
             task.save()
             result.disabled.append(task.name)
     if result.created or result.updated or result.disabled:
-        log.info("beat schedule synced: created %s, updated %s, disabled %s",
-                 result.created or "-", result.updated or "-", result.disabled or "-")
+        log.info(
+            "beat schedule synced: created %s, updated %s, disabled %s",
+            result.created or "-",
+            result.updated or "-",
+            result.disabled or "-",
+        )
     return result
 
 
@@ -106,8 +115,10 @@ def _timing(rows: dict) -> str:
         return f"every {int(rows['interval'].every)} {rows['interval'].period}"
     if rows.get("crontab") is not None:
         c = rows["crontab"]
-        return (f"crontab {c.minute} {c.hour} {c.day_of_month} {c.month_of_year} "
-                f"{c.day_of_week} {c.timezone}")
+        return (
+            f"crontab {c.minute} {c.hour} {c.day_of_month} {c.month_of_year} "
+            f"{c.day_of_week} {c.timezone}"
+        )
     return "other"
 
 
@@ -120,22 +131,25 @@ def _retimed(task) -> bool:
     prefix = f"{FROM_CODE} (timing written: "
     if not task.description.startswith(prefix):
         return False  # written before timings were recorded, or by the scheduler itself
-    written = task.description[len(prefix):-1]
+    written = task.description[len(prefix) : -1]
     return written != _timing({k: getattr(task, k) for k in SCHEDULE_FIELDS})
 
 
 def _fields(entry: dict) -> dict:
     """A code entry as PeriodicTask fields (as the database scheduler stores them)."""
     options = entry.get("options") or {}
-    return {"task": entry["task"], **_schedule_rows(entry["schedule"]),
-            "args": json.dumps(list(entry.get("args") or [])),
-            "kwargs": json.dumps(dict(entry.get("kwargs") or {})),
-            "queue": options.get("queue") or None,
-            "exchange": options.get("exchange") or None,
-            "routing_key": options.get("routing_key") or None,
-            "priority": options.get("priority"),
-            "headers": json.dumps(options.get("headers") or {}),
-            "expire_seconds": options.get("expire_seconds")}
+    return {
+        "task": entry["task"],
+        **_schedule_rows(entry["schedule"]),
+        "args": json.dumps(list(entry.get("args") or [])),
+        "kwargs": json.dumps(dict(entry.get("kwargs") or {})),
+        "queue": options.get("queue") or None,
+        "exchange": options.get("exchange") or None,
+        "routing_key": options.get("routing_key") or None,
+        "priority": options.get("priority"),
+        "headers": json.dumps(options.get("headers") or {}),
+        "expire_seconds": options.get("expire_seconds"),
+    }
 
 
 def _schedule_rows(value) -> dict:
@@ -160,6 +174,7 @@ def _schedule_rows(value) -> dict:
 
 # -- hooks (connected in MaintenanceConfig.ready) ----------------------------------------
 
+
 def sync_after_migrate(sender, using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:
     """post_migrate: only on the default database, once its beat tables exist."""
     if using != DEFAULT_DB_ALIAS:
@@ -168,8 +183,10 @@ def sync_after_migrate(sender, using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:
         return  # migrating only some apps, before django_celery_beat's tables exist
     result = beat_schedule_sync()
     if kwargs.get("verbosity", 1) >= 2:
-        print(f"  beat schedule: {len(result.created)} created, {len(result.updated)} updated, "
-              f"{len(result.disabled)} disabled")
+        print(
+            f"  beat schedule: {len(result.created)} created, {len(result.updated)} updated, "
+            f"{len(result.disabled)} disabled"
+        )
 
 
 def sync_on_beat_start(sender=None, **kwargs) -> None:
@@ -178,4 +195,3 @@ def sync_on_beat_start(sender=None, **kwargs) -> None:
         beat_schedule_sync()
     except (DatabaseError, ValueError):
         log.exception("beat schedule: could not sync the code's entries on beat start")
-

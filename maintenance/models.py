@@ -28,15 +28,17 @@ class Backup(models.Model):
         SCHEDULED = "scheduled", _("Scheduled")
         MANUAL = "manual", _("Manual")
 
-    slot = models.CharField(max_length=64, unique=True,
-                            help_text=_('the run this is, e.g. "daily:2026-11-22"'))
+    slot = models.CharField(
+        max_length=64, unique=True, help_text=_('the run this is, e.g. "daily:2026-11-22"')
+    )
     trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.MANUAL)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
     file = models.CharField(max_length=500, blank=True, help_text=_("absolute path of the archive"))
     size_bytes = models.BigIntegerField(null=True, blank=True)
     sha256 = models.CharField(max_length=64, blank=True)
     tables_verified = models.PositiveIntegerField(
-        null=True, blank=True, help_text=_("tables with data listed by pg_restore --list"))
+        null=True, blank=True, help_text=_("tables with data listed by pg_restore --list")
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -59,11 +61,25 @@ class Backup(models.Model):
         return Path(self.file).name if self.file else ""
 
 
-display_names(Backup, _("backup"), _("backups"), {
-    "slot": _("slot"), "trigger": _("trigger"), "status": _("status"), "file": _("file"),
-    "size_bytes": _("size (bytes)"), "sha256": _("SHA-256"),
-    "tables_verified": _("tables verified"), "attempts": _("attempts"), "error": _("error"),
-    "created_at": _("created at"), "started_at": _("started at"), "finished_at": _("finished at"),
-    "restore_checked_at": _("restore checked at"), "restore_ok": _("restore OK"),
-    "restore_detail": _("restore detail"),
-})
+display_names(
+    Backup,
+    _("backup"),
+    _("backups"),
+    {
+        "slot": _("slot"),
+        "trigger": _("trigger"),
+        "status": _("status"),
+        "file": _("file"),
+        "size_bytes": _("size (bytes)"),
+        "sha256": _("SHA-256"),
+        "tables_verified": _("tables verified"),
+        "attempts": _("attempts"),
+        "error": _("error"),
+        "created_at": _("created at"),
+        "started_at": _("started at"),
+        "finished_at": _("finished at"),
+        "restore_checked_at": _("restore checked at"),
+        "restore_ok": _("restore OK"),
+        "restore_detail": _("restore detail"),
+    },
+)

@@ -75,7 +75,8 @@ def purgeable(kind: str, now: datetime) -> models.QuerySet:
     before = cutoff(kind, now)
     if kind == "meter_samples":
         return MeterSample.objects.filter(received_at__lt=before).exclude(
-            transaction_id__in=_transactions_still_billable())
+            transaction_id__in=_transactions_still_billable()
+        )
     if kind == "ocpp_messages":
         return OcppMessage.objects.filter(created_at__lt=before)
     if kind == "idempotency_keys":
@@ -90,11 +91,13 @@ def purgeable(kind: str, now: datetime) -> models.QuerySet:
 def _transactions_still_billable() -> models.QuerySet:
     """Ids of charger transactions whose samples must stay (see the module docstring)."""
     unsettled = ChargingSession.objects.filter(settled=False, transaction__isnull=False)
-    under_review = ParkedMessage.objects.filter(resolved_at__isnull=True,
-                                                transaction_id__isnull=False)
+    under_review = ParkedMessage.objects.filter(
+        resolved_at__isnull=True, transaction_id__isnull=False
+    )
     return OcppTransaction.objects.filter(
         models.Q(pk__in=unsettled.values("transaction_id"))
-        | models.Q(pk__in=under_review.values("transaction_id"))).values("pk")
+        | models.Q(pk__in=under_review.values("transaction_id"))
+    ).values("pk")
 
 
 @dataclass(frozen=True)
@@ -113,8 +116,9 @@ def retention_counts(now: datetime | None = None) -> PurgeResult:
     return PurgeResult({kind: purgeable(kind, now).count() for kind in KINDS}, dry_run=True)
 
 
-def retention_purge(now: datetime | None = None, *, kinds: tuple[str, ...] = KINDS,
-                    progress: Progress | None = None) -> PurgeResult:
+def retention_purge(
+    now: datetime | None = None, *, kinds: tuple[str, ...] = KINDS, progress: Progress | None = None
+) -> PurgeResult:
     """Delete every kind's rows past retention; returns the counts deleted."""
     now = now or timezone.now()
     counts = {}

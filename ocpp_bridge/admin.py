@@ -37,17 +37,36 @@ def _pretty_json(text: str):
 
 @admin.register(OcppMessage)
 class OcppMessageAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "identity", "direction", "message_type", "action",
-                    "message_id", "error_code")
-    list_filter = ("direction", fixed_values_filter("action", Action),
-                   fixed_values_filter("message_type", MESSAGE_TYPES, "message type"))
+    list_display = (
+        "created_at",
+        "identity",
+        "direction",
+        "message_type",
+        "action",
+        "message_id",
+        "error_code",
+    )
+    list_filter = (
+        "direction",
+        fixed_values_filter("action", Action),
+        fixed_values_filter("message_type", MESSAGE_TYPES, "message type"),
+    )
     # exact matches: a substring search would scan the whole log
     search_fields = ("=identity", "=message_id")
     search_help_text = "Exact charge point identity or message id."
     date_hierarchy = "created_at"
     show_full_result_count = False
-    fields = ("created_at", "station", "identity", "direction", "message_type", "message_id",
-              "action", "error_code", "frame")
+    fields = (
+        "created_at",
+        "station",
+        "identity",
+        "direction",
+        "message_type",
+        "message_id",
+        "action",
+        "error_code",
+        "frame",
+    )
 
     @admin.display(description=_("frame"))
     def frame(self, obj: OcppMessage):
@@ -64,16 +83,34 @@ class SecurityEventAdmin(ReadOnlyAdmin):
 
 @admin.register(CommandRecord)
 class CommandRecordAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "station", "action", "requested_by", "status",
-                    "duration_ms", "error_code")
+    list_display = (
+        "created_at",
+        "station",
+        "action",
+        "requested_by",
+        "status",
+        "duration_ms",
+        "error_code",
+    )
     list_select_related = ("station",)
     # actions from the OCPP list: no SELECT DISTINCT over every command ever sent
     list_filter = ("status", fixed_values_filter("action", Action), "station")
     search_fields = ("station__identity", "requested_by", "=message_id")
     date_hierarchy = "created_at"
-    fields = ("created_at", "finished_at", "station", "action", "requested_by", "status",
-              "duration_ms", "error_code", "error_description", "message_id", "payload_json",
-              "response_json")
+    fields = (
+        "created_at",
+        "finished_at",
+        "station",
+        "action",
+        "requested_by",
+        "status",
+        "duration_ms",
+        "error_code",
+        "error_description",
+        "message_id",
+        "payload_json",
+        "response_json",
+    )
 
     @admin.display(description=_("payload (secrets masked)"))
     def payload_json(self, obj: CommandRecord):
@@ -91,8 +128,15 @@ class CommandRecordInline(ReadOnlyPermissions, TabularInline):
     model = CommandRecord
     formset = latest_rows_formset(INLINE_COMMANDS)
     verbose_name_plural = f"latest {INLINE_COMMANDS} commands sent to the charger"
-    fields = readonly_fields = ("created_at", "action", "requested_by", "status",
-                                "answer", "duration_ms", "error_code")
+    fields = readonly_fields = (
+        "created_at",
+        "action",
+        "requested_by",
+        "status",
+        "answer",
+        "duration_ms",
+        "error_code",
+    )
     ordering = ("-created_at",)
     extra = max_num = 0
     can_delete = False
@@ -118,15 +162,33 @@ class ResolvedFilter(admin.SimpleListFilter):
 
 @admin.register(ParkedMessage)
 class ParkedMessageAdmin(ModelAdmin):
-    list_display = ("received_at", "station", "action", "reason", "transaction_id", "detail",
-                    "resolved", "resolved_by")
+    list_display = (
+        "received_at",
+        "station",
+        "action",
+        "reason",
+        "transaction_id",
+        "detail",
+        "resolved",
+        "resolved_by",
+    )
     list_select_related = ("station", "resolved_by")
     list_filter = (ResolvedFilter, "reason", "action", "station")
     search_fields = ("=transaction_id", "station__identity")
     date_hierarchy = "received_at"  # a small table: what an operator must look at
     actions = ("mark_resolved",)
-    fields = ("received_at", "station", "action", "reason", "detail", "transaction_id",
-              "payload_json", "resolved_at", "resolved_by", "resolution_note")
+    fields = (
+        "received_at",
+        "station",
+        "action",
+        "reason",
+        "detail",
+        "transaction_id",
+        "payload_json",
+        "resolved_at",
+        "resolved_by",
+        "resolution_note",
+    )
 
     # what the charger sent is evidence: nobody edits it; resolving is the action below
     def has_add_permission(self, request):
@@ -156,7 +218,13 @@ class ParkedMessageAdmin(ModelAdmin):
             total += 1
             resolved += parked_message_resolve(message=message, user=request.user)
         already = total - resolved
-        messages.success(request, gettext("Marked %(count)s parked message(s) resolved.")
-                         % {"count": resolved}
-                         + (gettext(" %(already)s already were and were left as they are.")
-                            % {"already": already} if already else ""))
+        messages.success(
+            request,
+            gettext("Marked %(count)s parked message(s) resolved.") % {"count": resolved}
+            + (
+                gettext(" %(already)s already were and were left as they are.")
+                % {"already": already}
+                if already
+                else ""
+            ),
+        )

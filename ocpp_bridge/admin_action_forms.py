@@ -19,20 +19,28 @@ from stations.models import IdTag
 from .protocol.timeutil import format_timestamp
 
 # The 1.6 TriggerMessage enum (ocpp's MessageTrigger adds ExtendedTriggerMessage's values)
-TRIGGER_MESSAGES = ("BootNotification", "DiagnosticsStatusNotification",
-                    "FirmwareStatusNotification", "Heartbeat", "MeterValues",
-                    "StatusNotification")
+TRIGGER_MESSAGES = (
+    "BootNotification",
+    "DiagnosticsStatusNotification",
+    "FirmwareStatusNotification",
+    "Heartbeat",
+    "MeterValues",
+    "StatusNotification",
+)
 URL_SCHEMES = ["http", "https", "ftp", "ftps", "sftp"]  # firmware servers are often FTP
-DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M",
-                    "%Y-%m-%d %H:%M:%S"]
+DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
 
 
 def _datetime_field(label, required: bool) -> forms.DateTimeField:
     return forms.DateTimeField(
-        label=label, required=required, input_formats=DATETIME_FORMATS,
+        label=label,
+        required=required,
+        input_formats=DATETIME_FORMATS,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
-        help_text=format_lazy(_("In {time_zone}, e.g. 2030-01-31 22:00."),
-                              time_zone=settings.TIME_ZONE))
+        help_text=format_lazy(
+            _("In {time_zone}, e.g. 2030-01-31 22:00."), time_zone=settings.TIME_ZONE
+        ),
+    )
 
 
 class LocationField(forms.URLField):
@@ -60,11 +68,17 @@ class StationCommandForm(forms.Form):
         """`number` must exist on every selected station (None and 0 mean the station)."""
         if not number:
             return
-        lacking = [s.identity for s in self.stations
-                   if number not in {c.number for c in s.connectors.all()}]
+        lacking = [
+            s.identity
+            for s in self.stations
+            if number not in {c.number for c in s.connectors.all()}
+        ]
         if lacking:
-            self.add_error(field, _("No connector %(number)s on: %(stations)s.")
-                           % {"number": number, "stations": ", ".join(lacking)})
+            self.add_error(
+                field,
+                _("No connector %(number)s on: %(stations)s.")
+                % {"number": number, "stations": ", ".join(lacking)},
+            )
 
 
 class HardResetForm(StationCommandForm):
@@ -89,11 +103,13 @@ class UnlockConnectorForm(StationCommandForm):
 
 class ChangeAvailabilityForm(StationCommandForm):
     ocpp_action = "ChangeAvailability"
-    connector = forms.IntegerField(min_value=0, initial=0, label=_("Connector number"),
-                                   help_text=_("0 = the whole station."))
-    availability = forms.ChoiceField(label=_("Availability"),
-                                     choices=[("Operative", _("Operative")),
-                                              ("Inoperative", _("Inoperative"))])
+    connector = forms.IntegerField(
+        min_value=0, initial=0, label=_("Connector number"), help_text=_("0 = the whole station.")
+    )
+    availability = forms.ChoiceField(
+        label=_("Availability"),
+        choices=[("Operative", _("Operative")), ("Inoperative", _("Inoperative"))],
+    )
 
     def clean(self):
         data = super().clean()
@@ -101,17 +117,24 @@ class ChangeAvailabilityForm(StationCommandForm):
         return data
 
     def payload(self) -> dict:
-        return {"connectorId": self.cleaned_data["connector"],
-                "type": self.cleaned_data["availability"]}
+        return {
+            "connectorId": self.cleaned_data["connector"],
+            "type": self.cleaned_data["availability"],
+        }
 
 
 class RemoteStartForm(StationCommandForm):
     ocpp_action = "RemoteStartTransaction"
     single_station = True
-    id_tag = forms.CharField(max_length=20, label=_("Id tag"),
-                             help_text=_("An id tag known to EvPower (see Id tags)."))
-    connector = forms.IntegerField(min_value=1, required=False, label=_("Connector number"),
-                                   help_text=_("Empty: the charger chooses."))
+    id_tag = forms.CharField(
+        max_length=20, label=_("Id tag"), help_text=_("An id tag known to EvPower (see Id tags).")
+    )
+    connector = forms.IntegerField(
+        min_value=1,
+        required=False,
+        label=_("Connector number"),
+        help_text=_("Empty: the charger chooses."),
+    )
 
     def clean_id_tag(self):
         value = self.cleaned_data["id_tag"]
@@ -134,8 +157,7 @@ class RemoteStartForm(StationCommandForm):
 class RemoteStopForm(StationCommandForm):
     ocpp_action = "RemoteStopTransaction"
     single_station = True
-    transaction_id = forms.IntegerField(min_value=1, max_value=2**31 - 1,
-                                        label=_("Transaction id"))
+    transaction_id = forms.IntegerField(min_value=1, max_value=2**31 - 1, label=_("Transaction id"))
 
     def clean_transaction_id(self):
         number = self.cleaned_data["transaction_id"]
@@ -144,10 +166,12 @@ class RemoteStopForm(StationCommandForm):
         if tx is None or tx.station_id != station.pk:
             raise forms.ValidationError(
                 _("Transaction %(number)s is not a transaction of %(station)s.")
-                % {"number": number, "station": station.identity})
+                % {"number": number, "station": station.identity}
+            )
         if tx.status != OcppTransaction.Status.ACTIVE:
-            raise forms.ValidationError(_("Transaction %(number)s has already stopped.")
-                                        % {"number": number})
+            raise forms.ValidationError(
+                _("Transaction %(number)s has already stopped.") % {"number": number}
+            )
         return number
 
     def payload(self) -> dict:
@@ -156,10 +180,15 @@ class RemoteStopForm(StationCommandForm):
 
 class TriggerMessageForm(StationCommandForm):
     ocpp_action = "TriggerMessage"
-    requested_message = forms.ChoiceField(label=_("Requested message"),
-                                          choices=[(m, m) for m in TRIGGER_MESSAGES])
-    connector = forms.IntegerField(min_value=1, required=False, label=_("Connector number"),
-                                   help_text=_("Empty: the whole station."))
+    requested_message = forms.ChoiceField(
+        label=_("Requested message"), choices=[(m, m) for m in TRIGGER_MESSAGES]
+    )
+    connector = forms.IntegerField(
+        min_value=1,
+        required=False,
+        label=_("Connector number"),
+        help_text=_("Empty: the whole station."),
+    )
 
     def clean(self):
         data = super().clean()
@@ -176,16 +205,24 @@ class TriggerMessageForm(StationCommandForm):
 class ChangeConfigurationForm(StationCommandForm):
     ocpp_action = "ChangeConfiguration"
     key = forms.CharField(max_length=50, label=_("Key"))
-    value = forms.CharField(max_length=500, required=False, strip=False, label=_("Value"),
-                            help_text=_("Sent as typed; may be empty."))
+    value = forms.CharField(
+        max_length=500,
+        required=False,
+        strip=False,
+        label=_("Value"),
+        help_text=_("Sent as typed; may be empty."),
+    )
 
     def clean_key(self):
         key = self.cleaned_data["key"]
         if key.lower() == "authorizationkey":  # 1.6 keys are case-insensitive
-            raise forms.ValidationError(_(
-                "The AuthorizationKey is not changed here: use the action \"Rotate charger "
-                "password (ChangeConfiguration AuthorizationKey)\", which stores the new "
-                "key only once the charger accepts it."))
+            raise forms.ValidationError(
+                _(
+                    'The AuthorizationKey is not changed here: use the action "Rotate charger '
+                    'password (ChangeConfiguration AuthorizationKey)", which stores the new '
+                    "key only once the charger accepts it."
+                )
+            )
         return key
 
     def payload(self) -> dict:
@@ -196,15 +233,15 @@ class UpdateFirmwareForm(StationCommandForm):
     ocpp_action = "UpdateFirmware"
     location = _location_field()
     retrieve_date = _datetime_field(_("Retrieve at"), required=True)
-    retries = forms.IntegerField(min_value=0, max_value=100, required=False,
-                                 label=_("Retries"))
-    retry_interval = forms.IntegerField(min_value=0, required=False,
-                                        label=_("Retry interval (s)"))
+    retries = forms.IntegerField(min_value=0, max_value=100, required=False, label=_("Retries"))
+    retry_interval = forms.IntegerField(min_value=0, required=False, label=_("Retry interval (s)"))
 
     def payload(self) -> dict:
         data = self.cleaned_data
-        payload = {"location": data["location"],
-                   "retrieveDate": format_timestamp(data["retrieve_date"])}
+        payload = {
+            "location": data["location"],
+            "retrieveDate": format_timestamp(data["retrieve_date"]),
+        }
         if data.get("retries") is not None:
             payload["retries"] = data["retries"]
         if data.get("retry_interval") is not None:

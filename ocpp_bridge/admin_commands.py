@@ -22,11 +22,13 @@ SEND_PERMISSION = "ocpp_bridge.add_commandrecord"  # sending a command creates i
 
 
 class SendCommandForm(forms.Form):
-    action = forms.ChoiceField(label=_("Action"),
-                               choices=[(a, a) for a in sorted(CSMS_MAY_SEND)])
-    payload = forms.CharField(label=_("Payload"),
-                              widget=forms.Textarea(attrs={"rows": 6, "cols": 60}),
-                              initial="{}", help_text=_("The call's payload as JSON."))
+    action = forms.ChoiceField(label=_("Action"), choices=[(a, a) for a in sorted(CSMS_MAY_SEND)])
+    payload = forms.CharField(
+        label=_("Payload"),
+        widget=forms.Textarea(attrs={"rows": 6, "cols": 60}),
+        initial="{}",
+        help_text=_("The call's payload as JSON."),
+    )
     timeout = forms.FloatField(label=_("Timeout (s)"), initial=30, min_value=1, max_value=300)
 
     def clean_payload(self):
@@ -46,16 +48,24 @@ def send_command_view(request, station_id: int):
     result = None
     form = SendCommandForm(request.POST or None, initial=request.GET or None)
     if request.method == "POST" and form.is_valid():
-        result = send_command(station=station, action=form.cleaned_data["action"],
-                              payload=form.cleaned_data["payload"],
-                              timeout=form.cleaned_data["timeout"],
-                              requested_by=f"admin:{request.user.get_username()}")
+        result = send_command(
+            station=station,
+            action=form.cleaned_data["action"],
+            payload=form.cleaned_data["payload"],
+            timeout=form.cleaned_data["timeout"],
+            requested_by=f"admin:{request.user.get_username()}",
+        )
     recent = CommandRecord.objects.filter(station=station).order_by("-created_at")[:10]
     context = {
         **admin.site.each_context(request),
         "title": gettext("Send an OCPP command to %(station)s") % {"station": station},
-        "station": station, "form": form, "result": result, "recent": recent,
-        "response_json": json.dumps(result.response, indent=2) if result and result.response
-        else "", "opts": Station._meta,
+        "station": station,
+        "form": form,
+        "result": result,
+        "recent": recent,
+        "response_json": json.dumps(result.response, indent=2)
+        if result and result.response
+        else "",
+        "opts": Station._meta,
     }
     return TemplateResponse(request, "admin/ocpp_bridge/send_command.html", context)

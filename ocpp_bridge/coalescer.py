@@ -22,8 +22,13 @@ log = logging.getLogger("ocpp_bridge")
 
 
 class Coalescer:
-    def __init__(self, apply_many: Callable[[Sequence[Any]], list[Any]], *,
-                 writers: int = 2, max_batch: int = 200):
+    def __init__(
+        self,
+        apply_many: Callable[[Sequence[Any]], list[Any]],
+        *,
+        writers: int = 2,
+        max_batch: int = 200,
+    ):
         self.apply_many = apply_many  # items -> results (same order); runs in a DB thread
         self.writers = writers
         self.max_batch = max_batch
@@ -41,8 +46,8 @@ class Coalescer:
     async def _drain(self) -> None:
         try:
             while self._pending:
-                batch = self._pending[:self.max_batch]
-                del self._pending[:self.max_batch]
+                batch = self._pending[: self.max_batch]
+                del self._pending[: self.max_batch]
                 await self._apply(batch)
         finally:
             self._running -= 1
@@ -64,4 +69,3 @@ class Coalescer:
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)
-

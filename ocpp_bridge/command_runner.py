@@ -40,15 +40,19 @@ class CommandRunner:
 
     async def _reply(self, event: dict, outcome: str, **fields) -> None:
         await self.consumer.channel_layer.send(
-            event["reply_to"], {"type": "ocpp.reply", "outcome": outcome, **fields})
+            event["reply_to"], {"type": "ocpp.reply", "outcome": outcome, **fields}
+        )
 
     async def submit(self, event: dict) -> None:
         if self.closing:
             await self._reply(event, "offline", description="the charger disconnected")
             return
         if self.queue.qsize() >= self.limit:
-            await self._reply(event, "busy", description=(
-                f"{self.limit} commands already waiting for this station"))
+            await self._reply(
+                event,
+                "busy",
+                description=(f"{self.limit} commands already waiting for this station"),
+            )
             return
         self.queue.put_nowait(event)
         await self._reply(event, "queued")
@@ -59,18 +63,24 @@ class CommandRunner:
             if event is None:
                 return
             # this command's lines carry the id of the request or task that sent it
-            set_correlation_id(event.get("correlation_id")
-                               or getattr(self.consumer, "correlation_id", None))
+            set_correlation_id(
+                event.get("correlation_id") or getattr(self.consumer, "correlation_id", None)
+            )
             if self.closing:
                 await self._reply(event, "offline", description="the charger disconnected")
                 continue
             try:
                 await self._reply(event, **await self._call(event))
             except Exception:
-                log.exception("command %s to %s failed", event.get("action"),
-                              self.consumer.identity)
-                await self._reply(event, "call_error", code="InternalError",
-                                  description="the command could not be sent")
+                log.exception(
+                    "command %s to %s failed", event.get("action"), self.consumer.identity
+                )
+                await self._reply(
+                    event,
+                    "call_error",
+                    code="InternalError",
+                    description="the command could not be sent",
+                )
 
     async def _call(self, event: dict) -> dict:
         remaining = event["deadline"] - time.time()
@@ -88,13 +98,15 @@ class CommandRunner:
         except ConnectionError:
             return {"outcome": "offline", "description": "the charger disconnected"}
         if isinstance(answer, CallError):
-            return {"outcome": "call_error", "code": answer.code,
-                    "description": answer.description}
+            return {"outcome": "call_error", "code": answer.code, "description": answer.description}
         try:
             schemas.validate_response(VERSION, event["action"], answer.payload)
         except OcppError as exc:
-            return {"outcome": "call_error", "code": "InvalidResponse",
-                    "description": f"answer breaks the schema: {exc.description}"}
+            return {
+                "outcome": "call_error",
+                "code": "InvalidResponse",
+                "description": f"answer breaks the schema: {exc.description}",
+            }
         return {"outcome": "answered", "response": answer.payload}
 
     async def close(self) -> None:

@@ -65,48 +65,81 @@ class CommandResult:
         return self.status == Status.ACCEPTED
 
 
-def send_command(*, station: Station, action: str, payload: dict | None = None,
-                 timeout: float | None = None, requested_by: str = "") -> CommandResult:
+def send_command(
+    *,
+    station: Station,
+    action: str,
+    payload: dict | None = None,
+    timeout: float | None = None,
+    requested_by: str = "",
+) -> CommandResult:
     payload = payload or {}
     timeout = timeout or settings.OCPP_CALL_TIMEOUT
-    record = command_start(station=station, action=action, payload=masked(action, payload),
-                           requested_by=requested_by)
+    record = command_start(
+        station=station, action=action, payload=masked(action, payload), requested_by=requested_by
+    )
     began = time.monotonic()
     outcome = _precheck(station, action, payload)
     if outcome is None:
         try:
-            outcome = _send_and_wait(station.connection_channel, {
-                "command_id": record.pk, "action": action, "payload": payload,
-                "deadline": time.time() + timeout,
-                "correlation_id": current_correlation_id(),  # the charger side logs with it
-            }, timeout)
+            outcome = _send_and_wait(
+                station.connection_channel,
+                {
+                    "command_id": record.pk,
+                    "action": action,
+                    "payload": payload,
+                    "deadline": time.time() + timeout,
+                    "correlation_id": current_correlation_id(),  # the charger side logs with it
+                },
+                timeout,
+            )
         except (RedisError, OSError) as exc:  # the channel layer itself is down
-            outcome = {"status": Status.UNREACHABLE, "error_description": (
-                f"the channel layer is unavailable ({type(exc).__name__}: {exc})")[:300]}
-    result = CommandResult(command_id=record.pk, duration_ms=int((time.monotonic() - began) * 1000),
-                           **outcome)
+            outcome = {
+                "status": Status.UNREACHABLE,
+                "error_description": (
+                    f"the channel layer is unavailable ({type(exc).__name__}: {exc})"
+                )[:300],
+            }
+    result = CommandResult(
+        command_id=record.pk, duration_ms=int((time.monotonic() - began) * 1000), **outcome
+    )
     command_finish(record=record, result=result, payload=payload)
     ocpp_command_observed(action=action, result=result.status)
     return result
 
 
-async def send_command_from_socket(*, station_id: int, channel: str, action: str,
-                                   payload: dict, requested_by: str) -> CommandResult:
+async def send_command_from_socket(
+    *, station_id: int, channel: str, action: str, payload: dict, requested_by: str
+) -> CommandResult:
     """send_command for the event loop of the process holding the charger's socket
     (the domain port deciding a limit stop): same record, same runner, no thread hop to
     wait on."""
     from .db import run_db  # the event-loop side only
 
     timeout = settings.OCPP_CALL_TIMEOUT
-    record = await run_db(command_start, station=Station(pk=station_id), action=action,
-                          payload=masked(action, payload), requested_by=requested_by)
+    record = await run_db(
+        command_start,
+        station=Station(pk=station_id),
+        action=action,
+        payload=masked(action, payload),
+        requested_by=requested_by,
+    )
     began = time.monotonic()
-    outcome = await _deliver(get_channel_layer(), channel, {
-        "command_id": record.pk, "action": action, "payload": payload,
-        "deadline": time.time() + timeout, "correlation_id": current_correlation_id()},
-        timeout)
-    result = CommandResult(command_id=record.pk, duration_ms=int((time.monotonic() - began) * 1000),
-                           **outcome)
+    outcome = await _deliver(
+        get_channel_layer(),
+        channel,
+        {
+            "command_id": record.pk,
+            "action": action,
+            "payload": payload,
+            "deadline": time.time() + timeout,
+            "correlation_id": current_correlation_id(),
+        },
+        timeout,
+    )
+    result = CommandResult(
+        command_id=record.pk, duration_ms=int((time.monotonic() - began) * 1000), **outcome
+    )
     await run_db(command_finish, record=record, result=result, payload=payload)
     ocpp_command_observed(action=action, result=result.status)
     return result
@@ -114,13 +147,19 @@ async def send_command_from_socket(*, station_id: int, channel: str, action: str
 
 def _precheck(station: Station, action: str, payload: dict) -> dict | None:
     if action not in CSMS_MAY_SEND:
-        return {"status": Status.INVALID, "error_code": "NotSupported",
-                "error_description": f"{action} is not a call the central system sends"}
+        return {
+            "status": Status.INVALID,
+            "error_code": "NotSupported",
+            "error_description": f"{action} is not a call the central system sends",
+        }
     try:
         schemas.validate_request(VERSION, action, payload)
     except OcppError as exc:
-        return {"status": Status.INVALID, "error_code": exc.code,
-                "error_description": exc.description}
+        return {
+            "status": Status.INVALID,
+            "error_code": exc.code,
+            "error_description": exc.description,
+        }
     station.refresh_from_db(fields=["connected", "connection_channel", "last_seen_at"])
     if not station_is_online(station) or not station.connection_channel:
         return {"status": Status.OFFLINE, "error_description": "station is offline"}
@@ -143,12 +182,12 @@ class _SenderLoop:
         with self._lock:
             if self._pid != os.getpid():
                 self.loop = asyncio.new_event_loop()
-                threading.Thread(target=self.loop.run_forever, name="ocpp-commands",
-                                 daemon=True).start()
+                threading.Thread(
+                    target=self.loop.run_forever, name="ocpp-commands", daemon=True
+                ).start()
                 self.layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
                 self._pid = os.getpid()
-        return asyncio.run_coroutine_threadsafe(coroutine_fn(self.layer, *args),
-                                                self.loop).result()
+        return asyncio.run_coroutine_threadsafe(coroutine_fn(self.layer, *args), self.loop).result()
 
     def reset(self) -> None:
         """Forget the loop's layer (tests that point the channel layer elsewhere)."""
@@ -162,7 +201,8 @@ _sender = _SenderLoop()
 UNREACHABLE_IN_MEMORY = (
     "the station is connected to another process (the server), which this process cannot "
     "reach: without REDIS_URL the channel layer is in-memory, one process only. Set "
-    "REDIS_URL in both (scripts/run.sh uses Redis when one answers on 127.0.0.1:6379)")
+    "REDIS_URL in both (scripts/run.sh uses Redis when one answers on 127.0.0.1:6379)"
+)
 
 
 def _send_and_wait(target: str, command: dict, timeout: float) -> dict:
@@ -180,17 +220,24 @@ async def _deliver(layer, target: str, command: dict, timeout: float) -> dict:
     try:
         # bounded: with Redis away the layer retries for ~40 s; the driver (or operator)
         # is told at once that the charger's process cannot be reached
-        await asyncio.wait_for(layer.send(target, {"type": "ocpp.command",
-                                                   "reply_to": reply_to, **command}),
-                               settings.OCPP_COMMAND_DELIVERY_SECONDS)
+        await asyncio.wait_for(
+            layer.send(target, {"type": "ocpp.command", "reply_to": reply_to, **command}),
+            settings.OCPP_COMMAND_DELIVERY_SECONDS,
+        )
     except (TimeoutError, RedisError, OSError) as exc:
-        return {"status": Status.UNREACHABLE, "error_description": (
-            f"the channel layer is unavailable ({type(exc).__name__}: {exc})")[:300]}
+        return {
+            "status": Status.UNREACHABLE,
+            "error_description": (
+                f"the channel layer is unavailable ({type(exc).__name__}: {exc})"
+            )[:300],
+        }
     try:
         ack = await asyncio.wait_for(layer.receive(reply_to), ACK_SECONDS)
     except TimeoutError:  # the socket's process is gone (crashed, or the row is stale)
-        return {"status": Status.OFFLINE,
-                "error_description": "the process holding the socket did not answer"}
+        return {
+            "status": Status.OFFLINE,
+            "error_description": "the process holding the socket did not answer",
+        }
     if ack["outcome"] != "queued":
         return _outcome(ack)
     try:
@@ -205,24 +252,33 @@ def _outcome(reply: dict) -> dict:
     kind = reply["outcome"]
     if kind == "answered":
         response = reply["response"]
-        return {"status": Status.REJECTED if is_refusal(response) else Status.ACCEPTED,
-                "response": response}
+        return {
+            "status": Status.REJECTED if is_refusal(response) else Status.ACCEPTED,
+            "response": response,
+        }
     if kind == "call_error":
-        return {"status": Status.CALL_ERROR, "error_code": reply["code"],
-                "error_description": reply.get("description", "")}
+        return {
+            "status": Status.CALL_ERROR,
+            "error_code": reply["code"],
+            "error_description": reply.get("description", ""),
+        }
     status = {"timeout": Status.TIMEOUT, "busy": Status.BUSY}.get(kind, Status.OFFLINE)
     return {"status": status, "error_description": reply.get("description", "")}
 
 
-def rotate_charger_password(*, station: Station,
-                            requested_by: str = "") -> tuple[CommandResult, bool]:
+def rotate_charger_password(
+    *, station: Station, requested_by: str = ""
+) -> tuple[CommandResult, bool]:
     """Give the charger a new random AuthorizationKey. The stored hash changes only once
     the charger has accepted the key, so a refusal (or no answer) leaves the old one valid.
     Returns the command's result and whether the password was rotated."""
     new_key = credentials.generate_password()
-    result = send_command(station=station, action="ChangeConfiguration",
-                          payload={"key": "AuthorizationKey", "value": new_key},
-                          requested_by=requested_by)
+    result = send_command(
+        station=station,
+        action="ChangeConfiguration",
+        payload={"key": "AuthorizationKey", "value": new_key},
+        requested_by=requested_by,
+    )
     if not result.ok:
         return result, False
     station_set_password(station=station, password=new_key)

@@ -84,20 +84,30 @@ class OcppConsumer(AsyncWebsocketConsumer):
         self.identity = self.scope["url_route"]["kwargs"]["identity"]
         # this connection's lines (handshake, disconnect) share one id; frames get their own
         self.correlation_id = set_correlation_id(socket_correlation_id(self.identity))
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
-                   for k, v in self.scope.get("headers", [])}
+        headers = {
+            k.decode("latin-1").lower(): v.decode("latin-1")
+            for k, v in self.scope.get("headers", [])
+        }
         client = self.scope.get("client") or ("", 0)
         if not password_gate.try_enter():  # before any lookup or hash
             # not logged one by one: in a storm the log lines cost more than the refusals
             # (the gate logs a count now and then; the metric counts each)
-            await deny_handshake(self, 503, {"error": "too many handshakes in progress; "
-                                                      "retry shortly"},
-                                 retry_after=settings.OCPP_HANDSHAKE_RETRY_AFTER)
+            await deny_handshake(
+                self,
+                503,
+                {"error": "too many handshakes in progress; retry shortly"},
+                retry_after=settings.OCPP_HANDSHAKE_RETRY_AFTER,
+            )
             return
         try:
-            verdict = await self._authenticate(Handshake(
-                identity=self.identity, headers=headers, client_ip=client[0],
-                tls=self.scope.get("scheme") == "wss"))
+            verdict = await self._authenticate(
+                Handshake(
+                    identity=self.identity,
+                    headers=headers,
+                    client_ip=client[0],
+                    tls=self.scope.get("scheme") == "wss",
+                )
+            )
         finally:
             password_gate.leave()
         if verdict.status:
@@ -111,16 +121,21 @@ class OcppConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_NO_SUBPROTOCOL)
             return
         self.station_id = station.pk
-        previous = await run_db(station_connected, station_id=station.pk,
-                                channel=self.channel_name, now=timezone.now())
+        previous = await run_db(
+            station_connected, station_id=station.pk, channel=self.channel_name, now=timezone.now()
+        )
         if previous and previous != self.channel_name:
             await self._replace(previous, client[0])
         self._last_seen = time.monotonic()
         self.bucket = TokenBucket(settings.OCPP_RATE_PER_SECOND, settings.OCPP_RATE_BURST)
         self.session = ChargePointSessionV16(
-            DjangoChargerPort(station_id=station.pk, identity=self.identity,
-                              on_seen=self._mark_seen, location_id=station.location_id,
-                              channel_name=self.channel_name),
+            DjangoChargerPort(
+                station_id=station.pk,
+                identity=self.identity,
+                on_seen=self._mark_seen,
+                location_id=station.location_id,
+                channel_name=self.channel_name,
+            ),
             accepted=station.registration_status == Station.Registration.ACCEPTED
             and station.last_boot_at is not None,
             max_frame_chars=settings.OCPP_MAX_FRAME_BYTES,
@@ -147,15 +162,24 @@ class OcppConsumer(AsyncWebsocketConsumer):
     async def _replace(self, previous_channel: str, client_ip: str) -> None:
         """A second authenticated connection wins; the old socket is told to close."""
         try:  # bounded: a Redis outage must not hold the new connection's handshake
-            await asyncio.wait_for(self.channel_layer.send(previous_channel,
-                                                           {"type": "ocpp.replaced"}),
-                                   settings.OCPP_COMMAND_DELIVERY_SECONDS)
+            await asyncio.wait_for(
+                self.channel_layer.send(previous_channel, {"type": "ocpp.replaced"}),
+                settings.OCPP_COMMAND_DELIVERY_SECONDS,
+            )
         except Exception as exc:
-            log.warning("charger %s: could not tell the replaced connection (%s)",
-                        self.identity, type(exc).__name__)
-        await run_db(security_event_record, station_id=self.station_id, identity=self.identity,
-                     kind="ConnectionReplaced", remote_addr=client_ip,
-                     tech_info=f"new connection replaced {previous_channel}")
+            log.warning(
+                "charger %s: could not tell the replaced connection (%s)",
+                self.identity,
+                type(exc).__name__,
+            )
+        await run_db(
+            security_event_record,
+            station_id=self.station_id,
+            identity=self.identity,
+            kind="ConnectionReplaced",
+            remote_addr=client_ip,
+            tech_info=f"new connection replaced {previous_channel}",
+        )
         log.warning("charger %s: new connection replaced the previous one", self.identity)
 
     async def ocpp_replaced(self, event: dict) -> None:
@@ -164,20 +188,23 @@ class OcppConsumer(AsyncWebsocketConsumer):
     async def ocpp_command(self, event: dict) -> None:
         """A command for this charger from any process (see ocpp_bridge.commands)."""
         if self.session is None:
-            await self.channel_layer.send(event["reply_to"], {"type": "ocpp.reply",
-                                                              "outcome": "offline"})
+            await self.channel_layer.send(
+                event["reply_to"], {"type": "ocpp.reply", "outcome": "offline"}
+            )
             return
         try:
             await self.commands.submit(event)
         except Exception:  # a command must never take the charger's socket down with it
-            log.exception("could not take command %s for %s", event.get("action"),
-                          self.identity)
+            log.exception("could not take command %s for %s", event.get("action"), self.identity)
 
     async def _publish_online(self, online: bool) -> None:
         # posted, not awaited: the apps' live view must never hold up a charger's
         # handshake or cost it its socket (stations/live_delivery.py)
-        post_status(station_id=self.station_id, location_id=self.location_id,
-                    event={"kind": "online", "online": online})
+        post_status(
+            station_id=self.station_id,
+            location_id=self.location_id,
+            event={"kind": "online", "online": online},
+        )
 
     def _mark_seen(self) -> None:
         self._last_seen = time.monotonic()
@@ -204,19 +231,27 @@ class OcppConsumer(AsyncWebsocketConsumer):
 
     def _log_in(self, text: str, frame) -> None:
         message_log.record(
-            station_id=self.station_id, identity=self.identity, direction="in",
-            raw=text[:settings.OCPP_MAX_FRAME_BYTES],
+            station_id=self.station_id,
+            identity=self.identity,
+            direction="in",
+            raw=text[: settings.OCPP_MAX_FRAME_BYTES],
             message_type=frame.kind if frame is not None else None,
             message_id=frame.message_id if frame is not None else "",
             action=frame.action if isinstance(frame, Call) else "",
-            error_code=frame.code if isinstance(frame, CallError) else "")
+            error_code=frame.code if isinstance(frame, CallError) else "",
+        )
 
     async def send_call(self, message_id: str, action: str, payload: dict) -> None:
         await self.send(text_data=call_frame(message_id, action, payload))
         message_log.record(
-            station_id=self.station_id, identity=self.identity, direction="out",
+            station_id=self.station_id,
+            identity=self.identity,
+            direction="out",
             raw=call_frame(message_id, action, masked(action, payload)),
-            message_type=2, message_id=message_id, action=action)
+            message_type=2,
+            message_id=message_id,
+            action=action,
+        )
 
     async def _send(self, reply: str, request) -> None:
         """Send a reply; log it with the action of the call it answers."""
@@ -228,19 +263,28 @@ class OcppConsumer(AsyncWebsocketConsumer):
             kind, message_id, *rest = json.loads(reply)
             error_code = rest[0] if kind == 4 else ""
         message_log.record(
-            station_id=self.station_id, identity=self.identity, direction="out", raw=reply,
-            message_type=kind, message_id=message_id,
-            action=request.action if isinstance(request, Call) else "", error_code=error_code)
+            station_id=self.station_id,
+            identity=self.identity,
+            direction="out",
+            raw=reply,
+            message_type=kind,
+            message_id=message_id,
+            action=request.action if isinstance(request, Call) else "",
+            error_code=error_code,
+        )
 
     async def disconnect(self, code: int) -> None:
         set_correlation_id(getattr(self, "correlation_id", None))
         if self.station_id is None:
             return
-        still_ours = await run_db(station_disconnected, station_id=self.station_id,
-                                  channel=self.channel_name, now=timezone.now())
+        still_ours = await run_db(
+            station_disconnected,
+            station_id=self.station_id,
+            channel=self.channel_name,
+            now=timezone.now(),
+        )
         if still_ours:  # a replaced socket closing doesn't take the station offline
             await self._publish_online(False)
         if self.session is not None:
             await self.commands.close()
         log.info("charger %s disconnected (%s)", self.identity, code)
-

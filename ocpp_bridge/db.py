@@ -29,13 +29,15 @@ _thread = threading.local()
 def _pool() -> ThreadPoolExecutor:
     global _executor
     if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=settings.OCPP_DB_THREADS,
-                                       thread_name_prefix="ocpp-db")
+        _executor = ThreadPoolExecutor(
+            max_workers=settings.OCPP_DB_THREADS, thread_name_prefix="ocpp-db"
+        )
     return _executor
 
 
-def _call(fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any],
-          correlation_id: str | None) -> Any:
+def _call(
+    fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any], correlation_id: str | None
+) -> Any:
     # These threads live as long as the process and are few, so each keeps its connection
     # for OCPP_DB_CONN_MAX_AGE (Django's own CONN_MAX_AGE is for request threads).
     started = getattr(_thread, "started", None)
@@ -61,4 +63,5 @@ async def run_db(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     # is handed over, not a copy of the whole context: Django keeps cache clients in context
     # locals, and these long-lived threads must keep theirs from call to call.
     return await loop.run_in_executor(
-        _pool(), functools.partial(_call, fn, args, kwargs, current_correlation_id()))
+        _pool(), functools.partial(_call, fn, args, kwargs, current_correlation_id())
+    )

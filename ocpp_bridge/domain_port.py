@@ -47,28 +47,50 @@ from .vendors import data_transfer_answer
 log = logging.getLogger("ocpp_bridge")
 
 # the two most frequent messages are applied in group commits (see coalescer.py)
-_heartbeats = Coalescer(station_services.station_record_heartbeats,
-                        writers=settings.OCPP_BATCH_WRITERS)
+_heartbeats = Coalescer(
+    station_services.station_record_heartbeats, writers=settings.OCPP_BATCH_WRITERS
+)
 _meter_reports = Coalescer(meter_values_record_many, writers=settings.OCPP_BATCH_WRITERS)
 
 
 def _readings(meter_values: tuple[MeterValue, ...]) -> list[Reading]:
-    return [Reading(timestamp=mv.timestamp, value=sv.value, measurand=sv.measurand, unit=sv.unit,
-                    phase=sv.phase, location=sv.location, context=sv.context, format=sv.format)
-            for mv in meter_values for sv in mv.sampled_values]
+    return [
+        Reading(
+            timestamp=mv.timestamp,
+            value=sv.value,
+            measurand=sv.measurand,
+            unit=sv.unit,
+            phase=sv.phase,
+            location=sv.location,
+            context=sv.context,
+            format=sv.format,
+        )
+        for mv in meter_values
+        for sv in mv.sampled_values
+    ]
 
 
 def _id_tag_info(id_tag: str) -> IdTagInfo:
     status, tag = station_selectors.id_tag_status(id_tag)
     if tag is None:
         return IdTagInfo(status=status)
-    return IdTagInfo(status=status, expiry_date=tag.expiry_date,
-                     parent_id_tag=tag.parent.id_tag if tag.parent else None)
+    return IdTagInfo(
+        status=status,
+        expiry_date=tag.expiry_date,
+        parent_id_tag=tag.parent.id_tag if tag.parent else None,
+    )
 
 
 class DjangoChargerPort:
-    def __init__(self, *, station_id: int, identity: str, on_seen: Callable[[], None],
-                 location_id: int | None = None, channel_name: str = ""):
+    def __init__(
+        self,
+        *,
+        station_id: int,
+        identity: str,
+        on_seen: Callable[[], None],
+        location_id: int | None = None,
+        channel_name: str = "",
+    ):
         self.station_id = station_id
         self.location_id = location_id
         self.identity = identity
@@ -91,20 +113,28 @@ class DjangoChargerPort:
     async def _limit_stop(self, session_id: int, transaction_id: int, reason: str) -> None:
         try:
             result = await send_command_from_socket(
-                station_id=self.station_id, channel=self.channel_name,
-                action="RemoteStopTransaction", payload={"transactionId": transaction_id},
-                requested_by=f"limit:{reason}")
+                station_id=self.station_id,
+                channel=self.channel_name,
+                action="RemoteStopTransaction",
+                payload={"transactionId": transaction_id},
+                requested_by=f"limit:{reason}",
+            )
             await run_db(session_stop_answered, session_id=session_id, result=result)
         except Exception:
             log.exception("limit stop of session %s failed", session_id)
 
     async def boot(self, info: BootInfo) -> BootDecision:
         now = timezone.now()
-        status = await run_db(station_services.station_record_boot, station_id=self.station_id,
-                              now=now, **asdict(info))
+        status = await run_db(
+            station_services.station_record_boot,
+            station_id=self.station_id,
+            now=now,
+            **asdict(info),
+        )
         self._on_seen()
-        return BootDecision(status=status, interval=settings.OCPP_HEARTBEAT_INTERVAL,
-                            current_time=now)
+        return BootDecision(
+            status=status, interval=settings.OCPP_HEARTBEAT_INTERVAL, current_time=now
+        )
 
     async def heartbeat(self) -> datetime:
         await _heartbeats.submit(self.station_id)
@@ -112,14 +142,25 @@ class DjangoChargerPort:
         return timezone.now()
 
     async def status_notification(self, report: StatusReport) -> None:
-        applied = await run_db(station_services.station_record_status,
-                               station_id=self.station_id, now=timezone.now(), **asdict(report))
+        applied = await run_db(
+            station_services.station_record_status,
+            station_id=self.station_id,
+            now=timezone.now(),
+            **asdict(report),
+        )
         self._on_seen()
         if not applied:  # an out-of-order older status changed nothing: nothing to tell
             return
-        post_status(station_id=self.station_id, location_id=self.location_id,
-                    event={"kind": "connector", "connector": report.connector_id,
-                           "status": report.status, "error_code": report.error_code})
+        post_status(
+            station_id=self.station_id,
+            location_id=self.location_id,
+            event={
+                "kind": "connector",
+                "connector": report.connector_id,
+                "status": report.status,
+                "error_code": report.error_code,
+            },
+        )
 
     async def authorize(self, id_tag: str) -> IdTagInfo:
         # Reservations play no part here: 1.6 Authorize names no connector, and the charger
@@ -129,55 +170,100 @@ class DjangoChargerPort:
         return await run_db(_id_tag_info, id_tag=id_tag)
 
     async def start_transaction(self, start: TransactionStart) -> StartDecision:
-        result = await run_db(transaction_start, station_id=self.station_id,
-                              now=timezone.now(), raw=asdict(start), **asdict(start))
-        info = IdTagInfo(status=result.id_tag_status, expiry_date=result.expiry_date,
-                         parent_id_tag=result.parent_id_tag)
+        result = await run_db(
+            transaction_start,
+            station_id=self.station_id,
+            now=timezone.now(),
+            raw=asdict(start),
+            **asdict(start),
+        )
+        info = IdTagInfo(
+            status=result.id_tag_status,
+            expiry_date=result.expiry_date,
+            parent_id_tag=result.parent_id_tag,
+        )
         self._tell(result.news)
         return StartDecision(transaction_id=result.transaction_id, id_tag_info=info)
 
     async def meter_values(self, report: MeterReport) -> None:
-        news = await _meter_reports.submit(MeterValuesInput(
-            station_id=self.station_id, connector_id=report.connector_id,
-            transaction_id=report.transaction_id, readings=_readings(report.meter_values),
-            now=timezone.now(), raw=report))
+        news = await _meter_reports.submit(
+            MeterValuesInput(
+                station_id=self.station_id,
+                connector_id=report.connector_id,
+                transaction_id=report.transaction_id,
+                readings=_readings(report.meter_values),
+                now=timezone.now(),
+                raw=report,
+            )
+        )
         for item in news:
             self._tell(item)
 
     async def stop_transaction(self, stop: TransactionStop) -> IdTagInfo | None:
-        result = await run_db(transaction_stop, station_id=self.station_id,
-                              transaction_id=stop.transaction_id, meter_stop=stop.meter_stop,
-                              timestamp=stop.timestamp, id_tag=stop.id_tag, reason=stop.reason,
-                              readings=_readings(stop.transaction_data), now=timezone.now(),
-                              raw=asdict(stop))
+        result = await run_db(
+            transaction_stop,
+            station_id=self.station_id,
+            transaction_id=stop.transaction_id,
+            meter_stop=stop.meter_stop,
+            timestamp=stop.timestamp,
+            id_tag=stop.id_tag,
+            reason=stop.reason,
+            readings=_readings(stop.transaction_data),
+            now=timezone.now(),
+            raw=asdict(stop),
+        )
         self._tell(result.news)
         if not stop.id_tag:
             return None
         return await run_db(_id_tag_info, id_tag=stop.id_tag)
 
-    async def data_transfer(self, vendor_id: str, message_id: str,
-                            data: str | None) -> DataTransferAnswer:
+    async def data_transfer(
+        self, vendor_id: str, message_id: str, data: str | None
+    ) -> DataTransferAnswer:
         return data_transfer_answer(vendor_id, message_id, data)
 
     async def diagnostics_status(self, status: str) -> None:
-        await run_db(station_services.station_record_diagnostics_status,
-                     station_id=self.station_id, status=status, now=timezone.now())
+        await run_db(
+            station_services.station_record_diagnostics_status,
+            station_id=self.station_id,
+            status=status,
+            now=timezone.now(),
+        )
 
     async def firmware_status(self, status: str, request_id: int | None, signed: bool) -> None:
-        await run_db(station_services.station_record_firmware_status,
-                     station_id=self.station_id, status=status, request_id=request_id,
-                     now=timezone.now())
+        await run_db(
+            station_services.station_record_firmware_status,
+            station_id=self.station_id,
+            status=status,
+            request_id=request_id,
+            now=timezone.now(),
+        )
 
     async def security_event(self, kind: str, timestamp: datetime, tech_info: str) -> None:
-        await run_db(security_event_record, station_id=self.station_id, identity=self.identity,
-                     kind=kind, tech_info=tech_info, occurred_at=timestamp,
-                     source=SecurityEvent.Source.CHARGER)
+        await run_db(
+            security_event_record,
+            station_id=self.station_id,
+            identity=self.identity,
+            kind=kind,
+            tech_info=tech_info,
+            occurred_at=timestamp,
+            source=SecurityEvent.Source.CHARGER,
+        )
 
     async def log_status(self, status: str, request_id: int | None) -> None:
-        await run_db(station_services.station_record_log_status, station_id=self.station_id,
-                     status=status, request_id=request_id, now=timezone.now())
+        await run_db(
+            station_services.station_record_log_status,
+            station_id=self.station_id,
+            status=status,
+            request_id=request_id,
+            now=timezone.now(),
+        )
 
     async def sign_certificate(self, csr: str) -> str:
-        await run_db(station_services.station_record_csr, station_id=self.station_id, csr=csr,
-                     now=timezone.now())
+        await run_db(
+            station_services.station_record_csr,
+            station_id=self.station_id,
+            csr=csr,
+            now=timezone.now(),
+        )
         return "Accepted"

@@ -81,9 +81,14 @@ def _client_cert_ok(hs: Handshake) -> bool:
 
 
 def _refuse(hs: Handshake, station: Station | None, status: int, reason: str) -> Verdict:
-    security_event_record(station_id=station.pk if station else None, identity=hs.identity,
-                          kind="ConnectionRefused", tech_info=reason, remote_addr=hs.client_ip,
-                          source=SecurityEvent.Source.PLATFORM)
+    security_event_record(
+        station_id=station.pk if station else None,
+        identity=hs.identity,
+        kind="ConnectionRefused",
+        tech_info=reason,
+        remote_addr=hs.client_ip,
+        source=SecurityEvent.Source.PLATFORM,
+    )
     return Verdict(status=status, reason=reason)
 
 
@@ -92,6 +97,7 @@ class PasswordCheck:
     """A handshake that only a password hash can decide. Hashing is CPU work kept off the
     database threads (ocpp_bridge/password_gate.py): `handshake_screen` (database) returns
     this, `password_work` (the gate's threads) hashes, `handshake_decide` (database) ends."""
+
     station: Station | None  # None: an unknown identity
     password: str
     user_ok: bool = True  # the Basic user is the identity
@@ -138,8 +144,7 @@ def password_work(check: PasswordCheck) -> PasswordOutcome:
     """The hashing (no database): the same work whether the identity exists or not."""
     if check.register:
         try:
-            return PasswordOutcome(matches=True,
-                                   new_hash=credentials.hash_password(check.password))
+            return PasswordOutcome(matches=True, new_hash=credentials.hash_password(check.password))
         except credentials.InvalidChargerPassword as exc:
             return PasswordOutcome(matches=False, problem=str(exc))
     encoded = check.station.password_hash if check.station is not None else ""

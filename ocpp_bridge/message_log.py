@@ -35,15 +35,33 @@ class MessageLog:
         self._flusher: asyncio.Task | None = None
         self._wakeup: asyncio.Event | None = None
 
-    def record(self, *, station_id: int | None, identity: str, direction: str, raw: str,
-               message_type: int | None = None, message_id: str = "", action: str = "",
-               error_code: str = "") -> None:
+    def record(
+        self,
+        *,
+        station_id: int | None,
+        identity: str,
+        direction: str,
+        raw: str,
+        message_type: int | None = None,
+        message_id: str = "",
+        action: str = "",
+        error_code: str = "",
+    ) -> None:
         if not settings.OCPP_MESSAGE_LOG_ENABLED:
             return
-        self._rows.append((station_id, identity, direction, message_type,
-                           _storable(message_id[:36]), _storable(action[:50]),
-                           _storable(error_code[:40]), _storable(raw),
-                           connection.ops.adapt_datetimefield_value(timezone.now())))
+        self._rows.append(
+            (
+                station_id,
+                identity,
+                direction,
+                message_type,
+                _storable(message_id[:36]),
+                _storable(action[:50]),
+                _storable(error_code[:40]),
+                _storable(raw),
+                connection.ops.adapt_datetimefield_value(timezone.now()),
+            )
+        )
         self._ensure_flusher()
         if len(self._rows) >= FLUSH_ROWS and self._wakeup is not None:
             self._wakeup.set()

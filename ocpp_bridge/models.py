@@ -19,8 +19,14 @@ class OcppMessage(models.Model):
     id = models.BigAutoField(primary_key=True)
     # no database constraint: rows are written in batches after the fact, and a batch
     # must not fail because a station was deleted meanwhile (the identity is kept anyway)
-    station = models.ForeignKey("stations.Station", on_delete=models.DO_NOTHING, null=True,
-                                blank=True, related_name="ocpp_messages", db_constraint=False)
+    station = models.ForeignKey(
+        "stations.Station",
+        on_delete=models.DO_NOTHING,
+        null=True,
+        blank=True,
+        related_name="ocpp_messages",
+        db_constraint=False,
+    )
     identity = models.CharField(max_length=48)
     direction = models.CharField(max_length=3, choices=Direction.choices)
     message_type = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -44,8 +50,13 @@ class SecurityEvent(models.Model):
         CHARGER = "charger", _("reported by the charger")
         PLATFORM = "platform", _("seen by the platform")
 
-    station = models.ForeignKey("stations.Station", on_delete=models.CASCADE, null=True,
-                                blank=True, related_name="security_events")
+    station = models.ForeignKey(
+        "stations.Station",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="security_events",
+    )
     identity = models.CharField(max_length=48)
     source = models.CharField(max_length=10, choices=Source.choices)
     kind = models.CharField(max_length=50)
@@ -86,8 +97,13 @@ class ParkedMessage(models.Model):
         # a sampled value too large to store as a number: kept as sent, parked
         VALUE_OUT_OF_RANGE = "value_out_of_range", _("Value Out Of Range")
 
-    station = models.ForeignKey("stations.Station", on_delete=models.CASCADE, null=True,
-                                blank=True, related_name="parked_messages")
+    station = models.ForeignKey(
+        "stations.Station",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="parked_messages",
+    )
     action = models.CharField(max_length=50)
     reason = models.CharField(max_length=30, choices=Reason.choices)
     detail = models.CharField(max_length=300, blank=True)
@@ -95,8 +111,9 @@ class ParkedMessage(models.Model):
     payload = models.JSONField()
     received_at = models.DateTimeField(auto_now_add=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
-    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
-                                    null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
     resolution_note = models.CharField(max_length=300, blank=True)
 
     class Meta:
@@ -122,12 +139,14 @@ class CommandRecord(models.Model):
         BUSY = "busy", _("Busy")  # the station's command queue was full
         INVALID = "invalid", _("Invalid")  # our payload failed the schema; never sent
 
-    station = models.ForeignKey("stations.Station", on_delete=models.CASCADE,
-                                related_name="commands")
+    station = models.ForeignKey(
+        "stations.Station", on_delete=models.CASCADE, related_name="commands"
+    )
     action = models.CharField(max_length=50)
     payload = models.JSONField(default=dict)
-    requested_by = models.CharField(max_length=150, blank=True,
-                                    help_text=_("user, task or command that asked"))
+    requested_by = models.CharField(
+        max_length=150, blank=True, help_text=_("user, task or command that asked")
+    )
     message_id = models.CharField(max_length=36, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     response = models.JSONField(null=True, blank=True)
@@ -145,29 +164,74 @@ class CommandRecord(models.Model):
         return f"{self.action} → {self.station_id}: {self.status}"
 
 
-display_names(OcppMessage, _("OCPP message"), _("OCPP messages"), {
-    "id": _("ID"), "station": _("station"), "identity": _("identity"), "direction": _("direction"),
-    "message_type": _("message type"), "message_id": _("message ID"), "action": _("action"),
-    "error_code": _("error code"), "raw": _("raw frame"), "created_at": _("created at"),
-})
+display_names(
+    OcppMessage,
+    _("OCPP message"),
+    _("OCPP messages"),
+    {
+        "id": _("ID"),
+        "station": _("station"),
+        "identity": _("identity"),
+        "direction": _("direction"),
+        "message_type": _("message type"),
+        "message_id": _("message ID"),
+        "action": _("action"),
+        "error_code": _("error code"),
+        "raw": _("raw frame"),
+        "created_at": _("created at"),
+    },
+)
 
-display_names(SecurityEvent, _("security event"), _("security events"), {
-    "station": _("station"), "identity": _("identity"), "source": _("source"), "kind": _("kind"),
-    "tech_info": _("technical info"), "remote_addr": _("remote address"),
-    "occurred_at": _("occurred at"), "created_at": _("created at"),
-})
+display_names(
+    SecurityEvent,
+    _("security event"),
+    _("security events"),
+    {
+        "station": _("station"),
+        "identity": _("identity"),
+        "source": _("source"),
+        "kind": _("kind"),
+        "tech_info": _("technical info"),
+        "remote_addr": _("remote address"),
+        "occurred_at": _("occurred at"),
+        "created_at": _("created at"),
+    },
+)
 
-display_names(ParkedMessage, _("parked message"), _("parked messages"), {
-    "station": _("station"), "action": _("action"), "reason": _("reason"), "detail": _("detail"),
-    "transaction_id": _("transaction ID"), "payload": _("payload"),
-    "received_at": _("received at"), "resolved_at": _("resolved at"),
-    "resolved_by": _("resolved by"), "resolution_note": _("resolution note"),
-})
+display_names(
+    ParkedMessage,
+    _("parked message"),
+    _("parked messages"),
+    {
+        "station": _("station"),
+        "action": _("action"),
+        "reason": _("reason"),
+        "detail": _("detail"),
+        "transaction_id": _("transaction ID"),
+        "payload": _("payload"),
+        "received_at": _("received at"),
+        "resolved_at": _("resolved at"),
+        "resolved_by": _("resolved by"),
+        "resolution_note": _("resolution note"),
+    },
+)
 
-display_names(CommandRecord, _("command"), _("commands"), {
-    "station": _("station"), "action": _("action"), "payload": _("payload"),
-    "requested_by": _("requested by"), "message_id": _("message ID"), "status": _("status"),
-    "response": _("response"), "error_code": _("error code"),
-    "error_description": _("error description"), "duration_ms": _("duration (ms)"),
-    "created_at": _("created at"), "finished_at": _("finished at"),
-})
+display_names(
+    CommandRecord,
+    _("command"),
+    _("commands"),
+    {
+        "station": _("station"),
+        "action": _("action"),
+        "payload": _("payload"),
+        "requested_by": _("requested by"),
+        "message_id": _("message ID"),
+        "status": _("status"),
+        "response": _("response"),
+        "error_code": _("error code"),
+        "error_description": _("error description"),
+        "duration_ms": _("duration (ms)"),
+        "created_at": _("created at"),
+        "finished_at": _("finished at"),
+    },
+)

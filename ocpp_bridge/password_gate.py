@@ -40,8 +40,12 @@ class PasswordGate:
             rate_limit_rejection_observed(scope="ws_handshake_busy")
             self._refused += 1
             if time.monotonic() - self._reported_at >= REPORT_SECONDS:
-                log.warning("handshake gate full (%d in progress): %d handshake(s) refused "
-                            "with 503 since the last report", self.in_progress, self._refused)
+                log.warning(
+                    "handshake gate full (%d in progress): %d handshake(s) refused "
+                    "with 503 since the last report",
+                    self.in_progress,
+                    self._refused,
+                )
                 self._refused, self._reported_at = 0, time.monotonic()
             return False
         self.in_progress += 1
@@ -52,9 +56,11 @@ class PasswordGate:
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=settings.OCPP_PASSWORD_THREADS,
-                                                thread_name_prefix="ocpp-password",
-                                                initializer=_yield_the_cpu)
+            self._executor = ThreadPoolExecutor(
+                max_workers=settings.OCPP_PASSWORD_THREADS,
+                thread_name_prefix="ocpp-password",
+                initializer=_yield_the_cpu,
+            )
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
 
@@ -64,8 +70,11 @@ def _yield_the_cpu() -> None:
     of a 2-core machine during a storm). Niced, they take only what the rest leaves. Linux
     sets a thread's own priority through its native id; elsewhere this does nothing."""
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(),
-                       os.getpriority(os.PRIO_PROCESS, 0) + settings.OCPP_PASSWORD_NICE)
+        os.setpriority(
+            os.PRIO_PROCESS,
+            threading.get_native_id(),
+            os.getpriority(os.PRIO_PROCESS, 0) + settings.OCPP_PASSWORD_NICE,
+        )
     except (AttributeError, OSError):
         pass
 

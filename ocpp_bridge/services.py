@@ -31,15 +31,27 @@ def _jsonable(payload: Any) -> dict:
     return json.loads(json.dumps(payload, default=str))
 
 
-def parked(*, station_id: int | None, action: str, reason: str, payload: Any,
-           detail: str = "", transaction_id: int | None = None) -> ParkedMessage:
+def parked(
+    *,
+    station_id: int | None,
+    action: str,
+    reason: str,
+    payload: Any,
+    detail: str = "",
+    transaction_id: int | None = None,
+) -> ParkedMessage:
     """An unsaved parked message (batch writers save many at once)."""
-    if transaction_id is not None and not -2 ** 31 <= transaction_id < 2 ** 31:
+    if transaction_id is not None and not -(2**31) <= transaction_id < 2**31:
         # a charger's id beyond our column's range is none of ours: kept in the detail
         detail, transaction_id = f"transactionId {transaction_id}: {detail}", None
-    return ParkedMessage(station_id=station_id, action=action, reason=reason,
-                         detail=detail[:300], transaction_id=transaction_id,
-                         payload=_jsonable(payload))
+    return ParkedMessage(
+        station_id=station_id,
+        action=action,
+        reason=reason,
+        detail=detail[:300],
+        transaction_id=transaction_id,
+        payload=_jsonable(payload),
+    )
 
 
 def park_message(**kwargs) -> ParkedMessage:
@@ -49,20 +61,40 @@ def park_message(**kwargs) -> ParkedMessage:
     return message
 
 
-def security_event_record(*, station_id: int | None, identity: str, kind: str,
-                          source: str = SecurityEvent.Source.PLATFORM, tech_info: str = "",
-                          occurred_at: datetime | None = None,
-                          remote_addr: str = "") -> SecurityEvent:
+def security_event_record(
+    *,
+    station_id: int | None,
+    identity: str,
+    kind: str,
+    source: str = SecurityEvent.Source.PLATFORM,
+    tech_info: str = "",
+    occurred_at: datetime | None = None,
+    remote_addr: str = "",
+) -> SecurityEvent:
     if kind == PAYMENT_AUTH_FAILED:  # every provider's refused callback comes through here
         payment_auth_failure_observed(provider=identity[:20])
     return SecurityEvent.objects.create(
-        station_id=station_id, identity=identity[:48], kind=kind[:50], source=source,
-        tech_info=tech_info, remote_addr=remote_addr[:64],
-        occurred_at=occurred_at or timezone.now())
+        station_id=station_id,
+        identity=identity[:48],
+        kind=kind[:50],
+        source=source,
+        tech_info=tech_info,
+        remote_addr=remote_addr[:64],
+        occurred_at=occurred_at or timezone.now(),
+    )
 
 
-LOG_COLUMNS = ("station_id", "identity", "direction", "message_type", "message_id", "action",
-               "error_code", "raw", "created_at")
+LOG_COLUMNS = (
+    "station_id",
+    "identity",
+    "direction",
+    "message_type",
+    "message_id",
+    "action",
+    "error_code",
+    "raw",
+    "created_at",
+)
 
 
 def message_log_write(rows: list[tuple]) -> None:
@@ -73,7 +105,8 @@ def message_log_write(rows: list[tuple]) -> None:
     with connection.cursor() as cursor:
         cursor.executemany(
             f"INSERT INTO {table} ({', '.join(LOG_COLUMNS)}) VALUES ({placeholders})",  # noqa: S608 - names from the model
-            rows)
+            rows,
+        )
 
 
 def message_log_purge(*, older_than_days: int, now: datetime | None = None) -> int:
@@ -81,29 +114,33 @@ def message_log_purge(*, older_than_days: int, now: datetime | None = None) -> i
     cutoff = (now or timezone.now()) - timedelta(days=older_than_days)
     total = 0
     while True:
-        ids = list(OcppMessage.objects.filter(created_at__lt=cutoff)
-                   .values_list("id", flat=True)[:5000])
+        ids = list(
+            OcppMessage.objects.filter(created_at__lt=cutoff).values_list("id", flat=True)[:5000]
+        )
         if not ids:
             return total
         total += OcppMessage.objects.filter(id__in=ids).delete()[0]
 
 
 @transaction.atomic
-def parked_message_resolve(*, message: ParkedMessage, user: AbstractBaseUser | None,
-                           note: str = "") -> bool:
+def parked_message_resolve(
+    *, message: ParkedMessage, user: AbstractBaseUser | None, note: str = ""
+) -> bool:
     """Mark a parked message resolved. Idempotent: one already resolved (maybe by another
     operator a moment ago) keeps its first resolution. Returns whether this call resolved it."""
     now = timezone.now()
     resolved = ParkedMessage.objects.filter(pk=message.pk, resolved_at__isnull=True).update(
-        resolved_at=now, resolved_by=user, resolution_note=note[:300])
+        resolved_at=now, resolved_by=user, resolution_note=note[:300]
+    )
     if resolved:
         message.resolved_at, message.resolved_by, message.resolution_note = now, user, note[:300]
     return bool(resolved)
 
 
 def command_start(*, station, action: str, payload: dict, requested_by: str) -> CommandRecord:
-    return CommandRecord.objects.create(station=station, action=action, payload=payload,
-                                        requested_by=requested_by[:150])
+    return CommandRecord.objects.create(
+        station=station, action=action, payload=payload, requested_by=requested_by[:150]
+    )
 
 
 @transaction.atomic
@@ -119,8 +156,10 @@ def command_finish(*, record: CommandRecord, result: Any, payload: dict) -> None
 
 def _learn_configuration(station_id: int, action: str, payload: dict, response: dict) -> None:
     if action == "GetConfiguration":
-        known = {item["key"]: {"value": item.get("value"), "readonly": item["readonly"]}
-                 for item in response.get("configurationKey", [])}
+        known = {
+            item["key"]: {"value": item.get("value"), "readonly": item["readonly"]}
+            for item in response.get("configurationKey", [])
+        }
         station = Station.objects.select_for_update().get(pk=station_id)
         if payload.get("key"):  # a partial read refreshes those keys only
             station.configuration = {**station.configuration, **known}
@@ -130,6 +169,8 @@ def _learn_configuration(station_id: int, action: str, payload: dict, response: 
     elif action == "ChangeConfiguration" and payload["key"] not in SECRET_CONFIGURATION_KEYS:
         station = Station.objects.select_for_update().get(pk=station_id)
         entry = station.configuration.get(payload["key"], {"readonly": False})
-        station.configuration = {**station.configuration,
-                                 payload["key"]: {**entry, "value": payload["value"]}}
+        station.configuration = {
+            **station.configuration,
+            payload["key"]: {**entry, "value": payload["value"]},
+        }
         station.save(update_fields=["configuration", "updated_at"])

@@ -25,11 +25,18 @@ from .wallet import wallet_adjust
 
 
 class AdjustWalletForm(forms.Form):
-    amount = forms.DecimalField(max_digits=12, decimal_places=2,
-                                help_text=_("som; positive credits, negative debits the available "
-                                            "balance (never below zero)"))
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=1000,
-                             help_text=_("mandatory; kept in the ledger with your name"))
+    amount = forms.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        help_text=_(
+            "som; positive credits, negative debits the available balance (never below zero)"
+        ),
+    )
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=1000,
+        help_text=_("mandatory; kept in the ledger with your name"),
+    )
     # one key per opened form: a double submit posts once
     key = forms.CharField(widget=forms.HiddenInput)
 
@@ -49,8 +56,18 @@ class AdjustWalletForm(forms.Form):
 class LedgerTransactionInline(ReadOnlyPermissions, TabularInline):
     model = LedgerTransaction
     formset = latest_rows_formset(50)
-    fields = ["created_at", "kind", "amount", "balance_after", "held_after", "ref_type", "ref_id",
-              "author", "reason", "key"]
+    fields = [
+        "created_at",
+        "kind",
+        "amount",
+        "balance_after",
+        "held_after",
+        "ref_type",
+        "ref_id",
+        "author",
+        "reason",
+        "key",
+    ]
     readonly_fields = fields
     ordering = ["-id"]
     show_change_link = True
@@ -62,8 +79,11 @@ class WalletStateFilter(admin.SimpleListFilter):
     parameter_name = "money"
 
     def lookups(self, request, model_admin):
-        return (("debt", _("in debt")), ("held", _("money held")),
-                ("available", _("money available")))
+        return (
+            ("debt", _("in debt")),
+            ("held", _("money held")),
+            ("available", _("money available")),
+        )
 
     def queryset(self, request, queryset):
         if self.value() == "debt":
@@ -81,8 +101,16 @@ class WalletAdmin(ReadOnlyPermissions, ModelAdmin):
     list_filter = [WalletStateFilter, "currency"]
     search_fields = ["client__phone", "client__name"]
     list_select_related = ["client"]
-    readonly_fields = ["client", "currency", "balance", "held", "available", "debt",
-                       "created_at", "updated_at"]
+    readonly_fields = [
+        "client",
+        "currency",
+        "balance",
+        "held",
+        "available",
+        "debt",
+        "created_at",
+        "updated_at",
+    ]
     fields = readonly_fields
     inlines = [LedgerTransactionInline]
     actions = ["adjust_wallet"]
@@ -104,26 +132,50 @@ class WalletAdmin(ReadOnlyPermissions, ModelAdmin):
             return None
         wallet = queryset.select_related("client").get()
         submitted = "adjust" in request.POST
-        form = AdjustWalletForm(request.POST if submitted else None,
-                                initial={"key": f"admin-adjust:{uuid.uuid4()}"})
+        form = AdjustWalletForm(
+            request.POST if submitted else None, initial={"key": f"admin-adjust:{uuid.uuid4()}"}
+        )
         if submitted and form.is_valid():
             data = form.cleaned_data
             try:
-                txn = wallet_adjust(client=wallet.client, amount=data["amount"],
-                                    reason=data["reason"], author=request.user, key=data["key"])
+                txn = wallet_adjust(
+                    client=wallet.client,
+                    amount=data["amount"],
+                    reason=data["reason"],
+                    author=request.user,
+                    key=data["key"],
+                )
             except WalletError as exc:
-                messages.error(request, gettext("Not adjusted: %(code)s %(details)s")
-                               % {"code": exc.code, "details": exc.details})
+                messages.error(
+                    request,
+                    gettext("Not adjusted: %(code)s %(details)s")
+                    % {"code": exc.code, "details": exc.details},
+                )
                 return None
-            messages.success(request, gettext(
-                "%(wallet)s: adjusted by %(amount)s; balance now %(balance)s %(currency)s.")
-                % {"wallet": wallet, "amount": txn.amount, "balance": txn.balance_after,
-                   "currency": txn.currency})
+            messages.success(
+                request,
+                gettext("%(wallet)s: adjusted by %(amount)s; balance now %(balance)s %(currency)s.")
+                % {
+                    "wallet": wallet,
+                    "amount": txn.amount,
+                    "balance": txn.balance_after,
+                    "currency": txn.currency,
+                },
+            )
             return None
-        return TemplateResponse(request, "admin/payments/wallet/adjust.html", {
-            **self.admin_site.each_context(request), "title": gettext("Adjust wallet"),
-            "opts": self.model._meta, "form": form, "wallet": wallet,
-            "checkbox_name": ACTION_CHECKBOX_NAME, "action_name": "adjust_wallet"})
+        return TemplateResponse(
+            request,
+            "admin/payments/wallet/adjust.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": gettext("Adjust wallet"),
+                "opts": self.model._meta,
+                "form": form,
+                "wallet": wallet,
+                "checkbox_name": ACTION_CHECKBOX_NAME,
+                "action_name": "adjust_wallet",
+            },
+        )
 
 
 class LedgerPostingInline(ReadOnlyPermissions, TabularInline):
@@ -138,23 +190,58 @@ REF_TYPES = (("payment", _("payment")), ("session", _("session")))
 
 @admin.register(LedgerTransaction)
 class LedgerTransactionAdmin(CsvExportMixin, ReadOnlyPermissions, ModelAdmin):
-    list_display = ["id", "created_at", "kind", "wallet", "amount", "currency", "balance_after",
-                    "ref_type", "ref_id", "author"]
-    list_filter = ["kind", fixed_values_filter("ref_type", REF_TYPES, _("refers to")),
-                   "currency", ("created_at", DayRangeFilter)]
+    list_display = [
+        "id",
+        "created_at",
+        "kind",
+        "wallet",
+        "amount",
+        "currency",
+        "balance_after",
+        "ref_type",
+        "ref_id",
+        "author",
+    ]
+    list_filter = [
+        "kind",
+        fixed_values_filter("ref_type", REF_TYPES, _("refers to")),
+        "currency",
+        ("created_at", DayRangeFilter),
+    ]
     list_filter_submit = True  # the day range is typed, then applied
     search_fields = ["=id", "key", "ref_id", "wallet__client__phone"]
     search_help_text = _("Transaction id, key, reference id or the client's phone.")
     csv_fields = [
-        (_("id"), "id"), (_("created at"), "created_at"), (_("kind"), "kind"),
-        (_("client phone"), "wallet__client__phone"), (_("amount"), "amount"),
-        (_("currency"), "currency"), (_("balance after"), "balance_after"),
-        (_("held after"), "held_after"), (_("refers to"), "ref_type"),
-        (_("reference id"), "ref_id"), (_("author"), "author__username"),
-        (_("reason"), "reason"), (_("key"), "key")]
+        (_("id"), "id"),
+        (_("created at"), "created_at"),
+        (_("kind"), "kind"),
+        (_("client phone"), "wallet__client__phone"),
+        (_("amount"), "amount"),
+        (_("currency"), "currency"),
+        (_("balance after"), "balance_after"),
+        (_("held after"), "held_after"),
+        (_("refers to"), "ref_type"),
+        (_("reference id"), "ref_id"),
+        (_("author"), "author__username"),
+        (_("reason"), "reason"),
+        (_("key"), "key"),
+    ]
     list_select_related = ["wallet__client", "author"]
-    readonly_fields = ["key", "kind", "wallet", "currency", "amount", "ref_type", "ref_id", "hold",
-                       "author", "reason", "balance_after", "held_after", "created_at"]
+    readonly_fields = [
+        "key",
+        "kind",
+        "wallet",
+        "currency",
+        "amount",
+        "ref_type",
+        "ref_id",
+        "hold",
+        "author",
+        "reason",
+        "balance_after",
+        "held_after",
+        "created_at",
+    ]
     fields = readonly_fields
     inlines = [LedgerPostingInline]
     date_hierarchy = "created_at"
@@ -162,8 +249,18 @@ class LedgerTransactionAdmin(CsvExportMixin, ReadOnlyPermissions, ModelAdmin):
 
 @admin.register(Hold)
 class HoldAdmin(ReadOnlyPermissions, ModelAdmin):
-    list_display = ["id", "wallet", "amount", "captured", "released", "status", "ref_type",
-                    "ref_id", "created_at", "closed_at"]
+    list_display = [
+        "id",
+        "wallet",
+        "amount",
+        "captured",
+        "released",
+        "status",
+        "ref_type",
+        "ref_id",
+        "created_at",
+        "closed_at",
+    ]
     list_filter = ["status", ("created_at", DayRangeFilter)]
     list_filter_submit = True
     search_fields = ["=id", "ref_id", "wallet__client__phone"]
@@ -187,8 +284,16 @@ class OutstandingFilter(admin.SimpleListFilter):
 
 @admin.register(Debt)
 class DebtAdmin(ReadOnlyPermissions, ModelAdmin):
-    list_display = ["id", "wallet", "amount", "settled", "ref_type", "ref_id", "created_at",
-                    "settled_at"]
+    list_display = [
+        "id",
+        "wallet",
+        "amount",
+        "settled",
+        "ref_type",
+        "ref_id",
+        "created_at",
+        "settled_at",
+    ]
     list_filter = [OutstandingFilter]
     search_fields = ["ref_id", "wallet__client__phone"]
     list_select_related = ["wallet__client"]

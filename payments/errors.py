@@ -23,8 +23,9 @@ class InsufficientBalance(WalletError):
     http_status = status.HTTP_402_PAYMENT_REQUIRED
 
     def __init__(self, *, required: Decimal, available: Decimal, currency: str):
-        super().__init__({"required": str(required), "available": str(available),
-                          "currency": currency})
+        super().__init__(
+            {"required": str(required), "available": str(available), "currency": currency}
+        )
 
 
 class IdempotencyConflict(WalletError):
@@ -74,8 +75,10 @@ class AdjustmentNotAllowed(WalletError):
 
 # -- top-ups (payments/topups.py) ---------------------------------------------------------
 
+
 class TopupRefused(WalletError):
     """The client may not top up (blocked, pending deletion): the code says which."""
+
     http_status = status.HTTP_403_FORBIDDEN
 
     def __init__(self, code: str):
@@ -92,6 +95,7 @@ class TopupAmountOutOfRange(WalletError):
 
 class ProviderNotAvailable(WalletError):
     """Unknown, not configured here, or not for this wallet's currency."""
+
     code_name = "PROVIDER_NOT_AVAILABLE"
     http_status = status.HTTP_409_CONFLICT
 
@@ -101,6 +105,7 @@ class ProviderNotAvailable(WalletError):
 
 class PaymentProviderError(WalletError):
     """The provider could not be reached or failed: try again later or another one."""
+
     code_name = "PAYMENT_PROVIDER_ERROR"
     http_status = status.HTTP_502_BAD_GATEWAY
 

@@ -65,8 +65,9 @@ BALANCE_ACCOUNTS = (Account.CLIENT_AVAILABLE, Account.CLIENT_HELD)
 
 
 class Wallet(models.Model):
-    client = models.OneToOneField("accounts.Client", on_delete=models.PROTECT,
-                                  related_name="wallet")
+    client = models.OneToOneField(
+        "accounts.Client", on_delete=models.PROTECT, related_name="wallet"
+    )
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, default=DEFAULT_CURRENCY)
     balance = models.DecimalField(**MONEY, default=ZERO, help_text=_("held included"))
     held = models.DecimalField(**MONEY, default=ZERO)
@@ -80,11 +81,14 @@ class Wallet(models.Model):
         constraints = [
             models.CheckConstraint(name="wallet_balance_non_negative", condition=Q(balance__gte=0)),
             models.CheckConstraint(name="wallet_held_non_negative", condition=Q(held__gte=0)),
-            models.CheckConstraint(name="wallet_held_within_balance",
-                                   condition=Q(held__lte=F("balance"))),
+            models.CheckConstraint(
+                name="wallet_held_within_balance", condition=Q(held__lte=F("balance"))
+            ),
             models.CheckConstraint(name="wallet_debt_non_negative", condition=Q(debt__gte=0)),
-            models.CheckConstraint(name="wallet_debt_only_when_nothing_available",
-                                   condition=Q(debt=0) | Q(balance=F("held"))),
+            models.CheckConstraint(
+                name="wallet_debt_only_when_nothing_available",
+                condition=Q(debt=0) | Q(balance=F("held")),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -117,17 +121,23 @@ class Hold(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["ref_type", "ref_id"]),
-                   models.Index(fields=["wallet", "status"])]
+        indexes = [
+            models.Index(fields=["ref_type", "ref_id"]),
+            models.Index(fields=["wallet", "status"]),
+        ]
         constraints = [
             models.CheckConstraint(name="hold_amount_positive", condition=Q(amount__gt=0)),
-            models.CheckConstraint(name="hold_parts_non_negative",
-                                   condition=Q(captured__gte=0, released__gte=0)),
-            models.CheckConstraint(name="hold_parts_within_amount",
-                                   condition=Q(amount__gte=F("captured") + F("released"))),
-            models.CheckConstraint(name="hold_released_is_empty",
-                                   condition=~Q(status="released")
-                                   | Q(amount=F("captured") + F("released"))),
+            models.CheckConstraint(
+                name="hold_parts_non_negative", condition=Q(captured__gte=0, released__gte=0)
+            ),
+            models.CheckConstraint(
+                name="hold_parts_within_amount",
+                condition=Q(amount__gte=F("captured") + F("released")),
+            ),
+            models.CheckConstraint(
+                name="hold_released_is_empty",
+                condition=~Q(status="released") | Q(amount=F("captured") + F("released")),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -162,10 +172,12 @@ class LedgerTransaction(models.Model):
     amount = models.DecimalField(**MONEY, help_text=_("what was asked (adjustments: signed)"))
     ref_type = models.CharField(max_length=32, blank=True)  # "payment", "session", ...
     ref_id = models.CharField(max_length=64, blank=True)
-    hold = models.ForeignKey(Hold, on_delete=models.PROTECT, null=True, blank=True,
-                             related_name="transactions")
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True,
-                               blank=True, related_name="+")
+    hold = models.ForeignKey(
+        Hold, on_delete=models.PROTECT, null=True, blank=True, related_name="transactions"
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     reason = models.TextField(blank=True)
     # the wallet right after this transaction (a statement needs no running sum)
     balance_after = models.DecimalField(**MONEY)
@@ -174,15 +186,19 @@ class LedgerTransaction(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["wallet", "-id"]),
-                   models.Index(fields=["ref_type", "ref_id"])]
+        indexes = [
+            models.Index(fields=["wallet", "-id"]),
+            models.Index(fields=["ref_type", "ref_id"]),
+        ]
         constraints = [
             models.CheckConstraint(
                 name="ledger_adjustment_has_reason_and_author",
-                condition=~Q(kind="adjustment") | (~Q(reason="") & Q(author__isnull=False))),
+                condition=~Q(kind="adjustment") | (~Q(reason="") & Q(author__isnull=False)),
+            ),
             models.CheckConstraint(
                 name="ledger_hold_ops_name_hold",
-                condition=~Q(kind__in=["hold", "capture", "release"]) | Q(hold__isnull=False)),
+                condition=~Q(kind__in=["hold", "capture", "release"]) | Q(hold__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -192,11 +208,13 @@ class LedgerTransaction(models.Model):
 class LedgerPosting(models.Model):
     """One line of a transaction: `amount` (credit +, debit −) on one account."""
 
-    transaction = models.ForeignKey(LedgerTransaction, on_delete=models.PROTECT,
-                                    related_name="postings")
+    transaction = models.ForeignKey(
+        LedgerTransaction, on_delete=models.PROTECT, related_name="postings"
+    )
     account = models.CharField(max_length=20, choices=Account.choices)
-    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, null=True, blank=True,
-                               related_name="postings")
+    wallet = models.ForeignKey(
+        Wallet, on_delete=models.PROTECT, null=True, blank=True, related_name="postings"
+    )
     amount = models.DecimalField(**MONEY)
 
     class Meta:
@@ -207,7 +225,8 @@ class LedgerPosting(models.Model):
             models.CheckConstraint(
                 name="posting_client_account_names_wallet",
                 condition=(Q(account__in=CLIENT_ACCOUNTS) & Q(wallet__isnull=False))
-                | (~Q(account__in=CLIENT_ACCOUNTS) & Q(wallet__isnull=True))),
+                | (~Q(account__in=CLIENT_ACCOUNTS) & Q(wallet__isnull=True)),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -219,8 +238,9 @@ class Debt(models.Model):
     oldest first, by the next credits to the wallet; forgiven by a refund of its ref."""
 
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="debts")
-    transaction = models.ForeignKey(LedgerTransaction, on_delete=models.PROTECT,
-                                    related_name="debts")
+    transaction = models.ForeignKey(
+        LedgerTransaction, on_delete=models.PROTECT, related_name="debts"
+    )
     amount = models.DecimalField(**MONEY)
     settled = models.DecimalField(**MONEY, default=ZERO, help_text=_("paid or forgiven"))
     ref_type = models.CharField(max_length=32, blank=True)
@@ -233,8 +253,10 @@ class Debt(models.Model):
         indexes = [models.Index(fields=["ref_type", "ref_id"])]
         constraints = [
             models.CheckConstraint(name="debt_amount_positive", condition=Q(amount__gt=0)),
-            models.CheckConstraint(name="debt_settled_within_amount",
-                                   condition=Q(settled__gte=0) & Q(settled__lte=F("amount"))),
+            models.CheckConstraint(
+                name="debt_settled_within_amount",
+                condition=Q(settled__gte=0) & Q(settled__lte=F("amount")),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -245,32 +267,83 @@ class Debt(models.Model):
         return self.amount - self.settled
 
 
-display_names(Wallet, _("wallet"), _("wallets"), {
-    "client": _("client"), "currency": _("currency"), "balance": _("balance"), "held": _("held"),
-    "debt": _("debt"), "created_at": _("created at"), "updated_at": _("updated at"),
-})
+display_names(
+    Wallet,
+    _("wallet"),
+    _("wallets"),
+    {
+        "client": _("client"),
+        "currency": _("currency"),
+        "balance": _("balance"),
+        "held": _("held"),
+        "debt": _("debt"),
+        "created_at": _("created at"),
+        "updated_at": _("updated at"),
+    },
+)
 
-display_names(Hold, _("hold"), _("holds"), {
-    "wallet": _("wallet"), "amount": _("amount"), "captured": _("captured"),
-    "released": _("released"), "status": _("status"), "ref_type": _("reference type"),
-    "ref_id": _("reference ID"), "created_at": _("created at"), "closed_at": _("closed at"),
-})
+display_names(
+    Hold,
+    _("hold"),
+    _("holds"),
+    {
+        "wallet": _("wallet"),
+        "amount": _("amount"),
+        "captured": _("captured"),
+        "released": _("released"),
+        "status": _("status"),
+        "ref_type": _("reference type"),
+        "ref_id": _("reference ID"),
+        "created_at": _("created at"),
+        "closed_at": _("closed at"),
+    },
+)
 
-display_names(LedgerTransaction, _("ledger transaction"), _("ledger transactions"), {
-    "key": _("key"), "kind": _("kind"), "wallet": _("wallet"), "currency": _("currency"),
-    "amount": _("amount"), "ref_type": _("reference type"), "ref_id": _("reference ID"),
-    "hold": _("hold"), "author": _("author"), "reason": _("reason"),
-    "balance_after": _("balance after"), "held_after": _("held after"),
-    "created_at": _("created at"),
-})
+display_names(
+    LedgerTransaction,
+    _("ledger transaction"),
+    _("ledger transactions"),
+    {
+        "key": _("key"),
+        "kind": _("kind"),
+        "wallet": _("wallet"),
+        "currency": _("currency"),
+        "amount": _("amount"),
+        "ref_type": _("reference type"),
+        "ref_id": _("reference ID"),
+        "hold": _("hold"),
+        "author": _("author"),
+        "reason": _("reason"),
+        "balance_after": _("balance after"),
+        "held_after": _("held after"),
+        "created_at": _("created at"),
+    },
+)
 
-display_names(LedgerPosting, _("ledger posting"), _("ledger postings"), {
-    "transaction": _("transaction"), "account": _("account"), "wallet": _("wallet"),
-    "amount": _("amount"),
-})
+display_names(
+    LedgerPosting,
+    _("ledger posting"),
+    _("ledger postings"),
+    {
+        "transaction": _("transaction"),
+        "account": _("account"),
+        "wallet": _("wallet"),
+        "amount": _("amount"),
+    },
+)
 
-display_names(Debt, _("debt"), _("debts"), {
-    "wallet": _("wallet"), "transaction": _("transaction"), "amount": _("amount"),
-    "settled": pgettext_lazy("debt", "settled"), "ref_type": _("reference type"),
-    "ref_id": _("reference ID"), "created_at": _("created at"), "settled_at": _("settled at"),
-})
+display_names(
+    Debt,
+    _("debt"),
+    _("debts"),
+    {
+        "wallet": _("wallet"),
+        "transaction": _("transaction"),
+        "amount": _("amount"),
+        "settled": pgettext_lazy("debt", "settled"),
+        "ref_type": _("reference type"),
+        "ref_id": _("reference ID"),
+        "created_at": _("created at"),
+        "settled_at": _("settled at"),
+    },
+)

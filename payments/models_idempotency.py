@@ -21,8 +21,9 @@ class IdempotencyKey(models.Model):
         IN_PROGRESS = "in_progress", _("In Progress")
         COMPLETED = "completed", _("Completed")
 
-    client = models.ForeignKey("accounts.Client", on_delete=models.CASCADE,
-                               related_name="idempotency_keys")
+    client = models.ForeignKey(
+        "accounts.Client", on_delete=models.CASCADE, related_name="idempotency_keys"
+    )
     key = models.CharField(max_length=255)
     # sha256 of method, path and canonical JSON body: same key + other request → 422
     fingerprint = models.CharField(max_length=64)
@@ -43,9 +44,10 @@ class IdempotencyKey(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["client", "key"], name="idempotency_key_per_client"),
             models.CheckConstraint(
-                condition=models.Q(state="in_progress") | models.Q(
-                    completed_at__isnull=False, response_status__isnull=False),
-                name="idempotency_key_completed_has_response"),
+                condition=models.Q(state="in_progress")
+                | models.Q(completed_at__isnull=False, response_status__isnull=False),
+                name="idempotency_key_completed_has_response",
+            ),
         ]
         indexes = [models.Index(fields=["created_at"], name="idempotency_key_created")]
 
@@ -53,10 +55,23 @@ class IdempotencyKey(models.Model):
         return f"{self.client_id}:{self.key} ({self.state})"
 
 
-display_names(IdempotencyKey, _("idempotency key"), _("idempotency keys"), {
-    "client": _("client"), "key": _("key"), "fingerprint": _("fingerprint"), "method": _("method"),
-    "path": _("path"), "state": _("state"), "claim": _("claim"), "created_at": _("created at"),
-    "locked_at": _("locked at"), "completed_at": _("completed at"),
-    "response_status": _("response status"), "response_headers": _("response headers"),
-    "response_body": _("response body"),
-})
+display_names(
+    IdempotencyKey,
+    _("idempotency key"),
+    _("idempotency keys"),
+    {
+        "client": _("client"),
+        "key": _("key"),
+        "fingerprint": _("fingerprint"),
+        "method": _("method"),
+        "path": _("path"),
+        "state": _("state"),
+        "claim": _("claim"),
+        "created_at": _("created at"),
+        "locked_at": _("locked at"),
+        "completed_at": _("completed at"),
+        "response_status": _("response status"),
+        "response_headers": _("response headers"),
+        "response_body": _("response body"),
+    },
+)

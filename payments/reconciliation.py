@@ -79,18 +79,33 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
 
 # -- reconcile ---------------------------------------------------------------------------
 
+
 @dataclass
 class _Found:
     """Issues of one run, in the order found; recorded together at the end."""
+
     provider: str
     day: date
     rows: list[dict] = field(default_factory=list)
 
-    def add(self, kind: str, *, payment: Payment | None = None, ptid: str = "",
-            our: Decimal | None = None, their: Decimal | None = None, detail: str = "") -> None:
-        self.rows.append({"kind": kind, "payment": payment, "provider_transaction_id": ptid[:64],
-                          "defaults": {"our_amount": our, "their_amount": their,
-                                       "detail": detail[:300]}})
+    def add(
+        self,
+        kind: str,
+        *,
+        payment: Payment | None = None,
+        ptid: str = "",
+        our: Decimal | None = None,
+        their: Decimal | None = None,
+        detail: str = "",
+    ) -> None:
+        self.rows.append(
+            {
+                "kind": kind,
+                "payment": payment,
+                "provider_transaction_id": ptid[:64],
+                "defaults": {"our_amount": our, "their_amount": their, "detail": detail[:300]},
+            }
+        )
 
 
 def reconcile(provider: str, day: date) -> list[ReconciliationIssue]:
@@ -106,22 +121,31 @@ def reconcile(provider: str, day: date) -> list[ReconciliationIssue]:
     issues = _record(found)
     issues += _stuck_pending(provider, day)
     if issues:
-        log.warning("reconciliation %s %s: %d issue(s): %s", provider, day, len(issues),
-                    ", ".join(sorted({i.kind for i in issues})))
+        log.warning(
+            "reconciliation %s %s: %d issue(s): %s",
+            provider,
+            day,
+            len(issues),
+            ", ".join(sorted({i.kind for i in issues})),
+        )
     else:
-        log.info("reconciliation %s %s: %d statement line(s), no issues", provider, day,
-                 len(lines))
+        log.info("reconciliation %s %s: %d statement line(s), no issues", provider, day, len(lines))
     return issues
 
 
-def _compare_lines(found: _Found, paid: list[StatementLine], start: datetime,
-                   end: datetime) -> set[int]:
+def _compare_lines(
+    found: _Found, paid: list[StatementLine], start: datetime, end: datetime
+) -> set[int]:
     """Judge the day's paid lines; returns the ids of our payments any paid line vouches for
     (the margin's lines included)."""
     ours = Payment.objects.filter(provider=found.provider).filter(
         Q(order_id__in={line.order_id for line in paid if line.order_id})
-        | Q(provider_transaction_id__in={line.provider_transaction_id for line in paid
-                                         if line.provider_transaction_id}))
+        | Q(
+            provider_transaction_id__in={
+                line.provider_transaction_id for line in paid if line.provider_transaction_id
+            }
+        )
+    )
     by_order, by_ptid = {}, {}
     for payment in ours:
         by_order[payment.order_id] = payment
@@ -139,77 +163,134 @@ def _compare_lines(found: _Found, paid: list[StatementLine], start: datetime,
         key = ptid or f"order:{line.order_id}"
         their = Decimal(line.amount)
         if payment is None:
-            found.add(Kind.MISSING_CREDIT, ptid=key, their=money(their),
-                      detail=f"paid at the provider for order {line.order_id!r}, which we do "
-                             "not know")
+            found.add(
+                Kind.MISSING_CREDIT,
+                ptid=key,
+                their=money(their),
+                detail=f"paid at the provider for order {line.order_id!r}, which we do not know",
+            )
             continue
-        if of_tx and of_order and of_tx.pk != of_order.pk and of_tx.credit_id \
-                and of_order.credit_id:
-            found.add(Kind.DOUBLE_CREDIT, payment=of_order, ptid=key,
-                      our=of_order.amount, their=money(their),
-                      detail=f"provider transaction {ptid} credited to payments {of_tx.pk} "
-                             f"and {of_order.pk}")
+        if (
+            of_tx
+            and of_order
+            and of_tx.pk != of_order.pk
+            and of_tx.credit_id
+            and of_order.credit_id
+        ):
+            found.add(
+                Kind.DOUBLE_CREDIT,
+                payment=of_order,
+                ptid=key,
+                our=of_order.amount,
+                their=money(their),
+                detail=f"provider transaction {ptid} credited to payments {of_tx.pk} "
+                f"and {of_order.pk}",
+            )
         if their != payment.amount:
-            found.add(Kind.AMOUNT_MISMATCH, payment=payment, ptid=key, our=payment.amount,
-                      their=money(their),
-                      detail=f"statement {their} {payment.currency}, ours {payment.amount} "
-                             f"(payment {payment.status})")
+            found.add(
+                Kind.AMOUNT_MISMATCH,
+                payment=payment,
+                ptid=key,
+                our=payment.amount,
+                their=money(their),
+                detail=f"statement {their} {payment.currency}, ours {payment.amount} "
+                f"(payment {payment.status})",
+            )
         elif payment.status not in CREDITED:
-            found.add(Kind.MISSING_CREDIT, payment=payment, ptid=key, our=payment.amount,
-                      their=money(their),
-                      detail=f"paid at the provider; ours is {payment.status}")
+            found.add(
+                Kind.MISSING_CREDIT,
+                payment=payment,
+                ptid=key,
+                our=payment.amount,
+                their=money(their),
+                detail=f"paid at the provider; ours is {payment.status}",
+            )
         elif payment.provider_transaction_id not in ("", ptid) and ptid:
-            found.add(Kind.MISSING_CREDIT, payment=payment, ptid=key, our=payment.amount,
-                      their=money(their),
-                      detail=f"order credited for provider transaction "
-                             f"{payment.provider_transaction_id}; this one is not credited")
+            found.add(
+                Kind.MISSING_CREDIT,
+                payment=payment,
+                ptid=key,
+                our=payment.amount,
+                their=money(their),
+                detail=f"order credited for provider transaction "
+                f"{payment.provider_transaction_id}; this one is not credited",
+            )
     return vouched
 
 
-def _unknown_at_provider(found: _Found, vouched: set[int], start: datetime,
-                         end: datetime) -> None:
-    credited = Payment.objects.filter(provider=found.provider, status=Status.PAID,
-                                      paid_at__gte=start, paid_at__lt=end).exclude(
-        pk__in=vouched).order_by("id")
+def _unknown_at_provider(found: _Found, vouched: set[int], start: datetime, end: datetime) -> None:
+    credited = (
+        Payment.objects.filter(
+            provider=found.provider, status=Status.PAID, paid_at__gte=start, paid_at__lt=end
+        )
+        .exclude(pk__in=vouched)
+        .order_by("id")
+    )
     for payment in credited:
-        found.add(Kind.UNKNOWN_AT_PROVIDER, payment=payment, our=payment.amount,
-                  detail=f"credited {payment.paid_at:%Y-%m-%d %H:%M:%S} UTC; the statement "
-                         "does not list it as paid")
+        found.add(
+            Kind.UNKNOWN_AT_PROVIDER,
+            payment=payment,
+            our=payment.amount,
+            detail=f"credited {payment.paid_at:%Y-%m-%d %H:%M:%S} UTC; the statement "
+            "does not list it as paid",
+        )
 
 
 def _double_credits(found: _Found, start: datetime, end: datetime) -> None:
     """Payments of this provider with a top-up credit posted that day and more than one
     credit in all (confirmed with `credits_of`, the one definition of a credit)."""
-    topups_of = LedgerTransaction.objects.filter(kind=LedgerTransaction.Kind.TOPUP,
-                                                 ref_type="payment")
+    topups_of = LedgerTransaction.objects.filter(
+        kind=LedgerTransaction.Kind.TOPUP, ref_type="payment"
+    )
     that_day = topups_of.filter(created_at__gte=start, created_at__lt=end).values("ref_id")
-    suspects = [int(ref) for ref in topups_of.filter(ref_id__in=that_day)
-                .exclude(key__endswith=":undone").values("ref_id")
-                .annotate(n=Count("id")).filter(n__gt=1).values_list("ref_id", flat=True)
-                if ref.isdigit()]
+    suspects = [
+        int(ref)
+        for ref in topups_of.filter(ref_id__in=that_day)
+        .exclude(key__endswith=":undone")
+        .values("ref_id")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+        .values_list("ref_id", flat=True)
+        if ref.isdigit()
+    ]
     for payment in Payment.objects.filter(provider=found.provider, pk__in=suspects):
         credits = topups.credits_of(payment)
         if credits > 1:
-            found.add(Kind.DOUBLE_CREDIT, payment=payment, our=payment.amount,
-                      detail=f"{credits} top-up credits in the ledger for one payment")
+            found.add(
+                Kind.DOUBLE_CREDIT,
+                payment=payment,
+                our=payment.amount,
+                detail=f"{credits} top-up credits in the ledger for one payment",
+            )
 
 
 def _stuck_pending(provider: str, day: date) -> list[ReconciliationIssue]:
     """Open payments long past expiry; one unresolved issue per payment whatever the day."""
     cutoff = timezone.now() - timedelta(hours=settings.RECONCILE_STUCK_AFTER_HOURS)
-    stuck = list(Payment.objects.filter(provider=provider, status__in=Payment.OPEN_STATUSES,
-                                        expires_at__lt=cutoff).order_by("id"))
-    open_issues = {issue.payment_id: issue for issue in ReconciliationIssue.objects.filter(
-        kind=Kind.STUCK_PENDING, payment__in=stuck, resolved_at__isnull=True)}
+    stuck = list(
+        Payment.objects.filter(
+            provider=provider, status__in=Payment.OPEN_STATUSES, expires_at__lt=cutoff
+        ).order_by("id")
+    )
+    open_issues = {
+        issue.payment_id: issue
+        for issue in ReconciliationIssue.objects.filter(
+            kind=Kind.STUCK_PENDING, payment__in=stuck, resolved_at__isnull=True
+        )
+    }
     found = _Found(provider, day)
     issues = []
     for payment in stuck:
         if payment.pk in open_issues:
             issues.append(open_issues[payment.pk])
             continue
-        found.add(Kind.STUCK_PENDING, payment=payment, our=payment.amount,
-                  detail=f"{payment.status} since {payment.created_at:%Y-%m-%d %H:%M} UTC, "
-                         f"expired {payment.expires_at:%Y-%m-%d %H:%M} UTC")
+        found.add(
+            Kind.STUCK_PENDING,
+            payment=payment,
+            our=payment.amount,
+            detail=f"{payment.status} since {payment.created_at:%Y-%m-%d %H:%M} UTC, "
+            f"expired {payment.expires_at:%Y-%m-%d %H:%M} UTC",
+        )
     return issues + _record(found)
 
 
@@ -218,7 +299,8 @@ def _record(found: _Found) -> list[ReconciliationIssue]:
     with transaction.atomic():
         for row in found.rows:
             issue, created = ReconciliationIssue.objects.get_or_create(
-                provider=found.provider, day=found.day, **row)
+                provider=found.provider, day=found.day, **row
+            )
             issues.append(issue)
             new += [issue] if created else []
         alert_reconciliation_issues(found.provider, found.day, new)  # after the commit
@@ -246,6 +328,7 @@ def reconcile_all(day: date) -> list[ProviderRun]:
 
 # -- resolve (the admin's actions) -------------------------------------------------------
 
+
 def issue_credit(*, issue_id: int, user) -> Payment:
     """Credit the payment of a MISSING_CREDIT issue through the one crediting path and mark
     the issue resolved, together. IssueNotCreditable when it is not that kind of issue;
@@ -255,22 +338,31 @@ def issue_credit(*, issue_id: int, user) -> Payment:
         if issue.resolved_at is not None:
             raise IssueNotCreditable("already resolved")
         if issue.kind != Kind.MISSING_CREDIT or issue.payment_id is None:
-            raise IssueNotCreditable("only a missing credit of one of our payments can be "
-                                     "credited; resolve the others by hand")
+            raise IssueNotCreditable(
+                "only a missing credit of one of our payments can be "
+                "credited; resolve the others by hand"
+            )
         payment = Payment.objects.get(pk=issue.payment_id)
-        ptid = "" if issue.provider_transaction_id.startswith("order:") \
+        ptid = (
+            ""
+            if issue.provider_transaction_id.startswith("order:")
             else issue.provider_transaction_id
+        )
         if payment.status in CREDITED:
             if ptid and payment.provider_transaction_id not in ("", ptid):
                 raise IssueNotCreditable(
                     f"the payment is credited for provider transaction "
                     f"{payment.provider_transaction_id}; {ptid} is another payment at the "
-                    "provider (refund it there, or adjust the wallet), then mark resolved")
+                    "provider (refund it there, or adjust the wallet), then mark resolved"
+                )
             note = f"already credited (ledger transaction {payment.credit_id})"
         else:
             payment = topups.payment_mark_paid(
-                payment_id=payment.pk, source="reconciliation", provider_transaction_id=ptid,
-                amount=issue.their_amount if issue.their_amount is not None else payment.amount)
+                payment_id=payment.pk,
+                source="reconciliation",
+                provider_transaction_id=ptid,
+                amount=issue.their_amount if issue.their_amount is not None else payment.amount,
+            )
             note = f"credited from the statement (ledger transaction {payment.credit_id})"
         _resolve(issue, user, note)
     log.info("reconciliation issue %s: %s by %s", issue.pk, note, user)
@@ -298,8 +390,19 @@ def _resolve(issue: ReconciliationIssue, user, note: str) -> None:
 
 # -- CSV ---------------------------------------------------------------------------------
 
-CSV_COLUMNS = ("provider", "day", "kind", "order_id", "provider_transaction_id", "our_amount",
-               "their_amount", "detail", "found_at", "resolved_at", "resolution")
+CSV_COLUMNS = (
+    "provider",
+    "day",
+    "kind",
+    "order_id",
+    "provider_transaction_id",
+    "our_amount",
+    "their_amount",
+    "detail",
+    "found_at",
+    "resolved_at",
+    "resolution",
+)
 
 
 def _cell(value) -> str:
@@ -321,13 +424,22 @@ def issues_csv(queryset: Iterable[ReconciliationIssue]) -> str:
     writer.writerow(CSV_COLUMNS)
     for issue in queryset:
         payment = issue.payment
-        writer.writerow([
-            issue.provider, issue.day.isoformat(), issue.kind,
-            _cell(payment.order_id if payment else ""),
-            _cell(issue.provider_transaction_id
-                  or (payment.provider_transaction_id if payment else "")),
-            "" if issue.our_amount is None else f"{issue.our_amount:.2f}",
-            "" if issue.their_amount is None else f"{issue.their_amount:.2f}",
-            _cell(issue.detail), _when(issue.found_at), _when(issue.resolved_at),
-            _cell(issue.resolution)])
+        writer.writerow(
+            [
+                issue.provider,
+                issue.day.isoformat(),
+                issue.kind,
+                _cell(payment.order_id if payment else ""),
+                _cell(
+                    issue.provider_transaction_id
+                    or (payment.provider_transaction_id if payment else "")
+                ),
+                "" if issue.our_amount is None else f"{issue.our_amount:.2f}",
+                "" if issue.their_amount is None else f"{issue.their_amount:.2f}",
+                _cell(issue.detail),
+                _when(issue.found_at),
+                _when(issue.resolved_at),
+                _cell(issue.resolution),
+            ]
+        )
     return out.getvalue()

@@ -20,9 +20,12 @@ def payments_expire_task() -> int:
 def reconcile_task(day: str | None = None) -> dict:
     """Daily: yesterday (UTC) for every enabled provider, or `day` (YYYY-MM-DD) to run one
     again by hand. Returns, per provider, the number of issues or the error."""
-    when = (timezone.now() - timedelta(days=1)).date() if day is None \
-        else date.fromisoformat(day)
+    when = (timezone.now() - timedelta(days=1)).date() if day is None else date.fromisoformat(day)
     runs = reconciliation.reconcile_all(when)
-    return {"day": when.isoformat(),
-            "providers": {run.provider: ({"error": run.error} if run.error
-                                         else {"issues": len(run.issues)}) for run in runs}}
+    return {
+        "day": when.isoformat(),
+        "providers": {
+            run.provider: ({"error": run.error} if run.error else {"issues": len(run.issues)})
+            for run in runs
+        },
+    }

@@ -54,15 +54,32 @@ def new_order_id() -> str:
     return "EVP" + secrets.token_hex(8).upper()
 
 
-def event_record(*, provider: str, direction: str, kind: str, verified: bool, payload,
-                 payment: Payment | None = None, answer=None, remote_addr: str = "") -> None:
+def event_record(
+    *,
+    provider: str,
+    direction: str,
+    kind: str,
+    verified: bool,
+    payload,
+    payment: Payment | None = None,
+    answer=None,
+    remote_addr: str = "",
+) -> None:
     """Append to the payment audit log (callers mask secrets first)."""
-    PaymentEvent.objects.create(provider=provider, direction=direction, kind=kind[:40],
-                                verified=verified, payload=payload, answer=answer,
-                                payment=payment, remote_addr=remote_addr[:64])
+    PaymentEvent.objects.create(
+        provider=provider,
+        direction=direction,
+        kind=kind[:40],
+        verified=verified,
+        payload=payload,
+        answer=answer,
+        payment=payment,
+        remote_addr=remote_addr[:64],
+    )
 
 
 # -- create ------------------------------------------------------------------------------
+
 
 def topup_create(*, client: Client, provider: str, amount) -> Payment:
     """A pending payment with what the app shows, or a PaymentError (nothing left pending)."""
@@ -81,9 +98,13 @@ def topup_create(*, client: Client, provider: str, amount) -> Payment:
     if currency not in implementation.currencies:
         raise errors.ProviderNotAvailable(provider, f"does not take {currency}")
     payment = Payment.objects.create(
-        client=client, provider=provider, order_id=new_order_id(), amount=amount,
+        client=client,
+        provider=provider,
+        order_id=new_order_id(),
+        amount=amount,
         currency=currency,
-        expires_at=timezone.now() + timedelta(minutes=settings.TOPUP_EXPIRY_MINUTES))
+        expires_at=timezone.now() + timedelta(minutes=settings.TOPUP_EXPIRY_MINUTES),
+    )
     try:
         checkout = implementation.create(payment)
     except ProviderError as exc:
@@ -91,32 +112,45 @@ def topup_create(*, client: Client, provider: str, amount) -> Payment:
         log.warning("%s: could not create payment %s: %s", provider, payment.pk, exc)
         raise errors.PaymentProviderError(provider) from None
     Payment.objects.filter(pk=payment.pk, status=Status.CREATED).update(
-        status=Status.PENDING, checkout=checkout.as_dict(),
+        status=Status.PENDING,
+        checkout=checkout.as_dict(),
         provider_state={**payment.provider_state, **checkout.state},
         provider_transaction_id=checkout.provider_transaction_id or "",
-        updated_at=timezone.now())
+        updated_at=timezone.now(),
+    )
     payment.refresh_from_db()
     return payment
 
 
 def _fail(payment: Payment, reason: str) -> None:
     Payment.objects.filter(pk=payment.pk, status=Status.CREATED).update(
-        status=Status.CANCELLED, cancelled_at=timezone.now(), failure_reason=reason[:300],
-        updated_at=timezone.now())
+        status=Status.CANCELLED,
+        cancelled_at=timezone.now(),
+        failure_reason=reason[:300],
+        updated_at=timezone.now(),
+    )
 
 
 # -- credit / fail (the shared path) -----------------------------------------------------
 
+
 def payment_lock(payment_id: int) -> Payment:
     # of=self: the payment row only; the joined client row too would close a lock cycle with
     # charging's session_lock (wallet → session + client) against payment → wallet here
-    return (Payment.objects.select_for_update(of=("self",)).select_related("client")
-            .get(pk=payment_id))
+    return (
+        Payment.objects.select_for_update(of=("self",)).select_related("client").get(pk=payment_id)
+    )
 
 
 @transaction.atomic
-def payment_mark_paid(*, payment_id: int, amount: Decimal, provider_transaction_id: str = "",
-                      source: str, state: dict | None = None) -> Payment:
+def payment_mark_paid(
+    *,
+    payment_id: int,
+    amount: Decimal,
+    provider_transaction_id: str = "",
+    source: str,
+    state: dict | None = None,
+) -> Payment:
     """Credit the payment once. `amount` is what the provider says was paid (major units);
     a different amount raises AmountMismatch and credits nothing. Idempotent: a paid
     payment is returned as it is."""
@@ -126,12 +160,19 @@ def payment_mark_paid(*, payment_id: int, amount: Decimal, provider_transaction_
     if exact_amount(amount) != payment.amount:
         raise errors.AmountMismatch(expected=payment.amount, got=exact_amount(amount))
     if provider_transaction_id and payment.provider_transaction_id not in (
-            "", provider_transaction_id):
-        raise errors.ProviderTransactionMismatch(payment.provider_transaction_id,
-                                                 provider_transaction_id)
+        "",
+        provider_transaction_id,
+    ):
+        raise errors.ProviderTransactionMismatch(
+            payment.provider_transaction_id, provider_transaction_id
+        )
     late = payment.status in (Status.CANCELLED, Status.EXPIRED)
-    payment.credit = wallet_credit_topup(client=payment.client, amount=payment.amount,
-                                         payment_ref=payment.pk, key=f"payment:{payment.pk}:credit")
+    payment.credit = wallet_credit_topup(
+        client=payment.client,
+        amount=payment.amount,
+        payment_ref=payment.pk,
+        key=f"payment:{payment.pk}:credit",
+    )
     payment.status, payment.paid_at = Status.PAID, timezone.now()
     if provider_transaction_id:
         payment.provider_transaction_id = provider_transaction_id
@@ -146,8 +187,9 @@ def payment_mark_paid(*, payment_id: int, amount: Decimal, provider_transaction_
 
 
 @transaction.atomic
-def payment_mark_failed(*, payment_id: int, reason: str, state: dict | None = None,
-                        expired: bool = False) -> Payment:
+def payment_mark_failed(
+    *, payment_id: int, reason: str, state: dict | None = None, expired: bool = False
+) -> Payment:
     """Close an open payment without credit. A paid one is left as it is (a refund is a
     separate, explicit operation)."""
     payment = payment_lock(payment_id)
@@ -169,13 +211,16 @@ def payment_sync(*, payment_id: int) -> Payment:
         return payment  # closed ones are asked too: a late payment is credited
     remote = provider_for(payment.provider).status(payment)
     if remote.state == PAID:
-        return payment_mark_paid(payment_id=payment.pk, source="status",
-                                 amount=remote.amount if remote.amount is not None
-                                 else payment.amount,
-                                 provider_transaction_id=remote.provider_transaction_id)
+        return payment_mark_paid(
+            payment_id=payment.pk,
+            source="status",
+            amount=remote.amount if remote.amount is not None else payment.amount,
+            provider_transaction_id=remote.provider_transaction_id,
+        )
     if remote.state == FAILED:
-        return payment_mark_failed(payment_id=payment.pk,
-                                   reason=f"provider: {remote.detail or 'failed'}")
+        return payment_mark_failed(
+            payment_id=payment.pk, reason=f"provider: {remote.detail or 'failed'}"
+        )
     return payment
 
 
@@ -211,15 +256,18 @@ def payments_expire(now: datetime | None = None) -> int:
     """Hourly: open payments past their expiry are re-checked with the provider (a late
     payment is credited, never lost), then cancelled there and marked expired."""
     now = now or timezone.now()
-    due = Payment.objects.filter(status__in=Payment.OPEN_STATUSES,
-                                 expires_at__lt=now).order_by("id")[:500]
+    due = Payment.objects.filter(status__in=Payment.OPEN_STATUSES, expires_at__lt=now).order_by(
+        "id"
+    )[:500]
     # one payment the provider answers nonsense about must not keep the rest open
-    closed, _ = each_row(due, lambda payment: _close(payment, reason="expired", expired=True),
-                         job="payments.expire")
+    closed, _ = each_row(
+        due, lambda payment: _close(payment, reason="expired", expired=True), job="payments.expire"
+    )
     return sum(payment.status == Status.EXPIRED for payment in closed)
 
 
 # -- refunds -----------------------------------------------------------------------------
+
 
 def payment_refund_to_provider(*, payment_id: int, author=None, reason: str = "") -> Payment:
     """Give a paid top-up back through its provider: the wallet is debited first (never
@@ -234,28 +282,38 @@ def payment_refund_to_provider(*, payment_id: int, author=None, reason: str = ""
             raise errors.PaymentNotRefundable("refunding")
         wallet_lock(client_id=payment.client_id)
         attempt = f"payment:{payment.pk}:refund:{secrets.token_hex(6)}"  # one per attempt
-        debit = wallet_reverse_topup(client=payment.client, amount=payment.amount,
-                                     payment_ref=payment.pk, author=author, reason=reason,
-                                     key=attempt)
+        debit = wallet_reverse_topup(
+            client=payment.client,
+            amount=payment.amount,
+            payment_ref=payment.pk,
+            author=author,
+            reason=reason,
+            key=attempt,
+        )
     try:
         provider_for(payment.provider).refund(payment, payment.amount)
     except ProviderUnavailable as exc:
         # the request may have reached the provider and its answer been lost: undoing the
         # debit could pay the driver twice. The debit stays, further attempts are refused
         # (_refund_in_flight) until staff check with the provider.
-        log.error("payment %s: refund outcome unknown (%s); debit %s kept", payment.pk, exc,
-                  debit.pk)
+        log.error(
+            "payment %s: refund outcome unknown (%s); debit %s kept", payment.pk, exc, debit.pk
+        )
         raise errors.PaymentProviderError(
-            payment.provider, detail="refund outcome unknown: check with the provider") from None
+            payment.provider, detail="refund outcome unknown: check with the provider"
+        ) from None
     except ProviderError as exc:  # a definite refusal: give the money back to the wallet
-        wallet_credit_topup(client=payment.client, amount=payment.amount, payment_ref=payment.pk,
-                            key=f"{attempt}:undone")
+        wallet_credit_topup(
+            client=payment.client,
+            amount=payment.amount,
+            payment_ref=payment.pk,
+            key=f"{attempt}:undone",
+        )
         raise errors.PaymentProviderError(payment.provider, detail=str(exc)) from None
-    Payment.objects.filter(pk=payment.pk).update(status=Status.REFUNDED,
-                                                 refunded_at=timezone.now(),
-                                                 updated_at=timezone.now())
-    log.info("payment %s refunded through %s (ledger %s)", payment.pk, payment.provider,
-             debit.pk)
+    Payment.objects.filter(pk=payment.pk).update(
+        status=Status.REFUNDED, refunded_at=timezone.now(), updated_at=timezone.now()
+    )
+    log.info("payment %s refunded through %s (ledger %s)", payment.pk, payment.provider, debit.pk)
     payment.refresh_from_db()
     return payment
 
@@ -271,6 +329,12 @@ def _refund_in_flight(payment: Payment) -> bool:
 
 def credits_of(payment: Payment) -> int:
     """How many credits the ledger holds for this payment (reconciliation: must be 1)."""
-    return LedgerTransaction.objects.filter(
-        ref_type="payment", ref_id=str(payment.pk), kind=LedgerTransaction.Kind.TOPUP,
-    ).exclude(key__endswith=":undone").count()  # a refused refund's undo is not a credit
+    return (
+        LedgerTransaction.objects.filter(
+            ref_type="payment",
+            ref_id=str(payment.pk),
+            kind=LedgerTransaction.Kind.TOPUP,
+        )
+        .exclude(key__endswith=":undone")
+        .count()
+    )  # a refused refund's undo is not a credit

@@ -59,8 +59,10 @@ class Capture:
 
 # -- public services ---------------------------------------------------------------------
 
-def wallet_credit_topup(*, client, amount: Decimal | int | str, payment_ref: Any,
-                        key: str) -> LedgerTransaction:
+
+def wallet_credit_topup(
+    *, client, amount: Decimal | int | str, payment_ref: Any, key: str
+) -> LedgerTransaction:
     """A paid top-up: provider clearing → client available (then any debt is settled)."""
     amount = _positive(amount)
     ref = _ref(("payment", payment_ref))
@@ -68,14 +70,27 @@ def wallet_credit_topup(*, client, amount: Decimal | int | str, payment_ref: Any
         wallet = _lock_wallet(client_id=client.pk)
         if txn := _replay(key, kind=Kind.TOPUP, wallet=wallet, amount=amount, ref=ref):
             return txn
-        txn = _post(wallet, kind=Kind.TOPUP, key=key, amount=amount, ref=ref, lines=[
-            (Account.CLIENT_AVAILABLE, amount), (Account.PROVIDER_CLEARING, -amount)])
+        txn = _post(
+            wallet,
+            kind=Kind.TOPUP,
+            key=key,
+            amount=amount,
+            ref=ref,
+            lines=[(Account.CLIENT_AVAILABLE, amount), (Account.PROVIDER_CLEARING, -amount)],
+        )
         _finish(wallet, settle_key=key, ref=ref)
         return txn
 
 
-def wallet_reverse_topup(*, client, amount: Decimal | int | str, payment_ref: Any, key: str,
-                         author=None, reason: str = "") -> LedgerTransaction:
+def wallet_reverse_topup(
+    *,
+    client,
+    amount: Decimal | int | str,
+    payment_ref: Any,
+    key: str,
+    author=None,
+    reason: str = "",
+) -> LedgerTransaction:
     """A top-up given back through its provider: client available → provider clearing.
     Never below zero (InsufficientBalance): what was spent of it cannot be given back."""
     amount = _positive(amount)
@@ -85,12 +100,19 @@ def wallet_reverse_topup(*, client, amount: Decimal | int | str, payment_ref: An
         if txn := _replay(key, kind=Kind.TOPUP_REVERSAL, wallet=wallet, amount=amount, ref=ref):
             return txn
         if wallet.available < amount:
-            raise InsufficientBalance(required=amount, available=wallet.available,
-                                      currency=wallet.currency)
-        txn = _post(wallet, kind=Kind.TOPUP_REVERSAL, key=key, amount=amount, ref=ref,
-                    author=author, reason=reason.strip(),
-                    lines=[(Account.CLIENT_AVAILABLE, -amount),
-                           (Account.PROVIDER_CLEARING, amount)])
+            raise InsufficientBalance(
+                required=amount, available=wallet.available, currency=wallet.currency
+            )
+        txn = _post(
+            wallet,
+            kind=Kind.TOPUP_REVERSAL,
+            key=key,
+            amount=amount,
+            ref=ref,
+            author=author,
+            reason=reason.strip(),
+            lines=[(Account.CLIENT_AVAILABLE, -amount), (Account.PROVIDER_CLEARING, amount)],
+        )
         _finish(wallet)
         return txn
 
@@ -104,11 +126,19 @@ def wallet_hold(*, client, amount: Decimal | int | str, ref: Ref, key: str) -> H
         if txn := _replay(key, kind=Kind.HOLD, wallet=wallet, amount=amount, ref=ref):
             return txn.hold
         if wallet.available < amount:
-            raise InsufficientBalance(required=amount, available=wallet.available,
-                                      currency=wallet.currency)
+            raise InsufficientBalance(
+                required=amount, available=wallet.available, currency=wallet.currency
+            )
         hold = Hold.objects.create(wallet=wallet, amount=amount, ref_type=ref[0], ref_id=ref[1])
-        _post(wallet, kind=Kind.HOLD, key=key, amount=amount, ref=ref, hold=hold, lines=[
-            (Account.CLIENT_AVAILABLE, -amount), (Account.CLIENT_HELD, amount)])
+        _post(
+            wallet,
+            kind=Kind.HOLD,
+            key=key,
+            amount=amount,
+            ref=ref,
+            hold=hold,
+            lines=[(Account.CLIENT_AVAILABLE, -amount), (Account.CLIENT_HELD, amount)],
+        )
         _finish(wallet)
         return hold
 
@@ -129,20 +159,36 @@ def wallet_capture(*, hold: Hold, amount: Decimal | int | str, key: str) -> Capt
         from_balance = min(amount - from_hold, wallet.available)
         debt = amount - from_hold - from_balance
         ref = (hold.ref_type, hold.ref_id)
-        txn = _post(wallet, kind=Kind.CAPTURE, key=key, amount=amount, ref=ref, hold=hold,
-                    lines=[(Account.CLIENT_HELD, -from_hold),
-                           (Account.CLIENT_AVAILABLE, -from_balance),
-                           (Account.CLIENT_DEBT, -debt),
-                           (Account.PLATFORM_REVENUE, amount)])
+        txn = _post(
+            wallet,
+            kind=Kind.CAPTURE,
+            key=key,
+            amount=amount,
+            ref=ref,
+            hold=hold,
+            lines=[
+                (Account.CLIENT_HELD, -from_hold),
+                (Account.CLIENT_AVAILABLE, -from_balance),
+                (Account.CLIENT_DEBT, -debt),
+                (Account.PLATFORM_REVENUE, amount),
+            ],
+        )
         _finish(wallet)
         hold.captured = from_hold
         hold.status = Hold.Status.CAPTURED
         hold.save(update_fields=["captured", "status"])
         if debt:
-            Debt.objects.create(wallet=wallet, transaction=txn, amount=debt,
-                                ref_type=ref[0], ref_id=ref[1])
-        return Capture(transaction=txn, hold=hold, amount=amount, from_hold=from_hold,
-                       from_balance=from_balance, debt=debt)
+            Debt.objects.create(
+                wallet=wallet, transaction=txn, amount=debt, ref_type=ref[0], ref_id=ref[1]
+            )
+        return Capture(
+            transaction=txn,
+            hold=hold,
+            amount=amount,
+            from_hold=from_hold,
+            from_balance=from_balance,
+            debt=debt,
+        )
 
 
 def wallet_charge(*, client, amount: Decimal | int | str, ref: Ref, key: str) -> Capture:
@@ -156,16 +202,31 @@ def wallet_charge(*, client, amount: Decimal | int | str, ref: Ref, key: str) ->
             return _capture_of(txn)
         from_balance = min(amount, wallet.available)
         debt = amount - from_balance
-        txn = _post(wallet, kind=Kind.CHARGE, key=key, amount=amount, ref=ref,
-                    lines=[(Account.CLIENT_AVAILABLE, -from_balance),
-                           (Account.CLIENT_DEBT, -debt),
-                           (Account.PLATFORM_REVENUE, amount)])
+        txn = _post(
+            wallet,
+            kind=Kind.CHARGE,
+            key=key,
+            amount=amount,
+            ref=ref,
+            lines=[
+                (Account.CLIENT_AVAILABLE, -from_balance),
+                (Account.CLIENT_DEBT, -debt),
+                (Account.PLATFORM_REVENUE, amount),
+            ],
+        )
         _finish(wallet)
         if debt:
-            Debt.objects.create(wallet=wallet, transaction=txn, amount=debt,
-                                ref_type=ref[0], ref_id=ref[1])
-        return Capture(transaction=txn, hold=None, amount=amount, from_hold=ZERO,
-                       from_balance=from_balance, debt=debt)
+            Debt.objects.create(
+                wallet=wallet, transaction=txn, amount=debt, ref_type=ref[0], ref_id=ref[1]
+            )
+        return Capture(
+            transaction=txn,
+            hold=None,
+            amount=amount,
+            from_hold=ZERO,
+            from_balance=from_balance,
+            debt=debt,
+        )
 
 
 def wallet_release(*, hold: Hold, key: str) -> LedgerTransaction:
@@ -180,8 +241,15 @@ def wallet_release(*, hold: Hold, key: str) -> LedgerTransaction:
             return hold.transactions.get(kind=Kind.RELEASE)
         rest = hold.remaining
         ref = (hold.ref_type, hold.ref_id)
-        txn = _post(wallet, kind=Kind.RELEASE, key=key, amount=rest, ref=ref, hold=hold, lines=[
-            (Account.CLIENT_HELD, -rest), (Account.CLIENT_AVAILABLE, rest)])
+        txn = _post(
+            wallet,
+            kind=Kind.RELEASE,
+            key=key,
+            amount=rest,
+            ref=ref,
+            hold=hold,
+            lines=[(Account.CLIENT_HELD, -rest), (Account.CLIENT_AVAILABLE, rest)],
+        )
         hold.released = rest
         hold.status = Hold.Status.RELEASED
         hold.closed_at = timezone.now()
@@ -190,8 +258,9 @@ def wallet_release(*, hold: Hold, key: str) -> LedgerTransaction:
         return txn
 
 
-def wallet_refund(*, client, amount: Decimal | int | str, ref: Ref, key: str,
-                  author=None, reason: str = "") -> LedgerTransaction:
+def wallet_refund(
+    *, client, amount: Decimal | int | str, ref: Ref, key: str, author=None, reason: str = ""
+) -> LedgerTransaction:
     """Give back (part of) what was captured for `ref` (e.g. ("session", 42)); at most what
     was charged for it less earlier refunds. Unpaid debt of that ref is forgiven first, the
     rest is credited to the available balance. `author`: the staff user, None for the system;
@@ -205,19 +274,33 @@ def wallet_refund(*, client, amount: Decimal | int | str, ref: Ref, key: str,
         refundable = _refundable(wallet, ref)
         if amount > refundable:
             raise RefundExceedsCharge(requested=amount, refundable=refundable)
-        debts = list(Debt.objects.select_for_update().filter(
-            wallet=wallet, ref_type=ref[0], ref_id=ref[1]).order_by("id"))
+        debts = list(
+            Debt.objects.select_for_update()
+            .filter(wallet=wallet, ref_type=ref[0], ref_id=ref[1])
+            .order_by("id")
+        )
         forgiven = _pay_debts(debts, min(amount, sum((d.outstanding for d in debts), ZERO)))
-        txn = _post(wallet, kind=Kind.REFUND, key=key, amount=amount, ref=ref,
-                    author=author, reason=reason.strip(), lines=[(Account.CLIENT_DEBT, forgiven),
-                                          (Account.CLIENT_AVAILABLE, amount - forgiven),
-                                          (Account.REFUNDS, -amount)])
+        txn = _post(
+            wallet,
+            kind=Kind.REFUND,
+            key=key,
+            amount=amount,
+            ref=ref,
+            author=author,
+            reason=reason.strip(),
+            lines=[
+                (Account.CLIENT_DEBT, forgiven),
+                (Account.CLIENT_AVAILABLE, amount - forgiven),
+                (Account.REFUNDS, -amount),
+            ],
+        )
         _finish(wallet, settle_key=key, ref=ref)
         return txn
 
 
-def wallet_adjust(*, client, amount: Decimal | int | str, reason: str, author,
-                  key: str) -> LedgerTransaction:
+def wallet_adjust(
+    *, client, amount: Decimal | int | str, reason: str, author, key: str
+) -> LedgerTransaction:
     """A staff correction: `amount` > 0 credits, < 0 debits the available balance (never
     below zero). A reason and a staff author are mandatory."""
     amount = exact_amount(amount)
@@ -233,11 +316,18 @@ def wallet_adjust(*, client, amount: Decimal | int | str, reason: str, author,
         if txn := _replay(key, kind=Kind.ADJUSTMENT, wallet=wallet, amount=amount):
             return txn
         if amount < 0 and wallet.available < -amount:
-            raise InsufficientBalance(required=-amount, available=wallet.available,
-                                      currency=wallet.currency)
-        txn = _post(wallet, kind=Kind.ADJUSTMENT, key=key, amount=amount, author=author,
-                    reason=reason, lines=[(Account.CLIENT_AVAILABLE, amount),
-                                          (Account.ADJUSTMENTS, -amount)])
+            raise InsufficientBalance(
+                required=-amount, available=wallet.available, currency=wallet.currency
+            )
+        txn = _post(
+            wallet,
+            kind=Kind.ADJUSTMENT,
+            key=key,
+            amount=amount,
+            author=author,
+            reason=reason,
+            lines=[(Account.CLIENT_AVAILABLE, amount), (Account.ADJUSTMENTS, -amount)],
+        )
         _finish(wallet, settle_key=key if amount > 0 else None)
         return txn
 
@@ -255,6 +345,7 @@ def wallet_get_or_create(*, client) -> Wallet:
 
 
 # -- internals ---------------------------------------------------------------------------
+
 
 def _positive(amount) -> Decimal:
     value = _exact(amount)
@@ -292,9 +383,15 @@ def _lock_wallet(*, client_id: int | None = None, wallet_id: int | None = None) 
     return Wallet.objects.select_for_update().get(client_id=client_id)
 
 
-def _replay(key: str, *, kind: str, wallet: Wallet, amount: Decimal | None = None,
-            ref: tuple[str, str] | None = None, hold: Hold | None = None
-            ) -> LedgerTransaction | None:
+def _replay(
+    key: str,
+    *,
+    kind: str,
+    wallet: Wallet,
+    amount: Decimal | None = None,
+    ref: tuple[str, str] | None = None,
+    hold: Hold | None = None,
+) -> LedgerTransaction | None:
     """The earlier transaction with this key, if any (checked against the new call).
     Called with the wallet locked, so an earlier call on the same wallet has committed."""
     if not key or len(key) > 200:
@@ -302,18 +399,30 @@ def _replay(key: str, *, kind: str, wallet: Wallet, amount: Decimal | None = Non
     txn = LedgerTransaction.objects.select_related("hold").filter(key=key).first()
     if txn is None:
         return None
-    same = (txn.kind == kind and txn.wallet_id == wallet.pk
-            and (amount is None or txn.amount == amount)
-            and (ref is None or (txn.ref_type, txn.ref_id) == ref)
-            and (hold is None or txn.hold_id == hold.pk))
+    same = (
+        txn.kind == kind
+        and txn.wallet_id == wallet.pk
+        and (amount is None or txn.amount == amount)
+        and (ref is None or (txn.ref_type, txn.ref_id) == ref)
+        and (hold is None or txn.hold_id == hold.pk)
+    )
     if not same:
         raise IdempotencyConflict(key)
     return txn
 
 
-def _post(wallet: Wallet, *, kind: str, key: str, amount: Decimal,
-          lines: Iterable[tuple[str, Decimal]], ref: tuple[str, str] = ("", ""),
-          hold: Hold | None = None, author=None, reason: str = "") -> LedgerTransaction:
+def _post(
+    wallet: Wallet,
+    *,
+    kind: str,
+    key: str,
+    amount: Decimal,
+    lines: Iterable[tuple[str, Decimal]],
+    ref: tuple[str, str] = ("", ""),
+    hold: Hold | None = None,
+    author=None,
+    reason: str = "",
+) -> LedgerTransaction:
     """Write one balanced transaction and apply it to the (locked) wallet in memory;
     `_finish` saves the wallet (the database checks apply to the final state)."""
     lines = [(account, value) for account, value in lines if value]
@@ -326,19 +435,36 @@ def _post(wallet: Wallet, *, kind: str, key: str, amount: Decimal,
     try:
         with transaction.atomic():
             txn = LedgerTransaction.objects.create(
-                key=key, kind=kind, wallet=wallet, currency=wallet.currency, amount=amount,
-                ref_type=ref[0], ref_id=ref[1], hold=hold, author=author, reason=reason,
-                balance_after=wallet.balance, held_after=wallet.held)
+                key=key,
+                kind=kind,
+                wallet=wallet,
+                currency=wallet.currency,
+                amount=amount,
+                ref_type=ref[0],
+                ref_id=ref[1],
+                hold=hold,
+                author=author,
+                reason=reason,
+                balance_after=wallet.balance,
+                held_after=wallet.held,
+            )
     except IntegrityError:
         # the wallet is locked, so an earlier use of this key was on ANOTHER wallet
         if LedgerTransaction.objects.filter(key=key).exists():
             raise IdempotencyConflict(key) from None
         raise
     client_side = {Account.CLIENT_AVAILABLE, Account.CLIENT_HELD, Account.CLIENT_DEBT}
-    LedgerPosting.objects.bulk_create([
-        LedgerPosting(transaction=txn, account=account, amount=value,
-                      wallet=wallet if account in client_side else None)
-        for account, value in lines])
+    LedgerPosting.objects.bulk_create(
+        [
+            LedgerPosting(
+                transaction=txn,
+                account=account,
+                amount=value,
+                wallet=wallet if account in client_side else None,
+            )
+            for account, value in lines
+        ]
+    )
     return txn
 
 
@@ -360,8 +486,9 @@ def _pay_debts(debts: list[Debt], amount: Decimal) -> Decimal:
     return amount - left
 
 
-def _finish(wallet: Wallet, *, settle_key: str | None = None,
-            ref: tuple[str, str] = ("", "")) -> None:
+def _finish(
+    wallet: Wallet, *, settle_key: str | None = None, ref: tuple[str, str] = ("", "")
+) -> None:
     """End of every service: after a credit (`settle_key` given) pay outstanding debt from
     the available balance, then save the wallet. Its CHECK constraints (never negative, debt
     only when nothing is available) hold for the final state or the whole service fails."""
@@ -373,23 +500,42 @@ def _finish(wallet: Wallet, *, settle_key: str | None = None,
 def _settle_debts(wallet: Wallet, *, key: str, ref: tuple[str, str]) -> None:
     debts = list(Debt.objects.select_for_update().filter(wallet=wallet).order_by("id"))
     paid = _pay_debts([d for d in debts if d.outstanding > 0], min(wallet.debt, wallet.available))
-    _post(wallet, kind=Kind.DEBT_SETTLEMENT, key=f"{key}:debt-settlement", amount=paid, ref=ref,
-          lines=[(Account.CLIENT_AVAILABLE, -paid), (Account.CLIENT_DEBT, paid)])
+    _post(
+        wallet,
+        kind=Kind.DEBT_SETTLEMENT,
+        key=f"{key}:debt-settlement",
+        amount=paid,
+        ref=ref,
+        lines=[(Account.CLIENT_AVAILABLE, -paid), (Account.CLIENT_DEBT, paid)],
+    )
 
 
 def _refundable(wallet: Wallet, ref: tuple[str, str]) -> Decimal:
     """Captured for `ref` on this wallet less what was refunded for it."""
-    totals = dict(LedgerTransaction.objects.filter(
-        wallet=wallet, ref_type=ref[0], ref_id=ref[1],
-        kind__in=[Kind.CAPTURE, Kind.CHARGE, Kind.REFUND],
-    ).values_list("kind").annotate(total=Sum("amount")))
-    return ((totals.get(Kind.CAPTURE) or ZERO) + (totals.get(Kind.CHARGE) or ZERO)
-            - (totals.get(Kind.REFUND) or ZERO))
+    totals = dict(
+        LedgerTransaction.objects.filter(
+            wallet=wallet,
+            ref_type=ref[0],
+            ref_id=ref[1],
+            kind__in=[Kind.CAPTURE, Kind.CHARGE, Kind.REFUND],
+        )
+        .values_list("kind")
+        .annotate(total=Sum("amount"))
+    )
+    return (
+        (totals.get(Kind.CAPTURE) or ZERO)
+        + (totals.get(Kind.CHARGE) or ZERO)
+        - (totals.get(Kind.REFUND) or ZERO)
+    )
 
 
 def _capture_of(txn: LedgerTransaction) -> Capture:
     parts = dict(txn.postings.order_by().values_list("account").annotate(total=Sum("amount")))
-    return Capture(transaction=txn, hold=txn.hold, amount=txn.amount,
-                   from_hold=-(parts.get(Account.CLIENT_HELD) or ZERO),
-                   from_balance=-(parts.get(Account.CLIENT_AVAILABLE) or ZERO),
-                   debt=-(parts.get(Account.CLIENT_DEBT) or ZERO))
+    return Capture(
+        transaction=txn,
+        hold=txn.hold,
+        amount=txn.amount,
+        from_hold=-(parts.get(Account.CLIENT_HELD) or ZERO),
+        from_balance=-(parts.get(Account.CLIENT_AVAILABLE) or ZERO),
+        debt=-(parts.get(Account.CLIENT_DEBT) or ZERO),
+    )

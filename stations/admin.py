@@ -79,16 +79,25 @@ class StationAddForm(forms.ModelForm):
     `station_create`, so both ways of onboarding a charger behave the same."""
 
     new_location = forms.CharField(
-        max_length=200, required=False, label=_("Or a new location"),
-        help_text=_("Name of a location to create (leave the choice above empty)."))
-    connectors = forms.IntegerField(min_value=1, max_value=32, initial=1,
-                                    label=_("Number of connectors"))
+        max_length=200,
+        required=False,
+        label=_("Or a new location"),
+        help_text=_("Name of a location to create (leave the choice above empty)."),
+    )
+    connectors = forms.IntegerField(
+        min_value=1, max_value=32, initial=1, label=_("Number of connectors")
+    )
     password = forms.CharField(
-        required=False, strip=False, widget=forms.PasswordInput(render_value=False),
-        help_text=_("HTTP Basic password: 16-40 characters of A-Z a-z 0-9 * - _ = : + | @ ."))
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text=_("HTTP Basic password: 16-40 characters of A-Z a-z 0-9 * - _ = : + | @ ."),
+    )
     generate_password = forms.BooleanField(
-        required=False, initial=True,
-        help_text=_("Generate a random password; it is shown once after saving."))
+        required=False,
+        initial=True,
+        help_text=_("Generate a random password; it is shown once after saving."),
+    )
 
     class Meta:
         model = Station
@@ -97,12 +106,14 @@ class StationAddForm(forms.ModelForm):
     def clean(self):
         data = super().clean()
         if bool(data.get("location")) == bool(data.get("new_location", "").strip()):
-            self.add_error("new_location",
-                           gettext("Choose an existing location or name a new one."))
+            self.add_error(
+                "new_location", gettext("Choose an existing location or name a new one.")
+            )
         password, generate = data.get("password"), data.get("generate_password")
         if bool(password) == bool(generate):
-            self.add_error("password",
-                           gettext("Type a password or tick 'generate password' (one)."))
+            self.add_error(
+                "password", gettext("Type a password or tick 'generate password' (one).")
+            )
         elif password and not credentials.PASSWORD_PATTERN.match(password):
             self.add_error("password", self.fields["password"].help_text)
         return data
@@ -115,77 +126,171 @@ class StationAddForm(forms.ModelForm):
 class ConnectorInline(TabularInline):
     model = Connector
     extra = 0
-    fields = ("number", "connector_type", "max_power_kw",
-              "status", "error_code", "info", "status_at")
+    fields = (
+        "number",
+        "connector_type",
+        "max_power_kw",
+        "status",
+        "error_code",
+        "info",
+        "status_at",
+    )
     readonly_fields = ("status", "error_code", "info", "status_at")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("station")  # __str__ shows it
 
 
-BOOT_FIELDS = ("vendor", "model", "charge_point_serial", "charge_box_serial", "firmware_version",
-               "iccid", "imsi", "meter_type", "meter_serial", "last_boot_at")
-LIVENESS_FIELDS = ("online", "connected", "connection_channel", "connected_at",
-                   "disconnected_at", "last_heartbeat_at", "last_seen_at")
-STATUS_FIELDS = ("status", "error_code", "status_info", "status_vendor_id",
-                 "status_vendor_error_code", "status_at")
+BOOT_FIELDS = (
+    "vendor",
+    "model",
+    "charge_point_serial",
+    "charge_box_serial",
+    "firmware_version",
+    "iccid",
+    "imsi",
+    "meter_type",
+    "meter_serial",
+    "last_boot_at",
+)
+LIVENESS_FIELDS = (
+    "online",
+    "connected",
+    "connection_channel",
+    "connected_at",
+    "disconnected_at",
+    "last_heartbeat_at",
+    "last_seen_at",
+)
+STATUS_FIELDS = (
+    "status",
+    "error_code",
+    "status_info",
+    "status_vendor_id",
+    "status_vendor_error_code",
+    "status_at",
+)
 # who may connect as this station: `stations.manage_station_security`, not `change_station`
 SECURITY_FIELDS = ("registration_status", "security_profile", "allow_missing_subprotocol")
-JOB_FIELDS = ("firmware_status", "firmware_request_id", "firmware_status_at",
-              "diagnostics_status", "diagnostics_status_at", "log_status", "log_request_id",
-              "log_status_at", "pending_csr", "csr_received_at")
+JOB_FIELDS = (
+    "firmware_status",
+    "firmware_request_id",
+    "firmware_status_at",
+    "diagnostics_status",
+    "diagnostics_status_at",
+    "log_status",
+    "log_request_id",
+    "log_status_at",
+    "pending_csr",
+    "csr_received_at",
+)
 
 
 @admin.register(Station)
 class StationAdmin(OwnerScopedAdmin, StationCommandActions, ModelAdmin):
-    list_display = ("identity", "location", "admin_status", "registration_status", "online",
-                    "last_heartbeat_at", "last_seen_at", "firmware_version", "vendor_model",
-                    "connector_statuses")
+    list_display = (
+        "identity",
+        "location",
+        "admin_status",
+        "registration_status",
+        "online",
+        "last_heartbeat_at",
+        "last_seen_at",
+        "firmware_version",
+        "vendor_model",
+        "connector_statuses",
+    )
     list_select_related = ("location",)
-    list_filter = ("admin_status", "registration_status", OnlineFilter, FaultedFilter,
-                   "location", "vendor", "ocpp_version")  # scoped for an owner
+    list_filter = (
+        "admin_status",
+        "registration_status",
+        OnlineFilter,
+        FaultedFilter,
+        "location",
+        "vendor",
+        "ocpp_version",
+    )  # scoped for an owner
     search_fields = ("identity", "charge_point_serial", "charge_box_serial", "location__name")
-    actions = ("rotate_password", "approve_registration",
-               *StationCommandActions.command_actions)
+    actions = ("rotate_password", "approve_registration", *StationCommandActions.command_actions)
 
     def get_urls(self):
         from django.urls import path
 
         from ocpp_bridge.admin_commands import send_command_view
 
-        own = [path("<int:station_id>/ocpp-command/",
-                    self.admin_site.admin_view(send_command_view),
-                    name="stations_station_send_command")]
+        own = [
+            path(
+                "<int:station_id>/ocpp-command/",
+                self.admin_site.admin_view(send_command_view),
+                name="stations_station_send_command",
+            )
+        ]
         return own + super().get_urls()
+
     inlines = (ConnectorInline, CommandRecordInline)
     fieldsets = (
-        (_("Identity and location"), {"fields": ("identity", "location", "admin_status",
-                                              "registration_status", "max_power_kw",
-                                              "ocpp_version")}),
-        (_("Credentials"), {"fields": ("security_profile", "allow_missing_subprotocol",
-                                    "password_set")}),
+        (
+            _("Identity and location"),
+            {
+                "fields": (
+                    "identity",
+                    "location",
+                    "admin_status",
+                    "registration_status",
+                    "max_power_kw",
+                    "ocpp_version",
+                )
+            },
+        ),
+        (
+            _("Credentials"),
+            {"fields": ("security_profile", "allow_missing_subprotocol", "password_set")},
+        ),
         (_("Boot information"), {"fields": BOOT_FIELDS}),
         (_("Liveness"), {"fields": LIVENESS_FIELDS}),
         (_("Station status (connector 0)"), {"fields": STATUS_FIELDS}),
         (_("Jobs"), {"classes": ("collapse",), "fields": JOB_FIELDS}),
-        (_("Configuration read from the charger"), {"classes": ("collapse",),
-                                                 "fields": ("configuration",)}),
+        (
+            _("Configuration read from the charger"),
+            {"classes": ("collapse",), "fields": ("configuration",)},
+        ),
         (_("Record"), {"fields": ("created_at", "updated_at")}),
     )
     add_fieldsets = (
         (None, {"fields": ("identity", "location", "new_location", "connectors")}),
-        (_("Credentials"), {"fields": ("password", "generate_password", "security_profile",
-                                    "allow_missing_subprotocol")}),
+        (
+            _("Credentials"),
+            {
+                "fields": (
+                    "password",
+                    "generate_password",
+                    "security_profile",
+                    "allow_missing_subprotocol",
+                )
+            },
+        ),
     )
     # identity is what the charger logs in with: set once, at creation
-    change_readonly_fields = ("identity", "ocpp_version", "password_set", *BOOT_FIELDS,
-                              *LIVENESS_FIELDS, *STATUS_FIELDS, *JOB_FIELDS, "configuration",
-                              "created_at", "updated_at")
+    change_readonly_fields = (
+        "identity",
+        "ocpp_version",
+        "password_set",
+        *BOOT_FIELDS,
+        *LIVENESS_FIELDS,
+        *STATUS_FIELDS,
+        *JOB_FIELDS,
+        "configuration",
+        "created_at",
+        "updated_at",
+    )
 
     def get_queryset(self, request):
         connectors = Connector.objects.order_by("number")
-        return super().get_queryset(request).prefetch_related(
-            Prefetch("connectors", queryset=connectors))
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related(Prefetch("connectors", queryset=connectors))
+        )
 
     def get_fieldsets(self, request, obj=None):
         return self.fieldsets if obj else self.add_fieldsets
@@ -243,19 +348,27 @@ class StationAdmin(OwnerScopedAdmin, StationCommandActions, ModelAdmin):
             return
         data = form.cleaned_data
         created = station_create(
-            identity=data["identity"], location_name=form.location_name(),
-            connectors=data["connectors"], password=data["password"] or None,
+            identity=data["identity"],
+            location_name=form.location_name(),
+            connectors=data["connectors"],
+            password=data["password"] or None,
             generate_password=data["generate_password"],
             security_profile=data["security_profile"],
-            allow_missing_subprotocol=data["allow_missing_subprotocol"])
+            allow_missing_subprotocol=data["allow_missing_subprotocol"],
+        )
         # the admin goes on with `obj` (history entry, redirect): make it the saved row
         for field in Station._meta.concrete_fields:
             setattr(obj, field.attname, getattr(created.station, field.attname))
         obj._state.adding, obj._state.db = False, created.station._state.db
         if created.password:
-            messages.success(request, gettext(
-                "Password for %(identity)s (shown once, store it in the charger now): "
-                "%(password)s") % {"identity": obj.identity, "password": created.password})
+            messages.success(
+                request,
+                gettext(
+                    "Password for %(identity)s (shown once, store it in the charger now): "
+                    "%(password)s"
+                )
+                % {"identity": obj.identity, "password": created.password},
+            )
 
     def save_related(self, request, form, formsets, change):
         if change:  # a new station has no inlines or many-to-many: station_create did it all
@@ -275,27 +388,38 @@ class StationAdmin(OwnerScopedAdmin, StationCommandActions, ModelAdmin):
 
     # --- actions ----------------------------------------------------------------
 
-    @admin.action(description=_("Rotate password (generate new)"),
-                  permissions=["manage_security"])
+    @admin.action(description=_("Rotate password (generate new)"), permissions=["manage_security"])
     def rotate_password(self, request, queryset):
         for station in queryset:
             password = station_set_password(station=station)
-            messages.success(request, gettext(
-                "New password for %(identity)s (shown once; the charger is refused until it "
-                "has it): %(password)s") % {"identity": station.identity, "password": password})
+            messages.success(
+                request,
+                gettext(
+                    "New password for %(identity)s (shown once; the charger is refused until it "
+                    "has it): %(password)s"
+                )
+                % {"identity": station.identity, "password": password},
+            )
 
-    @admin.action(description=_("Approve pending registration"),
-                  permissions=["manage_security"])
+    @admin.action(description=_("Approve pending registration"), permissions=["manage_security"])
     def approve_registration(self, request, queryset):
         pending = list(queryset.filter(registration_status=Station.Registration.PENDING))
         for station in pending:
             station_approve(station=station)
         skipped = queryset.count() - len(pending)
-        messages.success(request, gettext(
-            "Approved %(count)s station(s); they are accepted at their next "
-            "BootNotification.") % {"count": len(pending)}
-            + (gettext(" %(skipped)s were not pending and were left as they are.")
-               % {"skipped": skipped} if skipped else ""))
+        messages.success(
+            request,
+            gettext(
+                "Approved %(count)s station(s); they are accepted at their next BootNotification."
+            )
+            % {"count": len(pending)}
+            + (
+                gettext(" %(skipped)s were not pending and were left as they are.")
+                % {"skipped": skipped}
+                if skipped
+                else ""
+            ),
+        )
 
 
 @admin.register(IdTag)
@@ -305,5 +429,7 @@ class IdTagAdmin(ModelAdmin):
     list_filter = ("status", "kind", ("client", admin.EmptyFieldListFilter), "expiry_date")
     search_fields = ("id_tag", "note", "client__phone")
     autocomplete_fields = ("parent",)
+
+
 # reservations, charging profiles, local lists; tariff plans and their assignments
 from . import admin_extras, tariff_admin  # noqa: E402,F401

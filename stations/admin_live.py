@@ -73,7 +73,9 @@ def station_live(request, station_id: int):
         **admin.site.each_context(request),
         "title": _("Live: %(station)s") % {"station": station.identity},
         # opts and original: the theme's header shows the way back to the station
-        "opts": Station._meta, "original": station, "station": station,
+        "opts": Station._meta,
+        "original": station,
+        "station": station,
         "state": station_state(station),
         "connectors": [(c, charges.get(c.number)) for c in station.connectors.all()],
         "show_charges": request.user.has_perm(SESSIONS_PERMISSION),
@@ -94,14 +96,21 @@ def feed(request, station_id: int):
     station = _station_or_404(request, station_id)
     charges = _charges(request, station)
     messages_log = _messages(request, station)
-    return JsonResponse({
-        "charges": {str(c.number): render_to_string(
-            CHARGE_TEMPLATE, _charge_context(request, charges.get(c.number)), request)
-            for c in station.connectors.all()} if request.user.has_perm(SESSIONS_PERMISSION)
-        else None,
-        "messages": None if messages_log is None else render_to_string(
-            MESSAGES_TEMPLATE, {"messages_log": messages_log}, request),
-    })
+    return JsonResponse(
+        {
+            "charges": {
+                str(c.number): render_to_string(
+                    CHARGE_TEMPLATE, _charge_context(request, charges.get(c.number)), request
+                )
+                for c in station.connectors.all()
+            }
+            if request.user.has_perm(SESSIONS_PERMISSION)
+            else None,
+            "messages": None
+            if messages_log is None
+            else render_to_string(MESSAGES_TEMPLATE, {"messages_log": messages_log}, request),
+        }
+    )
 
 
 def _refuse(status: int, message: str) -> JsonResponse:
@@ -129,9 +138,13 @@ def command(request, station_id: int):
             return _refuse(400, _("No such connector."))
     # stopping needs the charge whether or not the user may browse sessions
     charge = current_charges(station).get(connector) if command.key == "stop" else None
-    answer = cockpit_commands.run(station=station, command=command, connector=connector,
-                                  charge=charge,
-                                  requested_by=f"admin:{request.user.get_username()}")
+    answer = cockpit_commands.run(
+        station=station,
+        command=command,
+        connector=connector,
+        charge=charge,
+        requested_by=f"admin:{request.user.get_username()}",
+    )
     return JsonResponse(answer.as_json())
 
 
@@ -140,10 +153,19 @@ def cockpit_urls(site) -> list:
     `EvPowerAdminSite.get_urls`."""
     return [
         path("cockpit/map/", site.admin_view(map_view), name="cockpit_map"),
-        path("cockpit/stations/<int:station_id>/live/", site.admin_view(station_live),
-             name="cockpit_station_live"),
-        path("cockpit/stations/<int:station_id>/live/feed/", site.admin_view(feed),
-             name="cockpit_station_feed"),
-        path("cockpit/stations/<int:station_id>/command/", site.admin_view(command),
-             name="cockpit_station_command"),
+        path(
+            "cockpit/stations/<int:station_id>/live/",
+            site.admin_view(station_live),
+            name="cockpit_station_live",
+        ),
+        path(
+            "cockpit/stations/<int:station_id>/live/feed/",
+            site.admin_view(feed),
+            name="cockpit_station_feed",
+        ),
+        path(
+            "cockpit/stations/<int:station_id>/command/",
+            site.admin_view(command),
+            name="cockpit_station_command",
+        ),
     ]

@@ -21,13 +21,19 @@ from evpower.staff_socket_auth import VIEW_PERMISSION
 from .cockpit_selectors import LOCATION_STATES, locations_live
 
 # the tiles' data is OpenStreetMap's (whatever server draws them): its licence asks for this
-OSM_ATTRIBUTION = ('&copy; <a href="https://www.openstreetmap.org/copyright">'
-                   'OpenStreetMap</a> contributors')
+OSM_ATTRIBUTION = (
+    '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
+)
 
 
 def state_labels() -> dict[str, str]:
-    labels = {"faulted": _("Faulted"), "offline": _("Offline"), "partial": _("Some offline"),
-              "charging": _("Some charging"), "available": _("All available")}
+    labels = {
+        "faulted": _("Faulted"),
+        "offline": _("Offline"),
+        "partial": _("Some offline"),
+        "charging": _("Some charging"),
+        "available": _("All available"),
+    }
     return {state: labels[state] for state in LOCATION_STATES}
 
 
@@ -42,6 +48,7 @@ def map_view(request):
         "rows": [(item, labels[item.state]) for item in locations],
         "legend": list(labels.items()),
         "on_map": sum(1 for item in locations if item.on_map),
-        "tile_url": settings.ADMIN_MAP_TILE_URL, "attribution": OSM_ATTRIBUTION,
+        "tile_url": settings.ADMIN_MAP_TILE_URL,
+        "attribution": OSM_ATTRIBUTION,
     }
     return TemplateResponse(request, "admin/cockpit/map.html", context)

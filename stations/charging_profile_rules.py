@@ -84,8 +84,10 @@ def profile_as_ocpp(profile: ChargingProfile, *, transaction_id: int | None = No
         if period.get("numberPhases") is not None:
             out["numberPhases"] = period["numberPhases"]
         periods.append(out)
-    schedule: dict = {"chargingRateUnit": profile.charging_rate_unit,
-                      "chargingSchedulePeriod": periods}
+    schedule: dict = {
+        "chargingRateUnit": profile.charging_rate_unit,
+        "chargingSchedulePeriod": periods,
+    }
     if profile.duration is not None:
         schedule["duration"] = profile.duration
     if profile.start_schedule is not None:

@@ -47,29 +47,69 @@ def _trigger(connector: int) -> dict:
     return {**payload, "connectorId": connector} if connector else payload
 
 
-COMMANDS: dict[str, Command] = {c.key: c for c in (
-    Command("soft_reset", gettext_lazy("Soft reset"), False, "Reset",
+COMMANDS: dict[str, Command] = {
+    c.key: c
+    for c in (
+        Command(
+            "soft_reset",
+            gettext_lazy("Soft reset"),
+            False,
+            "Reset",
             lambda n: {"type": "Soft"},
-            gettext_lazy("Soft reset the station? Charges in progress are stopped.")),
-    Command("hard_reset", gettext_lazy("Hard reset"), False, "Reset",
+            gettext_lazy("Soft reset the station? Charges in progress are stopped."),
+        ),
+        Command(
+            "hard_reset",
+            gettext_lazy("Hard reset"),
+            False,
+            "Reset",
             lambda n: {"type": "Hard"},
-            gettext_lazy("Hard reset (reboot) the station? Charges in progress are stopped.")),
-    Command("trigger_status", gettext_lazy("Ask for statuses"), False, "TriggerMessage",
-            _trigger),
-    Command("connector_trigger_status", gettext_lazy("Ask for status"), True, "TriggerMessage",
-            _trigger),
-    Command("unlock", gettext_lazy("Unlock"), True, "UnlockConnector",
+            gettext_lazy("Hard reset (reboot) the station? Charges in progress are stopped."),
+        ),
+        Command(
+            "trigger_status", gettext_lazy("Ask for statuses"), False, "TriggerMessage", _trigger
+        ),
+        Command(
+            "connector_trigger_status",
+            gettext_lazy("Ask for status"),
+            True,
+            "TriggerMessage",
+            _trigger,
+        ),
+        Command(
+            "unlock",
+            gettext_lazy("Unlock"),
+            True,
+            "UnlockConnector",
             lambda n: {"connectorId": n},
-            gettext_lazy("Unlock the connector? A charge on it is stopped.")),
-    Command("inoperative", gettext_lazy("Make unavailable"), True, "ChangeAvailability",
+            gettext_lazy("Unlock the connector? A charge on it is stopped."),
+        ),
+        Command(
+            "inoperative",
+            gettext_lazy("Make unavailable"),
+            True,
+            "ChangeAvailability",
             lambda n: {"connectorId": n, "type": "Inoperative"},
-            gettext_lazy("Take the connector out of service?")),
-    Command("operative", gettext_lazy("Make available"), True, "ChangeAvailability",
-            lambda n: {"connectorId": n, "type": "Operative"}),
-    Command("stop", gettext_lazy("Stop the charge"), True, "RemoteStopTransaction",
-            lambda n: {}, gettext_lazy("Stop the charge on this connector?"),
-            (SEND_PERMISSION, STOP_PERMISSION)),
-)}
+            gettext_lazy("Take the connector out of service?"),
+        ),
+        Command(
+            "operative",
+            gettext_lazy("Make available"),
+            True,
+            "ChangeAvailability",
+            lambda n: {"connectorId": n, "type": "Operative"},
+        ),
+        Command(
+            "stop",
+            gettext_lazy("Stop the charge"),
+            True,
+            "RemoteStopTransaction",
+            lambda n: {},
+            gettext_lazy("Stop the charge on this connector?"),
+            (SEND_PERMISSION, STOP_PERMISSION),
+        ),
+    )
+}
 
 
 def commands_for(user) -> list[Command]:
@@ -88,42 +128,78 @@ class Answer:
         return self.status in (Status.ACCEPTED, "nothing")
 
     def as_json(self) -> dict:
-        return {"ok": self.ok, "status": self.status, "answer": self.answer, "text": self.text,
-                "command_id": self.command_id}
+        return {
+            "ok": self.ok,
+            "status": self.status,
+            "answer": self.answer,
+            "text": self.text,
+            "command_id": self.command_id,
+        }
 
 
-def run(*, station: Station, command: Command, connector: int,
-        charge: CurrentCharge | None, requested_by: str) -> Answer:
+def run(
+    *,
+    station: Station,
+    command: Command,
+    connector: int,
+    charge: CurrentCharge | None,
+    requested_by: str,
+) -> Answer:
     if command.key == "stop":
         return _stop(station, charge, requested_by)
-    return answer_of(send_command(station=station, action=command.action,
-                                  payload=command.payload(connector), requested_by=requested_by))
+    return answer_of(
+        send_command(
+            station=station,
+            action=command.action,
+            payload=command.payload(connector),
+            requested_by=requested_by,
+        )
+    )
 
 
 def _stop(station: Station, charge: CurrentCharge | None, requested_by: str) -> Answer:
     if charge is None:
         return Answer("nothing", "", _("Nothing is charging on this connector."))
     if charge.session_id is None:
-        return answer_of(send_command(station=station, action="RemoteStopTransaction",
-                                      payload={"transactionId": charge.transaction_id},
-                                      requested_by=requested_by))
+        return answer_of(
+            send_command(
+                station=station,
+                action="RemoteStopTransaction",
+                payload={"transactionId": charge.transaction_id},
+                requested_by=requested_by,
+            )
+        )
     try:
-        session = session_stop(session_id=charge.session_id, requested_by=requested_by,
-                               reason=ChargingSession.StopReason.OPERATOR)
+        session = session_stop(
+            session_id=charge.session_id,
+            requested_by=requested_by,
+            reason=ChargingSession.StopReason.OPERATOR,
+        )
     except ChargingError as exc:  # the charger would not take the stop
         record = CommandRecord.objects.filter(pk=exc.details.get("command")).first()
         if record is None:
             return Answer(Status.INVALID, "", _("Not stopped: %(code)s") % {"code": exc.code})
-        return answer_of(CommandResult(
-            command_id=record.pk, status=record.status, response=record.response,
-            error_code=record.error_code, error_description=record.error_description))
+        return answer_of(
+            CommandResult(
+                command_id=record.pk,
+                status=record.status,
+                response=record.response,
+                error_code=record.error_code,
+                error_description=record.error_description,
+            )
+        )
     if session.status == ChargingSession.Status.FINISHING:
-        return Answer(Status.ACCEPTED, "Accepted",
-                      _("Accepted: the charge is stopping; the bill follows."))
+        return Answer(
+            Status.ACCEPTED, "Accepted", _("Accepted: the charge is stopping; the bill follows.")
+        )
     if session.status == ChargingSession.Status.CANCELLED:
         return Answer("nothing", "", _("Cancelled before the charger started."))
-    return Answer("nothing", "", _("Already stopping or ended (%(status)s); nothing sent.")
-                  % {"status": session.get_status_display()})
+    return Answer(
+        "nothing",
+        "",
+        _("Already stopping or ended (%(status)s); nothing sent.")
+        % {"status": session.get_status_display()},
+    )
 
 
 def answer_of(result: CommandResult) -> Answer:
@@ -140,5 +216,4 @@ def answer_of(result: CommandResult) -> Answer:
         Status.TIMEOUT: _("No answer in time"),
         Status.INVALID: _("Not sent, invalid request: %(error)s") % {"error": error},
     }
-    return Answer(result.status, answer, texts.get(result.status, result.status),
-                  result.command_id)
+    return Answer(result.status, answer, texts.get(result.status, result.status), result.command_id)

@@ -51,26 +51,31 @@ def visible_locations(user) -> QuerySet[Location]:
     return scope_queryset(Location.objects.all(), user)
 
 
-def visible_ids(user, *, stations: list[int], locations: list[int]
-                ) -> tuple[list[int], list[int]]:
+def visible_ids(user, *, stations: list[int], locations: list[int]) -> tuple[list[int], list[int]]:
     """Of the ids asked for, those `user` may watch (unknown ids are simply not visible)."""
-    return (sorted(visible_stations(user).filter(pk__in=stations).values_list("pk", flat=True)),
-            sorted(visible_locations(user).filter(pk__in=locations)
-                   .values_list("pk", flat=True)))
+    return (
+        sorted(visible_stations(user).filter(pk__in=stations).values_list("pk", flat=True)),
+        sorted(visible_locations(user).filter(pk__in=locations).values_list("pk", flat=True)),
+    )
 
 
 def _with_connectors(queryset: QuerySet[Station]) -> QuerySet[Station]:
     return queryset.prefetch_related(
-        Prefetch("connectors", queryset=connectors_with_use().order_by("number")))
+        Prefetch("connectors", queryset=connectors_with_use().order_by("number"))
+    )
 
 
 def station_for_live(user, station_id: int) -> Station | None:
     """The station with its location and connectors, if `user` may see it."""
-    return (_with_connectors(visible_stations(user).select_related("location"))
-            .filter(pk=station_id).first())
+    return (
+        _with_connectors(visible_stations(user).select_related("location"))
+        .filter(pk=station_id)
+        .first()
+    )
 
 
 # -- live state: what the socket's events change ----------------------------------------
+
 
 @dataclass(frozen=True)
 class StationState:
@@ -83,9 +88,14 @@ class StationState:
     availability: str = OFFLINE  # the worst of its connectors', as drivers see them
 
     def as_event(self) -> dict:
-        return {"station": self.station, "location": self.location, "online": self.online,
-                "status": self.status, "maintenance": self.maintenance,
-                "connectors": self.connectors}
+        return {
+            "station": self.station,
+            "location": self.location,
+            "online": self.online,
+            "status": self.status,
+            "maintenance": self.maintenance,
+            "connectors": self.connectors,
+        }
 
 
 def station_state(station: Station, now: datetime | None = None) -> StationState:
@@ -93,11 +103,17 @@ def station_state(station: Station, now: datetime | None = None) -> StationState
     online = station_is_online(station, now)
     connectors = list(station.connectors.all())
     return StationState(
-        station=station.pk, location=station.location_id, online=online,
-        status=station.status, maintenance=station.admin_status == Station.AdminStatus.MAINTENANCE,
-        connectors=[{"connector": c.number, "status": c.status, "error_code": c.error_code}
-                    for c in connectors],
-        availability=_station_availability(station, connectors, online))
+        station=station.pk,
+        location=station.location_id,
+        online=online,
+        status=station.status,
+        maintenance=station.admin_status == Station.AdminStatus.MAINTENANCE,
+        connectors=[
+            {"connector": c.number, "status": c.status, "error_code": c.error_code}
+            for c in connectors
+        ],
+        availability=_station_availability(station, connectors, online),
+    )
 
 
 def _station_availability(station: Station, connectors: list[Connector], online: bool) -> str:
@@ -135,6 +151,7 @@ def location_state(states: list[StationState]) -> str:
 
 # -- the live station view ------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class CurrentCharge:
     """What is charging on a connector now: a session (the money side), or a charger
@@ -157,20 +174,40 @@ def current_charges(station: Station) -> dict[int, CurrentCharge]:
     """Per connector number, its active session (newest first), else its active
     transaction without a session. Two queries."""
     charges: dict[int, CurrentCharge] = {}
-    sessions = (ChargingSession.objects.filter(station=station,
-                                               status__in=ChargingSession.ACTIVE_STATUSES)
-                .select_related("client").order_by("-id"))
+    sessions = (
+        ChargingSession.objects.filter(station=station, status__in=ChargingSession.ACTIVE_STATUSES)
+        .select_related("client")
+        .order_by("-id")
+    )
     for s in sessions:
-        charges.setdefault(s.connector_number, CurrentCharge(
-            connector=s.connector_number, session_id=s.pk, transaction_id=s.transaction_id,
-            status=s.status, client=s.client, energy_wh=s.energy_wh,
-            started_at=s.charging_started_at or s.created_at))
-    unbilled = OcppTransaction.objects.filter(station=station, status=OcppTransaction.Status.ACTIVE,
-                                              session__isnull=True).order_by("-id")
+        charges.setdefault(
+            s.connector_number,
+            CurrentCharge(
+                connector=s.connector_number,
+                session_id=s.pk,
+                transaction_id=s.transaction_id,
+                status=s.status,
+                client=s.client,
+                energy_wh=s.energy_wh,
+                started_at=s.charging_started_at or s.created_at,
+            ),
+        )
+    unbilled = OcppTransaction.objects.filter(
+        station=station, status=OcppTransaction.Status.ACTIVE, session__isnull=True
+    ).order_by("-id")
     for tx in unbilled:
-        charges.setdefault(tx.connector_number, CurrentCharge(
-            connector=tx.connector_number, session_id=None, transaction_id=tx.pk,
-            status=tx.status, client=None, energy_wh=tx.energy_wh, started_at=tx.started_at))
+        charges.setdefault(
+            tx.connector_number,
+            CurrentCharge(
+                connector=tx.connector_number,
+                session_id=None,
+                transaction_id=tx.pk,
+                status=tx.status,
+                client=None,
+                energy_wh=tx.energy_wh,
+                started_at=tx.started_at,
+            ),
+        )
     return charges
 
 
@@ -179,6 +216,7 @@ def recent_messages(station: Station, limit: int = MESSAGES_SHOWN) -> list[OcppM
 
 
 # -- the map ------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class LocationLive:
@@ -194,12 +232,20 @@ class LocationLive:
 def locations_live(user) -> list[LocationLive]:
     """Every location `user` may see, with its stations' live states. Three queries."""
     stations = _with_connectors(Station.objects.order_by("identity"))
-    locations = visible_locations(user).order_by("name").prefetch_related(
-        Prefetch("stations", queryset=stations))
+    locations = (
+        visible_locations(user)
+        .order_by("name")
+        .prefetch_related(Prefetch("stations", queryset=stations))
+    )
     now = timezone.now()
     result = []
     for location in locations:
         pairs = [(s, station_state(s, now)) for s in location.stations.all()]
-        result.append(LocationLive(location=location, stations=pairs,
-                                   state=location_state([state for _, state in pairs])))
+        result.append(
+            LocationLive(
+                location=location,
+                stations=pairs,
+                state=location_state([state for _, state in pairs]),
+            )
+        )
     return result

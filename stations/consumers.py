@@ -67,8 +67,10 @@ def _login_group(login_id) -> str:
 
 @database_sync_to_async
 def _existing(locations: list[int], stations: list[int]) -> tuple[list[int], list[int]]:
-    return (sorted(Location.objects.filter(pk__in=locations).values_list("pk", flat=True)),
-            sorted(Station.objects.filter(pk__in=stations).values_list("pk", flat=True)))
+    return (
+        sorted(Location.objects.filter(pk__in=locations).values_list("pk", flat=True)),
+        sorted(Station.objects.filter(pk__in=stations).values_list("pk", flat=True)),
+    )
 
 
 class AppConsumer(ShutdownSafeCall, AsyncJsonWebsocketConsumer):
@@ -110,28 +112,44 @@ class AppConsumer(ShutdownSafeCall, AsyncJsonWebsocketConsumer):
         await self.close(code=CLOSE_LOGGED_OUT, reason=f"log in again ({reason})"[:120])
 
     async def _deny(self, status: int, reason: str) -> None:
-        await deny_handshake(self, status, {"error": {"code": "UNAUTHENTICATED",
-                                                      "message": reason, "details": {}}})
+        await deny_handshake(
+            self, status, {"error": {"code": "UNAUTHENTICATED", "message": reason, "details": {}}}
+        )
 
     async def receive_json(self, content, **kwargs) -> None:
         action = content.get("action") if isinstance(content, dict) else None
         if action not in ("subscribe", "unsubscribe"):
-            await self.send_json({"type": "error", "code": "VALIDATION_ERROR",
-                                  "details": {"action": "subscribe or unsubscribe"}})
+            await self.send_json(
+                {
+                    "type": "error",
+                    "code": "VALIDATION_ERROR",
+                    "details": {"action": "subscribe or unsubscribe"},
+                }
+            )
             return
         try:
             locations = [int(x) for x in content.get("locations", [])]
             stations = [int(x) for x in content.get("stations", [])]
         except (TypeError, ValueError):
-            await self.send_json({"type": "error", "code": "VALIDATION_ERROR",
-                                  "details": {"locations/stations": "lists of ids"}})
+            await self.send_json(
+                {
+                    "type": "error",
+                    "code": "VALIDATION_ERROR",
+                    "details": {"locations/stations": "lists of ids"},
+                }
+            )
             return
         locations, stations = await _existing(locations, stations)
         groups = {location_group(x) for x in locations} | {station_group(x) for x in stations}
         if action == "subscribe":
             if len(self.groups_joined | groups) > MAX_SUBSCRIPTIONS:
-                await self.send_json({"type": "error", "code": "TOO_MANY_SUBSCRIPTIONS",
-                                      "details": {"max": MAX_SUBSCRIPTIONS}})
+                await self.send_json(
+                    {
+                        "type": "error",
+                        "code": "TOO_MANY_SUBSCRIPTIONS",
+                        "details": {"max": MAX_SUBSCRIPTIONS},
+                    }
+                )
                 return
             for group in groups - self.groups_joined:
                 await self.channel_layer.group_add(group, self.channel_name)
@@ -152,12 +170,17 @@ class AppConsumer(ShutdownSafeCall, AsyncJsonWebsocketConsumer):
         if event["id"] in self.recent_events:
             return  # already delivered through the other group this socket is in
         self.recent_events.append(event["id"])
-        await self.send_json({**{k: v for k, v in event.items() if k not in ("type", "id")},
-                              "type": "status"})
+        await self.send_json(
+            {**{k: v for k, v in event.items() if k not in ("type", "id")}, "type": "status"}
+        )
 
     async def app_personal(self, event: dict) -> None:
-        await self.send_json({**{k: v for k, v in event.items() if k not in ("type", "id")},
-                              "type": event.get("kind", "personal")})
+        await self.send_json(
+            {
+                **{k: v for k, v in event.items() if k not in ("type", "id")},
+                "type": event.get("kind", "personal"),
+            }
+        )
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "recheck", None) is not None:

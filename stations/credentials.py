@@ -36,7 +36,8 @@ def generate_password() -> str:
 def hash_password(password: str) -> str:
     if not PASSWORD_PATTERN.match(password):
         raise InvalidChargerPassword(
-            "Charger password must be 16-40 characters of A-Z a-z 0-9 * - _ = : + | @ .")
+            "Charger password must be 16-40 characters of A-Z a-z 0-9 * - _ = : + | @ ."
+        )
     return _hasher.encode(password, _hasher.salt())
 
 

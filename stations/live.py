@@ -43,8 +43,13 @@ async def publish_status(*, station_id: int, location_id: int | None, event: dic
     layer = get_channel_layer()
     # one id per change: a socket watching both the station and its location gets the
     # message through both groups and must show it once
-    message = {"type": "app.status", "id": uuid.uuid4().hex, "station": station_id,
-               "location": location_id, **event}
+    message = {
+        "type": "app.status",
+        "id": uuid.uuid4().hex,
+        "station": station_id,
+        "location": location_id,
+        **event,
+    }
     async with _turns:
         await layer.group_send(station_group(station_id), message)
         if location_id is not None:
@@ -60,14 +65,17 @@ async def publish_to_client(*, client_id: int, event: dict) -> None:
 
 def post_status(*, station_id: int, location_id: int | None, event: dict) -> None:
     """publish_status without waiting for it (the charger path: stations/live_delivery.py)."""
-    delivery.post(f"station:{station_id}", lambda: publish_status(
-        station_id=station_id, location_id=location_id, event=event))
+    delivery.post(
+        f"station:{station_id}",
+        lambda: publish_status(station_id=station_id, location_id=location_id, event=event),
+    )
 
 
 def post_to_client(*, client_id: int, event: dict) -> None:
     """publish_to_client without waiting for it (the charger path)."""
-    delivery.post(f"client:{client_id}", lambda: publish_to_client(client_id=client_id,
-                                                                   event=event))
+    delivery.post(
+        f"client:{client_id}", lambda: publish_to_client(client_id=client_id, event=event)
+    )
 
 
 def publish_to_client_after_commit(*, client_id: int, event: dict) -> None:

@@ -55,8 +55,12 @@ class _Lane:
         except Exception as exc:  # Redis away or slow: nothing the charger should feel
             self.paused_until = time.monotonic() + settings.LIVE_DELIVERY_PAUSE
             live_news_dropped(reason="timeout" if isinstance(exc, TimeoutError) else "error")
-            log.warning("live news not delivered (%s: %s); dropping news for %s s",
-                        type(exc).__name__, exc, settings.LIVE_DELIVERY_PAUSE)
+            log.warning(
+                "live news not delivered (%s: %s); dropping news for %s s",
+                type(exc).__name__,
+                exc,
+                settings.LIVE_DELIVERY_PAUSE,
+            )
 
 
 class LiveDelivery:
@@ -80,8 +84,9 @@ class LiveDelivery:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # a new loop (tests run several): new lanes
             self._loop = loop
-            self._lanes = [_Lane(settings.LIVE_DELIVERY_BACKLOG)
-                           for _ in range(settings.LIVE_DELIVERY_LANES)]
+            self._lanes = [
+                _Lane(settings.LIVE_DELIVERY_BACKLOG) for _ in range(settings.LIVE_DELIVERY_LANES)
+            ]
         lane = self._lanes[hash(subject) % len(self._lanes)]
         if lane.worker is None or lane.worker.done():
             lane.worker = loop.create_task(lane.run())

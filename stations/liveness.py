@@ -70,8 +70,11 @@ def liveness_sweep(now: datetime | None = None) -> int:
     marked: list[Offline] = []
     after = 0
     while True:
-        candidates = list(Station.objects.filter(stale_q(cutoff), pk__gt=after)
-                          .select_related("location").order_by("pk")[:BATCH])
+        candidates = list(
+            Station.objects.filter(stale_q(cutoff), pk__gt=after)
+            .select_related("location")
+            .order_by("pk")[:BATCH]
+        )
         if not candidates:
             break
         after = candidates[-1].pk
@@ -79,21 +82,29 @@ def liveness_sweep(now: datetime | None = None) -> int:
             # the claim: only if nothing changed since the read (a reconnect sets a new
             # channel and last_seen_at; a message sets last_seen_at)
             claimed = Station.objects.filter(
-                stale_q(cutoff), pk=station.pk,
+                stale_q(cutoff),
+                pk=station.pk,
                 connection_channel=station.connection_channel,
             ).update(connected=False, connection_channel="", disconnected_at=now)
             if not claimed:
                 continue
             location_changed_for_station(station.pk, station.location_id)
-            marked.append(Offline(
-                station_id=station.pk, identity=station.identity,
-                location_id=station.location_id,
-                location_name=station.location.name if station.location else "",
-                channel=station.connection_channel, last_seen_at=station.last_seen_at))
+            marked.append(
+                Offline(
+                    station_id=station.pk,
+                    identity=station.identity,
+                    location_id=station.location_id,
+                    location_name=station.location.name if station.location else "",
+                    channel=station.connection_channel,
+                    last_seen_at=station.last_seen_at,
+                )
+            )
     if marked:
-        log.warning("liveness: %d station(s) marked offline: %s", len(marked),
-                    ", ".join(s.identity for s in marked[:20]) + (" …" if len(marked) > 20
-                                                                   else ""))
+        log.warning(
+            "liveness: %d station(s) marked offline: %s",
+            len(marked),
+            ", ".join(s.identity for s in marked[:20]) + (" …" if len(marked) > 20 else ""),
+        )
         _tell_apps_and_sockets(marked)
         for station in marked[:MAX_STATION_ALERTS]:
             _alert(station, now)
@@ -114,29 +125,37 @@ async def _publish_all(marked: list[Offline]) -> None:
     layer = get_channel_layer()
     for station in marked:
         try:
-            await publish_status(station_id=station.station_id, location_id=station.location_id,
-                                 event={"kind": "online", "online": False})
+            await publish_status(
+                station_id=station.station_id,
+                location_id=station.location_id,
+                event={"kind": "online", "online": False},
+            )
         except Exception:
             log.exception("liveness: could not publish %s offline", station.identity)
         if station.channel:
             try:
                 await layer.send(station.channel, {"type": "ocpp.replaced"})
             except Exception:
-                log.exception("liveness: could not tell %s's stale socket to close",
-                              station.identity)
+                log.exception(
+                    "liveness: could not tell %s's stale socket to close", station.identity
+                )
 
 
 def _alert(station: Offline, now: datetime) -> None:
-    seen = (f"last heard from {station.last_seen_at:%Y-%m-%d %H:%M:%S} UTC "
-            f"({int((now - station.last_seen_at).total_seconds() // 60)} min ago)"
-            if station.last_seen_at else "never heard from")
+    seen = (
+        f"last heard from {station.last_seen_at:%Y-%m-%d %H:%M:%S} UTC "
+        f"({int((now - station.last_seen_at).total_seconds() // 60)} min ago)"
+        if station.last_seen_at
+        else "never heard from"
+    )
     where = f" at {station.location_name}" if station.location_name else ""
     try:
         alerts.operator_alert(
             key=f"station-offline:{station.station_id}",
             subject=f"Station {station.identity} offline",
             text=f"Station {station.identity}{where} is offline: {seen}; its connection "
-                 "was marked closed by the liveness sweep.")
+            "was marked closed by the liveness sweep.",
+        )
     except Exception:  # an alert must never break the sweep
         log.exception("liveness: could not alert about %s", station.identity)
 
@@ -148,7 +167,8 @@ def _alert_many(rest: list[Offline]) -> None:
             key="stations-offline:many",
             subject=f"{len(rest) + MAX_STATION_ALERTS} stations offline",
             text=f"The liveness sweep marked {len(rest) + MAX_STATION_ALERTS} stations "
-                 f"offline at once; besides the {MAX_STATION_ALERTS} alerted one by one: "
-                 f"{names}.")
+            f"offline at once; besides the {MAX_STATION_ALERTS} alerted one by one: "
+            f"{names}.",
+        )
     except Exception:
         log.exception("liveness: could not alert about %d more stations", len(rest))

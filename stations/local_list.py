@@ -57,6 +57,7 @@ class ListUpdate:
 @dataclass(frozen=True)
 class LocalListResult(CommandResult):
     """A CommandResult that also says what was sent."""
+
     update_type: str = ""
     list_version: int | None = None
     entries: int = 0
@@ -98,14 +99,20 @@ def _full(now: datetime, max_length: int | None, reason: str) -> ListUpdate:
     if max_length is not None and len(entries) > max_length:
         left_out = len(entries) - max_length
         entries = entries[:max_length]
-        return ListUpdate(FULL, entries, [e["idTag"] for e in entries], truncated=True,
-                          reason=f"{reason}; list cut to the charger's maximum of {max_length} "
-                                 f"entries, {left_out} id tags left out")
+        return ListUpdate(
+            FULL,
+            entries,
+            [e["idTag"] for e in entries],
+            truncated=True,
+            reason=f"{reason}; list cut to the charger's maximum of {max_length} "
+            f"entries, {left_out} id tags left out",
+        )
     return ListUpdate(FULL, entries, [e["idTag"] for e in entries], reason=reason)
 
 
-def build_list_update(*, state: LocalListState | None, full: bool, max_length: int | None,
-                      now: datetime) -> ListUpdate:
+def build_list_update(
+    *, state: LocalListState | None, full: bool, max_length: int | None, now: datetime
+) -> ListUpdate:
     """What to send after `state` (None: never synced)."""
     if full:
         return _full(now, max_length, "full update requested")
@@ -115,12 +122,16 @@ def build_list_update(*, state: LocalListState | None, full: bool, max_length: i
     held = set(state.tags)
     deleted = held - current
     if deleted:
-        return _full(now, max_length, f"{len(deleted)} id tag(s) deleted since the last update "
-                                      "(a differential update cannot remove entries)")
+        return _full(
+            now,
+            max_length,
+            f"{len(deleted)} id tag(s) deleted since the last update "
+            "(a differential update cannot remove entries)",
+        )
     since = state.synced_at
-    changed = (IdTag.objects.select_related("parent", "client")
-               .filter(Q(updated_at__gt=since) | Q(parent__updated_at__gt=since)
-                       | ~Q(id_tag__in=held)))
+    changed = IdTag.objects.select_related("parent", "client").filter(
+        Q(updated_at__gt=since) | Q(parent__updated_at__gt=since) | ~Q(id_tag__in=held)
+    )
     entries = _entries(changed, now)
     holds = held | {e["idTag"] for e in entries}
     if max_length is not None and len(holds) > max_length:
@@ -132,9 +143,13 @@ def _claim(station: Station, now: datetime) -> bool:
     LocalListState.objects.get_or_create(station=station)
     # a sync makes at most two calls; past that its process died without releasing
     stale = now - timedelta(seconds=3 * settings.OCPP_CALL_TIMEOUT + 10)
-    return bool(LocalListState.objects.filter(pk=station.pk).filter(
-        Q(sync_started_at__isnull=True) | Q(sync_started_at__lt=stale),
-    ).update(sync_started_at=now))
+    return bool(
+        LocalListState.objects.filter(pk=station.pk)
+        .filter(
+            Q(sync_started_at__isnull=True) | Q(sync_started_at__lt=stale),
+        )
+        .update(sync_started_at=now)
+    )
 
 
 def _release(station: Station) -> None:
@@ -142,32 +157,45 @@ def _release(station: Station) -> None:
 
 
 @transaction.atomic
-def _store_accepted(station: Station, version: int, update: ListUpdate,
-                    built_at: datetime) -> None:
+def _store_accepted(station: Station, version: int, update: ListUpdate, built_at: datetime) -> None:
     LocalListState.objects.filter(pk=station.pk).update(
-        version=version, synced_at=built_at, tags=update.holds,
-        last_update_type=update.update_type, truncated=update.truncated)
+        version=version,
+        synced_at=built_at,
+        tags=update.holds,
+        last_update_type=update.update_type,
+        truncated=update.truncated,
+    )
 
 
-def _send(station: Station, version: int, update: ListUpdate,
-          requested_by: str) -> CommandResult:
-    return send_command(station=station, action="SendLocalList", requested_by=requested_by,
-                        payload={"listVersion": version, "updateType": update.update_type,
-                                 "localAuthorizationList": update.entries})
+def _send(station: Station, version: int, update: ListUpdate, requested_by: str) -> CommandResult:
+    return send_command(
+        station=station,
+        action="SendLocalList",
+        requested_by=requested_by,
+        payload={
+            "listVersion": version,
+            "updateType": update.update_type,
+            "localAuthorizationList": update.entries,
+        },
+    )
 
 
 def _answer(result: CommandResult) -> str | None:
     return (result.response or {}).get("status")
 
 
-def local_list_sync(*, station: Station, full: bool = False,
-                    requested_by: str = "") -> LocalListResult:
+def local_list_sync(
+    *, station: Station, full: bool = False, requested_by: str = ""
+) -> LocalListResult:
     """Send the station's local list (differential when possible). Returns the last
     command's result with what was sent; the version is stored only on Accepted."""
     if not _claim(station, timezone.now()):
-        return LocalListResult(command_id=0, status=CommandRecord.Status.BUSY,
-                               error_description="another local list update for this station "
-                                                 "is under way (nothing sent)")
+        return LocalListResult(
+            command_id=0,
+            status=CommandRecord.Status.BUSY,
+            error_description="another local list update for this station "
+            "is under way (nothing sent)",
+        )
     try:
         state = LocalListState.objects.get(pk=station.pk)
         limit = max_list_length(station)
@@ -178,8 +206,7 @@ def local_list_sync(*, station: Station, full: bool = False,
         update = build_list_update(state=state, full=full, max_length=limit, now=built_at)
         result = _send(station, version, update, requested_by)
         notes = [update.reason] if update.reason else []
-        if update.update_type == DIFFERENTIAL and _answer(result) in ("VersionMismatch",
-                                                                        "Failed"):
+        if update.update_type == DIFFERENTIAL and _answer(result) in ("VersionMismatch", "Failed"):
             notes.append(f"differential update answered {_answer(result)}; sent the full list")
             built_at = timezone.now()
             update = build_list_update(state=state, full=True, max_length=limit, now=built_at)
@@ -192,25 +219,33 @@ def local_list_sync(*, station: Station, full: bool = False,
             log.warning("local list for %s truncated: %s", station.identity, update.reason)
     finally:
         _release(station)
-    return LocalListResult(**vars(result), update_type=update.update_type,
-                           list_version=version, entries=len(update.entries),
-                           truncated=update.truncated, note="; ".join(notes))
+    return LocalListResult(
+        **vars(result),
+        update_type=update.update_type,
+        list_version=version,
+        entries=len(update.entries),
+        truncated=update.truncated,
+        note="; ".join(notes),
+    )
 
 
 def local_list_version_get(*, station: Station, requested_by: str = "") -> CommandResult:
     """Ask the charger which list version it holds. When that is not the version we last
     had accepted (a reset charger reports 0), the next sync sends the full list with a
     version above both."""
-    result = send_command(station=station, action="GetLocalListVersion",
-                          requested_by=requested_by)
+    result = send_command(station=station, action="GetLocalListVersion", requested_by=requested_by)
     reported = (result.response or {}).get("listVersion")
     # -1: the charger has no local list support; nothing to reconcile
     if result.ok and isinstance(reported, int) and reported >= 0:
         with transaction.atomic():
             state, _ = LocalListState.objects.select_for_update().get_or_create(station=station)
             if reported != state.version and state.sync_started_at is None:
-                log.warning("%s holds local list version %s, we sent %s: next sync is full",
-                            station.identity, reported, state.version)
+                log.warning(
+                    "%s holds local list version %s, we sent %s: next sync is full",
+                    station.identity,
+                    reported,
+                    state.version,
+                )
                 state.version = max(state.version, reported)
                 state.synced_at, state.tags = None, []
                 state.save(update_fields=["version", "synced_at", "tags"])

@@ -59,8 +59,9 @@ def _forget(location_id: int | None, station_id: int | None) -> None:
         if location_id is None and station_id is not None:
             from .models import Station
 
-            location_id = (Station.objects.filter(pk=station_id)
-                           .values_list("location_id", flat=True).first())
+            location_id = (
+                Station.objects.filter(pk=station_id).values_list("location_id", flat=True).first()
+            )
         if location_id is not None:
             cache.delete(summary_key(location_id))
         bump_map_version()

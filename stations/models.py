@@ -36,8 +36,13 @@ class Location(models.Model):
     opening_hours = models.CharField(max_length=200, blank=True, default="24/7")
     # the site owner's staff account: in the admin, the "owner" role sees only its own
     # locations (evpower/admin_scoping.py). PROTECT: deleting the account must be a decision
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True,
-                              blank=True, related_name="owned_locations")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="owned_locations",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -66,21 +71,26 @@ class Station(models.Model):
         CLIENT_CERT = 3, _("3: TLS client certificate")
 
     identity = models.CharField(max_length=48, unique=True, validators=[identity_validator])
-    location = models.ForeignKey(Location, on_delete=models.PROTECT, null=True, blank=True,
-                                 related_name="stations")
-    admin_status = models.CharField(max_length=20, choices=AdminStatus.choices,
-                                    default=AdminStatus.ACTIVE)
-    registration_status = models.CharField(max_length=10, choices=Registration.choices,
-                                           default=Registration.ACCEPTED)
+    location = models.ForeignKey(
+        Location, on_delete=models.PROTECT, null=True, blank=True, related_name="stations"
+    )
+    admin_status = models.CharField(
+        max_length=20, choices=AdminStatus.choices, default=AdminStatus.ACTIVE
+    )
+    registration_status = models.CharField(
+        max_length=10, choices=Registration.choices, default=Registration.ACCEPTED
+    )
     max_power_kw = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
 
     # credentials (security profiles 1-3); only a salted hash is kept
     ocpp_version = models.CharField(max_length=8, default="1.6")
-    security_profile = models.PositiveSmallIntegerField(choices=SecurityProfile.choices,
-                                                        default=SecurityProfile.BASIC)
+    security_profile = models.PositiveSmallIntegerField(
+        choices=SecurityProfile.choices, default=SecurityProfile.BASIC
+    )
     password_hash = models.CharField(max_length=200, blank=True)
     allow_missing_subprotocol = models.BooleanField(
-        default=False, help_text=_("Some 1.6 chargers offer no WebSocket subprotocol."))
+        default=False, help_text=_("Some 1.6 chargers offer no WebSocket subprotocol.")
+    )
 
     # what the charger told us in BootNotification
     vendor = models.CharField(max_length=20, blank=True)
@@ -122,8 +132,9 @@ class Station(models.Model):
     pending_csr = models.TextField(blank=True)
     csr_received_at = models.DateTimeField(null=True, blank=True)
 
-    configuration = models.JSONField(default=dict, blank=True,
-                                     help_text=_("Configuration keys last read from the charger."))
+    configuration = models.JSONField(
+        default=dict, blank=True, help_text=_("Configuration keys last read from the charger.")
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -131,9 +142,12 @@ class Station(models.Model):
         ordering = ["identity"]
         # what locks a charger in or out (password, approval, security profile): not part
         # of `change_station`, which a site owner has for its own stations
-        permissions = [("manage_station_security",
-                        "Can rotate station passwords, approve registrations and change "
-                        "security settings")]
+        permissions = [
+            (
+                "manage_station_security",
+                "Can rotate station passwords, approve registrations and change security settings",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.identity
@@ -157,16 +171,18 @@ class Connector(models.Model):
     info = models.CharField(max_length=50, blank=True)
     vendor_id = models.CharField(max_length=255, blank=True)
     vendor_error_code = models.CharField(max_length=50, blank=True)
-    status_at = models.DateTimeField(null=True, blank=True,
-                                     help_text=_("The charger's timestamp of the status shown."))
+    status_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("The charger's timestamp of the status shown.")
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["station", "number"]
         constraints = [
             models.UniqueConstraint(fields=["station", "number"], name="uniq_connector_number"),
-            models.CheckConstraint(condition=models.Q(number__gte=1),
-                                   name="connector_number_gte_1"),
+            models.CheckConstraint(
+                condition=models.Q(number__gte=1), name="connector_number_gte_1"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -187,12 +203,14 @@ class IdTag(models.Model):
     id_tag = models.CharField(max_length=20, unique=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACCEPTED)
     expiry_date = models.DateTimeField(null=True, blank=True)
-    parent = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True,
-                               related_name="children")
+    parent = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children"
+    )
     # whose wallet pays for charging with this tag (app tags are issued per client; an RFID
     # card without an owner can charge only where an operator reviews it)
-    client = models.ForeignKey("accounts.Client", on_delete=models.PROTECT, null=True,
-                               blank=True, related_name="id_tags")
+    client = models.ForeignKey(
+        "accounts.Client", on_delete=models.PROTECT, null=True, blank=True, related_name="id_tags"
+    )
     kind = models.CharField(max_length=5, choices=Kind.choices, default=Kind.RFID)
     note = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -215,20 +233,25 @@ class LocalListState(models.Model):
     (liveness, status) and by operators — neither should contend with a list update.
     """
 
-    station = models.OneToOneField(Station, on_delete=models.CASCADE, primary_key=True,
-                                   related_name="local_list")
+    station = models.OneToOneField(
+        Station, on_delete=models.CASCADE, primary_key=True, related_name="local_list"
+    )
     version = models.IntegerField(default=0, help_text=_("listVersion the charger last accepted"))
     synced_at = models.DateTimeField(
-        null=True, blank=True,
-        help_text=_("When the list the charger last accepted was read from the id tags."))
-    tags = models.JSONField(default=list, blank=True,
-                            help_text=_("id tags the charger's list holds after that update"))
+        null=True,
+        blank=True,
+        help_text=_("When the list the charger last accepted was read from the id tags."),
+    )
+    tags = models.JSONField(
+        default=list, blank=True, help_text=_("id tags the charger's list holds after that update")
+    )
     last_update_type = models.CharField(max_length=12, blank=True)
     truncated = models.BooleanField(
-        default=False,
-        help_text=_("The last list was cut to the charger's SendLocalListMaxLength."))
+        default=False, help_text=_("The last list was cut to the charger's SendLocalListMaxLength.")
+    )
     sync_started_at = models.DateTimeField(
-        null=True, blank=True, help_text=_("Set while an update is under way (one at a time)."))
+        null=True, blank=True, help_text=_("Set while an update is under way (one at a time).")
+    )
 
     class Meta:
         verbose_name = _("local list state")
@@ -259,24 +282,32 @@ class Reservation(models.Model):
     parent_id_tag = models.CharField(max_length=20, blank=True)
     expires_at = models.DateTimeField()
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
-    charger_status = models.CharField(max_length=20, blank=True,
-                                      help_text=_("The charger's answer to ReserveNow"))
-    transaction_id = models.IntegerField(null=True, blank=True,
-                                         help_text=_("The OCPP transaction that used it"))
+    charger_status = models.CharField(
+        max_length=20, blank=True, help_text=_("The charger's answer to ReserveNow")
+    )
+    transaction_id = models.IntegerField(
+        null=True, blank=True, help_text=_("The OCPP transaction that used it")
+    )
     ended_at = models.DateTimeField(
-        null=True, blank=True, help_text=_("When it stopped holding the connector (used, "
-                                         "cancelled, expired)"))
+        null=True,
+        blank=True,
+        help_text=_("When it stopped holding the connector (used, cancelled, expired)"),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     requested_by = models.CharField(max_length=150, blank=True)
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["station", "connector_number", "status"]),
-                   models.Index(fields=["status", "expires_at"])]
+        indexes = [
+            models.Index(fields=["station", "connector_number", "status"]),
+            models.Index(fields=["status", "expires_at"]),
+        ]
 
     def __str__(self) -> str:
-        return f"reservation {self.pk}: {self.station.identity}#{self.connector_number} " \
-               f"for {self.id_tag}"
+        return (
+            f"reservation {self.pk}: {self.station.identity}#{self.connector_number} "
+            f"for {self.id_tag}"
+        )
 
 
 class ChargingProfile(models.Model):
@@ -304,23 +335,30 @@ class ChargingProfile(models.Model):
 
     name = models.CharField(max_length=100)
     charging_profile_id = models.PositiveIntegerField(
-        unique=True, help_text=_("OCPP chargingProfileId; a charger replaces a profile it "
-                               "holds with the same id."))
+        unique=True,
+        help_text=_(
+            "OCPP chargingProfileId; a charger replaces a profile it holds with the same id."
+        ),
+    )
     stack_level = models.PositiveSmallIntegerField(default=0)
     purpose = models.CharField(max_length=24, choices=Purpose.choices)
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.ABSOLUTE)
     recurrency_kind = models.CharField(max_length=8, choices=Recurrency.choices, blank=True)
     valid_from = models.DateTimeField(null=True, blank=True)
     valid_to = models.DateTimeField(null=True, blank=True)
-    charging_rate_unit = models.CharField(max_length=1, choices=RateUnit.choices,
-                                          default=RateUnit.AMPERE)
+    charging_rate_unit = models.CharField(
+        max_length=1, choices=RateUnit.choices, default=RateUnit.AMPERE
+    )
     schedule_periods = models.JSONField(
-        default=list, help_text=_('e.g. [{"startPeriod": 0, "limit": 16.0, "numberPhases": 3}]; '
-                                "startPeriod in seconds from the schedule's start"))
+        default=list,
+        help_text=_(
+            'e.g. [{"startPeriod": 0, "limit": 16.0, "numberPhases": 3}]; '
+            "startPeriod in seconds from the schedule's start"
+        ),
+    )
     duration = models.PositiveIntegerField(null=True, blank=True, help_text=_("seconds"))
     start_schedule = models.DateTimeField(null=True, blank=True)
-    min_charging_rate = models.DecimalField(max_digits=8, decimal_places=1, null=True,
-                                            blank=True)
+    min_charging_rate = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -329,7 +367,8 @@ class ChargingProfile(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=~models.Q(kind="Recurring") | ~models.Q(recurrency_kind=""),
-                name="recurring_profile_has_recurrency"),
+                name="recurring_profile_has_recurrency",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -360,10 +399,12 @@ class ChargingProfileAssignment(models.Model):
         REPLACED = "Replaced", _("Replaced")  # a later profile took its place on the charger
         CLEARED = "Cleared", _("Cleared")
 
-    profile = models.ForeignKey(ChargingProfile, on_delete=models.CASCADE,
-                                related_name="assignments")
-    station = models.ForeignKey(Station, on_delete=models.CASCADE,
-                                related_name="charging_profile_assignments")
+    profile = models.ForeignKey(
+        ChargingProfile, on_delete=models.CASCADE, related_name="assignments"
+    )
+    station = models.ForeignKey(
+        Station, on_delete=models.CASCADE, related_name="charging_profile_assignments"
+    )
     connector_number = models.PositiveSmallIntegerField(help_text=_("0 = the whole station"))
     status = models.CharField(max_length=12, choices=Status.choices)
     detail = models.CharField(max_length=300, blank=True)
@@ -373,87 +414,195 @@ class ChargingProfileAssignment(models.Model):
 
     class Meta:
         ordering = ["-sent_at"]
-        constraints = [models.UniqueConstraint(fields=["profile", "station", "connector_number"],
-                                               name="uniq_profile_assignment")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["profile", "station", "connector_number"], name="uniq_profile_assignment"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.profile_id} on {self.station_id}#{self.connector_number}: {self.status}"
 
 
-display_names(Location, _("location"), _("locations"), {
-    "name": _("name"), "address": _("address"), "city": _("city"), "latitude": _("latitude"),
-    "longitude": _("longitude"), "time_zone": _("time zone"), "status": _("status"),
-    "opening_hours": _("opening hours"), "owner": _("owner"), "created_at": _("created at"),
-})
+display_names(
+    Location,
+    _("location"),
+    _("locations"),
+    {
+        "name": _("name"),
+        "address": _("address"),
+        "city": _("city"),
+        "latitude": _("latitude"),
+        "longitude": _("longitude"),
+        "time_zone": _("time zone"),
+        "status": _("status"),
+        "opening_hours": _("opening hours"),
+        "owner": _("owner"),
+        "created_at": _("created at"),
+    },
+)
 
-display_names(Station, _("station"), _("stations"), {
-    "identity": _("identity"), "location": _("location"), "admin_status": _("admin status"),
-    "registration_status": _("registration status"), "max_power_kw": _("max power (kW)"),
-    "ocpp_version": _("OCPP version"), "security_profile": _("security profile"),
-    "password_hash": _("password hash"),
-    "allow_missing_subprotocol": _("allow missing subprotocol"), "vendor": _("vendor"),
-    "model": _("model"), "charge_point_serial": _("charge point serial"),
-    "charge_box_serial": _("charge box serial"), "firmware_version": _("firmware version"),
-    "iccid": _("ICCID"), "imsi": _("IMSI"), "meter_type": _("meter type"),
-    "meter_serial": _("meter serial"), "last_boot_at": _("last boot at"),
-    "connected": _("connected"), "connection_channel": _("connection channel"),
-    "connected_at": _("connected at"), "disconnected_at": _("disconnected at"),
-    "last_heartbeat_at": _("last heartbeat at"), "last_seen_at": _("last seen at"),
-    "status": _("status"), "error_code": _("error code"), "status_info": _("status info"),
-    "status_vendor_id": _("status vendor ID"),
-    "status_vendor_error_code": _("status vendor error code"), "status_at": _("status at"),
-    "firmware_status": _("firmware status"), "firmware_request_id": _("firmware request ID"),
-    "firmware_status_at": _("firmware status at"), "diagnostics_status": _("diagnostics status"),
-    "diagnostics_status_at": _("diagnostics status at"), "log_status": _("log status"),
-    "log_request_id": _("log request ID"), "log_status_at": _("log status at"),
-    "pending_csr": _("pending CSR"), "csr_received_at": _("CSR received at"),
-    "configuration": _("configuration"), "created_at": _("created at"),
-    "updated_at": _("updated at"),
-})
+display_names(
+    Station,
+    _("station"),
+    _("stations"),
+    {
+        "identity": _("identity"),
+        "location": _("location"),
+        "admin_status": _("admin status"),
+        "registration_status": _("registration status"),
+        "max_power_kw": _("max power (kW)"),
+        "ocpp_version": _("OCPP version"),
+        "security_profile": _("security profile"),
+        "password_hash": _("password hash"),
+        "allow_missing_subprotocol": _("allow missing subprotocol"),
+        "vendor": _("vendor"),
+        "model": _("model"),
+        "charge_point_serial": _("charge point serial"),
+        "charge_box_serial": _("charge box serial"),
+        "firmware_version": _("firmware version"),
+        "iccid": _("ICCID"),
+        "imsi": _("IMSI"),
+        "meter_type": _("meter type"),
+        "meter_serial": _("meter serial"),
+        "last_boot_at": _("last boot at"),
+        "connected": _("connected"),
+        "connection_channel": _("connection channel"),
+        "connected_at": _("connected at"),
+        "disconnected_at": _("disconnected at"),
+        "last_heartbeat_at": _("last heartbeat at"),
+        "last_seen_at": _("last seen at"),
+        "status": _("status"),
+        "error_code": _("error code"),
+        "status_info": _("status info"),
+        "status_vendor_id": _("status vendor ID"),
+        "status_vendor_error_code": _("status vendor error code"),
+        "status_at": _("status at"),
+        "firmware_status": _("firmware status"),
+        "firmware_request_id": _("firmware request ID"),
+        "firmware_status_at": _("firmware status at"),
+        "diagnostics_status": _("diagnostics status"),
+        "diagnostics_status_at": _("diagnostics status at"),
+        "log_status": _("log status"),
+        "log_request_id": _("log request ID"),
+        "log_status_at": _("log status at"),
+        "pending_csr": _("pending CSR"),
+        "csr_received_at": _("CSR received at"),
+        "configuration": _("configuration"),
+        "created_at": _("created at"),
+        "updated_at": _("updated at"),
+    },
+)
 
-display_names(Connector, _("connector"), _("connectors"), {
-    "station": _("station"), "number": _("number"), "connector_type": _("connector type"),
-    "max_power_kw": _("max power (kW)"), "status": _("status"), "error_code": _("error code"),
-    "info": _("info"), "vendor_id": _("vendor ID"), "vendor_error_code": _("vendor error code"),
-    "status_at": _("status at"), "updated_at": _("updated at"),
-})
+display_names(
+    Connector,
+    _("connector"),
+    _("connectors"),
+    {
+        "station": _("station"),
+        "number": _("number"),
+        "connector_type": _("connector type"),
+        "max_power_kw": _("max power (kW)"),
+        "status": _("status"),
+        "error_code": _("error code"),
+        "info": _("info"),
+        "vendor_id": _("vendor ID"),
+        "vendor_error_code": _("vendor error code"),
+        "status_at": _("status at"),
+        "updated_at": _("updated at"),
+    },
+)
 
-display_names(IdTag, _("id tag"), _("id tags"), {
-    "id_tag": _("id tag"), "status": _("status"), "expiry_date": _("expiry date"),
-    "parent": _("parent"), "client": _("client"), "kind": _("kind"), "note": _("note"),
-    "created_at": _("created at"), "updated_at": _("updated at"),
-})
+display_names(
+    IdTag,
+    _("id tag"),
+    _("id tags"),
+    {
+        "id_tag": _("id tag"),
+        "status": _("status"),
+        "expiry_date": _("expiry date"),
+        "parent": _("parent"),
+        "client": _("client"),
+        "kind": _("kind"),
+        "note": _("note"),
+        "created_at": _("created at"),
+        "updated_at": _("updated at"),
+    },
+)
 
-display_names(LocalListState, _("local list state"), _("local list states"), {
-    "station": _("station"), "version": _("version"), "synced_at": _("synced at"),
-    "tags": _("tags"), "last_update_type": _("last update type"), "truncated": _("truncated"),
-    "sync_started_at": _("sync started at"),
-})
+display_names(
+    LocalListState,
+    _("local list state"),
+    _("local list states"),
+    {
+        "station": _("station"),
+        "version": _("version"),
+        "synced_at": _("synced at"),
+        "tags": _("tags"),
+        "last_update_type": _("last update type"),
+        "truncated": _("truncated"),
+        "sync_started_at": _("sync started at"),
+    },
+)
 
-display_names(Reservation, _("reservation"), _("reservations"), {
-    "id": _("ID"), "station": _("station"), "connector_number": _("connector number"),
-    "id_tag": _("id tag"), "parent_id_tag": _("parent id tag"), "expires_at": _("expires at"),
-    "status": _("status"), "charger_status": _("charger status"),
-    "transaction_id": _("transaction ID"), "ended_at": _("ended at"),
-    "created_at": _("created at"), "requested_by": _("requested by"),
-})
+display_names(
+    Reservation,
+    _("reservation"),
+    _("reservations"),
+    {
+        "id": _("ID"),
+        "station": _("station"),
+        "connector_number": _("connector number"),
+        "id_tag": _("id tag"),
+        "parent_id_tag": _("parent id tag"),
+        "expires_at": _("expires at"),
+        "status": _("status"),
+        "charger_status": _("charger status"),
+        "transaction_id": _("transaction ID"),
+        "ended_at": _("ended at"),
+        "created_at": _("created at"),
+        "requested_by": _("requested by"),
+    },
+)
 
-display_names(ChargingProfile, _("charging profile"), _("charging profiles"), {
-    "name": _("name"), "charging_profile_id": _("charging profile ID"),
-    "stack_level": _("stack level"), "purpose": _("purpose"), "kind": _("kind"),
-    "recurrency_kind": _("recurrency kind"), "valid_from": _("valid from"),
-    "valid_to": _("valid to"), "charging_rate_unit": _("charging rate unit"),
-    "schedule_periods": _("schedule periods"), "duration": _("duration"),
-    "start_schedule": _("start schedule"), "min_charging_rate": _("min charging rate"),
-    "created_at": _("created at"), "updated_at": _("updated at"),
-})
+display_names(
+    ChargingProfile,
+    _("charging profile"),
+    _("charging profiles"),
+    {
+        "name": _("name"),
+        "charging_profile_id": _("charging profile ID"),
+        "stack_level": _("stack level"),
+        "purpose": _("purpose"),
+        "kind": _("kind"),
+        "recurrency_kind": _("recurrency kind"),
+        "valid_from": _("valid from"),
+        "valid_to": _("valid to"),
+        "charging_rate_unit": _("charging rate unit"),
+        "schedule_periods": _("schedule periods"),
+        "duration": _("duration"),
+        "start_schedule": _("start schedule"),
+        "min_charging_rate": _("min charging rate"),
+        "created_at": _("created at"),
+        "updated_at": _("updated at"),
+    },
+)
 
-display_names(ChargingProfileAssignment, _("charging profile assignment"),
-              _("charging profile assignments"), {
-    "profile": _("profile"), "station": _("station"), "connector_number": _("connector number"),
-    "status": _("status"), "detail": _("detail"), "command_id": _("command ID"),
-    "sent_at": _("sent at"), "cleared_at": _("cleared at"),
-})
+display_names(
+    ChargingProfileAssignment,
+    _("charging profile assignment"),
+    _("charging profile assignments"),
+    {
+        "profile": _("profile"),
+        "station": _("station"),
+        "connector_number": _("connector number"),
+        "status": _("status"),
+        "detail": _("detail"),
+        "command_id": _("command ID"),
+        "sent_at": _("sent at"),
+        "cleared_at": _("cleared at"),
+    },
+)
 
 
 # tariffs live in their own module (this one is long enough); imported here so Django sees them

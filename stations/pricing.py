@@ -130,8 +130,14 @@ class Quote:
     promo_code: str = ""
 
     # -- money --------------------------------------------------------------------------
-    def cost(self, *, energy_wh: int | Decimal, charging_seconds: int | Decimal = 0,
-             idle_seconds: int | Decimal = 0, include_session_fee: bool = True) -> Cost:
+    def cost(
+        self,
+        *,
+        energy_wh: int | Decimal,
+        charging_seconds: int | Decimal = 0,
+        idle_seconds: int | Decimal = 0,
+        include_session_fee: bool = True,
+    ) -> Cost:
         """What a session costs under this quote. Time is prorated to the second; idle
         time is billed only beyond the grace period. Each part is rounded to the minor
         unit, the total is their sum less the (rounded) discount."""
@@ -144,8 +150,15 @@ class Quote:
         fee = self.session_fee if include_session_fee else ZERO
         subtotal = energy + time_part + idle + fee
         discount = money(subtotal * self.discount_percent / 100)
-        return Cost(energy=energy, time=time_part, session_fee=money(fee), idle=idle,
-                    discount=discount, total=money(subtotal - discount), currency=self.currency)
+        return Cost(
+            energy=energy,
+            time=time_part,
+            session_fee=money(fee),
+            idle=idle,
+            discount=discount,
+            total=money(subtotal - discount),
+            currency=self.currency,
+        )
 
     def price_of_energy(self, energy_wh: int | Decimal) -> Decimal:
         """Energy plus session fee: what a hold for an energy limit must cover (time and
@@ -181,20 +194,32 @@ class Quote:
             return None if data.get(key) is None else kind.fromisoformat(data[key])
 
         return cls(
-            currency=data["currency"], per_kwh=dec("per_kwh"), per_minute=dec("per_minute"),
-            session_fee=dec("session_fee"), idle_fee_per_minute=dec("idle_fee_per_minute"),
-            idle_grace_minutes=int(data["idle_grace_minutes"]), plan_id=data["plan_id"],
-            plan_name=data["plan_name"], rule_id=data["rule_id"], rule_name=data["rule_name"],
-            quoted_at=datetime.fromisoformat(data["quoted_at"]), time_zone=data["time_zone"],
+            currency=data["currency"],
+            per_kwh=dec("per_kwh"),
+            per_minute=dec("per_minute"),
+            session_fee=dec("session_fee"),
+            idle_fee_per_minute=dec("idle_fee_per_minute"),
+            idle_grace_minutes=int(data["idle_grace_minutes"]),
+            plan_id=data["plan_id"],
+            plan_name=data["plan_name"],
+            rule_id=data["rule_id"],
+            rule_name=data["rule_name"],
+            quoted_at=datetime.fromisoformat(data["quoted_at"]),
+            time_zone=data["time_zone"],
             connector_id=data.get("connector_id"),
             connector_types=tuple(data.get("connector_types") or ()),
-            min_power_kw=dec("min_power_kw"), max_power_kw=dec("max_power_kw"),
+            min_power_kw=dec("min_power_kw"),
+            max_power_kw=dec("max_power_kw"),
             days_of_week=tuple(data.get("days_of_week") or ()),
-            start_time=parse("start_time", time), end_time=parse("end_time", time),
-            start_date=parse("start_date", date), end_date=parse("end_date", date),
+            start_time=parse("start_time", time),
+            end_time=parse("end_time", time),
+            start_date=parse("start_date", date),
+            end_date=parse("end_date", date),
             discount_percent=dec("discount_percent") or ZERO,
-            client_id=data.get("client_id"), fixed_tariff_id=data.get("fixed_tariff_id"),
-            plan_per_kwh=dec("plan_per_kwh"), plan_per_minute=dec("plan_per_minute"),
+            client_id=data.get("client_id"),
+            fixed_tariff_id=data.get("fixed_tariff_id"),
+            plan_per_kwh=dec("plan_per_kwh"),
+            plan_per_minute=dec("plan_per_minute"),
             discount_source=data.get("discount_source") or "",
             discount_source_id=data.get("discount_source_id"),
             promo_code=data.get("promo_code") or "",
@@ -202,6 +227,7 @@ class Quote:
 
 
 # -- evaluation (pure: no database) ------------------------------------------------------
+
 
 def location_zone(name: str | None) -> ZoneInfo:
     try:
@@ -225,8 +251,9 @@ def service_day(rule: TariffRule, local: datetime) -> date | None:
     return None
 
 
-def rule_matches(rule: TariffRule, *, connector_type: str, power_kw: Decimal | None,
-                 local: datetime) -> bool:
+def rule_matches(
+    rule: TariffRule, *, connector_type: str, power_kw: Decimal | None, local: datetime
+) -> bool:
     if rule.connector_types and connector_type not in rule.connector_types:
         return False
     if rule.min_power_kw is not None or rule.max_power_kw is not None:
@@ -247,13 +274,22 @@ def rule_matches(rule: TariffRule, *, connector_type: str, power_kw: Decimal | N
 
 
 def plan_in_force(plan: TariffPlan, at: datetime) -> bool:
-    return (plan.active and (plan.valid_from is None or plan.valid_from <= at)
-            and (plan.valid_to is None or at < plan.valid_to))
+    return (
+        plan.active
+        and (plan.valid_from is None or plan.valid_from <= at)
+        and (plan.valid_to is None or at < plan.valid_to)
+    )
 
 
-def select_rule(plans: Iterable[tuple[int, TariffPlan]], rules: dict[int, list[TariffRule]], *,
-                connector_type: str, power_kw: Decimal | None, at: datetime,
-                zone: ZoneInfo) -> tuple[TariffPlan, TariffRule] | None:
+def select_rule(
+    plans: Iterable[tuple[int, TariffPlan]],
+    rules: dict[int, list[TariffRule]],
+    *,
+    connector_type: str,
+    power_kw: Decimal | None,
+    at: datetime,
+    zone: ZoneInfo,
+) -> tuple[TariffPlan, TariffRule] | None:
     """`plans`: (specificity level, plan); `rules`: plan id → its rules."""
     local = at.astimezone(zone)
     ordered = sorted(plans, key=lambda lp: (-lp[0], -lp[1].priority, lp[1].pk))
@@ -266,30 +302,46 @@ def select_rule(plans: Iterable[tuple[int, TariffPlan]], rules: dict[int, list[T
     return None
 
 
-def make_quote(plan: TariffPlan, rule: TariffRule, *, at: datetime, zone: ZoneInfo,
-               connector_id: int | None) -> Quote:
+def make_quote(
+    plan: TariffPlan, rule: TariffRule, *, at: datetime, zone: ZoneInfo, connector_id: int | None
+) -> Quote:
     return Quote(
-        currency=plan.currency, per_kwh=Decimal(rule.price_per_kwh),
-        per_minute=Decimal(rule.price_per_minute), session_fee=Decimal(rule.session_fee),
+        currency=plan.currency,
+        per_kwh=Decimal(rule.price_per_kwh),
+        per_minute=Decimal(rule.price_per_minute),
+        session_fee=Decimal(rule.session_fee),
         idle_fee_per_minute=Decimal(rule.idle_fee_per_minute),
-        idle_grace_minutes=rule.idle_grace_minutes, plan_id=plan.pk, plan_name=plan.name,
-        rule_id=rule.pk, rule_name=rule.name, quoted_at=at.astimezone(UTC),
-        time_zone=zone.key, connector_id=connector_id,
-        connector_types=tuple(rule.connector_types or ()), min_power_kw=rule.min_power_kw,
-        max_power_kw=rule.max_power_kw, days_of_week=tuple(rule.days_of_week or ()),
-        start_time=rule.start_time, end_time=rule.end_time, start_date=rule.start_date,
-        end_date=rule.end_date)
+        idle_grace_minutes=rule.idle_grace_minutes,
+        plan_id=plan.pk,
+        plan_name=plan.name,
+        rule_id=rule.pk,
+        rule_name=rule.name,
+        quoted_at=at.astimezone(UTC),
+        time_zone=zone.key,
+        connector_id=connector_id,
+        connector_types=tuple(rule.connector_types or ()),
+        min_power_kw=rule.min_power_kw,
+        max_power_kw=rule.max_power_kw,
+        days_of_week=tuple(rule.days_of_week or ()),
+        start_time=rule.start_time,
+        end_time=rule.end_time,
+        start_date=rule.start_date,
+        end_date=rule.end_date,
+    )
 
 
 # -- database ----------------------------------------------------------------------------
 
+
 def _valid_at(at: datetime, prefix: str = "") -> Q:
-    return ((Q(**{f"{prefix}valid_from__isnull": True}) | Q(**{f"{prefix}valid_from__lte": at}))
-            & (Q(**{f"{prefix}valid_to__isnull": True}) | Q(**{f"{prefix}valid_to__gt": at})))
+    return (Q(**{f"{prefix}valid_from__isnull": True}) | Q(**{f"{prefix}valid_from__lte": at})) & (
+        Q(**{f"{prefix}valid_to__isnull": True}) | Q(**{f"{prefix}valid_to__gt": at})
+    )
 
 
-def _candidates(stations: list[Station], at: datetime
-                ) -> tuple[dict[int, list[tuple[int, TariffPlan]]], dict[int, list[TariffRule]]]:
+def _candidates(
+    stations: list[Station], at: datetime
+) -> tuple[dict[int, list[tuple[int, TariffPlan]]], dict[int, list[TariffRule]]]:
     """Candidate plans per station and the rules of all of them: 3 queries at most,
     whatever the number of stations."""
     station_ids = {s.pk for s in stations}
@@ -298,7 +350,9 @@ def _candidates(stations: list[Station], at: datetime
     by_location: dict[int, list[TariffPlan]] = {}
     assignments = TariffAssignment.objects.filter(
         Q(station_id__in=station_ids) | Q(location_id__in=location_ids),
-        _valid_at(at, "plan__"), plan__active=True).select_related("plan")
+        _valid_at(at, "plan__"),
+        plan__active=True,
+    ).select_related("plan")
     plans: dict[int, TariffPlan] = {}
     for a in assignments:
         plan = plans.setdefault(a.plan_id, a.plan)
@@ -342,11 +396,17 @@ def quotes(connectors: Iterable[Connector], *, at: datetime) -> dict[int, Quote 
     for connector in connectors:
         station = connector.station
         zone = location_zone(station.location.time_zone if station.location_id else None)
-        picked = select_rule(by_station[station.pk], rules,
-                             connector_type=connector.connector_type,
-                             power_kw=connector_power(connector), at=at, zone=zone)
-        out[connector.pk] = (make_quote(*picked, at=at, zone=zone, connector_id=connector.pk)
-                             if picked else None)
+        picked = select_rule(
+            by_station[station.pk],
+            rules,
+            connector_type=connector.connector_type,
+            power_kw=connector_power(connector),
+            at=at,
+            zone=zone,
+        )
+        out[connector.pk] = (
+            make_quote(*picked, at=at, zone=zone, connector_id=connector.pk) if picked else None
+        )
     return out
 
 
@@ -360,6 +420,7 @@ def quote(*, connector: Connector, at: datetime) -> Quote:
 
 # -- client-specific prices ------------------------------------------------------------------
 
+
 def _scope_level(tariff: ClientTariff, station: Station) -> int | None:
     """How specifically a client tariff targets this station; None: not here."""
     if tariff.station_id:
@@ -369,9 +430,14 @@ def _scope_level(tariff: ClientTariff, station: Station) -> int | None:
     return DEFAULT
 
 
-def apply_client_pricing(plan_quote: Quote, *, station: Station, client_id: int,
-                         tariffs: Iterable[ClientTariff],
-                         redemptions: Iterable[Any]) -> Quote:
+def apply_client_pricing(
+    plan_quote: Quote,
+    *,
+    station: Station,
+    client_id: int,
+    tariffs: Iterable[ClientTariff],
+    redemptions: Iterable[Any],
+) -> Quote:
     """Pure: the plan quote adjusted by the client's tariffs and promo redemptions, all
     already known to be in force at the quote's moment (rules in the module docstring)."""
     fixed: list[tuple[int, ClientTariff]] = []
@@ -381,13 +447,22 @@ def apply_client_pricing(plan_quote: Quote, *, station: Station, client_id: int,
         if level is None:
             continue
         if tariff.discount_percent is not None:
-            discounts.append((Decimal(tariff.discount_percent), 1, -tariff.pk,
-                              "client_tariff", tariff.pk, ""))
+            discounts.append(
+                (Decimal(tariff.discount_percent), 1, -tariff.pk, "client_tariff", tariff.pk, "")
+            )
         else:
             fixed.append((level, tariff))
     for redemption in redemptions:
-        discounts.append((Decimal(redemption.code.discount_percent), 0, -redemption.pk,
-                          "promo", redemption.pk, redemption.code.code))
+        discounts.append(
+            (
+                Decimal(redemption.code.discount_percent),
+                0,
+                -redemption.pk,
+                "promo",
+                redemption.pk,
+                redemption.code.code,
+            )
+        )
     result = replace(plan_quote, client_id=client_id)
     if fixed:
         _, tariff = max(fixed, key=lambda lt: (lt[0], lt[1].pk))
@@ -395,26 +470,31 @@ def apply_client_pricing(plan_quote: Quote, *, station: Station, client_id: int,
         if tariff.price_per_kwh is not None:
             changes.update(per_kwh=money(tariff.price_per_kwh), plan_per_kwh=plan_quote.per_kwh)
         if tariff.price_per_minute is not None:
-            changes.update(per_minute=money(tariff.price_per_minute),
-                           plan_per_minute=plan_quote.per_minute)
+            changes.update(
+                per_minute=money(tariff.price_per_minute), plan_per_minute=plan_quote.per_minute
+            )
         result = replace(result, **changes)
     if discounts:
         percent, _, _, source, source_id, code = max(discounts)
-        result = replace(result.with_discount(percent), discount_source=source,
-                         discount_source_id=source_id, promo_code=code)
+        result = replace(
+            result.with_discount(percent),
+            discount_source=source,
+            discount_source_id=source_id,
+            promo_code=code,
+        )
     return result
 
 
-def _client_adjustments(client_id: int, at: datetime
-                        ) -> tuple[list[ClientTariff], list[Any]]:
+def _client_adjustments(client_id: int, at: datetime) -> tuple[list[ClientTariff], list[Any]]:
     from .promos import redemptions_in_force
 
     tariffs = list(ClientTariff.objects.filter(_valid_at(at), client_id=client_id, active=True))
     return tariffs, list(redemptions_in_force(client=client_id, at=at))
 
 
-def quotes_for_client(connectors: Iterable[Connector], *, at: datetime,
-                      client: Client) -> dict[int, Quote | None]:
+def quotes_for_client(
+    connectors: Iterable[Connector], *, at: datetime, client: Client
+) -> dict[int, Quote | None]:
     """`quotes` with the client's prices applied: a fixed number of queries."""
     connectors = list(connectors)
     plan_quotes = quotes(connectors, at=at)
@@ -424,9 +504,17 @@ def quotes_for_client(connectors: Iterable[Connector], *, at: datetime,
     out: dict[int, Quote | None] = {}
     for connector in connectors:
         plan_quote = plan_quotes[connector.pk]
-        out[connector.pk] = None if plan_quote is None else apply_client_pricing(
-            plan_quote, station=connector.station, client_id=client.pk, tariffs=tariffs,
-            redemptions=redemptions)
+        out[connector.pk] = (
+            None
+            if plan_quote is None
+            else apply_client_pricing(
+                plan_quote,
+                station=connector.station,
+                client_id=client.pk,
+                tariffs=tariffs,
+                redemptions=redemptions,
+            )
+        )
     return out
 
 

@@ -46,16 +46,19 @@ def normalise_code(code: str) -> str:
 
 
 def _in_force_q(at: datetime, prefix: str = "") -> Q:
-    return (Q(**{f"{prefix}redeemed_at__lte": at})
-            & (Q(**{f"{prefix}expires_at__isnull": True}) | Q(**{f"{prefix}expires_at__gt": at}))
-            & Q(**{f"{prefix}code__active": True}))
+    return (
+        Q(**{f"{prefix}redeemed_at__lte": at})
+        & (Q(**{f"{prefix}expires_at__isnull": True}) | Q(**{f"{prefix}expires_at__gt": at}))
+        & Q(**{f"{prefix}code__active": True})
+    )
 
 
 def redemptions_in_force(*, client: Client | int, at: datetime) -> QuerySet[PromoRedemption]:
     """The client's redemptions whose benefit applies at `at` (code still active)."""
     client_id = client if isinstance(client, int) else client.pk
-    return (PromoRedemption.objects.filter(_in_force_q(at), client_id=client_id)
-            .select_related("code"))
+    return PromoRedemption.objects.filter(_in_force_q(at), client_id=client_id).select_related(
+        "code"
+    )
 
 
 def redemptions_of(*, client: Client) -> QuerySet[PromoRedemption]:
@@ -63,9 +66,14 @@ def redemptions_of(*, client: Client) -> QuerySet[PromoRedemption]:
 
 
 def _expiry(code: PromoCode, now: datetime) -> datetime | None:
-    ends = [e for e in (code.valid_to,
-                        now + timedelta(days=code.benefit_days) if code.benefit_days else None)
-            if e is not None]
+    ends = [
+        e
+        for e in (
+            code.valid_to,
+            now + timedelta(days=code.benefit_days) if code.benefit_days else None,
+        )
+        if e is not None
+    ]
     return min(ends) if ends else None
 
 
@@ -76,30 +84,39 @@ def promo_redeem(*, client: Client, code: str, now: datetime | None = None) -> P
     if not wanted or len(wanted) > MAX_CODE_LENGTH:
         raise ApiError("PROMO_NOT_FOUND", status_code=status.HTTP_404_NOT_FOUND)
     with transaction.atomic():
-        promo = (PromoCode.objects.select_for_update()
-                 .filter(code__iexact=wanted, active=True).first())
+        promo = (
+            PromoCode.objects.select_for_update().filter(code__iexact=wanted, active=True).first()
+        )
         if promo is None:
             raise ApiError("PROMO_NOT_FOUND", status_code=status.HTTP_404_NOT_FOUND)
         # read the clock only once the lock is held: a request that waited for it must not
         # look "before" the redemption the lock holder just made
         now = now or timezone.now()
-        if ((promo.valid_from is not None and now < promo.valid_from)
-                or (promo.valid_to is not None and now >= promo.valid_to)):
-            raise ApiError("PROMO_EXPIRED", status_code=status.HTTP_409_CONFLICT,
-                           details={"code": promo.code})
+        if (promo.valid_from is not None and now < promo.valid_from) or (
+            promo.valid_to is not None and now >= promo.valid_to
+        ):
+            raise ApiError(
+                "PROMO_EXPIRED", status_code=status.HTTP_409_CONFLICT, details={"code": promo.code}
+            )
         mine = PromoRedemption.objects.filter(code=promo, client=client)
         current = mine.filter(_in_force_q(now)).order_by("-redeemed_at", "-id").first()
         if current is not None:
             current.created = False
             return current
         if mine.count() >= promo.max_per_client:
-            raise ApiError("PROMO_ALREADY_USED", status_code=status.HTTP_409_CONFLICT,
-                           details={"code": promo.code})
-        if (promo.max_redemptions is not None
-                and promo.redemptions.count() >= promo.max_redemptions):
-            raise ApiError("PROMO_EXHAUSTED", status_code=status.HTTP_409_CONFLICT,
-                           details={"code": promo.code})
+            raise ApiError(
+                "PROMO_ALREADY_USED",
+                status_code=status.HTTP_409_CONFLICT,
+                details={"code": promo.code},
+            )
+        if promo.max_redemptions is not None and promo.redemptions.count() >= promo.max_redemptions:
+            raise ApiError(
+                "PROMO_EXHAUSTED",
+                status_code=status.HTTP_409_CONFLICT,
+                details={"code": promo.code},
+            )
         redemption = PromoRedemption.objects.create(
-            client=client, code=promo, redeemed_at=now, expires_at=_expiry(promo, now))
+            client=client, code=promo, redeemed_at=now, expires_at=_expiry(promo, now)
+        )
     redemption.created = True
     return redemption

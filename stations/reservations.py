@@ -42,12 +42,23 @@ from .models import IdTag, Reservation, Station
 
 Status = Reservation.Status
 ACTIVE = (Status.PENDING, Status.ACCEPTED)
-ANSWERS = {"Accepted": Status.ACCEPTED, "Faulted": Status.FAULTED, "Occupied": Status.OCCUPIED,
-           "Rejected": Status.REJECTED, "Unavailable": Status.UNAVAILABLE}
+ANSWERS = {
+    "Accepted": Status.ACCEPTED,
+    "Faulted": Status.FAULTED,
+    "Occupied": Status.OCCUPIED,
+    "Rejected": Status.REJECTED,
+    "Unavailable": Status.UNAVAILABLE,
+}
 
 
-def reservation_check(*, station: Station, connector_number: int, id_tag: str,
-                      expires_at: datetime, now: datetime | None = None) -> None:
+def reservation_check(
+    *,
+    station: Station,
+    connector_number: int,
+    id_tag: str,
+    expires_at: datetime,
+    now: datetime | None = None,
+) -> None:
     """Raise ValidationError (by field) for a reservation that cannot be requested."""
     now = now or timezone.now()
     errors = {}
@@ -61,31 +72,51 @@ def reservation_check(*, station: Station, connector_number: int, id_tag: str,
         raise ValidationError(errors)
 
 
-def reservation_create(*, station: Station, connector_number: int, id_tag: str,
-                       expires_at: datetime,
-                       requested_by: str = "") -> tuple[Reservation, CommandResult]:
+def reservation_create(
+    *,
+    station: Station,
+    connector_number: int,
+    id_tag: str,
+    expires_at: datetime,
+    requested_by: str = "",
+) -> tuple[Reservation, CommandResult]:
     """Reserve a connector (0 = any) for an id tag and ask the charger to hold it.
     Raises ValidationError for a request that cannot be sent."""
-    reservation_check(station=station, connector_number=connector_number, id_tag=id_tag,
-                      expires_at=expires_at)
-    parent = (IdTag.objects.filter(id_tag=id_tag, parent__isnull=False)
-              .values_list("parent__id_tag", flat=True).first())
+    reservation_check(
+        station=station, connector_number=connector_number, id_tag=id_tag, expires_at=expires_at
+    )
+    parent = (
+        IdTag.objects.filter(id_tag=id_tag, parent__isnull=False)
+        .values_list("parent__id_tag", flat=True)
+        .first()
+    )
     with transaction.atomic():
         reservation = Reservation.objects.create(
-            station=station, connector_number=connector_number, id_tag=id_tag,
-            parent_id_tag=parent or "", expires_at=expires_at, requested_by=requested_by[:150])
-    payload = {"connectorId": connector_number, "expiryDate": format_timestamp(expires_at),
-               "idTag": id_tag, "reservationId": reservation.pk}
+            station=station,
+            connector_number=connector_number,
+            id_tag=id_tag,
+            parent_id_tag=parent or "",
+            expires_at=expires_at,
+            requested_by=requested_by[:150],
+        )
+    payload = {
+        "connectorId": connector_number,
+        "expiryDate": format_timestamp(expires_at),
+        "idTag": id_tag,
+        "reservationId": reservation.pk,
+    }
     if parent:
         payload["parentIdTag"] = parent
-    result = send_command(station=station, action="ReserveNow", payload=payload,
-                          requested_by=requested_by)
+    result = send_command(
+        station=station, action="ReserveNow", payload=payload, requested_by=requested_by
+    )
     answer = (result.response or {}).get("status", "")
     with transaction.atomic():
         Reservation.objects.filter(pk=reservation.pk).update(charger_status=answer)
         # only from pending: a start may already have used it while the answer travelled
         Reservation.objects.filter(pk=reservation.pk, status=Status.PENDING).update(
-            status=ANSWERS.get(answer, Status.FAILED))
+            status=ANSWERS.get(answer, Status.FAILED)
+        )
     reservation.refresh_from_db()
     return reservation, result
 
@@ -96,14 +127,22 @@ def reservation_cancel(*, reservation: Reservation, requested_by: str = "") -> C
     the operator sees the answer.)"""
     reservation.refresh_from_db()
     if reservation.status not in ACTIVE:
-        return CommandResult(command_id=0, status=CommandRecord.Status.INVALID,
-                             error_description=f"reservation {reservation.pk} is "
-                                               f"{reservation.status}: nothing to cancel")
-    result = send_command(station=reservation.station, action="CancelReservation",
-                          payload={"reservationId": reservation.pk}, requested_by=requested_by)
+        return CommandResult(
+            command_id=0,
+            status=CommandRecord.Status.INVALID,
+            error_description=f"reservation {reservation.pk} is "
+            f"{reservation.status}: nothing to cancel",
+        )
+    result = send_command(
+        station=reservation.station,
+        action="CancelReservation",
+        payload={"reservationId": reservation.pk},
+        requested_by=requested_by,
+    )
     if (result.response or {}).get("status") == "Accepted":
         Reservation.objects.filter(pk=reservation.pk, status__in=ACTIVE).update(
-            status=Status.CANCELLED, ended_at=timezone.now())
+            status=Status.CANCELLED, ended_at=timezone.now()
+        )
     reservation.refresh_from_db()
     return result
 
@@ -113,10 +152,12 @@ def reservations_expire(now: datetime | None = None) -> int:
     overlap (two beat ticks, a manual run) each expire a row at most once in total."""
     now = now or timezone.now()
     return Reservation.objects.filter(status__in=ACTIVE, expires_at__lte=now).update(
-        status=Status.EXPIRED, ended_at=now)
+        status=Status.EXPIRED, ended_at=now
+    )
 
 
 # --- starts (inside transaction_start's transaction) ------------------------------
+
 
 def _may_use_q(id_tag: str, parent_id_tag: str | None) -> Q:
     q = Q(id_tag=id_tag)
@@ -125,32 +166,57 @@ def _may_use_q(id_tag: str, parent_id_tag: str | None) -> Q:
     return q
 
 
-def reservation_start_conflict(*, station_id: int, connector_id: int, id_tag: str,
-                               parent_id_tag: str | None,
-                               started_at: datetime) -> Reservation | None:
+def reservation_start_conflict(
+    *,
+    station_id: int,
+    connector_id: int,
+    id_tag: str,
+    parent_id_tag: str | None,
+    started_at: datetime,
+) -> Reservation | None:
     """Another driver's reservation that held this connector at `started_at`, if any.
     Depends only on the start itself, so a retried start gets the same verdict."""
-    in_force = (Reservation.objects
-                .filter(station_id=station_id, connector_number=connector_id,
-                        charger_status="Accepted", created_at__lte=started_at,
-                        expires_at__gt=started_at)
-                # gte: one used by this very start (with the wrong tag) stays in force for
-                # its retries
-                .filter(Q(ended_at__isnull=True) | Q(ended_at__gte=started_at)))
+    in_force = (
+        Reservation.objects.filter(
+            station_id=station_id,
+            connector_number=connector_id,
+            charger_status="Accepted",
+            created_at__lte=started_at,
+            expires_at__gt=started_at,
+        )
+        # gte: one used by this very start (with the wrong tag) stays in force for
+        # its retries
+        .filter(Q(ended_at__isnull=True) | Q(ended_at__gte=started_at))
+    )
     return in_force.exclude(_may_use_q(id_tag, parent_id_tag)).order_by("pk").first()
 
 
-def reservation_record_start(*, station_id: int, connector_id: int, id_tag: str,
-                             parent_id_tag: str | None, reservation_id: int | None,
-                             started_at: datetime, transaction_id: int) -> list[str]:
+def reservation_record_start(
+    *,
+    station_id: int,
+    connector_id: int,
+    id_tag: str,
+    parent_id_tag: str | None,
+    reservation_id: int | None,
+    started_at: datetime,
+    transaction_id: int,
+) -> list[str]:
     """Mark the reservation this new transaction used. Returns what does not add up
     (to be parked); the start itself is never refused for it."""
     if reservation_id is None:
-        used = (Reservation.objects.select_for_update()
-                .filter(_may_use_q(id_tag, parent_id_tag), station_id=station_id,
-                        connector_number=connector_id, status=Status.ACCEPTED,
-                        created_at__lte=started_at, expires_at__gt=started_at)
-                .order_by("pk").first())
+        used = (
+            Reservation.objects.select_for_update()
+            .filter(
+                _may_use_q(id_tag, parent_id_tag),
+                station_id=station_id,
+                connector_number=connector_id,
+                status=Status.ACCEPTED,
+                created_at__lte=started_at,
+                expires_at__gt=started_at,
+            )
+            .order_by("pk")
+            .first()
+        )
         if used is not None:
             _use(used, transaction_id, started_at)
         return []
@@ -158,18 +224,25 @@ def reservation_record_start(*, station_id: int, connector_id: int, id_tag: str,
     if reservation is None or reservation.station_id != station_id:
         return [f"reservationId {reservation_id} is not a reservation of this station"]
     if reservation.status == Status.USED:
-        return [f"reservation {reservation_id} was already used by transaction "
-                f"{reservation.transaction_id}"]
+        return [
+            f"reservation {reservation_id} was already used by transaction "
+            f"{reservation.transaction_id}"
+        ]
     if reservation.status not in (*ACTIVE, Status.EXPIRED):
         return [f"reservation {reservation_id} is {reservation.status}"]
     problems = []
     if reservation.connector_number not in (0, connector_id):
-        problems.append(f"reservation {reservation_id} was for connector "
-                        f"{reservation.connector_number}, started on {connector_id}")
-    if not (id_tag == reservation.id_tag
-            or (parent_id_tag and parent_id_tag == reservation.parent_id_tag)):
-        problems.append(f"reservation {reservation_id} is for id tag {reservation.id_tag}, "
-                        f"started by {id_tag}")
+        problems.append(
+            f"reservation {reservation_id} was for connector "
+            f"{reservation.connector_number}, started on {connector_id}"
+        )
+    if not (
+        id_tag == reservation.id_tag
+        or (parent_id_tag and parent_id_tag == reservation.parent_id_tag)
+    ):
+        problems.append(
+            f"reservation {reservation_id} is for id tag {reservation.id_tag}, started by {id_tag}"
+        )
     _use(reservation, transaction_id, started_at)
     return problems
 

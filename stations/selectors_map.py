@@ -39,8 +39,9 @@ from .selectors import online_q, station_is_online
 
 AVAILABLE, OCCUPIED, FAULTED, OFFLINE = "available", "occupied", "faulted", "offline"
 AVAILABILITIES = (AVAILABLE, OCCUPIED, FAULTED, OFFLINE)
-OCCUPIED_STATUSES = frozenset({"Preparing", "Charging", "SuspendedEV", "SuspendedEVSE",
-                               "Finishing", "Reserved"})
+OCCUPIED_STATUSES = frozenset(
+    {"Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing", "Reserved"}
+)
 OUT_OF_SERVICE_STATUSES = frozenset({"Faulted", "Unavailable"})
 EARTH_RADIUS_KM = 6371.0088
 # The charging app's ChargingSession.ACTIVE_STATUSES, read here through the connector's
@@ -51,8 +52,9 @@ ACTIVE_SESSION_STATUSES = ("pending", "charging", "finishing")
 
 def _active_sessions():
     session_model = Connector._meta.get_field("charging_sessions").related_model
-    return session_model.objects.filter(connector=OuterRef("pk"),
-                                        status__in=ACTIVE_SESSION_STATUSES)
+    return session_model.objects.filter(
+        connector=OuterRef("pk"), status__in=ACTIVE_SESSION_STATUSES
+    )
 
 
 def connectors_with_use() -> QuerySet[Connector]:
@@ -62,7 +64,8 @@ def connectors_with_use() -> QuerySet[Connector]:
 
 def visible_stations_q(prefix: str = "") -> Q:
     return Q(**{f"{prefix}registration_status": Station.Registration.ACCEPTED}) & ~Q(
-        **{f"{prefix}admin_status": Station.AdminStatus.INACTIVE})
+        **{f"{prefix}admin_status": Station.AdminStatus.INACTIVE}
+    )
 
 
 def visible_locations() -> QuerySet[Location]:
@@ -70,8 +73,10 @@ def visible_locations() -> QuerySet[Location]:
 
 
 def station_in_service(station: Station) -> bool:
-    return (station.admin_status != Station.AdminStatus.MAINTENANCE
-            and station.status not in OUT_OF_SERVICE_STATUSES)
+    return (
+        station.admin_status != Station.AdminStatus.MAINTENANCE
+        and station.status not in OUT_OF_SERVICE_STATUSES
+    )
 
 
 def connector_availability(station: Station, connector: Connector, *, online: bool) -> str:
@@ -88,13 +93,17 @@ def connector_availability(station: Station, connector: Connector, *, online: bo
 
 def available_connector_q(now: datetime) -> Q:
     """SQL twin of `connector_availability(...) == AVAILABLE`, on Connector."""
-    return (online_q(now, "station__") & Q(status="Available")
-            & ~Q(station__admin_status=Station.AdminStatus.MAINTENANCE)
-            & ~Q(station__status__in=OUT_OF_SERVICE_STATUSES)
-            & ~Exists(_active_sessions()))
+    return (
+        online_q(now, "station__")
+        & Q(status="Available")
+        & ~Q(station__admin_status=Station.AdminStatus.MAINTENANCE)
+        & ~Q(station__status__in=OUT_OF_SERVICE_STATUSES)
+        & ~Exists(_active_sessions())
+    )
 
 
 # -- list ---------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class MapQuery:
@@ -110,8 +119,9 @@ class MapQuery:
         return self.lat is not None and self.lon is not None
 
 
-def bounding_box(lat: float, lon: float, radius_km: float
-                 ) -> tuple[float, float, float | None, float | None]:
+def bounding_box(
+    lat: float, lon: float, radius_km: float
+) -> tuple[float, float, float | None, float | None]:
     """(min lat, max lat, min lon, max lon) enclosing the circle; no longitude bounds when
     the circle holds a pole or crosses the antimeridian."""
     angular = radius_km / EARTH_RADIUS_KM
@@ -127,8 +137,10 @@ def bounding_box(lat: float, lon: float, radius_km: float
 
 def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     p1, p2 = math.radians(lat1), math.radians(lat2)
-    a = (math.sin((p2 - p1) / 2) ** 2
-         + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2)
+    a = (
+        math.sin((p2 - p1) / 2) ** 2
+        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    )
     return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(min(1.0, a)))
 
 
@@ -137,8 +149,7 @@ def _distance_expression(lat: float, lon: float):
     lat2 = Radians(Cast("latitude", FloatField()))
     lon2 = Radians(Cast("longitude", FloatField()))
     lat1, lon1 = Value(math.radians(lat)), Value(math.radians(lon))
-    a = (Power(Sin((lat2 - lat1) / 2), 2)
-         + Cos(lat1) * Cos(lat2) * Power(Sin((lon2 - lon1) / 2), 2))
+    a = Power(Sin((lat2 - lat1) / 2), 2) + Cos(lat1) * Cos(lat2) * Power(Sin((lon2 - lon1) / 2), 2)
     return Value(2 * EARTH_RADIUS_KM) * ASin(Sqrt(Least(a, Value(1.0))))
 
 
@@ -147,8 +158,9 @@ def locations_for_map(query: MapQuery, *, now: datetime) -> QuerySet[Location]:
     `distance_km` annotated), else by name. One SQL statement (plus pagination's count)."""
     qs = visible_locations()
     if query.connector_types or query.min_power_kw is not None or query.available_now:
-        connectors = Connector.objects.filter(visible_stations_q("station__"),
-                                              station__location_id=OuterRef("pk"))
+        connectors = Connector.objects.filter(
+            visible_stations_q("station__"), station__location_id=OuterRef("pk")
+        )
         if query.connector_types:
             connectors = connectors.filter(connector_type__in=query.connector_types)
         if query.min_power_kw is not None:
@@ -163,11 +175,14 @@ def locations_for_map(query: MapQuery, *, now: datetime) -> QuerySet[Location]:
     qs = qs.filter(latitude__isnull=False, longitude__isnull=False)
     if query.radius_km is not None:
         min_lat, max_lat, min_lon, max_lon = bounding_box(query.lat, query.lon, query.radius_km)
-        qs = qs.filter(latitude__gte=_coord(min_lat, ROUND_FLOOR),
-                       latitude__lte=_coord(max_lat, ROUND_CEILING))
+        qs = qs.filter(
+            latitude__gte=_coord(min_lat, ROUND_FLOOR), latitude__lte=_coord(max_lat, ROUND_CEILING)
+        )
         if min_lon is not None:
-            qs = qs.filter(longitude__gte=_coord(min_lon, ROUND_FLOOR),
-                           longitude__lte=_coord(max_lon, ROUND_CEILING))
+            qs = qs.filter(
+                longitude__gte=_coord(min_lon, ROUND_FLOOR),
+                longitude__lte=_coord(max_lon, ROUND_CEILING),
+            )
     qs = qs.annotate(distance_km=_distance_expression(query.lat, query.lon))
     if query.radius_km is not None:
         qs = qs.filter(distance_km__lte=query.radius_km)
@@ -181,10 +196,14 @@ def _coord(value: float, rounding: str) -> Decimal:
 
 # -- summaries ----------------------------------------------------------------------------
 
+
 def empty_summary() -> dict:
-    return {"stations": {"total": 0, "online": 0, "offline": 0},
-            "connectors": {"total": 0, **{a: 0 for a in AVAILABILITIES}},
-            "connector_types": [], "max_power_kw": None}
+    return {
+        "stations": {"total": 0, "online": 0, "offline": 0},
+        "connectors": {"total": 0, **{a: 0 for a in AVAILABILITIES}},
+        "connector_types": [],
+        "max_power_kw": None,
+    }
 
 
 def summarize(stations: list[Station], now: datetime) -> dict:
@@ -198,11 +217,13 @@ def summarize(stations: list[Station], now: datetime) -> dict:
         summary["stations"]["online" if online else "offline"] += 1
         for connector in station.connectors.all():
             summary["connectors"]["total"] += 1
-            summary["connectors"][connector_availability(station, connector,
-                                                         online=online)] += 1
+            summary["connectors"][connector_availability(station, connector, online=online)] += 1
             types.add(connector.connector_type)
-            power = connector.max_power_kw if connector.max_power_kw is not None \
+            power = (
+                connector.max_power_kw
+                if connector.max_power_kw is not None
                 else station.max_power_kw
+            )
             if power is not None and (best is None or power > best):
                 best = power
     summary["connector_types"] = sorted(types)
@@ -210,8 +231,15 @@ def summarize(stations: list[Station], now: datetime) -> dict:
     return summary
 
 
-_SUMMARY_STATION_FIELDS = ("id", "location_id", "connected", "last_seen_at", "admin_status",
-                           "status", "max_power_kw")
+_SUMMARY_STATION_FIELDS = (
+    "id",
+    "location_id",
+    "connected",
+    "last_seen_at",
+    "admin_status",
+    "status",
+    "max_power_kw",
+)
 _SUMMARY_CONNECTOR_FIELDS = ("id", "station_id", "connector_type", "max_power_kw", "status")
 
 
@@ -221,11 +249,15 @@ def location_summaries(location_ids: list[int], *, now: datetime) -> dict[int, d
     summaries = map_cache.get_summaries(location_ids)
     missing = [i for i in location_ids if i not in summaries]
     if missing:
-        stations = (Station.objects.filter(visible_stations_q(), location_id__in=missing)
-                    .only(*_SUMMARY_STATION_FIELDS)
-                    .prefetch_related(Prefetch(
-                        "connectors",
-                        queryset=connectors_with_use().only(*_SUMMARY_CONNECTOR_FIELDS))))
+        stations = (
+            Station.objects.filter(visible_stations_q(), location_id__in=missing)
+            .only(*_SUMMARY_STATION_FIELDS)
+            .prefetch_related(
+                Prefetch(
+                    "connectors", queryset=connectors_with_use().only(*_SUMMARY_CONNECTOR_FIELDS)
+                )
+            )
+        )
         grouped: dict[int, list[Station]] = {i: [] for i in missing}
         for station in stations:
             grouped[station.location_id].append(station)
@@ -237,21 +269,31 @@ def location_summaries(location_ids: list[int], *, now: datetime) -> dict[int, d
 
 # -- details ------------------------------------------------------------------------------
 
+
 def _visible_stations_with_connectors() -> QuerySet[Station]:
     return Station.objects.filter(visible_stations_q()).prefetch_related(
-        Prefetch("connectors", queryset=connectors_with_use().order_by("number")))
+        Prefetch("connectors", queryset=connectors_with_use().order_by("number"))
+    )
 
 
 def location_detail(location_id: int) -> Location | None:
     """A visible location with its visible stations and their connectors (3 queries)."""
-    return visible_locations().filter(pk=location_id).prefetch_related(
-        Prefetch("stations", queryset=_visible_stations_with_connectors().order_by("identity"))
-    ).first()
+    return (
+        visible_locations()
+        .filter(pk=location_id)
+        .prefetch_related(
+            Prefetch("stations", queryset=_visible_stations_with_connectors().order_by("identity"))
+        )
+        .first()
+    )
 
 
 def station_detail(station_id: int) -> Station | None:
     """A visible station of a visible location (or of none), connectors loaded (2 queries)."""
-    return (_visible_stations_with_connectors().select_related("location")
-            .filter(pk=station_id)
-            .filter(Q(location__isnull=True) | ~Q(location__status=Location.Status.INACTIVE))
-            .first())
+    return (
+        _visible_stations_with_connectors()
+        .select_related("location")
+        .filter(pk=station_id)
+        .filter(Q(location__isnull=True) | ~Q(location__status=Location.Status.INACTIVE))
+        .first()
+    )

@@ -61,8 +61,9 @@ def _visible(user, stations: list[int], locations: list[int]):
 
 @database_sync_to_async
 def _snapshot(user, stations: list[int], locations: list[int]) -> list[dict]:
-    return [state.as_event() for state in station_states(user, stations=stations,
-                                                          locations=locations)]
+    return [
+        state.as_event() for state in station_states(user, stations=stations, locations=locations)
+    ]
 
 
 def _ids(value) -> list[int]:
@@ -125,43 +126,71 @@ class StaffConsumer(ShutdownSafeCall, AsyncJsonWebsocketConsumer):
     async def receive_json(self, content, **kwargs) -> None:
         action = content.get("action") if isinstance(content, dict) else None
         if action not in ("subscribe", "unsubscribe"):
-            await self.send_json({"type": "error", "code": "VALIDATION_ERROR",
-                                  "details": {"action": "subscribe or unsubscribe"}})
+            await self.send_json(
+                {
+                    "type": "error",
+                    "code": "VALIDATION_ERROR",
+                    "details": {"action": "subscribe or unsubscribe"},
+                }
+            )
             return
         try:
             stations, locations = _ids(content.get("stations")), _ids(content.get("locations"))
         except (TypeError, ValueError):
-            await self.send_json({"type": "error", "code": "VALIDATION_ERROR",
-                                  "details": {"locations/stations": "lists of ids"}})
+            await self.send_json(
+                {
+                    "type": "error",
+                    "code": "VALIDATION_ERROR",
+                    "details": {"locations/stations": "lists of ids"},
+                }
+            )
             return
         if action == "unsubscribe":
             await self._leave(set(stations), set(locations))
-            await self.send_json({"type": "unsubscribed", "stations": stations,
-                                  "locations": locations})
+            await self.send_json(
+                {"type": "unsubscribed", "stations": stations, "locations": locations}
+            )
             return
         await self._subscribe(stations, locations)
 
     async def _subscribe(self, stations: list[int], locations: list[int]) -> None:
         wanted = len(self.watching[0] | set(stations)) + len(self.watching[1] | set(locations))
         if wanted > MAX_SUBSCRIPTIONS:
-            await self.send_json({"type": "error", "code": "TOO_MANY_SUBSCRIPTIONS",
-                                  "details": {"max": MAX_SUBSCRIPTIONS}})
+            await self.send_json(
+                {
+                    "type": "error",
+                    "code": "TOO_MANY_SUBSCRIPTIONS",
+                    "details": {"max": MAX_SUBSCRIPTIONS},
+                }
+            )
             return
         allowed_stations, allowed_locations = await _visible(self.user, stations, locations)
-        groups = ({station_group(x) for x in allowed_stations}
-                  | {location_group(x) for x in allowed_locations})
+        groups = {station_group(x) for x in allowed_stations} | {
+            location_group(x) for x in allowed_locations
+        }
         for group in groups - self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         self.groups_joined |= groups
         self.watching[0].update(allowed_stations)
         self.watching[1].update(allowed_locations)
-        await self.send_json({
-            "type": "subscribed", "stations": allowed_stations, "locations": allowed_locations,
-            "refused": {"stations": sorted(set(stations) - set(allowed_stations)),
-                        "locations": sorted(set(locations) - set(allowed_locations))}})
+        await self.send_json(
+            {
+                "type": "subscribed",
+                "stations": allowed_stations,
+                "locations": allowed_locations,
+                "refused": {
+                    "stations": sorted(set(stations) - set(allowed_stations)),
+                    "locations": sorted(set(locations) - set(allowed_locations)),
+                },
+            }
+        )
         if groups:  # joined first, read second: a change in between arrives as an event
-            await self.send_json({"type": "snapshot", "stations": await _snapshot(
-                self.user, allowed_stations, allowed_locations)})
+            await self.send_json(
+                {
+                    "type": "snapshot",
+                    "stations": await _snapshot(self.user, allowed_stations, allowed_locations),
+                }
+            )
 
     async def _leave(self, stations: set[int], locations: set[int]) -> None:
         groups = {station_group(x) for x in stations} | {location_group(x) for x in locations}
@@ -177,11 +206,13 @@ class StaffConsumer(ShutdownSafeCall, AsyncJsonWebsocketConsumer):
         self.recent_events.append(event["id"])
         if not await self._still_allowed():
             return
-        if not (event.get("station") in self.watching[0]
-                or event.get("location") in self.watching[1]):
+        if not (
+            event.get("station") in self.watching[0] or event.get("location") in self.watching[1]
+        ):
             return  # left meanwhile (the group's message was already on its way)
-        await self.send_json({**{k: v for k, v in event.items() if k not in ("type", "id")},
-                              "type": "status"})
+        await self.send_json(
+            {**{k: v for k, v in event.items() if k not in ("type", "id")}, "type": "status"}
+        )
 
     async def disconnect(self, code: int) -> None:
         for group in getattr(self, "groups_joined", ()):

@@ -25,20 +25,39 @@ from .tariff_models import (
 
 class TariffRuleForm(forms.ModelForm):
     connector_types = forms.MultipleChoiceField(
-        choices=Connector.Type.choices, required=False, widget=forms.CheckboxSelectMultiple,
-        help_text=_("None ticked: any type."))
+        choices=Connector.Type.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: any type."),
+    )
     days_of_week = forms.TypedMultipleChoiceField(
-        choices=TariffRule.Weekday.choices, coerce=int, required=False,
+        choices=TariffRule.Weekday.choices,
+        coerce=int,
+        required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text="None ticked: every day. A window wrapping midnight belongs to the day it "
-                  "starts.")
+        "starts.",
+    )
 
     class Meta:
         model = TariffRule
-        fields = ("name", "priority", "price_per_kwh", "price_per_minute", "session_fee",
-                  "idle_fee_per_minute", "idle_grace_minutes", "connector_types",
-                  "min_power_kw", "max_power_kw", "days_of_week", "start_time", "end_time",
-                  "start_date", "end_date")
+        fields = (
+            "name",
+            "priority",
+            "price_per_kwh",
+            "price_per_minute",
+            "session_fee",
+            "idle_fee_per_minute",
+            "idle_grace_minutes",
+            "connector_types",
+            "min_power_kw",
+            "max_power_kw",
+            "days_of_week",
+            "start_time",
+            "end_time",
+            "start_date",
+            "end_date",
+        )
 
 
 class TariffRuleInline(StackedInline):
@@ -47,12 +66,20 @@ class TariffRuleInline(StackedInline):
     extra = 0
     fieldsets = (
         (None, {"fields": (("name", "priority"),)}),
-        (_("Prices"), {"fields": (("price_per_kwh", "price_per_minute", "session_fee"),
-                               ("idle_fee_per_minute", "idle_grace_minutes"))}),
+        (
+            _("Prices"),
+            {
+                "fields": (
+                    ("price_per_kwh", "price_per_minute", "session_fee"),
+                    ("idle_fee_per_minute", "idle_grace_minutes"),
+                )
+            },
+        ),
         (_("Applies to"), {"fields": ("connector_types", ("min_power_kw", "max_power_kw"))}),
-        (_("When (location's local time)"), {"fields": ("days_of_week",
-                                                      ("start_time", "end_time"),
-                                                      ("start_date", "end_date"))}),
+        (
+            _("When (location's local time)"),
+            {"fields": ("days_of_week", ("start_time", "end_time"), ("start_date", "end_date"))},
+        ),
     )
 
 
@@ -64,16 +91,30 @@ class TariffAssignmentInline(OwnerScopedAdmin, TabularInline):
 
 @admin.register(TariffPlan)
 class TariffPlanAdmin(ModelAdmin):
-    list_display = ("name", "currency", "active", "is_default", "priority", "valid_from",
-                    "valid_to", "rule_count", "assignment_count")
+    list_display = (
+        "name",
+        "currency",
+        "active",
+        "is_default",
+        "priority",
+        "valid_from",
+        "valid_to",
+        "rule_count",
+        "assignment_count",
+    )
     list_filter = ("active", "is_default", "currency")
     search_fields = ("name",)
     inlines = (TariffRuleInline, TariffAssignmentInline)
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(
-            rule_count=Count("rules", distinct=True),
-            assignment_count=Count("assignments", distinct=True))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                rule_count=Count("rules", distinct=True),
+                assignment_count=Count("assignments", distinct=True),
+            )
+        )
 
     @admin.display(description=_("rules"), ordering="rule_count")
     def rule_count(self, obj: TariffPlan) -> int:
@@ -95,21 +136,37 @@ class TariffAssignmentAdmin(OwnerScopedAdmin, ModelAdmin):
 
 @admin.register(ClientTariff)
 class ClientTariffAdmin(ModelAdmin):
-    list_display = ("client", "name", "kind", "discount_percent", "price_per_kwh",
-                    "price_per_minute", "station", "location", "active", "valid_from",
-                    "valid_to")
+    list_display = (
+        "client",
+        "name",
+        "kind",
+        "discount_percent",
+        "price_per_kwh",
+        "price_per_minute",
+        "station",
+        "location",
+        "active",
+        "valid_from",
+        "valid_to",
+    )
     list_select_related = ("client", "station", "location")
     list_filter = ("active",)
     search_fields = ("client__phone", "client__name", "name")
     autocomplete_fields = ("client", "location", "station")
     fieldsets = (
         (None, {"fields": ("client", "name", "active")}),
-        (_("Price: a discount OR fixed rates"), {
-            "fields": ("discount_percent", ("price_per_kwh", "price_per_minute")),
-            "description": "Fixed rates replace the plan's; session and idle fees stay the "
-                           "plan's. The biggest discount (client tariff or promo) applies."}),
-        (_("Where and when (empty: everywhere, always)"), {
-            "fields": (("station", "location"), ("valid_from", "valid_to"))}),
+        (
+            _("Price: a discount OR fixed rates"),
+            {
+                "fields": ("discount_percent", ("price_per_kwh", "price_per_minute")),
+                "description": "Fixed rates replace the plan's; session and idle fees stay the "
+                "plan's. The biggest discount (client tariff or promo) applies.",
+            },
+        ),
+        (
+            _("Where and when (empty: everywhere, always)"),
+            {"fields": (("station", "location"), ("valid_from", "valid_to"))},
+        ),
     )
 
     @admin.display(description=_("kind"))
@@ -132,8 +189,17 @@ class PromoRedemptionInline(TabularInline):
 
 @admin.register(PromoCode)
 class PromoCodeAdmin(ModelAdmin):
-    list_display = ("code", "discount_percent", "active", "valid_from", "valid_to",
-                    "benefit_days", "redemption_count", "max_redemptions", "max_per_client")
+    list_display = (
+        "code",
+        "discount_percent",
+        "active",
+        "valid_from",
+        "valid_to",
+        "benefit_days",
+        "redemption_count",
+        "max_redemptions",
+        "max_per_client",
+    )
     list_filter = ("active",)
     search_fields = ("code", "description")
     inlines = (PromoRedemptionInline,)
@@ -160,5 +226,8 @@ class PromoRedemptionAdmin(ModelAdmin):
     @admin.display(boolean=True, description=_("in force"))
     def in_force(self, obj: PromoRedemption) -> bool:
         now = timezone.now()
-        return (obj.code.active and obj.redeemed_at <= now
-                and (obj.expires_at is None or now < obj.expires_at))
+        return (
+            obj.code.active
+            and obj.redeemed_at <= now
+            and (obj.expires_at is None or now < obj.expires_at)
+        )

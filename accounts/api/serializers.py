@@ -102,10 +102,12 @@ class WebPushSubscription(serializers.Serializer):
 
 class DeviceIn(serializers.Serializer):
     kind = serializers.ChoiceField(choices=Device.Kind.choices)
-    token = serializers.CharField(max_length=1024, required=False,
-                                  help_text="FCM registration token (kind=fcm)")
-    subscription = WebPushSubscription(required=False,
-                                       help_text="PushSubscription.toJSON() (kind=webpush)")
+    token = serializers.CharField(
+        max_length=1024, required=False, help_text="FCM registration token (kind=fcm)"
+    )
+    subscription = WebPushSubscription(
+        required=False, help_text="PushSubscription.toJSON() (kind=webpush)"
+    )
 
     def validate(self, attrs):
         if attrs["kind"] == Device.Kind.FCM:

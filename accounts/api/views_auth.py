@@ -35,30 +35,50 @@ class PublicAuthView(APIView):
 
 
 class OtpRequestView(PublicAuthView):
-    @extend_schema(request=OtpRequestIn, responses={202: OtpRequestOut}, tags=["auth"],
-                   summary="Send a login code by SMS (same answer for known and new phones)")
+    @extend_schema(
+        request=OtpRequestIn,
+        responses={202: OtpRequestOut},
+        tags=["auth"],
+        summary="Send a login code by SMS (same answer for known and new phones)",
+    )
     def post(self, request):
         data = OtpRequestIn(data=request.data)
         data.is_valid(raise_exception=True)
         asked = request.META.get("HTTP_ACCEPT_LANGUAGE", "")  # the SMS speaks the app's language
-        otp.otp_request(phone=data.validated_data["phone"], ip=client_ip(request),
-                        language=accept_language(asked) if asked else "")
-        return Response({"expires_in": settings.OTP_TTL_SECONDS,
-                         "resend_after": settings.OTP_RESEND_SECONDS},
-                        status=status.HTTP_202_ACCEPTED)
+        otp.otp_request(
+            phone=data.validated_data["phone"],
+            ip=client_ip(request),
+            language=accept_language(asked) if asked else "",
+        )
+        return Response(
+            {"expires_in": settings.OTP_TTL_SECONDS, "resend_after": settings.OTP_RESEND_SECONDS},
+            status=status.HTTP_202_ACCEPTED,
+        )
 
 
 class OtpVerifyView(PublicAuthView):
-    @extend_schema(request=OtpVerifyIn, responses={200: LoginOut}, tags=["auth"],
-                   summary="Exchange a code for tokens; the first login creates the account")
+    @extend_schema(
+        request=OtpVerifyIn,
+        responses={200: LoginOut},
+        tags=["auth"],
+        summary="Exchange a code for tokens; the first login creates the account",
+    )
     def post(self, request):
         data = OtpVerifyIn(data=request.data)
         data.is_valid(raise_exception=True)
-        login = otp.otp_verify(**data.validated_data, ip=client_ip(request),
-                               user_agent=request.META.get("HTTP_USER_AGENT", ""))
-        return Response({"access": login.tokens.access, "refresh": login.tokens.refresh,
-                         "client": ClientSerializer(login.client).data,
-                         "created": login.created})
+        login = otp.otp_verify(
+            **data.validated_data,
+            ip=client_ip(request),
+            user_agent=request.META.get("HTTP_USER_AGENT", ""),
+        )
+        return Response(
+            {
+                "access": login.tokens.access,
+                "refresh": login.tokens.refresh,
+                "client": ClientSerializer(login.client).data,
+                "created": login.created,
+            }
+        )
 
 
 class RefreshView(PublicAuthView):
@@ -67,8 +87,12 @@ class RefreshView(PublicAuthView):
     # ordinary per-IP anonymous limit is enough.
     throttle_scope = None
 
-    @extend_schema(request=RefreshIn, responses={200: TokensOut}, tags=["auth"],
-                   summary="Rotate: a new access and refresh token; the old refresh is spent")
+    @extend_schema(
+        request=RefreshIn,
+        responses={200: TokensOut},
+        tags=["auth"],
+        summary="Rotate: a new access and refresh token; the old refresh is spent",
+    )
     def post(self, request):
         data = RefreshIn(data=request.data)
         data.is_valid(raise_exception=True)
@@ -79,8 +103,12 @@ class RefreshView(PublicAuthView):
 class LogoutView(APIView):
     allow_pending_deletion = True
 
-    @extend_schema(request=None, responses={204: None}, tags=["auth"],
-                   summary="Revoke this login (its access and refresh tokens)")
+    @extend_schema(
+        request=None,
+        responses={204: None},
+        tags=["auth"],
+        summary="Revoke this login (its access and refresh tokens)",
+    )
     def post(self, request):
         tokens.session_revoke(session_id=request.auth.pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -89,8 +117,12 @@ class LogoutView(APIView):
 class LogoutAllView(APIView):
     allow_pending_deletion = True
 
-    @extend_schema(request=None, responses={204: None}, tags=["auth"],
-                   summary="Revoke every login of this client")
+    @extend_schema(
+        request=None,
+        responses={204: None},
+        tags=["auth"],
+        summary="Revoke every login of this client",
+    )
     def post(self, request):
         tokens.client_sessions_revoke(client_id=request.user.pk)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -29,8 +29,12 @@ class MeView(APIView):
     def get(self, request):
         return Response(ClientSerializer(request.user).data)
 
-    @extend_schema(request=ClientSerializer, responses=ClientSerializer, tags=["profile"],
-                   summary="Update name, email or language (the phone cannot change)")
+    @extend_schema(
+        request=ClientSerializer,
+        responses=ClientSerializer,
+        tags=["profile"],
+        summary="Update name, email or language (the phone cannot change)",
+    )
     def patch(self, request):
         data = ClientSerializer(request.user, data=request.data, partial=True)
         data.is_valid(raise_exception=True)
@@ -39,16 +43,24 @@ class MeView(APIView):
 
 
 class MeDeleteView(APIView):
-    @extend_schema(request=None, responses={202: DeletionOut}, tags=["profile"],
-                   summary="Request account deletion: logs out everywhere; personal data is "
-                           "anonymised after the grace period")
+    @extend_schema(
+        request=None,
+        responses={202: DeletionOut},
+        tags=["profile"],
+        summary="Request account deletion: logs out everywhere; personal data is "
+        "anonymised after the grace period",
+    )
     def post(self, request):
         client = services.client_request_deletion(client_id=request.user.pk)
         grace = timedelta(days=settings.ACCOUNT_DELETION_GRACE_DAYS)
-        return Response({"status": client.status,
-                         "deletion_requested_at": client.deletion_requested_at,
-                         "anonymise_after": client.deletion_requested_at + grace},
-                        status=status.HTTP_202_ACCEPTED)
+        return Response(
+            {
+                "status": client.status,
+                "deletion_requested_at": client.deletion_requested_at,
+                "anonymise_after": client.deletion_requested_at + grace,
+            },
+            status=status.HTTP_202_ACCEPTED,
+        )
 
 
 class FavouritesView(ListAPIView):
@@ -57,15 +69,22 @@ class FavouritesView(ListAPIView):
     def get_queryset(self):
         return selectors.favourites_of(client=self.request.user)
 
-    @extend_schema(request=FavouriteIn, responses={201: FavouriteOut, 200: FavouriteOut},
-                   tags=["favourites"], summary="Add a location (adding it twice is harmless)")
+    @extend_schema(
+        request=FavouriteIn,
+        responses={201: FavouriteOut, 200: FavouriteOut},
+        tags=["favourites"],
+        summary="Add a location (adding it twice is harmless)",
+    )
     def post(self, request):
         data = FavouriteIn(data=request.data)
         data.is_valid(raise_exception=True)
-        saved = services.favourite_add(client=request.user,
-                                       location_id=data.validated_data["location"])
-        return Response(FavouriteOut(saved.obj).data,
-                        status=status.HTTP_201_CREATED if saved.created else status.HTTP_200_OK)
+        saved = services.favourite_add(
+            client=request.user, location_id=data.validated_data["location"]
+        )
+        return Response(
+            FavouriteOut(saved.obj).data,
+            status=status.HTTP_201_CREATED if saved.created else status.HTTP_200_OK,
+        )
 
 
 class FavouriteView(APIView):
@@ -81,14 +100,20 @@ class DevicesView(ListAPIView):
     def get_queryset(self):
         return selectors.devices_of(client=self.request.user)
 
-    @extend_schema(request=DeviceIn, responses={201: DeviceOut, 200: DeviceOut},
-                   tags=["devices"], summary="Register (or refresh) a push target")
+    @extend_schema(
+        request=DeviceIn,
+        responses={201: DeviceOut, 200: DeviceOut},
+        tags=["devices"],
+        summary="Register (or refresh) a push target",
+    )
     def post(self, request):
         data = DeviceIn(data=request.data)
         data.is_valid(raise_exception=True)
         saved = services.device_register(client=request.user, **data.validated_data)
-        return Response(DeviceOut(saved.obj).data,
-                        status=status.HTTP_201_CREATED if saved.created else status.HTTP_200_OK)
+        return Response(
+            DeviceOut(saved.obj).data,
+            status=status.HTTP_201_CREATED if saved.created else status.HTTP_200_OK,
+        )
 
 
 class DeviceView(APIView):

@@ -25,8 +25,9 @@ def webpush_configured() -> bool:
 
 def configured_kinds() -> list[str]:
     """The Device kinds that can be pushed to with the present settings."""
-    return [kind for kind, ok in (("fcm", fcm_configured()), ("webpush", webpush_configured()))
-            if ok]
+    return [
+        kind for kind, ok in (("fcm", fcm_configured()), ("webpush", webpush_configured())) if ok
+    ]
 
 
 class PushError(Exception):

@@ -34,14 +34,11 @@ _lock = threading.Lock()
 _credentials: dict[tuple[str, str], service_account.Credentials] = {}
 
 
-
-
 def _account() -> service_account.Credentials:
     path, token_url = settings.FCM["credentials_file"], settings.FCM.get("token_url") or ""
     key = (path, token_url)
     if key not in _credentials:
-        credentials = service_account.Credentials.from_service_account_file(path,
-                                                                            scopes=[SCOPE])
+        credentials = service_account.Credentials.from_service_account_file(path, scopes=[SCOPE])
         if token_url:
             credentials = credentials.with_token_uri(token_url)
         _credentials[key] = credentials
@@ -69,14 +66,15 @@ def project_id() -> str:
 
 
 def message(token: str, title: str, body: str, data: dict[str, str]) -> dict:
-    return {"message": {
-        "token": token,
-        "notification": {"title": title, "body": body},
-        "data": {str(k): str(v) for k, v in data.items()},
-        "android": {"priority": "high", "ttl": f"{TTL_SECONDS}s"},
-        "apns": {"headers": {"apns-priority": "10",
-                             "apns-expiration": "0"}},
-    }}
+    return {
+        "message": {
+            "token": token,
+            "notification": {"title": title, "body": body},
+            "data": {str(k): str(v) for k, v in data.items()},
+            "android": {"priority": "high", "ttl": f"{TTL_SECONDS}s"},
+            "apns": {"headers": {"apns-priority": "10", "apns-expiration": "0"}},
+        }
+    }
 
 
 def send(token: str, title: str, body: str, data: dict[str, str]) -> str:
@@ -93,8 +91,9 @@ def send(token: str, title: str, body: str, data: dict[str, str]) -> str:
 
 def _post(url: str, payload: dict, token: str) -> httpx.Response:
     try:
-        return httpx.post(url, json=payload, timeout=TIMEOUT,
-                          headers={"Authorization": f"Bearer {token}"})
+        return httpx.post(
+            url, json=payload, timeout=TIMEOUT, headers={"Authorization": f"Bearer {token}"}
+        )
     except httpx.HTTPError as exc:
         raise TransientPushError(f"FCM unreachable: {type(exc).__name__}: {exc}") from None
 

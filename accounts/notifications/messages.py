@@ -33,42 +33,63 @@ CATALOG: dict[str, dict[str, tuple[str, str]]] = {
         "en": ("Charging complete", "{energy} kWh delivered, cost {cost}."),
     },
     SESSION_STOPPED_LIMIT: {
-        "ru": ("Зарядка остановлена по лимиту",
-               "Достигнут заданный вами лимит. Получено {energy} кВт·ч, стоимость {cost}."),
-        "ky": ("Кубаттоо чек боюнча токтотулду",
-               "Сиз койгон чекке жетти. {energy} кВт·саат алынды, баасы {cost}."),
-        "en": ("Charging stopped: limit reached",
-               "The limit you set was reached. {energy} kWh delivered, cost {cost}."),
+        "ru": (
+            "Зарядка остановлена по лимиту",
+            "Достигнут заданный вами лимит. Получено {energy} кВт·ч, стоимость {cost}.",
+        ),
+        "ky": (
+            "Кубаттоо чек боюнча токтотулду",
+            "Сиз койгон чекке жетти. {energy} кВт·саат алынды, баасы {cost}.",
+        ),
+        "en": (
+            "Charging stopped: limit reached",
+            "The limit you set was reached. {energy} kWh delivered, cost {cost}.",
+        ),
     },
     SESSION_STOPPED_MAX_DURATION: {
-        "ru": ("Зарядка остановлена автоматически",
-               "Сессия достигла предела в {hours} ч. Получено {energy} кВт·ч, "
-               "стоимость {cost}."),
-        "ky": ("Кубаттоо автоматтык түрдө токтотулду",
-               "Сеанс {hours} сааттык чекке жетти. {energy} кВт·саат алынды, баасы {cost}."),
-        "en": ("Charging stopped automatically",
-               "The session reached its {hours}-hour limit. {energy} kWh delivered, "
-               "cost {cost}."),
+        "ru": (
+            "Зарядка остановлена автоматически",
+            "Сессия достигла предела в {hours} ч. Получено {energy} кВт·ч, стоимость {cost}.",
+        ),
+        "ky": (
+            "Кубаттоо автоматтык түрдө токтотулду",
+            "Сеанс {hours} сааттык чекке жетти. {energy} кВт·саат алынды, баасы {cost}.",
+        ),
+        "en": (
+            "Charging stopped automatically",
+            "The session reached its {hours}-hour limit. {energy} kWh delivered, cost {cost}.",
+        ),
     },
     SESSION_CANCELLED_NO_PLUG_IN: {
-        "ru": ("Зарядка отменена",
-               "Автомобиль не был подключён за {minutes} мин. Заблокированная сумма "
-               "возвращена на баланс."),
-        "ky": ("Кубаттоо жокко чыгарылды",
-               "Унаа {minutes} мүнөттүн ичинде туташтырылган жок. Кармалган сумма "
-               "балансыңызга кайтарылды."),
-        "en": ("Charging cancelled",
-               "The car was not plugged in within {minutes} minutes. The held amount is "
-               "back on your balance."),
+        "ru": (
+            "Зарядка отменена",
+            "Автомобиль не был подключён за {minutes} мин. Заблокированная сумма "
+            "возвращена на баланс.",
+        ),
+        "ky": (
+            "Кубаттоо жокко чыгарылды",
+            "Унаа {minutes} мүнөттүн ичинде туташтырылган жок. Кармалган сумма "
+            "балансыңызга кайтарылды.",
+        ),
+        "en": (
+            "Charging cancelled",
+            "The car was not plugged in within {minutes} minutes. The held amount is "
+            "back on your balance.",
+        ),
     },
     CHARGER_ERROR: {
-        "ru": ("Ошибка зарядной станции",
-               "Станция {place} сообщила об ошибке ({error}). Зарядка могла прерваться."),
-        "ky": ("Кубаттоо станциясында ката",
-               "{place} станциясы ката жөнүндө кабарлады ({error}). Кубаттоо токтошу мүмкүн."),
-        "en": ("Charger error",
-               "The charger at {place} reported an error ({error}). Charging may have "
-               "stopped."),
+        "ru": (
+            "Ошибка зарядной станции",
+            "Станция {place} сообщила об ошибке ({error}). Зарядка могла прерваться.",
+        ),
+        "ky": (
+            "Кубаттоо станциясында ката",
+            "{place} станциясы ката жөнүндө кабарлады ({error}). Кубаттоо токтошу мүмкүн.",
+        ),
+        "en": (
+            "Charger error",
+            "The charger at {place} reported an error ({error}). Charging may have stopped.",
+        ),
     },
     PAYMENT_CONFIRMED: {
         "ru": ("Оплата получена", "На ваш баланс зачислено {amount}."),
@@ -76,10 +97,11 @@ CATALOG: dict[str, dict[str, tuple[str, str]]] = {
         "en": ("Payment received", "{amount} has been added to your balance."),
     },
     LOW_BALANCE: {
-        "ru": ("Низкий баланс",
-               "На вашем балансе {balance}. Пополните его, чтобы продолжать заряжаться."),
-        "ky": ("Баланс аз",
-               "Балансыңызда {balance} калды. Кубаттоону улантуу үчүн толуктаңыз."),
+        "ru": (
+            "Низкий баланс",
+            "На вашем балансе {balance}. Пополните его, чтобы продолжать заряжаться.",
+        ),
+        "ky": ("Баланс аз", "Балансыңызда {balance} калды. Кубаттоону улантуу үчүн толуктаңыз."),
         "en": ("Low balance", "Your balance is {balance}. Top up to keep charging."),
     },
 }

@@ -49,18 +49,26 @@ def notify_client(*, client_id: int, event: str, params: dict | None = None) -> 
 def notify_client_after_commit(*, client_id: int, event: str, params: dict | None = None) -> None:
     """`notify_client` once the current transaction commits (at once outside one)."""
     try:
-        transaction.on_commit(partial(notify_client, client_id=client_id, event=event,
-                                      params=params), robust=True)
+        transaction.on_commit(
+            partial(notify_client, client_id=client_id, event=event, params=params), robust=True
+        )
     except Exception:
         log.exception("push: could not schedule %s for client %s", event, client_id)
 
 
 # -- the events ---------------------------------------------------------------------------
 
+
 def notify_session_started(session) -> None:
-    notify_client_after_commit(client_id=session.client_id, event=messages.SESSION_STARTED,
-                               params={"session": session.pk, "station": session.station_id,
-                                       "connector": session.connector_number})
+    notify_client_after_commit(
+        client_id=session.client_id,
+        event=messages.SESSION_STARTED,
+        params={
+            "session": session.pk,
+            "station": session.station_id,
+            "connector": session.connector_number,
+        },
+    )
 
 
 def session_ended_event(session) -> str | None:
@@ -86,24 +94,35 @@ def notify_session_ended(session) -> None:
         event = session_ended_event(session)
         if event is None:
             return
-        notify_client_after_commit(client_id=session.client_id, event=event, params={
-            "session": session.pk, "station": session.station_id,
-            "connector": session.connector_number,
-            "cost": str(session.final_cost if session.final_cost is not None else session.cost),
-            "currency": session.currency, "energy_wh": session.energy_wh,
-            "hours": settings.CHARGING_MAX_HOURS, "minutes": settings.CHARGING_PLUG_IN_MINUTES})
+        notify_client_after_commit(
+            client_id=session.client_id,
+            event=event,
+            params={
+                "session": session.pk,
+                "station": session.station_id,
+                "connector": session.connector_number,
+                "cost": str(session.final_cost if session.final_cost is not None else session.cost),
+                "currency": session.currency,
+                "energy_wh": session.energy_wh,
+                "hours": settings.CHARGING_MAX_HOURS,
+                "minutes": settings.CHARGING_PLUG_IN_MINUTES,
+            },
+        )
     except Exception:
         log.exception("push: session %s not notified", getattr(session, "pk", None))
 
 
 def notify_payment_confirmed(payment) -> None:
-    notify_client_after_commit(client_id=payment.client_id, event=messages.PAYMENT_CONFIRMED,
-                               params={"payment": payment.pk, "amount": str(payment.amount),
-                                       "currency": payment.currency})
+    notify_client_after_commit(
+        client_id=payment.client_id,
+        event=messages.PAYMENT_CONFIRMED,
+        params={"payment": payment.pk, "amount": str(payment.amount), "currency": payment.currency},
+    )
 
 
-def notify_charger_status(*, station_id: int, connector_id: int, status: str,
-                          error_code: str = "", info: str = "") -> None:
+def notify_charger_status(
+    *, station_id: int, connector_id: int, status: str, error_code: str = "", info: str = ""
+) -> None:
     """A StatusNotification was applied. Faulted: the drivers charging there are told and
     operators alerted (accounts.charger_fault, after commit). Anything else: nothing, at
     no cost (this is on the charger's hot path)."""
@@ -114,14 +133,14 @@ def notify_charger_status(*, station_id: int, connector_id: int, status: str,
 
         if not configured_kinds() and not alerts_configured():
             return
-        transaction.on_commit(partial(_queue_charger_fault, station_id, connector_id,
-                                      error_code, info), robust=True)
+        transaction.on_commit(
+            partial(_queue_charger_fault, station_id, connector_id, error_code, info), robust=True
+        )
     except Exception:
         log.exception("charger fault at station %s not handled", station_id)
 
 
-def _queue_charger_fault(station_id: int, connector_id: int, error_code: str,
-                         info: str) -> None:
+def _queue_charger_fault(station_id: int, connector_id: int, error_code: str, info: str) -> None:
     try:
         from .tasks import charger_fault
 

@@ -48,6 +48,7 @@ def _wait(state) -> float:
 
 # -- fan-out ----------------------------------------------------------------------------
 
+
 @shared_task(name="accounts.push_notify", acks_late=False)
 def push_notify(client_id: int, event: str, params: dict | None = None) -> int:
     """Render `event` for the client and queue a push to each of its devices. Returns how
@@ -58,14 +59,22 @@ def push_notify(client_id: int, event: str, params: dict | None = None) -> int:
     if client is None or client.status == Client.Status.DELETED:
         return 0
     params = _with_place(dict(params or {}))
-    title, body = messages.render(event, client.language or settings.CLIENT_DEFAULT_LANGUAGE,
-                                  **params)
-    data = {"event": event, **{k: str(v) for k, v in params.items()
-                               if k in ("session", "payment", "station", "connector")}}
+    title, body = messages.render(
+        event, client.language or settings.CLIENT_DEFAULT_LANGUAGE, **params
+    )
+    data = {
+        "event": event,
+        **{
+            k: str(v)
+            for k, v in params.items()
+            if k in ("session", "payment", "station", "connector")
+        },
+    }
     kinds = configured_kinds()
     queued = 0
     for device_id in Device.objects.filter(client_id=client_id, kind__in=kinds).values_list(
-            "pk", flat=True):
+        "pk", flat=True
+    ):
         push_device.delay(device_id, title, body, data)
         queued += 1
     return queued
@@ -76,15 +85,23 @@ def _with_place(params: dict) -> dict:
     if "station" in params and "place" not in params:
         from stations.models import Station
 
-        station = (Station.objects.filter(pk=params["station"]).select_related("location")
-                   .only("identity", "location__name").first())
+        station = (
+            Station.objects.filter(pk=params["station"])
+            .select_related("location")
+            .only("identity", "location__name")
+            .first()
+        )
         if station is not None:
-            params["place"] = (f"{station.location.name}, {station.identity}"
-                               if station.location_id else station.identity)
+            params["place"] = (
+                f"{station.location.name}, {station.identity}"
+                if station.location_id
+                else station.identity
+            )
     return params
 
 
 # -- one push ---------------------------------------------------------------------------
+
 
 @shared_task(name="accounts.push_device", acks_late=False)
 def push_device(device_id: int, title: str, body: str, data: dict | None = None) -> str:
@@ -104,23 +121,38 @@ def push_device(device_id: int, title: str, body: str, data: dict | None = None)
         from . import webpush
 
         def send() -> None:
-            webpush.send(device.token, (device.subscription or {}).get("keys") or {},
-                         title, body, data or {})
+            webpush.send(
+                device.token, (device.subscription or {}).get("keys") or {}, title, body, data or {}
+            )
+
     try:
-        for attempt in Retrying(stop=stop_after_attempt(RETRY_ATTEMPTS), wait=_wait,
-                                retry=retry_if_exception_type(TransientPushError),
-                                reraise=True):
+        for attempt in Retrying(
+            stop=stop_after_attempt(RETRY_ATTEMPTS),
+            wait=_wait,
+            retry=retry_if_exception_type(TransientPushError),
+            reraise=True,
+        ):
             with attempt:
                 send()
     except TokenGone as exc:
         # the same token still: a re-registration meanwhile (same row updated) stays
         Device.objects.filter(pk=device.pk, token=device.token).delete()
-        log.info("push: %s device %s of client %s removed: %s", device.kind, device.pk,
-                 device.client_id, exc)
+        log.info(
+            "push: %s device %s of client %s removed: %s",
+            device.kind,
+            device.pk,
+            device.client_id,
+            exc,
+        )
         return "removed"
     except PushError as exc:
-        log.warning("push: %s device %s of client %s not delivered: %s", device.kind,
-                    device.pk, device.client_id, exc)
+        log.warning(
+            "push: %s device %s of client %s not delivered: %s",
+            device.kind,
+            device.pk,
+            device.client_id,
+            exc,
+        )
         return "failed"
     except Exception:
         log.exception("push: %s device %s failed", device.kind, device.pk)
@@ -134,8 +166,7 @@ FAULT_PUSH_INTERVAL = 600  # seconds: one "charger error" push per session in th
 
 
 @shared_task(name="accounts.charger_fault")
-def charger_fault(station_id: int, connector_id: int, error_code: str = "",
-                  info: str = "") -> int:
+def charger_fault(station_id: int, connector_id: int, error_code: str = "", info: str = "") -> int:
     """A charger reported Faulted (connector 0: the whole station). The drivers of the
     sessions running there are told (once per FAULT_PUSH_INTERVAL per session); operators
     get an alert (rate limited per station and connector). Returns the pushes queued."""
@@ -148,8 +179,9 @@ def charger_fault(station_id: int, connector_id: int, error_code: str = "",
     if station is None:
         return 0
     sessions = ChargingSession.objects.filter(
-        station_id=station_id, status__in=(ChargingSession.Status.CHARGING,
-                                           ChargingSession.Status.FINISHING))
+        station_id=station_id,
+        status__in=(ChargingSession.Status.CHARGING, ChargingSession.Status.FINISHING),
+    )
     if connector_id:
         sessions = sessions.filter(connector_number=connector_id)
     error = error_code if error_code and error_code != "NoError" else (info or "Faulted")
@@ -158,20 +190,29 @@ def charger_fault(station_id: int, connector_id: int, error_code: str = "",
     for session_id, client_id, connector in running:
         if not cache.add(f"{CACHE_PREFIX}fault:{session_id}", 1, FAULT_PUSH_INTERVAL):
             continue
-        queued += notify_client(client_id=client_id, event=messages.CHARGER_ERROR, params={
-            "session": session_id, "station": station_id, "connector": connector,
-            "error": error})
+        queued += notify_client(
+            client_id=client_id,
+            event=messages.CHARGER_ERROR,
+            params={
+                "session": session_id,
+                "station": station_id,
+                "connector": connector,
+                "error": error,
+            },
+        )
     where = f"connector {connector_id}" if connector_id else "the whole station"
     alerts.operator_alert(
         key=f"station-faulted:{station_id}:{connector_id}",
         subject=f"Station {station.identity} faulted ({where}): {error}",
         text=f"Station {station.identity} reported Faulted on {where}: error code "
-             f"{error_code or '-'}, info {info or '-'}. Charging sessions affected: "
-             f"{', '.join(str(s[0]) for s in running) or 'none'}.")
+        f"{error_code or '-'}, info {info or '-'}. Charging sessions affected: "
+        f"{', '.join(str(s[0]) for s in running) or 'none'}.",
+    )
     return queued
 
 
 # -- low balance ------------------------------------------------------------------------
+
 
 def low_balance_key(client_id: int) -> str:
     return f"{CACHE_PREFIX}low-balance:{client_id}"
@@ -191,18 +232,30 @@ def low_balance_notices() -> int:
 
     threshold = Decimal(settings.LOW_BALANCE_THRESHOLD)
     since = timezone.now() - timedelta(hours=LOW_BALANCE_ACTIVE_HOURS)
-    wallets = (Wallet.objects.annotate(available=F("balance") - F("held"))
-               .filter(available__lt=threshold, updated_at__gte=since,
-                       client__status="active", client__devices__isnull=False)
-               .distinct().order_by("pk").values_list("client_id", "available", "currency"))
+    wallets = (
+        Wallet.objects.annotate(available=F("balance") - F("held"))
+        .filter(
+            available__lt=threshold,
+            updated_at__gte=since,
+            client__status="active",
+            client__devices__isnull=False,
+        )
+        .distinct()
+        .order_by("pk")
+        .values_list("client_id", "available", "currency")
+    )
     sent = 0
     for client_id, available, currency in wallets.iterator(chunk_size=500):
         with row_guard("accounts.low_balance_notices", client_id):
-            if not cache.add(low_balance_key(client_id), 1,
-                             int(LOW_BALANCE_ONCE_PER.total_seconds())):
+            if not cache.add(
+                low_balance_key(client_id), 1, int(LOW_BALANCE_ONCE_PER.total_seconds())
+            ):
                 continue
-            if notify_client(client_id=client_id, event=messages.LOW_BALANCE,
-                             params={"balance": str(available), "currency": currency}):
+            if notify_client(
+                client_id=client_id,
+                event=messages.LOW_BALANCE,
+                params={"balance": str(available), "currency": currency},
+            ):
                 sent += 1
             else:
                 cache.delete(low_balance_key(client_id))  # not queued: may try again

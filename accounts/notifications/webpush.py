@@ -23,8 +23,6 @@ TTL_SECONDS = 12 * 3600
 TIMEOUT = 10.0
 
 
-
-
 def send(endpoint: str, keys: dict, title: str, body: str, data: dict[str, str]) -> int:
     """Send one push to the subscription `endpoint` (with its p256dh / auth `keys`);
     returns the push service's status code, or raises (see the module docstring)."""
@@ -33,13 +31,17 @@ def send(endpoint: str, keys: dict, title: str, body: str, data: dict[str, str])
     payload = json.dumps({"title": title, "body": body, "data": data}, ensure_ascii=False)
     try:
         response = webpush(
-            subscription_info={"endpoint": endpoint, "keys": {"p256dh": keys["p256dh"],
-                                                              "auth": keys["auth"]}},
+            subscription_info={
+                "endpoint": endpoint,
+                "keys": {"p256dh": keys["p256dh"], "auth": keys["auth"]},
+            },
             data=payload,
             vapid_private_key=settings.WEBPUSH["vapid_private_key"],
-            vapid_claims={"sub": settings.WEBPUSH.get("vapid_subject")
-                          or "mailto:ops@evpower.kg"},
-            ttl=TTL_SECONDS, timeout=TIMEOUT, headers={"Urgency": "high"})
+            vapid_claims={"sub": settings.WEBPUSH.get("vapid_subject") or "mailto:ops@evpower.kg"},
+            ttl=TTL_SECONDS,
+            timeout=TIMEOUT,
+            headers={"Urgency": "high"},
+        )
     except WebPushException as exc:
         raise _error(exc) from None
     except requests.RequestException as exc:

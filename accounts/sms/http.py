@@ -36,13 +36,21 @@ class HttpJsonBackend(SmsBackend):
     def send(self, *, phone: str, text: str) -> None:
         body = json.dumps({"to": phone, "from": self.sender, "text": text}).encode()
         request = urllib.request.Request(  # noqa: S310 - URL comes from settings, not users
-            self.url, data=body, method="POST",
-            headers={"Content-Type": "application/json", "Accept": "application/json",
-                     "Authorization": f"Bearer {self.token}"})
+            self.url,
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                "Authorization": f"Bearer {self.token}",
+            },
+        )
         try:
             with urllib.request.urlopen(  # noqa: S310
-                    request, timeout=self.timeout,
-                    context=self.ssl_context if self.url.startswith("https:") else None) as answer:
+                request,
+                timeout=self.timeout,
+                context=self.ssl_context if self.url.startswith("https:") else None,
+            ) as answer:
                 status = answer.status
         except urllib.error.HTTPError as exc:
             status = exc.code

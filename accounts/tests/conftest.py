@@ -45,7 +45,8 @@ def age_codes(phone: str, *, seconds: int) -> None:
     """Move a phone's codes into the past (instead of sleeping through the limits)."""
     OtpCode.objects.filter(phone=phone).update(
         created_at=F("created_at") - timedelta(seconds=seconds),
-        expires_at=F("expires_at") - timedelta(seconds=seconds))
+        expires_at=F("expires_at") - timedelta(seconds=seconds),
+    )
 
 
 def request_code(api: APIClient, phone: str) -> str:

@@ -18,8 +18,9 @@ def staff(db, client):
 def test_admin_block_page_revokes_tokens_and_unblock_restores(staff):
     tokens = login()
     client_id = tokens["client"]["id"]
-    response = staff.post(f"/admin/accounts/client/{client_id}/block/", {
-        "preset": "fraud", "note": ""})
+    response = staff.post(
+        f"/admin/accounts/client/{client_id}/block/", {"preset": "fraud", "note": ""}
+    )
     assert response.status_code == 302
     assert Client.objects.get(pk=client_id).status == Client.Status.BLOCKED
     assert_error(authed(tokens["access"]).get("/api/v1/me"), 401, "TOKEN_INVALID")

@@ -45,7 +45,6 @@ def roles():
     roles_sync()  # the migration made them; a flushed test database may not have them
 
 
-
 def page_url(driver: Client) -> str:
     return reverse("admin:accounts_client_change", args=[driver.pk])
 
@@ -72,18 +71,37 @@ def with_history(driver: Client, rows: int) -> Client:
     connector = station.connectors.get()
     for n in range(rows):
         ref = next(_seq)
-        wallet_credit_topup(client=driver, amount=D("10.00"), payment_ref=f"p{ref}",
-                            key=f"test:page:{ref}")
+        wallet_credit_topup(
+            client=driver, amount=D("10.00"), payment_ref=f"p{ref}", key=f"test:page:{ref}"
+        )
         ChargingSession.objects.create(
-            client=driver, station=station, connector=connector, connector_number=1,
-            id_tag="PAGE", status=ChargingSession.Status.COMPLETED, settled=True,
-            limit_type=ChargingSession.LimitType.NONE, tariff={}, energy_wh=1000 + n,
-            cost=D("3.00"), final_cost=D("3.00"), ended_at=timezone.now())
-        Payment.objects.create(client=driver, provider="odengi", order_id=f"EVPTEST{ref}",
-                               amount=D("10.00"), status=Payment.Status.EXPIRED,
-                               expires_at=timezone.now())
-        Device.objects.create(client=driver, kind=Device.Kind.WEBPUSH,
-                              token=f"https://fcm.googleapis.com/fcm/send/device{ref}")
+            client=driver,
+            station=station,
+            connector=connector,
+            connector_number=1,
+            id_tag="PAGE",
+            status=ChargingSession.Status.COMPLETED,
+            settled=True,
+            limit_type=ChargingSession.LimitType.NONE,
+            tariff={},
+            energy_wh=1000 + n,
+            cost=D("3.00"),
+            final_cost=D("3.00"),
+            ended_at=timezone.now(),
+        )
+        Payment.objects.create(
+            client=driver,
+            provider="odengi",
+            order_id=f"EVPTEST{ref}",
+            amount=D("10.00"),
+            status=Payment.Status.EXPIRED,
+            expires_at=timezone.now(),
+        )
+        Device.objects.create(
+            client=driver,
+            kind=Device.Kind.WEBPUSH,
+            token=f"https://fcm.googleapis.com/fcm/send/device{ref}",
+        )
         session_start(client=driver, ip="10.0.0.1", user_agent="EvPower/2.1 Android")
     return driver
 
@@ -93,6 +111,7 @@ def live_logins(driver: Client) -> int:
 
 
 # --- what each role sees ------------------------------------------------------------------
+
 
 def test_support_sees_every_tab_with_the_clients_data(client, staff_in):
     # given
@@ -156,6 +175,7 @@ def test_an_owner_cannot_see_clients_at_all(client, staff_in):
 
 # --- block and unblock ------------------------------------------------------------------
 
+
 def test_blocking_through_the_page_logs_the_driver_out_and_keeps_the_reason(client, staff_in):
     # given: a driver logged in on two phones
     driver = new_driver()
@@ -173,18 +193,26 @@ def test_blocking_through_the_page_logs_the_driver_out_and_keeps_the_reason(clie
     driver.refresh_from_db()
     assert driver.status == Client.Status.BLOCKED
     assert live_logins(driver) == 0
-    assert set(LoginSession.objects.filter(client=driver).values_list(
-        "revoke_reason", flat=True)) == {LoginSession.RevokeReason.BLOCKED}
+    assert set(
+        LoginSession.objects.filter(client=driver).values_list("revoke_reason", flat=True)
+    ) == {LoginSession.RevokeReason.BLOCKED}
     for tokens in (first, second):
         assert_error(authed(tokens.access).get("/api/v1/me"), 401, "TOKEN_INVALID")
     change = ClientStatusChange.objects.get(client=driver)
     assert (change.status_before, change.status, change.reason, change.by, change.author) == (
-        "active", "blocked", "Suspected fraud: card chargeback", f"staff:{user.username}", user)
+        "active",
+        "blocked",
+        "Suspected fraud: card chargeback",
+        f"staff:{user.username}",
+        user,
+    )
     audited = LogEntry.objects.get_for_object(driver).get(action=LogEntry.Action.UPDATE)
     assert (audited.actor, audited.changes_dict["status"]) == (user, ["active", "blocked"])
     page = client.get(page_url(driver)).content.decode()
-    assert f"Blocked on {timezone.localtime(change.created_at):%Y-%m-%d %H:%M} by " \
-           f"staff:{user.username}: Suspected fraud: card chargeback" in page
+    assert (
+        f"Blocked on {timezone.localtime(change.created_at):%Y-%m-%d %H:%M} by "
+        f"staff:{user.username}: Suspected fraud: card chargeback" in page
+    )
     assert unblock_url(driver) in page and block_url(driver) not in page
 
 
@@ -202,8 +230,7 @@ def test_unblocking_through_the_page_lets_the_driver_back_in(client, staff_in):
     driver.refresh_from_db()
     assert driver.status == Client.Status.ACTIVE
     latest = ClientStatusChange.objects.filter(client=driver).first()
-    assert (latest.status, latest.reason, latest.author) == ("active", "the bank confirmed",
-                                                             user)
+    assert (latest.status, latest.reason, latest.author) == ("active", "the bank confirmed", user)
     assert authed(session_start(client=driver).access).get("/api/v1/me").status_code == 200
     history = client.get(page_url(driver)).content.decode()
     assert "the bank confirmed" in history and "support:ops" in history
@@ -262,6 +289,7 @@ def test_the_buttons_fit_the_clients_status(client, staff_in):
 
 # --- the services behind the buttons ----------------------------------------------------
 
+
 def test_the_services_refuse_a_status_change_without_a_reason():
     driver = new_driver()
     with pytest.raises(ApiError) as refused:
@@ -287,6 +315,7 @@ def test_anonymising_a_client_forgets_the_reasons_staff_typed():
 
 # --- the wallet adjustment --------------------------------------------------------------
 
+
 def test_the_adjust_button_needs_adjust_wallet_and_uses_the_wallet_form(client, staff_in):
     # given
     driver = with_history(new_driver(), 1)
@@ -297,9 +326,16 @@ def test_the_adjust_button_needs_adjust_wallet_and_uses_the_wallet_form(client, 
     # when
     form = client.get(adjust_url(driver))
     key = re.search(r'name="key" value="([^"]+)"', form.content.decode()).group(1)
-    response = client.post(adjust_url(driver), {
-        "action": "adjust_wallet", "amount": "-4.00", "reason": "double charge", "key": key,
-        "adjust": "Adjust"})
+    response = client.post(
+        adjust_url(driver),
+        {
+            "action": "adjust_wallet",
+            "amount": "-4.00",
+            "reason": "double charge",
+            "key": key,
+            "adjust": "Adjust",
+        },
+    )
 
     # then
     assert form.status_code == 200
@@ -311,6 +347,7 @@ def test_the_adjust_button_needs_adjust_wallet_and_uses_the_wallet_form(client, 
 
 # --- a bounded page -----------------------------------------------------------------------
 
+
 def page_queries(client, driver: Client) -> tuple[int, str]:
     with CaptureQueriesContext(connection) as queries:
         response = client.get(page_url(driver))
@@ -319,8 +356,7 @@ def page_queries(client, driver: Client) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize("role", [SUPPORT, FINANCE])
-def test_the_page_runs_the_same_queries_for_a_short_and_a_long_history(client, staff_in,
-                                                                      role):
+def test_the_page_runs_the_same_queries_for_a_short_and_a_long_history(client, staff_in, role):
     # given
     short, long = with_history(new_driver(), 2), with_history(new_driver(), 30)
     client_block(client_id=long.pk, reason="fraud", by="test")
@@ -381,10 +417,24 @@ def test_the_client_list_searches_and_filters(client, staff_in):
     by_status = client.get(url, {"status__exact": "blocked"}).content.decode()
     assert blocked.phone in by_status and aida.phone not in by_status
     today = timezone.localdate()
-    by_day = client.get(url, {"created_at__year": today.year, "created_at__month": today.month,
-                              "created_at__day": today.day})
+    by_day = client.get(
+        url,
+        {
+            "created_at__year": today.year,
+            "created_at__month": today.month,
+            "created_at__day": today.day,
+        },
+    )
     assert by_day.status_code == 200 and aida.phone in by_day.content.decode()
     yesterday = today - timedelta(days=1)
-    assert aida.phone not in client.get(url, {
-        "created_at__year": yesterday.year, "created_at__month": yesterday.month,
-        "created_at__day": yesterday.day}).content.decode()
+    assert (
+        aida.phone
+        not in client.get(
+            url,
+            {
+                "created_at__year": yesterday.year,
+                "created_at__month": yesterday.month,
+                "created_at__day": yesterday.day,
+            },
+        ).content.decode()
+    )

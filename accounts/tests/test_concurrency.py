@@ -38,15 +38,22 @@ def postgres(transactional_db):
 
 
 def test_simultaneous_code_requests_send_one_code(postgres):
-    statuses = race(5, lambda: APIClient().post(
-        "/api/v1/auth/otp/request", {"phone": PHONE_A}, format="json").status_code)
+    statuses = race(
+        5,
+        lambda: (
+            APIClient()
+            .post("/api/v1/auth/otp/request", {"phone": PHONE_A}, format="json")
+            .status_code
+        ),
+    )
     assert sorted(statuses) == [202, 429, 429, 429, 429]
     assert OtpCode.objects.filter(phone=PHONE_A).count() == 1
 
 
 def test_simultaneous_refresh_of_one_token_counts_as_reuse(postgres):
     refresh = login()["refresh"]
-    responses = race(2, lambda: APIClient().post(
-        "/api/v1/auth/refresh", {"refresh": refresh}, format="json"))
+    responses = race(
+        2, lambda: APIClient().post("/api/v1/auth/refresh", {"refresh": refresh}, format="json")
+    )
     assert sorted(r.status_code for r in responses) == [200, 401]
     assert LoginSession.objects.get().revoke_reason == LoginSession.RevokeReason.REUSE

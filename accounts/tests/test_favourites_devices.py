@@ -8,9 +8,10 @@ from stations.models import Location
 from .conftest import PHONE_B, assert_error, authed, login
 
 FAV, DEV = "/api/v1/me/favourites", "/api/v1/me/devices"
-SUBSCRIPTION = {"endpoint": "https://push.example.org/send/abc",
-                "keys": {"p256dh": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA",
-                         "auth": "tBHItJI5svbpez"}}
+SUBSCRIPTION = {
+    "endpoint": "https://push.example.org/send/abc",
+    "keys": {"p256dh": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA", "auth": "tBHItJI5svbpez"},
+}
 
 
 @pytest.fixture
@@ -32,8 +33,9 @@ def test_favourites_add_list_remove(two_clients):
 
 def test_favourite_of_unknown_location_is_a_validation_error(two_clients):
     api, _ = two_clients
-    error = assert_error(api.post(FAV, {"location": 999999}, format="json"),
-                         400, "VALIDATION_ERROR")
+    error = assert_error(
+        api.post(FAV, {"location": 999999}, format="json"), 400, "VALIDATION_ERROR"
+    )
     assert "location" in error["details"]["fields"]
 
 
@@ -52,11 +54,21 @@ def test_devices_register_upsert_list_remove(two_clients):
 def test_device_input_is_validated(two_clients):
     api, _ = two_clients
     assert_error(api.post(DEV, {"kind": "fcm"}, format="json"), 400, "VALIDATION_ERROR")
-    assert_error(api.post(DEV, {"kind": "webpush", "subscription": {
-        **SUBSCRIPTION, "endpoint": "http://insecure.example.org/x"}}, format="json"),
-        400, "VALIDATION_ERROR")
-    assert_error(api.post(DEV, {"kind": "sms", "token": "x"}, format="json"),
-                 400, "VALIDATION_ERROR")
+    assert_error(
+        api.post(
+            DEV,
+            {
+                "kind": "webpush",
+                "subscription": {**SUBSCRIPTION, "endpoint": "http://insecure.example.org/x"},
+            },
+            format="json",
+        ),
+        400,
+        "VALIDATION_ERROR",
+    )
+    assert_error(
+        api.post(DEV, {"kind": "sms", "token": "x"}, format="json"), 400, "VALIDATION_ERROR"
+    )
 
 
 def test_a_token_registered_again_moves_to_the_new_owner(two_clients):
@@ -84,11 +96,21 @@ def test_ownership_matrix_other_clients_ids_are_not_found(two_clients):
     assert_error(api_a.delete(f"{DEV}/999999"), 404, "NOT_FOUND")
 
 
-@pytest.mark.parametrize(("method", "path"), [
-    ("get", "/api/v1/me"), ("patch", "/api/v1/me"), ("post", "/api/v1/me/delete"),
-    ("get", FAV), ("post", FAV), ("delete", f"{FAV}/1"),
-    ("get", DEV), ("post", DEV), ("delete", f"{DEV}/1"),
-    ("post", "/api/v1/auth/logout"), ("post", "/api/v1/auth/logout-all"),
-])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/api/v1/me"),
+        ("patch", "/api/v1/me"),
+        ("post", "/api/v1/me/delete"),
+        ("get", FAV),
+        ("post", FAV),
+        ("delete", f"{FAV}/1"),
+        ("get", DEV),
+        ("post", DEV),
+        ("delete", f"{DEV}/1"),
+        ("post", "/api/v1/auth/logout"),
+        ("post", "/api/v1/auth/logout-all"),
+    ],
+)
 def test_every_private_endpoint_needs_a_token(db, api, method, path):
     assert_error(getattr(api, method)(path, {}, format="json"), 401, "UNAUTHENTICATED")

@@ -66,13 +66,18 @@ def b64url_decode(text: str) -> bytes:
 
 
 def fcm_error(status: int, code: str, message: str, fcm_code: str | None = None):
-    details = [{"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError",
-                "errorCode": fcm_code}] if fcm_code else []
-    return status, {"error": {"code": status, "message": message, "status": code,
-                              "details": details}}
+    details = (
+        [{"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": fcm_code}]
+        if fcm_code
+        else []
+    )
+    return status, {
+        "error": {"code": status, "message": message, "status": code, "details": details}
+    }
 
 
 # -- the stand-ins -------------------------------------------------------------------------
+
 
 class FakeFcm:
     """FCM on the stub server: /token checks the service account's signed JWT assertion and
@@ -83,30 +88,51 @@ class FakeFcm:
         self.stub, self.replies, self.tokens, self.revoked = stub, [], [], set()
         self.delivered: list[dict] = []
         self.token_url = f"{stub.url}/token"
-        pem = RSA_KEY.private_bytes(serialization.Encoding.PEM,
-                                    serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption()).decode()
+        pem = RSA_KEY.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
         path = tmp_path / "service-account.json"
-        path.write_text(json.dumps({
-            "type": "service_account", "project_id": PROJECT, "private_key_id": "k1",
-            "private_key": pem, "client_email": CLIENT_EMAIL, "client_id": "1",
-            "token_uri": "https://oauth2.googleapis.com/token"}))
-        settings.FCM = {"project_id": "", "credentials_file": str(path), "url": stub.url,
-                        "token_url": self.token_url}
+        path.write_text(
+            json.dumps(
+                {
+                    "type": "service_account",
+                    "project_id": PROJECT,
+                    "private_key_id": "k1",
+                    "private_key": pem,
+                    "client_email": CLIENT_EMAIL,
+                    "client_id": "1",
+                    "token_uri": "https://oauth2.googleapis.com/token",
+                }
+            )
+        )
+        settings.FCM = {
+            "project_id": "",
+            "credentials_file": str(path),
+            "url": stub.url,
+            "token_url": self.token_url,
+        }
         stub.answer("/token", self._token)
         stub.answer(FCM_SEND, self._send)
 
     def _token(self, request):
         form = urllib.parse.parse_qs(request["body"].decode())
         try:
-            claims = jwt.decode(form["assertion"][0], RSA_KEY.public_key(), algorithms=["RS256"],
-                                # google-auth names Google's endpoint, wherever it posts
-                                audience="https://oauth2.googleapis.com/token",
-                                issuer=CLIENT_EMAIL)
+            claims = jwt.decode(
+                form["assertion"][0],
+                RSA_KEY.public_key(),
+                algorithms=["RS256"],
+                # google-auth names Google's endpoint, wherever it posts
+                audience="https://oauth2.googleapis.com/token",
+                issuer=CLIENT_EMAIL,
+            )
         except (KeyError, jwt.InvalidTokenError) as exc:
             return 400, {"error": "invalid_grant", "error_description": str(exc)}
-        if form.get("grant_type") != ["urn:ietf:params:oauth:grant-type:jwt-bearer"] or \
-                claims.get("scope") != fcm.SCOPE:
+        if (
+            form.get("grant_type") != ["urn:ietf:params:oauth:grant-type:jwt-bearer"]
+            or claims.get("scope") != fcm.SCOPE
+        ):
             return 400, {"error": "invalid_request"}
         token = f"ya29.test-{len(self.tokens) + 1}"
         self.tokens.append(token)
@@ -150,10 +176,14 @@ class FakePushService:
         self.stub, self.replies, self.received = stub, [], []
         vapid_key = ec.generate_private_key(ec.SECP256R1())
         self.vapid_public = vapid_key.public_key().public_bytes(
-            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
-        settings.WEBPUSH = {"vapid_private_key": b64url(
-            vapid_key.private_numbers().private_value.to_bytes(32, "big")),
-            "vapid_subject": "mailto:ops@evpower.kg"}
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+        settings.WEBPUSH = {
+            "vapid_private_key": b64url(
+                vapid_key.private_numbers().private_value.to_bytes(32, "big")
+            ),
+            "vapid_subject": "mailto:ops@evpower.kg",
+        }
         settings.FCM = {**settings.FCM, "credentials_file": ""}
         self.subscribers: dict[str, tuple] = {}
 
@@ -164,12 +194,19 @@ class FakePushService:
         path = f"/push/{name}"
         self.subscribers[path] = (key, auth)
         self.stub.answer(path, self._receive)
-        public = key.public_key().public_bytes(serialization.Encoding.X962,
-                                               serialization.PublicFormat.UncompressedPoint)
+        public = key.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
         endpoint = f"{self.stub.url}{path}"
-        return Device.objects.create(client=client, kind=Device.Kind.WEBPUSH, token=endpoint,
-                                     subscription={"endpoint": endpoint, "keys": {
-                                         "p256dh": b64url(public), "auth": b64url(auth)}})
+        return Device.objects.create(
+            client=client,
+            kind=Device.Kind.WEBPUSH,
+            token=endpoint,
+            subscription={
+                "endpoint": endpoint,
+                "keys": {"p256dh": b64url(public), "auth": b64url(auth)},
+            },
+        )
 
     def _receive(self, request):
         headers = request["headers"]
@@ -177,18 +214,23 @@ class FakePushService:
         fields = dict(part.split("=", 1) for part in params.split(","))
         if scheme != "vapid" or b64url_decode(fields["k"]) != self.vapid_public:
             return 401, {"reason": "bad vapid"}
-        public = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(),
-                                                              self.vapid_public)
+        public = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), self.vapid_public)
         try:
-            claims = jwt.decode(fields["t"], public, algorithms=["ES256"],
-                                audience=self.stub.url)
+            claims = jwt.decode(fields["t"], public, algorithms=["ES256"], audience=self.stub.url)
         except jwt.InvalidTokenError:
             return 401, {"reason": "bad vapid signature"}
         key, auth = self.subscribers[request["path"]]
-        plain = http_ece.decrypt(request["body"], private_key=key, auth_secret=auth,
-                                 version="aes128gcm")
-        self.received.append({"path": request["path"], "headers": headers, "claims": claims,
-                              "payload": json.loads(plain)})
+        plain = http_ece.decrypt(
+            request["body"], private_key=key, auth_secret=auth, version="aes128gcm"
+        )
+        self.received.append(
+            {
+                "path": request["path"],
+                "headers": headers,
+                "claims": claims,
+                "payload": json.loads(plain),
+            }
+        )
         return self.replies.pop(0) if self.replies else (201, b"")
 
 
@@ -198,8 +240,9 @@ def push_service(http_stub, settings, eager_celery, fast_retries):
 
 
 def fcm_device(client: Client) -> Device:
-    return Device.objects.create(client=client, kind=Device.Kind.FCM,
-                                 token=f"fcm-{uuid.uuid4().hex}")
+    return Device.objects.create(
+        client=client, kind=Device.Kind.FCM, token=f"fcm-{uuid.uuid4().hex}"
+    )
 
 
 def driver_speaking(language: str, balance: str = "1000.00") -> Client:
@@ -210,20 +253,28 @@ def driver_speaking(language: str, balance: str = "1000.00") -> Client:
 
 # -- FCM -----------------------------------------------------------------------------------
 
+
 def test_fcm_push_uses_a_service_account_token_and_the_drivers_language(fake_fcm):
     client = driver_speaking("ky")
     device = fcm_device(client)
 
-    assert service.notify_client(client_id=client.pk, event=messages.PAYMENT_CONFIRMED,
-                                 params={"payment": 7, "amount": "500.00",
-                                         "currency": "KGS"}) is True
+    assert (
+        service.notify_client(
+            client_id=client.pk,
+            event=messages.PAYMENT_CONFIRMED,
+            params={"payment": 7, "amount": "500.00", "currency": "KGS"},
+        )
+        is True
+    )
 
     [sent] = fake_fcm.sends()
     [request] = fake_fcm.stub.to(FCM_SEND)
     assert request["headers"]["authorization"] == "Bearer ya29.test-1"
     assert sent["token"] == device.token
-    assert sent["notification"] == {"title": "Төлөм кабыл алынды",
-                                    "body": "Балансыңызга 500,00 сом түштү."}
+    assert sent["notification"] == {
+        "title": "Төлөм кабыл алынды",
+        "body": "Балансыңызга 500,00 сом түштү.",
+    }
     assert sent["data"] == {"event": "payment_confirmed", "payment": "7"}
     assert sent["android"]["priority"] == "high"
 
@@ -232,29 +283,48 @@ def test_the_access_token_is_reused_until_fcm_refuses_it_then_refreshed_once(fak
     client = driver_speaking("en")
     fcm_device(client)
 
-    service.notify_client(client_id=client.pk, event=messages.LOW_BALANCE,
-                          params={"balance": "12.00", "currency": "KGS"})
-    service.notify_client(client_id=client.pk, event=messages.LOW_BALANCE,
-                          params={"balance": "12.00", "currency": "KGS"})
+    service.notify_client(
+        client_id=client.pk,
+        event=messages.LOW_BALANCE,
+        params={"balance": "12.00", "currency": "KGS"},
+    )
+    service.notify_client(
+        client_id=client.pk,
+        event=messages.LOW_BALANCE,
+        params={"balance": "12.00", "currency": "KGS"},
+    )
     assert fake_fcm.tokens == ["ya29.test-1"]  # one token for both pushes
 
     fake_fcm.revoked.add("ya29.test-1")
-    service.notify_client(client_id=client.pk, event=messages.LOW_BALANCE,
-                          params={"balance": "12.00", "currency": "KGS"})
+    service.notify_client(
+        client_id=client.pk,
+        event=messages.LOW_BALANCE,
+        params={"balance": "12.00", "currency": "KGS"},
+    )
 
     assert fake_fcm.tokens == ["ya29.test-1", "ya29.test-2"]
     assert len(fake_fcm.sends()) == 3
     assert Device.objects.filter(client=client).count() == 1
 
 
-@pytest.mark.parametrize("reply, removed", [
-    (fcm_error(404, "NOT_FOUND", "Requested entity was not found.", "UNREGISTERED"), True),
-    (fcm_error(400, "INVALID_ARGUMENT",
-               "The registration token is not a valid FCM registration token"), True),
-    (fcm_error(403, "PERMISSION_DENIED", "SenderId mismatch", "SENDER_ID_MISMATCH"), True),
-    # a payload FCM refuses says nothing about the token: the device stays
-    (fcm_error(400, "INVALID_ARGUMENT", "Invalid value at 'message.data[0].value'"), False),
-], ids=["unregistered", "invalid-token", "sender-mismatch", "invalid-payload"])
+@pytest.mark.parametrize(
+    "reply, removed",
+    [
+        (fcm_error(404, "NOT_FOUND", "Requested entity was not found.", "UNREGISTERED"), True),
+        (
+            fcm_error(
+                400,
+                "INVALID_ARGUMENT",
+                "The registration token is not a valid FCM registration token",
+            ),
+            True,
+        ),
+        (fcm_error(403, "PERMISSION_DENIED", "SenderId mismatch", "SENDER_ID_MISMATCH"), True),
+        # a payload FCM refuses says nothing about the token: the device stays
+        (fcm_error(400, "INVALID_ARGUMENT", "Invalid value at 'message.data[0].value'"), False),
+    ],
+    ids=["unregistered", "invalid-token", "sender-mismatch", "invalid-payload"],
+)
 def test_fcm_token_errors_remove_the_device_and_other_errors_keep_it(fake_fcm, reply, removed):
     client = driver_speaking("ru")
     device, other = fcm_device(client), fcm_device(funded_client())
@@ -270,10 +340,15 @@ def test_fcm_token_errors_remove_the_device_and_other_errors_keep_it(fake_fcm, r
 
 def test_fcm_5xx_and_429_are_retried_with_backoff_then_delivered(fake_fcm):
     device = fcm_device(driver_speaking("en"))
-    fake_fcm.replies = [fcm_error(503, "UNAVAILABLE", "try later"),
-                        fcm_error(500, "INTERNAL", "oops"),
-                        (429, fcm_error(429, "RESOURCE_EXHAUSTED", "quota", "QUOTA_EXCEEDED")[1],
-                         {"Retry-After": "0.3"})]
+    fake_fcm.replies = [
+        fcm_error(503, "UNAVAILABLE", "try later"),
+        fcm_error(500, "INTERNAL", "oops"),
+        (
+            429,
+            fcm_error(429, "RESOURCE_EXHAUSTED", "quota", "QUOTA_EXCEEDED")[1],
+            {"Retry-After": "0.3"},
+        ),
+    ]
 
     assert tasks.push_device(device.pk, "Charging complete", "b", {}) == "sent"
 
@@ -295,18 +370,24 @@ def test_fcm_down_for_good_gives_up_after_the_attempts_and_keeps_the_device(fake
 
 # -- Web Push ------------------------------------------------------------------------------
 
+
 def test_web_push_sends_an_encrypted_payload_signed_with_vapid(push_service):
     client = driver_speaking("en")
     device = push_service.subscribe(client)
 
-    service.notify_client(client_id=client.pk, event=messages.LOW_BALANCE,
-                          params={"balance": "12.50", "currency": "KGS"})
+    service.notify_client(
+        client_id=client.pk,
+        event=messages.LOW_BALANCE,
+        params={"balance": "12.50", "currency": "KGS"},
+    )
 
     [got] = push_service.received
     assert got["path"] == urllib.parse.urlparse(device.token).path
-    assert got["payload"] == {"title": "Low balance",
-                              "body": "Your balance is 12.50 KGS. Top up to keep charging.",
-                              "data": {"event": "low_balance"}}
+    assert got["payload"] == {
+        "title": "Low balance",
+        "body": "Your balance is 12.50 KGS. Top up to keep charging.",
+        "data": {"event": "low_balance"},
+    }
     assert got["headers"]["ttl"] == str(12 * 3600)
     assert got["headers"]["content-encoding"] == "aes128gcm"
     assert got["headers"]["urgency"] == "high"
@@ -342,9 +423,17 @@ def test_web_push_other_refusals_keep_the_subscription(push_service):
 
 # -- messages ------------------------------------------------------------------------------
 
-ALL_PARAMS = {"cost": "140.00", "amount": "500.00", "balance": "12.50", "currency": "KGS",
-              "energy_wh": 10_000, "hours": 12, "minutes": 10, "place": "Ala-Too, CP-1",
-              "error": "GroundFailure"}
+ALL_PARAMS = {
+    "cost": "140.00",
+    "amount": "500.00",
+    "balance": "12.50",
+    "currency": "KGS",
+    "energy_wh": 10_000,
+    "hours": 12,
+    "minutes": 10,
+    "place": "Ala-Too, CP-1",
+    "error": "GroundFailure",
+}
 
 
 def test_every_message_exists_in_russian_kyrgyz_and_english():
@@ -356,29 +445,39 @@ def test_every_message_exists_in_russian_kyrgyz_and_english():
             assert "{" not in body and "—" not in body, (event, body)
 
 
-@pytest.mark.parametrize("language, expected", [
-    ("ru", ("Зарядка завершена", "Получено 10,00 кВт·ч, стоимость 140,00 сом.")),
-    ("ky", ("Кубаттоо аяктады", "10,00 кВт·саат алынды, баасы 140,00 сом.")),
-    ("en", ("Charging complete", "10.00 kWh delivered, cost 140.00 KGS.")),
-    ("de", ("Зарядка завершена", "Получено 10,00 кВт·ч, стоимость 140,00 сом.")),  # fallback
-])
+@pytest.mark.parametrize(
+    "language, expected",
+    [
+        ("ru", ("Зарядка завершена", "Получено 10,00 кВт·ч, стоимость 140,00 сом.")),
+        ("ky", ("Кубаттоо аяктады", "10,00 кВт·саат алынды, баасы 140,00 сом.")),
+        ("en", ("Charging complete", "10.00 kWh delivered, cost 140.00 KGS.")),
+        ("de", ("Зарядка завершена", "Получено 10,00 кВт·ч, стоимость 140,00 сом.")),  # fallback
+    ],
+)
 def test_a_completed_session_reads_naturally_in_each_language(language, expected):
-    assert messages.render(messages.SESSION_COMPLETED, language, cost="140.00",
-                           currency="KGS", energy_wh=10_000) == expected
+    assert (
+        messages.render(
+            messages.SESSION_COMPLETED, language, cost="140.00", currency="KGS", energy_wh=10_000
+        )
+        == expected
+    )
 
 
-@pytest.mark.parametrize("status, reason, event", [
-    ("completed", "driver", messages.SESSION_COMPLETED),
-    ("completed", "charger", messages.SESSION_COMPLETED),
-    ("completed", "energy_limit", messages.SESSION_STOPPED_LIMIT),
-    ("completed", "amount_limit", messages.SESSION_STOPPED_LIMIT),
-    ("completed", "funds_limit", messages.SESSION_STOPPED_LIMIT),
-    ("completed", "max_duration", messages.SESSION_STOPPED_MAX_DURATION),
-    ("cancelled", "max_duration", messages.SESSION_STOPPED_MAX_DURATION),
-    ("cancelled", "no_plug_in", messages.SESSION_CANCELLED_NO_PLUG_IN),
-    ("cancelled", "driver", None),
-    ("failed", "start_rejected", None),
-])
+@pytest.mark.parametrize(
+    "status, reason, event",
+    [
+        ("completed", "driver", messages.SESSION_COMPLETED),
+        ("completed", "charger", messages.SESSION_COMPLETED),
+        ("completed", "energy_limit", messages.SESSION_STOPPED_LIMIT),
+        ("completed", "amount_limit", messages.SESSION_STOPPED_LIMIT),
+        ("completed", "funds_limit", messages.SESSION_STOPPED_LIMIT),
+        ("completed", "max_duration", messages.SESSION_STOPPED_MAX_DURATION),
+        ("cancelled", "max_duration", messages.SESSION_STOPPED_MAX_DURATION),
+        ("cancelled", "no_plug_in", messages.SESSION_CANCELLED_NO_PLUG_IN),
+        ("cancelled", "driver", None),
+        ("failed", "start_rejected", None),
+    ],
+)
 def test_which_message_an_ended_session_gets(status, reason, event):
     session = SimpleNamespace(status=status, stop_reason=reason)
     assert service.session_ended_event(session) == event
@@ -386,8 +485,10 @@ def test_which_message_an_ended_session_gets(status, reason, event):
 
 # -- the hooks: charging -------------------------------------------------------------------
 
-def test_a_session_start_and_its_bill_are_pushed(fake_fcm, station,
-                                                 django_capture_on_commit_callbacks):
+
+def test_a_session_start_and_its_bill_are_pushed(
+    fake_fcm, station, django_capture_on_commit_callbacks
+):
     client = driver_speaking("en")
     fcm_device(client)
     at = base_time()
@@ -402,21 +503,29 @@ def test_a_session_start_and_its_bill_are_pushed(fake_fcm, station,
     started, completed = fake_fcm.sends()
     assert started["notification"] == {
         "title": "Charging started",
-        "body": f"Charging at Test site, {station.identity} has started."}
-    assert started["data"] == {"event": "session_started", "session": str(session.pk),
-                               "station": str(station.pk), "connector": "1"}
-    assert completed["notification"] == {"title": "Charging complete",
-                                         "body": "10.00 kWh delivered, cost 140.00 KGS."}
+        "body": f"Charging at Test site, {station.identity} has started.",
+    }
+    assert started["data"] == {
+        "event": "session_started",
+        "session": str(session.pk),
+        "station": str(station.pk),
+        "connector": "1",
+    }
+    assert completed["notification"] == {
+        "title": "Charging complete",
+        "body": "10.00 kWh delivered, cost 140.00 KGS.",
+    }
 
 
-def test_a_start_never_plugged_in_is_pushed_as_cancelled(fake_fcm, station,
-                                                         django_capture_on_commit_callbacks,
-                                                         settings):
+def test_a_start_never_plugged_in_is_pushed_as_cancelled(
+    fake_fcm, station, django_capture_on_commit_callbacks, settings
+):
     client = driver_speaking("ru")
     fcm_device(client)
     session = open_session(client, station)
     ChargingSession.objects.filter(pk=session.pk).update(
-        created_at=timezone.now() - timedelta(minutes=settings.CHARGING_PLUG_IN_MINUTES + 1))
+        created_at=timezone.now() - timedelta(minutes=settings.CHARGING_PLUG_IN_MINUTES + 1)
+    )
 
     with django_capture_on_commit_callbacks(execute=True):
         assert sessions_cancel_unplugged() == 1
@@ -428,7 +537,8 @@ def test_a_start_never_plugged_in_is_pushed_as_cancelled(fake_fcm, station,
 
 @pytest.mark.parametrize("fcm_state", ["5xx", "unreachable"])
 def test_a_push_service_that_is_down_never_blocks_the_bill(
-        fake_fcm, station, settings, django_capture_on_commit_callbacks, fcm_state):
+    fake_fcm, station, settings, django_capture_on_commit_callbacks, fcm_state
+):
     client = driver_speaking("en")
     device = fcm_device(client)
     at = base_time()
@@ -450,16 +560,16 @@ def test_a_push_service_that_is_down_never_blocks_the_bill(
     pushes = [c for c in callbacks if getattr(c, "func", None) is service.notify_client]
     assert len(pushes) == 1  # the push was attempted...
     session.refresh_from_db()
-    assert (session.status, session.settled, session.final_cost) == ("completed", True,
-                                                                     D("140.00"))
+    assert (session.status, session.settled, session.final_cost) == ("completed", True, D("140.00"))
     assert LedgerTransaction.objects.filter(key=f"session:{session.pk}:capture").exists()
     pushed = len(fake_fcm.stub.to(FCM_SEND)) - sends_before
     assert pushed == (tasks.RETRY_ATTEMPTS if fcm_state == "5xx" else 0)  # ...and retried
     assert Device.objects.filter(pk=device.pk).exists()
 
 
-def test_a_broker_that_is_down_never_blocks_the_bill(fake_fcm, station, monkeypatch,
-                                                     django_capture_on_commit_callbacks):
+def test_a_broker_that_is_down_never_blocks_the_bill(
+    fake_fcm, station, monkeypatch, django_capture_on_commit_callbacks
+):
     client = driver_speaking("en")
     fcm_device(client)
     at = base_time()
@@ -478,22 +588,26 @@ def test_a_broker_that_is_down_never_blocks_the_bill(fake_fcm, station, monkeypa
 
 
 def test_nothing_is_pushed_about_a_change_that_was_rolled_back(
-        fake_fcm, django_capture_on_commit_callbacks):
+    fake_fcm, django_capture_on_commit_callbacks
+):
     client = driver_speaking("en")
     fcm_device(client)
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         with pytest.raises(RuntimeError), transaction.atomic():
-            service.notify_client_after_commit(client_id=client.pk,
-                                               event=messages.PAYMENT_CONFIRMED,
-                                               params={"amount": "1.00", "currency": "KGS"})
+            service.notify_client_after_commit(
+                client_id=client.pk,
+                event=messages.PAYMENT_CONFIRMED,
+                params={"amount": "1.00", "currency": "KGS"},
+            )
             raise RuntimeError("rolled back")
 
     assert callbacks == [] and fake_fcm.sends() == []
 
 
 def test_a_charger_fault_during_a_session_tells_the_driver_and_the_operators(
-        fake_fcm, station, telegram, settings, django_capture_on_commit_callbacks):
+    fake_fcm, station, telegram, settings, django_capture_on_commit_callbacks
+):
     settings.ALERT_EMAILS = []
     client = driver_speaking("ky")
     fcm_device(client)
@@ -501,9 +615,17 @@ def test_a_charger_fault_during_a_session_tells_the_driver_and_the_operators(
 
     def status(connector, value, error="NoError"):
         with django_capture_on_commit_callbacks(execute=True):
-            station_record_status(station_id=station.pk, connector_id=connector, status=value,
-                                  error_code=error, info="", vendor_id="",
-                                  vendor_error_code="", timestamp=None, now=timezone.now())
+            station_record_status(
+                station_id=station.pk,
+                connector_id=connector,
+                status=value,
+                error_code=error,
+                info="",
+                vendor_id="",
+                vendor_error_code="",
+                timestamp=None,
+                now=timezone.now(),
+            )
 
     status(2, "Available")
     status(1, "Faulted", "GroundFailure")
@@ -513,7 +635,8 @@ def test_a_charger_fault_during_a_session_tells_the_driver_and_the_operators(
     assert sent["notification"] == {
         "title": "Кубаттоо станциясында ката",
         "body": f"Test site, {station.identity} станциясы ката жөнүндө кабарлады "
-                "(GroundFailure). Кубаттоо токтошу мүмкүн."}
+        "(GroundFailure). Кубаттоо токтошу мүмкүн.",
+    }
     assert sent["data"]["session"] == str(session.pk)
     [alert] = telegram_texts(telegram)
     assert alert.startswith(f"Station {station.identity} faulted (connector 1): GroundFailure")
@@ -522,24 +645,33 @@ def test_a_charger_fault_during_a_session_tells_the_driver_and_the_operators(
 
 # -- the hooks: payments -------------------------------------------------------------------
 
+
 def test_a_confirmed_payment_is_pushed_once(fake_fcm, django_capture_on_commit_callbacks):
     client = driver_speaking("ru", balance="0")
     fcm_device(client)
-    payment = Payment.objects.create(client=client, provider="odengi", order_id=new_order_id(),
-                                     amount=D("500.00"), status=Payment.Status.PENDING,
-                                     expires_at=timezone.now() + timedelta(minutes=30))
+    payment = Payment.objects.create(
+        client=client,
+        provider="odengi",
+        order_id=new_order_id(),
+        amount=D("500.00"),
+        status=Payment.Status.PENDING,
+        expires_at=timezone.now() + timedelta(minutes=30),
+    )
 
     for _ in range(2):  # a callback and a status poll: credited once, told once
         with django_capture_on_commit_callbacks(execute=True):
             payment_mark_paid(payment_id=payment.pk, amount=D("500.00"), source="test")
 
     [sent] = fake_fcm.sends()
-    assert sent["notification"] == {"title": "Оплата получена",
-                                    "body": "На ваш баланс зачислено 500,00 сом."}
+    assert sent["notification"] == {
+        "title": "Оплата получена",
+        "body": "На ваш баланс зачислено 500,00 сом.",
+    }
     assert sent["data"] == {"event": "payment_confirmed", "payment": str(payment.pk)}
 
 
 # -- low balance ---------------------------------------------------------------------------
+
 
 def test_low_balance_notices_go_to_active_low_drivers_once_a_day(fake_fcm, settings):
     settings.LOW_BALANCE_THRESHOLD = "50.00"
@@ -558,7 +690,8 @@ def test_low_balance_notices_go_to_active_low_drivers_once_a_day(fake_fcm, setti
     assert sent["token"] == low_device.token
     assert sent["notification"] == {
         "title": "Низкий баланс",
-        "body": "На вашем балансе 30,00 сом. Пополните его, чтобы продолжать заряжаться."}
+        "body": "На вашем балансе 30,00 сом. Пополните его, чтобы продолжать заряжаться.",
+    }
 
 
 def test_the_daily_low_balance_task_is_scheduled_under_its_name(settings):

@@ -38,8 +38,9 @@ def test_phone_is_normalised_and_invalid_phone_is_a_validation_error(db, api):
     response = api.post(REQUEST, {"phone": "+996 700 00-00-01"}, format="json")
     assert response.status_code == 202
     assert OtpCode.objects.filter(phone=PHONE_A).exists()
-    error = assert_error(api.post(REQUEST, {"phone": "0700123456"}, format="json"),
-                         400, "VALIDATION_ERROR")
+    error = assert_error(
+        api.post(REQUEST, {"phone": "0700123456"}, format="json"), 400, "VALIDATION_ERROR"
+    )
     assert "phone" in error["details"]["fields"]
 
 
@@ -72,8 +73,12 @@ def test_a_new_code_after_a_minute_replaces_the_old_one(db, api):
 
 def test_three_wrong_attempts_kill_the_code(db, api):
     code = request_code(api, PHONE_A)
-    left = [assert_error(verify(api, PHONE_A, wrong(code)), 400, "OTP_INVALID")
-            ["details"]["attempts_left"] for _ in range(3)]
+    left = [
+        assert_error(verify(api, PHONE_A, wrong(code)), 400, "OTP_INVALID")["details"][
+            "attempts_left"
+        ]
+        for _ in range(3)
+    ]
     assert left == [2, 1, 0]
     assert_error(verify(api, PHONE_A, code), 400, "OTP_EXPIRED")  # even the right one now
     assert not Client.objects.exists()
@@ -120,8 +125,7 @@ def test_daily_cap_per_ip(db, api, settings):
 
 def test_failed_delivery_is_502_and_leaves_no_usable_code(db, api, sms_outbox):
     sms_outbox.fail = True
-    assert_error(api.post(REQUEST, {"phone": PHONE_A}, format="json"), 502,
-                 "OTP_DELIVERY_FAILED")
+    assert_error(api.post(REQUEST, {"phone": PHONE_A}, format="json"), 502, "OTP_DELIVERY_FAILED")
     otp = OtpCode.objects.get(phone=PHONE_A)
     assert otp.close_reason == OtpCode.CloseReason.DELIVERY_FAILED
     assert_error(verify(api, PHONE_A, "123456"), 400, "OTP_EXPIRED")
@@ -169,6 +173,7 @@ def test_sms_is_in_the_clients_language(db, api):
     age_codes(PHONE_A, seconds=120)
     request_code(api, PHONE_A)
     from accounts.sms.backends import MemoryBackend
+
     assert MemoryBackend.outbox[-1].text.startswith("EvPower: your code is")
 
 
@@ -183,8 +188,9 @@ def test_the_sms_speaks_the_apps_language_until_the_profile_chooses_one(db, api)
 
 
 def test_error_messages_follow_accept_language(db, api):
-    response = api.post(VERIFY, {"phone": PHONE_A, "code": "123456"}, format="json",
-                        HTTP_ACCEPT_LANGUAGE="ky")
+    response = api.post(
+        VERIFY, {"phone": PHONE_A, "code": "123456"}, format="json", HTTP_ACCEPT_LANGUAGE="ky"
+    )
     error = assert_error(response, 400, "OTP_EXPIRED")
     assert error["message"].startswith("Коддун")
 

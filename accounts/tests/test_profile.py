@@ -17,8 +17,17 @@ ME = "/api/v1/me"
 
 def test_me_reads_and_updates_the_profile_but_not_the_phone(db):
     api = authed(login()["access"])
-    response = api.patch(ME, {"name": "Aibek", "email": "a@example.kg", "language": "ky",
-                              "phone": "+996555000000", "status": "blocked"}, format="json")
+    response = api.patch(
+        ME,
+        {
+            "name": "Aibek",
+            "email": "a@example.kg",
+            "language": "ky",
+            "phone": "+996555000000",
+            "status": "blocked",
+        },
+        format="json",
+    )
     assert response.status_code == 200
     body = response.json()
     assert (body["name"], body["email"], body["language"]) == ("Aibek", "a@example.kg", "ky")
@@ -28,17 +37,23 @@ def test_me_reads_and_updates_the_profile_but_not_the_phone(db):
 
 def test_invalid_profile_values_are_validation_errors(db):
     api = authed(login()["access"])
-    error = assert_error(api.patch(ME, {"email": "nope", "language": "de"}, format="json"),
-                         400, "VALIDATION_ERROR")
+    error = assert_error(
+        api.patch(ME, {"email": "nope", "language": "de"}, format="json"), 400, "VALIDATION_ERROR"
+    )
     assert set(error["details"]["fields"]) == {"email", "language"}
 
 
 def test_without_a_chosen_language_answers_follow_accept_language(db):
     api = authed(login()["access"])
-    for asked, expected in (("ru", "Некоторые поля заполнены неверно."),
-                            ("en", "Some fields are invalid.")):
-        error = assert_error(api.patch(ME, {"email": "nope"}, format="json",
-                                       HTTP_ACCEPT_LANGUAGE=asked), 400, "VALIDATION_ERROR")
+    for asked, expected in (
+        ("ru", "Некоторые поля заполнены неверно."),
+        ("en", "Some fields are invalid."),
+    ):
+        error = assert_error(
+            api.patch(ME, {"email": "nope"}, format="json", HTTP_ACCEPT_LANGUAGE=asked),
+            400,
+            "VALIDATION_ERROR",
+        )
         assert error["message"] == expected
 
 
@@ -46,16 +61,22 @@ def test_a_chosen_language_can_be_cleared_to_follow_the_app_again(db):
     api = authed(login()["access"])
     api.patch(ME, {"language": "ky"}, format="json")
     assert api.patch(ME, {"language": ""}, format="json").json()["language"] == ""
-    error = assert_error(api.patch(ME, {"email": "nope"}, format="json",
-                                   HTTP_ACCEPT_LANGUAGE="en"), 400, "VALIDATION_ERROR")
+    error = assert_error(
+        api.patch(ME, {"email": "nope"}, format="json", HTTP_ACCEPT_LANGUAGE="en"),
+        400,
+        "VALIDATION_ERROR",
+    )
     assert error["message"] == "Some fields are invalid."
 
 
 def test_errors_use_the_clients_language(db):
     api = authed(login()["access"])
     api.patch(ME, {"language": "ru"}, format="json")
-    error = assert_error(api.patch(ME, {"email": "nope"}, format="json",
-                                   HTTP_ACCEPT_LANGUAGE="en"), 400, "VALIDATION_ERROR")
+    error = assert_error(
+        api.patch(ME, {"email": "nope"}, format="json", HTTP_ACCEPT_LANGUAGE="en"),
+        400,
+        "VALIDATION_ERROR",
+    )
     assert error["message"] == "Некоторые поля заполнены неверно."
 
 
@@ -74,7 +95,8 @@ def test_delete_request_sets_pending_deletion_and_logs_out_everywhere(db):
 def test_pending_deletion_client_may_read_and_log_out_but_not_write(db):
     tokens = login()
     Client.objects.filter(pk=tokens["client"]["id"]).update(
-        status=Client.Status.PENDING_DELETION, deletion_requested_at=timezone.now())
+        status=Client.Status.PENDING_DELETION, deletion_requested_at=timezone.now()
+    )
     api = authed(tokens["access"])
     assert api.get(ME).status_code == 200
     assert_error(api.patch(ME, {"name": "x"}, format="json"), 403, "ACCOUNT_PENDING_DELETION")
@@ -91,7 +113,8 @@ def _client_pending_deletion(days_ago: int) -> Client:
     api.post(f"{ME}/delete")
     client = Client.objects.get(pk=tokens["client"]["id"])
     Client.objects.filter(pk=client.pk).update(
-        deletion_requested_at=timezone.now() - timedelta(days=days_ago))
+        deletion_requested_at=timezone.now() - timedelta(days=days_ago)
+    )
     return client
 
 
@@ -142,15 +165,20 @@ def test_deletion_is_refused_while_a_session_charges_and_nothing_is_logged_out(d
     from stations.services import station_create
     from stations.tariff_models import TariffPlan, TariffRule
 
-    TariffRule.objects.create(plan=TariffPlan.objects.create(name="p", is_default=True),
-                              price_per_kwh="12.00")
-    station = online(station_create(identity="CP-DEL", location_name="Depot",
-                                    connectors=1, generate_password=True).station)
+    TariffRule.objects.create(
+        plan=TariffPlan.objects.create(name="p", is_default=True), price_per_kwh="12.00"
+    )
+    station = online(
+        station_create(
+            identity="CP-DEL", location_name="Depot", connectors=1, generate_password=True
+        ).station
+    )
     tokens = login()
     client = Client.objects.get(phone=PHONE_A)
     fund(client, "100.00")
-    session = session_open(client=client, station_id=station.pk, connector_number=1,
-                           limit=Limit("none"))
+    session = session_open(
+        client=client, station_id=station.pk, connector_number=1, limit=Limit("none")
+    )
     api = authed(tokens["access"])
 
     error = assert_error(api.post(f"{ME}/delete"), 409, "SESSION_ACTIVE")

@@ -55,8 +55,12 @@ def gateway(settings):
 
 def test_http_gateway_posts_json_with_bearer_token(gateway):
     HttpJsonBackend().send(phone=PHONE_A, text="hello")
-    assert gateway.received == [{"auth": "Bearer gateway-token",
-                                 "body": {"to": PHONE_A, "from": "EvPower", "text": "hello"}}]
+    assert gateway.received == [
+        {
+            "auth": "Bearer gateway-token",
+            "body": {"to": PHONE_A, "from": "EvPower", "text": "hello"},
+        }
+    ]
 
 
 def test_http_gateway_error_status_is_a_delivery_error(gateway):
@@ -78,24 +82,31 @@ def test_unreachable_gateway_is_a_delivery_error(settings):
 
 
 def test_otp_request_through_the_http_gateway(db, api, gateway):
-    assert api.post("/api/v1/auth/otp/request", {"phone": PHONE_A},
-                    format="json").status_code == 202
+    assert (
+        api.post("/api/v1/auth/otp/request", {"phone": PHONE_A}, format="json").status_code == 202
+    )
     text = gateway.received[0]["body"]["text"]
     code = text.split("код ")[1][:6]
-    response = api.post("/api/v1/auth/otp/verify", {"phone": PHONE_A, "code": code},
-                        format="json")
+    response = api.post("/api/v1/auth/otp/verify", {"phone": PHONE_A, "code": code}, format="json")
     assert response.status_code == 200
 
 
 def test_otp_request_when_the_gateway_fails_is_502(db, api, gateway):
     gateway.status = 503
-    assert_error(api.post("/api/v1/auth/otp/request", {"phone": PHONE_A}, format="json"),
-                 502, "OTP_DELIVERY_FAILED")
+    assert_error(
+        api.post("/api/v1/auth/otp/request", {"phone": PHONE_A}, format="json"),
+        502,
+        "OTP_DELIVERY_FAILED",
+    )
 
 
 def test_production_refuses_to_start_without_a_real_gateway():
     result = import_settings_with(
-        EVPOWER_ENV="production", SECRET_KEY="k" * 64, DEBUG="false",
-        ALLOWED_HOSTS="evpower.example", SMS_BACKEND="accounts.sms.backends.ConsoleBackend")
+        EVPOWER_ENV="production",
+        SECRET_KEY="k" * 64,
+        DEBUG="false",
+        ALLOWED_HOSTS="evpower.example",
+        SMS_BACKEND="accounts.sms.backends.ConsoleBackend",
+    )
     assert result.returncode != 0
     assert "SMS_BACKEND must be a real gateway" in result.stderr

@@ -53,8 +53,10 @@ def test_blocking_revokes_every_login_and_unblocking_restores(caplog):
     for tokens in (first, second):
         assert_error(authed(tokens["access"]).get("/api/v1/me"), 401, "TOKEN_INVALID")
     assert authed(other["access"]).get("/api/v1/me").status_code == 200  # only that client
-    assert any("blocked by support:" in r.getMessage() and "chargeback fraud" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        "blocked by support:" in r.getMessage() and "chargeback fraud" in r.getMessage()
+        for r in caplog.records
+    )
 
     out = run(str(client_id), unblock=True, reason="resolved with the bank", yes=True)
     assert f"client {client_id}: active" in out
@@ -63,8 +65,9 @@ def test_blocking_revokes_every_login_and_unblocking_restores(caplog):
 
 
 def test_unblocking_cancels_a_pending_deletion():
-    client = Client.objects.create(phone=PHONE_A, status=Client.Status.PENDING_DELETION,
-                                   deletion_requested_at=timezone.now())
+    client = Client.objects.create(
+        phone=PHONE_A, status=Client.Status.PENDING_DELETION, deletion_requested_at=timezone.now()
+    )
     run(PHONE_A, unblock=True, reason="changed their mind", yes=True)
     client.refresh_from_db()
     assert (client.status, client.deletion_requested_at) == (Client.Status.ACTIVE, None)

@@ -22,15 +22,27 @@ MAX_AMOUNT = Decimal("100000.00")
 
 class LimitIn(serializers.Serializer):
     type = serializers.ChoiceField(choices=LimitType.choices)
-    energy_kwh = serializers.DecimalField(max_digits=7, decimal_places=3, required=False,
-                                          min_value=Decimal("0.001"), max_value=MAX_ENERGY_KWH)
-    amount = serializers.DecimalField(max_digits=8, decimal_places=2, required=False,
-                                      min_value=Decimal("0.01"), max_value=MAX_AMOUNT)
+    energy_kwh = serializers.DecimalField(
+        max_digits=7,
+        decimal_places=3,
+        required=False,
+        min_value=Decimal("0.001"),
+        max_value=MAX_ENERGY_KWH,
+    )
+    amount = serializers.DecimalField(
+        max_digits=8,
+        decimal_places=2,
+        required=False,
+        min_value=Decimal("0.01"),
+        max_value=MAX_AMOUNT,
+    )
 
     def validate(self, attrs):
         kind = attrs["type"]
-        needs = {"energy_kwh": kind in (LimitType.ENERGY, LimitType.BOTH),
-                 "amount": kind in (LimitType.AMOUNT, LimitType.BOTH)}
+        needs = {
+            "energy_kwh": kind in (LimitType.ENERGY, LimitType.BOTH),
+            "amount": kind in (LimitType.AMOUNT, LimitType.BOTH),
+        }
         errors = {}
         for field, needed in needs.items():
             if needed and field not in attrs:
@@ -45,15 +57,18 @@ class LimitIn(serializers.Serializer):
     def to_limit(data: dict) -> Limit:
         """Validated data → the services' Limit (kWh → Wh)."""
         energy = data.get("energy_kwh")
-        return Limit(type=data["type"],
-                     energy_wh=None if energy is None else int(energy * 1000),
-                     amount=data.get("amount"))
+        return Limit(
+            type=data["type"],
+            energy_wh=None if energy is None else int(energy * 1000),
+            amount=data.get("amount"),
+        )
 
 
 class StartIn(serializers.Serializer):
     station = serializers.IntegerField(min_value=1, help_text="station id (from the map)")
-    connector = serializers.IntegerField(min_value=1, max_value=99,
-                                         help_text="connector number on the station")
+    connector = serializers.IntegerField(
+        min_value=1, max_value=99, help_text="connector number on the station"
+    )
     limit = LimitIn()
 
 
@@ -94,26 +109,51 @@ class SessionOut(serializers.ModelSerializer):
 
     class Meta:
         model = ChargingSession
-        fields = ("id", "status", "origin", "station", "connector", "limit", "tariff",
-                  "hold_amount", "currency", "energy_wh", "energy_kwh", "power_w",
-                  "soc_percent", "cost", "percent_of_limit", "duration_seconds",
-                  "station_online", "started_at", "charging_started_at", "ended_at",
-                  "stop_reason", "final_cost", "receipt")
+        fields = (
+            "id",
+            "status",
+            "origin",
+            "station",
+            "connector",
+            "limit",
+            "tariff",
+            "hold_amount",
+            "currency",
+            "energy_wh",
+            "energy_kwh",
+            "power_w",
+            "soc_percent",
+            "cost",
+            "percent_of_limit",
+            "duration_seconds",
+            "station_online",
+            "started_at",
+            "charging_started_at",
+            "ended_at",
+            "stop_reason",
+            "final_cost",
+            "receipt",
+        )
 
     @extend_schema_field(serializers.DictField())
     def get_station(self, obj: ChargingSession) -> dict:
         station = obj.station
         location = station.location
-        return {"id": station.pk, "identity": station.identity,
-                "location": None if location is None else {"id": location.pk,
-                                                           "name": location.name}}
+        return {
+            "id": station.pk,
+            "identity": station.identity,
+            "location": None if location is None else {"id": location.pk, "name": location.name},
+        }
 
     @extend_schema_field(serializers.DictField())
     def get_limit(self, obj: ChargingSession) -> dict:
-        return {"type": obj.limit_type,
-                "energy_kwh": None if obj.limit_energy_wh is None
-                else str(Decimal(obj.limit_energy_wh) / 1000),
-                "amount": None if obj.limit_amount is None else str(obj.limit_amount)}
+        return {
+            "type": obj.limit_type,
+            "energy_kwh": None
+            if obj.limit_energy_wh is None
+            else str(Decimal(obj.limit_energy_wh) / 1000),
+            "amount": None if obj.limit_amount is None else str(obj.limit_amount),
+        }
 
     @extend_schema_field(TariffOut)
     def get_tariff(self, obj: ChargingSession) -> dict:

@@ -19,11 +19,13 @@ from ..errors import SessionNotFound
 from ..session_models import ChargingSession
 from .serializers import LimitIn, SessionOut, StartIn, StatsOut
 
-START_ERRORS = ("CLIENT_BLOCKED, ACCOUNT_PENDING_DELETION, NOT_FOUND, STATION_UNAVAILABLE, "
-                "STATION_OFFLINE, STATION_UNREACHABLE (503), CONNECTOR_OCCUPIED, "
-                "CONNECTOR_UNAVAILABLE, "
-                "SESSION_ALREADY_ACTIVE, TARIFF_NOT_AVAILABLE, INSUFFICIENT_BALANCE, "
-                "LIMIT_TOO_LOW, START_REJECTED, STATION_TIMEOUT (504), VALIDATION_ERROR")
+START_ERRORS = (
+    "CLIENT_BLOCKED, ACCOUNT_PENDING_DELETION, NOT_FOUND, STATION_UNAVAILABLE, "
+    "STATION_OFFLINE, STATION_UNREACHABLE (503), CONNECTOR_OCCUPIED, "
+    "CONNECTOR_UNAVAILABLE, "
+    "SESSION_ALREADY_ACTIVE, TARIFF_NOT_AVAILABLE, INSUFFICIENT_BALANCE, "
+    "LIMIT_TOO_LOW, START_REJECTED, STATION_TIMEOUT (504), VALIDATION_ERROR"
+)
 
 
 def _own(request, session_id: int) -> ChargingSession:
@@ -40,17 +42,23 @@ def _tell(session: ChargingSession) -> None:
 class StartView(APIView):
     throttle_scope = MONEY
 
-    @extend_schema(request=StartIn, responses={201: SessionOut}, tags=["charging"],
-                   summary="Start charging with a limit (Idempotency-Key recommended). "
-                           f"Errors: {START_ERRORS}")
+    @extend_schema(
+        request=StartIn,
+        responses={201: SessionOut},
+        tags=["charging"],
+        summary="Start charging with a limit (Idempotency-Key recommended). "
+        f"Errors: {START_ERRORS}",
+    )
     @idempotent
     def post(self, request):
         data = StartIn(data=request.data)
         data.is_valid(raise_exception=True)
         session = sessions.session_start(
-            client=request.user, station_id=data.validated_data["station"],
+            client=request.user,
+            station_id=data.validated_data["station"],
             connector_number=data.validated_data["connector"],
-            limit=LimitIn.to_limit(data.validated_data["limit"]))
+            limit=LimitIn.to_limit(data.validated_data["limit"]),
+        )
         session = _own(request, session.pk)
         _tell(session)
         return Response(SessionOut(session).data, status=status.HTTP_201_CREATED)
@@ -59,33 +67,45 @@ class StartView(APIView):
 class StopView(APIView):
     throttle_scope = MONEY
 
-    @extend_schema(request=None, responses=SessionOut, tags=["charging"],
-                   summary="Stop charging. A session not started yet is cancelled; one "
-                           "already stopping or ended is returned as it is. Errors: NOT_FOUND, "
-                           "STATION_OFFLINE, STATION_UNREACHABLE (503), STOP_FAILED")
+    @extend_schema(
+        request=None,
+        responses=SessionOut,
+        tags=["charging"],
+        summary="Stop charging. A session not started yet is cancelled; one "
+        "already stopping or ended is returned as it is. Errors: NOT_FOUND, "
+        "STATION_OFFLINE, STATION_UNREACHABLE (503), STOP_FAILED",
+    )
     @idempotent
     def post(self, request, session_id: int):
         _own(request, session_id)
-        sessions.session_stop(session_id=session_id, requested_by=f"client:{request.user.pk}",
-                              reason=ChargingSession.StopReason.DRIVER)
+        sessions.session_stop(
+            session_id=session_id,
+            requested_by=f"client:{request.user.pk}",
+            reason=ChargingSession.StopReason.DRIVER,
+        )
         session = _own(request, session_id)
         _tell(session)
         return Response(SessionOut(session).data)
 
 
 class SessionView(APIView):
-    @extend_schema(responses=SessionOut, tags=["charging"],
-                   summary="One session: live progress, or the receipt once billed")
+    @extend_schema(
+        responses=SessionOut,
+        tags=["charging"],
+        summary="One session: live progress, or the receipt once billed",
+    )
     def get(self, request, session_id: int):
         return Response(SessionOut(_own(request, session_id)).data)
 
 
 class ActiveView(APIView):
-    @extend_schema(responses=SessionOut(many=True), tags=["charging"],
-                   summary="The client's sessions in progress (pending, charging, finishing)")
+    @extend_schema(
+        responses=SessionOut(many=True),
+        tags=["charging"],
+        summary="The client's sessions in progress (pending, charging, finishing)",
+    )
     def get(self, request):
-        return Response(SessionOut(selectors.sessions_active(client=request.user),
-                                   many=True).data)
+        return Response(SessionOut(selectors.sessions_active(client=request.user), many=True).data)
 
 
 class HistoryView(ListAPIView):
@@ -100,7 +120,10 @@ class HistoryView(ListAPIView):
 
 
 class StatsView(APIView):
-    @extend_schema(responses=StatsOut, tags=["charging"],
-                   summary="Sessions, energy and money spent: all time and this month")
+    @extend_schema(
+        responses=StatsOut,
+        tags=["charging"],
+        summary="Sessions, energy and money spent: all time and this month",
+    )
     def get(self, request):
         return Response(StatsOut(selectors.sessions_stats(client=request.user)).data)

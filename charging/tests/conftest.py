@@ -36,10 +36,17 @@ class FakeCharger:
         if self.on_call is not None:
             self.on_call(action, payload)
         status = self.answers.pop(0) if self.answers else CommandRecord.Status.ACCEPTED
-        response = {"status": {"accepted": "Accepted", "rejected": "Rejected"}[status]} \
-            if status in ("accepted", "rejected") else None
-        return CommandResult(command_id=5000 + len(self.calls), status=status, response=response,
-                             error_description="" if response else f"charger {status}")
+        response = (
+            {"status": {"accepted": "Accepted", "rejected": "Rejected"}[status]}
+            if status in ("accepted", "rejected")
+            else None
+        )
+        return CommandResult(
+            command_id=5000 + len(self.calls),
+            status=status,
+            response=response,
+            error_description="" if response else f"charger {status}",
+        )
 
     def actions(self) -> list[str]:
         return [action for action, _ in self.calls]
@@ -56,8 +63,9 @@ def charger(monkeypatch):
 def rule(db):
     """12 som/kWh, 0.50 som/min, 5 som a session (the default plan)."""
     plan = TariffPlan.objects.create(name="City", is_default=True)
-    return TariffRule.objects.create(plan=plan, price_per_kwh=D("12.00"),
-                                     price_per_minute=D("0.50"), session_fee=D("5.00"))
+    return TariffRule.objects.create(
+        plan=plan, price_per_kwh=D("12.00"), price_per_minute=D("0.50"), session_fee=D("5.00")
+    )
 
 
 def online(station: Station) -> Station:
@@ -87,5 +95,3 @@ def funded_client(amount: str = "1000.00") -> Client:
 @pytest.fixture
 def driver(db):
     return funded_client("1000.00")
-
-

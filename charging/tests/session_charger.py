@@ -38,38 +38,47 @@ class ChargingChargePoint(AnsweringChargePoint):
     async def _start(self, connector_id: int, id_tag: str) -> None:
         self._setup()
         meter = self.registers.setdefault(connector_id, 1000)
-        answer = await self.call(call.StartTransaction(
-            connector_id=connector_id, id_tag=id_tag, meter_start=meter, timestamp=now_iso()))
+        answer = await self.call(
+            call.StartTransaction(
+                connector_id=connector_id, id_tag=id_tag, meter_start=meter, timestamp=now_iso()
+            )
+        )
         with self.changed:
             self.transactions[connector_id] = answer.transaction_id
             self.changed.notify_all()
 
     @on("RemoteStartTransaction")
     async def on_remote_start(self, id_tag, connector_id=None, charging_profile=None):
-        self.received.append(("RemoteStartTransaction", {"idTag": id_tag,
-                                                         "connectorId": connector_id}))
+        self.received.append(
+            ("RemoteStartTransaction", {"idTag": id_tag, "connectorId": connector_id})
+        )
         if self.behaviour.get("start_before_answer"):
             # the library reads no frame while a handler runs, so the StartTransaction's
             # answer is read after ours; the central system has it well before our answer
             self._early = asyncio.get_running_loop().create_task(
-                self._start(connector_id or 1, id_tag))
+                self._start(connector_id or 1, id_tag)
+            )
             await asyncio.sleep(0.5)
         await asyncio.sleep(self.behaviour.get("remote_start_delay", 0))
         return call_result.RemoteStartTransaction(
-            status=self.behaviour.get("remote_start", "Accepted"))
+            status=self.behaviour.get("remote_start", "Accepted")
+        )
 
     @after("RemoteStartTransaction")
     async def after_remote_start(self, id_tag, connector_id=None, charging_profile=None):
-        if (self.behaviour.get("remote_start", "Accepted") == "Accepted"
-                and self.behaviour.get("auto_start", True)
-                and not self.behaviour.get("start_before_answer")):
+        if (
+            self.behaviour.get("remote_start", "Accepted") == "Accepted"
+            and self.behaviour.get("auto_start", True)
+            and not self.behaviour.get("start_before_answer")
+        ):
             await self._start(connector_id or 1, id_tag)
 
     @on("RemoteStopTransaction")
     async def on_remote_stop(self, transaction_id):
         self.received.append(("RemoteStopTransaction", {"transactionId": transaction_id}))
-        return call_result.RemoteStopTransaction(status=self.behaviour.get("remote_stop",
-                                                                           "Accepted"))
+        return call_result.RemoteStopTransaction(
+            status=self.behaviour.get("remote_stop", "Accepted")
+        )
 
     @after("RemoteStopTransaction")
     async def after_remote_stop(self, transaction_id):
@@ -79,32 +88,62 @@ class ChargingChargePoint(AnsweringChargePoint):
         connector = next((c for c, t in self.transactions.items() if t == transaction_id), 1)
         await self.stop_transaction(connector, reason="Remote")
 
-    async def stop_transaction(self, connector_id: int, reason: str = "Local",
-                               id_tag: str | None = None) -> None:
+    async def stop_transaction(
+        self, connector_id: int, reason: str = "Local", id_tag: str | None = None
+    ) -> None:
         self._setup()
         transaction_id = self.transactions.pop(connector_id)
-        await self.call(call.StopTransaction(
-            meter_stop=self.registers[connector_id], timestamp=now_iso(),
-            transaction_id=transaction_id, reason=reason, id_tag=id_tag))
+        await self.call(
+            call.StopTransaction(
+                meter_stop=self.registers[connector_id],
+                timestamp=now_iso(),
+                transaction_id=transaction_id,
+                reason=reason,
+                id_tag=id_tag,
+            )
+        )
         with self.changed:
             self.stopped.append(transaction_id)
             self.changed.notify_all()
 
-    async def send_meter(self, connector_id: int, wh: int, power_w: int | None,
-                         soc: int | None) -> None:
+    async def send_meter(
+        self, connector_id: int, wh: int, power_w: int | None, soc: int | None
+    ) -> None:
         self._setup()
         self.registers[connector_id] = wh
-        values = [{"value": str(wh), "measurand": "Energy.Active.Import.Register",
-                   "unit": "Wh", "context": "Sample.Periodic"}]
+        values = [
+            {
+                "value": str(wh),
+                "measurand": "Energy.Active.Import.Register",
+                "unit": "Wh",
+                "context": "Sample.Periodic",
+            }
+        ]
         if power_w is not None:
-            values.append({"value": str(power_w), "measurand": "Power.Active.Import",
-                           "unit": "W", "context": "Sample.Periodic"})
+            values.append(
+                {
+                    "value": str(power_w),
+                    "measurand": "Power.Active.Import",
+                    "unit": "W",
+                    "context": "Sample.Periodic",
+                }
+            )
         if soc is not None:
-            values.append({"value": str(soc), "measurand": "SoC", "unit": "Percent",
-                           "context": "Sample.Periodic"})
-        await self.call(call.MeterValues(
-            connector_id=connector_id, transaction_id=self.transactions[connector_id],
-            meter_value=[{"timestamp": now_iso(), "sampled_value": values}]))
+            values.append(
+                {
+                    "value": str(soc),
+                    "measurand": "SoC",
+                    "unit": "Percent",
+                    "context": "Sample.Periodic",
+                }
+            )
+        await self.call(
+            call.MeterValues(
+                connector_id=connector_id,
+                transaction_id=self.transactions[connector_id],
+                meter_value=[{"timestamp": now_iso(), "sampled_value": values}],
+            )
+        )
 
 
 class SessionCharger(ThreadedCharger):
@@ -114,8 +153,9 @@ class SessionCharger(ThreadedCharger):
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
     def status(self, connector_id: int, status: str = "Available") -> None:
-        self.call(call.StatusNotification(connector_id=connector_id, error_code="NoError",
-                                          status=status))
+        self.call(
+            call.StatusNotification(connector_id=connector_id, error_code="NoError", status=status)
+        )
 
     def wait_transaction(self, connector_id: int = 1, timeout: float = 15) -> int:
         cp = self.cp
@@ -132,8 +172,9 @@ class SessionCharger(ThreadedCharger):
             if not cp.changed.wait_for(lambda: transaction_id in cp.stopped, timeout):
                 raise AssertionError(f"transaction {transaction_id} was not stopped")
 
-    def meter(self, connector_id: int, wh: int, *, power_w: int | None = None,
-              soc: int | None = None) -> None:
+    def meter(
+        self, connector_id: int, wh: int, *, power_w: int | None = None, soc: int | None = None
+    ) -> None:
         self._run_on_loop(self.cp.send_meter(connector_id, wh, power_w, soc))
 
     def start_locally(self, connector_id: int, id_tag: str) -> int:

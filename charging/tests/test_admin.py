@@ -17,17 +17,30 @@ pytestmark = pytest.mark.django_db
 
 
 def make_transaction(samples: int) -> OcppTransaction:
-    station = station_create(identity="CP-1", location_name="Depot",
-                             generate_password=True).station
+    station = station_create(identity="CP-1", location_name="Depot", generate_password=True).station
     start = timezone.now() - timedelta(hours=1)
     tx = OcppTransaction.objects.create(
-        station=station, connector_number=1, id_tag="TAG-1", id_tag_status="Accepted",
-        meter_start=1000, last_meter_wh=1000 + samples, started_at=start)
+        station=station,
+        connector_number=1,
+        id_tag="TAG-1",
+        id_tag_status="Accepted",
+        meter_start=1000,
+        last_meter_wh=1000 + samples,
+        started_at=start,
+    )
     MeterSample.objects.bulk_create(
-        MeterSample(station=station, connector_number=1, transaction=tx,
-                    timestamp=start + timedelta(seconds=n), measurand=ENERGY_REGISTER,
-                    context="Sample.Periodic", unit="Wh", value=str(1000 + n))
-        for n in range(samples))
+        MeterSample(
+            station=station,
+            connector_number=1,
+            transaction=tx,
+            timestamp=start + timedelta(seconds=n),
+            measurand=ENERGY_REGISTER,
+            context="Sample.Periodic",
+            unit="Wh",
+            value=str(1000 + n),
+        )
+        for n in range(samples)
+    )
     return tx
 
 
@@ -51,8 +64,9 @@ def test_transactions_and_samples_are_read_only(admin_client):
     tx = make_transaction(samples=3)
 
     changelist = admin_client.get(reverse("admin:charging_ocpptransaction_changelist"))
-    samples = admin_client.get(reverse("admin:charging_metersample_changelist"),
-                               {"measurand": ENERGY_REGISTER})
+    samples = admin_client.get(
+        reverse("admin:charging_metersample_changelist"), {"measurand": ENERGY_REGISTER}
+    )
 
     assert changelist.context["cl"].result_list[0].energy_wh == 3
     assert len(samples.context["cl"].result_list) == 3

@@ -47,8 +47,9 @@ def site(make_station):
     station.save()
     station.connectors.update(status="Available")
     plan = TariffPlan.objects.create(name="api", is_default=True)
-    TariffRule.objects.create(plan=plan, price_per_kwh=Decimal("10.00"),
-                              session_fee=Decimal("2.00"))
+    TariffRule.objects.create(
+        plan=plan, price_per_kwh=Decimal("10.00"), session_fee=Decimal("2.00")
+    )
     return station
 
 
@@ -63,21 +64,39 @@ def driver(phone="+996700200001", balance="300.00") -> tuple[Client, APIClient]:
 
 def start(api, station, *, limit=None, connector=1, key=None):
     headers = {"Idempotency-Key": key} if key else {}
-    return api.post("/api/v1/charging/start", {"station": station.pk, "connector": connector,
-                                               "limit": limit or {"type": "none"}},
-                    format="json", headers=headers)
+    return api.post(
+        "/api/v1/charging/start",
+        {"station": station.pk, "connector": connector, "limit": limit or {"type": "none"}},
+        format="json",
+        headers=headers,
+    )
 
 
 def charge(session_id: int, *, wh: int, minutes: int = 10) -> None:
     """The charger's side: StartTransaction with the session's tag, then StopTransaction."""
     session = ChargingSession.objects.get(pk=session_id)
     began = timezone.now() - timedelta(minutes=minutes)
-    tx = transaction_start(station_id=session.station_id, connector_id=session.connector_number,
-                           id_tag=session.id_tag, meter_start=0, timestamp=began,
-                           reservation_id=None, now=timezone.now(), raw={}).transaction_id
-    transaction_stop(station_id=session.station_id, transaction_id=tx, meter_stop=wh,
-                     timestamp=timezone.now(), id_tag=None, reason="Local", readings=[],
-                     now=timezone.now(), raw={})
+    tx = transaction_start(
+        station_id=session.station_id,
+        connector_id=session.connector_number,
+        id_tag=session.id_tag,
+        meter_start=0,
+        timestamp=began,
+        reservation_id=None,
+        now=timezone.now(),
+        raw={},
+    ).transaction_id
+    transaction_stop(
+        station_id=session.station_id,
+        transaction_id=tx,
+        meter_stop=wh,
+        timestamp=timezone.now(),
+        id_tag=None,
+        reason="Local",
+        readings=[],
+        now=timezone.now(),
+        raw={},
+    )
 
 
 def error_of(response, status: int) -> dict:
@@ -88,15 +107,18 @@ def error_of(response, status: int) -> dict:
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize(("limit", "field"), [
-    ({"type": "energy"}, "energy_kwh"),
-    ({"type": "amount"}, "amount"),
-    ({"type": "both", "amount": "10.00"}, "energy_kwh"),
-    ({"type": "none", "amount": "10.00"}, "amount"),
-    ({"type": "amount", "amount": "10.001"}, "amount"),
-    ({"type": "energy", "energy_kwh": "0"}, "energy_kwh"),
-    ({"type": "sometimes"}, "type"),
-])
+@pytest.mark.parametrize(
+    ("limit", "field"),
+    [
+        ({"type": "energy"}, "energy_kwh"),
+        ({"type": "amount"}, "amount"),
+        ({"type": "both", "amount": "10.00"}, "energy_kwh"),
+        ({"type": "none", "amount": "10.00"}, "amount"),
+        ({"type": "amount", "amount": "10.001"}, "amount"),
+        ({"type": "energy", "energy_kwh": "0"}, "energy_kwh"),
+        ({"type": "sometimes"}, "type"),
+    ],
+)
 def test_bad_limits_are_validation_errors(site, charger, limit, field):
     _, api = driver()
     error = error_of(start(api, site, limit=limit), 400)
@@ -111,7 +133,10 @@ def test_start_holds_sends_remote_start_and_answers_with_the_session(site, charg
     assert response.status_code == 201, response.content
     body = response.json()
     assert (body["status"], body["hold_amount"], body["limit"]) == (
-        "pending", "52.00", {"type": "energy", "energy_kwh": "5", "amount": None})
+        "pending",
+        "52.00",
+        {"type": "energy", "energy_kwh": "5", "amount": None},
+    )
     assert body["tariff"]["per_kwh"] == "10.00" and body["station"]["id"] == site.pk
     action, payload = charger.sent[0]
     assert action == "RemoteStartTransaction" and payload["connectorId"] == 1
@@ -120,22 +145,37 @@ def test_start_holds_sends_remote_start_and_answers_with_the_session(site, charg
     assert (wallet.balance, wallet.held) == (Decimal("300.00"), Decimal("52.00"))
 
 
-@pytest.mark.parametrize(("setup", "status", "code"), [
-    (lambda c, s: Client.objects.filter(pk=c.pk).update(status="blocked"), 403,
-     "CLIENT_BLOCKED"),
-    (lambda c, s: Client.objects.filter(pk=c.pk).update(
-        status="pending_deletion", deletion_requested_at=timezone.now()), 403,
-     "ACCOUNT_PENDING_DELETION"),
-    (lambda c, s: s.__class__.objects.filter(pk=s.pk).update(admin_status="maintenance"), 409,
-     "STATION_UNAVAILABLE"),
-    (lambda c, s: s.__class__.objects.filter(pk=s.pk).update(connected=False), 409,
-     "STATION_OFFLINE"),
-    (lambda c, s: s.connectors.update(status="Charging"), 409, "CONNECTOR_OCCUPIED"),
-    (lambda c, s: s.connectors.update(status="Faulted"), 409, "CONNECTOR_UNAVAILABLE"),
-    (lambda c, s: TariffPlan.objects.update(active=False), 409, "TARIFF_NOT_AVAILABLE"),
-])
-def test_start_refusals_have_specific_codes_and_move_nothing(site, charger, setup, status,
-                                                             code):
+@pytest.mark.parametrize(
+    ("setup", "status", "code"),
+    [
+        (
+            lambda c, s: Client.objects.filter(pk=c.pk).update(status="blocked"),
+            403,
+            "CLIENT_BLOCKED",
+        ),
+        (
+            lambda c, s: Client.objects.filter(pk=c.pk).update(
+                status="pending_deletion", deletion_requested_at=timezone.now()
+            ),
+            403,
+            "ACCOUNT_PENDING_DELETION",
+        ),
+        (
+            lambda c, s: s.__class__.objects.filter(pk=s.pk).update(admin_status="maintenance"),
+            409,
+            "STATION_UNAVAILABLE",
+        ),
+        (
+            lambda c, s: s.__class__.objects.filter(pk=s.pk).update(connected=False),
+            409,
+            "STATION_OFFLINE",
+        ),
+        (lambda c, s: s.connectors.update(status="Charging"), 409, "CONNECTOR_OCCUPIED"),
+        (lambda c, s: s.connectors.update(status="Faulted"), 409, "CONNECTOR_UNAVAILABLE"),
+        (lambda c, s: TariffPlan.objects.update(active=False), 409, "TARIFF_NOT_AVAILABLE"),
+    ],
+)
+def test_start_refusals_have_specific_codes_and_move_nothing(site, charger, setup, status, code):
     client, api = driver()
     setup(client, site)
     assert error_of(start(api, site), status)["code"] == code
@@ -149,11 +189,21 @@ def test_insufficient_balance_and_unknown_station(site, charger):
     error = error_of(start(poor, site), 402)
     assert error["code"] == "INSUFFICIENT_BALANCE" and error["details"]["required"] == "10.00"
     _, api = driver()
-    assert error_of(start(api, site, limit={"type": "amount", "amount": "301.00"}), 402)[
-        "code"] == "INSUFFICIENT_BALANCE"
-    assert error_of(api.post("/api/v1/charging/start", {
-        "station": 999999, "connector": 1, "limit": {"type": "none"}}, format="json"),
-        404)["code"] == "NOT_FOUND"
+    assert (
+        error_of(start(api, site, limit={"type": "amount", "amount": "301.00"}), 402)["code"]
+        == "INSUFFICIENT_BALANCE"
+    )
+    assert (
+        error_of(
+            api.post(
+                "/api/v1/charging/start",
+                {"station": 999999, "connector": 1, "limit": {"type": "none"}},
+                format="json",
+            ),
+            404,
+        )["code"]
+        == "NOT_FOUND"
+    )
     assert error_of(start(api, site, connector=9), 404)["code"] == "NOT_FOUND"
 
 
@@ -166,8 +216,9 @@ def test_one_active_session_per_client(site, charger):
 
 def test_refused_start_fails_the_session_and_releases(site, charger):
     client, api = driver()
-    charger.answers.append(CommandResult(command_id=7, status="rejected",
-                                         response={"status": "Rejected"}))
+    charger.answers.append(
+        CommandResult(command_id=7, status="rejected", response={"status": "Rejected"})
+    )
     error = error_of(start(api, site), 409)
     assert error["code"] == "START_REJECTED" and error["details"]["command"] == 7
     session = ChargingSession.objects.get()
@@ -214,18 +265,28 @@ def test_refused_stop_is_reported_and_the_session_goes_on(site, charger):
     _, api = driver()
     sid = start(api, site).json()["id"]
     session = ChargingSession.objects.get(pk=sid)
-    transaction_start(station_id=site.pk, connector_id=1, id_tag=session.id_tag, meter_start=0,
-                      timestamp=timezone.now(), reservation_id=None, now=timezone.now(), raw={})
+    transaction_start(
+        station_id=site.pk,
+        connector_id=1,
+        id_tag=session.id_tag,
+        meter_start=0,
+        timestamp=timezone.now(),
+        reservation_id=None,
+        now=timezone.now(),
+        raw={},
+    )
     charger.answers.append(CommandResult(command_id=8, status="offline"))
     assert error_of(api.post(f"/api/v1/charging/{sid}/stop"), 409)["code"] == "STATION_OFFLINE"
-    charger.answers.append(CommandResult(command_id=9, status="rejected",
-                                         response={"status": "Rejected"}))
+    charger.answers.append(
+        CommandResult(command_id=9, status="rejected", response={"status": "Rejected"})
+    )
     assert error_of(api.post(f"/api/v1/charging/{sid}/stop"), 409)["code"] == "STOP_FAILED"
     assert ChargingSession.objects.get(pk=sid).status == "charging"
     assert api.post(f"/api/v1/charging/{sid}/stop").json()["status"] == "finishing"
-    assert charger.sent[-1] == ("RemoteStopTransaction",
-                                {"transactionId": session.__class__.objects.get(
-                                    pk=sid).transaction_id})
+    assert charger.sent[-1] == (
+        "RemoteStopTransaction",
+        {"transactionId": session.__class__.objects.get(pk=sid).transaction_id},
+    )
 
 
 def test_start_idempotency_key_replays_and_conflicts(site, charger):
@@ -242,8 +303,12 @@ def test_start_idempotency_key_replays_and_conflicts(site, charger):
 def test_error_answers_are_replayed_too(site, charger):
     _, api = driver("+996700200005", balance="5.00")
     first = start(api, site, key="poor-1")
-    wallet_credit_topup(client=Client.objects.get(phone="+996700200005"), amount="100.00",
-                        payment_ref="later", key="later")
+    wallet_credit_topup(
+        client=Client.objects.get(phone="+996700200005"),
+        amount="100.00",
+        payment_ref="later",
+        key="later",
+    )
     again = start(api, site, key="poor-1")
     assert first.status_code == again.status_code == 402
     assert again["Idempotent-Replayed"] == "true" and not ChargingSession.objects.exists()
@@ -283,9 +348,16 @@ def test_concurrent_stops_send_one_command_each_and_bill_once(site, charger):
     client, api = driver()
     sid = start(api, site, limit={"type": "amount", "amount": "50.00"}).json()["id"]
     session = ChargingSession.objects.get(pk=sid)
-    tx = transaction_start(station_id=site.pk, connector_id=1, id_tag=session.id_tag,
-                           meter_start=0, timestamp=timezone.now() - timedelta(minutes=5),
-                           reservation_id=None, now=timezone.now(), raw={}).transaction_id
+    tx = transaction_start(
+        station_id=site.pk,
+        connector_id=1,
+        id_tag=session.id_tag,
+        meter_start=0,
+        timestamp=timezone.now() - timedelta(minutes=5),
+        reservation_id=None,
+        now=timezone.now(),
+        raw={},
+    ).transaction_id
     gate = threading.Barrier(4)
     codes = []
 
@@ -305,12 +377,23 @@ def test_concurrent_stops_send_one_command_each_and_bill_once(site, charger):
     assert set(codes) <= {200, 409} and codes.count(200) >= 2
     assert ChargingSession.objects.get(pk=sid).status == "finishing"
     for _ in range(2):  # the charger's StopTransaction, and its replay
-        transaction_stop(station_id=site.pk, transaction_id=tx, meter_stop=3000,
-                         timestamp=timezone.now(), id_tag=None, reason="Remote", readings=[],
-                         now=timezone.now(), raw={})
+        transaction_stop(
+            station_id=site.pk,
+            transaction_id=tx,
+            meter_stop=3000,
+            timestamp=timezone.now(),
+            id_tag=None,
+            reason="Remote",
+            readings=[],
+            now=timezone.now(),
+            raw={},
+        )
     session = ChargingSession.objects.get(pk=sid)
     assert (session.status, session.final_cost, session.stop_reason) == (
-        "completed", Decimal("32.00"), "driver")
+        "completed",
+        Decimal("32.00"),
+        "driver",
+    )
     assert Wallet.objects.get(client=client).balance == Decimal("268.00")
     assert not ledger_invariant_violations()
 
@@ -321,8 +404,10 @@ def test_history_receipts_and_stats(site, charger):
     charge(sid, wh=4500)
     detail = api.get(f"/api/v1/charging/{sid}").json()
     assert detail["status"] == "completed" and detail["final_cost"] == "47.00"
-    assert detail["receipt"]["lines"] == [{"kind": "energy", "amount": "45.00"},
-                                          {"kind": "session_fee", "amount": "2.00"}]
+    assert detail["receipt"]["lines"] == [
+        {"kind": "energy", "amount": "45.00"},
+        {"kind": "session_fee", "amount": "2.00"},
+    ]
     assert (detail["receipt"]["paid_from_hold"], detail["receipt"]["debt"]) == ("47.00", "0.00")
     history = api.get("/api/v1/charging/history").json()
     assert [s["id"] for s in history["results"]] == [sid]
@@ -341,5 +426,4 @@ def test_messages_follow_the_clients_language(site, charger):
     response = start(api, site)
     assert error_of(response, 409)["message"] == "This connector is not available right now."
     Client.objects.filter(pk=client.pk).update(language="ky")
-    assert error_of(start(api, site), 409)["message"] == (
-        "Бул туташтыргыч азыр жеткиликсиз.")
+    assert error_of(start(api, site), 409)["message"] == ("Бул туташтыргыч азыр жеткиликсиз.")

@@ -23,7 +23,8 @@ def test_the_unreported_stop_sweep_goes_past_a_failing_session(station, monkeypa
     second, _ = charging_session(funded_client(), station, at=at, connector=2)
     long_ago = timezone.now() - timedelta(hours=1)
     ChargingSession.objects.filter(pk__in=[first.pk, second.pk]).update(
-        status=ChargingSession.Status.FINISHING, stop_requested_at=long_ago)
+        status=ChargingSession.Status.FINISHING, stop_requested_at=long_ago
+    )
     real = clockwork.session_close_unreported
 
     def broken_for_the_first(*, session_id, **kwargs):
@@ -36,5 +37,6 @@ def test_the_unreported_stop_sweep_goes_past_a_failing_session(station, monkeypa
 
     assert clockwork.sessions_close_unreported() == 1
     assert fresh(second).settled and not fresh(first).settled
-    assert BATCH_ROW_FAILURES.labels(
-        "charging.sessions_close_unreported")._value.get() == failures + 1
+    assert (
+        BATCH_ROW_FAILURES.labels("charging.sessions_close_unreported")._value.get() == failures + 1
+    )

@@ -76,9 +76,16 @@ D = Decimal
 ENERGY = "Energy.Active.Import.Register"
 Status = ChargingSession.Status
 # business answers a caller handles; anything else fails the round
-EXPECTED = (errors.ConnectorOccupied, errors.SessionAlreadyActive, errors.StartRejected,
-            errors.StationTimeout, errors.StationOffline, errors.StopFailed,
-            InsufficientBalance, RefundExceedsCharge)
+EXPECTED = (
+    errors.ConnectorOccupied,
+    errors.SessionAlreadyActive,
+    errors.StartRejected,
+    errors.StationTimeout,
+    errors.StationOffline,
+    errors.StopFailed,
+    InsufficientBalance,
+    RefundExceedsCharge,
+)
 ANSWERS = ["accepted"] * 6 + ["rejected", "timeout", "offline"]
 
 
@@ -90,8 +97,12 @@ def postgres(transactional_db):
 
 def answer(status: str, command_id: int = 0) -> CommandResult:
     response = {"accepted": {"status": "Accepted"}, "rejected": {"status": "Rejected"}}.get(status)
-    return CommandResult(command_id=command_id, status=status, response=response,
-                         error_description="" if response else f"charger {status}")
+    return CommandResult(
+        command_id=command_id,
+        status=status,
+        response=response,
+        error_description="" if response else f"charger {status}",
+    )
 
 
 class Charger:
@@ -124,6 +135,7 @@ class World:
 @dataclass
 class Flow:
     """One charge as a driver and a charger play it, in one thread."""
+
     n: int
     station: Station
     connector: int
@@ -154,8 +166,10 @@ class Round:
         self.live: dict[int, tuple] = {}  # flow -> (station id, connector, tx, Wh, at)
         self.stops: dict[int, tuple] = {}  # flow -> the StopTransaction it sent
         self.results: dict[str, list] = defaultdict(list)
-        self.first = {model: model.objects.aggregate(m=Max("pk"))["m"] or 0
-                      for model in (LedgerTransaction, ChargingSession, OcppTransaction)}
+        self.first = {
+            model: model.objects.aggregate(m=Max("pk"))["m"] or 0
+            for model in (LedgerTransaction, ChargingSession, OcppTransaction)
+        }
         self.start_wallets = {w.client_id: (w.balance, w.debt) for w in Wallet.objects.all()}
 
     def key(self, *parts) -> str:
@@ -178,15 +192,31 @@ class Round:
 
     # -- the charger's messages ----------------------------------------------------------
     def start(self, f: Flow, id_tag: str):
-        return self.call(transaction_start, station_id=f.station.pk, connector_id=f.connector,
-                         id_tag=id_tag, meter_start=f.meter_start, timestamp=f.t0,
-                         reservation_id=None, now=timezone.now(), raw={"idTag": id_tag})
+        return self.call(
+            transaction_start,
+            station_id=f.station.pk,
+            connector_id=f.connector,
+            id_tag=id_tag,
+            meter_start=f.meter_start,
+            timestamp=f.t0,
+            reservation_id=None,
+            now=timezone.now(),
+            raw={"idTag": id_tag},
+        )
 
     def stop(self, station_id: int, tx: int, meter_stop: int, at: datetime):
-        return self.call(transaction_stop, station_id=station_id, transaction_id=tx,
-                         meter_stop=meter_stop, timestamp=at, id_tag=None, reason="Local",
-                         readings=[], now=timezone.now(),
-                         raw={"transactionId": tx, "meterStop": meter_stop})
+        return self.call(
+            transaction_stop,
+            station_id=station_id,
+            transaction_id=tx,
+            meter_stop=meter_stop,
+            timestamp=at,
+            id_tag=None,
+            reason="Local",
+            readings=[],
+            now=timezone.now(),
+            raw={"transactionId": tx, "meterStop": meter_stop},
+        )
 
     def meter(self, f: Flow, tx: int, wh: int, at: datetime, power: int, twice: bool):
         report = meter_report(f.station.pk, f.connector, tx, wh, at, power)
@@ -194,34 +224,46 @@ class Round:
         for news in itertools.chain.from_iterable(out or []):
             if news.stop is not None:  # what the domain port does: RemoteStop, then its answer
                 status = f.limit_stop_answers.pop() if f.limit_stop_answers else "accepted"
-                self.call(session_stop_answered, session_id=news.stop[0],
-                          result=answer(status))
+                self.call(session_stop_answered, session_id=news.stop[0], result=answer(status))
 
     # -- tasks ---------------------------------------------------------------------------
     def app_flow(self, f: Flow):
         tag = client_tag(f.client)
         started = None
         if f.via_start:
+
             def early(action, payload):
                 nonlocal started
                 if f.early_start:
                     started = self.start(f, payload["idTag"])
+
             self.charger.told(f.start_answer, early)
-            session = self.call(session_start, client=f.client, station_id=f.station.pk,
-                                connector_number=f.connector, limit=f.limit)
+            session = self.call(
+                session_start,
+                client=f.client,
+                station_id=f.station.pk,
+                connector_number=f.connector,
+                limit=f.limit,
+            )
             self.charger.told("accepted")
             if session is None and started is None:
                 return
         else:
-            session = self.call(session_open, client=f.client, station_id=f.station.pk,
-                                connector_number=f.connector, limit=f.limit)
+            session = self.call(
+                session_open,
+                client=f.client,
+                station_id=f.station.pk,
+                connector_number=f.connector,
+                limit=f.limit,
+            )
             if session is None:
                 return
             self.sessions[f.n] = session.pk
             if f.early_start:
                 started = self.start(f, tag)
-            self.call(session_apply_start_answer, session_id=session.pk,
-                      result=answer(f.start_answer))
+            self.call(
+                session_apply_start_answer, session_id=session.pk, result=answer(f.start_answer)
+            )
         if session is not None:
             self.sessions[f.n] = session.pk
         if started is None:
@@ -243,16 +285,23 @@ class Round:
             wh, at = wh + added, at + timedelta(minutes=5)
             self.meter(f, tx, wh, at, power, twice)
             self.live[f.n] = (f.station.pk, f.connector, tx, wh, at)
-        session_id = self.sessions.get(f.n) or ChargingSession.objects.filter(
-            transaction_id=tx).values_list("pk", flat=True).first()
+        session_id = (
+            self.sessions.get(f.n)
+            or ChargingSession.objects.filter(transaction_id=tx)
+            .values_list("pk", flat=True)
+            .first()
+        )
         if f.ending == "driver" and session_id:
             self.charger.told(f.stop_answer)
-            self.call(session_stop, session_id=session_id, requested_by="driver",
-                      reason="driver")
+            self.call(session_stop, session_id=session_id, requested_by="driver", reason="driver")
             self.charger.told("accepted")
         elif f.ending == "close" and session_id:
-            self.call(session_close_unreported, session_id=session_id, reason="operator",
-                      requested_by="staff:race")
+            self.call(
+                session_close_unreported,
+                session_id=session_id,
+                reason="operator",
+                requested_by="staff:race",
+            )
             wh += f.n % 2 * 700  # the charger's own stop, later, sometimes disagreeing
         if f.ending == "abandon":
             return
@@ -263,14 +312,25 @@ class Round:
             self.stop(*stop)
 
     def topup(self, client, n, amount):
-        txn = self.call(wallet_credit_topup, client=client, amount=amount,
-                        payment_ref=f"{self.number}-{n}", key=self.key("topup", n))
+        txn = self.call(
+            wallet_credit_topup,
+            client=client,
+            amount=amount,
+            payment_ref=f"{self.number}-{n}",
+            key=self.key("topup", n),
+        )
         if txn is not None:
             self.results["topup"].append(txn)
 
     def adjust(self, client, n, amount):
-        txn = self.call(wallet_adjust, client=client, amount=amount, reason="race test",
-                        author=self.world.staff, key=self.key("adjust", n))
+        txn = self.call(
+            wallet_adjust,
+            client=client,
+            amount=amount,
+            reason="race test",
+            author=self.world.staff,
+            key=self.key("adjust", n),
+        )
         if txn is not None:
             self.results["adjust"].append(txn)
 
@@ -284,8 +344,13 @@ class Round:
         session = ChargingSession.objects.filter(pk=self.opened(pick)).first()
         if session is None:
             return
-        txn = self.call(wallet_refund, client=session.client, amount=amount,
-                        ref=("session", session.pk), key=self.key("refund", n))
+        txn = self.call(
+            wallet_refund,
+            client=session.client,
+            amount=amount,
+            ref=("session", session.pk),
+            key=self.key("refund", n),
+        )
         if txn is not None:
             self.results["refund"].append(txn)
 
@@ -327,10 +392,17 @@ class Round:
 
 
 def meter_report(station_id, connector, tx, wh, at, power) -> MeterValuesInput:
-    return MeterValuesInput(station_id, connector, tx, [
-        Reading(timestamp=at, value=str(wh), measurand=ENERGY, unit="Wh"),
-        Reading(timestamp=at, value=str(power), measurand="Power.Active.Import", unit="W"),
-    ], timezone.now(), {"tx": tx})
+    return MeterValuesInput(
+        station_id,
+        connector,
+        tx,
+        [
+            Reading(timestamp=at, value=str(wh), measurand=ENERGY, unit="Wh"),
+            Reading(timestamp=at, value=str(power), measurand="Power.Active.Import", unit="W"),
+        ],
+        timezone.now(),
+        {"tx": tx},
+    )
 
 
 _tags: dict[int, str] = {}
@@ -346,8 +418,11 @@ def som(rng: random.Random, low: int, high: int) -> Decimal:
 
 def a_limit(rng: random.Random) -> Limit:
     kind = rng.choice(["energy", "amount", "both", "none", "none"])
-    return Limit(kind, energy_wh=rng.randint(3, 40) * 1_000 if kind in ("energy", "both") else None,
-                 amount=som(rng, 15, 150) if kind in ("amount", "both") else None)
+    return Limit(
+        kind,
+        energy_wh=rng.randint(3, 40) * 1_000 if kind in ("energy", "both") else None,
+        amount=som(rng, 15, 150) if kind in ("amount", "both") else None,
+    )
 
 
 def plan(r: Round) -> list:
@@ -357,14 +432,25 @@ def plan(r: Round) -> list:
         card = n % 4 == 3  # a quarter are RFID cards
         long = rng.random() < 0.15  # running for 13 h: the overlong clockwork stops them
         hours = 13 if long else 2
-        f = Flow(n=n, station=rng.choice(w.stations), connector=rng.randint(1, 2),
-                 t0=r.now - timedelta(hours=hours) + timedelta(seconds=r.number * 600 + n * 7),
-                 meter_start=rng.randint(0, 1_000_000),
-                 steps=[(rng.randint(500, 9_000), rng.choice([0, 7_000, 22_000, 50_000]),
-                         rng.random() < 0.2) for _ in range(rng.randint(0, 4))],
-                 ending=rng.choice(["charger"] * 4 + ["driver"] * 3 + ["close", "abandon"]),
-                 replay_stop=rng.random() < 0.3, stop_answer=rng.choice(ANSWERS),
-                 limit_stop_answers=[rng.choice(ANSWERS) for _ in range(3)])
+        f = Flow(
+            n=n,
+            station=rng.choice(w.stations),
+            connector=rng.randint(1, 2),
+            t0=r.now - timedelta(hours=hours) + timedelta(seconds=r.number * 600 + n * 7),
+            meter_start=rng.randint(0, 1_000_000),
+            steps=[
+                (
+                    rng.randint(500, 9_000),
+                    rng.choice([0, 7_000, 22_000, 50_000]),
+                    rng.random() < 0.2,
+                )
+                for _ in range(rng.randint(0, 4))
+            ],
+            ending=rng.choice(["charger"] * 4 + ["driver"] * 3 + ["close", "abandon"]),
+            replay_stop=rng.random() < 0.3,
+            stop_answer=rng.choice(ANSWERS),
+            limit_stop_answers=[rng.choice(ANSWERS) for _ in range(3)],
+        )
         if card:
             f.card = rng.choice(list(w.cards))
             tasks.append((r.card_flow, f))
@@ -392,8 +478,11 @@ def plan(r: Round) -> list:
     # follow-up tasks (refunds, replays, stops) act on what the flows did: start with half
     # of the flows and top-ups, then everything else mixed
     first = [t for t in tasks if t[0] in (r.app_flow, r.card_flow, r.topup)]
-    head, rest = first[:len(first) // 2], [t for t in tasks if t[0] not in (
-        r.app_flow, r.card_flow, r.topup)] + first[len(first) // 2:]
+    head, rest = (
+        first[: len(first) // 2],
+        [t for t in tasks if t[0] not in (r.app_flow, r.card_flow, r.topup)]
+        + first[len(first) // 2 :],
+    )
     rng.shuffle(rest)
     return head + rest
 
@@ -403,7 +492,8 @@ def drain() -> None:
     now = timezone.now()
     sessions_cancel_unplugged(now + timedelta(hours=1))
     for session_id in ChargingSession.objects.filter(
-            status__in=ChargingSession.ACTIVE_STATUSES).values_list("pk", flat=True):
+        status__in=ChargingSession.ACTIVE_STATUSES
+    ).values_list("pk", flat=True):
         session_close_unreported(session_id=session_id, reason="operator", now=now)
 
 
@@ -415,9 +505,11 @@ def summary(r: Round) -> str:
     sessions = ChargingSession.objects.filter(pk__gt=r.first[ChargingSession])
     ended = sorted(sessions.values_list("status", "stop_reason").annotate(n=Count("pk")))
     parked = sorted(ParkedMessage.objects.values_list("reason").annotate(n=Count("pk")))
-    return (f"round {r.number}: {r.calls} calls, refused {dict(r.refused)}, "
-            f"refunds {len(r.results['refund'])}, "
-            f"sessions {ended}, debts {Debt.objects.count()}, parked (all rounds) {parked}")
+    return (
+        f"round {r.number}: {r.calls} calls, refused {dict(r.refused)}, "
+        f"refunds {len(r.results['refund'])}, "
+        f"sessions {ended}, debts {Debt.objects.count()}, parked (all rounds) {parked}"
+    )
 
 
 def check(r: Round) -> None:
@@ -428,15 +520,21 @@ def check(r: Round) -> None:
     assert not Wallet.objects.filter(held__gt=0).exists(), "a hold outlived its session"
     assert_ledger_consistent()
 
-    sessions = list(ChargingSession.objects.filter(pk__gt=r.first[ChargingSession])
-                    .select_related("hold", "transaction"))
+    sessions = list(
+        ChargingSession.objects.filter(pk__gt=r.first[ChargingSession]).select_related(
+            "hold", "transaction"
+        )
+    )
     assert sessions, "no session started at all: the race tested nothing"
     assert any(s.status == Status.COMPLETED and s.final_cost for s in sessions)
     paid = defaultdict(lambda: D(0))  # client -> taken from their balance by sessions
     owed = defaultdict(lambda: D(0))  # client -> debt sessions left
     for s in sessions:
-        bills = list(LedgerTransaction.objects.filter(
-            ref_type="session", ref_id=str(s.pk), kind__in=["capture", "charge"]))
+        bills = list(
+            LedgerTransaction.objects.filter(
+                ref_type="session", ref_id=str(s.pk), kind__in=["capture", "charge"]
+            )
+        )
         assert s.settled and not s.is_active, s
         assert len(bills) <= 1, (s, bills)
         if s.status != Status.COMPLETED:
@@ -448,33 +546,51 @@ def check(r: Round) -> None:
                 assert bills[0].kind == ("capture" if s.hold_id else "charge"), s
             from_hold, from_balance, debt = amounts(s.receipt)
             assert from_hold + from_balance + debt == s.final_cost == D(s.receipt["total"]), s
-            assert s.final_cost == Quote.from_snapshot(s.tariff).cost(
-                energy_wh=s.receipt["energy_wh"], charging_seconds=s.receipt["charging_seconds"],
-                idle_seconds=s.receipt["idle_seconds"]).total, s
+            assert (
+                s.final_cost
+                == Quote.from_snapshot(s.tariff)
+                .cost(
+                    energy_wh=s.receipt["energy_wh"],
+                    charging_seconds=s.receipt["charging_seconds"],
+                    idle_seconds=s.receipt["idle_seconds"],
+                )
+                .total
+            ), s
             assert s.energy_wh == max(s.meter_stop_wh - s.meter_start_wh, 0), s
-            assert sum(Debt.objects.filter(ref_type="session", ref_id=str(s.pk))
-                       .values_list("amount", flat=True), D(0)) == debt, s
+            assert (
+                sum(
+                    Debt.objects.filter(ref_type="session", ref_id=str(s.pk)).values_list(
+                        "amount", flat=True
+                    ),
+                    D(0),
+                )
+                == debt
+            ), s
             paid[s.client_id] += from_hold + from_balance
             owed[s.client_id] += debt
             tx = s.transaction
             if tx.status == OcppTransaction.Status.STOPPED and tx.meter_stop != s.meter_stop_wh:
-                assert ParkedMessage.objects.filter(transaction_id=tx.pk,
-                                                    reason="stop_after_settlement").exists(), s
+                assert ParkedMessage.objects.filter(
+                    transaction_id=tx.pk, reason="stop_after_settlement"
+                ).exists(), s
         if s.hold_id is not None:
             hold = s.hold
             assert hold.status == Hold.Status.RELEASED, s
-            assert hold.captured == (amounts(s.receipt)[0] if s.status == Status.COMPLETED
-                                     else 0), s
+            assert hold.captured == (
+                amounts(s.receipt)[0] if s.status == Status.COMPLETED else 0
+            ), s
             assert LedgerTransaction.objects.filter(key=f"session:{s.pk}:release").count() == 1
         else:
             assert s.origin == ChargingSession.Origin.ID_TAG, s
 
     # every charger transaction that stopped was billed or parked for an operator
-    for tx in OcppTransaction.objects.filter(pk__gt=r.first[OcppTransaction],
-                                             status=OcppTransaction.Status.STOPPED):
+    for tx in OcppTransaction.objects.filter(
+        pk__gt=r.first[OcppTransaction], status=OcppTransaction.Status.STOPPED
+    ):
         billed = ChargingSession.objects.filter(transaction=tx, settled=True).exists()
-        parked = ParkedMessage.objects.filter(transaction_id=tx.pk,
-                                              reason="unbilled_transaction").exists()
+        parked = ParkedMessage.objects.filter(
+            transaction_id=tx.pk, reason="unbilled_transaction"
+        ).exists()
         assert billed or parked, tx
 
     # the wallets are what the successful calls and the sessions' receipts add up to
@@ -486,17 +602,21 @@ def check(r: Round) -> None:
     forgiven = defaultdict(lambda: D(0))
     for kind in ("topup", "adjust", "refund"):
         for txn in r.results[kind]:
-            debt_part = sum(txn.postings.filter(account=Account.CLIENT_DEBT)
-                            .values_list("amount", flat=True), D(0))
+            debt_part = sum(
+                txn.postings.filter(account=Account.CLIENT_DEBT).values_list("amount", flat=True),
+                D(0),
+            )
             credited[txn.wallet.client_id] += txn.amount - debt_part
             forgiven[txn.wallet.client_id] += debt_part
     assert new_txns.filter(kind__in=["topup", "adjustment", "refund"]).count() == sum(
-        len(r.results[kind]) for kind in ("topup", "adjust", "refund"))
+        len(r.results[kind]) for kind in ("topup", "adjust", "refund")
+    )
     for client in r.world.clients:
         wallet = Wallet.objects.get(client=client)
         balance, debt = r.start_wallets.get(client.pk, (D(0), D(0)))
-        assert wallet.balance == (balance + credited[client.pk] - paid[client.pk]
-                                  - settled[client.pk]), client
+        assert wallet.balance == (
+            balance + credited[client.pk] - paid[client.pk] - settled[client.pk]
+        ), client
         assert wallet.debt == debt + owed[client.pk] - settled[client.pk] - forgiven[client.pk]
         running = D(0)  # no lost update: each transaction starts where the last one ended
         for txn in ledger_history(client=client).order_by("id"):
@@ -507,16 +627,24 @@ def check(r: Round) -> None:
 
 def make_world() -> World:
     plan_ = TariffPlan.objects.create(name="Race", is_default=True)
-    TariffRule.objects.create(plan=plan_, price_per_kwh=D("12.00"), price_per_minute=D("0.50"),
-                              session_fee=D("5.00"), idle_fee_per_minute=D("1.00"),
-                              idle_grace_minutes=2)
-    stations = [station_create(identity=f"RACE-{i}", location_name="Race site",
-                               connectors=2).station for i in range(3)]
+    TariffRule.objects.create(
+        plan=plan_,
+        price_per_kwh=D("12.00"),
+        price_per_minute=D("0.50"),
+        session_fee=D("5.00"),
+        idle_fee_per_minute=D("1.00"),
+        idle_grace_minutes=2,
+    )
+    stations = [
+        station_create(identity=f"RACE-{i}", location_name="Race site", connectors=2).station
+        for i in range(3)
+    ]
     clients = [new_client() for _ in range(5)]
     for i, client in enumerate(clients):
         _tags[client.pk] = client_app_id_tag(client)
-        wallet_credit_topup(client=client, amount=D(300), payment_ref=f"init-{i}",
-                            key=f"race:init:{i}")
+        wallet_credit_topup(
+            client=client, amount=D(300), payment_ref=f"init-{i}", key=f"race:init:{i}"
+        )
     cards = {"CARD-A": clients[0], "CARD-B": clients[1], "CARD-X": None}
     for tag, owner in cards.items():
         IdTag.objects.create(id_tag=tag, client=owner, kind=IdTag.Kind.RFID)
@@ -526,12 +654,12 @@ def make_world() -> World:
 
 def online(stations) -> None:
     Station.objects.filter(pk__in=[s.pk for s in stations]).update(
-        connected=True, last_seen_at=timezone.now())
+        connected=True, last_seen_at=timezone.now()
+    )
     Connector.objects.filter(station__in=stations).update(status="Available")
 
 
-def test_concurrent_charging_keeps_every_session_and_wallet_right(postgres, monkeypatch,
-                                                                 settings):
+def test_concurrent_charging_keeps_every_session_and_wallet_right(postgres, monkeypatch, settings):
     """Slow (about 15 s loaded): threads with their own PostgreSQL connections race through
     many rounds; fewer rounds would try fewer interleavings."""
     settings.CHARGING_MAX_ACTIVE_SESSIONS = 2
@@ -564,8 +692,12 @@ def test_simultaneous_opens_on_one_connector_hold_once(postgres):
             connect()
             barrier.wait()
             try:
-                session = session_open(client=client, station_id=world.stations[0].pk,
-                                       connector_number=1, limit=Limit("none"))
+                session = session_open(
+                    client=client,
+                    station_id=world.stations[0].pk,
+                    connector_number=1,
+                    limit=Limit("none"),
+                )
                 outcome = session.pk
             except errors.ConnectorOccupied as exc:
                 outcome = exc.code
@@ -595,15 +727,27 @@ def test_simultaneous_stop_paths_bill_once(postgres, monkeypatch):
     client, station = world.clients[2], world.stations[0]
     t0 = timezone.now().replace(microsecond=0) - timedelta(hours=1)
     for round_ in range(5):
-        session = session_open(client=client, station_id=station.pk, connector_number=1,
-                               limit=Limit("amount", amount=D("50")))
+        session = session_open(
+            client=client,
+            station_id=station.pk,
+            connector_number=1,
+            limit=Limit("amount", amount=D("50")),
+        )
         session_apply_start_answer(session_id=session.pk, result=answer("accepted"))
         start = t0 + timedelta(minutes=round_)
-        tx = transaction_start(station_id=station.pk, connector_id=1, id_tag=client_tag(client),
-                               meter_start=1_000, timestamp=start, reservation_id=None,
-                               now=timezone.now(), raw={}).transaction_id
-        meter_values_record_many([meter_report(station.pk, 1, tx, 4_000,
-                                               start + timedelta(minutes=5), 7_000)])
+        tx = transaction_start(
+            station_id=station.pk,
+            connector_id=1,
+            id_tag=client_tag(client),
+            meter_start=1_000,
+            timestamp=start,
+            reservation_id=None,
+            now=timezone.now(),
+            raw={},
+        ).transaction_id
+        meter_values_record_many(
+            [meter_report(station.pk, 1, tx, 4_000, start + timedelta(minutes=5), 7_000)]
+        )
         if round_ % 2 == 0:
             session_stop(session_id=session.pk, requested_by="driver", reason="driver")
         barrier, problems = threading.Barrier(6), []
@@ -618,13 +762,22 @@ def test_simultaneous_stop_paths_bill_once(postgres, monkeypatch):
             finally:
                 connection.close()
 
-        stop = {"station_id": station.pk, "transaction_id": tx, "meter_stop": 4_500,
-                "timestamp": start + timedelta(minutes=6), "id_tag": None, "reason": "Remote",
-                "readings": [], "now": timezone.now(), "raw": {}}
+        stop = {
+            "station_id": station.pk,
+            "transaction_id": tx,
+            "meter_stop": 4_500,
+            "timestamp": start + timedelta(minutes=6),
+            "id_tag": None,
+            "reason": "Remote",
+            "readings": [],
+            "now": timezone.now(),
+            "raw": {},
+        }
         jobs = [(transaction_stop, stop)] * 3 + [
             (session_close_unreported, {"session_id": session.pk, "reason": "operator"}),
             (sessions_close_unreported, {"now": timezone.now() + timedelta(hours=1)}),
-            (sessions_stop_overlong, {"now": timezone.now() + timedelta(hours=13)})]
+            (sessions_stop_overlong, {"now": timezone.now() + timedelta(hours=13)}),
+        ]
         threads = [threading.Thread(target=race, args=job) for job in jobs]
         for thread in threads:
             thread.start()
@@ -633,13 +786,15 @@ def test_simultaneous_stop_paths_bill_once(postgres, monkeypatch):
         assert problems == [], problems
         session.refresh_from_db()
         assert session.status == Status.COMPLETED and session.settled
-        bills = LedgerTransaction.objects.filter(ref_type="session", ref_id=str(session.pk),
-                                                 kind="capture")
+        bills = LedgerTransaction.objects.filter(
+            ref_type="session", ref_id=str(session.pk), kind="capture"
+        )
         assert [b.amount for b in bills] == [session.final_cost]
         assert Hold.objects.get(pk=session.hold_id).status == Hold.Status.RELEASED
         # the charger's figure, or the last reading (then the StopTransaction is parked)
         assert session.meter_stop_wh in (4_000, 4_500)
         if session.meter_stop_wh == 4_000:
-            assert ParkedMessage.objects.filter(transaction_id=tx,
-                                                reason="stop_after_settlement").exists()
+            assert ParkedMessage.objects.filter(
+                transaction_id=tx, reason="stop_after_settlement"
+            ).exists()
         assert_ledger_consistent()

@@ -46,8 +46,9 @@ def tariff():
 def driver(phone: str, balance: str = "500.00") -> tuple[Client, str]:
     client = Client.objects.create(phone=phone)
     if Decimal(balance):
-        wallet_credit_topup(client=client, amount=balance, payment_ref=f"seed-{phone}",
-                            key=f"seed:{phone}")
+        wallet_credit_topup(
+            client=client, amount=balance, payment_ref=f"seed-{phone}", key=f"seed:{phone}"
+        )
     return client, login_session(client=client).access
 
 
@@ -57,13 +58,24 @@ def api_for(access: str) -> APIClient:
     return api
 
 
-def http(server, method: str, path: str, access: str, body: dict | None = None,
-         headers: dict | None = None) -> tuple[int, dict]:
+def http(
+    server,
+    method: str,
+    path: str,
+    access: str,
+    body: dict | None = None,
+    headers: dict | None = None,
+) -> tuple[int, dict]:
     request = urllib.request.Request(
-        f"http://127.0.0.1:{server.port}{path}", method=method,
+        f"http://127.0.0.1:{server.port}{path}",
+        method=method,
         data=None if body is None else json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {access}", "Content-Type": "application/json",
-                 **(headers or {})})
+        headers={
+            "Authorization": f"Bearer {access}",
+            "Content-Type": "application/json",
+            **(headers or {}),
+        },
+    )
     try:
         with urllib.request.urlopen(request, timeout=40) as response:  # noqa: S310 - local
             return response.status, json.loads(response.read())
@@ -80,14 +92,24 @@ def plugged(charger: SessionCharger, *connectors: int) -> None:
     for connector in connectors:
         charger.status(connector, "Available")
     identity = charger.identity
-    wait_for(lambda: Station.objects.get(identity=identity).connectors.filter(
-        status="Available").count() >= len(connectors), what="connectors available")
+    wait_for(
+        lambda: (
+            Station.objects.get(identity=identity).connectors.filter(status="Available").count()
+            >= len(connectors)
+        ),
+        what="connectors available",
+    )
 
 
 def expected_bill(session: ChargingSession, energy_wh: int) -> Decimal:
-    return Quote.from_snapshot(session.tariff).cost(
-        energy_wh=energy_wh, charging_seconds=(session.ended_at - session.charging_started_at)
-        .total_seconds()).total
+    return (
+        Quote.from_snapshot(session.tariff)
+        .cost(
+            energy_wh=energy_wh,
+            charging_seconds=(session.ended_at - session.charging_started_at).total_seconds(),
+        )
+        .total
+    )
 
 
 def assert_money_consistent() -> None:
@@ -101,9 +123,13 @@ def test_app_start_meter_values_limit_stop_and_exact_bill(ocpp_server, booted_st
     with SessionCharger(ocpp_server.ws_url("CP-S1"), "CP-S1") as charger:
         plugged(charger, 1)
         station = Station.objects.get(identity="CP-S1")
-        code, body = http(ocpp_server, "POST", "/api/v1/charging/start", access, {
-            "station": station.pk, "connector": 1,
-            "limit": {"type": "energy", "energy_kwh": "2"}})
+        code, body = http(
+            ocpp_server,
+            "POST",
+            "/api/v1/charging/start",
+            access,
+            {"station": station.pk, "connector": 1, "limit": {"type": "energy", "energy_kwh": "2"}},
+        )
         assert code == 201, body
         assert body["status"] in ("pending", "charging") and body["hold_amount"] == "29.00"
         tx_id = charger.wait_transaction(1)
@@ -128,7 +154,9 @@ def test_app_start_meter_values_limit_stop_and_exact_bill(ocpp_server, booted_st
     receipt = session.receipt
     assert receipt["total"] == "28.40" and receipt["paid_from_hold"] == "28.40"
     assert {line["kind"]: line["amount"] for line in receipt["lines"]} == {
-        "energy": "23.40", "session_fee": "5.00"}
+        "energy": "23.40",
+        "session_fee": "5.00",
+    }
     assert_money_consistent()
 
 
@@ -138,9 +166,15 @@ def test_driver_stop_and_a_second_stop_bill_once(ocpp_server, booted_station, ta
     api = api_for(access)
     with SessionCharger(ocpp_server.ws_url("CP-S2"), "CP-S2") as charger:
         plugged(charger, 1)
-        started = api.post("/api/v1/charging/start", {
-            "station": Station.objects.get(identity="CP-S2").pk, "connector": 1,
-            "limit": {"type": "amount", "amount": "100.00"}}, format="json")
+        started = api.post(
+            "/api/v1/charging/start",
+            {
+                "station": Station.objects.get(identity="CP-S2").pk,
+                "connector": 1,
+                "limit": {"type": "amount", "amount": "100.00"},
+            },
+            format="json",
+        )
         assert started.status_code == 201, started.content
         sid = started.json()["id"]
         tx_id = charger.wait_transaction(1)
@@ -155,28 +189,41 @@ def test_driver_stop_and_a_second_stop_bill_once(ocpp_server, booted_station, ta
     assert again.status_code == 200 and again.json()["status"] == "completed"
     assert replay.status_code == 200 and replay["Idempotent-Replayed"] == "true"
     assert session.stop_reason == "driver" and session.final_cost == Decimal("29.00")
-    assert LedgerTransaction.objects.filter(ref_type="session", ref_id=str(sid),
-                                            kind="capture").count() == 1
+    assert (
+        LedgerTransaction.objects.filter(
+            ref_type="session", ref_id=str(sid), kind="capture"
+        ).count()
+        == 1
+    )
     assert Wallet.objects.get(client=client).balance == Decimal("471.00")
     assert_money_consistent()
 
 
-@pytest.mark.parametrize(("behaviour", "status", "code", "reason"), [
-    ({"remote_start": "Rejected"}, 409, "START_REJECTED", "start_rejected"),
-    ({"remote_start_delay": 4.0}, 504, "STATION_TIMEOUT", "start_timeout"),
-])
-def test_refused_or_unanswered_start_fails_and_releases(ocpp_server, booted_station, tariff,
-                                                        settings, behaviour, status, code,
-                                                        reason):
+@pytest.mark.parametrize(
+    ("behaviour", "status", "code", "reason"),
+    [
+        ({"remote_start": "Rejected"}, 409, "START_REJECTED", "start_rejected"),
+        ({"remote_start_delay": 4.0}, 504, "STATION_TIMEOUT", "start_timeout"),
+    ],
+)
+def test_refused_or_unanswered_start_fails_and_releases(
+    ocpp_server, booted_station, tariff, settings, behaviour, status, code, reason
+):
     settings.OCPP_CALL_TIMEOUT = 1.5
     identity = f"CP-F{status}"
     booted_station(identity)
     client, access = driver(f"+99670010{status}")
     with SessionCharger(ocpp_server.ws_url(identity), identity, **behaviour) as charger:
         plugged(charger, 1)
-        response = api_for(access).post("/api/v1/charging/start", {
-            "station": Station.objects.get(identity=identity).pk, "connector": 1,
-            "limit": {"type": "none"}}, format="json")
+        response = api_for(access).post(
+            "/api/v1/charging/start",
+            {
+                "station": Station.objects.get(identity=identity).pk,
+                "connector": 1,
+                "limit": {"type": "none"},
+            },
+            format="json",
+        )
     assert response.status_code == status, response.content
     error = response.json()["error"]
     assert error["code"] == code
@@ -189,6 +236,7 @@ def test_refused_or_unanswered_start_fails_and_releases(ocpp_server, booted_stat
 
 def test_offline_station_is_refused_at_once(ocpp_server, booted_station, tariff, monkeypatch):
     """At once: refused before any command is tried (no zombie session waiting on one)."""
+
     def never(**kwargs):
         raise AssertionError("a command was tried for an offline station")
 
@@ -196,8 +244,11 @@ def test_offline_station_is_refused_at_once(ocpp_server, booted_station, tariff,
     station = booted_station("CP-OFFLINE")
     station.connectors.update(status="Available")
     _, access = driver("+996700100005")
-    response = api_for(access).post("/api/v1/charging/start", {
-        "station": station.pk, "connector": 1, "limit": {"type": "none"}}, format="json")
+    response = api_for(access).post(
+        "/api/v1/charging/start",
+        {"station": station.pk, "connector": 1, "limit": {"type": "none"}},
+        format="json",
+    )
     assert response.status_code == 409 and response.json()["error"]["code"] == "STATION_OFFLINE"
     assert not ChargingSession.objects.exists()
 
@@ -205,12 +256,19 @@ def test_offline_station_is_refused_at_once(ocpp_server, booted_station, tariff,
 def test_start_transaction_before_the_answer_still_links(ocpp_server, booted_station, tariff):
     booted_station("CP-EARLY")
     _, access = driver("+996700100006")
-    with SessionCharger(ocpp_server.ws_url("CP-EARLY"), "CP-EARLY",
-                        start_before_answer=True) as charger:
+    with SessionCharger(
+        ocpp_server.ws_url("CP-EARLY"), "CP-EARLY", start_before_answer=True
+    ) as charger:
         plugged(charger, 1)
-        response = api_for(access).post("/api/v1/charging/start", {
-            "station": Station.objects.get(identity="CP-EARLY").pk, "connector": 1,
-            "limit": {"type": "none"}}, format="json")
+        response = api_for(access).post(
+            "/api/v1/charging/start",
+            {
+                "station": Station.objects.get(identity="CP-EARLY").pk,
+                "connector": 1,
+                "limit": {"type": "none"},
+            },
+            format="json",
+        )
         assert response.status_code == 201, response.content
         tx_id = charger.wait_transaction(1)
         assert response.json()["status"] == "charging"
@@ -222,8 +280,9 @@ def test_start_transaction_before_the_answer_still_links(ocpp_server, booted_sta
     assert_money_consistent()
 
 
-def test_rfid_starts_bill_the_tag_owner_and_park_ownerless_tags(ocpp_server, booted_station,
-                                                                tariff):
+def test_rfid_starts_bill_the_tag_owner_and_park_ownerless_tags(
+    ocpp_server, booted_station, tariff
+):
     booted_station("CP-RFID")
     owner, _ = driver("+996700100007", balance="50.00")
     IdTag.objects.create(id_tag="CARD-OWNED", client=owner)
@@ -236,8 +295,10 @@ def test_rfid_starts_bill_the_tag_owner_and_park_ownerless_tags(ocpp_server, boo
         charger.meter(2, 3000)
         charger.stop_locally(1)
         charger.stop_locally(2)
-    session = wait_for(lambda: ChargingSession.objects.filter(
-        origin="id_tag", status="completed").first(), what="RFID session billed")
+    session = wait_for(
+        lambda: ChargingSession.objects.filter(origin="id_tag", status="completed").first(),
+        what="RFID session billed",
+    )
     assert session.client == owner and session.final_cost == Decimal("65.00")
     wallet = Wallet.objects.get(client=owner)
     assert (wallet.balance, wallet.debt) == (Decimal("0.00"), Decimal("15.00"))
@@ -257,9 +318,11 @@ def test_two_connectors_charge_and_bill_independently(ocpp_server, booted_statio
         plugged(charger, 1, 2)
         ids = {}
         for connector, access in ((1, access_a), (2, access_b)):
-            response = api_for(access).post("/api/v1/charging/start", {
-                "station": station.pk, "connector": connector,
-                "limit": {"type": "none"}}, format="json")
+            response = api_for(access).post(
+                "/api/v1/charging/start",
+                {"station": station.pk, "connector": connector, "limit": {"type": "none"}},
+                format="json",
+            )
             assert response.status_code == 201, response.content
             ids[connector] = response.json()["id"]
             charger.wait_transaction(connector)
@@ -275,8 +338,9 @@ def test_two_connectors_charge_and_bill_independently(ocpp_server, booted_statio
     assert_money_consistent()
 
 
-def test_offline_queued_start_meter_and_stop_replayed_after_reconnect(ocpp_server,
-                                                                      booted_station, tariff):
+def test_offline_queued_start_meter_and_stop_replayed_after_reconnect(
+    ocpp_server, booted_station, tariff
+):
     """The charger accepts the remote start, loses its connection, charges offline and
     replays StartTransaction, MeterValues and StopTransaction (with their original times)
     when it is back. The session links, bills once; a replayed stop bills nothing more."""
@@ -287,26 +351,47 @@ def test_offline_queued_start_meter_and_stop_replayed_after_reconnect(ocpp_serve
     station = Station.objects.get(identity="CP-REPLAY")
     with SessionCharger(ocpp_server.ws_url("CP-REPLAY"), "CP-REPLAY", auto_start=False) as c:
         plugged(c, 1)
-        response = api_for(access).post("/api/v1/charging/start", {
-            "station": station.pk, "connector": 1, "limit": {"type": "none"}}, format="json")
+        response = api_for(access).post(
+            "/api/v1/charging/start",
+            {"station": station.pk, "connector": 1, "limit": {"type": "none"}},
+            format="json",
+        )
         assert response.status_code == 201
         id_tag = c.cp.received[-1][1]["idTag"]
     sid = response.json()["id"]
     began = timezone.now()
     with SessionCharger(ocpp_server.ws_url("CP-REPLAY"), "CP-REPLAY") as charger:
-        start = charger.call(call.StartTransaction(connector_id=1, id_tag=id_tag,
-                                                   meter_start=1000, timestamp=began.isoformat()))
+        start = charger.call(
+            call.StartTransaction(
+                connector_id=1, id_tag=id_tag, meter_start=1000, timestamp=began.isoformat()
+            )
+        )
         tx_id = start.transaction_id
-        charger.call(call.MeterValues(connector_id=1, transaction_id=tx_id, meter_value=[{
-            "timestamp": began.isoformat(), "sampled_value": [{"value": "4000"}]}]))
-        stop = call.StopTransaction(meter_stop=4000, timestamp=timezone.now().isoformat(),
-                                    transaction_id=tx_id, reason="EVDisconnected")
+        charger.call(
+            call.MeterValues(
+                connector_id=1,
+                transaction_id=tx_id,
+                meter_value=[
+                    {"timestamp": began.isoformat(), "sampled_value": [{"value": "4000"}]}
+                ],
+            )
+        )
+        stop = call.StopTransaction(
+            meter_stop=4000,
+            timestamp=timezone.now().isoformat(),
+            transaction_id=tx_id,
+            reason="EVDisconnected",
+        )
         charger.call(stop)
         charger.call(stop)  # the queue replayed once more after a lost answer
     session = wait_for(lambda: session_in(sid, "completed"))
     assert session.transaction_id == tx_id and session.final_cost == Decimal("41.00")
-    assert LedgerTransaction.objects.filter(ref_type="session", ref_id=str(sid),
-                                            kind="capture").count() == 1
+    assert (
+        LedgerTransaction.objects.filter(
+            ref_type="session", ref_id=str(sid), kind="capture"
+        ).count()
+        == 1
+    )
     assert Wallet.objects.get(client=client).balance == Decimal("459.00")
     assert_money_consistent()
 
@@ -320,9 +405,11 @@ def test_live_progress_is_pushed_on_the_app_socket(ocpp_server, booted_station, 
     _, access = driver("+996700100011")
 
     async def listen(messages: list, ready):
-        async with websockets.connect(f"ws://127.0.0.1:{ocpp_server.port}/ws/app/",
-                                      additional_headers={"Authorization": f"Bearer {access}"},
-                                      open_timeout=10) as ws:
+        async with websockets.connect(
+            f"ws://127.0.0.1:{ocpp_server.port}/ws/app/",
+            additional_headers={"Authorization": f"Bearer {access}"},
+            open_timeout=10,
+        ) as ws:
             ready.set()
             while True:
                 message = json.loads(await ws.recv())
@@ -334,31 +421,49 @@ def test_live_progress_is_pushed_on_the_app_socket(ocpp_server, booted_station, 
 
     messages: list = []
     ready = threading.Event()
-    listener = threading.Thread(target=lambda: asyncio.run(
-        asyncio.wait_for(listen(messages, ready), 30)), daemon=True)
+    listener = threading.Thread(
+        target=lambda: asyncio.run(asyncio.wait_for(listen(messages, ready), 30)), daemon=True
+    )
     listener.start()
     assert ready.wait(10)
     with SessionCharger(ocpp_server.ws_url("CP-LIVE"), "CP-LIVE") as charger:
         plugged(charger, 1)
-        response = api_for(access).post("/api/v1/charging/start", {
-            "station": Station.objects.get(identity="CP-LIVE").pk, "connector": 1,
-            "limit": {"type": "none"}}, format="json")
+        response = api_for(access).post(
+            "/api/v1/charging/start",
+            {
+                "station": Station.objects.get(identity="CP-LIVE").pk,
+                "connector": 1,
+                "limit": {"type": "none"},
+            },
+            format="json",
+        )
         assert response.status_code == 201
         charger.wait_transaction(1)
         charger.meter(1, 2500, power_w=22000, soc=40)
         charger.stop_locally(1)
     listener.join(30)
     sessions = [m for m in messages if m.get("type") == "session"]
-    assert any(m["energy_wh"] == 1500 and m["power_w"] == 22000 and m["soc_percent"] == 40
-               and m["status"] == "charging" for m in sessions), sessions
+    assert any(
+        m["energy_wh"] == 1500
+        and m["power_w"] == 22000
+        and m["soc_percent"] == 40
+        and m["status"] == "charging"
+        for m in sessions
+    ), sessions
     assert sessions[-1]["status"] == "completed" and sessions[-1]["final_cost"] == "23.00"
 
 
 def _started(ocpp_server, identity: str, access: str, charger: SessionCharger) -> tuple[int, int]:
     plugged(charger, 1)
-    response = api_for(access).post("/api/v1/charging/start", {
-        "station": Station.objects.get(identity=identity).pk, "connector": 1,
-        "limit": {"type": "none"}}, format="json")
+    response = api_for(access).post(
+        "/api/v1/charging/start",
+        {
+            "station": Station.objects.get(identity=identity).pk,
+            "connector": 1,
+            "limit": {"type": "none"},
+        },
+        format="json",
+    )
     assert response.status_code == 201, response.content
     sid = response.json()["id"]
     tx_id = charger.wait_transaction(1)
@@ -366,8 +471,9 @@ def _started(ocpp_server, identity: str, access: str, charger: SessionCharger) -
     return sid, tx_id
 
 
-def test_operator_stop_and_the_12_hour_cap_stop_through_the_charger(ocpp_server,
-                                                                    booted_station, tariff):
+def test_operator_stop_and_the_12_hour_cap_stop_through_the_charger(
+    ocpp_server, booted_station, tariff
+):
     from charging.clockwork import sessions_stop_overlong
     from charging.sessions import session_stop
 
@@ -375,15 +481,18 @@ def test_operator_stop_and_the_12_hour_cap_stop_through_the_charger(ocpp_server,
     booted_station("CP-CAP")
     _, access_ops = driver("+996700100014")
     _, access_cap = driver("+996700100015")
-    with SessionCharger(ocpp_server.ws_url("CP-OPS"), "CP-OPS") as ops, \
-            SessionCharger(ocpp_server.ws_url("CP-CAP"), "CP-CAP") as cap:
+    with (
+        SessionCharger(ocpp_server.ws_url("CP-OPS"), "CP-OPS") as ops,
+        SessionCharger(ocpp_server.ws_url("CP-CAP"), "CP-CAP") as cap,
+    ):
         by_operator, ops_tx = _started(ocpp_server, "CP-OPS", access_ops, ops)
         overlong, cap_tx = _started(ocpp_server, "CP-CAP", access_cap, cap)
         ops.meter(1, 2000)
         cap.meter(1, 4000)
         session_stop(session_id=by_operator, requested_by="staff:ops", reason="operator")
         ChargingSession.objects.filter(pk=overlong).update(
-            charging_started_at=timezone.now() - timedelta(hours=13))
+            charging_started_at=timezone.now() - timedelta(hours=13)
+        )
         assert sessions_stop_overlong() == 1
         ops.wait_stopped(ops_tx)
         cap.wait_stopped(cap_tx)
@@ -394,21 +503,25 @@ def test_operator_stop_and_the_12_hour_cap_stop_through_the_charger(ocpp_server,
     assert_money_consistent()
 
 
-def test_a_start_never_plugged_in_is_cancelled_and_released(ocpp_server, booted_station,
-                                                            tariff):
+def test_a_start_never_plugged_in_is_cancelled_and_released(ocpp_server, booted_station, tariff):
     from charging.clockwork import sessions_cancel_unplugged
 
     booted_station("CP-NOPLUG")
     client, access = driver("+996700100016")
     with SessionCharger(ocpp_server.ws_url("CP-NOPLUG"), "CP-NOPLUG", auto_start=False) as c:
         plugged(c, 1)
-        response = api_for(access).post("/api/v1/charging/start", {
-            "station": Station.objects.get(identity="CP-NOPLUG").pk, "connector": 1,
-            "limit": {"type": "none"}}, format="json")
+        response = api_for(access).post(
+            "/api/v1/charging/start",
+            {
+                "station": Station.objects.get(identity="CP-NOPLUG").pk,
+                "connector": 1,
+                "limit": {"type": "none"},
+            },
+            format="json",
+        )
         assert response.status_code == 201 and response.json()["status"] == "pending"
     sid = response.json()["id"]
-    ChargingSession.objects.filter(pk=sid).update(
-        created_at=timezone.now() - timedelta(minutes=11))
+    ChargingSession.objects.filter(pk=sid).update(created_at=timezone.now() - timedelta(minutes=11))
     assert sessions_cancel_unplugged() == 1 and sessions_cancel_unplugged() == 0
     session = ChargingSession.objects.get(pk=sid)
     assert (session.status, session.stop_reason) == ("cancelled", "no_plug_in")

@@ -23,18 +23,23 @@ from .test_sessions import D, fresh, ocpp_start, ocpp_stop, open_session, wallet
 pytestmark = pytest.mark.django_db
 
 
-def test_start_after_a_timeout_reopens_the_request_with_its_limit_and_a_new_hold(station,
-                                                                                  driver):
+def test_start_after_a_timeout_reopens_the_request_with_its_limit_and_a_new_hold(station, driver):
     first = open_session(driver, station, Limit("amount", amount=D("80.00")))
-    session_apply_start_answer(session_id=first.pk,
-                               result=CommandResult(command_id=1, status="timeout"))
+    session_apply_start_answer(
+        session_id=first.pk, result=CommandResult(command_id=1, status="timeout")
+    )
     assert fresh(first).status == "failed" and wallet(driver).held == D("0.00")
 
     result = ocpp_start(station, first.id_tag, at=timezone.now())
     assert result.id_tag_status == "Accepted"
     late = ChargingSession.objects.get(transaction_id=result.transaction_id)
     assert (late.origin, late.status, late.limit_type, late.limit_amount, late.hold_amount) == (
-        "app", "charging", "amount", D("80.00"), D("80.00"))
+        "app",
+        "charging",
+        "amount",
+        D("80.00"),
+        D("80.00"),
+    )
     assert late.tariff == first.tariff and late.pk != first.pk
     assert wallet(driver).held == D("80.00")
     ocpp_stop(station, result.transaction_id, meter_stop=3_000, at=timezone.now())
@@ -45,10 +50,12 @@ def test_start_after_a_timeout_reopens_the_request_with_its_limit_and_a_new_hold
 
 def test_plug_in_after_the_no_plug_in_cancel_reopens_the_request(station, driver):
     first = open_session(driver, station)
-    session_apply_start_answer(session_id=first.pk,
-                               result=CommandResult(command_id=1, status="accepted"))
+    session_apply_start_answer(
+        session_id=first.pk, result=CommandResult(command_id=1, status="accepted")
+    )
     ChargingSession.objects.filter(pk=first.pk).update(
-        created_at=timezone.now() - timedelta(minutes=11))
+        created_at=timezone.now() - timedelta(minutes=11)
+    )
     assert sessions_cancel_unplugged() == 1
     result = ocpp_start(station, first.id_tag, at=timezone.now())
     late = ChargingSession.objects.get(transaction_id=result.transaction_id)
@@ -56,8 +63,7 @@ def test_plug_in_after_the_no_plug_in_cancel_reopens_the_request(station, driver
     assert_ledger_consistent()
 
 
-def test_start_after_the_driver_cancelled_is_answered_invalid_and_parked(station, driver,
-                                                                         charger):
+def test_start_after_the_driver_cancelled_is_answered_invalid_and_parked(station, driver, charger):
     first = open_session(driver, station)
     session_stop(session_id=first.pk, requested_by="client", reason="driver")
     assert fresh(first).status == "cancelled"
@@ -73,8 +79,9 @@ def test_start_after_the_driver_cancelled_is_answered_invalid_and_parked(station
 
 def test_a_late_start_without_money_for_the_hold_is_answered_invalid(station, driver):
     first = open_session(driver, station, Limit("amount", amount=D("1000.00")))
-    session_apply_start_answer(session_id=first.pk,
-                               result=CommandResult(command_id=1, status="timeout"))
+    session_apply_start_answer(
+        session_id=first.pk, result=CommandResult(command_id=1, status="timeout")
+    )
     other = open_session(driver, station, Limit("amount", amount=D("1000.00")), connector=2)
     result = ocpp_start(station, first.id_tag, at=timezone.now())
     assert result.id_tag_status == "Invalid"

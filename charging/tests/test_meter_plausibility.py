@@ -56,8 +56,9 @@ def implausible_items():
 def test_a_lifetime_register_as_meter_stop_is_not_billed_and_is_parked(ac_station):
     driver = funded_client("500.00")
     at = start_time()
-    session, tx = charging_session(driver, ac_station, at=at, meter_start=0,
-                                   limit=Limit("amount", amount=D("50.00")))
+    session, tx = charging_session(
+        driver, ac_station, at=at, meter_start=0, limit=Limit("amount", amount=D("50.00"))
+    )
     ocpp_stop(ac_station, tx, meter_stop=5_000_000, at=at + timedelta(seconds=1))
 
     session = fresh(session)
@@ -146,8 +147,7 @@ def test_a_plausible_session_is_billed_in_full_and_nothing_is_parked(ac_station)
     assert fresh(session).energy_wh == 7_400 and not implausible_items()
 
 
-def test_without_a_rated_power_the_station_then_the_configured_ceiling_bounds(station,
-                                                                             settings):
+def test_without_a_rated_power_the_station_then_the_configured_ceiling_bounds(station, settings):
     settings.CHARGING_PLAUSIBLE_POWER_CEILING_KW = 22
     at = start_time() - timedelta(hours=1)
     # 22 kW × (3600 + 60 s) × 1.25 = 27.9 kWh is the most in an hour
@@ -177,8 +177,11 @@ def test_an_operator_bills_a_corrected_figure_once(ac_station, staff):
     assert session.energy_wh == 5_000 and session.final_cost == D("65.01")  # + 5 kWh × 12
     assert Wallet.objects.get(client=driver).balance == before - D("60.00")
     item.refresh_from_db()
-    assert item.resolved_by == staff and "billed 5000 Wh (was 0 Wh): +60.00" in \
-        item.resolution_note and "meter log" in item.resolution_note
+    assert (
+        item.resolved_by == staff
+        and "billed 5000 Wh (was 0 Wh): +60.00" in item.resolution_note
+        and "meter log" in item.resolution_note
+    )
     with pytest.raises(AlreadyResolved):  # called twice: nothing moves again
         review_bill_energy(message=item, energy_wh=5_000, staff=staff)
     assert Wallet.objects.get(client=driver).balance == before - D("60.00")

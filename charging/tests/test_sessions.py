@@ -61,20 +61,27 @@ ENERGY = "Energy.Active.Import.Register"
 
 # -- fixtures and helpers -------------------------------------------------------------------
 
+
 def wallet(client: Client) -> Wallet:
     return Wallet.objects.get(client=client)
 
 
 def money_state():
     """Everything money: a refusal must leave all of it exactly as it was."""
-    return (sorted(Wallet.objects.values_list("client_id", "balance", "held", "debt")),
-            sorted(LedgerTransaction.objects.values_list("pk", flat=True)),
-            sorted(Hold.objects.values_list("pk", "status")), Debt.objects.count())
+    return (
+        sorted(Wallet.objects.values_list("client_id", "balance", "held", "debt")),
+        sorted(LedgerTransaction.objects.values_list("pk", flat=True)),
+        sorted(Hold.objects.values_list("pk", "status")),
+        Debt.objects.count(),
+    )
 
 
 def bills(session: ChargingSession) -> list[LedgerTransaction]:
-    return list(LedgerTransaction.objects.filter(ref_type="session", ref_id=str(session.pk),
-                                                 kind__in=["capture", "charge"]))
+    return list(
+        LedgerTransaction.objects.filter(
+            ref_type="session", ref_id=str(session.pk), kind__in=["capture", "charge"]
+        )
+    )
 
 
 def fresh(session: ChargingSession) -> ChargingSession:
@@ -86,21 +93,33 @@ def base_time():
 
 
 def open_session(client, station, limit=None, connector=1) -> ChargingSession:
-    return session_open(client=client, station_id=station.pk, connector_number=connector,
-                        limit=limit or Limit("none"))
+    return session_open(
+        client=client,
+        station_id=station.pk,
+        connector_number=connector,
+        limit=limit or Limit("none"),
+    )
 
 
 def ocpp_start(station, id_tag, *, at, meter_start=1_000, connector=1):
-    return transaction_start(station_id=station.pk, connector_id=connector, id_tag=id_tag,
-                             meter_start=meter_start, timestamp=at, reservation_id=None,
-                             now=timezone.now(), raw={"idTag": id_tag})
+    return transaction_start(
+        station_id=station.pk,
+        connector_id=connector,
+        id_tag=id_tag,
+        meter_start=meter_start,
+        timestamp=at,
+        reservation_id=None,
+        now=timezone.now(),
+        raw={"idTag": id_tag},
+    )
 
 
 def meter_input(station, tx_id, *, wh, at, power=None, soc=None, connector=1):
     readings = [Reading(timestamp=at, value=str(wh), measurand=ENERGY, unit="Wh")]
     if power is not None:
-        readings.append(Reading(timestamp=at, value=str(power), measurand="Power.Active.Import",
-                                unit="W"))
+        readings.append(
+            Reading(timestamp=at, value=str(power), measurand="Power.Active.Import", unit="W")
+        )
     if soc is not None:
         readings.append(Reading(timestamp=at, value=str(soc), measurand="SoC", unit="Percent"))
     return MeterValuesInput(station.pk, connector, tx_id, readings, timezone.now(), {"tx": tx_id})
@@ -112,19 +131,28 @@ def meter(station, tx_id, **kwargs):
 
 
 def ocpp_stop(station, tx_id, *, meter_stop, at, reason="Local"):
-    return transaction_stop(station_id=station.pk, transaction_id=tx_id, meter_stop=meter_stop,
-                            timestamp=at, id_tag=None, reason=reason, readings=[],
-                            now=timezone.now(), raw={"transactionId": tx_id,
-                                                     "meterStop": meter_stop})
+    return transaction_stop(
+        station_id=station.pk,
+        transaction_id=tx_id,
+        meter_stop=meter_stop,
+        timestamp=at,
+        id_tag=None,
+        reason=reason,
+        readings=[],
+        now=timezone.now(),
+        raw={"transactionId": tx_id, "meterStop": meter_stop},
+    )
 
 
 def charging_session(client, station, *, at, limit=None, meter_start=1_000, connector=1):
     """Opened, accepted, linked: (session, transaction id)."""
     session = open_session(client, station, limit, connector)
-    session_apply_start_answer(session_id=session.pk,
-                               result=CommandResult(command_id=1, status="accepted"))
-    tx_id = ocpp_start(station, session.id_tag, at=at, meter_start=meter_start,
-                       connector=connector).transaction_id
+    session_apply_start_answer(
+        session_id=session.pk, result=CommandResult(command_id=1, status="accepted")
+    )
+    tx_id = ocpp_start(
+        station, session.id_tag, at=at, meter_start=meter_start, connector=connector
+    ).transaction_id
     return fresh(session), tx_id
 
 
@@ -140,6 +168,7 @@ def assert_unbilled_and_released(session: ChargingSession, *, status: str, reaso
 
 # -- open: refusals -------------------------------------------------------------------------
 
+
 def _blocked(ctx):
     Client.objects.filter(pk=ctx.client.pk).update(status=Client.Status.BLOCKED)
 
@@ -149,19 +178,22 @@ def _deleted(ctx):
 
 
 def _pending_deletion(ctx):
-    Client.objects.filter(pk=ctx.client.pk).update(status=Client.Status.PENDING_DELETION,
-                                                   deletion_requested_at=timezone.now())
+    Client.objects.filter(pk=ctx.client.pk).update(
+        status=Client.Status.PENDING_DELETION, deletion_requested_at=timezone.now()
+    )
 
 
 def _station(**fields):
     def setup(ctx):
         Station.objects.filter(pk=ctx.station.pk).update(**fields)
+
     return setup
 
 
 def _connector_status(status):
     def setup(ctx):
         Connector.objects.filter(station=ctx.station, number=1).update(status=status)
+
     return setup
 
 
@@ -184,6 +216,7 @@ def _no_tariff(ctx):
 def _poor(amount):
     def setup(ctx):
         ctx.client = funded_client(amount)
+
     return setup
 
 
@@ -202,48 +235,130 @@ def _sum_wallet(ctx):
 REFUSALS = [
     ("blocked", _blocked, None, errors.ClientBlocked, "CLIENT_BLOCKED"),
     ("deleted", _deleted, None, errors.ClientBlocked, "CLIENT_BLOCKED"),
-    ("pending deletion", _pending_deletion, None, errors.AccountPendingDeletion,
-     "ACCOUNT_PENDING_DELETION"),
-    ("station inactive", _station(admin_status="inactive"), None, errors.StationUnavailable,
-     "STATION_UNAVAILABLE"),
-    ("station in maintenance", _station(admin_status="maintenance"), None,
-     errors.StationUnavailable, "STATION_UNAVAILABLE"),
-    ("station not approved", _station(registration_status="Pending"), None,
-     errors.StationUnavailable, "STATION_UNAVAILABLE"),
+    (
+        "pending deletion",
+        _pending_deletion,
+        None,
+        errors.AccountPendingDeletion,
+        "ACCOUNT_PENDING_DELETION",
+    ),
+    (
+        "station inactive",
+        _station(admin_status="inactive"),
+        None,
+        errors.StationUnavailable,
+        "STATION_UNAVAILABLE",
+    ),
+    (
+        "station in maintenance",
+        _station(admin_status="maintenance"),
+        None,
+        errors.StationUnavailable,
+        "STATION_UNAVAILABLE",
+    ),
+    (
+        "station not approved",
+        _station(registration_status="Pending"),
+        None,
+        errors.StationUnavailable,
+        "STATION_UNAVAILABLE",
+    ),
     ("socket closed", _station(connected=False), None, errors.StationOffline, "STATION_OFFLINE"),
-    ("not heard from", _station(last_seen_at=timezone.now() - timedelta(hours=1)), None,
-     errors.StationOffline, "STATION_OFFLINE"),
-    ("connector charging", _connector_status("Charging"), None, errors.ConnectorOccupied,
-     "CONNECTOR_OCCUPIED"),
-    ("connector suspended", _connector_status("SuspendedEV"), None, errors.ConnectorOccupied,
-     "CONNECTOR_OCCUPIED"),
-    ("connector faulted", _connector_status("Faulted"), None, errors.ConnectorUnavailable,
-     "CONNECTOR_UNAVAILABLE"),
-    ("connector unavailable", _connector_status("Unavailable"), None,
-     errors.ConnectorUnavailable, "CONNECTOR_UNAVAILABLE"),
-    ("another client's session on it", _other_clients_session_on_the_connector, None,
-     errors.ConnectorOccupied, "CONNECTOR_OCCUPIED"),
-    ("own pending session elsewhere", _own_session_elsewhere, None,
-     errors.SessionAlreadyActive, "SESSION_ALREADY_ACTIVE"),
-    ("own charging session elsewhere", _own_charging_session_elsewhere, None,
-     errors.SessionAlreadyActive, "SESSION_ALREADY_ACTIVE"),
+    (
+        "not heard from",
+        _station(last_seen_at=timezone.now() - timedelta(hours=1)),
+        None,
+        errors.StationOffline,
+        "STATION_OFFLINE",
+    ),
+    (
+        "connector charging",
+        _connector_status("Charging"),
+        None,
+        errors.ConnectorOccupied,
+        "CONNECTOR_OCCUPIED",
+    ),
+    (
+        "connector suspended",
+        _connector_status("SuspendedEV"),
+        None,
+        errors.ConnectorOccupied,
+        "CONNECTOR_OCCUPIED",
+    ),
+    (
+        "connector faulted",
+        _connector_status("Faulted"),
+        None,
+        errors.ConnectorUnavailable,
+        "CONNECTOR_UNAVAILABLE",
+    ),
+    (
+        "connector unavailable",
+        _connector_status("Unavailable"),
+        None,
+        errors.ConnectorUnavailable,
+        "CONNECTOR_UNAVAILABLE",
+    ),
+    (
+        "another client's session on it",
+        _other_clients_session_on_the_connector,
+        None,
+        errors.ConnectorOccupied,
+        "CONNECTOR_OCCUPIED",
+    ),
+    (
+        "own pending session elsewhere",
+        _own_session_elsewhere,
+        None,
+        errors.SessionAlreadyActive,
+        "SESSION_ALREADY_ACTIVE",
+    ),
+    (
+        "own charging session elsewhere",
+        _own_charging_session_elsewhere,
+        None,
+        errors.SessionAlreadyActive,
+        "SESSION_ALREADY_ACTIVE",
+    ),
     ("no tariff", _no_tariff, None, errors.TariffNotAvailable, "TARIFF_NOT_AVAILABLE"),
-    ("wallet in another currency", _sum_wallet, None, errors.TariffNotAvailable,
-     "TARIFF_NOT_AVAILABLE"),
-    ("amount above balance", None, Limit("amount", amount=D("1000.01")), InsufficientBalance,
-     "INSUFFICIENT_BALANCE"),
-    ("energy price above balance", None, Limit("energy", energy_wh=100_000),  # 1205 som
-     InsufficientBalance, "INSUFFICIENT_BALANCE"),
-    ("no limit below the minimum hold", _poor("9.99"), None, InsufficientBalance,
-     "INSUFFICIENT_BALANCE"),
+    (
+        "wallet in another currency",
+        _sum_wallet,
+        None,
+        errors.TariffNotAvailable,
+        "TARIFF_NOT_AVAILABLE",
+    ),
+    (
+        "amount above balance",
+        None,
+        Limit("amount", amount=D("1000.01")),
+        InsufficientBalance,
+        "INSUFFICIENT_BALANCE",
+    ),
+    (
+        "energy price above balance",
+        None,
+        Limit("energy", energy_wh=100_000),  # 1205 som
+        InsufficientBalance,
+        "INSUFFICIENT_BALANCE",
+    ),
+    (
+        "no limit below the minimum hold",
+        _poor("9.99"),
+        None,
+        InsufficientBalance,
+        "INSUFFICIENT_BALANCE",
+    ),
     ("no wallet at all", _walletless, None, InsufficientBalance, "INSUFFICIENT_BALANCE"),
 ]
 
 
-@pytest.mark.parametrize(("setup", "limit", "error", "code"), [r[1:] for r in REFUSALS],
-                         ids=[r[0] for r in REFUSALS])
-def test_refused_start_leaves_no_session_and_moves_no_money(station, driver, setup, limit,
-                                                            error, code):
+@pytest.mark.parametrize(
+    ("setup", "limit", "error", "code"), [r[1:] for r in REFUSALS], ids=[r[0] for r in REFUSALS]
+)
+def test_refused_start_leaves_no_session_and_moves_no_money(
+    station, driver, setup, limit, error, code
+):
     ctx = SimpleNamespace(client=driver, station=station)
     if setup is not None:
         setup(ctx)
@@ -265,8 +380,9 @@ def test_refusal_for_a_balance_below_the_minimum_names_the_minimum(station):
 
 def test_unknown_station_or_connector_is_not_found(station, driver):
     with pytest.raises(errors.StationNotFound):
-        session_open(client=driver, station_id=station.pk + 999, connector_number=1,
-                     limit=Limit("none"))
+        session_open(
+            client=driver, station_id=station.pk + 999, connector_number=1, limit=Limit("none")
+        )
     with pytest.raises(errors.StationNotFound):
         session_open(client=driver, station_id=station.pk, connector_number=9, limit=Limit("none"))
     assert not ChargingSession.objects.exists() and not Hold.objects.exists()
@@ -287,16 +403,20 @@ def test_a_second_session_when_configured(station, driver, settings):
 
 # -- open: success --------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("limit", "balance", "hold"), [
-    (Limit("energy", energy_wh=10_000), "1000.00", "125.00"),  # 10 kWh x 12 + 5
-    (Limit("amount", amount=D("100")), "1000.00", "100.00"),
-    (Limit("both", energy_wh=10_000, amount=D("80")), "1000.00", "80.00"),
-    (Limit("both", energy_wh=5_000, amount=D("80")), "1000.00", "65.00"),
-    (Limit("none"), "1000.00", "205.00"),  # cap 200 + session fee
-    (Limit("none"), "150.00", "150.00"),  # the whole balance
-    (Limit("none"), "10.00", "10.00"),  # exactly the minimum
-    (Limit("amount", amount=D("150")), "150.00", "150.00"),
-])
+
+@pytest.mark.parametrize(
+    ("limit", "balance", "hold"),
+    [
+        (Limit("energy", energy_wh=10_000), "1000.00", "125.00"),  # 10 kWh x 12 + 5
+        (Limit("amount", amount=D("100")), "1000.00", "100.00"),
+        (Limit("both", energy_wh=10_000, amount=D("80")), "1000.00", "80.00"),
+        (Limit("both", energy_wh=5_000, amount=D("80")), "1000.00", "65.00"),
+        (Limit("none"), "1000.00", "205.00"),  # cap 200 + session fee
+        (Limit("none"), "150.00", "150.00"),  # the whole balance
+        (Limit("none"), "10.00", "10.00"),  # exactly the minimum
+        (Limit("amount", amount=D("150")), "150.00", "150.00"),
+    ],
+)
 def test_open_holds_the_limit_and_freezes_the_tariff(station, rule, limit, balance, hold):
     client = funded_client(balance)
     session = open_session(client, station, limit)
@@ -311,13 +431,17 @@ def test_open_holds_the_limit_and_freezes_the_tariff(station, rule, limit, balan
     assert session.id_tag == client_app_id_tag(client)
     assert IdTag.objects.get(id_tag=session.id_tag).client == client
     assert (session.limit_type, session.limit_energy_wh, session.limit_amount) == (
-        limit.type, limit.energy_wh if limit.by_energy else None,
-        limit.amount if limit.by_amount else None)
-    assert (session.station, session.connector.number, session.connector_number) == (
-        station, 1, 1)
+        limit.type,
+        limit.energy_wh if limit.by_energy else None,
+        limit.amount if limit.by_amount else None,
+    )
+    assert (session.station, session.connector.number, session.connector_number) == (station, 1, 1)
     frozen = Quote.from_snapshot(session.tariff)
     assert (frozen.per_kwh, frozen.per_minute, frozen.session_fee) == (
-        D("12.00"), D("0.50"), D("5.00"))
+        D("12.00"),
+        D("0.50"),
+        D("5.00"),
+    )
     assert (frozen.rule_id, frozen.client_id, session.currency) == (rule.pk, client.pk, "KGS")
     assert_ledger_consistent()
 
@@ -328,9 +452,14 @@ def test_open_uses_the_clients_price(station):
     session = open_session(client, station, Limit("energy", energy_wh=10_000))
     assert session.hold_amount == D("112.50")  # (120 + 5) - 10 %
     assert Quote.from_snapshot(session.tariff).discount_percent == D("10")
-    assert session.tariff == quote_for_client(
-        connector=session.connector, at=Quote.from_snapshot(session.tariff).quoted_at,
-        client=client).as_snapshot()
+    assert (
+        session.tariff
+        == quote_for_client(
+            connector=session.connector,
+            at=Quote.from_snapshot(session.tariff).quoted_at,
+            client=client,
+        ).as_snapshot()
+    )
 
 
 def test_app_tag_is_issued_once_per_client(station, driver):
@@ -351,31 +480,48 @@ def test_the_bill_uses_the_tariff_frozen_at_start(station, driver, rule):
 
 # -- the charger's answer to RemoteStartTransaction ---------------------------------------
 
+
 def test_accepted_start_stays_pending_with_its_hold(station, driver, charger):
-    session = session_start(client=driver, station_id=station.pk, connector_number=1,
-                            limit=Limit("amount", amount=D("100")))
-    assert charger.calls == [("RemoteStartTransaction",
-                              {"connectorId": 1, "idTag": client_app_id_tag(driver)})]
+    session = session_start(
+        client=driver,
+        station_id=station.pk,
+        connector_number=1,
+        limit=Limit("amount", amount=D("100")),
+    )
+    assert charger.calls == [
+        ("RemoteStartTransaction", {"connectorId": 1, "idTag": client_app_id_tag(driver)})
+    ]
     session = fresh(session)
     assert (session.status, session.start_command_id, session.hold.status) == (
-        Status.PENDING, 5001, "active")
+        Status.PENDING,
+        5001,
+        "active",
+    )
     assert (wallet(driver).balance, wallet(driver).held) == (D("1000.00"), D("100.00"))
     assert_ledger_consistent()
 
 
-@pytest.mark.parametrize(("answer", "reason", "error"), [
-    ("rejected", Reason.START_REJECTED, errors.StartRejected),
-    ("call_error", Reason.START_REJECTED, errors.StartRejected),
-    ("busy", Reason.START_REJECTED, errors.StartRejected),
-    ("timeout", Reason.START_TIMEOUT, errors.StationTimeout),
-    ("offline", Reason.STATION_OFFLINE, errors.StationOffline),
-])
-def test_failed_start_fails_the_session_and_releases_the_hold(station, driver, charger, answer,
-                                                               reason, error):
+@pytest.mark.parametrize(
+    ("answer", "reason", "error"),
+    [
+        ("rejected", Reason.START_REJECTED, errors.StartRejected),
+        ("call_error", Reason.START_REJECTED, errors.StartRejected),
+        ("busy", Reason.START_REJECTED, errors.StartRejected),
+        ("timeout", Reason.START_TIMEOUT, errors.StationTimeout),
+        ("offline", Reason.STATION_OFFLINE, errors.StationOffline),
+    ],
+)
+def test_failed_start_fails_the_session_and_releases_the_hold(
+    station, driver, charger, answer, reason, error
+):
     charger.answers = [answer]
     with pytest.raises(error) as caught:
-        session_start(client=driver, station_id=station.pk, connector_number=1,
-                      limit=Limit("amount", amount=D("100")))
+        session_start(
+            client=driver,
+            station_id=station.pk,
+            connector_number=1,
+            limit=Limit("amount", amount=D("100")),
+        )
     session = ChargingSession.objects.get()
     assert caught.value.details["session"] == session.pk
     assert_unbilled_and_released(session, status=Status.FAILED, reason=reason)
@@ -384,21 +530,33 @@ def test_failed_start_fails_the_session_and_releases_the_hold(station, driver, c
     assert (w.balance, w.held, w.debt) == (D("1000.00"), 0, 0)
     # the connector is free again: the driver may retry at once
     charger.answers = []
-    assert session_start(client=driver, station_id=station.pk, connector_number=1,
-                         limit=Limit("amount", amount=D("100"))).status == Status.PENDING
+    assert (
+        session_start(
+            client=driver,
+            station_id=station.pk,
+            connector_number=1,
+            limit=Limit("amount", amount=D("100")),
+        ).status
+        == Status.PENDING
+    )
 
 
 @pytest.mark.parametrize("answer", ["timeout", "rejected"])
-def test_start_transaction_before_a_failed_answer_keeps_the_session(station, driver, charger,
-                                                                    answer):
+def test_start_transaction_before_a_failed_answer_keeps_the_session(
+    station, driver, charger, answer
+):
     t0 = base_time()
 
     def charger_starts_first(action, payload):
         ocpp_start(station, payload["idTag"], at=t0, connector=payload["connectorId"])
 
     charger.on_call, charger.answers = charger_starts_first, [answer]
-    session = session_start(client=driver, station_id=station.pk, connector_number=1,
-                            limit=Limit("amount", amount=D("100")))
+    session = session_start(
+        client=driver,
+        station_id=station.pk,
+        connector_number=1,
+        limit=Limit("amount", amount=D("100")),
+    )
     session = fresh(session)
     assert (session.status, session.settled, session.stop_reason) == (Status.CHARGING, False, "")
     assert session.transaction_id is not None and session.start_command_id == 5001
@@ -411,13 +569,15 @@ def test_start_answer_after_the_driver_cancelled_changes_nothing(station, driver
     session_stop(session_id=session.pk, requested_by="client:1", reason=Reason.DRIVER)
     before = money_state()
     for status in ("rejected", "accepted"):
-        session_apply_start_answer(session_id=session.pk,
-                                   result=CommandResult(command_id=9, status=status))
+        session_apply_start_answer(
+            session_id=session.pk, result=CommandResult(command_id=9, status=status)
+        )
     assert money_state() == before
     assert_unbilled_and_released(session, status=Status.CANCELLED, reason=Reason.DRIVER)
 
 
 # -- StartTransaction links the pending session ----------------------------------------------
+
 
 def test_start_transaction_with_the_app_tag_links_the_pending_session(station, driver):
     t0 = base_time()
@@ -430,8 +590,7 @@ def test_start_transaction_with_the_app_tag_links_the_pending_session(station, d
     assert result.news.client_id == driver.pk
     assert (result.news.event["status"], result.news.event["session"]) == ("charging", session.pk)
     again = ocpp_start(station, session.id_tag, at=t0, meter_start=1_234)  # a retry
-    assert (again.transaction_id, again.created, again.news) == (result.transaction_id, False,
-                                                                 None)
+    assert (again.transaction_id, again.created, again.news) == (result.transaction_id, False, None)
     assert ChargingSession.objects.count() == 1
 
 
@@ -465,8 +624,12 @@ def test_an_owned_card_taking_the_connector_gets_its_own_session(station, driver
     result = ocpp_start(station, "CARD-1", at=base_time())
     assert_unbilled_and_released(session, status=Status.FAILED, reason=Reason.CONNECTOR_TAKEN)
     card = ChargingSession.objects.get(transaction_id=result.transaction_id)
-    assert (card.client, card.origin, card.status, card.hold) == (owner, "id_tag",
-                                                                  Status.CHARGING, None)
+    assert (card.client, card.origin, card.status, card.hold) == (
+        owner,
+        "id_tag",
+        Status.CHARGING,
+        None,
+    )
     assert result.news.client_id == owner.pk
 
 
@@ -477,9 +640,14 @@ def test_an_owned_card_start_racing_an_app_start_on_the_connector(station, drive
 
     owner = funded_client("100.00")
     tag = IdTag.objects.create(id_tag="RFID-RACE", client=owner)
-    tx = OcppTransaction.objects.create(station=station, connector_number=1, id_tag="RFID-RACE",
-                                        id_tag_status="Accepted", meter_start=0,
-                                        started_at=base_time())
+    tx = OcppTransaction.objects.create(
+        station=station,
+        connector_number=1,
+        id_tag="RFID-RACE",
+        id_tag_status="Accepted",
+        meter_start=0,
+        started_at=base_time(),
+    )
     pending = open_session(driver, station)
     card = _owner_session(tx, tag)
     assert (card.status, card.transaction_id, card.client) == (Status.CHARGING, tx.pk, owner)
@@ -488,22 +656,43 @@ def test_an_owned_card_start_racing_an_app_start_on_the_connector(station, drive
 
 # -- MeterValues ---------------------------------------------------------------------------
 
+
 def live(session):
     s = fresh(session)
-    return (s.energy_wh, s.power_w, s.soc_percent, s.cost, s.meter_at, s.energy_changed_at,
-            s.stop_requested_at, s.stop_requested_by, s.stop_reason, s.status)
+    return (
+        s.energy_wh,
+        s.power_w,
+        s.soc_percent,
+        s.cost,
+        s.meter_at,
+        s.energy_changed_at,
+        s.stop_requested_at,
+        s.stop_requested_by,
+        s.stop_reason,
+        s.status,
+    )
 
 
 def test_meter_values_move_the_live_figures(station, driver):
     t0 = base_time()
     session, tx = charging_session(driver, station, at=t0, limit=Limit("energy", energy_wh=20_000))
     at = t0 + timedelta(minutes=10)
-    meter_values_record(station_id=station.pk, connector_id=1, transaction_id=tx, now=at,
-                        raw={}, readings=meter_input(station, tx, wh=4_000, at=at, power=18_000,
-                                                     soc=40).readings)
+    meter_values_record(
+        station_id=station.pk,
+        connector_id=1,
+        transaction_id=tx,
+        now=at,
+        raw={},
+        readings=meter_input(station, tx, wh=4_000, at=at, power=18_000, soc=40).readings,
+    )
     s = fresh(session)
     assert (s.energy_wh, s.power_w, s.soc_percent, s.meter_at, s.energy_changed_at) == (
-        3_000, 18_000, 40, at, at)
+        3_000,
+        18_000,
+        40,
+        at,
+        at,
+    )
     assert s.cost == D("46.00")  # 3 kWh x 12 + 10 min x 0.50 + 5
     assert s.status == Status.CHARGING and s.stop_requested_at is None
     later = t0 + timedelta(minutes=20)
@@ -522,17 +711,23 @@ def test_idle_meter_values_keep_when_the_energy_last_rose(station, driver):
     meter(station, tx, wh=3_000, at=t0 + timedelta(minutes=10), power=0)
     s = fresh(session)
     assert (s.energy_changed_at, s.meter_at, s.power_w) == (
-        t0 + timedelta(minutes=5), t0 + timedelta(minutes=10), 0)
+        t0 + timedelta(minutes=5),
+        t0 + timedelta(minutes=10),
+        0,
+    )
 
 
-@pytest.mark.parametrize(("limit", "register", "power", "reason"), [
-    # energy 9 950 Wh + 18 kW x 30 s = 10 100 Wh
-    (Limit("energy", energy_wh=10_000), 10_950, 18_000, Reason.ENERGY_LIMIT),
-    # 5 kWh: 60 + 10 (20 min) + 5 = 75; + 30 s: 61.80 + 10.25 + 5 = 77.05
-    (Limit("amount", amount=D("77")), 6_000, 18_000, Reason.AMOUNT_LIMIT),
-    # hold 205: 15.95 kWh -> 191.40 + 10 + 5 = 206.40
-    (Limit("none"), 16_950, 0, Reason.FUNDS_LIMIT),
-])
+@pytest.mark.parametrize(
+    ("limit", "register", "power", "reason"),
+    [
+        # energy 9 950 Wh + 18 kW x 30 s = 10 100 Wh
+        (Limit("energy", energy_wh=10_000), 10_950, 18_000, Reason.ENERGY_LIMIT),
+        # 5 kWh: 60 + 10 (20 min) + 5 = 75; + 30 s: 61.80 + 10.25 + 5 = 77.05
+        (Limit("amount", amount=D("77")), 6_000, 18_000, Reason.AMOUNT_LIMIT),
+        # hold 205: 15.95 kWh -> 191.40 + 10 + 5 = 206.40
+        (Limit("none"), 16_950, 0, Reason.FUNDS_LIMIT),
+    ],
+)
 def test_the_limit_stop_is_asked_for_once(station, driver, limit, register, power, reason):
     t0 = base_time()
     session, tx = charging_session(driver, station, at=t0, limit=limit)
@@ -543,9 +738,12 @@ def test_the_limit_stop_is_asked_for_once(station, driver, limit, register, powe
     assert (s.status, s.stop_reason, s.stop_requested_by) == (Status.CHARGING, reason, "limit")
     assert s.stop_requested_at is not None
     # a later batch (the stop is on its way) and replays of it: no second stop
-    later = meter_values_record_many([
-        meter_input(station, tx, wh=register + 100, at=t0 + timedelta(minutes=21), power=power),
-        meter_input(station, tx, wh=register + 100, at=t0 + timedelta(minutes=21), power=power)])
+    later = meter_values_record_many(
+        [
+            meter_input(station, tx, wh=register + 100, at=t0 + timedelta(minutes=21), power=power),
+            meter_input(station, tx, wh=register + 100, at=t0 + timedelta(minutes=21), power=power),
+        ]
+    )
     assert [n.stop for batch in later for n in batch] == [None]
     assert fresh(session).energy_wh == register + 100 - 1_000
     assert fresh(session).stop_requested_at == s.stop_requested_at
@@ -557,8 +755,9 @@ def test_a_refused_limit_stop_is_asked_for_again(station, driver):
     t0 = base_time()
     session, tx = charging_session(driver, station, at=t0, limit=Limit("energy", energy_wh=5_000))
     assert meter(station, tx, wh=6_500, at=t0 + timedelta(minutes=10))[0].stop is not None
-    session_stop_answered(session_id=session.pk,
-                          result=CommandResult(command_id=3, status="rejected"))
+    session_stop_answered(
+        session_id=session.pk, result=CommandResult(command_id=3, status="rejected")
+    )
     assert (fresh(session).status, fresh(session).stop_requested_at) == (Status.CHARGING, None)
     news = meter(station, tx, wh=6_600, at=t0 + timedelta(minutes=11))
     assert news[0].stop == (session.pk, tx, Reason.ENERGY_LIMIT)
@@ -567,8 +766,7 @@ def test_a_refused_limit_stop_is_asked_for_again(station, driver):
 def test_duplicate_meter_values_change_nothing(station, driver):
     t0 = base_time()
     session, tx = charging_session(driver, station, at=t0, limit=Limit("energy", energy_wh=8_000))
-    report = meter_input(station, tx, wh=8_950, at=t0 + timedelta(minutes=15), power=11_000,
-                         soc=55)
+    report = meter_input(station, tx, wh=8_950, at=t0 + timedelta(minutes=15), power=11_000, soc=55)
     first = meter_values_record_many([report])[0]
     assert first[0].stop == (session.pk, tx, Reason.ENERGY_LIMIT)
     state = live(session)
@@ -577,15 +775,17 @@ def test_duplicate_meter_values_change_nothing(station, driver):
         again = meter_values_record_many([report])[0]
         assert [n.stop for n in again] == [None]
     assert live(session) == state
-    assert OcppTransaction.objects.values_list("last_meter_wh", "last_meter_at").get(pk=tx) \
-        == register
+    assert (
+        OcppTransaction.objects.values_list("last_meter_wh", "last_meter_at").get(pk=tx) == register
+    )
     # an older reading replayed late changes nothing either
     meter(station, tx, wh=5_000, at=t0 + timedelta(minutes=5), power=3_000, soc=20)
     assert live(session)[:4] == state[:4]
 
 
-def test_meter_values_of_finishing_sessions_still_move_figures_but_never_stop(station, driver,
-                                                                               charger):
+def test_meter_values_of_finishing_sessions_still_move_figures_but_never_stop(
+    station, driver, charger
+):
     t0 = base_time()
     session, tx = charging_session(driver, station, at=t0, limit=Limit("energy", energy_wh=5_000))
     session_stop(session_id=session.pk, requested_by="client", reason=Reason.DRIVER)
@@ -599,20 +799,28 @@ def test_meter_values_of_several_transactions_in_one_batch(station, driver):
     t0 = base_time()
     other = funded_client()
     s1, tx1 = charging_session(driver, station, at=t0, limit=Limit("energy", energy_wh=5_000))
-    s2, tx2 = charging_session(other, station, at=t0, connector=2,
-                               limit=Limit("energy", energy_wh=50_000))
-    out = meter_values_record_many([
-        meter_input(station, tx1, wh=7_000, at=t0 + timedelta(minutes=5)),
-        meter_input(station, tx2, wh=3_000, at=t0 + timedelta(minutes=5), connector=2)])
+    s2, tx2 = charging_session(
+        other, station, at=t0, connector=2, limit=Limit("energy", energy_wh=50_000)
+    )
+    out = meter_values_record_many(
+        [
+            meter_input(station, tx1, wh=7_000, at=t0 + timedelta(minutes=5)),
+            meter_input(station, tx2, wh=3_000, at=t0 + timedelta(minutes=5), connector=2),
+        ]
+    )
     assert [[n.stop for n in batch] for batch in out] == [[(s1.pk, tx1, "energy_limit")], [None]]
     assert (fresh(s1).energy_wh, fresh(s2).energy_wh) == (6_000, 2_000)
 
 
 # -- StopTransaction bills -----------------------------------------------------------------
 
+
 def expected_total(session, *, energy_wh, seconds, idle=0) -> Decimal:
-    return Quote.from_snapshot(session.tariff).cost(energy_wh=energy_wh, charging_seconds=seconds,
-                                                    idle_seconds=idle).total
+    return (
+        Quote.from_snapshot(session.tariff)
+        .cost(energy_wh=energy_wh, charging_seconds=seconds, idle_seconds=idle)
+        .total
+    )
 
 
 def test_stop_transaction_bills_the_hold_and_releases_the_rest(station, driver):
@@ -621,10 +829,17 @@ def test_stop_transaction_bills_the_hold_and_releases_the_rest(station, driver):
     result = ocpp_stop(station, tx, meter_stop=11_000, at=t0 + timedelta(minutes=30))
     s = fresh(session)
     assert s.final_cost == expected_total(s, energy_wh=10_000, seconds=1_800) == D("140.00")
-    assert (s.status, s.settled, s.stop_reason, s.cost) == (Status.COMPLETED, True,
-                                                            Reason.CHARGER, D("140.00"))
-    assert (s.energy_wh, s.meter_stop_wh, s.ended_at) == (10_000, 11_000,
-                                                           t0 + timedelta(minutes=30))
+    assert (s.status, s.settled, s.stop_reason, s.cost) == (
+        Status.COMPLETED,
+        True,
+        Reason.CHARGER,
+        D("140.00"),
+    )
+    assert (s.energy_wh, s.meter_stop_wh, s.ended_at) == (
+        10_000,
+        11_000,
+        t0 + timedelta(minutes=30),
+    )
     hold = s.hold
     assert (hold.status, hold.captured, hold.released) == ("released", D("140.00"), D("160.00"))
     w = wallet(driver)
@@ -632,15 +847,19 @@ def test_stop_transaction_bills_the_hold_and_releases_the_rest(station, driver):
     assert s.receipt["total"] == "140.00" and s.receipt["paid_from_hold"] == "140.00"
     assert (s.receipt["paid_from_balance"], s.receipt["debt"]) == ("0.00", "0.00")
     assert {line["kind"]: line["amount"] for line in s.receipt["lines"]} == {
-        "energy": "120.00", "time": "15.00", "session_fee": "5.00"}
+        "energy": "120.00",
+        "time": "15.00",
+        "session_fee": "5.00",
+    }
     assert [b.key for b in bills(s)] == [f"session:{s.pk}:capture"]
     assert result.news.event["final_cost"] == "140.00"
     assert_ledger_consistent()
 
 
 def test_idle_time_after_the_energy_stopped_is_billed_as_idle(station, driver, rule):
-    TariffRule.objects.filter(pk=rule.pk).update(idle_fee_per_minute=D("1.00"),
-                                                 idle_grace_minutes=5)
+    TariffRule.objects.filter(pk=rule.pk).update(
+        idle_fee_per_minute=D("1.00"), idle_grace_minutes=5
+    )
     t0 = base_time()
     session, tx = charging_session(driver, station, at=t0, limit=Limit("amount", amount=D("300")))
     meter(station, tx, wh=6_000, at=t0 + timedelta(minutes=10))
@@ -648,8 +867,9 @@ def test_idle_time_after_the_energy_stopped_is_billed_as_idle(station, driver, r
     ocpp_stop(station, tx, meter_stop=11_000, at=t0 + timedelta(minutes=30))
     s = fresh(session)
     # 20 min charging (10) + 10 min plugged in idle, 5 of them past the grace (5) + 120 + 5
-    assert s.final_cost == expected_total(s, energy_wh=10_000, seconds=1_200, idle=600) \
-        == D("140.00")
+    assert (
+        s.final_cost == expected_total(s, energy_wh=10_000, seconds=1_200, idle=600) == D("140.00")
+    )
     assert (s.receipt["charging_seconds"], s.receipt["idle_seconds"]) == (1_200, 600)
     assert wallet(driver).balance == D("860.00")
     assert_ledger_consistent()
@@ -662,7 +882,10 @@ def test_overrun_beyond_the_hold_comes_from_the_balance(station, driver):
     s = fresh(session)
     assert s.final_cost == D("140.00")
     assert (s.receipt["paid_from_hold"], s.receipt["paid_from_balance"], s.receipt["debt"]) == (
-        "50.00", "90.00", "0.00")
+        "50.00",
+        "90.00",
+        "0.00",
+    )
     w = wallet(driver)
     assert (w.balance, w.held, w.debt) == (D("860.00"), 0, 0)
     assert_ledger_consistent()
@@ -675,7 +898,10 @@ def test_overrun_beyond_the_balance_becomes_debt_never_a_negative_balance(statio
     ocpp_stop(station, tx, meter_stop=11_000, at=t0 + timedelta(minutes=30))
     s = fresh(session)
     assert (s.receipt["paid_from_hold"], s.receipt["paid_from_balance"], s.receipt["debt"]) == (
-        "50.00", "30.00", "60.00")
+        "50.00",
+        "30.00",
+        "60.00",
+    )
     w = wallet(client)
     assert (w.balance, w.held, w.debt) == (0, 0, D("60.00"))
     debt = Debt.objects.get()
@@ -693,7 +919,10 @@ def test_a_session_that_took_nothing_costs_its_session_fee_only(station, driver)
     ocpp_stop(station, tx, meter_stop=1_000, at=t0)
     s = fresh(session)
     assert (s.final_cost, wallet(driver).balance, wallet(driver).held) == (
-        D("5.00"), D("995.00"), 0)
+        D("5.00"),
+        D("995.00"),
+        0,
+    )
     assert_ledger_consistent()
 
 
@@ -710,11 +939,11 @@ def test_replayed_and_late_stop_transactions_bill_once(station, driver):
     assert late.news is None
     assert money_state() == after_bill
     s = fresh(session)
-    assert (s.final_cost, s.meter_stop_wh, s.settled_at) == (D("140.00"), 11_000,
-                                                              billed.settled_at)
+    assert (s.final_cost, s.meter_stop_wh, s.settled_at) == (D("140.00"), 11_000, billed.settled_at)
     assert len(bills(s)) == 1
     assert list(ParkedMessage.objects.values_list("reason", "transaction_id")) == [
-        ("already_stopped", tx)]
+        ("already_stopped", tx)
+    ]
     assert_ledger_consistent()
 
 
@@ -727,6 +956,7 @@ def test_stop_transaction_for_an_unknown_transaction_is_parked(station, driver):
 
 # -- id tags --------------------------------------------------------------------------------
 
+
 def test_an_owned_card_is_billed_to_its_owner_without_a_hold(station):
     owner = funded_client("100.00")
     IdTag.objects.create(id_tag="RFID-1", client=owner, kind=IdTag.Kind.RFID)
@@ -734,21 +964,30 @@ def test_an_owned_card_is_billed_to_its_owner_without_a_hold(station):
     started = ocpp_start(station, "RFID-1", at=t0, meter_start=0)
     session = ChargingSession.objects.get(transaction_id=started.transaction_id)
     assert (session.client, session.origin, session.status, session.limit_type) == (
-        owner, "id_tag", Status.CHARGING, "none")
+        owner,
+        "id_tag",
+        Status.CHARGING,
+        "none",
+    )
     assert (session.hold, session.hold_amount, session.id_tag) == (None, 0, "RFID-1")
     assert not Hold.objects.exists() and wallet(owner).held == 0
     # no limit and no hold: MeterValues never ask to stop it
     tx = started.transaction_id
-    assert meter(station, tx, wh=50_000, at=t0 + timedelta(minutes=20), power=50_000)[0].stop \
-        is None
+    assert (
+        meter(station, tx, wh=50_000, at=t0 + timedelta(minutes=20), power=50_000)[0].stop is None
+    )
     ocpp_stop(station, tx, meter_stop=60_000, at=t0 + timedelta(minutes=30))
     s = fresh(session)
     # 60 kWh x 12 + 30 min x 0.50 + 5
     assert s.final_cost == expected_total(s, energy_wh=60_000, seconds=1_800) == D("740.00")
     assert [(b.kind, b.key, b.amount) for b in bills(s)] == [
-        ("charge", f"session:{s.pk}:charge", D("740.00"))]
+        ("charge", f"session:{s.pk}:charge", D("740.00"))
+    ]
     assert (s.receipt["paid_from_hold"], s.receipt["paid_from_balance"], s.receipt["debt"]) == (
-        "0.00", "100.00", "640.00")
+        "0.00",
+        "100.00",
+        "640.00",
+    )
     w = wallet(owner)
     assert (w.balance, w.held, w.debt) == (0, 0, D("640.00"))
     again = money_state()
@@ -779,8 +1018,10 @@ def test_a_card_without_an_owner_is_parked_unbilled(station, driver, tag):
     ocpp_stop(station, started.transaction_id, meter_stop=9_000, at=t0 + timedelta(minutes=10))
     assert money_state() == before
     parked = ParkedMessage.objects.get()
-    assert (parked.reason, parked.transaction_id) == ("unbilled_transaction",
-                                                      started.transaction_id)
+    assert (parked.reason, parked.transaction_id) == (
+        "unbilled_transaction",
+        started.transaction_id,
+    )
     assert "8000 Wh" in parked.detail
 
 
@@ -794,10 +1035,13 @@ def test_an_owned_card_where_no_tariff_applies_is_parked_unbilled(station):
     ocpp_stop(station, tx, meter_stop=5_000, at=t0 + timedelta(minutes=10))
     assert not ChargingSession.objects.exists() and money_state() == before
     assert sorted(ParkedMessage.objects.values_list("action", "reason")) == [
-        ("StartTransaction", "unbilled_transaction"), ("StopTransaction", "unbilled_transaction")]
+        ("StartTransaction", "unbilled_transaction"),
+        ("StopTransaction", "unbilled_transaction"),
+    ]
 
 
 # -- clockwork -----------------------------------------------------------------------------
+
 
 def test_a_start_never_plugged_in_is_cancelled_after_10_minutes(station, driver):
     session = open_session(driver, station, Limit("amount", amount=D("100")))
@@ -818,7 +1062,8 @@ def test_cancel_unplugged_leaves_charging_sessions_alone(station, driver):
 
 @pytest.mark.parametrize("answer", ["rejected", "offline", "timeout"])
 def test_an_overlong_session_whose_stop_fails_is_closed_from_its_last_reading(
-        station, driver, charger, answer):
+    station, driver, charger, answer
+):
     t0 = timezone.now().replace(microsecond=0) - timedelta(hours=13)
     session, tx = charging_session(driver, station, at=t0, limit=Limit("none"))
     meter(station, tx, wh=6_000, at=t0 + timedelta(minutes=30))
@@ -843,16 +1088,18 @@ def test_an_overlong_session_whose_stop_fails_is_closed_from_its_last_reading(
     assert_ledger_consistent()
 
 
-def test_an_overlong_session_whose_stop_is_accepted_waits_for_the_charger(station, driver,
-                                                                          charger):
+def test_an_overlong_session_whose_stop_is_accepted_waits_for_the_charger(station, driver, charger):
     t0 = timezone.now().replace(microsecond=0) - timedelta(hours=13)
     session, tx = charging_session(driver, station, at=t0)
     assert sessions_stop_overlong(timezone.now() - timedelta(hours=2)) == 0  # not 12 h yet
     assert charger.calls == []
     assert sessions_stop_overlong() == 1
     s = fresh(session)
-    assert (s.status, s.stop_reason, s.stop_requested_by) == (Status.FINISHING,
-                                                              Reason.MAX_DURATION, "auto-stop")
+    assert (s.status, s.stop_reason, s.stop_requested_by) == (
+        Status.FINISHING,
+        Reason.MAX_DURATION,
+        "auto-stop",
+    )
     assert sessions_stop_overlong() == 0 and len(charger.calls) == 1
     ocpp_stop(station, tx, meter_stop=3_000, at=t0 + timedelta(hours=12, minutes=1))
     s = fresh(session)
@@ -860,8 +1107,9 @@ def test_an_overlong_session_whose_stop_is_accepted_waits_for_the_charger(statio
     assert_ledger_consistent()
 
 
-def test_a_stop_never_reported_is_closed_from_the_last_reading_after_30_minutes(station, driver,
-                                                                                charger):
+def test_a_stop_never_reported_is_closed_from_the_last_reading_after_30_minutes(
+    station, driver, charger
+):
     t0 = base_time()
     session, tx = charging_session(driver, station, at=t0, limit=Limit("amount", amount=D("300")))
     last = t0 + timedelta(minutes=30)
@@ -874,8 +1122,7 @@ def test_a_stop_never_reported_is_closed_from_the_last_reading_after_30_minutes(
     assert sessions_close_unreported(now + timedelta(minutes=31)) == 1
     state = money_state()
     assert sessions_close_unreported(now + timedelta(minutes=32)) == 0
-    assert session_close_unreported(session_id=session.pk, reason=Reason.NO_STOP_REPORTED) \
-        is False
+    assert session_close_unreported(session_id=session.pk, reason=Reason.NO_STOP_REPORTED) is False
     assert money_state() == state
     s = fresh(session)
     assert (s.status, s.stop_reason) == (Status.COMPLETED, Reason.DRIVER)
@@ -890,13 +1137,18 @@ def test_a_stop_never_reported_is_closed_from_the_last_reading_after_30_minutes(
 
 def test_closing_a_session_that_never_started_cancels_it(station, driver):
     session = open_session(driver, station, Limit("amount", amount=D("100")))
-    assert session_close_unreported(session_id=session.pk, reason=Reason.OPERATOR,
-                                    requested_by="staff:ops") is True
+    assert (
+        session_close_unreported(
+            session_id=session.pk, reason=Reason.OPERATOR, requested_by="staff:ops"
+        )
+        is True
+    )
     assert_unbilled_and_released(session, status=Status.CANCELLED, reason=Reason.OPERATOR)
     assert fresh(session).stop_requested_by == "staff:ops"
 
 
 # -- stop by the driver ----------------------------------------------------------------------
+
 
 def test_driver_stop_of_a_pending_session_cancels_it(station, driver, charger):
     session = open_session(driver, station, Limit("amount", amount=D("100")))
@@ -913,15 +1165,17 @@ def test_driver_stop_of_a_charging_session_sends_remote_stop(station, driver, ch
     result = session_stop(session_id=session.pk, requested_by="client:7", reason=Reason.DRIVER)
     assert charger.calls == [("RemoteStopTransaction", {"transactionId": tx})]
     assert (result.status, result.stop_reason, result.stop_requested_by) == (
-        Status.FINISHING, Reason.DRIVER, "client:7")
+        Status.FINISHING,
+        Reason.DRIVER,
+        "client:7",
+    )
     assert result.stop_requested_at is not None and not result.settled
     # asked again while finishing: returned as it is, nothing sent
     again = session_stop(session_id=session.pk, requested_by="client:7", reason=Reason.DRIVER)
     assert again.status == Status.FINISHING and len(charger.calls) == 1
     ocpp_stop(station, tx, meter_stop=11_000, at=t0 + timedelta(minutes=30), reason="Remote")
     s = fresh(session)
-    assert (s.status, s.stop_reason, s.final_cost) == (Status.COMPLETED, Reason.DRIVER,
-                                                       D("140.00"))
+    assert (s.status, s.stop_reason, s.final_cost) == (Status.COMPLETED, Reason.DRIVER, D("140.00"))
     state = money_state()
     done = session_stop(session_id=session.pk, requested_by="client:7", reason=Reason.DRIVER)
     assert (done.status, done.final_cost) == (Status.COMPLETED, D("140.00"))
@@ -929,37 +1183,51 @@ def test_driver_stop_of_a_charging_session_sends_remote_stop(station, driver, ch
     assert_ledger_consistent()
 
 
-@pytest.mark.parametrize(("answer", "error"), [("rejected", errors.StopFailed),
-                                               ("timeout", errors.StopFailed),
-                                               ("offline", errors.StationOffline)])
-def test_a_refused_driver_stop_leaves_the_session_charging(station, driver, charger, answer,
-                                                           error):
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        ("rejected", errors.StopFailed),
+        ("timeout", errors.StopFailed),
+        ("offline", errors.StationOffline),
+    ],
+)
+def test_a_refused_driver_stop_leaves_the_session_charging(station, driver, charger, answer, error):
     session, _ = charging_session(driver, station, at=base_time())
     charger.answers = [answer]
     with pytest.raises(error):
         session_stop(session_id=session.pk, requested_by="client:7", reason=Reason.DRIVER)
     s = fresh(session)
     assert (s.status, s.stop_requested_at, s.stop_reason, s.settled) == (
-        Status.CHARGING, None, "", False)
+        Status.CHARGING,
+        None,
+        "",
+        False,
+    )
     assert answer in s.failure_detail
     assert s.hold.status == "active" and bills(s) == []
     # the driver tries again and the charger takes it this time
-    assert session_stop(session_id=session.pk, requested_by="client:7",
-                        reason=Reason.DRIVER).status == Status.FINISHING
+    assert (
+        session_stop(session_id=session.pk, requested_by="client:7", reason=Reason.DRIVER).status
+        == Status.FINISHING
+    )
 
 
 def test_operator_stop_is_recorded_as_such(station, driver, charger):
     session, _ = charging_session(driver, station, at=base_time())
     s = session_stop(session_id=session.pk, requested_by="staff:ops", reason=Reason.OPERATOR)
-    assert (s.status, s.stop_reason, s.stop_requested_by) == (Status.FINISHING, Reason.OPERATOR,
-                                                              "staff:ops")
+    assert (s.status, s.stop_reason, s.stop_requested_by) == (
+        Status.FINISHING,
+        Reason.OPERATOR,
+        "staff:ops",
+    )
 
 
 def test_stop_transaction_before_the_remote_stop_answer(station, driver, charger):
     t0 = base_time()
     session, tx = charging_session(driver, station, at=t0, limit=Limit("amount", amount=D("300")))
     charger.on_call = lambda action, payload: ocpp_stop(
-        station, payload["transactionId"], meter_stop=11_000, at=t0 + timedelta(minutes=30))
+        station, payload["transactionId"], meter_stop=11_000, at=t0 + timedelta(minutes=30)
+    )
     result = session_stop(session_id=session.pk, requested_by="client:7", reason=Reason.DRIVER)
     assert (result.status, result.final_cost) == (Status.COMPLETED, D("140.00"))
     assert len(bills(result)) == 1 and wallet(driver).balance == D("860.00")

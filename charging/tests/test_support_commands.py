@@ -50,8 +50,10 @@ def billed_session(driver, station) -> ChargingSession:
 
 # -- session_stop ----------------------------------------------------------------------------
 
-def test_a_stop_without_yes_from_a_non_terminal_is_refused_and_sends_nothing(station, driver,
-                                                                            charger):
+
+def test_a_stop_without_yes_from_a_non_terminal_is_refused_and_sends_nothing(
+    station, driver, charger
+):
     session, _ = charging_session(driver, station, at=base_time())
     error = fails("session_stop", session.pk, stdin=io.StringIO("yes\n"))  # a pipe, not a tty
     assert error.returncode == 4 and "ABORTED" in str(error) and "--yes" in str(error)
@@ -102,11 +104,17 @@ def test_a_pending_session_is_cancelled_and_its_hold_released(station, driver, c
     assert_ledger_consistent()
 
 
-@pytest.mark.parametrize(("answer", "code", "exit_code"), [
-    ("rejected", "STOP_FAILED", 1), ("offline", "STATION_OFFLINE", 5),
-    ("timeout", "STOP_FAILED", 1)])
+@pytest.mark.parametrize(
+    ("answer", "code", "exit_code"),
+    [
+        ("rejected", "STOP_FAILED", 1),
+        ("offline", "STATION_OFFLINE", 5),
+        ("timeout", "STOP_FAILED", 1),
+    ],
+)
 def test_a_stop_the_charger_does_not_take_exits_non_zero_with_the_code(
-        station, driver, charger, answer, code, exit_code):
+    station, driver, charger, answer, code, exit_code
+):
     session, _ = charging_session(driver, station, at=base_time())
     charger.answers = [answer]
     error = fails("session_stop", session.pk, yes=True)
@@ -129,11 +137,15 @@ def test_close_bills_once_from_the_last_reading_without_the_charger(station, dri
     out, _ = run("session_stop", session.pk, close=True, yes=True, reason="charger offline")
     session = fresh(session)
     assert (session.status, session.meter_stop_wh, session.energy_wh) == (
-        Status.COMPLETED, 6_000, 5_000)
+        Status.COMPLETED,
+        6_000,
+        5_000,
+    )
     assert f"billed {session.final_cost} KGS for 5000 Wh" in out and "NOT told" in out
     assert charger.calls == [] and session.stop_requested_by.startswith("support:")
-    bills = LedgerTransaction.objects.filter(ref_type="session", ref_id=str(session.pk),
-                                             kind="capture")
+    bills = LedgerTransaction.objects.filter(
+        ref_type="session", ref_id=str(session.pk), kind="capture"
+    )
     assert bills.count() == 1
     # closing again: nothing more is billed
     out, _ = run("session_stop", session.pk, close=True, yes=True)
@@ -149,12 +161,13 @@ def test_an_unknown_session_exits_3(db):
 
 # -- session_refund --------------------------------------------------------------------------
 
-def test_a_refund_needs_confirmation_and_a_dry_run_changes_nothing(station, driver, charger,
-                                                                   staff):
+
+def test_a_refund_needs_confirmation_and_a_dry_run_changes_nothing(station, driver, charger, staff):
     session = billed_session(driver, station)
     state = money_state()
-    out, _ = run("session_refund", session.pk, "5", reason="stopped early", staff="aida",
-                 dry_run=True)
+    out, _ = run(
+        "session_refund", session.pk, "5", reason="stopped early", staff="aida", dry_run=True
+    )
     assert f"refundable {session.final_cost}" in out and "would refund 5.00 KGS" in out
     error = fails("session_refund", session.pk, "5", reason="stopped early", staff="aida")
     assert error.returncode == 4
@@ -164,11 +177,15 @@ def test_a_refund_needs_confirmation_and_a_dry_run_changes_nothing(station, driv
 def test_a_refund_credits_once_with_its_author_and_reason(station, driver, charger, staff):
     session = billed_session(driver, station)
     before = Wallet.objects.get(client=driver).balance
-    out, _ = run("session_refund", session.pk, "5.00", reason="stopped early", staff="aida",
-                 yes=True)
+    out, _ = run(
+        "session_refund", session.pk, "5.00", reason="stopped early", staff="aida", yes=True
+    )
     refund = LedgerTransaction.objects.get(kind="refund")
-    assert (refund.amount, refund.ref_type, refund.ref_id) == (D("5.00"), "session",
-                                                               str(session.pk))
+    assert (refund.amount, refund.ref_type, refund.ref_id) == (
+        D("5.00"),
+        "session",
+        str(session.pk),
+    )
     assert (refund.author, refund.reason) == (staff, "stopped early")
     assert refund.key.startswith(f"support:session:{session.pk}:refund:")
     assert Wallet.objects.get(client=driver).balance == before + D("5.00")
@@ -180,27 +197,29 @@ def test_a_refund_above_what_is_left_is_refused_with_its_code(station, driver, c
     session = billed_session(driver, station)
     state = money_state()
     too_much = session.final_cost + D("0.01")
-    out, _ = run("session_refund", session.pk, str(too_much), reason="x", staff="aida",
-                 dry_run=True)
+    out, _ = run(
+        "session_refund", session.pk, str(too_much), reason="x", staff="aida", dry_run=True
+    )
     assert "it would be refused: REFUND_EXCEEDS_CHARGE" in out
-    error = fails("session_refund", session.pk, str(too_much), reason="x", staff="aida",
-                  yes=True)
+    error = fails("session_refund", session.pk, str(too_much), reason="x", staff="aida", yes=True)
     assert (error.returncode, error.code) == (1, "REFUND_EXCEEDS_CHARGE")
     assert f"refundable={session.final_cost}" in str(error)
     assert money_state() == state
 
 
-def test_a_refund_needs_an_active_staff_user_and_a_known_session(station, driver, charger,
-                                                                 staff):
+def test_a_refund_needs_an_active_staff_user_and_a_known_session(station, driver, charger, staff):
     session = billed_session(driver, station)
     get_user_model().objects.create_user("bob", password="pw-0123456789")  # not staff
     state = money_state()
-    assert fails("session_refund", session.pk, "5", reason="x", staff="nobody",
-                 yes=True).returncode == 3
-    assert fails("session_refund", session.pk, "5", reason="x", staff="bob",
-                 yes=True).code == "NOT_STAFF"
-    assert fails("session_refund", 999_999, "5", reason="x", staff="aida",
-                 yes=True).returncode == 3
+    assert (
+        fails("session_refund", session.pk, "5", reason="x", staff="nobody", yes=True).returncode
+        == 3
+    )
+    assert (
+        fails("session_refund", session.pk, "5", reason="x", staff="bob", yes=True).code
+        == "NOT_STAFF"
+    )
+    assert fails("session_refund", 999_999, "5", reason="x", staff="aida", yes=True).returncode == 3
     error = fails("session_refund", session.pk, "1.005", reason="x", staff="aida", yes=True)
     assert "not an amount in whole cents" in str(error)
     assert money_state() == state

@@ -15,20 +15,40 @@ pytestmark = pytest.mark.django_db
 
 def start(station, *, id_tag="TAG", meter_start=1000, at=None, connector=1):
     at = at or timezone.now().replace(microsecond=0)
-    return transaction_start(station_id=station.pk, connector_id=connector, id_tag=id_tag,
-                             meter_start=meter_start, timestamp=at, reservation_id=None,
-                             now=timezone.now(), raw={})
+    return transaction_start(
+        station_id=station.pk,
+        connector_id=connector,
+        id_tag=id_tag,
+        meter_start=meter_start,
+        timestamp=at,
+        reservation_id=None,
+        now=timezone.now(),
+        raw={},
+    )
 
 
 def stop(station, tx_id, *, meter_stop=5000, at=None, readings=()):
-    return transaction_stop(station_id=station.pk, transaction_id=tx_id, meter_stop=meter_stop,
-                            timestamp=at or timezone.now(), id_tag=None, reason="Local",
-                            readings=list(readings), now=timezone.now(), raw={})
+    return transaction_stop(
+        station_id=station.pk,
+        transaction_id=tx_id,
+        meter_stop=meter_stop,
+        timestamp=at or timezone.now(),
+        id_tag=None,
+        reason="Local",
+        readings=list(readings),
+        now=timezone.now(),
+        raw={},
+    )
 
 
 def energy(value, unit="Wh", at=None, **kw):
-    return Reading(timestamp=at or timezone.now(), value=value,
-                   measurand="Energy.Active.Import.Register", unit=unit, **kw)
+    return Reading(
+        timestamp=at or timezone.now(),
+        value=value,
+        measurand="Energy.Active.Import.Register",
+        unit=unit,
+        **kw,
+    )
 
 
 def test_transaction_ids_come_from_a_sequence_and_are_unique(make_station):
@@ -65,11 +85,19 @@ def test_child_of_blocked_parent_is_blocked(make_station):
 def test_meter_values_normalise_kwh_and_advance_the_register(make_station):
     station = make_station()
     tx = start(station).transaction_id
-    meter_values_record(station_id=station.pk, connector_id=1, transaction_id=tx, raw={},
-                        readings=[energy("2.5", "kWh"),
-                                  Reading(timestamp=timezone.now(), value="7",
-                                          measurand="Power.Active.Import", unit="kW")],
-                        now=timezone.now())
+    meter_values_record(
+        station_id=station.pk,
+        connector_id=1,
+        transaction_id=tx,
+        raw={},
+        readings=[
+            energy("2.5", "kWh"),
+            Reading(
+                timestamp=timezone.now(), value="7", measurand="Power.Active.Import", unit="kW"
+            ),
+        ],
+        now=timezone.now(),
+    )
     samples = {s.measurand: s for s in MeterSample.objects.all()}
     assert samples["Energy.Active.Import.Register"].normalised_value == 2500
     assert samples["Power.Active.Import"].normalised_value == 7000
@@ -81,17 +109,28 @@ def test_duplicate_meter_values_are_stored_once(make_station):
     tx = start(station).transaction_id
     at = timezone.now()
     for _ in range(3):
-        meter_values_record(station_id=station.pk, connector_id=1, transaction_id=tx, raw={},
-                            readings=[energy("1500", at=at)], now=timezone.now())
+        meter_values_record(
+            station_id=station.pk,
+            connector_id=1,
+            transaction_id=tx,
+            raw={},
+            readings=[energy("1500", at=at)],
+            now=timezone.now(),
+        )
     assert MeterSample.objects.count() == 1
 
 
 def test_signed_data_is_kept_raw(make_station):
     station = make_station()
     tx = start(station).transaction_id
-    meter_values_record(station_id=station.pk, connector_id=1, transaction_id=tx, raw={},
-                        readings=[energy("AP;0;3;ALCV3ABBBISHMA", format="SignedData")],
-                        now=timezone.now())
+    meter_values_record(
+        station_id=station.pk,
+        connector_id=1,
+        transaction_id=tx,
+        raw={},
+        readings=[energy("AP;0;3;ALCV3ABBBISHMA", format="SignedData")],
+        now=timezone.now(),
+    )
     sample = MeterSample.objects.get()
     assert sample.value == "AP;0;3;ALCV3ABBBISHMA" and sample.normalised_value is None
 
@@ -101,8 +140,14 @@ def test_meter_going_backwards_is_parked_and_not_applied(make_station):
     tx = start(station, meter_start=1000).transaction_id
     t0 = timezone.now()
     for value, at in [("3000", t0), ("2000", t0 + timedelta(seconds=60))]:
-        meter_values_record(station_id=station.pk, connector_id=1, transaction_id=tx, raw={},
-                            readings=[energy(value, at=at)], now=timezone.now())
+        meter_values_record(
+            station_id=station.pk,
+            connector_id=1,
+            transaction_id=tx,
+            raw={},
+            readings=[energy(value, at=at)],
+            now=timezone.now(),
+        )
     assert OcppTransaction.objects.get().last_meter_wh == 3000
     assert ParkedMessage.objects.get().reason == "meter_backwards"
 
@@ -112,16 +157,28 @@ def test_older_meter_value_replayed_late_does_not_rewind(make_station):
     tx = start(station, meter_start=0).transaction_id
     t0 = timezone.now()
     for value, at in [("3000", t0 + timedelta(seconds=60)), ("2000", t0)]:
-        meter_values_record(station_id=station.pk, connector_id=1, transaction_id=tx, raw={},
-                            readings=[energy(value, at=at)], now=timezone.now())
+        meter_values_record(
+            station_id=station.pk,
+            connector_id=1,
+            transaction_id=tx,
+            raw={},
+            readings=[energy(value, at=at)],
+            now=timezone.now(),
+        )
     assert OcppTransaction.objects.get().last_meter_wh == 3000
     assert not ParkedMessage.objects.exists() and MeterSample.objects.count() == 2
 
 
 def test_meter_values_for_unknown_transaction_are_kept_and_parked(make_station):
     station = make_station()
-    meter_values_record(station_id=station.pk, connector_id=1, transaction_id=999, raw={"x": 1},
-                        readings=[energy("10")], now=timezone.now())
+    meter_values_record(
+        station_id=station.pk,
+        connector_id=1,
+        transaction_id=999,
+        raw={"x": 1},
+        readings=[energy("10")],
+        now=timezone.now(),
+    )
     assert MeterSample.objects.get().transaction_id is None
     parked = ParkedMessage.objects.get()
     assert (parked.reason, parked.transaction_id) == ("unknown_transaction", 999)
@@ -136,8 +193,7 @@ def test_stop_twice_stops_once(make_station):
     row = OcppTransaction.objects.get()
     assert (row.status, row.meter_stop, row.energy_wh) == ("stopped", 5000, 4000)
     # the tag has no owner: parked once for billing review, nothing else
-    assert list(ParkedMessage.objects.values_list("reason", flat=True)) == [
-        "unbilled_transaction"]
+    assert list(ParkedMessage.objects.values_list("reason", flat=True)) == ["unbilled_transaction"]
 
 
 def test_different_second_stop_is_parked_and_changes_nothing(make_station):
@@ -147,7 +203,8 @@ def test_different_second_stop_is_parked_and_changes_nothing(make_station):
     stop(station, tx, meter_stop=9000)
     assert OcppTransaction.objects.get().meter_stop == 5000
     assert ParkedMessage.objects.exclude(reason="unbilled_transaction").get().reason == (
-        "already_stopped")
+        "already_stopped"
+    )
 
 
 def test_stop_of_unknown_transaction_is_parked(make_station):
@@ -179,7 +236,8 @@ def test_stop_before_start_is_applied_and_parked(make_station):
     stop(station, tx, at=at - timedelta(hours=1))
     assert OcppTransaction.objects.get().status == "stopped"
     assert ParkedMessage.objects.exclude(reason="unbilled_transaction").get().reason == (
-        "stop_before_start")
+        "stop_before_start"
+    )
 
 
 def test_new_start_while_connector_has_open_transaction_is_flagged(make_station):

@@ -20,8 +20,14 @@ from .messages import message_for
 
 
 class ApiError(exceptions.APIException):
-    def __init__(self, code: str, *, status_code: int = status.HTTP_400_BAD_REQUEST,
-                 details: dict | None = None, message: str | None = None):
+    def __init__(
+        self,
+        code: str,
+        *,
+        status_code: int = status.HTTP_400_BAD_REQUEST,
+        details: dict | None = None,
+        message: str | None = None,
+    ):
         super().__init__(detail=message or code)
         self.code, self.status_code = code, status_code
         self.details = details or {}
@@ -56,8 +62,9 @@ def exception_handler(exc, context):
         code = next((c for kind, c in _DRF_CODES if isinstance(exc, kind)), "ERROR")
         details = _details(exc)
     message = getattr(exc, "message", None) or message_for(code, request)
-    response = Response({"error": {"code": code, "message": message, "details": details}},
-                        status=exc.status_code)
+    response = Response(
+        {"error": {"code": code, "message": message, "details": details}}, status=exc.status_code
+    )
     if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
         response["Retry-After"] = str(_retry_after(exc))
     for header in ("WWW-Authenticate",):
@@ -69,8 +76,11 @@ def exception_handler(exc, context):
 
 def _details(exc: exceptions.APIException) -> dict:
     if isinstance(exc, exceptions.ValidationError):
-        return {"fields": exc.detail} if isinstance(exc.detail, dict) else {
-            "non_field_errors": exc.detail}
+        return (
+            {"fields": exc.detail}
+            if isinstance(exc.detail, dict)
+            else {"non_field_errors": exc.detail}
+        )
     if isinstance(exc, exceptions.Throttled):
         return {"retry_after": _retry_after(exc) if exc.wait is not None else None}
     return {}

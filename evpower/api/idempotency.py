@@ -111,8 +111,10 @@ def request_key(request) -> str | None:
         return None
     key = request.META[_META]
     if not _VALID_KEY.fullmatch(key):
-        raise ApiError("VALIDATION_ERROR", details={"fields": {HEADER: [
-            "Must be 1 to 255 printable ASCII characters."]}})
+        raise ApiError(
+            "VALIDATION_ERROR",
+            details={"fields": {HEADER: ["Must be 1 to 255 printable ASCII characters."]}},
+        )
     return key
 
 
@@ -122,8 +124,13 @@ def request_fingerprint(request) -> str:
     body = request.data  # a ParseError (400) here is answered before any claim
     if isinstance(body, QueryDict):  # what DRF gives for no body (or form data)
         body = {name: values for name, values in body.lists()}
-    canonical = json.dumps([request.method, request.path, query, body], sort_keys=True,
-                           separators=(",", ":"), ensure_ascii=False, default=str)
+    canonical = json.dumps(
+        [request.method, request.path, query, body],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=str,
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -141,55 +148,81 @@ def _claim(*, client: Client, key: str, fingerprint: str, request) -> _Claim | I
         try:
             with transaction.atomic():
                 row = IdempotencyKey.objects.create(
-                    client=client, key=key, fingerprint=fingerprint, method=request.method,
-                    path=request.path[:500], claim=token, created_at=now, locked_at=now)
+                    client=client,
+                    key=key,
+                    fingerprint=fingerprint,
+                    method=request.method,
+                    path=request.path[:500],
+                    claim=token,
+                    created_at=now,
+                    locked_at=now,
+                )
             return _Claim(row.pk, token)
         except IntegrityError:
             pass  # the key exists (or existed a moment ago): look at it under a row lock
         with transaction.atomic():
-            row = IdempotencyKey.objects.select_for_update().filter(
-                client=client, key=key).first()
+            row = IdempotencyKey.objects.select_for_update().filter(client=client, key=key).first()
             if row is None:
                 continue  # purged or released meanwhile: claim it again
             if row.created_at <= now - key_ttl():  # expired, not purged yet: a new key
                 _reset(row, fingerprint=fingerprint, request=request, token=token, now=now)
                 return _Claim(row.pk, token)
             if row.fingerprint != fingerprint:
-                raise ApiError("IDEMPOTENCY_CONFLICT", details={"key": key},
-                               status_code=status.HTTP_422_UNPROCESSABLE_ENTITY)
+                raise ApiError(
+                    "IDEMPOTENCY_CONFLICT",
+                    details={"key": key},
+                    status_code=status.HTTP_422_UNPROCESSABLE_ENTITY,
+                )
             if row.state == IdempotencyKey.State.COMPLETED:
                 return row
             if row.locked_at <= now - stale_after():  # the first request died: take over
                 row.claim, row.locked_at = token, now
                 row.save(update_fields=["claim", "locked_at"])
                 return _Claim(row.pk, token)
-            raise ApiError("IDEMPOTENCY_IN_PROGRESS", status_code=status.HTTP_409_CONFLICT,
-                           details={"key": key})
+            raise ApiError(
+                "IDEMPOTENCY_IN_PROGRESS",
+                status_code=status.HTTP_409_CONFLICT,
+                details={"key": key},
+            )
     raise RuntimeError(f"could not claim idempotency key {key!r}")
 
 
-def _reset(row: IdempotencyKey, *, fingerprint: str, request, token: uuid.UUID,
-           now: datetime) -> None:
+def _reset(
+    row: IdempotencyKey, *, fingerprint: str, request, token: uuid.UUID, now: datetime
+) -> None:
     row.fingerprint, row.method, row.path = fingerprint, request.method, request.path[:500]
     row.state, row.claim, row.created_at, row.locked_at = (
-        IdempotencyKey.State.IN_PROGRESS, token, now, now)
+        IdempotencyKey.State.IN_PROGRESS,
+        token,
+        now,
+        now,
+    )
     row.completed_at, row.response_status, row.response_headers, row.response_body = (
-        None, None, {}, b"")
+        None,
+        None,
+        {},
+        b"",
+    )
     row.save()
 
 
 def _store(claim: _Claim, response) -> None:
     headers = {name: response[name] for name in REPLAYED_HEADERS if response.has_header(name)}
-    IdempotencyKey.objects.filter(pk=claim.pk, claim=claim.token,
-                                  state=IdempotencyKey.State.IN_PROGRESS).update(
-        state=IdempotencyKey.State.COMPLETED, completed_at=timezone.now(),
-        response_status=response.status_code, response_headers=headers,
-        response_body=response.content)
+    IdempotencyKey.objects.filter(
+        pk=claim.pk, claim=claim.token, state=IdempotencyKey.State.IN_PROGRESS
+    ).update(
+        state=IdempotencyKey.State.COMPLETED,
+        completed_at=timezone.now(),
+        response_status=response.status_code,
+        response_headers=headers,
+        response_body=response.content,
+    )
 
 
 def _release(claim: _Claim) -> None:
-    IdempotencyKey.objects.filter(pk=claim.pk, claim=claim.token,
-                                  state=IdempotencyKey.State.IN_PROGRESS).delete()
+    IdempotencyKey.objects.filter(
+        pk=claim.pk, claim=claim.token, state=IdempotencyKey.State.IN_PROGRESS
+    ).delete()
 
 
 def _replay(row: IdempotencyKey) -> HttpResponse:

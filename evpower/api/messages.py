@@ -12,42 +12,72 @@ from functools import cache
 LANGUAGES = ("ru", "ky", "en")
 
 MESSAGES: dict[str, dict[str, str]] = {
-    "VALIDATION_ERROR": {"en": "Some fields are invalid.",
-                         "ru": "Некоторые поля заполнены неверно.",
-                         "ky": "Айрым талаалар туура эмес толтурулган."},
-    "MALFORMED_REQUEST": {"en": "The request could not be read.",
-                          "ru": "Не удалось прочитать запрос.",
-                          "ky": "Сурамды окуу мүмкүн болгон жок."},
-    "UNAUTHENTICATED": {"en": "Please log in.", "ru": "Пожалуйста, войдите.",
-                        "ky": "Сураныч, кириңиз."},
-    "TOKEN_INVALID": {"en": "Your session has expired. Please log in again.",
-                      "ru": "Сессия истекла. Войдите снова.",
-                      "ky": "Сессия бүттү. Кайра кириңиз."},
-    "FORBIDDEN": {"en": "You are not allowed to do this.", "ru": "Это действие запрещено.",
-                  "ky": "Бул аракетке уруксат жок."},
+    "VALIDATION_ERROR": {
+        "en": "Some fields are invalid.",
+        "ru": "Некоторые поля заполнены неверно.",
+        "ky": "Айрым талаалар туура эмес толтурулган.",
+    },
+    "MALFORMED_REQUEST": {
+        "en": "The request could not be read.",
+        "ru": "Не удалось прочитать запрос.",
+        "ky": "Сурамды окуу мүмкүн болгон жок.",
+    },
+    "UNAUTHENTICATED": {
+        "en": "Please log in.",
+        "ru": "Пожалуйста, войдите.",
+        "ky": "Сураныч, кириңиз.",
+    },
+    "TOKEN_INVALID": {
+        "en": "Your session has expired. Please log in again.",
+        "ru": "Сессия истекла. Войдите снова.",
+        "ky": "Сессия бүттү. Кайра кириңиз.",
+    },
+    "FORBIDDEN": {
+        "en": "You are not allowed to do this.",
+        "ru": "Это действие запрещено.",
+        "ky": "Бул аракетке уруксат жок.",
+    },
     "NOT_FOUND": {"en": "Not found.", "ru": "Не найдено.", "ky": "Табылган жок."},
-    "METHOD_NOT_ALLOWED": {"en": "This method is not allowed here.",
-                           "ru": "Этот метод здесь не разрешён.",
-                           "ky": "Бул жерде бул ыкмага уруксат жок."},
-    "NOT_ACCEPTABLE": {"en": "Cannot answer in the requested format.",
-                       "ru": "Невозможно ответить в запрошенном формате.",
-                       "ky": "Суралган форматта жооп берүү мүмкүн эмес."},
-    "UNSUPPORTED_MEDIA_TYPE": {"en": "Send JSON.", "ru": "Отправьте JSON.",
-                               "ky": "JSON жөнөтүңүз."},
-    "RATE_LIMITED": {"en": "Too many requests. Please try again later.",
-                     "ru": "Слишком много запросов. Попробуйте позже.",
-                     "ky": "Өтө көп сурам. Кийинчерээк аракет кылыңыз."},
-    "SERVICE_UNAVAILABLE": {"en": "The service is temporarily unavailable. Please try again.",
-                            "ru": "Сервис временно недоступен. Попробуйте ещё раз.",
-                            "ky": "Кызмат убактылуу жеткиликсиз. Кайра аракет кылыңыз."},
-    "ERROR": {"en": "Something went wrong.", "ru": "Что-то пошло не так.",
-              "ky": "Бир нерсе туура эмес болду."},
+    "METHOD_NOT_ALLOWED": {
+        "en": "This method is not allowed here.",
+        "ru": "Этот метод здесь не разрешён.",
+        "ky": "Бул жерде бул ыкмага уруксат жок.",
+    },
+    "NOT_ACCEPTABLE": {
+        "en": "Cannot answer in the requested format.",
+        "ru": "Невозможно ответить в запрошенном формате.",
+        "ky": "Суралган форматта жооп берүү мүмкүн эмес.",
+    },
+    "UNSUPPORTED_MEDIA_TYPE": {
+        "en": "Send JSON.",
+        "ru": "Отправьте JSON.",
+        "ky": "JSON жөнөтүңүз.",
+    },
+    "RATE_LIMITED": {
+        "en": "Too many requests. Please try again later.",
+        "ru": "Слишком много запросов. Попробуйте позже.",
+        "ky": "Өтө көп сурам. Кийинчерээк аракет кылыңыз.",
+    },
+    "SERVICE_UNAVAILABLE": {
+        "en": "The service is temporarily unavailable. Please try again.",
+        "ru": "Сервис временно недоступен. Попробуйте ещё раз.",
+        "ky": "Кызмат убактылуу жеткиликсиз. Кайра аракет кылыңыз.",
+    },
+    "ERROR": {
+        "en": "Something went wrong.",
+        "ru": "Что-то пошло не так.",
+        "ky": "Бир нерсе туура эмес болду.",
+    },
 }
 
 
 # each app keeps its own codes in <app>/api/messages.py as MESSAGES = {code: {lang: text}}
-APP_MESSAGE_MODULES = ("accounts.api.messages", "stations.api.messages",
-                       "charging.api.messages", "payments.api.messages")
+APP_MESSAGE_MODULES = (
+    "accounts.api.messages",
+    "stations.api.messages",
+    "charging.api.messages",
+    "payments.api.messages",
+)
 
 
 @cache

@@ -22,15 +22,18 @@ from rest_framework import serializers
 class ErrorSerializer(serializers.Serializer):
     code = serializers.CharField(
         help_text="Stable machine-readable code the app switches on (VALIDATION_ERROR, "
-                  "NOT_FOUND, RATE_LIMITED, INSUFFICIENT_BALANCE, …). New codes may be added: "
-                  "treat an unknown one as a generic error.")
+        "NOT_FOUND, RATE_LIMITED, INSUFFICIENT_BALANCE, …). New codes may be added: "
+        "treat an unknown one as a generic error."
+    )
     message = serializers.CharField(
         help_text="Human message in the client's language (profile language, else "
-                  "Accept-Language: ru, ky or en).")
+        "Accept-Language: ru, ky or en)."
+    )
     details = serializers.DictField(
         child=serializers.JSONField(),
         help_text="Code-specific data. VALIDATION_ERROR: `fields` (field → messages) or "
-                  "`non_field_errors`; RATE_LIMITED: `retry_after` (seconds).")
+        "`non_field_errors`; RATE_LIMITED: `retry_after` (seconds).",
+    )
 
 
 class ErrorEnvelopeSerializer(serializers.Serializer):
@@ -43,8 +46,12 @@ def error_response(*codes: str, description: str = "") -> OpenApiResponse:
     return OpenApiResponse(ErrorEnvelopeSerializer, description=text)
 
 
-_RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"},
-                                "description": "Seconds to wait before retrying."}}
+_RETRY_AFTER = {
+    "Retry-After": {
+        "schema": {"type": "integer"},
+        "description": "Seconds to wait before retrying.",
+    }
+}
 
 
 class AutoSchema(SpectacularAutoSchema):
@@ -54,7 +61,8 @@ class AutoSchema(SpectacularAutoSchema):
             return None
         responses = operation.setdefault("responses", {})
         takes_input = "requestBody" in operation or any(
-            parameter.get("in") == "query" for parameter in operation.get("parameters", ()))
+            parameter.get("in") == "query" for parameter in operation.get("parameters", ())
+        )
         security = operation.get("security", ())
         # `security` lists the accepted schemes, {} meaning "anonymous too". Without any
         # scheme (e.g. /version) no token is looked at, so 401/403 cannot happen.
@@ -62,15 +70,18 @@ class AutoSchema(SpectacularAutoSchema):
         defaults = {
             "400": (takes_input, "VALIDATION_ERROR or MALFORMED_REQUEST"),
             "401": (reads_token, "UNAUTHENTICATED (no token) or TOKEN_INVALID"),
-            "403": (reads_token and {} not in security,
-                    "FORBIDDEN, CLIENT_BLOCKED or ACCOUNT_PENDING_DELETION"),
+            "403": (
+                reads_token and {} not in security,
+                "FORBIDDEN, CLIENT_BLOCKED or ACCOUNT_PENDING_DELETION",
+            ),
             "404": ("{" in path, "NOT_FOUND"),
             "429": (True, "RATE_LIMITED; wait Retry-After seconds"),
         }
         for code, (applies, description) in defaults.items():
             if applies and code not in responses:
                 responses[code] = self._get_response_for_code(
-                    OpenApiResponse(ErrorEnvelopeSerializer, description=description), code)
+                    OpenApiResponse(ErrorEnvelopeSerializer, description=description), code
+                )
                 if code == "429":
                     responses[code]["headers"] = dict(_RETRY_AFTER)
         return operation
@@ -84,6 +95,10 @@ class ClientJWTScheme(OpenApiAuthenticationExtension):
     priority = 1  # over drf-spectacular's own simplejwt extension, should the class extend it
 
     def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                "description": "Access token from POST /api/v1/auth/otp/verify "
-                               "(or a refresh), sent as `Authorization: Bearer <token>`."}
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "Access token from POST /api/v1/auth/otp/verify "
+            "(or a refresh), sent as `Authorization: Bearer <token>`.",
+        }

@@ -66,7 +66,8 @@ def limiter() -> RateLimiter:
         strategy = STRATEGIES[settings.THROTTLE_STRATEGY]
     except KeyError:
         raise ImproperlyConfigured(
-            f"THROTTLE_STRATEGY must be one of {sorted(STRATEGIES)}") from None
+            f"THROTTLE_STRATEGY must be one of {sorted(STRATEGIES)}"
+        ) from None
     return strategy(storage_from_string(url, wrap_exceptions=True, **options))
 
 
@@ -86,8 +87,9 @@ def parse_rate(rate: str) -> tuple[RateLimitItem, ...]:
 def rate_items(scope: str) -> tuple[RateLimitItem, ...]:
     rates = api_settings.DEFAULT_THROTTLE_RATES or {}
     if scope not in rates:
-        raise ImproperlyConfigured(f"No throttle rate for scope {scope!r} "
-                                   "in REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']")
+        raise ImproperlyConfigured(
+            f"No throttle rate for scope {scope!r} in REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']"
+        )
     rate = rates[scope]
     return parse_rate(rate) if rate else ()
 
@@ -146,8 +148,9 @@ class LimitsThrottle(BaseThrottle):
         except StorageError:
             if scope in settings.THROTTLE_FAIL_CLOSED_SCOPES:
                 logger.exception("throttle store unavailable: refusing scope %s", scope)
-                raise ApiError("SERVICE_UNAVAILABLE",
-                               status_code=status.HTTP_503_SERVICE_UNAVAILABLE) from None
+                raise ApiError(
+                    "SERVICE_UNAVAILABLE", status_code=status.HTTP_503_SERVICE_UNAVAILABLE
+                ) from None
             logger.exception("throttle store unavailable: not limiting scope %s", scope)
         return True
 
@@ -213,6 +216,7 @@ class MoneyIpRateThrottle(LimitsThrottle):
 
     def get_key(self, request, view):
         if getattr(view, "throttle_scope", None) != MONEY and not any(
-                issubclass(cls, MoneyRateThrottle) for cls in view.throttle_classes):
+            issubclass(cls, MoneyRateThrottle) for cls in view.throttle_classes
+        ):
             return None
         return f"ip:{client_ip(request)}"

@@ -14,9 +14,11 @@ API_VERSION = "1"
 
 class VersionSerializer(serializers.Serializer):
     minimum_app_version = serializers.CharField(
-        help_text="Oldest app version still supported: an older app must ask for an update.")
+        help_text="Oldest app version still supported: an older app must ask for an update."
+    )
     latest_app_version = serializers.CharField(
-        help_text="Newest released app version: an older app may suggest an update.")
+        help_text="Newest released app version: an older app may suggest an update."
+    )
     api_version = serializers.CharField(help_text="Major version of this API (the /api/vN/).")
 
 
@@ -29,10 +31,14 @@ class VersionView(APIView):
 
     @extend_schema(operation_id="version_retrieve", responses=VersionSerializer, tags=["meta"])
     def get(self, request):
-        response = Response(VersionSerializer({
-            "minimum_app_version": settings.APP_MINIMUM_VERSION,
-            "latest_app_version": settings.APP_LATEST_VERSION,
-            "api_version": API_VERSION,
-        }).data)
+        response = Response(
+            VersionSerializer(
+                {
+                    "minimum_app_version": settings.APP_MINIMUM_VERSION,
+                    "latest_app_version": settings.APP_LATEST_VERSION,
+                    "api_version": API_VERSION,
+                }
+            ).data
+        )
         response["Cache-Control"] = "public, max-age=300"
         return response

@@ -90,60 +90,106 @@ def kwh(wh: int) -> Decimal:
 
 def window_starts(w: Windows) -> tuple[tuple[str, str, datetime, str], ...]:
     """(data-metric suffix, label, start, the `Totals` field) of each window."""
-    return (("today", _("today"), w.today, "today"), ("7d", _("7 days"), w.week, "week"),
-            ("30d", _("30 days"), w.month, "month"))
+    return (
+        ("today", _("today"), w.today, "today"),
+        ("7d", _("7 days"), w.week, "week"),
+        ("30d", _("30 days"), w.month, "month"),
+    )
 
 
 def chart(title: str, kind: str, days: list[date], datasets: list[dict]) -> dict:
     labels = [formats.date_format(day, "M j") for day in days]
-    return {"title": title, "type": kind,
-            "data": json.dumps({"labels": labels, "datasets": datasets})}
+    return {
+        "title": title,
+        "type": kind,
+        "data": json.dumps({"labels": labels, "datasets": datasets}),
+    }
 
 
 def dataset(label: str, values: list, colour: str, suffix: str) -> dict:
     # numbers as strings: Chart.js reads them with +value, and no Decimal turns into a float
-    return {"label": label, "data": [str(v) for v in values], "backgroundColor": colour,
-            "borderColor": colour, "displayYAxis": True, "suffixYAxis": suffix,
-            "maxTicksXLimit": 10}
+    return {
+        "label": label,
+        "data": [str(v) for v in values],
+        "backgroundColor": colour,
+        "borderColor": colour,
+        "displayYAxis": True,
+        "suffixYAxis": suffix,
+        "maxTicksXLimit": 10,
+    }
 
 
 def charts_7_and_30(title: str, days: list[date], datasets: list[dict]) -> list[dict]:
     week = [{**d, "data": d["data"][-WEEK:]} for d in datasets]
-    return [chart(_("%(title)s, last 7 days") % {"title": title}, "bar", days[-WEEK:], week),
-            chart(_("%(title)s, last 30 days") % {"title": title}, "line", days, datasets)]
+    return [
+        chart(_("%(title)s, last 7 days") % {"title": title}, "bar", days[-WEEK:], week),
+        chart(_("%(title)s, last 30 days") % {"title": title}, "line", days, datasets),
+    ]
 
 
 # --- sections ----------------------------------------------------------------------------
+
 
 def network_now(request, w: Windows) -> Section | None:
     section = Section(_("The network now"))
     if may_open(request, Station):
         s = selectors.station_figures(request.user, w.now)
         section.metrics += [
-            Metric("stations-online", _("Stations online"), s.online,
-                   changelist(Station, online="yes"), _("of %(total)d") % {"total": s.total},
-                   "success"),
-            Metric("stations-offline", _("Stations offline"), s.offline,
-                   changelist(Station, online="no"),
-                   _("no open connection, or silent too long"), "danger" if s.offline else ""),
-            Metric("stations-faulted", _("Stations faulted"), s.faulted,
-                   changelist(Station, faulted="yes"),
-                   _("the station or a connector reports Faulted"),
-                   "danger" if s.faulted else ""),
+            Metric(
+                "stations-online",
+                _("Stations online"),
+                s.online,
+                changelist(Station, online="yes"),
+                _("of %(total)d") % {"total": s.total},
+                "success",
+            ),
+            Metric(
+                "stations-offline",
+                _("Stations offline"),
+                s.offline,
+                changelist(Station, online="no"),
+                _("no open connection, or silent too long"),
+                "danger" if s.offline else "",
+            ),
+            Metric(
+                "stations-faulted",
+                _("Stations faulted"),
+                s.faulted,
+                changelist(Station, faulted="yes"),
+                _("the station or a connector reports Faulted"),
+                "danger" if s.faulted else "",
+            ),
         ]
     if may_open(request, ChargingSession):
         c = selectors.session_figures(request.user, w)
-        section.metrics.append(Metric(
-            "sessions-active", _("Sessions active"), c.active,
-            changelist(ChargingSession, status__in=",".join(ChargingSession.ACTIVE_STATUSES)),
-            _("%(charging)d charging; the rest starting or stopping") % {"charging": c.charging}))
+        section.metrics.append(
+            Metric(
+                "sessions-active",
+                _("Sessions active"),
+                c.active,
+                changelist(ChargingSession, status__in=",".join(ChargingSession.ACTIVE_STATUSES)),
+                _("%(charging)d charging; the rest starting or stopping")
+                % {"charging": c.charging},
+            )
+        )
         section.metrics += [
-            Metric(f"failed-starts-{key}", _("Failed starts, %(window)s") % {"window": label},
-                   count, changelist(ChargingSession, status__exact=Status.FAILED,
-                                     created_at__gte=utc(start), created_at__lt=utc(w.end)),
-                   _("refused, unanswered or offline"), "warning" if count else "")
+            Metric(
+                f"failed-starts-{key}",
+                _("Failed starts, %(window)s") % {"window": label},
+                count,
+                changelist(
+                    ChargingSession,
+                    status__exact=Status.FAILED,
+                    created_at__gte=utc(start),
+                    created_at__lt=utc(w.end),
+                ),
+                _("refused, unanswered or offline"),
+                "warning" if count else "",
+            )
             for (key, label, start, _total), count in zip(
-                window_starts(w)[:2], (c.failed_today, c.failed_week), strict=True)]
+                window_starts(w)[:2], (c.failed_today, c.failed_week), strict=True
+            )
+        ]
     return section if section.metrics else None
 
 
@@ -155,16 +201,26 @@ def energy(request, w: Windows) -> Section | None:
     section = Section(_("Energy delivered (completed sessions, kWh)"), by_window=True)
     for key, label, start, total in window_starts(w):
         count = getattr(sessions, total)
-        section.metrics.append(Metric(
-            f"energy-{key}", _("Energy, %(window)s") % {"window": label},
-            kwh(getattr(wh, total)),
-            changelist(ChargingSession, status__exact=Status.COMPLETED,
-                       ended_at__gte=utc(start), ended_at__lt=utc(w.end)),
-            ngettext("%(count)d completed session", "%(count)d completed sessions", count)
-            % {"count": count}))
+        section.metrics.append(
+            Metric(
+                f"energy-{key}",
+                _("Energy, %(window)s") % {"window": label},
+                kwh(getattr(wh, total)),
+                changelist(
+                    ChargingSession,
+                    status__exact=Status.COMPLETED,
+                    ended_at__gte=utc(start),
+                    ended_at__lt=utc(w.end),
+                ),
+                ngettext("%(count)d completed session", "%(count)d completed sessions", count)
+                % {"count": count},
+            )
+        )
     section.charts = charts_7_and_30(
-        _("Energy per day"), e.days,
-        [dataset(_("kWh"), [kwh(v) for v in e.wh], CHART_COLOUR, _("kWh"))])
+        _("Energy per day"),
+        e.days,
+        [dataset(_("kWh"), [kwh(v) for v in e.wh], CHART_COLOUR, _("kWh"))],
+    )
     return section
 
 
@@ -177,18 +233,28 @@ def revenue(request, w: Windows) -> Section | None:
     for code, amounts in per_currency.items():
         sums = selectors.totals(amounts)
         for key, label, start, total in window_starts(w):
-            section.metrics.append(Metric(
-                f"revenue-{key}-{code.lower()}",
-                _("Revenue, %(window)s, %(currency)s") % {"window": label, "currency": code},
-                getattr(sums, total),
-                changelist(LedgerTransaction, ref_type=selectors.SESSION_REF,
-                           kind__in=",".join(selectors.REVENUE_KINDS), currency__exact=code,
-                           created_at__gte=utc(start), created_at__lt=utc(w.end)),
-                _("captures and charges less refunds")))
+            section.metrics.append(
+                Metric(
+                    f"revenue-{key}-{code.lower()}",
+                    _("Revenue, %(window)s, %(currency)s") % {"window": label, "currency": code},
+                    getattr(sums, total),
+                    changelist(
+                        LedgerTransaction,
+                        ref_type=selectors.SESSION_REF,
+                        kind__in=",".join(selectors.REVENUE_KINDS),
+                        currency__exact=code,
+                        created_at__gte=utc(start),
+                        created_at__lt=utc(w.end),
+                    ),
+                    _("captures and charges less refunds"),
+                )
+            )
     for code, amounts in per_currency.items():  # a chart per currency: one unit per axis
         section.charts += charts_7_and_30(
-            _("Revenue per day, %(currency)s") % {"currency": code}, r.days,
-            [dataset(code, amounts, CHART_COLOUR, code)])
+            _("Revenue per day, %(currency)s") % {"currency": code},
+            r.days,
+            [dataset(code, amounts, CHART_COLOUR, code)],
+        )
     return section
 
 
@@ -199,24 +265,39 @@ def attention(request, w: Windows) -> Section | None:
     if show_parked or show_review:
         p = selectors.parked_figures()
         if show_parked:
-            section.metrics.append(Metric(
-                "parked-messages", _("Parked charger messages"), p.unresolved,
-                changelist(ParkedMessage, resolved="no"),
-                _("answered, not applied: an operator decides"),
-                "warning" if p.unresolved else ""))
+            section.metrics.append(
+                Metric(
+                    "parked-messages",
+                    _("Parked charger messages"),
+                    p.unresolved,
+                    changelist(ParkedMessage, resolved="no"),
+                    _("answered, not applied: an operator decides"),
+                    "warning" if p.unresolved else "",
+                )
+            )
         if show_review:
-            section.metrics.append(Metric(
-                "billing-review", _("Unbilled transactions to review"), p.billing_review,
-                changelist(BillingReview, resolved="no"),
-                _("charged energy nobody was billed for, or a late stop"),
-                "warning" if p.billing_review else ""))
+            section.metrics.append(
+                Metric(
+                    "billing-review",
+                    _("Unbilled transactions to review"),
+                    p.billing_review,
+                    changelist(BillingReview, resolved="no"),
+                    _("charged energy nobody was billed for, or a late stop"),
+                    "warning" if p.billing_review else "",
+                )
+            )
     if may_open(request, ReconciliationIssue):
         count = selectors.open_reconciliation_issues()
-        section.metrics.append(Metric(
-            "reconciliation-open", _("Reconciliation discrepancies"), count,
-            changelist(ReconciliationIssue, resolved="no"),
-            _("provider statements that disagree with our payments"),
-            "danger" if count else ""))
+        section.metrics.append(
+            Metric(
+                "reconciliation-open",
+                _("Reconciliation discrepancies"),
+                count,
+                changelist(ReconciliationIssue, resolved="no"),
+                _("provider statements that disagree with our payments"),
+                "danger" if count else "",
+            )
+        )
     if may_open(request, Backup):
         section.metrics.append(backup_metric(selectors.backup_figures(w.now)))
     return section if section.metrics else None
@@ -224,8 +305,14 @@ def attention(request, w: Windows) -> Section | None:
 
 def backup_metric(b: selectors.BackupFigures) -> Metric:
     if b.latest is None:
-        return Metric("backup-status", _("Backup"), _("none yet"), changelist(Backup),
-                      _("no backup has run"), "danger")
+        return Metric(
+            "backup-status",
+            _("Backup"),
+            _("none yet"),
+            changelist(Backup),
+            _("no backup has run"),
+            "danger",
+        )
     latest = b.latest
     when = latest.finished_at or latest.created_at
     if b.last_ok_at is None:
@@ -235,10 +322,19 @@ def backup_metric(b: selectors.BackupFigures) -> Metric:
     if b.stale:
         note = _("%(note)s (older than a day)") % {"note": note}
     variant = "danger" if b.stale or latest.status == Backup.Status.FAILED else "success"
-    status = {Backup.Status.OK: _("OK"), Backup.Status.FAILED: _("failed"),
-              Backup.Status.RUNNING: _("running")}.get(latest.status, latest.status)
-    return Metric("backup-status", _("Latest backup: %(when)s") % {"when": shown(when)}, status,
-        reverse("admin:maintenance_backup_change", args=[latest.pk]), note, variant)
+    status = {
+        Backup.Status.OK: _("OK"),
+        Backup.Status.FAILED: _("failed"),
+        Backup.Status.RUNNING: _("running"),
+    }.get(latest.status, latest.status)
+    return Metric(
+        "backup-status",
+        _("Latest backup: %(when)s") % {"when": shown(when)},
+        status,
+        reverse("admin:maintenance_backup_change", args=[latest.pk]),
+        note,
+        variant,
+    )
 
 
 @dataclass(frozen=True)
@@ -255,19 +351,37 @@ def top_stations(request, w: Windows) -> list[TopRow] | None:
     if not may_open(request, ChargingSession):
         return None
     link_stations = may_open(request, Station)
-    return [TopRow(
-        identity=t.identity, location=t.location,
-        station_href=reverse("admin:stations_station_change", args=[t.station_id])
-        if link_stations else "",
-        kwh=kwh(t.wh), sessions=t.sessions,
-        sessions_href=changelist(ChargingSession, station__id__exact=t.station_id,
-                                 status__exact=Status.COMPLETED, ended_at__gte=utc(w.month),
-                                 ended_at__lt=utc(w.end)))
-        for t in selectors.top_stations(request.user, w)]
+    return [
+        TopRow(
+            identity=t.identity,
+            location=t.location,
+            station_href=reverse("admin:stations_station_change", args=[t.station_id])
+            if link_stations
+            else "",
+            kwh=kwh(t.wh),
+            sessions=t.sessions,
+            sessions_href=changelist(
+                ChargingSession,
+                station__id__exact=t.station_id,
+                status__exact=Status.COMPLETED,
+                ended_at__gte=utc(w.month),
+                ended_at__lt=utc(w.end),
+            ),
+        )
+        for t in selectors.top_stations(request.user, w)
+    ]
 
 
 def dashboard(request) -> dict:
     w = selectors.windows()
-    sections = [s for s in (network_now(request, w), energy(request, w), revenue(request, w),
-                            attention(request, w)) if s is not None]
+    sections = [
+        s
+        for s in (
+            network_now(request, w),
+            energy(request, w),
+            revenue(request, w),
+            attention(request, w),
+        )
+        if s is not None
+    ]
     return {"sections": sections, "top_stations": top_stations(request, w)}

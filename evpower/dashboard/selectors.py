@@ -63,8 +63,13 @@ class Windows:
 def windows(now: datetime | None = None) -> Windows:
     now = now or timezone.now()
     today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return Windows(now=now, today=today, week=today - timedelta(days=WEEK - 1),
-                   month=today - timedelta(days=DAYS - 1), end=today + timedelta(days=1))
+    return Windows(
+        now=now,
+        today=today,
+        week=today - timedelta(days=WEEK - 1),
+        month=today - timedelta(days=DAYS - 1),
+        end=today + timedelta(days=1),
+    )
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,7 @@ def totals(per_day: list) -> Totals:
 
 # --- stations ----------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class StationFigures:
     total: int
@@ -92,13 +98,20 @@ class StationFigures:
 
 def station_figures(user, now: datetime) -> StationFigures:
     counts = scope_queryset(Station.objects.all(), user).aggregate(
-        total=Count("pk"), online=Count("pk", filter=online_q(now)),
-        faulted=Count("pk", filter=faulted_q()))
-    return StationFigures(total=counts["total"], online=counts["online"],
-                          offline=counts["total"] - counts["online"], faulted=counts["faulted"])
+        total=Count("pk"),
+        online=Count("pk", filter=online_q(now)),
+        faulted=Count("pk", filter=faulted_q()),
+    )
+    return StationFigures(
+        total=counts["total"],
+        online=counts["online"],
+        offline=counts["total"] - counts["online"],
+        faulted=counts["faulted"],
+    )
 
 
 # --- sessions ----------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class SessionFigures:
@@ -110,12 +123,16 @@ class SessionFigures:
 
 def session_figures(user, w: Windows) -> SessionFigures:
     failed = Q(status=Status.FAILED, created_at__gte=w.week, created_at__lt=w.end)
-    counts = (scope_queryset(ChargingSession.objects.all(), user)
-              .filter(Q(status__in=ChargingSession.ACTIVE_STATUSES) | failed)
-              .aggregate(active=Count("pk", filter=Q(status__in=ChargingSession.ACTIVE_STATUSES)),
-                         charging=Count("pk", filter=Q(status=Status.CHARGING)),
-                         failed_week=Count("pk", filter=failed),
-                         failed_today=Count("pk", filter=failed & Q(created_at__gte=w.today))))
+    counts = (
+        scope_queryset(ChargingSession.objects.all(), user)
+        .filter(Q(status__in=ChargingSession.ACTIVE_STATUSES) | failed)
+        .aggregate(
+            active=Count("pk", filter=Q(status__in=ChargingSession.ACTIVE_STATUSES)),
+            charging=Count("pk", filter=Q(status=Status.CHARGING)),
+            failed_week=Count("pk", filter=failed),
+            failed_today=Count("pk", filter=failed & Q(created_at__gte=w.today)),
+        )
+    )
     return SessionFigures(**counts)
 
 
@@ -123,7 +140,8 @@ def completed_sessions(user, w: Windows):
     """Sessions billed as charged (status completed) that ended in the last 30 days: the
     source of the energy figures and of the top stations."""
     return scope_queryset(ChargingSession.objects.all(), user).filter(
-        status=Status.COMPLETED, ended_at__gte=w.month, ended_at__lt=w.end)
+        status=Status.COMPLETED, ended_at__gte=w.month, ended_at__lt=w.end
+    )
 
 
 @dataclass(frozen=True)
@@ -142,12 +160,20 @@ class EnergyFigures:
 
 
 def energy_by_day(user, w: Windows) -> EnergyFigures:
-    rows = (completed_sessions(user, w).annotate(day=TruncDate("ended_at", tzinfo=UTC))
-            .values("day").annotate(wh=Sum("energy_wh"), sessions=Count("pk")).order_by())
+    rows = (
+        completed_sessions(user, w)
+        .annotate(day=TruncDate("ended_at", tzinfo=UTC))
+        .values("day")
+        .annotate(wh=Sum("energy_wh"), sessions=Count("pk"))
+        .order_by()
+    )
     found = {row["day"]: row for row in rows}
     days = w.days
-    return EnergyFigures(days=days, wh=[found[d]["wh"] if d in found else 0 for d in days],
-                         sessions=[found[d]["sessions"] if d in found else 0 for d in days])
+    return EnergyFigures(
+        days=days,
+        wh=[found[d]["wh"] if d in found else 0 for d in days],
+        sessions=[found[d]["sessions"] if d in found else 0 for d in days],
+    )
 
 
 @dataclass(frozen=True)
@@ -161,16 +187,26 @@ class TopStation:
 
 def top_stations(user, w: Windows, limit: int = TOP_STATIONS) -> list[TopStation]:
     """The stations that delivered the most energy in completed sessions over 30 days."""
-    rows = (completed_sessions(user, w)
-            .values("station_id", "station__identity", "station__location__name")
-            .annotate(wh=Sum("energy_wh"), sessions=Count("pk"))
-            .order_by("-wh", "station__identity")[:limit])
-    return [TopStation(station_id=r["station_id"], identity=r["station__identity"],
-                       location=r["station__location__name"] or "", wh=r["wh"],
-                       sessions=r["sessions"]) for r in rows]
+    rows = (
+        completed_sessions(user, w)
+        .values("station_id", "station__identity", "station__location__name")
+        .annotate(wh=Sum("energy_wh"), sessions=Count("pk"))
+        .order_by("-wh", "station__identity")[:limit]
+    )
+    return [
+        TopStation(
+            station_id=r["station_id"],
+            identity=r["station__identity"],
+            location=r["station__location__name"] or "",
+            wh=r["wh"],
+            sessions=r["sessions"],
+        )
+        for r in rows
+    ]
 
 
 # --- money -------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class RevenueFigures:
@@ -187,21 +223,31 @@ class RevenueFigures:
 
 
 def revenue_by_day(w: Windows) -> RevenueFigures:
-    rows = (LedgerTransaction.objects
-            .filter(ref_type=SESSION_REF, kind__in=REVENUE_KINDS,
-                    created_at__gte=w.month, created_at__lt=w.end)
-            .annotate(day=TruncDate("created_at", tzinfo=UTC))
-            .values("day", "currency")
-            .annotate(earned=Sum("amount", filter=Q(kind__in=EARNED_KINDS), default=ZERO),
-                      refunded=Sum("amount", filter=Q(kind=LedgerTransaction.Kind.REFUND),
-                                   default=ZERO))
-            .order_by())
+    rows = (
+        LedgerTransaction.objects.filter(
+            ref_type=SESSION_REF,
+            kind__in=REVENUE_KINDS,
+            created_at__gte=w.month,
+            created_at__lt=w.end,
+        )
+        .annotate(day=TruncDate("created_at", tzinfo=UTC))
+        .values("day", "currency")
+        .annotate(
+            earned=Sum("amount", filter=Q(kind__in=EARNED_KINDS), default=ZERO),
+            refunded=Sum("amount", filter=Q(kind=LedgerTransaction.Kind.REFUND), default=ZERO),
+        )
+        .order_by()
+    )
     found: dict[str, dict[date, Decimal]] = defaultdict(dict)
     for row in rows:
         found[row["currency"]][row["day"]] = money(row["earned"] - row["refunded"])
     days = w.days
-    return RevenueFigures(days=days, per_currency={
-        code: [by_day.get(d, ZERO) for d in days] for code, by_day in sorted(found.items())})
+    return RevenueFigures(
+        days=days,
+        per_currency={
+            code: [by_day.get(d, ZERO) for d in days] for code, by_day in sorted(found.items())
+        },
+    )
 
 
 def open_reconciliation_issues() -> int:
@@ -211,6 +257,7 @@ def open_reconciliation_issues() -> int:
 
 # --- needs an operator -------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class ParkedFigures:
     unresolved: int  # every parked charger message nobody resolved
@@ -219,7 +266,8 @@ class ParkedFigures:
 
 def parked_figures() -> ParkedFigures:
     counts = ParkedMessage.objects.filter(resolved_at__isnull=True).aggregate(
-        unresolved=Count("pk"), billing_review=Count("pk", filter=Q(reason__in=REVIEW_REASONS)))
+        unresolved=Count("pk"), billing_review=Count("pk", filter=Q(reason__in=REVIEW_REASONS))
+    )
     return ParkedFigures(**counts)
 
 
@@ -231,10 +279,17 @@ class BackupFigures:
 
 
 def backup_figures(now: datetime) -> BackupFigures:
-    last_ok = (Backup.objects.filter(status=Backup.Status.OK, finished_at__isnull=False)
-               .order_by("-finished_at").values("finished_at")[:1])
-    latest = Backup.objects.annotate(last_ok_at=Subquery(last_ok)).order_by(
-        "-created_at", "-id").first()
+    last_ok = (
+        Backup.objects.filter(status=Backup.Status.OK, finished_at__isnull=False)
+        .order_by("-finished_at")
+        .values("finished_at")[:1]
+    )
+    latest = (
+        Backup.objects.annotate(last_ok_at=Subquery(last_ok)).order_by("-created_at", "-id").first()
+    )
     last_ok_at = latest.last_ok_at if latest is not None else None
-    return BackupFigures(latest=latest, last_ok_at=last_ok_at,
-                         stale=last_ok_at is None or last_ok_at < now - BACKUP_MAX_AGE)
+    return BackupFigures(
+        latest=latest,
+        last_ok_at=last_ok_at,
+        stale=last_ok_at is None or last_ok_at < now - BACKUP_MAX_AGE,
+    )

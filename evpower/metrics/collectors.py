@@ -24,18 +24,22 @@ BREAKER_STATES = {"closed": 0, "half-open": 1, "open": 2}
 
 
 def _connected_family() -> GaugeMetricFamily:
-    return GaugeMetricFamily("evpower_chargers_connected",
-                             "Stations whose socket is open and that were heard from recently.")
+    return GaugeMetricFamily(
+        "evpower_chargers_connected",
+        "Stations whose socket is open and that were heard from recently.",
+    )
 
 
 def _sessions_family() -> GaugeMetricFamily:
-    return GaugeMetricFamily("evpower_charging_sessions", "Charging sessions by status.",
-                             labels=["status"])
+    return GaugeMetricFamily(
+        "evpower_charging_sessions", "Charging sessions by status.", labels=["status"]
+    )
 
 
 def _payments_family() -> GaugeMetricFamily:
-    return GaugeMetricFamily("evpower_payments", "Payments by provider and status.",
-                             labels=["provider", "status"])
+    return GaugeMetricFamily(
+        "evpower_payments", "Payments by provider and status.", labels=["provider", "status"]
+    )
 
 
 class DatabaseCollector(Collector):
@@ -53,11 +57,15 @@ class DatabaseCollector(Collector):
 
         try:
             connected = stations_online().count()
-            sessions = dict(ChargingSession.objects.order_by().values_list("status")
-                            .annotate(n=Count("id")))
-            payments = {(provider, status): n for provider, status, n in
-                        Payment.objects.order_by().values_list("provider", "status")
-                        .annotate(n=Count("id"))}
+            sessions = dict(
+                ChargingSession.objects.order_by().values_list("status").annotate(n=Count("id"))
+            )
+            payments = {
+                (provider, status): n
+                for provider, status, n in Payment.objects.order_by()
+                .values_list("provider", "status")
+                .annotate(n=Count("id"))
+            }
         except Exception as exc:  # the rest of /metrics must still come through
             log.warning("metrics: database gauges unavailable: %s", exc)
             return
@@ -79,7 +87,8 @@ def _breaker_family() -> GaugeMetricFamily:
     return GaugeMetricFamily(
         "evpower_payment_circuit_breaker_state",
         "Circuit breaker per payment provider in this process: 0 closed, 1 half-open, 2 open.",
-        labels=["provider"])
+        labels=["provider"],
+    )
 
 
 class BreakerCollector(Collector):
@@ -96,9 +105,11 @@ class BreakerCollector(Collector):
 
 
 def _tasks_family() -> CounterMetricFamily:
-    return CounterMetricFamily("evpower_celery_tasks",
-                               "Celery task runs by task and outcome, counted by the workers.",
-                               labels=["task", "outcome"])
+    return CounterMetricFamily(
+        "evpower_celery_tasks",
+        "Celery task runs by task and outcome, counted by the workers.",
+        labels=["task", "outcome"],
+    )
 
 
 @functools.cache
@@ -118,8 +129,9 @@ class CeleryTaskCollector(Collector):
         from django.core.cache import cache
 
         names = _task_names()
-        keys = {counter_key(name, outcome): (name, outcome)
-                for name in names for outcome in OUTCOMES}
+        keys = {
+            counter_key(name, outcome): (name, outcome) for name in names for outcome in OUTCOMES
+        }
         try:
             counts = cache.get_many(list(keys))
         except Exception as exc:

@@ -12,32 +12,49 @@ from ocpp_bridge.protocol.frames import Call, CallError, CallResult, Frame
 OCPP_ACTIONS = frozenset(action.value for action in Action)
 
 OCPP_MESSAGES = Counter(
-    "evpower_ocpp_messages", "Frames received from chargers, by action and how we answered "
-    "(accepted, call_error; reply: an answer to one of our calls).", ["action", "outcome"])
+    "evpower_ocpp_messages",
+    "Frames received from chargers, by action and how we answered "
+    "(accepted, call_error; reply: an answer to one of our calls).",
+    ["action", "outcome"],
+)
 OCPP_HANDLING_SECONDS = Histogram(
-    "evpower_ocpp_handling_seconds", "Seconds from a charger's frame received to our reply "
-    "sent.", ["action"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0))
+    "evpower_ocpp_handling_seconds",
+    "Seconds from a charger's frame received to our reply sent.",
+    ["action"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
 OCPP_COMMANDS = Counter(
-    "evpower_ocpp_commands", "Commands sent to chargers, by action and result "
-    "(accepted, rejected, call_error, timeout, offline, busy, invalid).", ["action", "result"])
+    "evpower_ocpp_commands",
+    "Commands sent to chargers, by action and result "
+    "(accepted, rejected, call_error, timeout, offline, busy, invalid).",
+    ["action", "result"],
+)
 PAYMENT_AUTH_FAILURES = Counter(
-    "evpower_payment_auth_failures", "Provider callbacks refused for a bad signature or "
-    "credentials, by provider.", ["provider"])
+    "evpower_payment_auth_failures",
+    "Provider callbacks refused for a bad signature or credentials, by provider.",
+    ["provider"],
+)
 RATE_LIMIT_REJECTIONS = Counter(
     "evpower_rate_limit_rejections",
     "Requests refused for a rate limit, by scope (API throttle scopes; ws_connections and "
     "ws_attempts for WebSocket handshakes).",
-    ["scope"])
+    ["scope"],
+)
 
 LIVE_NEWS_DROPPED = Counter(
-    "evpower_live_news_dropped", "Live-view news (statuses, session figures) not delivered to "
+    "evpower_live_news_dropped",
+    "Live-view news (statuses, session figures) not delivered to "
     "the apps, by reason: backlog (too much queued), timeout or error (the channel layer "
-    "failed), unavailable (dropped while it was failing).", ["reason"])
+    "failed), unavailable (dropped while it was failing).",
+    ["reason"],
+)
 
 BATCH_ROW_FAILURES = Counter(
-    "evpower_batch_row_failures", "Rows a batch job (expiry, sweeps, notices) could not "
-    "handle and went past, by job (evpower/batch.py).", ["job"])
+    "evpower_batch_row_failures",
+    "Rows a batch job (expiry, sweeps, notices) could not "
+    "handle and went past, by job (evpower/batch.py).",
+    ["job"],
+)
 
 
 def _action_label(action: str) -> str:

@@ -17,8 +17,9 @@ from . import collectors, registry  # noqa: F401 - registered in the default reg
 @never_cache
 @require_safe
 def metrics(request: HttpRequest) -> HttpResponse:
-    refusal = operator_refusal(request, token=settings.METRICS_TOKEN,
-                               allowed_ips=settings.METRICS_ALLOWED_IPS)
+    refusal = operator_refusal(
+        request, token=settings.METRICS_TOKEN, allowed_ips=settings.METRICS_ALLOWED_IPS
+    )
     if refusal is not None:
         return refusal
     return ExportToDjangoView(request)

@@ -41,7 +41,8 @@ def database_connection() -> BaseDatabaseWrapper:
                 # libpq counts whole seconds, at least 2
                 options["connect_timeout"] = max(2, math.ceil(settings.HEALTH_CHECK_TIMEOUT))
             wrapper = load_backend(configured["ENGINE"]).DatabaseWrapper(
-                {**configured, "OPTIONS": options, "CONN_MAX_AGE": 0}, alias=HEALTH_DB_ALIAS)
+                {**configured, "OPTIONS": options, "CONN_MAX_AGE": 0}, alias=HEALTH_DB_ALIAS
+            )
             wrapper.inc_thread_sharing()  # used from whichever probe thread runs the check
             _db = (key, wrapper)
         return _db[1]
@@ -66,8 +67,9 @@ def database() -> dict[str, Any]:
 
 def redis_server() -> dict[str, Any]:
     timeout = settings.HEALTH_CHECK_TIMEOUT
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=timeout,
-                                  socket_connect_timeout=timeout)
+    client = redis.Redis.from_url(
+        settings.REDIS_URL, socket_timeout=timeout, socket_connect_timeout=timeout
+    )
     try:
         client.ping()
     finally:
@@ -85,8 +87,7 @@ def channel_layer() -> dict[str, Any]:
         try:
             channel = await layer.new_channel()
             await layer.send(channel, {"type": "health.ping", "nonce": nonce})
-            message = await asyncio.wait_for(layer.receive(channel),
-                                             settings.HEALTH_CHECK_TIMEOUT)
+            message = await asyncio.wait_for(layer.receive(channel), settings.HEALTH_CHECK_TIMEOUT)
             return message.get("nonce") == nonce
         finally:
             if hasattr(layer, "close_pools"):
@@ -130,8 +131,11 @@ def beat() -> dict[str, Any]:
         return {"ok": False, "last_tick_age_seconds": None, "error": "no tick recorded"}
     age = round(time.time() - last, 1)
     fresh = age <= settings.HEALTH_BEAT_MAX_AGE_SECONDS
-    return {"ok": fresh, "last_tick_age_seconds": age,
-            **({} if fresh else {"error": "beat has not ticked recently"})}
+    return {
+        "ok": fresh,
+        "last_tick_age_seconds": age,
+        **({} if fresh else {"error": "beat has not ticked recently"}),
+    }
 
 
 def chargers() -> dict[str, Any]:

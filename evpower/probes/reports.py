@@ -68,20 +68,24 @@ def _critical() -> dict[str, Check]:
 def _ready() -> Report:
     results = run_checks(_critical())
     ok = all(result["ok"] for result in results.values())
-    return Report(200 if ok else 503, {"status": "ok" if ok else "unavailable",
-                                       "checks": results})
+    return Report(200 if ok else 503, {"status": "ok" if ok else "unavailable", "checks": results})
 
 
 def _detailed() -> Report:
     critical = _critical()
-    named: dict[str, Check] = {**critical, "channel_layer": checks.channel_layer,
-                               "cache": checks.cache_round_trip, "chargers": checks.chargers}
+    named: dict[str, Check] = {
+        **critical,
+        "channel_layer": checks.channel_layer,
+        "cache": checks.cache_round_trip,
+        "chargers": checks.chargers,
+    }
     if checks.broker_configured():
         named.update(celery=checks.celery_workers, beat=checks.beat)
     results = run_checks(named)
     if not checks.broker_configured():
-        results.update(celery={"ok": True, "configured": False},
-                       beat={"ok": True, "configured": False})
+        results.update(
+            celery={"ok": True, "configured": False}, beat={"ok": True, "configured": False}
+        )
     if not all(results[name]["ok"] for name in critical):
         status, http_status = "unavailable", 503
     elif not all(result["ok"] for result in results.values()):

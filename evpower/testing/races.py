@@ -24,8 +24,9 @@ def connect() -> None:
             time.sleep(0.2)
 
 
-def run_in_threads(tasks: Iterable[tuple[Callable, ...]], threads: int,
-                   timeout: float = 120) -> None:
+def run_in_threads(
+    tasks: Iterable[tuple[Callable, ...]], threads: int, timeout: float = 120
+) -> None:
     """Run `(fn, *args)` tasks on `threads` threads that all start at the same moment;
     fails when a thread is still running after `timeout` (a deadlock, say)."""
     work: queue.Queue = queue.Queue()

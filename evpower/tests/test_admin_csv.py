@@ -41,10 +41,15 @@ _n = itertools.count(1)
 
 # -- factories -----------------------------------------------------------------------------
 
+
 def a_station(owner=None) -> Station:
     n = next(_n)
-    station = station_create(identity=f"CP-CSV{n}", location_name=f"Site {n}", connectors=2,
-                             password="station-password-0001").station
+    station = station_create(
+        identity=f"CP-CSV{n}",
+        location_name=f"Site {n}",
+        connectors=2,
+        password="station-password-0001",
+    ).station
     if owner is not None:
         Location.objects.filter(pk=station.location_id).update(owner=owner)
     return station
@@ -54,23 +59,42 @@ def a_driver(phone: str | None = None) -> Client:
     return Client.objects.create(phone=phone or f"+99655{next(_n):07d}")
 
 
-def a_session(station: Station, driver: Client, *, status=Status.COMPLETED,
-              **fields) -> ChargingSession:
+def a_session(
+    station: Station, driver: Client, *, status=Status.COMPLETED, **fields
+) -> ChargingSession:
     ended = status in (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
-    defaults = {"energy_wh": 2500, "cost": Decimal("30.00"),
-                "final_cost": Decimal("30.00") if ended else None}
+    defaults = {
+        "energy_wh": 2500,
+        "cost": Decimal("30.00"),
+        "final_cost": Decimal("30.00") if ended else None,
+    }
     return ChargingSession.objects.create(
-        client=driver, station=station, connector=station.connectors.get(number=1),
-        connector_number=1, id_tag="APP", status=status, limit_type="none", tariff={},
-        settled=ended, **{**defaults, **fields})
+        client=driver,
+        station=station,
+        connector=station.connectors.get(number=1),
+        connector_number=1,
+        id_tag="APP",
+        status=status,
+        limit_type="none",
+        tariff={},
+        settled=ended,
+        **{**defaults, **fields},
+    )
 
 
 def a_payment(driver: Client, **fields) -> Payment:
     n = next(_n)
-    return Payment.objects.create(**{
-        "client": driver, "provider": "odengi", "order_id": f"EVPCSV{n:010d}",
-        "amount": Decimal("100.00"), "provider_transaction_id": f"INV-{n}",
-        "expires_at": timezone.now() + timedelta(hours=1), **fields})
+    return Payment.objects.create(
+        **{
+            "client": driver,
+            "provider": "odengi",
+            "order_id": f"EVPCSV{n:010d}",
+            "amount": Decimal("100.00"),
+            "provider_transaction_id": f"INV-{n}",
+            "expires_at": timezone.now() + timedelta(hours=1),
+            **fields,
+        }
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -81,6 +105,7 @@ def roles():
 @pytest.fixture
 def login(client, django_user_model):
     """Log `client` in as a new staff member with a role, or with exact permissions."""
+
     def log_in(role: str | None = None, *codenames: str, superuser: bool = False):
         name = f"staff{next(_n)}"
         if superuser:
@@ -92,6 +117,7 @@ def login(client, django_user_model):
         user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
         client.force_login(user)
         return user
+
     return log_in
 
 
@@ -110,6 +136,7 @@ def listed_ids(client, query: str) -> list[int]:
 
 
 # -- the rows: the list's --------------------------------------------------------------------
+
 
 def test_a_filtered_and_searched_list_exports_exactly_its_rows(client, login):
     # given
@@ -135,8 +162,12 @@ def test_a_filtered_and_searched_list_exports_exactly_its_rows(client, login):
         assert exported == listed_ids(client, query), query
         if expected is not None:
             assert exported == [s.pk for s in expected], query
-    ordered = [int(row["id"]) for row in download(
-        client, SESSIONS_CSV, f"station__location__id__exact={here.location_id}&o=1")]
+    ordered = [
+        int(row["id"])
+        for row in download(
+            client, SESSIONS_CSV, f"station__location__id__exact={here.location_id}&o=1"
+        )
+    ]
     assert ordered == sorted([done.pk, charging.pk, other_driver.pk])
 
 
@@ -144,10 +175,22 @@ def test_the_export_ignores_the_page_and_exports_every_matching_row(client, logi
     # given: more sessions than one page holds
     login(superuser=True)
     station, driver = a_station(), a_driver()
-    ChargingSession.objects.bulk_create([ChargingSession(
-        client=driver, station=station, connector=station.connectors.get(number=1),
-        connector_number=1, id_tag="APP", status=Status.COMPLETED, limit_type="none",
-        tariff={}, settled=True) for _ in range(130)])
+    ChargingSession.objects.bulk_create(
+        [
+            ChargingSession(
+                client=driver,
+                station=station,
+                connector=station.connectors.get(number=1),
+                connector_number=1,
+                id_tag="APP",
+                status=Status.COMPLETED,
+                limit_type="none",
+                tariff={},
+                settled=True,
+            )
+            for _ in range(130)
+        ]
+    )
 
     # when
     rows = download(client, SESSIONS_CSV, "p=2")
@@ -161,14 +204,15 @@ def test_a_day_range_keeps_whole_days(client, login):
     login(superuser=True)
     station, driver = a_station(), a_driver()
     late, inside, next_day = (a_session(station, driver) for _ in range(3))
-    for session, at in ((late, datetime(2030, 5, 10, 23, 30, tzinfo=UTC)),
-                        (inside, datetime(2030, 5, 11, 12, 0, tzinfo=UTC)),
-                        (next_day, datetime(2030, 5, 12, 0, 10, tzinfo=UTC))):
+    for session, at in (
+        (late, datetime(2030, 5, 10, 23, 30, tzinfo=UTC)),
+        (inside, datetime(2030, 5, 11, 12, 0, tzinfo=UTC)),
+        (next_day, datetime(2030, 5, 12, 0, 10, tzinfo=UTC)),
+    ):
         ChargingSession.objects.filter(pk=session.pk).update(created_at=at)
 
     # when
-    rows = download(client, SESSIONS_CSV,
-                    "created_at_from=2030-05-10&created_at_to=2030-05-11")
+    rows = download(client, SESSIONS_CSV, "created_at_from=2030-05-10&created_at_to=2030-05-11")
 
     # then: the "to" day is included up to its last minute, the next one is not
     assert [int(row["id"]) for row in rows] == [inside.pk, late.pk]
@@ -184,6 +228,7 @@ def test_invalid_filters_are_refused(client, login):
 
 # -- the cells -------------------------------------------------------------------------------
 
+
 def test_money_and_times_come_as_finance_reads_them(client, login):
     # given
     login(superuser=True)
@@ -191,8 +236,9 @@ def test_money_and_times_come_as_finance_reads_them(client, login):
     paid_at = datetime(2030, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
     payment = a_payment(driver, amount=Decimal("1234.50"), status=Payment.Status.PENDING)
     Payment.objects.filter(pk=payment.pk).update(paid_at=paid_at)
-    session = a_session(a_station(), driver, energy_wh=12345, cost=Decimal("148.14"),
-                        final_cost=Decimal("148.14"))
+    session = a_session(
+        a_station(), driver, energy_wh=12345, cost=Decimal("148.14"), final_cost=Decimal("148.14")
+    )
 
     # when
     [paid] = download(client, PAYMENTS_CSV)
@@ -214,8 +260,13 @@ def test_a_debit_stays_a_number_and_the_ledger_names_its_author(client, login):
     boss = login(superuser=True)
     driver = a_driver()
     wallet_credit_topup(client=driver, amount=Decimal("50"), payment_ref="p1", key="csv:topup")
-    wallet_adjust(client=driver, amount=Decimal("-12.50"), reason="=HYPERLINK(\"x\")",
-                  author=boss, key="csv:adjust")
+    wallet_adjust(
+        client=driver,
+        amount=Decimal("-12.50"),
+        reason='=HYPERLINK("x")',
+        author=boss,
+        key="csv:adjust",
+    )
 
     # when
     rows = {row["kind"]: row for row in download(client, LEDGER_CSV)}
@@ -225,7 +276,7 @@ def test_a_debit_stays_a_number_and_the_ledger_names_its_author(client, login):
     assert adjustment["amount"] == "-12.50"
     assert adjustment["balance after"] == "37.50"
     assert adjustment["author"] == boss.username
-    assert adjustment["reason"] == "'=HYPERLINK(\"x\")"
+    assert adjustment["reason"] == '\'=HYPERLINK("x")'
     assert rows[LedgerTransaction.Kind.TOPUP]["author"] == ""
 
 
@@ -243,9 +294,10 @@ def test_a_cell_a_spreadsheet_would_run_gets_an_apostrophe(client, login, text):
 
 
 def test_plain_cells():
-    assert [csv_cell(v) for v in (None, True, False, 7, Decimal("-0.50"), Decimal("1E+3"),
-                                  "Бишкек", "a=b", "")] == [
-        "", "true", "false", "7", "-0.50", "1000", "Бишкек", "a=b", ""]
+    assert [
+        csv_cell(v)
+        for v in (None, True, False, 7, Decimal("-0.50"), Decimal("1E+3"), "Бишкек", "a=b", "")
+    ] == ["", "true", "false", "7", "-0.50", "1000", "Бишкек", "a=b", ""]
     almaty = timezone.get_fixed_timezone(360)
     assert csv_cell(datetime(2030, 1, 2, 9, 0, tzinfo=almaty)) == "2030-01-02T03:00:00+00:00"
 
@@ -254,13 +306,21 @@ def test_reconciliation_issues_export_in_the_columns_of_the_selected_rows_csv(cl
     # given
     login(superuser=True)
     payment = a_payment(a_driver(), status=Payment.Status.PENDING)
-    ReconciliationIssue.objects.create(provider="odengi", day=timezone.now().date(),
-                                       kind=ReconciliationIssue.Kind.MISSING_CREDIT,
-                                       payment=payment, their_amount=Decimal("100.00"),
-                                       detail="paid at the provider")
-    ReconciliationIssue.objects.create(provider="odengi", day=timezone.now().date(),
-                                       kind=ReconciliationIssue.Kind.UNKNOWN_AT_PROVIDER,
-                                       provider_transaction_id="=cmd", our_amount=Decimal("5"))
+    ReconciliationIssue.objects.create(
+        provider="odengi",
+        day=timezone.now().date(),
+        kind=ReconciliationIssue.Kind.MISSING_CREDIT,
+        payment=payment,
+        their_amount=Decimal("100.00"),
+        detail="paid at the provider",
+    )
+    ReconciliationIssue.objects.create(
+        provider="odengi",
+        day=timezone.now().date(),
+        kind=ReconciliationIssue.Kind.UNKNOWN_AT_PROVIDER,
+        provider_transaction_id="=cmd",
+        our_amount=Decimal("5"),
+    )
 
     # when
     response = client.get(ISSUES_CSV)
@@ -290,6 +350,7 @@ def test_the_file_is_named_for_the_model_and_the_day(client, login):
 
 # -- who may export ------------------------------------------------------------------------
 
+
 def test_an_owner_exports_only_their_own_stations_sessions(client, login, django_user_model):
     # given: two stations each (Django drops a filter offering a single choice, and with
     # it the filter's parameter)
@@ -301,8 +362,7 @@ def test_an_owner_exports_only_their_own_stations_sessions(client, login, django
     # when
     everything = download(client, SESSIONS_CSV)
     one_of_mine = download(client, SESSIONS_CSV, f"station__id__exact={mine[0].station_id}")
-    asked_for_theirs = download(client, SESSIONS_CSV,
-                                f"station__id__exact={theirs[0].station_id}")
+    asked_for_theirs = download(client, SESSIONS_CSV, f"station__id__exact={theirs[0].station_id}")
 
     # then
     assert [int(row["id"]) for row in everything] == [s.pk for s in reversed(mine)]
@@ -332,8 +392,7 @@ def test_a_staff_member_without_the_view_permission_gets_403(client, login):
     assert client.get(PAYMENTS_CSV).status_code == 403
 
 
-def test_support_exports_payments_and_the_ledger_it_may_view_but_not_reconciliation(
-        client, login):
+def test_support_exports_payments_and_the_ledger_it_may_view_but_not_reconciliation(client, login):
     # given: support reads payments and the ledger (accounts/roles.py), not the issues
     login(SUPPORT)
     a_payment(a_driver())
@@ -352,6 +411,7 @@ def test_an_operator_cannot_export_payments(client, login):
 
 
 # -- the button and the log ------------------------------------------------------------------
+
 
 def test_the_lists_button_carries_its_filters(client, login):
     login(superuser=True)
@@ -376,11 +436,13 @@ def test_each_export_is_logged_with_the_user_and_the_row_count(client, login, ca
     # then
     [record] = [r for r in caplog.records if r.name == "evpower.admin"]
     assert record.getMessage().startswith(
-        f"csv export of charging.ChargingSession by {user.username}: 1 row(s);")
+        f"csv export of charging.ChargingSession by {user.username}: 1 row(s);"
+    )
     assert "status__exact=completed" in record.getMessage()
 
 
 # -- streaming -------------------------------------------------------------------------------
+
 
 def test_under_asgi_the_export_streams_asynchronously(login, client):
     # given: the production server speaks ASGI

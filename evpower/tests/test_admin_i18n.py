@@ -36,8 +36,11 @@ class Entry:
 
     @property
     def name(self) -> str:
-        return f"line {self.line}: " + (f"[{self.context}] " if self.context else "") + \
-            repr(self.msgid)
+        return (
+            f"line {self.line}: "
+            + (f"[{self.context}] " if self.context else "")
+            + repr(self.msgid)
+        )
 
 
 def read_po(path: Path) -> list[Entry]:
@@ -109,6 +112,7 @@ def catalogue() -> list[Entry]:
 
 # --- the catalogue --------------------------------------------------------------------------
 
+
 def test_every_message_is_translated_and_none_is_fuzzy(catalogue):
     untranslated = [e.name for e in catalogue[1:] if not all(e.msgstr.values())]
     fuzzy = [e.name for e in catalogue if "fuzzy" in e.flags]
@@ -120,8 +124,11 @@ def test_plural_messages_have_every_russian_form(catalogue):
     header = catalogue[0].msgstr[0]
     forms = int(re.search(r"nplurals=(\d+)", header).group(1))
     assert forms >= 3
-    short = [e.name for e in catalogue[1:] if e.plural is not None
-             and sorted(e.msgstr) != list(range(forms))]
+    short = [
+        e.name
+        for e in catalogue[1:]
+        if e.plural is not None and sorted(e.msgstr) != list(range(forms))
+    ]
     assert not short, f"plural entries without all {forms} forms: {short}"
 
 
@@ -129,8 +136,11 @@ def test_translations_keep_the_placeholders(catalogue):
     wrong = []
     for e in catalogue[1:]:
         wanted = placeholders(e.msgid) | placeholders(e.plural or "")
-        if "python-format" not in e.flags and "python-brace-format" not in e.flags \
-                and not placeholders(e.msgid):
+        if (
+            "python-format" not in e.flags
+            and "python-brace-format" not in e.flags
+            and not placeholders(e.msgid)
+        ):
             continue
         for text in e.msgstr.values():
             if placeholders(text) != wanted:
@@ -156,16 +166,22 @@ def test_the_compiled_catalogue_matches_the_po(catalogue):
         else:
             expected.update({(key, n): text for n, text in e.msgstr.items()})
     stale = sorted(str(k) for k in expected.keys() ^ compiled.keys()) + sorted(
-        str(k) for k in expected.keys() & compiled.keys() if expected[k] != compiled[k])
+        str(k) for k in expected.keys() & compiled.keys() if expected[k] != compiled[k]
+    )
     assert not stale, f"{MO.name} is not compiled from {PO.name} (run ./scripts/i18n.sh): {stale}"
 
 
 # --- the admin follows the language, the API does not --------------------------------------
 
+
 @pytest.fixture
 def station(db):
-    return station_create(identity="CP-I18N", location_name="Site of CP-I18N", connectors=1,
-                          password="station-password-0001").station
+    return station_create(
+        identity="CP-I18N",
+        location_name="Site of CP-I18N",
+        connectors=1,
+        password="station-password-0001",
+    ).station
 
 
 def page(client, url: str, language: str | None = None, **headers) -> str:
@@ -196,15 +212,20 @@ def test_the_admin_speaks_english_when_chosen(admin_client, station):
 
 def test_the_admin_follows_the_browser_and_the_language_switcher(admin_client, station):
     # no choice made: the browser's Accept-Language
-    assert "Станции" in page(admin_client, reverse("admin:stations_station_changelist"),
-                             HTTP_ACCEPT_LANGUAGE="ru-RU,ru;q=0.9,en;q=0.5")
+    assert "Станции" in page(
+        admin_client,
+        reverse("admin:stations_station_changelist"),
+        HTTP_ACCEPT_LANGUAGE="ru-RU,ru;q=0.9,en;q=0.5",
+    )
     # the switcher (Django's set_language) overrides it
-    response = admin_client.post(reverse("set_language"),
-                                 {"language": "en", "next": reverse("admin:index")})
+    response = admin_client.post(
+        reverse("set_language"), {"language": "en", "next": reverse("admin:index")}
+    )
     assert response.status_code == 302
     assert response.cookies[settings.LANGUAGE_COOKIE_NAME].value == "en"
-    english = page(admin_client, reverse("admin:stations_station_changelist"),
-                   HTTP_ACCEPT_LANGUAGE="ru")
+    english = page(
+        admin_client, reverse("admin:stations_station_changelist"), HTTP_ACCEPT_LANGUAGE="ru"
+    )
     assert "Identity" in english and "Идентификатор" not in english
 
 
@@ -218,8 +239,9 @@ def test_the_driver_api_does_not_follow_the_admin_language(client):
 
     # a validation error: the envelope's message follows the app's own language rules
     # (evpower/api/messages.py), the field details are Django's and DRF's, in English
-    response = client.post("/api/v1/auth/otp/request", {}, content_type="application/json",
-                           HTTP_ACCEPT_LANGUAGE="ru")
+    response = client.post(
+        "/api/v1/auth/otp/request", {}, content_type="application/json", HTTP_ACCEPT_LANGUAGE="ru"
+    )
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "VALIDATION_ERROR"

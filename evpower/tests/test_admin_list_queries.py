@@ -61,92 +61,197 @@ _n = itertools.count(1)
 
 
 def our_admins() -> list[tuple[type, admin.ModelAdmin]]:
-    return sorted(((model, model_admin) for model, model_admin in admin.site._registry.items()
-                   if model._meta.app_label in OUR_APPS), key=lambda pair: pair[0]._meta.label)
+    return sorted(
+        (
+            (model, model_admin)
+            for model, model_admin in admin.site._registry.items()
+            if model._meta.app_label in OUR_APPS
+        ),
+        key=lambda pair: pair[0]._meta.label,
+    )
 
 
 def world(*, owner, staff) -> None:
     """One of everything a list page shows, with related rows of its own."""
     n = next(_n)
     now = timezone.now()
-    station = station_create(identity=f"CP-Q{n}", location_name=f"Site {n}", connectors=2,
-                             password="station-password-0001").station
+    station = station_create(
+        identity=f"CP-Q{n}",
+        location_name=f"Site {n}",
+        connectors=2,
+        password="station-password-0001",
+    ).station
     Location.objects.filter(pk=station.location_id).update(owner=owner, city=f"City {n}")
     connector = station.connectors.get(number=1)
     driver = Client.objects.create(phone=f"+99677{n:07d}", name=f"Driver {n}")
-    topup = wallet_credit_topup(client=driver, amount=Decimal("100.00"), payment_ref=f"q{n}",
-                                key=f"queries:{n}:topup")
-    wallet_adjust(client=driver, amount=Decimal("5.00"), reason="goodwill", author=staff,
-                  key=f"queries:{n}:adjust")
-    hold = wallet_hold(client=driver, amount=Decimal("20.00"), ref=("session", f"q{n}"),
-                       key=f"queries:{n}:hold")
-    Debt.objects.create(wallet=topup.wallet, transaction=topup, amount=Decimal("1.00"),
-                        ref_type="session", ref_id=f"q{n}")
-    LoginSession.objects.create(client=driver, refresh_jti=f"jti-{n}",
-                                expires_at=now + timedelta(days=1))
+    topup = wallet_credit_topup(
+        client=driver, amount=Decimal("100.00"), payment_ref=f"q{n}", key=f"queries:{n}:topup"
+    )
+    wallet_adjust(
+        client=driver,
+        amount=Decimal("5.00"),
+        reason="goodwill",
+        author=staff,
+        key=f"queries:{n}:adjust",
+    )
+    hold = wallet_hold(
+        client=driver, amount=Decimal("20.00"), ref=("session", f"q{n}"), key=f"queries:{n}:hold"
+    )
+    Debt.objects.create(
+        wallet=topup.wallet,
+        transaction=topup,
+        amount=Decimal("1.00"),
+        ref_type="session",
+        ref_id=f"q{n}",
+    )
+    LoginSession.objects.create(
+        client=driver, refresh_jti=f"jti-{n}", expires_at=now + timedelta(days=1)
+    )
 
     tx = OcppTransaction.objects.create(
-        station=station, connector_number=1, id_tag=f"TAG{n}", id_tag_status="Accepted",
-        meter_start=0, started_at=now - timedelta(hours=1), status=OcppTransaction.Status.STOPPED,
-        last_meter_wh=1500, meter_stop=1500, stopped_at=now, stop_reason="Local")
+        station=station,
+        connector_number=1,
+        id_tag=f"TAG{n}",
+        id_tag_status="Accepted",
+        meter_start=0,
+        started_at=now - timedelta(hours=1),
+        status=OcppTransaction.Status.STOPPED,
+        last_meter_wh=1500,
+        meter_stop=1500,
+        stopped_at=now,
+        stop_reason="Local",
+    )
     ChargingSession.objects.create(
-        client=driver, station=station, connector=connector, connector_number=1,
-        id_tag=f"TAG{n}", status=ChargingSession.Status.COMPLETED, limit_type="none",
-        tariff={"plan_name": "City"}, hold=hold, hold_amount=Decimal("20.00"), transaction=tx,
-        energy_wh=1500, cost=Decimal("18.00"), final_cost=Decimal("18.00"), settled=True,
-        settled_at=now, ended_at=now, stop_reason=ChargingSession.StopReason.CHARGER)
-    MeterSample.objects.create(station=station, connector_number=1, transaction=tx,
-                               timestamp=now, measurand="Energy.Active.Import.Register",
-                               context="Sample.Periodic", unit="Wh", value="1500")
+        client=driver,
+        station=station,
+        connector=connector,
+        connector_number=1,
+        id_tag=f"TAG{n}",
+        status=ChargingSession.Status.COMPLETED,
+        limit_type="none",
+        tariff={"plan_name": "City"},
+        hold=hold,
+        hold_amount=Decimal("20.00"),
+        transaction=tx,
+        energy_wh=1500,
+        cost=Decimal("18.00"),
+        final_cost=Decimal("18.00"),
+        settled=True,
+        settled_at=now,
+        ended_at=now,
+        stop_reason=ChargingSession.StopReason.CHARGER,
+    )
+    MeterSample.objects.create(
+        station=station,
+        connector_number=1,
+        transaction=tx,
+        timestamp=now,
+        measurand="Energy.Active.Import.Register",
+        context="Sample.Periodic",
+        unit="Wh",
+        value="1500",
+    )
 
-    payment = Payment.objects.create(client=driver, provider="odengi", order_id=f"EVPQ{n:012d}",
-                                     amount=Decimal("50.00"), provider_transaction_id=f"INV{n}",
-                                     status=Payment.Status.PENDING,
-                                     expires_at=now + timedelta(hours=1))
-    PaymentEvent.objects.create(payment=payment, provider="odengi", direction="in",
-                                kind="callback", verified=True, payload={"n": n})
+    payment = Payment.objects.create(
+        client=driver,
+        provider="odengi",
+        order_id=f"EVPQ{n:012d}",
+        amount=Decimal("50.00"),
+        provider_transaction_id=f"INV{n}",
+        status=Payment.Status.PENDING,
+        expires_at=now + timedelta(hours=1),
+    )
+    PaymentEvent.objects.create(
+        payment=payment,
+        provider="odengi",
+        direction="in",
+        kind="callback",
+        verified=True,
+        payload={"n": n},
+    )
     ReconciliationIssue.objects.create(
-        provider="odengi", day=now.date(), kind=ReconciliationIssue.Kind.MISSING_CREDIT,
-        payment=payment, provider_transaction_id=f"INV{n}", their_amount=Decimal("50.00"),
-        resolved_at=now, resolved_by=staff, resolution="credited")
+        provider="odengi",
+        day=now.date(),
+        kind=ReconciliationIssue.Kind.MISSING_CREDIT,
+        payment=payment,
+        provider_transaction_id=f"INV{n}",
+        their_amount=Decimal("50.00"),
+        resolved_at=now,
+        resolved_by=staff,
+        resolution="credited",
+    )
 
-    OcppMessage.objects.create(station=station, identity=station.identity, direction="in",
-                               message_type=2, message_id=f"m{n}", action="Heartbeat",
-                               raw=f'[2,"m{n}","Heartbeat",{{}}]', created_at=now)
-    SecurityEvent.objects.create(station=station, identity=station.identity,
-                                 source=SecurityEvent.Source.PLATFORM, kind="BadPassword",
-                                 occurred_at=now)
-    CommandRecord.objects.create(station=station, action="Reset", payload={"type": "Soft"},
-                                 status=CommandRecord.Status.ACCEPTED,
-                                 response={"status": "Accepted"})
+    OcppMessage.objects.create(
+        station=station,
+        identity=station.identity,
+        direction="in",
+        message_type=2,
+        message_id=f"m{n}",
+        action="Heartbeat",
+        raw=f'[2,"m{n}","Heartbeat",{{}}]',
+        created_at=now,
+    )
+    SecurityEvent.objects.create(
+        station=station,
+        identity=station.identity,
+        source=SecurityEvent.Source.PLATFORM,
+        kind="BadPassword",
+        occurred_at=now,
+    )
+    CommandRecord.objects.create(
+        station=station,
+        action="Reset",
+        payload={"type": "Soft"},
+        status=CommandRecord.Status.ACCEPTED,
+        response={"status": "Accepted"},
+    )
     for reason in (ParkedMessage.Reason.UNBILLED_TRANSACTION, ParkedMessage.Reason.METER_BACKWARDS):
-        ParkedMessage.objects.create(station=station, action="StopTransaction", reason=reason,
-                                     transaction_id=tx.pk, payload={"transactionId": tx.pk},
-                                     resolved_at=now, resolved_by=staff)
+        ParkedMessage.objects.create(
+            station=station,
+            action="StopTransaction",
+            reason=reason,
+            transaction_id=tx.pk,
+            payload={"transactionId": tx.pk},
+            resolved_at=now,
+            resolved_by=staff,
+        )
 
-    Reservation.objects.create(station=station, connector_number=1, id_tag=f"TAG{n}",
-                               expires_at=now + timedelta(hours=1))
+    Reservation.objects.create(
+        station=station, connector_number=1, id_tag=f"TAG{n}", expires_at=now + timedelta(hours=1)
+    )
     parent = IdTag.objects.create(id_tag=f"FLEET{n}")
     IdTag.objects.create(id_tag=f"TAG{n}", parent=parent, client=driver)
     LocalListState.objects.create(station=station, version=1, tags=[f"TAG{n}"])
     profile = ChargingProfile.objects.create(
-        name=f"Cap {n}", charging_profile_id=1000 + n,
+        name=f"Cap {n}",
+        charging_profile_id=1000 + n,
         purpose=ChargingProfile.Purpose.TX_DEFAULT,
-        schedule_periods=[{"startPeriod": 0, "limit": 16.0}])
+        schedule_periods=[{"startPeriod": 0, "limit": 16.0}],
+    )
     ChargingProfileAssignment.objects.create(
-        profile=profile, station=station, connector_number=0,
-        status=ChargingProfileAssignment.Status.ACCEPTED, sent_at=now)
+        profile=profile,
+        station=station,
+        connector_number=0,
+        status=ChargingProfileAssignment.Status.ACCEPTED,
+        sent_at=now,
+    )
 
     plan = TariffPlan.objects.create(name=f"Plan {n}")
     TariffRule.objects.create(plan=plan, price_per_kwh=Decimal("12.00"))
     TariffAssignment.objects.create(plan=plan, station=station)
-    ClientTariff.objects.create(client=driver, name=f"Fleet {n}",
-                                discount_percent=Decimal("10"), station=station)
+    ClientTariff.objects.create(
+        client=driver, name=f"Fleet {n}", discount_percent=Decimal("10"), station=station
+    )
     code = PromoCode.objects.create(code=f"PROMO{n}", discount_percent=Decimal("10"))
     PromoRedemption.objects.create(client=driver, code=code, redeemed_at=now)
-    Backup.objects.create(slot=f"manual:q{n}", status=Backup.Status.OK,
-                          file=f"/backups/q{n}.dump", size_bytes=1024 * n, started_at=now,
-                          finished_at=now)
+    Backup.objects.create(
+        slot=f"manual:q{n}",
+        status=Backup.Status.OK,
+        file=f"/backups/q{n}.dump",
+        size_bytes=1024 * n,
+        started_at=now,
+        finished_at=now,
+    )
 
 
 def shape(sql: str) -> str:
@@ -177,11 +282,11 @@ def pages_and_exports(user) -> dict[str, str]:
         opts = model._meta
         if not model_admin.has_view_or_change_permission(request):
             continue
-        urls[f"{opts.label} list"] = reverse(f"admin:{opts.app_label}_{opts.model_name}"
-                                             "_changelist")
+        urls[f"{opts.label} list"] = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
         if isinstance(model_admin, CsvExportMixin) and model_admin.has_export_permission(request):
-            urls[f"{opts.label} csv"] = reverse(f"admin:{opts.app_label}_{opts.model_name}"
-                                                "_export_csv")
+            urls[f"{opts.label} csv"] = reverse(
+                f"admin:{opts.app_label}_{opts.model_name}_export_csv"
+            )
     return urls
 
 
@@ -194,10 +299,20 @@ def assert_fixed(client, user, *, owner, staff) -> dict[str, str]:
         world(owner=owner, staff=staff)
     after = measure(client, urls)
 
-    growing = {label: (before[label][0], after[label][0],
-                       [sql for sql, count in (Counter(map(shape, after[label][2]))
-                                               - Counter(map(shape, before[label][2]))).items()])
-               for label in urls if after[label][0] != before[label][0]}
+    growing = {
+        label: (
+            before[label][0],
+            after[label][0],
+            [
+                sql
+                for sql, count in (
+                    Counter(map(shape, after[label][2])) - Counter(map(shape, before[label][2]))
+                ).items()
+            ],
+        )
+        for label in urls
+        if after[label][0] != before[label][0]
+    }
     assert growing == {}, "queries per row (before, after, the added queries)"
     # the pages did show more rows the second time (else nothing was measured)
     still = sorted(label for label in urls if after[label][1] <= before[label][1])
@@ -223,10 +338,15 @@ def test_every_list_page_and_export_runs_the_same_queries_for_more_rows(client, 
 
     # every registered model of our apps was measured, with its export where it has one
     assert {label.rsplit(" ", 1)[0] for label in urls} == {
-        model._meta.label for model, _ in our_admins()}
+        model._meta.label for model, _ in our_admins()
+    }
     assert {label for label in urls if label.endswith(" csv")} >= {
-        "charging.ChargingSession csv", "charging.OcppTransaction csv", "payments.Payment csv",
-        "payments.LedgerTransaction csv", "payments.ReconciliationIssue csv"}
+        "charging.ChargingSession csv",
+        "charging.OcppTransaction csv",
+        "payments.Payment csv",
+        "payments.LedgerTransaction csv",
+        "payments.ReconciliationIssue csv",
+    }
 
 
 def test_an_owners_scoped_pages_and_exports_run_the_same_queries_for_more_rows(client, people):
@@ -234,8 +354,11 @@ def test_an_owners_scoped_pages_and_exports_run_the_same_queries_for_more_rows(c
 
     urls = assert_fixed(client, owner, owner=owner, staff=staff)
 
-    scoped = {model._meta.label for model, model_admin in our_admins()
-              if isinstance(model_admin, OwnerScopedAdmin)}
+    scoped = {
+        model._meta.label
+        for model, model_admin in our_admins()
+        if isinstance(model_admin, OwnerScopedAdmin)
+    }
     assert {label.rsplit(" ", 1)[0] for label in urls} >= scoped
     assert "charging.ChargingSession csv" in urls
 
@@ -245,8 +368,9 @@ def test_the_query_check_sees_a_query_per_row(client, people, monkeypatch):
     _owner, staff = people
     session_admin = admin.site._registry[ChargingSession]
     monkeypatch.setattr(session_admin, "list_select_related", ())
-    monkeypatch.setattr(type(session_admin), "get_queryset",
-                        lambda self, request: ChargingSession.objects.all())
+    monkeypatch.setattr(
+        type(session_admin), "get_queryset", lambda self, request: ChargingSession.objects.all()
+    )
     client.force_login(staff)
     url = {"sessions": reverse("admin:charging_chargingsession_changelist")}
     measure(client, url)
@@ -258,4 +382,3 @@ def test_the_query_check_sees_a_query_per_row(client, people, monkeypatch):
 
     # then
     assert measure(client, url)["sessions"][0] > before["sessions"][0]
-

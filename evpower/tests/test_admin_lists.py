@@ -42,8 +42,12 @@ def shown(client, model, query: str = "") -> list:
 
 def a_station(name: str | None = None, owner=None) -> Station:
     n = next(_n)
-    station = station_create(identity=f"CP-L{n}", location_name=name or f"Site {n}",
-                             connectors=1, password="station-password-0001").station
+    station = station_create(
+        identity=f"CP-L{n}",
+        location_name=name or f"Site {n}",
+        connectors=1,
+        password="station-password-0001",
+    ).station
     Location.objects.filter(pk=station.location_id).update(owner=owner)
     return station
 
@@ -54,9 +58,17 @@ def a_driver() -> Client:
 
 def a_session(station: Station, driver: Client, **fields) -> ChargingSession:
     return ChargingSession.objects.create(
-        client=driver, station=station, connector=station.connectors.get(number=1),
-        connector_number=1, id_tag="APP", status="completed", limit_type="none", tariff={},
-        settled=True, **fields)
+        client=driver,
+        station=station,
+        connector=station.connectors.get(number=1),
+        connector_number=1,
+        id_tag="APP",
+        status="completed",
+        limit_type="none",
+        tariff={},
+        settled=True,
+        **fields,
+    )
 
 
 @pytest.fixture
@@ -67,7 +79,8 @@ def superuser(client, django_user_model):
 
 
 def test_an_owner_is_offered_only_their_own_sites_in_the_location_filters(
-        client, django_user_model):
+    client, django_user_model
+):
     # given
     roles_sync()
     rival = django_user_model.objects.create_user("rival", is_staff=True)
@@ -88,8 +101,9 @@ def test_an_owner_is_offered_only_their_own_sites_in_the_location_filters(
     assert "secret depot" not in sessions and "rival" not in locations
 
 
-def test_the_location_owner_filter_offers_only_users_who_own_a_site(client, superuser,
-                                                                     django_user_model):
+def test_the_location_owner_filter_offers_only_users_who_own_a_site(
+    client, superuser, django_user_model
+):
     # given
     owner = django_user_model.objects.create_user("site-owner", is_staff=True)
     django_user_model.objects.create_user("just-staff", is_staff=True)
@@ -107,9 +121,15 @@ def test_the_location_owner_filter_offers_only_users_who_own_a_site(client, supe
 def test_sessions_are_found_by_the_chargers_transaction_id(client, superuser):
     # given
     station, driver = a_station(), a_driver()
-    tx = OcppTransaction.objects.create(id=987654, station=station, connector_number=1,
-                                        id_tag="T", id_tag_status="Accepted", meter_start=0,
-                                        started_at=timezone.now())
+    tx = OcppTransaction.objects.create(
+        id=987654,
+        station=station,
+        connector_number=1,
+        id_tag="T",
+        id_tag_status="Accepted",
+        meter_start=0,
+        started_at=timezone.now(),
+    )
     wanted = a_session(station, driver, transaction=tx)
     a_session(station, driver)
 
@@ -122,10 +142,15 @@ def test_wallets_in_debt_and_debts_still_owed(client, superuser):
     # given
     owing, paid_up = a_driver(), a_driver()
     for n, driver in enumerate((owing, paid_up)):
-        topup = wallet_credit_topup(client=driver, amount=Decimal("10"), payment_ref=f"d{n}",
-                                    key=f"lists:{n}")
-        Debt.objects.create(wallet=topup.wallet, transaction=topup, amount=Decimal("3"),
-                            settled=Decimal("3") if driver is paid_up else Decimal("1"))
+        topup = wallet_credit_topup(
+            client=driver, amount=Decimal("10"), payment_ref=f"d{n}", key=f"lists:{n}"
+        )
+        Debt.objects.create(
+            wallet=topup.wallet,
+            transaction=topup,
+            amount=Decimal("3"),
+            settled=Decimal("3") if driver is paid_up else Decimal("1"),
+        )
     Wallet.objects.filter(client=owing).update(balance=0, held=0, debt=Decimal("2"))
     wallet_hold(client=paid_up, amount=Decimal("4"), ref=("session", "1"), key="lists:hold")
 
@@ -141,8 +166,7 @@ def test_the_ledger_filters_by_what_a_row_refers_to_and_by_days(client, superuse
     # given: a top-up and a hold for a session, today (the ledger is append-only: no
     # moving rows into the past)
     driver = a_driver()
-    topup = wallet_credit_topup(client=driver, amount=Decimal("10"), payment_ref="p",
-                                key="lists:t")
+    topup = wallet_credit_topup(client=driver, amount=Decimal("10"), payment_ref="p", key="lists:t")
     wallet_hold(client=driver, amount=Decimal("4"), ref=("session", "7"), key="lists:h")
     hold = LedgerTransaction.objects.get(kind=LedgerTransaction.Kind.HOLD)
     today = timezone.localdate()
@@ -151,8 +175,9 @@ def test_the_ledger_filters_by_what_a_row_refers_to_and_by_days(client, superuse
     # when / then
     assert shown(client, LedgerTransaction, "ref_type=session") == [hold]
     assert shown(client, LedgerTransaction, "ref_type=payment") == [topup]
-    assert shown(client, LedgerTransaction, f"created_at_from={today}&created_at_to={today}"
-                 "&ref_type=session") == [hold]
+    assert shown(
+        client, LedgerTransaction, f"created_at_from={today}&created_at_to={today}&ref_type=session"
+    ) == [hold]
     assert shown(client, LedgerTransaction, f"created_at_to={yesterday}") == []
     assert shown(client, LedgerTransaction, f"created_at_from={today}") == [hold, topup]
 
@@ -160,24 +185,41 @@ def test_the_ledger_filters_by_what_a_row_refers_to_and_by_days(client, superuse
 def test_payments_paid_between_two_days_and_issues_of_statement_days(client, superuser):
     # given
     driver = a_driver()
-    payments = [Payment.objects.create(client=driver, provider="odengi", order_id=f"EVPL{i}",
-                                       amount=Decimal("5"), expires_at=timezone.now(),
-                                       paid_at=datetime(2030, 3, day, 12, tzinfo=UTC))
-                for i, day in enumerate((1, 15, 31))]
-    issues = [ReconciliationIssue.objects.create(provider="odengi", day=date(2030, 3, day),
-                                                 kind=ReconciliationIssue.Kind.STUCK_PENDING,
-                                                 payment=payment)
-              for payment, day in zip(payments, (1, 15, 31), strict=True)]
+    payments = [
+        Payment.objects.create(
+            client=driver,
+            provider="odengi",
+            order_id=f"EVPL{i}",
+            amount=Decimal("5"),
+            expires_at=timezone.now(),
+            paid_at=datetime(2030, 3, day, 12, tzinfo=UTC),
+        )
+        for i, day in enumerate((1, 15, 31))
+    ]
+    issues = [
+        ReconciliationIssue.objects.create(
+            provider="odengi",
+            day=date(2030, 3, day),
+            kind=ReconciliationIssue.Kind.STUCK_PENDING,
+            payment=payment,
+        )
+        for payment, day in zip(payments, (1, 15, 31), strict=True)
+    ]
 
     # when / then
-    assert shown(client, Payment, "paid_at_from=2030-03-15&paid_at_to=2030-03-31") == \
-        payments[:0:-1]
-    assert sorted(shown(client, ReconciliationIssue, "day_from=2030-03-01&day_to=2030-03-15"),
-                  key=lambda i: i.day) == issues[:2]
+    assert (
+        shown(client, Payment, "paid_at_from=2030-03-15&paid_at_to=2030-03-31") == payments[:0:-1]
+    )
+    assert (
+        sorted(
+            shown(client, ReconciliationIssue, "day_from=2030-03-01&day_to=2030-03-15"),
+            key=lambda i: i.day,
+        )
+        == issues[:2]
+    )
 
 
-def test_id_tags_are_found_by_their_drivers_phone_and_filtered_by_having_one(client,
-                                                                             superuser):
+def test_id_tags_are_found_by_their_drivers_phone_and_filtered_by_having_one(client, superuser):
     # given
     driver = a_driver()
     owned = IdTag.objects.create(id_tag="CARD-OWNED", client=driver)
@@ -194,7 +236,8 @@ def test_the_command_list_filters_by_action_without_reading_every_action(client,
     for action in ("Reset", "Reset", "UnlockConnector"):
         CommandRecord.objects.create(station=station, action=action)
     CommandRecord.objects.filter(action="UnlockConnector").update(
-        created_at=timezone.now() - timedelta(days=1))
+        created_at=timezone.now() - timedelta(days=1)
+    )
 
     # when
     with CaptureQueriesContext(connection) as queries:
@@ -202,5 +245,8 @@ def test_the_command_list_filters_by_action_without_reading_every_action(client,
 
     # then
     assert [c.action for c in found] == ["UnlockConnector"]
-    assert not [q["sql"] for q in queries.captured_queries
-                if 'DISTINCT "ocpp_bridge_commandrecord"."action"' in q["sql"]]
+    assert not [
+        q["sql"]
+        for q in queries.captured_queries
+        if 'DISTINCT "ocpp_bridge_commandrecord"."action"' in q["sql"]
+    ]

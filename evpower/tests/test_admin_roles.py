@@ -22,16 +22,18 @@ from stations.tariff_models import TariffPlan
 pytestmark = pytest.mark.django_db
 
 
-
 @pytest.fixture(autouse=True)
 def roles():
     roles_sync()  # the migration made them; a flushed test database may not have them
 
 
-
 def owned_station(identity: str, owner) -> Station:
-    station = station_create(identity=identity, location_name=f"site of {identity}",
-                             connectors=1, password="station-password-0001").station
+    station = station_create(
+        identity=identity,
+        location_name=f"site of {identity}",
+        connectors=1,
+        password="station-password-0001",
+    ).station
     Location.objects.filter(pk=station.location_id).update(owner=owner)
     return station
 
@@ -42,25 +44,70 @@ def changelist(model: str) -> str:
 
 # --- the roles' permissions -------------------------------------------------------------
 
-@pytest.mark.parametrize(("role", "needs", "must_not"), [
-    (OWNER, {"stations.change_station", "charging.view_chargingsession",
-             "stations.change_location"},
-     {"accounts.view_client", "payments.view_wallet", "payments.view_ledgertransaction",
-      "ocpp_bridge.add_commandrecord", "stations.manage_station_security"}),
-    (OPERATOR, {"ocpp_bridge.add_commandrecord", "stations.manage_station_security",
-                "stations.change_tariffplan", "stations.change_idtag",
-                "ocpp_bridge.change_parkedmessage", "charging.stop_chargingsession"},
-     {"payments.adjust_wallet", "payments.refund_payment", "accounts.change_client"}),
-    (SUPPORT, {"accounts.change_client", "charging.stop_chargingsession",
-               "charging.refund_chargingsession", "stations.change_idtag"},
-     {"stations.change_tariffplan", "stations.change_tariffrule",
-      "ocpp_bridge.add_commandrecord", "payments.adjust_wallet", "payments.refund_payment"}),
-    (FINANCE, {"payments.adjust_wallet", "payments.refund_payment",
-               "payments.resolve_reconciliationissue", "payments.view_ledgertransaction",
-               "charging.refund_chargingsession"},
-     {"ocpp_bridge.add_commandrecord", "stations.change_station",
-      "stations.manage_station_security"}),
-])
+
+@pytest.mark.parametrize(
+    ("role", "needs", "must_not"),
+    [
+        (
+            OWNER,
+            {
+                "stations.change_station",
+                "charging.view_chargingsession",
+                "stations.change_location",
+            },
+            {
+                "accounts.view_client",
+                "payments.view_wallet",
+                "payments.view_ledgertransaction",
+                "ocpp_bridge.add_commandrecord",
+                "stations.manage_station_security",
+            },
+        ),
+        (
+            OPERATOR,
+            {
+                "ocpp_bridge.add_commandrecord",
+                "stations.manage_station_security",
+                "stations.change_tariffplan",
+                "stations.change_idtag",
+                "ocpp_bridge.change_parkedmessage",
+                "charging.stop_chargingsession",
+            },
+            {"payments.adjust_wallet", "payments.refund_payment", "accounts.change_client"},
+        ),
+        (
+            SUPPORT,
+            {
+                "accounts.change_client",
+                "charging.stop_chargingsession",
+                "charging.refund_chargingsession",
+                "stations.change_idtag",
+            },
+            {
+                "stations.change_tariffplan",
+                "stations.change_tariffrule",
+                "ocpp_bridge.add_commandrecord",
+                "payments.adjust_wallet",
+                "payments.refund_payment",
+            },
+        ),
+        (
+            FINANCE,
+            {
+                "payments.adjust_wallet",
+                "payments.refund_payment",
+                "payments.resolve_reconciliationissue",
+                "payments.view_ledgertransaction",
+                "charging.refund_chargingsession",
+            },
+            {
+                "ocpp_bridge.add_commandrecord",
+                "stations.change_station",
+                "stations.manage_station_security",
+            },
+        ),
+    ],
+)
 def test_each_role_can_do_its_job_and_not_more(staff_in, role, needs, must_not):
     # given
     user = staff_in(role)
@@ -108,10 +155,10 @@ def test_finance_cannot_send_commands_to_chargers(client, staff_in):
 
     # when
     page = client.get(changelist("stations.station")).content.decode()
-    action = client.post(changelist("stations.station"),
-                         {"action": "soft_reset", "_selected_action": [station.pk]})
-    command_page = client.get(reverse("admin:stations_station_send_command",
-                                      args=[station.pk]))
+    action = client.post(
+        changelist("stations.station"), {"action": "soft_reset", "_selected_action": [station.pk]}
+    )
+    command_page = client.get(reverse("admin:stations_station_send_command", args=[station.pk]))
 
     # then
     assert 'value="soft_reset"' not in page
@@ -128,8 +175,10 @@ def test_an_owner_cannot_rotate_a_station_password(client, staff_in):
 
     # when
     page = client.get(changelist("stations.station")).content.decode()
-    client.post(changelist("stations.station"),
-                {"action": "rotate_password", "_selected_action": [station.pk]})
+    client.post(
+        changelist("stations.station"),
+        {"action": "rotate_password", "_selected_action": [station.pk]},
+    )
 
     # then
     assert 'value="rotate_password"' not in page
@@ -138,6 +187,7 @@ def test_an_owner_cannot_rotate_a_station_password(client, staff_in):
 
 
 # --- owner scoping ----------------------------------------------------------------------
+
 
 def test_an_owner_sees_only_their_own_stations(client, staff_in):
     # given
@@ -178,8 +228,9 @@ def test_an_owner_picks_only_their_own_locations(client, staff_in):
     page = client.get(reverse("admin:stations_station_change", args=[mine.pk]))
 
     # then
-    choices = [str(choice[1]) for choice in
-               page.context["adminform"].form.fields["location"].choices]
+    choices = [
+        str(choice[1]) for choice in page.context["adminform"].form.fields["location"].choices
+    ]
     assert "site of CP-MINE" in choices and "site of CP-THEIRS" not in choices
 
 
@@ -198,15 +249,25 @@ def test_an_operator_sees_every_station(client, staff_in):
 
 # --- audit log --------------------------------------------------------------------------
 
+
 def test_a_change_in_the_admin_records_who_and_before_and_after(client, staff_in):
     # given
     location = Location.objects.create(name="Depot", city="Bishkek")
     operator = staff_in(OPERATOR)
 
     # when
-    response = client.post(reverse("admin:stations_location_change", args=[location.pk]), {
-        "name": "Depot", "city": "Osh", "address": "", "time_zone": "Asia/Bishkek",
-        "status": "active", "opening_hours": "24/7", "owner": ""})
+    response = client.post(
+        reverse("admin:stations_location_change", args=[location.pk]),
+        {
+            "name": "Depot",
+            "city": "Osh",
+            "address": "",
+            "time_zone": "Asia/Bishkek",
+            "status": "active",
+            "opening_hours": "24/7",
+            "owner": "",
+        },
+    )
 
     # then
     assert response.status_code == 302
@@ -221,10 +282,18 @@ def test_a_clients_personal_data_stays_out_of_the_audit_log(client, staff_in):
     staff_in(SUPPORT)
 
     # when
-    response = client.post(reverse("admin:accounts_client_change", args=[driver.pk]), {
-        "name": "Aida K.", "email": "", "language": "ru",
-        "login_sessions-TOTAL_FORMS": "0", "login_sessions-INITIAL_FORMS": "0",
-        "devices-TOTAL_FORMS": "0", "devices-INITIAL_FORMS": "0"})
+    response = client.post(
+        reverse("admin:accounts_client_change", args=[driver.pk]),
+        {
+            "name": "Aida K.",
+            "email": "",
+            "language": "ru",
+            "login_sessions-TOTAL_FORMS": "0",
+            "login_sessions-INITIAL_FORMS": "0",
+            "devices-TOTAL_FORMS": "0",
+            "devices-INITIAL_FORMS": "0",
+        },
+    )
 
     # then
     assert response.status_code == 302

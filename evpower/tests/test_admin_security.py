@@ -46,15 +46,20 @@ def current_code(device: TOTPDevice) -> str:
 
 
 def failures(username: str = "ops") -> int:
-    return sum(AccessAttempt.objects.filter(username=username)
-               .values_list("failures_since_start", flat=True))
+    return sum(
+        AccessAttempt.objects.filter(username=username).values_list(
+            "failures_since_start", flat=True
+        )
+    )
 
 
 # --- lockout --------------------------------------------------------------------------
 
+
 def lock_out(client) -> list[int]:
-    return [log_in(client, "wrong-password").status_code
-            for _ in range(settings.AXES_FAILURE_LIMIT)]
+    return [
+        log_in(client, "wrong-password").status_code for _ in range(settings.AXES_FAILURE_LIMIT)
+    ]
 
 
 def test_wrong_passwords_up_to_the_limit_lock_the_account_from_that_address(client, staff):
@@ -75,8 +80,12 @@ def test_a_forged_forwarded_for_header_does_not_escape_the_lockout(client, staff
     lock_out(client)
 
     # when
-    response = client.post(LOGIN, {"username": "ops", "password": PASSWORD},
-                           REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR=OTHER_ADDRESS)
+    response = client.post(
+        LOGIN,
+        {"username": "ops", "password": PASSWORD},
+        REMOTE_ADDR="127.0.0.1",
+        HTTP_X_FORWARDED_FOR=OTHER_ADDRESS,
+    )
 
     # then
     assert response.status_code == 429
@@ -87,8 +96,9 @@ def test_the_same_account_from_another_address_still_logs_in(client, staff):
     lock_out(client)
 
     # when
-    response = client.post(LOGIN, {"username": "ops", "password": PASSWORD},
-                           REMOTE_ADDR=OTHER_ADDRESS)
+    response = client.post(
+        LOGIN, {"username": "ops", "password": PASSWORD}, REMOTE_ADDR=OTHER_ADDRESS
+    )
 
     # then
     assert response.status_code == 302 and logged_in(client)
@@ -119,6 +129,7 @@ def test_a_good_login_resets_the_failure_count(client, staff):
 
 # --- two-factor -------------------------------------------------------------------------
 
+
 @pytest.fixture
 def authenticator(staff) -> TOTPDevice:
     staff_2fa_enrol(user=staff)
@@ -146,8 +157,7 @@ def test_with_2fa_password_and_the_authenticators_code_get_in(client, authentica
 
 
 @require_2fa
-def test_with_2fa_a_wrong_code_is_refused_and_counted_as_a_failed_login(client,
-                                                                          authenticator):
+def test_with_2fa_a_wrong_code_is_refused_and_counted_as_a_failed_login(client, authenticator):
     # given
     wrong = f"{(int(current_code(authenticator)) + 1) % 1_000_000:06d}"
 
@@ -162,8 +172,9 @@ def test_with_2fa_a_wrong_code_is_refused_and_counted_as_a_failed_login(client,
 @require_2fa
 def test_with_2fa_wrong_codes_lock_the_account_out(client, authenticator):
     # when
-    statuses = [log_in(client, otp_token="000000").status_code
-                for _ in range(settings.AXES_FAILURE_LIMIT)]
+    statuses = [
+        log_in(client, otp_token="000000").status_code for _ in range(settings.AXES_FAILURE_LIMIT)
+    ]
 
     # then
     assert statuses[-1] == 429
@@ -238,6 +249,7 @@ def test_without_2fa_the_password_is_enough(client, staff):
 
 
 # --- the operators' technical pages follow the admin's rule -----------------------------
+
 
 @require_2fa
 def test_with_2fa_metrics_and_detailed_health_need_a_verified_session(client, authenticator):

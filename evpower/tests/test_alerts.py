@@ -41,9 +41,12 @@ class HttpStub:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - http.server's name
                 length = int(self.headers.get("Content-Length") or 0)
-                request = {"path": self.path, "headers": {k.lower(): v for k, v in
-                                                          self.headers.items()},
-                           "body": self.rfile.read(length), "at": time.monotonic()}
+                request = {
+                    "path": self.path,
+                    "headers": {k.lower(): v for k, v in self.headers.items()},
+                    "body": self.rfile.read(length),
+                    "at": time.monotonic(),
+                }
                 stub.requests.append(request)
                 status, body, headers = stub._respond(request)
                 data = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -60,8 +63,7 @@ class HttpStub:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
     def answer(self, path: str, *responses) -> None:
@@ -128,8 +130,7 @@ OK = (200, {"ok": True, "result": {"message_id": 1}})
 
 @pytest.fixture
 def telegram(http_stub, settings):
-    settings.TELEGRAM = {"bot_token": BOT_TOKEN, "chat_id": "-100200300",
-                         "api_url": http_stub.url}
+    settings.TELEGRAM = {"bot_token": BOT_TOKEN, "chat_id": "-100200300", "api_url": http_stub.url}
     http_stub.answer(SEND_PATH, OK)
     return http_stub
 
@@ -168,11 +169,13 @@ def telegram_texts(stub: HttpStub) -> list[str]:
 
 # -- sending -------------------------------------------------------------------------------
 
+
 def test_an_alert_goes_out_by_email_and_telegram(channels):
     mailbox, telegram_stub = channels
 
-    sent = alerts.operator_alert(key=unique_key(), subject="Station CP-1 offline",
-                                 text="No heartbeat since 03:12 UTC.")
+    sent = alerts.operator_alert(
+        key=unique_key(), subject="Station CP-1 offline", text="No heartbeat since 03:12 UTC."
+    )
 
     assert sent is True
     [message] = mailbox.messages
@@ -192,12 +195,15 @@ def test_the_same_key_twice_within_the_interval_sends_one_alert(channels):
 
     first = alerts.operator_alert(key=key, subject="Station CP-1 offline", text="1")
     second = alerts.operator_alert(key=key, subject="Station CP-1 offline", text="2")
-    other = alerts.operator_alert(key=unique_key("station-offline"), subject="CP-2 offline",
-                                  text="3")
+    other = alerts.operator_alert(
+        key=unique_key("station-offline"), subject="CP-2 offline", text="3"
+    )
 
     assert (first, second, other) == (True, False, True)
-    assert [m["Subject"] for m in mailbox.messages] == ["[EvPower] Station CP-1 offline",
-                                                        "[EvPower] CP-2 offline"]
+    assert [m["Subject"] for m in mailbox.messages] == [
+        "[EvPower] Station CP-1 offline",
+        "[EvPower] CP-2 offline",
+    ]
     assert telegram_texts(telegram_stub) == ["Station CP-1 offline\n\n1", "CP-2 offline\n\n3"]
 
 
@@ -227,8 +233,12 @@ def test_two_racing_callers_send_one_alert(channels):
     mailbox, telegram_stub = channels
     key = unique_key()
     results = []
-    threads = [threading.Thread(target=lambda: results.append(
-        alerts.operator_alert(key=key, subject="race", text="x"))) for _ in range(4)]
+    threads = [
+        threading.Thread(
+            target=lambda: results.append(alerts.operator_alert(key=key, subject="race", text="x"))
+        )
+        for _ in range(4)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -249,8 +259,14 @@ def test_telegram_5xx_is_retried_then_delivered(channels):
 
 def test_telegram_429_waits_as_asked(channels, monkeypatch):
     _, telegram_stub = channels
-    telegram_stub.answer(SEND_PATH, (429, {"ok": False, "description": "Too Many Requests",
-                                           "parameters": {"retry_after": 0.3}}), OK)
+    telegram_stub.answer(
+        SEND_PATH,
+        (
+            429,
+            {"ok": False, "description": "Too Many Requests", "parameters": {"retry_after": 0.3}},
+        ),
+        OK,
+    )
 
     assert alerts.operator_alert(key=unique_key(), subject="s", text="t") is True
 
@@ -290,15 +306,16 @@ def test_no_channel_configured_sends_nothing(settings):
 
 # -- after commit (what services call inside their transactions) ---------------------------
 
+
 @pytest.mark.django_db
 def test_an_alert_from_a_rolled_back_transaction_is_never_sent(
-        channels, eager_celery, django_capture_on_commit_callbacks):
+    channels, eager_celery, django_capture_on_commit_callbacks
+):
     mailbox, telegram_stub = channels
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         with pytest.raises(RuntimeError), transaction.atomic():
-            alerts.operator_alert_after_commit(key=unique_key(), subject="rolled back",
-                                               text="x")
+            alerts.operator_alert_after_commit(key=unique_key(), subject="rolled back", text="x")
             raise RuntimeError("the service failed")
         alerts.operator_alert_after_commit(key=unique_key(), subject="committed", text="y")
     alerts.background_flushed()
@@ -310,7 +327,8 @@ def test_an_alert_from_a_rolled_back_transaction_is_never_sent(
 
 @pytest.mark.django_db
 def test_parked_charger_messages_alert_operators_once_per_interval(
-        channels, eager_celery, make_station, django_capture_on_commit_callbacks):
+    channels, eager_celery, make_station, django_capture_on_commit_callbacks
+):
     from ocpp_bridge.models import ParkedMessage
     from ocpp_bridge.services import park_message
 
@@ -318,22 +336,28 @@ def test_parked_charger_messages_alert_operators_once_per_interval(
     station = make_station(f"CP-{uuid.uuid4().hex[:8]}")
     with django_capture_on_commit_callbacks(execute=True):
         for tx in (101, 102):
-            park_message(station_id=station.pk, action="StopTransaction",
-                         payload={"transactionId": tx},
-                         reason=ParkedMessage.Reason.UNBILLED_TRANSACTION, transaction_id=tx,
-                         detail="id tag ABC has no owner to bill")
+            park_message(
+                station_id=station.pk,
+                action="StopTransaction",
+                payload={"transactionId": tx},
+                reason=ParkedMessage.Reason.UNBILLED_TRANSACTION,
+                transaction_id=tx,
+                detail="id tag ABC has no owner to bill",
+            )
     alerts.background_flushed()
 
     assert ParkedMessage.objects.filter(station=station).count() == 2
     [text] = telegram_texts(telegram_stub)
-    assert text.startswith(f"Parked StopTransaction at station {station.identity}: "
-                           "unbilled_transaction")
+    assert text.startswith(
+        f"Parked StopTransaction at station {station.identity}: unbilled_transaction"
+    )
     assert "transaction 101" in text and "id tag ABC has no owner to bill" in text
 
 
 @pytest.mark.django_db
 def test_new_reconciliation_discrepancies_alert_and_known_ones_do_not(
-        channels, eager_celery, settings, monkeypatch, django_capture_on_commit_callbacks):
+    channels, eager_celery, settings, monkeypatch, django_capture_on_commit_callbacks
+):
     from payments import providers
     from payments.providers.base import PAID, StatementLine
     from payments.reconciliation import reconcile
@@ -343,10 +367,15 @@ def test_new_reconciliation_discrepancies_alert_and_known_ones_do_not(
     monkeypatch.setitem(providers.IMPLEMENTATIONS, "odengi", f"{__name__}.StatementProvider")
     settings.PAYMENT_PROVIDERS = ["odengi"]
     day = datetime.now(UTC).date() - timedelta(days=1)
-    StatementProvider.lines = [StatementLine(
-        provider_transaction_id="T-unknown", order_id="EVP-NOT-OURS", amount=Decimal("250.00"),
-        state=PAID, at=datetime.combine(day, datetime.min.time(), tzinfo=UTC)
-        + timedelta(hours=10))]
+    StatementProvider.lines = [
+        StatementLine(
+            provider_transaction_id="T-unknown",
+            order_id="EVP-NOT-OURS",
+            amount=Decimal("250.00"),
+            state=PAID,
+            at=datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=10),
+        )
+    ]
 
     with django_capture_on_commit_callbacks(execute=True):
         first = reconcile("odengi", day)
@@ -362,6 +391,7 @@ def test_new_reconciliation_discrepancies_alert_and_known_ones_do_not(
 
 class StatementProvider:
     """A provider whose statement the test writes (only what reconcile asks of it)."""
+
     code = "odengi"
     currencies = ("KGS",)
     lines: list = []

@@ -18,8 +18,11 @@ def test_version_comes_from_settings_and_ignores_tokens(client, settings):
     # an expired or garbage token must not stop an old app from learning it must update
     response = client.get("/api/v1/version", HTTP_AUTHORIZATION="Bearer not-a-token")
     assert response.status_code == 200
-    assert response.json() == {"minimum_app_version": "1.4.0", "latest_app_version": "1.6.2",
-                               "api_version": "1"}
+    assert response.json() == {
+        "minimum_app_version": "1.4.0",
+        "latest_app_version": "1.6.2",
+        "api_version": "1",
+    }
     assert "max-age" in response["Cache-Control"]
 
 
@@ -29,8 +32,12 @@ def cors(settings):
 
 
 def preflight(client, origin, path="/api/v1/version", headers="authorization"):
-    return client.options(path, HTTP_ORIGIN=origin, HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
-                          HTTP_ACCESS_CONTROL_REQUEST_HEADERS=headers)
+    return client.options(
+        path,
+        HTTP_ORIGIN=origin,
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS=headers,
+    )
 
 
 def test_cors_preflight_from_an_allowed_origin(client, cors):
@@ -53,8 +60,9 @@ def test_cors_actual_request_exposes_retry_after(client, cors):
     response = client.get("/api/v1/version", HTTP_ORIGIN=ALLOWED)
     assert response["Access-Control-Allow-Origin"] == ALLOWED
     assert "Retry-After" in response["Access-Control-Expose-Headers"]
-    assert "Access-Control-Allow-Origin" not in client.get("/api/v1/version",
-                                                           HTTP_ORIGIN="https://evil.example")
+    assert "Access-Control-Allow-Origin" not in client.get(
+        "/api/v1/version", HTTP_ORIGIN="https://evil.example"
+    )
 
 
 def test_cors_is_only_for_the_api(client, cors):
@@ -83,10 +91,14 @@ def test_schema_is_served_without_auth_and_documents_the_conventions(client):
     served = response.json()
     components = served["components"]
     assert components["securitySchemes"]["bearerAuth"] == {
-        "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-        "description": components["securitySchemes"]["bearerAuth"]["description"]}
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": components["securitySchemes"]["bearerAuth"]["description"],
+    }
     assert components["schemas"]["ErrorEnvelope"]["properties"]["error"] == {
-        "$ref": "#/components/schemas/Error"}
+        "$ref": "#/components/schemas/Error"
+    }
     assert set(components["schemas"]["Error"]["required"]) == {"code", "message", "details"}
     version = served["paths"]["/api/v1/version"]["get"]
     assert version["operationId"] == "version_retrieve"
@@ -106,8 +118,7 @@ def test_every_operation_documents_its_errors_with_the_envelope(schema):
             assert "404" in responses, where
         for code, response in responses.items():
             if code.startswith("4") and "content" in response:
-                assert response["content"]["application/json"]["schema"] == envelope, (
-                    where, code)
+                assert response["content"]["application/json"]["schema"] == envelope, (where, code)
 
 
 def test_operation_ids_are_unique(schema):

@@ -50,12 +50,14 @@ def test_the_loop_dispatches_until_stopped_and_leaves_no_receive_running():
                 raise StopConsumer
 
         try:
-            await dispatch_until_stopped([socket.get, lambda: swallowing_receive(2, log)],
-                                         dispatch)
+            await dispatch_until_stopped([socket.get, lambda: swallowing_receive(2, log)], dispatch)
         except StopConsumer:
             pass
-        others = [t for t in asyncio.all_tasks() if not t.done()
-                  and t.get_coro().__name__ in ("swallowing_receive", "get")]
+        others = [
+            t
+            for t in asyncio.all_tasks()
+            if not t.done() and t.get_coro().__name__ in ("swallowing_receive", "get")
+        ]
         return seen, log, others
 
     seen, log, others = run(scenario())

@@ -42,27 +42,43 @@ def roles():
     roles_sync()  # the migration made them; a flushed test database may not have them
 
 
-
 # --- the world ---------------------------------------------------------------------------
 
-def station(identity: str, location: str, *, online: bool, status: str = "",
-            connector_status: str = "Available") -> Station:
+
+def station(
+    identity: str,
+    location: str,
+    *,
+    online: bool,
+    status: str = "",
+    connector_status: str = "Available",
+) -> Station:
     made = station_create(identity=identity, location_name=location, connectors=1).station
     Station.objects.filter(pk=made.pk).update(
-        connected=online, last_seen_at=timezone.now() if online else None, status=status)
+        connected=online, last_seen_at=timezone.now() if online else None, status=status
+    )
     Connector.objects.filter(station=made).update(status=connector_status)
     made.refresh_from_db()
     return made
 
 
-def session(at: Station, status: str, *, energy_wh: int = 0, created=None, ended=None,
-            driver=None) -> ChargingSession:
+def session(
+    at: Station, status: str, *, energy_wh: int = 0, created=None, ended=None, driver=None
+) -> ChargingSession:
     ended_states = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
     made = ChargingSession.objects.create(
-        client=driver or new_client(), station=at, connector=at.connectors.get(),
-        connector_number=1, id_tag="DASH", status=status, settled=status in ended_states,
-        limit_type=ChargingSession.LimitType.NONE, tariff={}, energy_wh=energy_wh,
-        ended_at=ended)
+        client=driver or new_client(),
+        station=at,
+        connector=at.connectors.get(),
+        connector_number=1,
+        id_tag="DASH",
+        status=status,
+        settled=status in ended_states,
+        limit_type=ChargingSession.LimitType.NONE,
+        tariff={},
+        energy_wh=energy_wh,
+        ended_at=ended,
+    )
     if created is not None:
         ChargingSession.objects.filter(pk=made.pk).update(created_at=created)
     return made
@@ -75,8 +91,9 @@ def at_time(moment):
 
 def charge(driver, amount: str, ref: int, moment) -> None:
     with at_time(moment):
-        wallet_charge(client=driver, amount=D(amount), ref=("session", ref),
-                      key=f"dash:{next(_keys)}")
+        wallet_charge(
+            client=driver, amount=D(amount), ref=("session", ref), key=f"dash:{next(_keys)}"
+        )
 
 
 class World:
@@ -115,33 +132,56 @@ class World:
 
         payer = new_client()
         with at_time(days[0]):
-            wallet_credit_topup(client=payer, amount=D("500.00"), payment_ref="p1",
-                                key=f"dash:{next(_keys)}")
-        for amount, ref, moment in (("100.00", 1, days[0]), ("50.00", 2, days[1]),
-                                    ("30.00", 3, days[2]), ("999.00", 4, days[3])):
+            wallet_credit_topup(
+                client=payer, amount=D("500.00"), payment_ref="p1", key=f"dash:{next(_keys)}"
+            )
+        for amount, ref, moment in (
+            ("100.00", 1, days[0]),
+            ("50.00", 2, days[1]),
+            ("30.00", 3, days[2]),
+            ("999.00", 4, days[3]),
+        ):
             charge(payer, amount, ref, moment)
         with at_time(days[0] + timedelta(seconds=1)):
-            wallet_refund(client=payer, amount=D("20.00"), ref=("session", 1),
-                          key=f"dash:{next(_keys)}")
+            wallet_refund(
+                client=payer, amount=D("20.00"), ref=("session", 1), key=f"dash:{next(_keys)}"
+            )
         foreigner = new_client()
         Wallet.objects.create(client=foreigner, currency="UZS")
         charge(foreigner, "1000.00", 5, days[0])
 
-        ParkedMessage.objects.create(station=b1, action="StopTransaction", payload={},
-                                     reason=ParkedMessage.Reason.UNBILLED_TRANSACTION)
-        ParkedMessage.objects.create(station=b1, action="MeterValues", payload={},
-                                     reason=ParkedMessage.Reason.METER_BACKWARDS)
-        ParkedMessage.objects.create(station=b1, action="StopTransaction", payload={},
-                                     reason=ParkedMessage.Reason.UNBILLED_TRANSACTION,
-                                     resolved_at=w.now)
-        issue = {"provider": "payme", "day": w.today.date(),
-                 "kind": ReconciliationIssue.Kind.MISSING_CREDIT}
+        ParkedMessage.objects.create(
+            station=b1,
+            action="StopTransaction",
+            payload={},
+            reason=ParkedMessage.Reason.UNBILLED_TRANSACTION,
+        )
+        ParkedMessage.objects.create(
+            station=b1,
+            action="MeterValues",
+            payload={},
+            reason=ParkedMessage.Reason.METER_BACKWARDS,
+        )
+        ParkedMessage.objects.create(
+            station=b1,
+            action="StopTransaction",
+            payload={},
+            reason=ParkedMessage.Reason.UNBILLED_TRANSACTION,
+            resolved_at=w.now,
+        )
+        issue = {
+            "provider": "payme",
+            "day": w.today.date(),
+            "kind": ReconciliationIssue.Kind.MISSING_CREDIT,
+        }
         ReconciliationIssue.objects.create(**issue, provider_transaction_id="t-open")
-        ReconciliationIssue.objects.create(**issue, provider_transaction_id="t-done",
-                                           resolved_at=w.now)
+        ReconciliationIssue.objects.create(
+            **issue, provider_transaction_id="t-done", resolved_at=w.now
+        )
         backup("daily:ok", Backup.Status.OK, finished=w.now - timedelta(hours=2))
-        self.latest_backup = backup("manual:failed", Backup.Status.FAILED,
-                                    finished=w.now - timedelta(hours=1))
+        self.latest_backup = backup(
+            "manual:failed", Backup.Status.FAILED, finished=w.now - timedelta(hours=1)
+        )
 
 
 def backup(slot: str, status: str, *, finished) -> Backup:
@@ -151,6 +191,7 @@ def backup(slot: str, status: str, *, finished) -> Backup:
 
 
 # --- reading the page --------------------------------------------------------------------
+
 
 class Metrics(HTMLParser):
     """Every element with data-metric: its link and its text."""
@@ -168,8 +209,9 @@ class Metrics(HTMLParser):
             self.found[attrs["data-metric"]] = {"href": attrs.get("href"), "text": ""}
             self._open.append(attrs["data-metric"])
         if tag == "canvas" and "chart" in (attrs.get("class") or ""):
-            self.charts.append({"type": attrs["data-type"],
-                                "data": json.loads(attrs["data-value"])})
+            self.charts.append(
+                {"type": attrs["data-type"], "data": json.loads(attrs["data-value"])}
+            )
 
     def handle_endtag(self, tag):
         if self._open and tag == "a":
@@ -187,8 +229,7 @@ def dashboard(client) -> Metrics:
 
 
 def values(metrics: Metrics) -> dict[str, str]:
-    return {name: found["text"] for name, found in metrics.found.items()
-            if name != "top-stations"}
+    return {name: found["text"] for name, found in metrics.found.items() if name != "top-stations"}
 
 
 def rows_listed(client, href: str) -> int:
@@ -197,17 +238,35 @@ def rows_listed(client, href: str) -> int:
     return page.context["cl"].result_count
 
 
-NETWORK = {"stations-online": "2", "stations-offline": "2", "stations-faulted": "2",
-           "sessions-active": "3", "failed-starts-today": "1", "failed-starts-7d": "2",
-           "energy-today": "5.000", "energy-7d": "6.000", "energy-30d": "13.000"}
-MONEY = {"revenue-today-kgs": "80.00", "revenue-7d-kgs": "130.00", "revenue-30d-kgs": "160.00",
-         "revenue-today-uzs": "1000.00", "revenue-7d-uzs": "1000.00",
-         "revenue-30d-uzs": "1000.00"}
-ATTENTION = {"parked-messages": "2", "billing-review": "1", "reconciliation-open": "1",
-             "backup-status": "failed"}
+NETWORK = {
+    "stations-online": "2",
+    "stations-offline": "2",
+    "stations-faulted": "2",
+    "sessions-active": "3",
+    "failed-starts-today": "1",
+    "failed-starts-7d": "2",
+    "energy-today": "5.000",
+    "energy-7d": "6.000",
+    "energy-30d": "13.000",
+}
+MONEY = {
+    "revenue-today-kgs": "80.00",
+    "revenue-7d-kgs": "130.00",
+    "revenue-30d-kgs": "160.00",
+    "revenue-today-uzs": "1000.00",
+    "revenue-7d-uzs": "1000.00",
+    "revenue-30d-uzs": "1000.00",
+}
+ATTENTION = {
+    "parked-messages": "2",
+    "billing-review": "1",
+    "reconciliation-open": "1",
+    "backup-status": "failed",
+}
 
 
 # --- figures and links -------------------------------------------------------------------
+
 
 def test_a_superuser_sees_every_figure_of_the_world(client, staff_in):
     # given
@@ -227,12 +286,23 @@ def test_each_number_links_to_a_list_of_exactly_the_rows_it_counts(client, staff
     staff_in(None)
     metrics = dashboard(client)
     rows_behind = {  # what each list shows: money figures list their ledger transactions
-        **{name: int(value) for name, value in NETWORK.items() if name.startswith(
-            ("stations", "sessions", "failed"))},
-        "energy-today": 1, "energy-7d": 2, "energy-30d": 3,
-        "revenue-today-kgs": 2, "revenue-7d-kgs": 3, "revenue-30d-kgs": 4,
-        "revenue-today-uzs": 1, "revenue-7d-uzs": 1, "revenue-30d-uzs": 1,
-        "parked-messages": 2, "billing-review": 1, "reconciliation-open": 1,
+        **{
+            name: int(value)
+            for name, value in NETWORK.items()
+            if name.startswith(("stations", "sessions", "failed"))
+        },
+        "energy-today": 1,
+        "energy-7d": 2,
+        "energy-30d": 3,
+        "revenue-today-kgs": 2,
+        "revenue-7d-kgs": 3,
+        "revenue-30d-kgs": 4,
+        "revenue-today-uzs": 1,
+        "revenue-7d-uzs": 1,
+        "revenue-30d-uzs": 1,
+        "parked-messages": 2,
+        "billing-review": 1,
+        "reconciliation-open": 1,
     }
 
     # when
@@ -243,11 +313,11 @@ def test_each_number_links_to_a_list_of_exactly_the_rows_it_counts(client, staff
 
 
 def test_the_backup_figure_links_to_the_latest_run_and_says_when_backups_are_stale(
-        client, staff_in):
+    client, staff_in
+):
     # given: the newest run failed, the last good one is two days old
     world = World()
-    Backup.objects.filter(status=Backup.Status.OK).update(
-        finished_at=world.now - timedelta(days=2))
+    Backup.objects.filter(status=Backup.Status.OK).update(finished_at=world.now - timedelta(days=2))
     staff_in(None)
 
     # when
@@ -256,12 +326,14 @@ def test_the_backup_figure_links_to_the_latest_run_and_says_when_backups_are_sta
 
     # then
     assert metrics.found["backup-status"]["href"] == (
-        f"/admin/maintenance/backup/{world.latest_backup.pk}/change/")
+        f"/admin/maintenance/backup/{world.latest_backup.pk}/change/"
+    )
     assert "older than a day" in page
 
 
 def test_top_stations_are_ranked_by_energy_over_30_days_and_link_to_station_and_sessions(
-        client, staff_in):
+    client, staff_in
+):
     # given
     world = World()
     staff_in(None)
@@ -289,14 +361,17 @@ def test_the_charts_draw_energy_and_revenue_per_day_without_inline_script(client
     charts = Metrics(html).charts
 
     # then: 7-day bars and 30-day lines, for energy and for each currency's revenue
-    assert [(c["type"], len(c["data"]["labels"])) for c in charts] == [
-        ("bar", 7), ("line", 30)] * 3
+    assert [(c["type"], len(c["data"]["labels"])) for c in charts] == [("bar", 7), ("line", 30)] * 3
     energy_7, energy_30 = (c["data"]["datasets"][0]["data"] for c in charts[:2])
     assert (energy_30[-1], energy_30[-4], energy_30[-21]) == ("5.000", "1.000", "7.000")
     assert energy_7 == energy_30[-7:]
     kgs, uzs = (c["data"]["datasets"][0] for c in (charts[3], charts[5]))
     assert (kgs["label"], kgs["data"][-1], kgs["data"][-4], kgs["data"][-21]) == (
-        "KGS", "80.00", "50.00", "30.00")
+        "KGS",
+        "80.00",
+        "50.00",
+        "30.00",
+    )
     assert sum(D(v) for v in kgs["data"]) == D("160.00")
     assert (uzs["label"], uzs["data"][-1]) == ("UZS", "1000.00")
     # the CSP forbids inline script: every script on the page is a file
@@ -304,6 +379,7 @@ def test_the_charts_draw_energy_and_revenue_per_day_without_inline_script(client
 
 
 # --- who sees what -----------------------------------------------------------------------
+
 
 def test_an_owner_sees_only_their_own_figures_and_nothing_about_money(client, staff_in):
     # given
@@ -315,9 +391,16 @@ def test_an_owner_sees_only_their_own_figures_and_nothing_about_money(client, st
 
     # then: site A's stations A1 and A2 and A1's sessions; no money, parked items or backups
     assert values(metrics) == {
-        "stations-online": "1", "stations-offline": "1", "stations-faulted": "1",
-        "sessions-active": "1", "failed-starts-today": "1", "failed-starts-7d": "1",
-        "energy-today": "5.000", "energy-7d": "6.000", "energy-30d": "6.000"}
+        "stations-online": "1",
+        "stations-offline": "1",
+        "stations-faulted": "1",
+        "sessions-active": "1",
+        "failed-starts-today": "1",
+        "failed-starts-7d": "1",
+        "energy-today": "5.000",
+        "energy-7d": "6.000",
+        "energy-30d": "6.000",
+    }
     assert rows_listed(client, metrics.found["stations-faulted"]["href"]) == 1
     assert rows_listed(client, metrics.found["energy-30d"]["href"]) == 2
 
@@ -343,8 +426,12 @@ def test_an_operator_sees_the_network_and_parked_messages_but_no_money(client, s
     metrics = values(dashboard(client))
 
     # then: the billing queue is readable with view_parkedmessage (its admin says so)
-    assert metrics == {**NETWORK, "parked-messages": "2", "billing-review": "1",
-                       "backup-status": "failed"}
+    assert metrics == {
+        **NETWORK,
+        "parked-messages": "2",
+        "billing-review": "1",
+        "backup-status": "failed",
+    }
 
 
 def test_a_staff_member_without_a_role_sees_no_figures(client, staff_in):
@@ -362,11 +449,16 @@ def test_a_staff_member_without_a_role_sees_no_figures(client, staff_in):
 
 # --- cost ----------------------------------------------------------------------------------
 
+
 def grow(first: int, count: int) -> None:
     """More stations, each with an active, a completed and a failed session."""
     for n in range(first, first + count):
-        at = station(f"X{n}", f"Site X{n % 3}", online=n % 2 == 0,
-                     connector_status="Faulted" if n % 5 == 0 else "Available")
+        at = station(
+            f"X{n}",
+            f"Site X{n % 3}",
+            online=n % 2 == 0,
+            connector_status="Faulted" if n % 5 == 0 else "Available",
+        )
         session(at, Status.CHARGING)
         session(at, Status.COMPLETED, energy_wh=100 * (n + 1), ended=timezone.now())
         session(at, Status.FAILED, ended=timezone.now())

@@ -5,9 +5,11 @@ import json
 
 from evpower.tests.settings_import import import_settings_with
 
-PRINT = ("import json, django; django.setup(); from django.conf import settings as s; "
-         "print(json.dumps({'redis': s.REDIS_URL, 'layer': s.CHANNEL_LAYERS['default']"
-         "['BACKEND'], 'silenced': getattr(s, 'SILENCED_SYSTEM_CHECKS', [])}))")
+PRINT = (
+    "import json, django; django.setup(); from django.conf import settings as s; "
+    "print(json.dumps({'redis': s.REDIS_URL, 'layer': s.CHANNEL_LAYERS['default']"
+    "['BACKEND'], 'silenced': getattr(s, 'SILENCED_SYSTEM_CHECKS', [])}))"
+)
 
 
 def settings_with(**env) -> dict:
@@ -24,10 +26,15 @@ def test_another_shell_reads_the_running_demos_environment(tmp_path):
     seen = settings_with(EVPOWER_DEMO_ENV_FILE=str(demo_env), REDIS_URL="")
     fresh = settings_with(EVPOWER_DEMO_ENV_FILE=str(demo_env), REDIS_URL=None)
     production = settings_with(
-        EVPOWER_DEMO_ENV_FILE=str(demo_env), REDIS_URL=None, EVPOWER_ENV="production",
-        SECRET_KEY="k" * 25 + "Q7#x" * 7, ALLOWED_HOSTS="evpower.example",
-        SMS_BACKEND="accounts.sms.http.HttpJsonBackend", SMS_HTTP_URL="https://sms.example/send",
-        SMS_HTTP_TOKEN="gateway-token")
+        EVPOWER_DEMO_ENV_FILE=str(demo_env),
+        REDIS_URL=None,
+        EVPOWER_ENV="production",
+        SECRET_KEY="k" * 25 + "Q7#x" * 7,
+        ALLOWED_HOSTS="evpower.example",
+        SMS_BACKEND="accounts.sms.http.HttpJsonBackend",
+        SMS_HTTP_URL="https://sms.example/send",
+        SMS_HTTP_TOKEN="gateway-token",
+    )
 
     assert seen["redis"] == ""  # a variable the shell sets (even empty) wins
     assert fresh["redis"] == "redis://127.0.0.1:6379/1"
@@ -52,7 +59,11 @@ def test_the_root_url_is_a_landing_page_linking_admin_docs_and_health(client):
 
     assert response.status_code == 200
     page = response.content.decode()
-    for link in ('href="/admin/"', 'href="/api/docs/"', 'href="/api/schema/"',
-                 'href="/health/ready"'):
+    for link in (
+        'href="/admin/"',
+        'href="/api/docs/"',
+        'href="/api/schema/"',
+        'href="/health/ready"',
+    ):
         assert link in page
     assert client.post("/").status_code == 405  # a page to read, nothing more

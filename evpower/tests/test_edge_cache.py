@@ -15,8 +15,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 def get(server, path):
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{server.port}{path}",  # noqa: S310
-                                    timeout=10) as response:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{server.port}{path}",  # noqa: S310
+            timeout=10,
+        ) as response:
             return response.status, response.headers.get("x-cache"), json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, exc.headers.get("x-cache"), json.loads(exc.read())
@@ -30,9 +32,17 @@ def test_second_read_is_a_hit_until_a_status_changes(ocpp_server, booted_station
     assert first[0] == second[0] == 200 and first[1] is None and second[1] == "hit"
     assert first[2] == second[2]
 
-    station_record_status(station_id=station.pk, connector_id=1, status="Faulted",
-                          error_code="GroundFailure", info="", vendor_id="",
-                          vendor_error_code="", timestamp=None, now=timezone.now())
+    station_record_status(
+        station_id=station.pk,
+        connector_id=1,
+        status="Faulted",
+        error_code="GroundFailure",
+        info="",
+        vendor_id="",
+        vendor_error_code="",
+        timestamp=None,
+        now=timezone.now(),
+    )
     fresh = get(ocpp_server, path)
     assert fresh[1] is None  # rebuilt by Django after the change
     statuses = json.dumps(fresh[2])

@@ -21,8 +21,13 @@ class Lookup:
 
 def run(cache: MapEdgeCache, headers) -> list[dict]:
     sent: list[dict] = []
-    scope = {"type": "http", "method": "GET", "path": "/api/v1/stations/1",
-             "query_string": b"", "headers": headers}
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/api/v1/stations/1",
+        "query_string": b"",
+        "headers": headers,
+    }
 
     async def receive():
         return {"type": "http.request", "body": b""}

@@ -87,16 +87,22 @@ def error(response) -> dict:
 def test_api_error_keeps_code_status_and_details(client):
     response = client.get("/fail/api-error")
     assert response.status_code == 429
-    assert error(response) == {"code": "RATE_LIMITED", "message": MESSAGES["RATE_LIMITED"]["en"],
-                               "details": {"why": "test"}}
+    assert error(response) == {
+        "code": "RATE_LIMITED",
+        "message": MESSAGES["RATE_LIMITED"]["en"],
+        "details": {"why": "test"},
+    }
 
 
 def test_an_explicit_message_wins_and_an_unknown_code_gets_the_generic_text(client):
     assert error(client.get("/fail/custom-message"))["message"] == "Station CP-9 is not here."
     response = client.get("/fail/unknown-code", HTTP_ACCEPT_LANGUAGE="ky")
     assert response.status_code == 409
-    assert error(response) == {"code": "NO_SUCH_CODE_YET", "message": MESSAGES["ERROR"]["ky"],
-                               "details": {}}
+    assert error(response) == {
+        "code": "NO_SUCH_CODE_YET",
+        "message": MESSAGES["ERROR"]["ky"],
+        "details": {},
+    }
 
 
 def test_validation_errors_list_the_fields(client):
@@ -130,40 +136,50 @@ def test_unauthenticated_and_bad_token(client):
     assert response["WWW-Authenticate"] == 'Bearer realm="api"'
     response = client.get("/private", HTTP_X_TEST_LANGUAGE="bad", HTTP_ACCEPT_LANGUAGE="ru")
     assert response.status_code == 401
-    assert error(response) == {"code": "TOKEN_INVALID", "details": {},
-                               "message": MESSAGES["TOKEN_INVALID"]["ru"]}
+    assert error(response) == {
+        "code": "TOKEN_INVALID",
+        "details": {},
+        "message": MESSAGES["TOKEN_INVALID"]["ru"],
+    }
 
 
 def test_an_error_before_authentication_does_not_authenticate_in_the_handler(client):
     # 406 comes from content negotiation, before authentication; a bad token must not turn
     # the error answer into a 500 when the handler looks for the client's language
-    response = client.get("/fail/x", HTTP_ACCEPT="text/html", HTTP_X_TEST_LANGUAGE="bad",
-                          HTTP_ACCEPT_LANGUAGE="ky")
+    response = client.get(
+        "/fail/x", HTTP_ACCEPT="text/html", HTTP_X_TEST_LANGUAGE="bad", HTTP_ACCEPT_LANGUAGE="ky"
+    )
     assert response.status_code == 406
-    assert error(response) == {"code": "NOT_ACCEPTABLE", "details": {},
-                               "message": MESSAGES["NOT_ACCEPTABLE"]["ky"]}
+    assert error(response) == {
+        "code": "NOT_ACCEPTABLE",
+        "details": {},
+        "message": MESSAGES["NOT_ACCEPTABLE"]["ky"],
+    }
 
 
-@pytest.mark.parametrize(("header", "language"), [
-    ("ru", "ru"),
-    ("ky", "ky"),
-    ("en", "en"),
-    ("", "en"),
-    ("ru-RU,ru;q=0.9,en-US;q=0.8,en;q=0.7", "ru"),
-    ("ky-KG", "ky"),
-    ("KY", "ky"),
-    ("en;q=0.5, ru;q=0.9", "ru"),
-    ("en;q=0.5, ru; q=0.4, ky;q=0.6", "ky"),
-    ("fr-FR, de;q=0.9, ru;q=0.1", "ru"),
-    ("ru;q=0, en;q=0.1", "en"),
-    ("ru;q=0", "en"),
-    ("ky, ru", "ky"),  # equal weight: the header's order
-    ("ru;q=0.8, ky;q=0.8", "ru"),
-    ("*", "en"),
-    ("de, fr", "en"),
-    ("ru;q=bogus, ky;q=0.1", "ky"),
-    ("zz-ZZ;;;,,, ;q=", "en"),
-])
+@pytest.mark.parametrize(
+    ("header", "language"),
+    [
+        ("ru", "ru"),
+        ("ky", "ky"),
+        ("en", "en"),
+        ("", "en"),
+        ("ru-RU,ru;q=0.9,en-US;q=0.8,en;q=0.7", "ru"),
+        ("ky-KG", "ky"),
+        ("KY", "ky"),
+        ("en;q=0.5, ru;q=0.9", "ru"),
+        ("en;q=0.5, ru; q=0.4, ky;q=0.6", "ky"),
+        ("fr-FR, de;q=0.9, ru;q=0.1", "ru"),
+        ("ru;q=0, en;q=0.1", "en"),
+        ("ru;q=0", "en"),
+        ("ky, ru", "ky"),  # equal weight: the header's order
+        ("ru;q=0.8, ky;q=0.8", "ru"),
+        ("*", "en"),
+        ("de, fr", "en"),
+        ("ru;q=bogus, ky;q=0.1", "ky"),
+        ("zz-ZZ;;;,,, ;q=", "en"),
+    ],
+)
 def test_accept_language_selection(client, header, language):
     assert accept_language(header) == language
     response = client.get("/fail/http404", HTTP_ACCEPT_LANGUAGE=header)
@@ -172,8 +188,11 @@ def test_accept_language_selection(client, header, language):
 
 @pytest.mark.parametrize("language", ["ru", "ky", "en"])
 def test_the_clients_own_language_wins_over_the_header(client, language):
-    response = client.get("/fail/http404", HTTP_X_TEST_LANGUAGE=language,
-                          HTTP_ACCEPT_LANGUAGE="ru;q=0.1, en;q=0.2, ky;q=0.3")
+    response = client.get(
+        "/fail/http404",
+        HTTP_X_TEST_LANGUAGE=language,
+        HTTP_ACCEPT_LANGUAGE="ru;q=0.1, en;q=0.2, ky;q=0.3",
+    )
     assert error(response)["message"] == MESSAGES["NOT_FOUND"][language]
 
 
@@ -185,6 +204,9 @@ def test_an_unsupported_client_language_falls_back_to_the_header(client):
 def test_every_code_has_all_three_languages():
     from evpower.api.messages import LANGUAGES, all_messages
 
-    missing = {code: sorted(set(LANGUAGES) - set(texts))
-               for code, texts in all_messages().items() if set(LANGUAGES) - set(texts)}
+    missing = {
+        code: sorted(set(LANGUAGES) - set(texts))
+        for code, texts in all_messages().items()
+        if set(LANGUAGES) - set(texts)
+    }
     assert missing == {}

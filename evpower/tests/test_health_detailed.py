@@ -32,7 +32,8 @@ def bearer(token: str = TOKEN) -> dict[str, str]:
 
 def make_user(*, staff: bool):
     return get_user_model().objects.create_user(
-        f"user-{time.monotonic_ns()}", "u@example.kg", "pw-0123456789", is_staff=staff)
+        f"user-{time.monotonic_ns()}", "u@example.kg", "pw-0123456789", is_staff=staff
+    )
 
 
 @pytest.mark.django_db
@@ -114,8 +115,11 @@ def test_detailed_is_503_when_redis_is_down(settings):
 @pytest.mark.django_db(transaction=True)  # the checks read on threads of their own
 def test_detailed_counts_connected_chargers_only(make_station):
     now = timezone.now()
-    for identity, connected, seen in [("CP-ON", True, now), ("CP-STALE", True,
-                                      now - timedelta(hours=1)), ("CP-OFF", False, now)]:
+    for identity, connected, seen in [
+        ("CP-ON", True, now),
+        ("CP-STALE", True, now - timedelta(hours=1)),
+        ("CP-OFF", False, now),
+    ]:
         station = make_station(identity)
         Station.objects.filter(pk=station.pk).update(connected=connected, last_seen_at=seen)
 

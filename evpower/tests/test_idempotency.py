@@ -56,8 +56,11 @@ class CountingView(APIView):
             return Response({"run": run}, status=503)
         if data.get("fail") == "bug":
             raise RuntimeError("a bug")
-        return Response({"run": run, "amount": data.get("amount")}, status=201,
-                        headers={"Location": f"/things/{run}"})
+        return Response(
+            {"run": run, "amount": data.get("amount")},
+            status=201,
+            headers={"Location": f"/things/{run}"},
+        )
 
 
 urlpatterns = [path(URL.lstrip("/"), CountingView.as_view())]
@@ -107,8 +110,12 @@ def test_same_key_twice_runs_once_and_replays_the_first_answer(api, runs):
 
 def test_replay_ignores_json_key_order_and_spacing(api, runs):
     post(api, {"amount": "5", "note": {"a": 1, "b": 2}})
-    replay = api.post(URL, '{ "note": {"b": 2, "a": 1}, "amount": "5" }',
-                      content_type="application/json", headers={"Idempotency-Key": "k-1"})
+    replay = api.post(
+        URL,
+        '{ "note": {"b": 2, "a": 1}, "amount": "5" }',
+        content_type="application/json",
+        headers={"Idempotency-Key": "k-1"},
+    )
     assert replay.status_code == 201 and replay["Idempotent-Replayed"] == "true"
     assert runs.count == 1
 
@@ -185,8 +192,9 @@ def test_a_malformed_key_is_a_validation_error(api, runs, key):
     assert runs.count == 0
 
 
-@pytest.mark.parametrize("key", ["a", "x" * 255, "550e8400-e29b-41d4-a716-446655440000",
-                                 "with space and ~!@#$%^&*()"])
+@pytest.mark.parametrize(
+    "key", ["a", "x" * 255, "550e8400-e29b-41d4-a716-446655440000", "with space and ~!@#$%^&*()"]
+)
 def test_a_printable_ascii_key_up_to_255_chars_is_accepted(api, runs, key):
     assert post(api, {"amount": "1"}, key=key).status_code == 201
     assert post(api, {"amount": "1"}, key=key)["Idempotent-Replayed"] == "true"
@@ -211,8 +219,12 @@ def test_a_stale_in_progress_claim_is_taken_over(api, runs, settings):
     settings.IDEMPOTENCY_STALE_AFTER = timedelta(minutes=5)
     client = Client.objects.get()
     now = timezone.now()
-    _in_progress(client, _fingerprint(api), created_at=now - timedelta(minutes=6),
-                 locked_at=now - timedelta(minutes=6))
+    _in_progress(
+        client,
+        _fingerprint(api),
+        created_at=now - timedelta(minutes=6),
+        locked_at=now - timedelta(minutes=6),
+    )
     assert post(api, {"amount": "1"}).status_code == 201
     assert post(api, {"amount": "1"})["Idempotent-Replayed"] == "true"
     assert runs.count == 1
@@ -221,8 +233,15 @@ def test_a_stale_in_progress_claim_is_taken_over(api, runs, settings):
 
 def _in_progress(client: Client, fingerprint: str, **times) -> IdempotencyKey:
     """A claim on "k-1" left in progress by another request (running, or crashed)."""
-    return IdempotencyKey.objects.create(client=client, key="k-1", fingerprint=fingerprint,
-                                         method="POST", path=URL, claim=uuid.uuid4(), **times)
+    return IdempotencyKey.objects.create(
+        client=client,
+        key="k-1",
+        fingerprint=fingerprint,
+        method="POST",
+        path=URL,
+        claim=uuid.uuid4(),
+        **times,
+    )
 
 
 def _fingerprint(api: APIClient) -> str:
@@ -273,8 +292,7 @@ def postgres(transactional_db):
         pytest.skip("needs PostgreSQL (scripts/test.sh)")
 
 
-def _race(clients_and_bodies: list[tuple[Client, dict]], release_after: int | None = None
-          ) -> list:
+def _race(clients_and_bodies: list[tuple[Client, dict]], release_after: int | None = None) -> list:
     """The requests at the same moment; with `release_after`, Runs.release is set once that
     many answers are in (the held run answers after them)."""
     tokens = [session_start(client=c).access for c, _ in clients_and_bodies]
@@ -298,8 +316,10 @@ def _race(clients_and_bodies: list[tuple[Client, dict]], release_after: int | No
         thread.start()
     if release_after is not None:
         try:
-            wait_until(lambda: sum(r is not None for r in results) >= release_after,
-                       what="the other requests' answers")
+            wait_until(
+                lambda: sum(r is not None for r in results) >= release_after,
+                what="the other requests' answers",
+            )
         finally:
             Runs.release.set()
     for thread in threads:
@@ -330,8 +350,7 @@ def test_concurrent_duplicates_of_a_fast_request_run_once(postgres, runs, round_
     client = new_client()
     results = _race([(client, {"amount": str(round_)})] * THREADS)
     assert runs.count == 1
-    fresh = [r for r in results if r.status_code == 201 and not r.has_header(
-        "Idempotent-Replayed")]
+    fresh = [r for r in results if r.status_code == 201 and not r.has_header("Idempotent-Replayed")]
     assert len(fresh) == 1
     for r in results:
         if r.status_code == 201:

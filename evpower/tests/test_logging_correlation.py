@@ -31,8 +31,10 @@ def test_a_frames_id_is_the_charger_and_its_message_id():
 
 def test_a_frame_without_a_safe_message_id_gets_a_random_one():
     # given: no id, an id with a newline, an id longer than OCPP allows, and an odd identity
-    ids = [frame_correlation_id("CP 1\n", text) for text in
-           ("not json", '[2,"a\\nb","Heartbeat",{}]', f'[2,"{"x" * 37}","Heartbeat",{{}}]')]
+    ids = [
+        frame_correlation_id("CP 1\n", text)
+        for text in ("not json", '[2,"a\\nb","Heartbeat",{}]', f'[2,"{"x" * 37}","Heartbeat",{{}}]')
+    ]
     for made in ids:
         identity, random_part = made.split(":")
         assert identity == "CP_1_"
@@ -56,6 +58,7 @@ def test_database_threads_log_with_the_id_of_the_frame_they_work_for(json_log): 
         async def frame(message_id: str) -> str:
             with correlation(f"CP-7:{message_id}"):
                 return await run_db(apply_frame)
+
         return await asyncio.gather(frame("m1"), frame("m2"))
 
     threads = asyncio.run(two_frames())
@@ -74,8 +77,9 @@ _worker_queue: dict[str, str] = {}
 def _queue_an_alert(request):
     from evpower.celery import app
 
-    task = app.send_task("evpower.alert_send", args=["subject", "text"],
-                         queue=_worker_queue["name"])
+    task = app.send_task(
+        "evpower.alert_send", args=["subject", "text"], queue=_worker_queue["name"]
+    )
     return JsonResponse({"task": task.id})
 
 
@@ -92,13 +96,33 @@ def test_a_task_queued_in_a_request_logs_with_the_requests_id(client, tmp_path):
         pytest.skip("needs Redis")
     # given: a worker (JSON logs) on a queue of its own, on this test run's Redis database
     queue = _worker_queue["name"] = f"test-guid-{uuid.uuid4().hex[:12]}"
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("ALERT_EMAILS", "TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID")}
-    env.update({"DATABASE_URL": _database_url(), "LOG_FORMAT": "json",
-                "DJANGO_SETTINGS_MODULE": "evpower.settings"})
-    worker = CeleryProcess("worker", ["--pool=solo", "-Q", queue, "-n", f"{queue}@%h",
-                                      "--without-heartbeat", "--without-gossip",
-                                      "--without-mingle"], env, tmp_path / "worker.log")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("ALERT_EMAILS", "TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID")
+    }
+    env.update(
+        {
+            "DATABASE_URL": _database_url(),
+            "LOG_FORMAT": "json",
+            "DJANGO_SETTINGS_MODULE": "evpower.settings",
+        }
+    )
+    worker = CeleryProcess(
+        "worker",
+        [
+            "--pool=solo",
+            "-Q",
+            queue,
+            "-n",
+            f"{queue}@%h",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        env,
+        tmp_path / "worker.log",
+    )
     try:
         worker.wait_for(" ready.")
 
@@ -108,8 +132,7 @@ def test_a_task_queued_in_a_request_logs_with_the_requests_id(client, tmp_path):
         # then: the worker's lines about that task carry the request's id
         task_id = answer.json()["task"]
         worker.wait_for(f"[{task_id}] succeeded", timeout=TASK_WAIT)
-        lines = [json.loads(line) for line in worker.output().splitlines()
-                 if line.startswith("{")]
+        lines = [json.loads(line) for line in worker.output().splitlines() if line.startswith("{")]
         assert lines, worker.output()
         done = [line for line in lines if f"[{task_id}] succeeded" in line["message"]]
         assert [line["correlation_id"] for line in done] == ["req-celery-42"]

@@ -38,9 +38,11 @@ def bearer(token: str = TOKEN) -> dict[str, str]:
 def scrape(**extra) -> dict[tuple[str, frozenset], float]:
     response = Client().get("/metrics", **(extra or bearer()))
     assert response.status_code == 200, response.content
-    return {(sample.name, frozenset(sample.labels.items())): sample.value
-            for family in text_string_to_metric_families(response.content.decode())
-            for sample in family.samples}
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(response.content.decode())
+        for sample in family.samples
+    }
 
 
 def value(samples: dict, name: str, **labels: str) -> float:
@@ -52,6 +54,7 @@ def new_driver() -> Driver:
 
 
 # -- access --------------------------------------------------------------------------------
+
 
 @pytest.mark.django_db
 def test_metrics_refuses_callers_without_credentials():
@@ -104,13 +107,22 @@ def test_metrics_hold_http_and_database_metrics_and_each_of_ours():
 
     families = {family.name for family in text_string_to_metric_families(text)}
     assert {"django_http_requests_total_by_method", "django_db_execute"} <= families
-    assert {"evpower_ocpp_messages", "evpower_ocpp_handling_seconds", "evpower_ocpp_commands",
-            "evpower_payment_auth_failures", "evpower_rate_limit_rejections",
-            "evpower_chargers_connected", "evpower_charging_sessions", "evpower_payments",
-            "evpower_payment_circuit_breaker_state", "evpower_celery_tasks"} <= families
+    assert {
+        "evpower_ocpp_messages",
+        "evpower_ocpp_handling_seconds",
+        "evpower_ocpp_commands",
+        "evpower_payment_auth_failures",
+        "evpower_rate_limit_rejections",
+        "evpower_chargers_connected",
+        "evpower_charging_sessions",
+        "evpower_payments",
+        "evpower_payment_circuit_breaker_state",
+        "evpower_celery_tasks",
+    } <= families
 
 
 # -- counting ------------------------------------------------------------------------------
+
 
 @pytest.mark.django_db
 def test_database_queries_are_counted_by_the_instrumented_engine():
@@ -122,8 +134,10 @@ def test_database_queries_are_counted_by_the_instrumented_engine():
     after = scrape()
 
     labels = {"alias": "default", "vendor": connection.vendor}
-    assert value(after, "django_db_execute_total", **labels) >= value(
-        before, "django_db_execute_total", **labels) + 5
+    assert (
+        value(after, "django_db_execute_total", **labels)
+        >= value(before, "django_db_execute_total", **labels) + 5
+    )
 
 
 @pytest.mark.django_db
@@ -142,42 +156,61 @@ def test_a_throttled_request_counts_a_rejection_for_its_scope(settings):
 @pytest.mark.django_db
 def test_a_forged_payme_request_counts_an_auth_failure(settings):
     settings.PAYMENT_PROVIDERS = ["payme"]
-    settings.PAYME = {"merchant_id": "m-1", "key": PAYME_KEY,
-                      "checkout_url": "https://checkout.test.paycom.uz"}
+    settings.PAYME = {
+        "merchant_id": "m-1",
+        "key": PAYME_KEY,
+        "checkout_url": "https://checkout.test.paycom.uz",
+    }
     forged = "Basic " + base64.b64encode(b"Paycom:not-the-key").decode()
     before = value(scrape(), "evpower_payment_auth_failures_total", provider="payme")
 
-    answer = Client().post("/api/v1/payments/payme", content_type="application/json",
-                           data=json.dumps({"method": "CheckPerformTransaction", "id": 1,
-                                            "params": {}}), HTTP_AUTHORIZATION=forged)
+    answer = Client().post(
+        "/api/v1/payments/payme",
+        content_type="application/json",
+        data=json.dumps({"method": "CheckPerformTransaction", "id": 1, "params": {}}),
+        HTTP_AUTHORIZATION=forged,
+    )
 
     assert answer.json()["error"]["code"] == -32504
-    assert value(scrape(), "evpower_payment_auth_failures_total",
-                 provider="payme") == before + 1
+    assert value(scrape(), "evpower_payment_auth_failures_total", provider="payme") == before + 1
 
 
 @pytest.mark.django_db
 def test_sessions_and_payments_show_in_their_gauges(settings, make_station):
     settings.PAYMENT_PROVIDERS = ["payme"]
-    settings.PAYME = {"merchant_id": "m-1", "key": PAYME_KEY,
-                      "checkout_url": "https://checkout.test.paycom.uz"}
+    settings.PAYME = {
+        "merchant_id": "m-1",
+        "key": PAYME_KEY,
+        "checkout_url": "https://checkout.test.paycom.uz",
+    }
     before = scrape()
     station = make_station("CP-GAUGE")
     driver = new_driver()
     ChargingSession.objects.create(
-        client=driver, station=station, connector=station.connectors.get(number=1),
-        connector_number=1, id_tag="GAUGE1", status=ChargingSession.Status.FAILED,
-        settled=True, limit_type=ChargingSession.LimitType.NONE, tariff={})
+        client=driver,
+        station=station,
+        connector=station.connectors.get(number=1),
+        connector_number=1,
+        id_tag="GAUGE1",
+        status=ChargingSession.Status.FAILED,
+        settled=True,
+        limit_type=ChargingSession.LimitType.NONE,
+        tariff={},
+    )
     Wallet.objects.create(client=driver, currency="UZS")
     payment = topup_create(client=driver, provider="payme", amount=Decimal("15000.00"))
 
     after = scrape()
 
-    assert value(after, "evpower_charging_sessions", status="failed") == value(
-        before, "evpower_charging_sessions", status="failed") + 1
+    assert (
+        value(after, "evpower_charging_sessions", status="failed")
+        == value(before, "evpower_charging_sessions", status="failed") + 1
+    )
     labels = {"provider": "payme", "status": payment.status}
-    assert value(after, "evpower_payments", **labels) == value(
-        before, "evpower_payments", **labels) + 1
+    assert (
+        value(after, "evpower_payments", **labels)
+        == value(before, "evpower_payments", **labels) + 1
+    )
 
 
 @pytest.mark.django_db
@@ -189,8 +222,10 @@ def test_a_command_to_an_offline_charger_is_counted_with_its_result(make_station
 
     assert result.status == "offline"
     labels = {"action": "Reset", "result": "offline"}
-    assert value(scrape(), "evpower_ocpp_commands_total", **labels) == value(
-        before, "evpower_ocpp_commands_total", **labels) + 1
+    assert (
+        value(scrape(), "evpower_ocpp_commands_total", **labels)
+        == value(before, "evpower_ocpp_commands_total", **labels) + 1
+    )
 
 
 @pytest.mark.django_db
@@ -218,7 +253,11 @@ def test_celery_task_runs_and_failures_are_counted_by_task(make_station):
     task.apply(args=("an argument it does not take",))  # fails inside the task's run
 
     after = scrape()
-    assert value(after, "evpower_celery_tasks_total", outcome="success", **labels) == value(
-        before, "evpower_celery_tasks_total", outcome="success", **labels) + 2
-    assert value(after, "evpower_celery_tasks_total", outcome="failure", **labels) == value(
-        before, "evpower_celery_tasks_total", outcome="failure", **labels) + 1
+    assert (
+        value(after, "evpower_celery_tasks_total", outcome="success", **labels)
+        == value(before, "evpower_celery_tasks_total", outcome="success", **labels) + 2
+    )
+    assert (
+        value(after, "evpower_celery_tasks_total", outcome="failure", **labels)
+        == value(before, "evpower_celery_tasks_total", outcome="failure", **labels) + 1
+    )

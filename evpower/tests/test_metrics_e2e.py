@@ -24,20 +24,23 @@ def metrics_server(django_db_setup, django_db_blocker):
 
 
 def scrape(server: ServerProcess) -> dict[tuple[str, frozenset], float]:
-    request = urllib.request.Request(f"http://127.0.0.1:{server.port}/metrics",
-                                     headers={"Authorization": f"Bearer {TOKEN}"})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{server.port}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}
+    )
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - local server
         text = response.read().decode()
-    return {(sample.name, frozenset(sample.labels.items())): sample.value
-            for family in text_string_to_metric_families(text) for sample in family.samples}
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 def value(samples: dict, name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
-def test_charger_frames_are_counted_by_action_and_outcome_and_timed(metrics_server,
-                                                                    booted_station):
+def test_charger_frames_are_counted_by_action_and_outcome_and_timed(metrics_server, booted_station):
     booted_station("CP-METRICS")
     before = scrape(metrics_server)
 
@@ -54,12 +57,15 @@ def test_charger_frames_are_counted_by_action_and_outcome_and_timed(metrics_serv
     assert [answer[0] for answer in answers] == [3, 3, 3, 4, 4]
     after = scrape(metrics_server)
     counted = "evpower_ocpp_messages_total"
-    for labels, more in [({"action": "Heartbeat", "outcome": "accepted"}, 3),
-                         ({"action": "unknown", "outcome": "call_error"}, 1),
-                         ({"action": "invalid", "outcome": "call_error"}, 1)]:
+    for labels, more in [
+        ({"action": "Heartbeat", "outcome": "accepted"}, 3),
+        ({"action": "unknown", "outcome": "call_error"}, 1),
+        ({"action": "invalid", "outcome": "call_error"}, 1),
+    ]:
         assert value(after, counted, **labels) == value(before, counted, **labels) + more
     timed = "evpower_ocpp_handling_seconds_count"
-    assert value(after, timed, action="Heartbeat") == value(before, timed,
-                                                            action="Heartbeat") + 3
-    assert value(while_connected, "evpower_chargers_connected") == value(
-        before, "evpower_chargers_connected") + 1
+    assert value(after, timed, action="Heartbeat") == value(before, timed, action="Heartbeat") + 3
+    assert (
+        value(while_connected, "evpower_chargers_connected")
+        == value(before, "evpower_chargers_connected") + 1
+    )

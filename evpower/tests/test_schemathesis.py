@@ -31,13 +31,19 @@ def map_data(db):
     from stations.models import Location
     from stations.services import station_create
 
-    sites = [("Ala-Too Square", "42.876000", "74.603700"),
-             ("Osh Bazaar", "42.874700", "74.572800"),
-             ("Issyk-Kul Highway", "42.840000", "74.900000")]
+    sites = [
+        ("Ala-Too Square", "42.876000", "74.603700"),
+        ("Osh Bazaar", "42.874700", "74.572800"),
+        ("Issyk-Kul Highway", "42.840000", "74.900000"),
+    ]
     for index, (name, lat, lon) in enumerate(sites):
         for number in range(2):
-            station_create(identity=f"CP-ST-{index}-{number}", location_name=name, connectors=2,
-                           password="schemathesis-0001")  # noqa: S106 - test credential
+            station_create(
+                identity=f"CP-ST-{index}-{number}",
+                location_name=name,
+                connectors=2,
+                password="schemathesis-0001",
+            )  # noqa: S106 - test credential
         Location.objects.filter(name=name).update(latitude=Decimal(lat), longitude=Decimal(lon))
 
 
@@ -84,10 +90,12 @@ schema = load_schema()
 
 
 @schema.parametrize()
-@hypothesis_settings(max_examples=30, deadline=None,
-                     suppress_health_check=list(HealthCheck))
+@hypothesis_settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_operation_answers_with_a_server_error(case):
     security = case.operation.definition.raw.get("security") or []
-    headers = ({"Authorization": f"Bearer {fresh_token()}"}
-               if any(requirement for requirement in security) else {})
+    headers = (
+        {"Authorization": f"Bearer {fresh_token()}"}
+        if any(requirement for requirement in security)
+        else {}
+    )
     case.call_and_validate(headers=headers, checks=[not_a_server_error])

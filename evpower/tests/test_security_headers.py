@@ -42,8 +42,11 @@ def test_only_the_admin_gets_the_wider_policy_and_its_map_tiles(client):
 def test_pages_have_no_inline_script_the_policy_would_block(client, path):
     html = client.get(path).content.decode()
 
-    inline = [tag for tag in re.findall(r"<script\b[^>]*>", html)
-              if "src=" not in tag and "application/json" not in tag]
+    inline = [
+        tag
+        for tag in re.findall(r"<script\b[^>]*>", html)
+        if "src=" not in tag and "application/json" not in tag
+    ]
     assert inline == []
 
 

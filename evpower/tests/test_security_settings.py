@@ -78,12 +78,19 @@ def test_production_settings_without_key_fail_at_import():
     assert "development default" in result.stderr
 
 
-def _production(code: str = "import django; django.setup()",
-                **overrides: str) -> subprocess.CompletedProcess[str]:
+def _production(
+    code: str = "import django; django.setup()", **overrides: str
+) -> subprocess.CompletedProcess[str]:
     return import_settings_with(
-        code, EVPOWER_ENV="production", SECRET_KEY=GOOD_KEY, ALLOWED_HOSTS="evpower.example",
-        SMS_BACKEND="accounts.sms.http.HttpJsonBackend", SMS_HTTP_URL="https://sms.example/send",
-        SMS_HTTP_TOKEN="gateway-token", **overrides)
+        code,
+        EVPOWER_ENV="production",
+        SECRET_KEY=GOOD_KEY,
+        ALLOWED_HOSTS="evpower.example",
+        SMS_BACKEND="accounts.sms.http.HttpJsonBackend",
+        SMS_HTTP_URL="https://sms.example/send",
+        SMS_HTTP_TOKEN="gateway-token",
+        **overrides,
+    )
 
 
 def test_production_settings_with_safe_values_import():
@@ -96,20 +103,32 @@ def test_production_settings_with_safe_values_import():
 def test_enabled_providers_need_their_secrets():
     from evpower.security import provider_problems
 
-    problems = provider_problems(enabled=["payme", "click"], configs={
-        "payme": {"merchant_id": "m1", "key": "", "checkout_url": "https://checkout.paycom.uz"},
-        "click": {"service_id": "1", "merchant_id": "2", "merchant_user_id": "3",
-                  "secret_key": "s", "api_url": "http://api.click.uz"}})
+    problems = provider_problems(
+        enabled=["payme", "click"],
+        configs={
+            "payme": {"merchant_id": "m1", "key": "", "checkout_url": "https://checkout.paycom.uz"},
+            "click": {
+                "service_id": "1",
+                "merchant_id": "2",
+                "merchant_user_id": "3",
+                "secret_key": "s",
+                "api_url": "http://api.click.uz",
+            },
+        },
+    )
 
-    assert problems == ["payment provider payme is enabled but PAYME_KEY is unset",
-                        "payment provider click: CLICK_API_URL must be https"]
+    assert problems == [
+        "payment provider payme is enabled but PAYME_KEY is unset",
+        "payment provider click: CLICK_API_URL must be https",
+    ]
 
 
 def test_unknown_and_disabled_providers():
     from evpower.security import provider_problems
 
     assert provider_problems(enabled=["paypal"], configs={}) == [
-        "PAYMENT_PROVIDERS names an unknown provider 'paypal'"]
+        "PAYMENT_PROVIDERS names an unknown provider 'paypal'"
+    ]
     # a provider that is not enabled needs nothing
     assert provider_problems(enabled=[], configs={"payme": {}}) == []
 
@@ -123,15 +142,18 @@ def test_production_refuses_an_enabled_provider_without_its_secret():
 
 
 def test_production_starts_with_the_enabled_provider_configured():
-    result = _production(PAYMENT_PROVIDERS="payme", PAYME_MERCHANT_ID="m-1",
-                         PAYME_KEY="payme-key-from-the-cabinet")
+    result = _production(
+        PAYMENT_PROVIDERS="payme", PAYME_MERCHANT_ID="m-1", PAYME_KEY="payme-key-from-the-cabinet"
+    )
 
     assert result.returncode == 0, result.stderr
 
 
 def test_production_sends_hsts_for_a_year_by_default():
-    result = _production(code="from django.conf import settings; "
-                              "print(settings.SECURE_HSTS_SECONDS, settings.SESSION_COOKIE_SECURE)")
+    result = _production(
+        code="from django.conf import settings; "
+        "print(settings.SECURE_HSTS_SECONDS, settings.SESSION_COOKIE_SECURE)"
+    )
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["31536000", "True"]
@@ -157,11 +179,14 @@ def test_production_refuses_the_tests_fast_password_hasher():
 
 
 def test_production_hashes_with_pbkdf2_by_default_and_accepts_argon2_first():
-    result = _production(code="from django.conf import settings; "
-                              "print(settings.PASSWORD_HASHERS[0])")
+    result = _production(
+        code="from django.conf import settings; print(settings.PASSWORD_HASHERS[0])"
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "django.contrib.auth.hashers.PBKDF2PasswordHasher"
 
-    argon2_first = ("django.contrib.auth.hashers.Argon2PasswordHasher,"
-                    "django.contrib.auth.hashers.PBKDF2PasswordHasher")
+    argon2_first = (
+        "django.contrib.auth.hashers.Argon2PasswordHasher,"
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher"
+    )
     assert _production(PASSWORD_HASHERS=argon2_first).returncode == 0

@@ -46,11 +46,21 @@ def sentry_events():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     _Collector.received = []
-    init_sentry(dsn=f"http://publickey@127.0.0.1:{server.server_port}/42",
-                environment="test", release="evpower@test-1")
+    init_sentry(
+        dsn=f"http://publickey@127.0.0.1:{server.server_port}/42",
+        environment="test",
+        release="evpower@test-1",
+    )
     try:
-        yield lambda: (sentry_sdk.flush(5), [json.loads(line) for body in _Collector.received
-                                             for line in body.splitlines() if line.strip()])[1]
+        yield lambda: (
+            sentry_sdk.flush(5),
+            [
+                json.loads(line)
+                for body in _Collector.received
+                for line in body.splitlines()
+                if line.strip()
+            ],
+        )[1]
     finally:
         sentry_sdk.get_client().close()
         sentry_sdk.get_global_scope().set_client(None)
@@ -72,10 +82,13 @@ urlpatterns = [path("fail", _failing_view)]
 def test_an_error_reaches_sentry_without_the_secrets_it_carried(sentry_events, client):
     # when: a request with a token, a phone and a code in it fails
     client.raise_request_exception = False
-    answer = client.post(f"/fail?token={TOKEN}&phone={PHONE.replace('+', '%2B')}",
-                         {"phone": PHONE, "code": OTP, "password": PASSWORD},
-                         content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {TOKEN}",
-                         HTTP_X_REQUEST_ID="req-sentry-1")
+    answer = client.post(
+        f"/fail?token={TOKEN}&phone={PHONE.replace('+', '%2B')}",
+        {"phone": PHONE, "code": OTP, "password": PASSWORD},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {TOKEN}",
+        HTTP_X_REQUEST_ID="req-sentry-1",
+    )
     assert answer.status_code == 500
 
     # then: Sentry got the error, tagged with the request's id, and none of the secrets
@@ -87,8 +100,10 @@ def test_an_error_reaches_sentry_without_the_secrets_it_carried(sentry_events, c
     assert "verify failed for +996*****3456" in event["exception"]["values"][-1]["value"]
     assert (event["environment"], event["release"]) == ("test", "evpower@test-1")
     assert event["tags"]["correlation_id"] == "req-sentry-1"
-    assert any("login for +996*****3456" in (crumb.get("message") or "")
-               for crumb in event["breadcrumbs"]["values"])
+    assert any(
+        "login for +996*****3456" in (crumb.get("message") or "")
+        for crumb in event["breadcrumbs"]["values"]
+    )
     for planted in (PHONE, PHONE.replace("+", "%2B"), TOKEN, PASSWORD, OTP, "eyJzdWIiOiI5OSJ9"):
         assert planted not in sent, planted
 

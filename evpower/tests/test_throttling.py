@@ -63,10 +63,16 @@ def call(view, ip="10.0.0.1", client=None, **extra):
 def rates(settings):
     def set_rates(**scopes):
         rest = dict(settings.REST_FRAMEWORK)
-        rest["DEFAULT_THROTTLE_RATES"] = {"anon": "1000/minute", "client": "1000/minute",
-                                          "auth": "1000/minute", "money": "1000/minute",
-                                          "money_ip": "1000/minute", **scopes}
+        rest["DEFAULT_THROTTLE_RATES"] = {
+            "anon": "1000/minute",
+            "client": "1000/minute",
+            "auth": "1000/minute",
+            "money": "1000/minute",
+            "money_ip": "1000/minute",
+            **scopes,
+        }
         settings.REST_FRAMEWORK = rest
+
     return set_rates
 
 
@@ -172,8 +178,10 @@ def test_the_real_api_is_throttled(rates):
     assert codes == [200, 200, 429]
     response = http.get("/api/v1/version", HTTP_ACCEPT_LANGUAGE="ru")
     assert response.json()["error"] == {
-        "code": "RATE_LIMITED", "message": "Слишком много запросов. Попробуйте позже.",
-        "details": {"retry_after": int(response["Retry-After"])}}
+        "code": "RATE_LIMITED",
+        "message": "Слишком много запросов. Попробуйте позже.",
+        "details": {"retry_after": int(response["Retry-After"])},
+    }
 
 
 def test_money_endpoints_are_also_limited_per_ip_across_clients(rates):

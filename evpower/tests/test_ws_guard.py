@@ -45,8 +45,10 @@ def test_sockets_over_the_per_address_limit_are_refused_with_429(server_with, bo
     server = server_with(WS_MAX_CONNECTIONS_PER_IP="2")
 
     async def scenario():
-        async with connect(server.ws_url("CP-L1"), "CP-L1"), \
-                connect(server.ws_url("CP-L2"), "CP-L2"):
+        async with (
+            connect(server.ws_url("CP-L1"), "CP-L1"),
+            connect(server.ws_url("CP-L2"), "CP-L2"),
+        ):
             third = await handshake_status(server.ws_url("CP-L3"), headers={})
         # both have gone: there is room again once the server has seen them close
         deadline = time.monotonic() + 5
@@ -78,15 +80,18 @@ def test_connection_attempts_over_the_rate_are_refused_before_any_lookup(server_
     assert refused.status_code == 429
     assert 1 <= int(refused.headers["Retry-After"]) <= 60
     # and the operators see it
-    scrape = urllib.request.Request(f"http://127.0.0.1:{server.port}/metrics",
-                                    headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    scrape = urllib.request.Request(
+        f"http://127.0.0.1:{server.port}/metrics",
+        headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
+    )
     with urllib.request.urlopen(scrape, timeout=10) as answer:  # noqa: S310 - local server
         metrics = answer.read().decode()
     assert 'evpower_rate_limit_rejections_total{scope="ws_attempts"} 2.0' in metrics
 
 
 def test_sigterm_closes_chargers_with_going_away_and_records_the_disconnect(
-        server_with, booted_station):
+    server_with, booted_station
+):
     booted_station("CP-DRAIN")
     server = server_with()
 

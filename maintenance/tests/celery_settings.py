@@ -26,7 +26,9 @@ if os.environ.get("TEST_CELERY_VISIBILITY_TIMEOUT"):
 if os.environ.get("TEST_CELERY_TICK_TASK"):
     CELERY_BEAT_SCHEDULE = {
         **CELERY_BEAT_SCHEDULE,
-        "test-tick": {"task": os.environ["TEST_CELERY_TICK_TASK"],
-                      "schedule": float(os.environ.get("TEST_CELERY_TICK_SECONDS", "1")),
-                      "options": {"queue": os.environ["TEST_CELERY_TICK_QUEUE"]}},
+        "test-tick": {
+            "task": os.environ["TEST_CELERY_TICK_TASK"],
+            "schedule": float(os.environ.get("TEST_CELERY_TICK_SECONDS", "1")),
+            "options": {"queue": os.environ["TEST_CELERY_TICK_QUEUE"]},
+        },
     }

@@ -36,8 +36,9 @@ from maintenance.models import Backup
 from payments.models import Wallet
 from payments.wallet import wallet_credit_topup, wallet_hold
 
-pytestmark = pytest.mark.skipif(connection.vendor != "postgresql",
-                                reason="backups need PostgreSQL (run scripts/test.sh)")
+pytestmark = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="backups need PostgreSQL (run scripts/test.sh)"
+)
 transactional = pytest.mark.django_db(transaction=True)  # pg_dump sees committed data only
 
 
@@ -95,6 +96,7 @@ def fake_tools(directory: Path, *, pg_dump: str, pg_restore: str | None = None) 
 
 # -- a backup taken and restored ---------------------------------------------------------
 
+
 @transactional
 @pytest.mark.timeout(300)  # above the suite's 120 s: it took 100 s on a heavily loaded box
 def test_backup_is_verified_recorded_and_restores_with_the_ledger_intact(backup_dir, alerts):
@@ -148,8 +150,9 @@ def test_restore_check_reports_a_ledger_that_does_not_add_up(settings, alerts):
     result = backup_restore_check(row.file)
 
     assert not result.ok
-    assert [(v["client_id"], v["balance"], v["posted_balance"]) for v in result.violations] \
-        == [(client.pk, "140.00", "150.00")]
+    assert [(v["client_id"], v["balance"], v["posted_balance"]) for v in result.violations] == [
+        (client.pk, "140.00", "150.00")
+    ]
     assert "do not hold" in result.error
     assert result.dropped and result.database not in scratch_databases()
     row.refresh_from_db()
@@ -157,8 +160,7 @@ def test_restore_check_reports_a_ledger_that_does_not_add_up(settings, alerts):
 
 
 @transactional
-def test_a_corrupted_or_missing_file_fails_the_check_cleanly_and_drops_the_scratch_db(
-        backup_dir):
+def test_a_corrupted_or_missing_file_fails_the_check_cleanly_and_drops_the_scratch_db(backup_dir):
     some_money(1)
     good = Path(backup_run().backup.file)
     truncated = backup_dir / "evpower-truncated.dump"
@@ -181,6 +183,7 @@ def test_a_corrupted_or_missing_file_fails_the_check_cleanly_and_drops_the_scrat
 
 # -- claimed per slot: one file however often the task comes -----------------------------
 
+
 @transactional
 def test_the_daily_task_delivered_twice_makes_one_backup(settings, backup_dir):
     settings.BACKUP_RESTORE_CHECK_DAILY = True
@@ -200,13 +203,13 @@ def test_the_daily_task_delivered_twice_makes_one_backup(settings, backup_dir):
 def test_a_run_in_progress_elsewhere_is_not_doubled(backup_dir):
     slot = daily_slot()
     row = Backup.objects.create(slot=slot, trigger=Backup.Trigger.SCHEDULED)
-    other = connections["default"].__class__(connections["default"].settings_dict,
-                                             alias="other_worker")
+    other = connections["default"].__class__(
+        connections["default"].settings_dict, alias="other_worker"
+    )
     try:
         with other.cursor() as cursor:  # another worker holds the slot's claim
             cursor.execute("BEGIN")
-            cursor.execute("SELECT id FROM maintenance_backup WHERE id = %s FOR UPDATE",
-                           [row.pk])
+            cursor.execute("SELECT id FROM maintenance_backup WHERE id = %s FOR UPDATE", [row.pk])
 
             outcome = backup_run(slot=slot)
 
@@ -219,28 +222,40 @@ def test_a_run_in_progress_elsewhere_is_not_doubled(backup_dir):
 
 
 @transactional
-def test_a_worker_killed_mid_backup_leaves_one_file_after_redelivery(settings, tmp_path,
-                                                                     backup_dir):
+def test_a_worker_killed_mid_backup_leaves_one_file_after_redelivery(
+    settings, tmp_path, backup_dir
+):
     some_money(1)
     marker = tmp_path / "dumping"
-    slow = fake_tools(tmp_path / "slow-bin", pg_dump=f"""
+    slow = fake_tools(
+        tmp_path / "slow-bin",
+        pg_dump=f"""
 case "$1" in --version) exec REAL "$@";; esac
 for a in "$@"; do case "$a" in --file=*) echo half-written > "${{a#--file=}}";; esac; done
 touch {marker}
 sleep 60
 exec REAL "$@"
-""")
+""",
+    )
     slot = daily_slot()
-    script = (f"import django; django.setup()\n"
-              f"from django.conf import settings\n"
-              f"settings.BACKUP_DIR = {str(backup_dir)!r}\n"
-              f"settings.BACKUP_PG_BIN_DIR = {str(slow)!r}\n"
-              f"from maintenance.backups import backup_run\n"
-              f"backup_run(slot={slot!r}, trigger='scheduled')\n")
+    script = (
+        f"import django; django.setup()\n"
+        f"from django.conf import settings\n"
+        f"settings.BACKUP_DIR = {str(backup_dir)!r}\n"
+        f"settings.BACKUP_PG_BIN_DIR = {str(slow)!r}\n"
+        f"from maintenance.backups import backup_run\n"
+        f"backup_run(slot={slot!r}, trigger='scheduled')\n"
+    )
     worker = subprocess.Popen(
-        [sys.executable, "-c", script], cwd=ROOT, start_new_session=True,
-        env={**os.environ, "DATABASE_URL": _database_url(),
-             "DJANGO_SETTINGS_MODULE": "evpower.settings"})
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        start_new_session=True,
+        env={
+            **os.environ,
+            "DATABASE_URL": _database_url(),
+            "DJANGO_SETTINGS_MODULE": "evpower.settings",
+        },
+    )
     try:
         deadline = time.monotonic() + 30
         while not marker.exists():
@@ -268,14 +283,17 @@ exec REAL "$@"
 
 # -- retention -------------------------------------------------------------------------------
 
-def make_backup(directory: Path, name: str, *, days_old: float, status=Backup.Status.OK,
-                file: bool = True) -> Backup:
+
+def make_backup(
+    directory: Path, name: str, *, days_old: float, status=Backup.Status.OK, file: bool = True
+) -> Backup:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory.resolve() / name
     if file:
         path.write_bytes(b"PGDMP...")
-    row = Backup.objects.create(slot=f"manual:{name}", status=status,
-                                file=str(path) if file else "")
+    row = Backup.objects.create(
+        slot=f"manual:{name}", status=status, file=str(path) if file else ""
+    )
     when = timezone.now() - timedelta(days=days_old)
     Backup.objects.filter(pk=row.pk).update(created_at=when, finished_at=when)
     return row
@@ -285,12 +303,11 @@ def test_retention_prunes_old_backups_but_keeps_the_newest_good_one(db, settings
     settings.BACKUP_TIME_LIMIT = 3600
     oldest = make_backup(backup_dir, "evpower-a.dump", days_old=40)
     newest_good = make_backup(backup_dir, "evpower-b.dump", days_old=35)
-    old_failed = make_backup(backup_dir, "x", days_old=50, status=Backup.Status.FAILED,
-                             file=False)
-    recent_failed = make_backup(backup_dir, "y", days_old=1, status=Backup.Status.FAILED,
-                                file=False)
-    abandoned = make_backup(backup_dir, "z", days_old=0.5, status=Backup.Status.RUNNING,
-                            file=False)
+    old_failed = make_backup(backup_dir, "x", days_old=50, status=Backup.Status.FAILED, file=False)
+    recent_failed = make_backup(
+        backup_dir, "y", days_old=1, status=Backup.Status.FAILED, file=False
+    )
+    abandoned = make_backup(backup_dir, "z", days_old=0.5, status=Backup.Status.RUNNING, file=False)
     long_ago = time.time() - 40 * 86400
     stray_temp = backup_dir / ".evpower-c.dump.1-abcd.partial"
     unknown_old = backup_dir / "evpower-unknown.dump"
@@ -303,7 +320,10 @@ def test_retention_prunes_old_backups_but_keeps_the_newest_good_one(db, settings
 
     assert deleted == 2
     assert set(Backup.objects.values_list("pk", flat=True)) == {
-        newest_good.pk, recent_failed.pk, abandoned.pk}
+        newest_good.pk,
+        recent_failed.pk,
+        abandoned.pk,
+    }
     assert not Backup.objects.filter(pk__in=[oldest.pk, old_failed.pk]).exists()
     assert dump_files(backup_dir) == ["evpower-b.dump", "notes.txt"]
     abandoned.refresh_from_db()
@@ -317,6 +337,7 @@ def test_retention_prunes_old_backups_but_keeps_the_newest_good_one(db, settings
 
 # -- failures --------------------------------------------------------------------------------
 
+
 @transactional
 @pytest.mark.parametrize("case", ["no tools", "pg_dump fails", "ledger data missing"])
 def test_a_failed_backup_is_recorded_and_alerted(case, tmp_path, settings, backup_dir, alerts):
@@ -324,16 +345,27 @@ def test_a_failed_backup_is_recorded_and_alerted(case, tmp_path, settings, backu
         settings.BACKUP_PG_BIN_DIR = str(tmp_path / "empty")
         expected = "pg_dump/pg_restore not found"
     elif case == "ledger data missing":
-        settings.BACKUP_PG_BIN_DIR = str(fake_tools(tmp_path / "bin", pg_dump=(
-            'case "$1" in --version) exec REAL "$@";; esac\n'
-            'exec REAL --exclude-table-data=payments_ledgerposting "$@"')))
+        settings.BACKUP_PG_BIN_DIR = str(
+            fake_tools(
+                tmp_path / "bin",
+                pg_dump=(
+                    'case "$1" in --version) exec REAL "$@";; esac\n'
+                    'exec REAL --exclude-table-data=payments_ledgerposting "$@"'
+                ),
+            )
+        )
         expected = "the archive lacks the data of payments_ledgerposting"
     else:
-        settings.BACKUP_PG_BIN_DIR = str(fake_tools(tmp_path / "bin", pg_dump="""
+        settings.BACKUP_PG_BIN_DIR = str(
+            fake_tools(
+                tmp_path / "bin",
+                pg_dump="""
 case "$1" in --version) exec REAL "$@";; esac
 for a in "$@"; do case "$a" in --file=*) echo junk > "${a#--file=}";; esac; done
 echo 'pg_dump: error: connection to server failed: FATAL: too many clients' >&2
-exit 1"""))
+exit 1""",
+            )
+        )
         expected = "pg_dump failed (exit 1): pg_dump: error: connection to server failed"
 
     outcome = backup_task.apply(kwargs={"slot": "daily:test"}).get()
@@ -378,6 +410,7 @@ def test_tools_matching_the_server_version_are_chosen(tmp_path):
 
 # -- the commands and the admin ---------------------------------------------------------------
 
+
 @transactional
 def test_backup_now_asks_first_then_backs_up(backup_dir):
     with pytest.raises(CommandError) as refused:
@@ -407,15 +440,19 @@ def test_backup_restore_check_defaults_to_the_newest_good_backup(backup_dir):
     assert "checked 2 wallets" in out.getvalue()
 
     with pytest.raises(CommandError, match="RESTORE_CHECK_FAILED"):
-        call_command("backup_restore_check", str(backup_dir / "missing.dump"),
-                     stdout=io.StringIO())
+        call_command("backup_restore_check", str(backup_dir / "missing.dump"), stdout=io.StringIO())
 
 
 @pytest.mark.parametrize("command", ["backup_now", "backup_restore_check"])
 def test_commands_explain_themselves(command):
     out = subprocess.run(
-        [sys.executable, "manage.py", command, "--help"], cwd=ROOT, capture_output=True,
-        text=True, timeout=60, check=True).stdout
+        [sys.executable, "manage.py", command, "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     assert "scratch database" in out
     assert ("--yes" in out) == (command == "backup_now")
 
@@ -429,6 +466,10 @@ def test_admin_lists_backups_read_only(admin_client, db, backup_dir):
     assert b"evpower-20261122T010000Z.dump" in page.content
     assert admin_client.get(reverse("admin:maintenance_backup_add")).status_code == 403
     row = Backup.objects.get()
-    assert admin_client.post(reverse("admin:maintenance_backup_delete", args=[row.pk]),
-                             {"post": "yes"}).status_code == 403
+    assert (
+        admin_client.post(
+            reverse("admin:maintenance_backup_delete", args=[row.pk]), {"post": "yes"}
+        ).status_code
+        == 403
+    )
     assert Backup.objects.exists()

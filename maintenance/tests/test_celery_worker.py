@@ -47,6 +47,7 @@ TASK_WAIT = 30.0  # seconds a test waits for a worker to do something before fai
 
 # -- the beat schedule in the database ------------------------------------------------------
 
+
 def _row(name: str) -> PeriodicTask:
     return PeriodicTask.objects.select_related("interval", "crontab").get(name=name)
 
@@ -60,12 +61,18 @@ def test_migrate_puts_every_code_entry_in_the_beat_tables():
         assert row.description.startswith(FROM_CODE)
         if isinstance(entry["schedule"], float):
             assert (row.interval.every, row.interval.period, row.crontab) == (
-                int(entry["schedule"]), IntervalSchedule.SECONDS, None)
+                int(entry["schedule"]),
+                IntervalSchedule.SECONDS,
+                None,
+            )
         else:
             cron = entry["schedule"]
             assert row.interval is None
             assert (row.crontab.minute, row.crontab.hour, str(row.crontab.timezone)) == (
-                cron._orig_minute, cron._orig_hour, "UTC")
+                cron._orig_minute,
+                cron._orig_hour,
+                "UTC",
+            )
     liveness = _row("stations-liveness")
     assert (liveness.task, liveness.interval.every) == ("stations.liveness_sweep", 120)
 
@@ -86,8 +93,10 @@ def test_a_sync_keeps_an_operators_pause_and_retime():
     assert (paused.enabled, paused.interval.every) == (False, 120)
     assert _row("payments-expire").interval.every == 7  # the operator's timing stands
     # even when the code's timing changes meanwhile
-    changed = {**settings.CELERY_BEAT_SCHEDULE,
-               "payments-expire": {"task": "payments.expire", "schedule": 1800.0}}
+    changed = {
+        **settings.CELERY_BEAT_SCHEDULE,
+        "payments-expire": {"task": "payments.expire", "schedule": 1800.0},
+    }
     assert beat_schedule_sync(changed).updated == []
     assert _row("payments-expire").interval.every == 7
     assert beat_schedule_sync().updated == []  # settled: nothing more to write
@@ -98,21 +107,35 @@ def test_a_sync_creates_updates_and_retires_code_entries_only(settings):
     from celery.schedules import crontab
 
     operator_made = PeriodicTask.objects.create(
-        name="operator-job", task="payments.expire",
-        interval=IntervalSchedule.objects.create(every=99, period=IntervalSchedule.SECONDS))
-    schedule = {k: v for k, v in settings.CELERY_BEAT_SCHEDULE.items()
-                if k != "accounts-low-balance"}
-    schedule["new-job"] = {"task": "payments.reconcile", "schedule": crontab(minute="5"),
-                           "args": ["2026-01-01"], "options": {"queue": "slow"}}
+        name="operator-job",
+        task="payments.expire",
+        interval=IntervalSchedule.objects.create(every=99, period=IntervalSchedule.SECONDS),
+    )
+    schedule = {
+        k: v for k, v in settings.CELERY_BEAT_SCHEDULE.items() if k != "accounts-low-balance"
+    }
+    schedule["new-job"] = {
+        "task": "payments.reconcile",
+        "schedule": crontab(minute="5"),
+        "args": ["2026-01-01"],
+        "options": {"queue": "slow"},
+    }
     schedule["payments-expire"] = {"task": "payments.expire", "schedule": timedelta(minutes=30)}
 
     result = beat_schedule_sync(schedule)
 
     assert (result.created, result.updated, result.disabled) == (
-        ["new-job"], ["payments-expire"], ["accounts-low-balance"])
+        ["new-job"],
+        ["payments-expire"],
+        ["accounts-low-balance"],
+    )
     new = _row("new-job")
     assert (new.crontab.minute, new.crontab.hour, json.loads(new.args), new.queue) == (
-        "5", "*", ["2026-01-01"], "slow")
+        "5",
+        "*",
+        ["2026-01-01"],
+        "slow",
+    )
     assert _row("payments-expire").interval.every == 1800
     retired = _row("accounts-low-balance")
     assert (retired.enabled, retired.description) == (False, LEFT_CODE)
@@ -163,6 +186,7 @@ def test_every_scheduled_task_exists_and_ends_before_redis_would_hand_it_out_aga
 
 # -- real worker and beat processes ------------------------------------------------------------
 
+
 def _broker_url() -> str:
     if not settings.REDIS_URL:
         pytest.skip("needs Redis (run scripts/test.sh)")
@@ -182,8 +206,12 @@ class CeleryProcess:
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "evpower", kind, "--loglevel=INFO", *args],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def output(self) -> str:
         self._log.flush()
@@ -242,12 +270,20 @@ class Clockwork:
         self.queue = f"test-clockwork-{uuid.uuid4().hex[:12]}"
         self.tmp_path = tmp_path
         self.processes: list[CeleryProcess] = []
-        self.env = {k: v for k, v in os.environ.items()
-                    if k not in ("ALERT_EMAILS", "TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID",
-                                 "PAYMENT_PROVIDERS")}
-        self.env.update({"DATABASE_URL": _database_url(), "CELERY_BROKER_URL": self.broker,
-                         "DJANGO_SETTINGS_MODULE": "maintenance.tests.celery_settings",
-                         "TEST_CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT)})
+        self.env = {
+            k: v
+            for k, v in os.environ.items()
+            if k
+            not in ("ALERT_EMAILS", "TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID", "PAYMENT_PROVIDERS")
+        }
+        self.env.update(
+            {
+                "DATABASE_URL": _database_url(),
+                "CELERY_BROKER_URL": self.broker,
+                "DJANGO_SETTINGS_MODULE": "maintenance.tests.celery_settings",
+                "TEST_CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
+            }
+        )
 
     def worker(self, pool: str = "solo", **env: str) -> CeleryProcess:
         """`pool="prefork"`: one child process runs the tasks, as in production (acks are
@@ -255,17 +291,32 @@ class Clockwork:
         n = len(self.processes)
         concurrency = ["--concurrency=1"] if pool == "prefork" else []
         worker = CeleryProcess(
-            "worker", [f"--pool={pool}", *concurrency, "-Q", self.queue,
-                       "-n", f"w{n}-{self.queue}@%h",
-                       "--without-heartbeat", "--without-gossip", "--without-mingle"],
-            {**self.env, **env}, self.tmp_path / f"worker-{n}.log")
+            "worker",
+            [
+                f"--pool={pool}",
+                *concurrency,
+                "-Q",
+                self.queue,
+                "-n",
+                f"w{n}-{self.queue}@%h",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            {**self.env, **env},
+            self.tmp_path / f"worker-{n}.log",
+        )
         self.processes.append(worker)
         worker.wait_for(" ready.")
         return worker
 
     def beat(self, **env: str) -> CeleryProcess:
-        beat = CeleryProcess("beat", ["--max-interval", "1"], {**self.env, **env},
-                             self.tmp_path / f"beat-{len(self.processes)}.log")
+        beat = CeleryProcess(
+            "beat",
+            ["--max-interval", "1"],
+            {**self.env, **env},
+            self.tmp_path / f"beat-{len(self.processes)}.log",
+        )
         self.processes.append(beat)
         return beat
 
@@ -274,8 +325,7 @@ class Clockwork:
         from evpower.celery import app
 
         with app.connection_for_write(self.broker) as connection:
-            return app.send_task(task, args=list(args), queue=self.queue,
-                                 connection=connection).id
+            return app.send_task(task, args=list(args), queue=self.queue, connection=connection).id
 
     def unacked(self) -> int:
         """Tasks a worker took and has not acknowledged (kombu's Redis `unacked` hash)."""
@@ -307,6 +357,7 @@ def wait_until(check, what: str, timeout: float = TASK_WAIT, processes=()):
 
 # -- data --------------------------------------------------------------------------------------
 
+
 def priced_station(make_station, identity="CP-1", *, channel: str = "") -> object:
     from charging.tests.conftest import online
     from stations.models import Station
@@ -314,9 +365,12 @@ def priced_station(make_station, identity="CP-1", *, channel: str = "") -> objec
 
     if not TariffPlan.objects.filter(is_default=True).exists():
         plan = TariffPlan.objects.create(name="City", is_default=True)
-        TariffRule.objects.create(plan=plan, price_per_kwh=Decimal("12.00"),
-                                  price_per_minute=Decimal("0.50"),
-                                  session_fee=Decimal("5.00"))
+        TariffRule.objects.create(
+            plan=plan,
+            price_per_kwh=Decimal("12.00"),
+            price_per_minute=Decimal("0.50"),
+            session_fee=Decimal("5.00"),
+        )
     station = online(make_station(identity, connectors=2))
     if channel:
         Station.objects.filter(pk=station.pk).update(connection_channel=channel)
@@ -327,11 +381,13 @@ def priced_station(make_station, identity="CP-1", *, channel: str = "") -> objec
 def bills(session_id: int) -> int:
     from payments.models import LedgerTransaction
 
-    return LedgerTransaction.objects.filter(ref_type="session", ref_id=str(session_id),
-                                            kind__in=["capture", "charge"]).count()
+    return LedgerTransaction.objects.filter(
+        ref_type="session", ref_id=str(session_id), kind__in=["capture", "charge"]
+    ).count()
 
 
 # -- (a) tasks by name, run by a real worker ----------------------------------------------------
+
 
 def test_a_worker_runs_the_clockwork_tasks_sent_by_name(clockwork, make_station):
     from charging.tests.conftest import funded_client
@@ -342,10 +398,12 @@ def test_a_worker_runs_the_clockwork_tasks_sent_by_name(clockwork, make_station)
     station = priced_station(make_station)
     unplugged = open_session(funded_client(), station)
     ChargingSession.objects.filter(pk=unplugged.pk).update(
-        created_at=timezone.now() - timedelta(minutes=11))
+        created_at=timezone.now() - timedelta(minutes=11)
+    )
     vanished = make_station("CP-GONE")
     Station.objects.filter(pk=vanished.pk).update(
-        connected=True, connection_channel="gone", last_seen_at=timezone.now() - timedelta(hours=1))
+        connected=True, connection_channel="gone", last_seen_at=timezone.now() - timedelta(hours=1)
+    )
     worker = clockwork.worker()
 
     # when
@@ -357,7 +415,10 @@ def test_a_worker_runs_the_clockwork_tasks_sent_by_name(clockwork, make_station)
     worker.wait_for(f"stations.liveness_sweep[{sweep_id}] succeeded")
     session = ChargingSession.objects.get(pk=unplugged.pk)
     assert (session.status, session.stop_reason, session.settled) == (
-        ChargingSession.Status.CANCELLED, ChargingSession.StopReason.NO_PLUG_IN, True)
+        ChargingSession.Status.CANCELLED,
+        ChargingSession.StopReason.NO_PLUG_IN,
+        True,
+    )
     assert bills(session.pk) == 0
     gone = Station.objects.get(pk=vanished.pk)
     assert (gone.connected, gone.connection_channel) == (False, "")
@@ -367,6 +428,7 @@ def test_a_worker_runs_the_clockwork_tasks_sent_by_name(clockwork, make_station)
 
 # -- (b) a beat tick, end to end -----------------------------------------------------------------
 
+
 def test_beat_sends_a_due_entry_and_the_worker_runs_it(clockwork, make_station):
     from charging.tests.conftest import funded_client
     from charging.tests.test_sessions import open_session
@@ -375,28 +437,41 @@ def test_beat_sends_a_due_entry_and_the_worker_runs_it(clockwork, make_station):
     station = priced_station(make_station)
     unplugged = open_session(funded_client(), station)
     ChargingSession.objects.filter(pk=unplugged.pk).update(
-        created_at=timezone.now() - timedelta(minutes=11))
+        created_at=timezone.now() - timedelta(minutes=11)
+    )
     PeriodicTask.objects.filter(name="stations-liveness").update(enabled=False)
     worker = clockwork.worker()
 
     # when: beat runs with one more entry, every second, routed to the worker's queue
-    beat = clockwork.beat(TEST_CELERY_TICK_TASK="charging.sessions_cancel_unplugged",
-                          TEST_CELERY_TICK_SECONDS="1", TEST_CELERY_TICK_QUEUE=clockwork.queue)
+    beat = clockwork.beat(
+        TEST_CELERY_TICK_TASK="charging.sessions_cancel_unplugged",
+        TEST_CELERY_TICK_SECONDS="1",
+        TEST_CELERY_TICK_QUEUE=clockwork.queue,
+    )
 
     # then: beat synced the entry into the tables, sent it, the worker ran it
-    wait_until(lambda: ChargingSession.objects.get(pk=unplugged.pk).status
-               == ChargingSession.Status.CANCELLED, "the beat-sent task's effect",
-               processes=(beat, worker))
+    wait_until(
+        lambda: (
+            ChargingSession.objects.get(pk=unplugged.pk).status == ChargingSession.Status.CANCELLED
+        ),
+        "the beat-sent task's effect",
+        processes=(beat, worker),
+    )
     beat.wait_for("Scheduler: Sending due task test-tick (charging.sessions_cancel_unplugged)")
     worker.wait_for("charging.sessions_cancel_unplugged[")
     tick = _row("test-tick")
     assert (tick.task, tick.interval.every, tick.queue, tick.enabled) == (
-        "charging.sessions_cancel_unplugged", 1, clockwork.queue, True)
+        "charging.sessions_cancel_unplugged",
+        1,
+        clockwork.queue,
+        True,
+    )
     assert tick.description.startswith(FROM_CODE)  # our beat_init sync ran in beat
     assert not _row("stations-liveness").enabled  # the operator's pause survived beat's start
 
 
 # -- (c) a worker killed in the middle of a task ----------------------------------------------
+
 
 class SocketProcess:
     """Stands in for the ASGI process holding a charger's socket: takes the commands sent
@@ -410,8 +485,9 @@ class SocketProcess:
         self.commands: queue.Queue = queue.Queue()
         self._loop = asyncio.new_event_loop()
         self._task = None
-        self._thread = threading.Thread(target=self._loop.run_until_complete,
-                                        args=(self._run(),), daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_until_complete, args=(self._run(),), daemon=True
+        )
         self._thread.start()
 
     async def _run(self) -> None:
@@ -427,8 +503,9 @@ class SocketProcess:
                 event = await layer.receive(self.channel)
                 answer = self.answers.pop(0) if self.answers else "offline"
                 if answer == "offline":
-                    await layer.send(event["reply_to"], {"type": "ocpp.reply",
-                                                         "outcome": "offline"})
+                    await layer.send(
+                        event["reply_to"], {"type": "ocpp.reply", "outcome": "offline"}
+                    )
                 self.commands.put((event, answer))
         except asyncio.CancelledError:
             pass
@@ -447,7 +524,8 @@ class SocketProcess:
 
 
 def test_a_worker_killed_during_the_stuck_session_job_stops_and_bills_each_once(
-        clockwork, make_station):
+    clockwork, make_station
+):
     from charging.tests.conftest import funded_client
     from charging.tests.test_sessions import charging_session, meter
     from ocpp_bridge.models import CommandRecord
@@ -471,16 +549,24 @@ def test_a_worker_killed_during_the_stuck_session_job_stops_and_bills_each_once(
         # when: the stuck-session job runs...
         task_id = clockwork.send("charging.sessions_stop_overlong")
         event, _ = socket.next_command(first)
-        assert (event["action"], event["payload"]) == ("RemoteStopTransaction",
-                                                       {"transactionId": a.transaction_id})
+        assert (event["action"], event["payload"]) == (
+            "RemoteStopTransaction",
+            {"transactionId": a.transaction_id},
+        )
         event, _ = socket.next_command(first)
         assert event["payload"] == {"transactionId": b.transaction_id}
         # ... and is killed while it waits for B's charger; A is billed already
         a_now, b_now = (ChargingSession.objects.get(pk=s.pk) for s in (a, b))
         assert (a_now.status, a_now.settled, bills(a.pk)) == (
-            ChargingSession.Status.COMPLETED, True, 1)
+            ChargingSession.Status.COMPLETED,
+            True,
+            1,
+        )
         assert (b_now.status, b_now.settled, bills(b.pk)) == (
-            ChargingSession.Status.CHARGING, False, 0)
+            ChargingSession.Status.CHARGING,
+            False,
+            0,
+        )
         first.kill()
         assert clockwork.unacked() == 1  # taken, never acknowledged: Redis keeps it
 
@@ -496,14 +582,18 @@ def test_a_worker_killed_during_the_stuck_session_job_stops_and_bills_each_once(
     for session in (a, b):
         done = ChargingSession.objects.get(pk=session.pk)
         assert (done.status, done.stop_reason, done.settled) == (
-            ChargingSession.Status.COMPLETED, ChargingSession.StopReason.MAX_DURATION, True)
+            ChargingSession.Status.COMPLETED,
+            ChargingSession.StopReason.MAX_DURATION,
+            True,
+        )
         assert bills(session.pk) == 1  # one stop, one bill each
         assert done.final_cost == Decimal("155.00")  # 10 kWh x 12 + 60 min x 0.50 + 5
     stops = CommandRecord.objects.filter(action="RemoteStopTransaction").order_by("pk")
     assert [(r.payload["transactionId"], r.status) for r in stops] == [
         (a.transaction_id, "offline"),
         (b.transaction_id, "pending"),  # the killed worker's wait: never finished
-        (b.transaction_id, "offline")]
+        (b.transaction_id, "offline"),
+    ]
     wait_until(lambda: clockwork.unacked() == 0, "the acknowledgement", processes=(second,))
     assert socket.commands.empty()
     assert_ledger_consistent()
@@ -523,18 +613,35 @@ def test_a_worker_killed_during_reconciliation_records_each_discrepancy_once(clo
     today = timezone.now().astimezone(UTC).date()
     # given: a Payme payment we credited today that Payme's statement does not list, and
     # an O!Dengi statement line paid for an order we do not know
-    payme = Payment.objects.create(client=new_client(), provider="payme",
-                                   order_id=new_order_id(), amount=Decimal("100.00"),
-                                   expires_at=timezone.now() + timedelta(minutes=30))
-    payment_mark_paid(payment_id=payme.pk, amount=Decimal("100.00"), source="test",
-                      provider_transaction_id="PAYME-1")
-    paid_at = max(timezone.now() - timedelta(minutes=5),
-                  timezone.now().astimezone(UTC).replace(hour=0, minute=1))
+    payme = Payment.objects.create(
+        client=new_client(),
+        provider="payme",
+        order_id=new_order_id(),
+        amount=Decimal("100.00"),
+        expires_at=timezone.now() + timedelta(minutes=30),
+    )
+    payment_mark_paid(
+        payment_id=payme.pk,
+        amount=Decimal("100.00"),
+        source="test",
+        provider_transaction_id="PAYME-1",
+    )
+    paid_at = max(
+        timezone.now() - timedelta(minutes=5),
+        timezone.now().astimezone(UTC).replace(hour=0, minute=1),
+    )
     fake = FakeODengi()
     out = io.StringIO()
     csv.writer(out, delimiter=";").writerow(
-        ["T-9", "INV-9", "EVPUNKNOWN", "25000", "approved",
-         paid_at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M:%S")])
+        [
+            "T-9",
+            "INV-9",
+            "EVPUNKNOWN",
+            "25000",
+            "approved",
+            paid_at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M:%S"),
+        ]
+    )
     fake.history_csv = ODENGI_HISTORY + out.getvalue()
     # the first getHistoryCsv hangs: the worker is killed while it waits for O!Dengi
     arrived, release, calls = threading.Event(), threading.Event(), []
@@ -549,9 +656,15 @@ def test_a_worker_killed_during_reconciliation_records_each_discrepancy_once(clo
         return answer(raw)
 
     fake.handle = handle
-    env = {"PAYMENT_PROVIDERS": "payme,odengi", "ODENGI_URL": fake.url, "ODENGI_SID": SID,
-           "ODENGI_PASSWORD": PASSWORD, "ODENGI_RESULT_URL": "https://evpower.example/cb",
-           "PAYMENT_HTTP_ATTEMPTS": "1", "PAYMENT_HTTP_TIMEOUT_SECONDS": "20"}
+    env = {
+        "PAYMENT_PROVIDERS": "payme,odengi",
+        "ODENGI_URL": fake.url,
+        "ODENGI_SID": SID,
+        "ODENGI_PASSWORD": PASSWORD,
+        "ODENGI_RESULT_URL": "https://evpower.example/cb",
+        "PAYMENT_HTTP_ATTEMPTS": "1",
+        "PAYMENT_HTTP_TIMEOUT_SECONDS": "20",
+    }
     ledger = sorted(LedgerTransaction.objects.values_list("pk", flat=True))
     worker = clockwork.worker("prefork", **env)
 
@@ -562,7 +675,8 @@ def test_a_worker_killed_during_reconciliation_records_each_discrepancy_once(clo
         task_id = clockwork.send("payments.reconcile", today.isoformat())
         assert arrived.wait(TASK_WAIT), worker.output()
         assert list(ReconciliationIssue.objects.values_list("provider", "kind")) == [
-            ("payme", Kind.UNKNOWN_AT_PROVIDER)]
+            ("payme", Kind.UNKNOWN_AT_PROVIDER)
+        ]
         worker.kill_pool_child()
         release.set()
 
@@ -577,9 +691,14 @@ def test_a_worker_killed_during_reconciliation_records_each_discrepancy_once(clo
     assert "WorkerLostError" in log
     assert log.count(f"payments.reconcile[{task_id}] received") == 2
     assert len(calls) == 2
-    issues = sorted(ReconciliationIssue.objects.values_list(
-        "provider", "day", "kind", "payment_id", "provider_transaction_id"))
-    assert issues == [("odengi", today, Kind.MISSING_CREDIT, None, "INV-9"),
-                      ("payme", today, Kind.UNKNOWN_AT_PROVIDER, payme.pk, "")]
+    issues = sorted(
+        ReconciliationIssue.objects.values_list(
+            "provider", "day", "kind", "payment_id", "provider_transaction_id"
+        )
+    )
+    assert issues == [
+        ("odengi", today, Kind.MISSING_CREDIT, None, "INV-9"),
+        ("payme", today, Kind.UNKNOWN_AT_PROVIDER, payme.pk, ""),
+    ]
     assert sorted(LedgerTransaction.objects.values_list("pk", flat=True)) == ledger
     wait_until(lambda: clockwork.unacked() == 0, "the acknowledgement", processes=(worker,))

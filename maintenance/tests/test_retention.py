@@ -28,8 +28,13 @@ from stations.tariff_models import TariffPlan, TariffRule
 pytestmark = pytest.mark.django_db
 
 NOW = timezone.now()
-DAYS = {"meter_samples": 400, "ocpp_messages": 90, "idempotency_keys": 7, "otp_codes": 30,
-        "command_records": 180}
+DAYS = {
+    "meter_samples": 400,
+    "ocpp_messages": 90,
+    "idempotency_keys": 7,
+    "otp_codes": 30,
+    "command_records": 180,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -41,8 +46,12 @@ def retention_days(settings):
 @pytest.fixture
 def station(make_station):
     plan = TariffPlan.objects.create(name="City", is_default=True)
-    TariffRule.objects.create(plan=plan, price_per_kwh=Decimal("12.00"),
-                              price_per_minute=Decimal("0.50"), session_fee=Decimal("5.00"))
+    TariffRule.objects.create(
+        plan=plan,
+        price_per_kwh=Decimal("12.00"),
+        price_per_minute=Decimal("0.50"),
+        session_fee=Decimal("5.00"),
+    )
     return online(make_station("CP-1", connectors=2))
 
 
@@ -53,31 +62,52 @@ _n = iter(range(1, 1_000_000))
 
 def sample(station, days: float, tx: OcppTransaction | None = None) -> MeterSample:
     at = NOW - timedelta(days=days)
-    row = MeterSample.objects.create(station=station, connector_number=1, transaction=tx,
-                                     timestamp=at + timedelta(seconds=next(_n)),
-                                     measurand="Energy.Active.Import.Register",
-                                     context="Sample.Periodic", value="1000", unit="Wh")
+    row = MeterSample.objects.create(
+        station=station,
+        connector_number=1,
+        transaction=tx,
+        timestamp=at + timedelta(seconds=next(_n)),
+        measurand="Energy.Active.Import.Register",
+        context="Sample.Periodic",
+        value="1000",
+        unit="Wh",
+    )
     MeterSample.objects.filter(pk=row.pk).update(received_at=at)
     return row
 
 
 def ocpp_message(station, days: float) -> OcppMessage:
-    return OcppMessage.objects.create(station=station, identity=station.identity,
-                                      direction="in", raw="[2,\"1\",\"Heartbeat\",{}]",
-                                      created_at=NOW - timedelta(days=days))
+    return OcppMessage.objects.create(
+        station=station,
+        identity=station.identity,
+        direction="in",
+        raw='[2,"1","Heartbeat",{}]',
+        created_at=NOW - timedelta(days=days),
+    )
 
 
 def idempotency_key(days: float) -> IdempotencyKey:
     at = NOW - timedelta(days=days)
-    return IdempotencyKey.objects.create(client=new_client(), key=uuid.uuid4().hex,
-                                         fingerprint="f" * 64, method="POST", path="/x",
-                                         claim=uuid.uuid4(), created_at=at, locked_at=at)
+    return IdempotencyKey.objects.create(
+        client=new_client(),
+        key=uuid.uuid4().hex,
+        fingerprint="f" * 64,
+        method="POST",
+        path="/x",
+        claim=uuid.uuid4(),
+        created_at=at,
+        locked_at=at,
+    )
 
 
 def otp_code(days: float) -> OtpCode:
     at = NOW - timedelta(days=days)
-    return OtpCode.objects.create(phone="+996700000001", code_hash="h" * 64, created_at=at,
-                                  expires_at=at + timedelta(minutes=5))
+    return OtpCode.objects.create(
+        phone="+996700000001",
+        code_hash="h" * 64,
+        created_at=at,
+        expires_at=at + timedelta(minutes=5),
+    )
 
 
 def command_record(station, days: float) -> CommandRecord:
@@ -89,18 +119,27 @@ def command_record(station, days: float) -> CommandRecord:
 def stopped_transaction(station, days: float) -> OcppTransaction:
     at = NOW - timedelta(days=days)
     return OcppTransaction.objects.create(
-        station=station, connector_number=2, id_tag=f"T{next(_n)}", id_tag_status="Accepted",
-        meter_start=0, started_at=at, status=OcppTransaction.Status.STOPPED, meter_stop=10,
-        stopped_at=at + timedelta(hours=1))
+        station=station,
+        connector_number=2,
+        id_tag=f"T{next(_n)}",
+        id_tag_status="Accepted",
+        meter_start=0,
+        started_at=at,
+        status=OcppTransaction.Status.STOPPED,
+        meter_stop=10,
+        stopped_at=at + timedelta(hours=1),
+    )
 
 
 def books() -> tuple:
     """What the purge must never touch."""
-    return (sorted(LedgerTransaction.objects.values_list("pk", flat=True)),
-            sorted(Payment.objects.values_list("pk", flat=True)),
-            sorted(ChargingSession.objects.values_list("pk", "status", "settled")),
-            sorted(OcppTransaction.objects.values_list("pk", flat=True)),
-            sorted(Wallet.objects.values_list("client_id", "balance", "held")))
+    return (
+        sorted(LedgerTransaction.objects.values_list("pk", flat=True)),
+        sorted(Payment.objects.values_list("pk", flat=True)),
+        sorted(ChargingSession.objects.values_list("pk", "status", "settled")),
+        sorted(OcppTransaction.objects.values_list("pk", flat=True)),
+        sorted(Wallet.objects.values_list("client_id", "balance", "held")),
+    )
 
 
 def seed_each_kind(station) -> tuple[set, set]:
@@ -108,13 +147,17 @@ def seed_each_kind(station) -> tuple[set, set]:
     retention and one just inside it."""
     due, keep = set(), set()
     for days, into in ((1, keep), (None, due)):
+
         def age(kind):
             return DAYS[kind] + 1 if days is None else DAYS[kind] - 1  # noqa: B023
-        for row in (sample(station, age("meter_samples")),
-                    ocpp_message(station, age("ocpp_messages")),
-                    idempotency_key(age("idempotency_keys")),
-                    otp_code(age("otp_codes")),
-                    command_record(station, age("command_records"))):
+
+        for row in (
+            sample(station, age("meter_samples")),
+            ocpp_message(station, age("ocpp_messages")),
+            idempotency_key(age("idempotency_keys")),
+            otp_code(age("otp_codes")),
+            command_record(station, age("command_records")),
+        ):
             into.add((row._meta.label, row.pk))
     return due, keep
 
@@ -127,6 +170,7 @@ def present() -> set:
 
 
 # -- the purge -------------------------------------------------------------------------------
+
 
 def test_purge_deletes_each_kind_past_its_retention_and_nothing_else(station):
     # given
@@ -167,25 +211,42 @@ def test_meter_samples_of_a_transaction_that_may_still_be_billed_are_kept(statio
     running_session, running_tx_id = charging_session(funded_client("1000.00"), station, at=old)
     running = OcppTransaction.objects.get(pk=running_tx_id)  # charging: not settled
     assert not running_session.settled
-    settled_session, settled_tx_id = charging_session(funded_client("1000.00"), station,
-                                                      at=old, connector=2)
+    settled_session, settled_tx_id = charging_session(
+        funded_client("1000.00"), station, at=old, connector=2
+    )
     # billed from its last reading; the charger never reported the stop
-    assert session_close_unreported(session_id=settled_session.pk,
-                                    reason=ChargingSession.StopReason.MAX_DURATION)
+    assert session_close_unreported(
+        session_id=settled_session.pk, reason=ChargingSession.StopReason.MAX_DURATION
+    )
     settled = OcppTransaction.objects.get(pk=settled_tx_id)
     assert settled.status == OcppTransaction.Status.ACTIVE
     under_review = stopped_transaction(station, 500)  # unbilled, the operator still decides
-    ParkedMessage.objects.create(station=station, action="StopTransaction",
-                                 reason="unbilled_transaction", payload={},
-                                 transaction_id=under_review.pk)
+    ParkedMessage.objects.create(
+        station=station,
+        action="StopTransaction",
+        reason="unbilled_transaction",
+        payload={},
+        transaction_id=under_review.pk,
+    )
     decided = stopped_transaction(station, 500)
-    ParkedMessage.objects.create(station=station, action="StopTransaction",
-                                 reason="unbilled_transaction", payload={},
-                                 transaction_id=decided.pk, resolved_at=NOW)
-    kept = {sample(station, 500, running).pk, sample(station, 500, under_review).pk,
-            sample(station, 399, settled).pk}
-    gone = {sample(station, 500, settled).pk, sample(station, 500, decided).pk,
-            sample(station, 500, None).pk}
+    ParkedMessage.objects.create(
+        station=station,
+        action="StopTransaction",
+        reason="unbilled_transaction",
+        payload={},
+        transaction_id=decided.pk,
+        resolved_at=NOW,
+    )
+    kept = {
+        sample(station, 500, running).pk,
+        sample(station, 500, under_review).pk,
+        sample(station, 399, settled).pk,
+    }
+    gone = {
+        sample(station, 500, settled).pk,
+        sample(station, 500, decided).pk,
+        sample(station, 500, None).pk,
+    }
     before = books()
 
     # when
@@ -205,8 +266,9 @@ def test_deletes_go_in_bounded_batches(station, monkeypatch):
         command_record(station, 200)
     batches = []
 
-    retention.retention_purge(NOW, kinds=("command_records",),
-                              progress=lambda kind, n: batches.append((kind, n)))
+    retention.retention_purge(
+        NOW, kinds=("command_records",), progress=lambda kind, n: batches.append((kind, n))
+    )
 
     assert batches == [("command_records", 2), ("command_records", 2), ("command_records", 1)]
     assert not CommandRecord.objects.exists()
@@ -237,14 +299,18 @@ def test_the_daily_task_purges_and_returns_the_counts(station, settings):
     from maintenance.retention_tasks import retention_purge_task
 
     seed_each_kind(station)
-    assert settings.CELERY_BEAT_SCHEDULE["maintenance-purge"]["task"] == \
-        retention_purge_task.name == "maintenance.retention_purge"
+    assert (
+        settings.CELERY_BEAT_SCHEDULE["maintenance-purge"]["task"]
+        == retention_purge_task.name
+        == "maintenance.retention_purge"
+    )
     assert "maintenance.retention_purge" in app.tasks
     assert retention_purge_task.apply().get() == {kind: 1 for kind in retention.KINDS}
     assert retention_purge_task.apply().get() == {kind: 0 for kind in retention.KINDS}
 
 
 # -- the command -----------------------------------------------------------------------------
+
 
 class Terminal(io.StringIO):
     def isatty(self) -> bool:
@@ -263,7 +329,9 @@ def test_dry_run_prints_the_counts_and_deletes_nothing(station):
     for kind in retention.KINDS:
         assert f"{kind} " in printed
     assert [line.split()[:2] for line in printed.splitlines()[:6]] == [
-        *[[kind, "1"] for kind in retention.KINDS], ["total", "5"]]
+        *[[kind, "1"] for kind in retention.KINDS],
+        ["total", "5"],
+    ]
     assert "dry run" in printed
     assert present() == due | keep
 
@@ -295,22 +363,37 @@ def test_yes_deletes_without_asking(station):
 
 # -- GDPR anonymisation, daily ----------------------------------------------------------------
 
+
 def test_the_daily_anonymisation_wipes_clients_past_their_grace_period(settings):
     from accounts.anonymise_tasks import anonymise_due_task
 
     settings.ACCOUNT_DELETION_GRACE_DAYS = 30
-    due = new_client(name="Aida", email="aida@example.kg", status=Client.Status.PENDING_DELETION,
-                     deletion_requested_at=NOW - timedelta(days=31))
-    waiting = new_client(name="Bek", status=Client.Status.PENDING_DELETION,
-                         deletion_requested_at=NOW - timedelta(days=29))
-    assert settings.CELERY_BEAT_SCHEDULE["accounts-anonymise"]["task"] == \
-        anonymise_due_task.name == "accounts.anonymise_due"
+    due = new_client(
+        name="Aida",
+        email="aida@example.kg",
+        status=Client.Status.PENDING_DELETION,
+        deletion_requested_at=NOW - timedelta(days=31),
+    )
+    waiting = new_client(
+        name="Bek",
+        status=Client.Status.PENDING_DELETION,
+        deletion_requested_at=NOW - timedelta(days=29),
+    )
+    assert (
+        settings.CELERY_BEAT_SCHEDULE["accounts-anonymise"]["task"]
+        == anonymise_due_task.name
+        == "accounts.anonymise_due"
+    )
 
     assert anonymise_due_task.apply().get() == 1
     assert anonymise_due_task.apply().get() == 0  # again: nobody twice
 
     due.refresh_from_db()
     assert (due.status, due.name, due.email, due.phone) == (
-        Client.Status.DELETED, "", "", f"deleted:{due.pk}")
+        Client.Status.DELETED,
+        "",
+        "",
+        f"deleted:{due.pk}",
+    )
     waiting.refresh_from_db()
     assert (waiting.status, waiting.name) == (Client.Status.PENDING_DELETION, "Bek")

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from .errors import PROPERTY_CONSTRAINT, OcppError
 
-INT64 = (-(2 ** 63), 2 ** 63 - 1)
-INT32 = (-(2 ** 31), 2 ** 31 - 1)
+INT64 = (-(2**63), 2**63 - 1)
+INT32 = (-(2**31), 2**31 - 1)
 # narrower ranges by field name, where the meaning gives one (the same names in every
 # 1.6 message). transactionId is not here: an id beyond ours is a valid message about a
 # transaction we never started, answered normally and parked.
@@ -36,10 +36,12 @@ def check_bounds(value: object, field: str = "") -> None:
             check_bounds(item, field)
     elif isinstance(value, str):
         if "\x00" in value:
-            raise OcppError(PROPERTY_CONSTRAINT, f"{field} contains a NUL character",
-                            {"field": field})
+            raise OcppError(
+                PROPERTY_CONSTRAINT, f"{field} contains a NUL character", {"field": field}
+            )
     elif isinstance(value, int) and not isinstance(value, bool):
         low, high = FIELD_RANGES.get(field, INT64)
         if not low <= value <= high:
-            raise OcppError(PROPERTY_CONSTRAINT, f"{field} is out of range ({low}..{high})",
-                            {"field": field})
+            raise OcppError(
+                PROPERTY_CONSTRAINT, f"{field} is out of range ({low}..{high})", {"field": field}
+            )

@@ -78,7 +78,8 @@ def parse_frame(text: str) -> Frame:
     if kind == CALLERROR:
         if len(msg) != 5 or not all(isinstance(x, str) for x in msg[2:4]):
             raise FrameError(
-                FORMAT_VIOLATION, "CALLERROR must be [4, id, code, description, {details}]",
+                FORMAT_VIOLATION,
+                "CALLERROR must be [4, id, code, description, {details}]",
                 message_id,
             )
         details = msg[4] if isinstance(msg[4], dict) else {}

@@ -6,11 +6,22 @@ the refusal set (Accepted, Scheduled, Unlocked, RebootRequired...) counts as don
 
 from __future__ import annotations
 
-REFUSALS = frozenset({
-    "Rejected", "NotSupported", "Failed", "UnlockFailed", "NotImplemented", "Faulted",
-    "Occupied", "Unavailable", "UnknownMessageId", "UnknownVendorId", "VersionMismatch",
-    "NotFound",
-})
+REFUSALS = frozenset(
+    {
+        "Rejected",
+        "NotSupported",
+        "Failed",
+        "UnlockFailed",
+        "NotImplemented",
+        "Faulted",
+        "Occupied",
+        "Unavailable",
+        "UnknownMessageId",
+        "UnknownVendorId",
+        "VersionMismatch",
+        "NotFound",
+    }
+)
 
 
 def is_refusal(payload: dict) -> bool:

@@ -55,14 +55,35 @@ log = logging.getLogger("ocpp_bridge.protocol")
 
 # Actions the CSMS sends to the charger; a charger sending one of them is a peer
 # that recognises the action but we do not support it in that direction.
-CSMS_INITIATED = frozenset({
-    "CancelReservation", "CertificateSigned", "ChangeAvailability", "ChangeConfiguration",
-    "ClearCache", "ClearChargingProfile", "DeleteCertificate", "ExtendedTriggerMessage",
-    "GetCompositeSchedule", "GetConfiguration", "GetDiagnostics", "GetInstalledCertificateIds",
-    "GetLocalListVersion", "GetLog", "InstallCertificate", "RemoteStartTransaction",
-    "RemoteStopTransaction", "ReserveNow", "Reset", "SendLocalList", "SetChargingProfile",
-    "SignedUpdateFirmware", "TriggerMessage", "UnlockConnector", "UpdateFirmware",
-})
+CSMS_INITIATED = frozenset(
+    {
+        "CancelReservation",
+        "CertificateSigned",
+        "ChangeAvailability",
+        "ChangeConfiguration",
+        "ClearCache",
+        "ClearChargingProfile",
+        "DeleteCertificate",
+        "ExtendedTriggerMessage",
+        "GetCompositeSchedule",
+        "GetConfiguration",
+        "GetDiagnostics",
+        "GetInstalledCertificateIds",
+        "GetLocalListVersion",
+        "GetLog",
+        "InstallCertificate",
+        "RemoteStartTransaction",
+        "RemoteStopTransaction",
+        "ReserveNow",
+        "Reset",
+        "SendLocalList",
+        "SetChargingProfile",
+        "SignedUpdateFirmware",
+        "TriggerMessage",
+        "UnlockConnector",
+        "UpdateFirmware",
+    }
+)
 
 # what the central system may send: its own calls, and DataTransfer, which OCPP 1.6 Core
 # lets either side send (vendor integrations depend on it)
@@ -102,8 +123,14 @@ def _meter_values(raw: list[dict]) -> tuple[MeterValue, ...]:
 
 
 class ChargePointSessionV16:
-    def __init__(self, port: ChargerPort, *, accepted: bool = False,
-                 validate_responses: bool = False, max_frame_chars: int = 65536):
+    def __init__(
+        self,
+        port: ChargerPort,
+        *,
+        accepted: bool = False,
+        validate_responses: bool = False,
+        max_frame_chars: int = 65536,
+    ):
         self.port = port
         self.max_frame_chars = max_frame_chars
         self.accepted = accepted  # registration Accepted by a BootNotification (persisted)
@@ -129,14 +156,17 @@ class ChargePointSessionV16:
         }
 
     def error_frame(self, message_id: str, error: OcppError) -> str:
-        return error_frame(message_id, spelled_for(error.code, VERSION), error.description,
-                           error.details)
+        return error_frame(
+            message_id, spelled_for(error.code, VERSION), error.description, error.details
+        )
 
     async def handle_text(self, text: str) -> str | None:
         self.last_frame = None
         if len(text) > self.max_frame_chars:
-            return self.error_frame(peek_call_id(text), OcppError(
-                FORMAT_VIOLATION, f"Frame exceeds {self.max_frame_chars} characters"))
+            return self.error_frame(
+                peek_call_id(text),
+                OcppError(FORMAT_VIOLATION, f"Frame exceeds {self.max_frame_chars} characters"),
+            )
         try:
             frame = parse_frame(text)
         except FrameError as exc:
@@ -188,56 +218,83 @@ class ChargePointSessionV16:
     # --- handlers: payload (validated) -> response payload -------------------------
 
     async def _boot(self, p: dict) -> dict:
-        decision = await self.port.boot(BootInfo(
-            vendor=p["chargePointVendor"], model=p["chargePointModel"],
-            charge_point_serial=p.get("chargePointSerialNumber", ""),
-            charge_box_serial=p.get("chargeBoxSerialNumber", ""),
-            firmware_version=p.get("firmwareVersion", ""), iccid=p.get("iccid", ""),
-            imsi=p.get("imsi", ""), meter_type=p.get("meterType", ""),
-            meter_serial=p.get("meterSerialNumber", ""),
-        ))
+        decision = await self.port.boot(
+            BootInfo(
+                vendor=p["chargePointVendor"],
+                model=p["chargePointModel"],
+                charge_point_serial=p.get("chargePointSerialNumber", ""),
+                charge_box_serial=p.get("chargeBoxSerialNumber", ""),
+                firmware_version=p.get("firmwareVersion", ""),
+                iccid=p.get("iccid", ""),
+                imsi=p.get("imsi", ""),
+                meter_type=p.get("meterType", ""),
+                meter_serial=p.get("meterSerialNumber", ""),
+            )
+        )
         self.accepted = decision.status == "Accepted"
-        return {"status": decision.status, "interval": decision.interval,
-                "currentTime": format_timestamp(decision.current_time)}
+        return {
+            "status": decision.status,
+            "interval": decision.interval,
+            "currentTime": format_timestamp(decision.current_time),
+        }
 
     async def _heartbeat(self, p: dict) -> dict:
         return {"currentTime": format_timestamp(await self.port.heartbeat())}
 
     async def _status(self, p: dict) -> dict:
         stamp = p.get("timestamp")
-        await self.port.status_notification(StatusReport(
-            connector_id=p["connectorId"], status=p["status"], error_code=p["errorCode"],
-            info=p.get("info", ""), vendor_id=p.get("vendorId", ""),
-            vendor_error_code=p.get("vendorErrorCode", ""),
-            timestamp=parse_timestamp(stamp) if stamp else None,
-        ))
+        await self.port.status_notification(
+            StatusReport(
+                connector_id=p["connectorId"],
+                status=p["status"],
+                error_code=p["errorCode"],
+                info=p.get("info", ""),
+                vendor_id=p.get("vendorId", ""),
+                vendor_error_code=p.get("vendorErrorCode", ""),
+                timestamp=parse_timestamp(stamp) if stamp else None,
+            )
+        )
         return {}
 
     async def _authorize(self, p: dict) -> dict:
         return {"idTagInfo": _id_tag_info(await self.port.authorize(p["idTag"]))}
 
     async def _start(self, p: dict) -> dict:
-        decision = await self.port.start_transaction(TransactionStart(
-            connector_id=p["connectorId"], id_tag=p["idTag"], meter_start=p["meterStart"],
-            timestamp=parse_timestamp(p["timestamp"]), reservation_id=p.get("reservationId"),
-        ))
-        return {"transactionId": decision.transaction_id,
-                "idTagInfo": _id_tag_info(decision.id_tag_info)}
+        decision = await self.port.start_transaction(
+            TransactionStart(
+                connector_id=p["connectorId"],
+                id_tag=p["idTag"],
+                meter_start=p["meterStart"],
+                timestamp=parse_timestamp(p["timestamp"]),
+                reservation_id=p.get("reservationId"),
+            )
+        )
+        return {
+            "transactionId": decision.transaction_id,
+            "idTagInfo": _id_tag_info(decision.id_tag_info),
+        }
 
     async def _meter_values(self, p: dict) -> dict:
-        await self.port.meter_values(MeterReport(
-            connector_id=p["connectorId"], transaction_id=p.get("transactionId"),
-            meter_values=_meter_values(p["meterValue"]),
-        ))
+        await self.port.meter_values(
+            MeterReport(
+                connector_id=p["connectorId"],
+                transaction_id=p.get("transactionId"),
+                meter_values=_meter_values(p["meterValue"]),
+            )
+        )
         return {}
 
     async def _stop(self, p: dict) -> dict:
-        info = await self.port.stop_transaction(TransactionStop(
-            transaction_id=p["transactionId"], meter_stop=p["meterStop"],
-            timestamp=parse_timestamp(p["timestamp"]), id_tag=p.get("idTag"),
-            reason=p.get("reason", ""),
-            transaction_data=_meter_values(p.get("transactionData", [])),
-        ))
+        info = await self.port.stop_transaction(
+            TransactionStop(
+                transaction_id=p["transactionId"],
+                meter_stop=p["meterStop"],
+                timestamp=parse_timestamp(p["timestamp"]),
+                id_tag=p.get("idTag"),
+                reason=p.get("reason", ""),
+                transaction_data=_meter_values(p.get("transactionData", [])),
+            )
+        )
         return {"idTagInfo": _id_tag_info(info)} if info is not None else {}
 
     async def _data_transfer(self, p: dict) -> dict:
@@ -260,8 +317,9 @@ class ChargePointSessionV16:
         return {}
 
     async def _security_event(self, p: dict) -> dict:
-        await self.port.security_event(p["type"], parse_timestamp(p["timestamp"]),
-                                       p.get("techInfo", ""))
+        await self.port.security_event(
+            p["type"], parse_timestamp(p["timestamp"]), p.get("techInfo", "")
+        )
         return {}
 
     async def _log_status(self, p: dict) -> dict:

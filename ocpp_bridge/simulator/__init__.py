@@ -17,5 +17,12 @@ from .config import SimulatorConfig, SimulatorError, default_url
 from .meter import MeterReading, SimulatedMeter, meter_value
 from .runner import run_simulator
 
-__all__ = ["MeterReading", "SimulatedMeter", "SimulatorConfig", "SimulatorError", "default_url",
-           "meter_value", "run_simulator"]
+__all__ = [
+    "MeterReading",
+    "SimulatedMeter",
+    "SimulatorConfig",
+    "SimulatorError",
+    "default_url",
+    "meter_value",
+    "run_simulator",
+]

@@ -54,12 +54,19 @@ def brief(payload) -> str:
     data = dict(data)
     for key in ("meter_value", "transaction_data"):
         if key in data:
-            data[key] = [{"timestamp": mv["timestamp"], "sampled_value": [
-                f"{sv.get('measurand', '')}{'.' + sv['phase'] if sv.get('phase') else ''}="
-                f"{sv['value']}{sv.get('unit', '')}" for sv in mv["sampled_value"]]}
-                for mv in data[key]]
+            data[key] = [
+                {
+                    "timestamp": mv["timestamp"],
+                    "sampled_value": [
+                        f"{sv.get('measurand', '')}{'.' + sv['phase'] if sv.get('phase') else ''}="
+                        f"{sv['value']}{sv.get('unit', '')}"
+                        for sv in mv["sampled_value"]
+                    ],
+                }
+                for mv in data[key]
+            ]
     text = json.dumps(snake_to_camel_case(data), separators=(",", ":"), default=str)
-    return text if len(text) <= LOG_CHARS else text[:LOG_CHARS - 3] + "..."
+    return text if len(text) <= LOG_CHARS else text[: LOG_CHARS - 3] + "..."
 
 
 class SimulatedChargePoint(CsmsCallsMixin, ChargePoint):
@@ -70,8 +77,14 @@ class SimulatedChargePoint(CsmsCallsMixin, ChargePoint):
     Each connector's transaction runs as a task of its own, so the simulator can charge
     its own id tag on one connector while a driver starts another one from the app."""
 
-    def __init__(self, config: SimulatorConfig, connection, state: ChargerState, log: Log,
-                 shutdown: asyncio.Event | None = None):
+    def __init__(
+        self,
+        config: SimulatorConfig,
+        connection,
+        state: ChargerState,
+        log: Log,
+        shutdown: asyncio.Event | None = None,
+    ):
         super().__init__(config.identity, connection, response_timeout=30, logger=_lib_log)
         self.config, self.state, self.log = config, state, log
         self.shutdown = shutdown or asyncio.Event()
@@ -104,15 +117,22 @@ class SimulatedChargePoint(CsmsCallsMixin, ChargePoint):
 
     def boot_request(self) -> call.BootNotification:
         return call.BootNotification(
-            charge_point_vendor=VENDOR, charge_point_model=MODEL,
+            charge_point_vendor=VENDOR,
+            charge_point_model=MODEL,
             charge_point_serial_number=f"SIM-{self.config.identity}"[:25],
-            firmware_version=FIRMWARE)
+            firmware_version=FIRMWARE,
+        )
 
     async def status(self, connector: int, status: str) -> None:
         self.statuses[connector] = status
-        await self.send(call.StatusNotification(
-            connector_id=connector, error_code=ChargePointErrorCode.no_error, status=status,
-            timestamp=now_iso()))
+        await self.send(
+            call.StatusNotification(
+                connector_id=connector,
+                error_code=ChargePointErrorCode.no_error,
+                status=status,
+                timestamp=now_iso(),
+            )
+        )
 
     def idle_status(self, connector: int) -> str:
         if connector in self.state.unavailable or 0 in self.state.unavailable:
@@ -121,9 +141,12 @@ class SimulatedChargePoint(CsmsCallsMixin, ChargePoint):
 
     def free(self, connector: int) -> bool:
         """Nothing runs or is about to start on it, and it is in service."""
-        return (connector not in self.state.open_txs and connector not in self.reserved
-                and connector not in self._tx_tasks
-                and self.idle_status(connector) == ChargePointStatus.available)
+        return (
+            connector not in self.state.open_txs
+            and connector not in self.reserved
+            and connector not in self._tx_tasks
+            and self.idle_status(connector) == ChargePointStatus.available
+        )
 
     # --- the charger's life on this connection ------------------------------------
 
@@ -134,8 +157,14 @@ class SimulatedChargePoint(CsmsCallsMixin, ChargePoint):
         try:
             await asyncio.wait({receiver, main}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            tasks = (receiver, main, watcher, *self._own_tasks, *self._tx_tasks.values(),
-                     *self._tasks)
+            tasks = (
+                receiver,
+                main,
+                watcher,
+                *self._own_tasks,
+                *self._tx_tasks.values(),
+                *self._tasks,
+            )
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -156,8 +185,9 @@ class SimulatedChargePoint(CsmsCallsMixin, ChargePoint):
             await self.status(0, self.idle_status(0))
             for n in range(1, self.config.connectors + 1):
                 charging = n in self.state.open_txs  # resumed after a dropped connection
-                await self.status(n, ChargePointStatus.charging if charging else
-                                  self.idle_status(n))
+                await self.status(
+                    n, ChargePointStatus.charging if charging else self.idle_status(n)
+                )
             return await self._charge()
         finally:
             heartbeat.cancel()
@@ -189,18 +219,27 @@ class SimulatedChargePoint(CsmsCallsMixin, ChargePoint):
             if not tx.interrupted:
                 continue
             end = ended(tx.last or tx.begin)
-            await self.send(call.StopTransaction(
-                meter_stop=energy_wh(end), timestamp=end["timestamp"],
-                transaction_id=tx.transaction_id, reason=Reason.power_loss, id_tag=tx.id_tag,
-                transaction_data=[tx.begin, end]))
+            await self.send(
+                call.StopTransaction(
+                    meter_stop=energy_wh(end),
+                    timestamp=end["timestamp"],
+                    transaction_id=tx.transaction_id,
+                    reason=Reason.power_loss,
+                    id_tag=tx.id_tag,
+                    transaction_data=[tx.begin, end],
+                )
+            )
             del self.state.open_txs[connector]
             self.state.save()
 
     async def _charge(self) -> str:
         for n in list(self.state.open_txs):  # resumed after a dropped connection
             self._begin(n, start=None)
-        self._own_tasks = [asyncio.create_task(self._own_sessions(n))
-                           for n in self.config.own_connectors if n in self.state.meters]
+        self._own_tasks = [
+            asyncio.create_task(self._own_sessions(n))
+            for n in self.config.own_connectors
+            if n in self.state.meters
+        ]
         while True:
             self._raise_failure()
             if not self._tx_tasks:
@@ -288,13 +327,20 @@ class SimulatedChargePoint(CsmsCallsMixin, ChargePoint):
         meter = self.state.meters[connector]
         meter.plug_in()
         begin, stamp = meter.reading(), now_iso()
-        result = await self.send(call.StartTransaction(
-            connector_id=connector, id_tag=id_tag, meter_start=begin.energy_wh, timestamp=stamp))
+        result = await self.send(
+            call.StartTransaction(
+                connector_id=connector, id_tag=id_tag, meter_start=begin.energy_wh, timestamp=stamp
+            )
+        )
         now = time.monotonic()
         self.state.open_txs[connector] = OpenTransaction(
-            transaction_id=result.transaction_id, connector=connector, id_tag=id_tag,
+            transaction_id=result.transaction_id,
+            connector=connector,
+            id_tag=id_tag,
             begin=meter_value(begin, stamp, "Transaction.Begin"),
-            ends_at=now + self.config.session_seconds, metered_at=now)
+            ends_at=now + self.config.session_seconds,
+            metered_at=now,
+        )
         self.state.save()
         if result.id_tag_info["status"] != AuthorizationStatus.accepted:
             await self.stop_transaction(connector, Reason.de_authorized)  # refused after all
@@ -306,8 +352,9 @@ class SimulatedChargePoint(CsmsCallsMixin, ChargePoint):
     def _tag_refused(self, id_tag: str, status: str) -> None:
         message = f"id tag {id_tag} was not accepted ({status})"
         if self.config.once:
-            raise SimulatorError(f"{message}: create it (e.g. manage.py seed_demo) or pass "
-                                 f"--id-tag")
+            raise SimulatorError(
+                f"{message}: create it (e.g. manage.py seed_demo) or pass --id-tag"
+            )
         self.log(f"{message}; trying again in {self.config.pause_seconds:g} s")
 
     async def run_transaction(self, connector: int) -> None:
@@ -323,9 +370,11 @@ class SimulatedChargePoint(CsmsCallsMixin, ChargePoint):
                 break
             tx.last = meter_value(self.meter(tx), now_iso(), "Sample.Periodic")
             self.state.save()  # what a power cut from now on would stop it at
-            await self.send(call.MeterValues(connector_id=connector,
-                                             transaction_id=tx.transaction_id,
-                                             meter_value=[tx.last]))
+            await self.send(
+                call.MeterValues(
+                    connector_id=connector, transaction_id=tx.transaction_id, meter_value=[tx.last]
+                )
+            )
         await self.stop_transaction(connector, self.stop_requested(connector) or Reason.local)
 
     def stop_requested(self, connector: int) -> str | None:
@@ -346,10 +395,16 @@ class SimulatedChargePoint(CsmsCallsMixin, ChargePoint):
     async def stop_transaction(self, connector: int, reason: str) -> None:
         tx = self.state.open_txs[connector]
         end, stamp = self.meter(tx), now_iso()
-        await self.send(call.StopTransaction(
-            meter_stop=end.energy_wh, timestamp=stamp, transaction_id=tx.transaction_id,
-            reason=reason, id_tag=tx.id_tag,
-            transaction_data=[tx.begin, meter_value(end, stamp, "Transaction.End")]))
+        await self.send(
+            call.StopTransaction(
+                meter_stop=end.energy_wh,
+                timestamp=stamp,
+                transaction_id=tx.transaction_id,
+                reason=reason,
+                id_tag=tx.id_tag,
+                transaction_data=[tx.begin, meter_value(end, stamp, "Transaction.End")],
+            )
+        )
         del self.state.open_txs[connector]
         self.stop_reasons.pop(connector, None)
         self.state.save()
@@ -366,6 +421,7 @@ class SimulatedChargePoint(CsmsCallsMixin, ChargePoint):
 
     def spawn(self, coro) -> None:
         """Send something on our own initiative without blocking the receive loop."""
+
         async def guarded():
             try:
                 await coro
@@ -379,10 +435,17 @@ class SimulatedChargePoint(CsmsCallsMixin, ChargePoint):
 
 def ended(value: dict) -> dict:
     """A stored meter value as the Transaction.End reading of a StopTransaction."""
-    return {**value, "sampled_value": [{**sample, "context": "Transaction.End"}
-                                       for sample in value["sampled_value"]]}
+    return {
+        **value,
+        "sampled_value": [
+            {**sample, "context": "Transaction.End"} for sample in value["sampled_value"]
+        ],
+    }
 
 
 def energy_wh(value: dict) -> int:
-    return next(int(sample["value"]) for sample in value["sampled_value"]
-                if sample.get("measurand") == "Energy.Active.Import.Register")
+    return next(
+        int(sample["value"])
+        for sample in value["sampled_value"]
+        if sample.get("measurand") == "Energy.Active.Import.Register"
+    )

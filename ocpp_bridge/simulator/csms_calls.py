@@ -23,10 +23,16 @@ from ocpp.v16.enums import (
 
 from .meter import meter_value, now_iso
 
-TRIGGERS = frozenset({MessageTrigger.boot_notification, MessageTrigger.heartbeat,
-                      MessageTrigger.status_notification, MessageTrigger.meter_values,
-                      MessageTrigger.diagnostics_status_notification,
-                      MessageTrigger.firmware_status_notification})
+TRIGGERS = frozenset(
+    {
+        MessageTrigger.boot_notification,
+        MessageTrigger.heartbeat,
+        MessageTrigger.status_notification,
+        MessageTrigger.meter_values,
+        MessageTrigger.diagnostics_status_notification,
+        MessageTrigger.firmware_status_notification,
+    }
+)
 
 
 def _positive_number(value: str) -> bool:
@@ -50,8 +56,10 @@ class CsmsCallsMixin:
         return connector in self.state.open_txs
 
     def _connector_of(self, transaction_id) -> int | None:
-        return next((n for n, tx in self.state.open_txs.items()
-                     if tx.transaction_id == transaction_id), None)
+        return next(
+            (n for n, tx in self.state.open_txs.items() if tx.transaction_id == transaction_id),
+            None,
+        )
 
     @on(Action.reset)
     def on_reset(self, **request):
@@ -69,8 +77,9 @@ class CsmsCallsMixin:
         if ok:  # held for this start until its transaction task runs (after the answer)
             self.reserved.add(connector)
         status = RemoteStartStopStatus.accepted if ok else RemoteStartStopStatus.rejected
-        return self.answer("RemoteStartTransaction", request,
-                            call_result.RemoteStartTransaction(status))
+        return self.answer(
+            "RemoteStartTransaction", request, call_result.RemoteStartTransaction(status)
+        )
 
     @after(Action.remote_start_transaction)
     def after_remote_start(self, **request):
@@ -82,8 +91,9 @@ class CsmsCallsMixin:
     def on_remote_stop(self, **request):
         ok = self._connector_of(request["transaction_id"]) is not None
         status = RemoteStartStopStatus.accepted if ok else RemoteStartStopStatus.rejected
-        return self.answer("RemoteStopTransaction", request,
-                            call_result.RemoteStopTransaction(status))
+        return self.answer(
+            "RemoteStopTransaction", request, call_result.RemoteStopTransaction(status)
+        )
 
     @after(Action.remote_stop_transaction)
     def after_remote_stop(self, **request):
@@ -105,8 +115,7 @@ class CsmsCallsMixin:
                 self.state.unavailable.add(connector)
             else:
                 self.state.unavailable.discard(connector)
-        return self.answer("ChangeAvailability", request,
-                            call_result.ChangeAvailability(status))
+        return self.answer("ChangeAvailability", request, call_result.ChangeAvailability(status))
 
     @after(Action.change_availability)
     def after_change_availability(self, **request):
@@ -125,11 +134,15 @@ class CsmsCallsMixin:
     def on_get_configuration(self, **request):
         config = self.state.configuration
         keys = request.get("key") or list(config)
-        known = [{"key": k, "value": config[k][0], "readonly": config[k][1]}
-                 for k in keys if k in config]
+        known = [
+            {"key": k, "value": config[k][0], "readonly": config[k][1]} for k in keys if k in config
+        ]
         unknown = [k for k in keys if k not in config]
-        return self.answer("GetConfiguration", request, call_result.GetConfiguration(
-            configuration_key=known, unknown_key=unknown or None))
+        return self.answer(
+            "GetConfiguration",
+            request,
+            call_result.GetConfiguration(configuration_key=known, unknown_key=unknown or None),
+        )
 
     @on(Action.change_configuration)
     def on_change_configuration(self, **request):
@@ -141,8 +154,7 @@ class CsmsCallsMixin:
         else:
             self.state.configuration[key] = (value, False)  # read live by the loops
             status = ConfigurationStatus.accepted
-        return self.answer("ChangeConfiguration", request,
-                            call_result.ChangeConfiguration(status))
+        return self.answer("ChangeConfiguration", request, call_result.ChangeConfiguration(status))
 
     @on(Action.trigger_message)
     def on_trigger_message(self, **request):
@@ -172,9 +184,13 @@ class CsmsCallsMixin:
             n = connector or min(self.state.open_txs, default=1)
             tx = self.state.open_txs.get(n)
             reading = self.meter(tx) if tx is not None else self.state.meters[n].reading()
-            await self.send(call.MeterValues(
-                connector_id=n, transaction_id=tx.transaction_id if tx is not None else None,
-                meter_value=[meter_value(reading, now_iso(), "Trigger")]))
+            await self.send(
+                call.MeterValues(
+                    connector_id=n,
+                    transaction_id=tx.transaction_id if tx is not None else None,
+                    meter_value=[meter_value(reading, now_iso(), "Trigger")],
+                )
+            )
         elif what == MessageTrigger.diagnostics_status_notification:
             await self.send(call.DiagnosticsStatusNotification(status="Idle"))
         else:

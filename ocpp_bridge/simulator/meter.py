@@ -26,8 +26,14 @@ class SimulatedMeter:
     """A connector's energy register and the car on its cable: single-phase AC up to
     7.4 kW, tapering above 80 % state of charge. The register only ever moves forward."""
 
-    def __init__(self, *, register_wh: int, max_power_w: int = 7400,
-                 battery_wh: int = 60_000, rng: random.Random | None = None):
+    def __init__(
+        self,
+        *,
+        register_wh: int,
+        max_power_w: int = 7400,
+        battery_wh: int = 60_000,
+        rng: random.Random | None = None,
+    ):
         self.register_wh = float(register_wh)
         self.max_power_w, self.battery_wh = max_power_w, battery_wh
         self.rng = rng or random.Random()  # noqa: S311 - simulated readings, not secrets
@@ -50,21 +56,33 @@ class SimulatedMeter:
         return self.reading()
 
     def reading(self) -> MeterReading:
-        return MeterReading(energy_wh=int(self.register_wh), power_w=round(self.power_w),
-                            soc_percent=int(self.soc),
-                            voltage_v=round(self.rng.uniform(226.0, 234.0), 1))
+        return MeterReading(
+            energy_wh=int(self.register_wh),
+            power_w=round(self.power_w),
+            soc_percent=int(self.soc),
+            voltage_v=round(self.rng.uniform(226.0, 234.0), 1),
+        )
 
 
 def meter_value(reading: MeterReading, stamp: str, context: str) -> dict:
     """One MeterValue (snake_case keys, as the ocpp library takes them)."""
 
     def sample(value: str, measurand: str, unit: str, location: str = "Outlet", **extra):
-        return {"value": value, "context": context, "measurand": measurand, "unit": unit,
-                "location": location, **extra}
+        return {
+            "value": value,
+            "context": context,
+            "measurand": measurand,
+            "unit": unit,
+            "location": location,
+            **extra,
+        }
 
-    return {"timestamp": stamp, "sampled_value": [
-        sample(str(reading.energy_wh), Measurand.energy_active_import_register, "Wh"),
-        sample(str(reading.power_w), Measurand.power_active_import, "W"),
-        sample(str(reading.soc_percent), Measurand.soc, "Percent", location="EV"),
-        sample(f"{reading.voltage_v:.1f}", Measurand.voltage, "V", phase="L1"),
-    ]}
+    return {
+        "timestamp": stamp,
+        "sampled_value": [
+            sample(str(reading.energy_wh), Measurand.energy_active_import_register, "Wh"),
+            sample(str(reading.power_w), Measurand.power_active_import, "W"),
+            sample(str(reading.soc_percent), Measurand.soc, "Percent", location="EV"),
+            sample(f"{reading.voltage_v:.1f}", Measurand.voltage, "V", phase="L1"),
+        ],
+    }

@@ -33,17 +33,24 @@ def basic_auth(identity: str, password: str) -> str:
 
 def _refusal(status: int, config: SimulatorConfig) -> str:
     if status == 401:
-        return (f"{config.url} refused the credentials of {config.identity} (HTTP 401): check "
-                f"--password and the station's security profile")
+        return (
+            f"{config.url} refused the credentials of {config.identity} (HTTP 401): check "
+            f"--password and the station's security profile"
+        )
     if status == 404:
-        return (f"{config.url} does not know charge point {config.identity} (HTTP 404): create "
-                f"it with `manage.py station_add {config.identity} ...` or check --url")
-    return (f"{config.url} refused the connection (HTTP {status}; daphne answers 403 for bad "
-            f"credentials and unknown stations alike)")
+        return (
+            f"{config.url} does not know charge point {config.identity} (HTTP 404): create "
+            f"it with `manage.py station_add {config.identity} ...` or check --url"
+        )
+    return (
+        f"{config.url} refused the connection (HTTP {status}; daphne answers 403 for bad "
+        f"credentials and unknown stations alike)"
+    )
 
 
-async def run_simulator(config: SimulatorConfig, log: Log,
-                        shutdown: asyncio.Event | None = None) -> None:
+async def run_simulator(
+    config: SimulatorConfig, log: Log, shutdown: asyncio.Event | None = None
+) -> None:
     """Run the charger: return when `once` is done, else run until `shutdown` is set (its
     transactions then end with reason Reboot while the central system can still hear
     it). Raises SimulatorError for what retrying cannot fix and, in once mode, for any
@@ -54,8 +61,9 @@ async def run_simulator(config: SimulatorConfig, log: Log,
     headers = {"Authorization": basic_auth(config.identity, config.password)}
     while not shutdown.is_set():
         try:
-            async with connect(config.url, subprotocols=[SUBPROTOCOL], open_timeout=10,
-                               additional_headers=headers) as ws:
+            async with connect(
+                config.url, subprotocols=[SUBPROTOCOL], open_timeout=10, additional_headers=headers
+            ) as ws:
                 if ws.subprotocol != SUBPROTOCOL:
                     raise SimulatorError(f"{config.url} did not accept subprotocol {SUBPROTOCOL}")
                 log(f"connected to {config.url}")

@@ -49,8 +49,12 @@ class ChargerState:
     def new(cls, config: SimulatorConfig) -> ChargerState:
         register = int(time.time()) // 10  # a plausible lifetime total, growing run to run
         connectors = range(1, config.connectors + 1)
-        sampled = (Measurand.energy_active_import_register, Measurand.power_active_import,
-                   Measurand.soc, Measurand.voltage)
+        sampled = (
+            Measurand.energy_active_import_register,
+            Measurand.power_active_import,
+            Measurand.soc,
+            Measurand.voltage,
+        )
         state = cls(
             meters={n: SimulatedMeter(register_wh=register) for n in connectors},
             configuration={
@@ -61,7 +65,8 @@ class ChargerState:
                 "AuthorizeRemoteTxRequests": ("false", True),
                 "SupportedFeatureProfiles": ("Core,RemoteTrigger", True),
             },
-            path=Path(config.state_file) if config.state_file else None)
+            path=Path(config.state_file) if config.state_file else None,
+        )
         state._restore()
         return state
 
@@ -74,11 +79,14 @@ class ChargerState:
         """Write what survives a power cut; atomically, so a cut mid-write loses nothing."""
         if self.path is None:
             return
-        data = {"format": FORMAT,
-                "registers": {str(n): m.register_wh for n, m in self.meters.items()},
-                "transactions": [
-                    {k: v for k, v in asdict(tx).items() if k not in ("ends_at", "metered_at")}
-                    for tx in self.open_txs.values()]}
+        data = {
+            "format": FORMAT,
+            "registers": {str(n): m.register_wh for n, m in self.meters.items()},
+            "transactions": [
+                {k: v for k, v in asdict(tx).items() if k not in ("ends_at", "metered_at")}
+                for tx in self.open_txs.values()
+            ],
+        }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
         with os.fdopen(fd, "w") as out:
@@ -102,4 +110,5 @@ class ChargerState:
         for tx in data.get("transactions") or []:
             if tx.get("connector") in self.meters:
                 self.open_txs[tx["connector"]] = OpenTransaction(
-                    **{**tx, "ends_at": now, "metered_at": now, "interrupted": True})
+                    **{**tx, "ends_at": now, "metered_at": now, "interrupted": True}
+                )

@@ -24,11 +24,16 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def connect(url: str, identity: str, password: str = CHARGER_PASSWORD,
-            subprotocols=("ocpp1.6",), **kwargs):
-    return websockets.connect(url, subprotocols=list(subprotocols) if subprotocols else None,
-                              additional_headers=basic(identity, password), open_timeout=10,
-                              **kwargs)
+def connect(
+    url: str, identity: str, password: str = CHARGER_PASSWORD, subprotocols=("ocpp1.6",), **kwargs
+):
+    return websockets.connect(
+        url,
+        subprotocols=list(subprotocols) if subprotocols else None,
+        additional_headers=basic(identity, password),
+        open_timeout=10,
+        **kwargs,
+    )
 
 
 async def rpc(ws, frame) -> list:
@@ -37,12 +42,17 @@ async def rpc(ws, frame) -> list:
     return json.loads(await asyncio.wait_for(ws.recv(), 10))
 
 
-async def handshake_status(url: str, headers: dict[str, str] | None = None,
-                           subprotocols=("ocpp1.6",)) -> int:
+async def handshake_status(
+    url: str, headers: dict[str, str] | None = None, subprotocols=("ocpp1.6",)
+) -> int:
     """The HTTP status a refused handshake got (101 if it was accepted)."""
     try:
-        async with websockets.connect(url, subprotocols=list(subprotocols) or None,
-                                      additional_headers=headers or {}, open_timeout=10):
+        async with websockets.connect(
+            url,
+            subprotocols=list(subprotocols) or None,
+            additional_headers=headers or {},
+            open_timeout=10,
+        ):
             return 101
     except websockets.InvalidStatus as exc:
         return exc.response.status_code

@@ -29,15 +29,19 @@ class AnsweringChargePoint(ChargePoint):
 
     @on("GetConfiguration")
     async def on_get_configuration(self, key=None):
-        return call_result.GetConfiguration(configuration_key=[
-            {"key": "HeartbeatInterval", "readonly": False, "value": "300"},
-            {"key": "NumberOfConnectors", "readonly": True, "value": "2"}])
+        return call_result.GetConfiguration(
+            configuration_key=[
+                {"key": "HeartbeatInterval", "readonly": False, "value": "300"},
+                {"key": "NumberOfConnectors", "readonly": True, "value": "2"},
+            ]
+        )
 
     @on("ChangeConfiguration")
     async def on_change_configuration(self, key, value):
         self.received.append(("ChangeConfiguration", {"key": key, "value": value}))
         return call_result.ChangeConfiguration(
-            status="Rejected" if key == "Locked" or self.refuse_keys else "Accepted")
+            status="Rejected" if key == "Locked" or self.refuse_keys else "Accepted"
+        )
 
     @on("TriggerMessage")
     async def on_trigger(self, requested_message, connector_id=None):
@@ -59,10 +63,10 @@ class AnsweringChargePoint(ChargePoint):
 
     @on("ChangeAvailability")
     async def on_change_availability(self, connector_id, type):  # noqa: A002 - OCPP name
-        self.received.append(("ChangeAvailability", {"connectorId": connector_id,
-                                                     "type": type}))
+        self.received.append(("ChangeAvailability", {"connectorId": connector_id, "type": type}))
         return call_result.ChangeAvailability(
-            status=getattr(self, "behaviour", {}).get("availability", "Accepted"))
+            status=getattr(self, "behaviour", {}).get("availability", "Accepted")
+        )
 
     @on("RemoteStopTransaction")
     async def on_remote_stop(self, transaction_id):
@@ -70,18 +74,18 @@ class AnsweringChargePoint(ChargePoint):
         return call_result.RemoteStopTransaction(status="Accepted")
 
     @on("UpdateFirmware")
-    async def on_update_firmware(self, location, retrieve_date, retries=None,
-                                 retry_interval=None):
-        self.received.append(("UpdateFirmware", {"location": location,
-                                                 "retrieveDate": retrieve_date}))
+    async def on_update_firmware(self, location, retrieve_date, retries=None, retry_interval=None):
+        self.received.append(
+            ("UpdateFirmware", {"location": location, "retrieveDate": retrieve_date})
+        )
         return call_result.UpdateFirmware()
 
     @on("GetDiagnostics")
-    async def on_get_diagnostics(self, location, retries=None, retry_interval=None,
-                                 start_time=None, stop_time=None):
+    async def on_get_diagnostics(
+        self, location, retries=None, retry_interval=None, start_time=None, stop_time=None
+    ):
         self.received.append(("GetDiagnostics", {"location": location}))
         return call_result.GetDiagnostics(file_name="diag-T.zip")
-
 
     # --- local list, reservations, charging profiles (stations/tests/test_e2e_*.py) ---
     # Each records the payload exactly as sent (camelCase) in `received`. Answers come
@@ -99,8 +103,9 @@ class AnsweringChargePoint(ChargePoint):
 
     @on("DataTransfer")
     async def on_data_transfer(self, vendor_id, message_id=None, data=None):
-        self.received.append(("DataTransfer", {"vendorId": vendor_id, "messageId": message_id,
-                                               "data": data}))
+        self.received.append(
+            ("DataTransfer", {"vendorId": vendor_id, "messageId": message_id, "data": data})
+        )
         if vendor_id != "com.acme":
             return call_result.DataTransfer(status="UnknownVendorId")
         return call_result.DataTransfer(status="Accepted", data=f"pong:{data}")
@@ -120,8 +125,8 @@ class AnsweringChargePoint(ChargePoint):
         self.received.append(("GetLocalListVersion", {}))
         version = getattr(self, "behaviour", {}).get("local_list_version")
         return call_result.GetLocalListVersion(
-            list_version=version if version is not None else
-            getattr(self, "local_list_version", 0))
+            list_version=version if version is not None else getattr(self, "local_list_version", 0)
+        )
 
     @on("ReserveNow")
     async def on_reserve_now(self, **request):
@@ -147,10 +152,14 @@ class AnsweringChargePoint(ChargePoint):
     async def on_get_composite_schedule(self, **request):
         self.received.append(("GetCompositeSchedule", snake_to_camel_case(request)))
         return call_result.GetCompositeSchedule(
-            status="Accepted", connector_id=request["connector_id"],
-            schedule_start="2030-01-01T00:00:00Z", charging_schedule={
+            status="Accepted",
+            connector_id=request["connector_id"],
+            schedule_start="2030-01-01T00:00:00Z",
+            charging_schedule={
                 "charging_rate_unit": request.get("charging_rate_unit") or "A",
-                "charging_schedule_period": [{"start_period": 0, "limit": 16.0}]})
+                "charging_schedule_period": [{"start_period": 0, "limit": 16.0}],
+            },
+        )
 
 
 class ThreadedCharger:
@@ -164,8 +173,9 @@ class ThreadedCharger:
         self.received: list[tuple[str, dict]] = []
         self.ready = threading.Event()
         self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self._run(),),
-                                       daemon=True)
+        self.thread = threading.Thread(
+            target=self.loop.run_until_complete, args=(self._run(),), daemon=True
+        )
         self._stop: asyncio.Event | None = None
 
     async def _run(self) -> None:

@@ -19,16 +19,26 @@ pytestmark = pytest.mark.django_db
 
 
 def make_parked(station=None, **fields) -> ParkedMessage:
-    return park_message(station_id=station.pk if station else None, action="StopTransaction",
-                        reason=ParkedMessage.Reason.UNKNOWN_TRANSACTION,
-                        payload={"transactionId": 7}, transaction_id=7, **fields)
+    return park_message(
+        station_id=station.pk if station else None,
+        action="StopTransaction",
+        reason=ParkedMessage.Reason.UNKNOWN_TRANSACTION,
+        payload={"transactionId": 7},
+        transaction_id=7,
+        **fields,
+    )
 
 
 def make_log_row(age: timedelta, identity: str = "CP-1") -> OcppMessage:
     return OcppMessage.objects.create(
-        identity=identity, direction=OcppMessage.Direction.IN, message_type=2,
-        message_id="m-1", action="Heartbeat", raw='[2,"m-1","Heartbeat",{}]',
-        created_at=timezone.now() - age)
+        identity=identity,
+        direction=OcppMessage.Direction.IN,
+        message_type=2,
+        message_id="m-1",
+        action="Heartbeat",
+        raw='[2,"m-1","Heartbeat",{}]',
+        created_at=timezone.now() - age,
+    )
 
 
 def run_purge(*args: str) -> str:
@@ -37,11 +47,11 @@ def run_purge(*args: str) -> str:
     return out.getvalue()
 
 
-def test_resolve_action_resolves_unresolved_and_leaves_resolved_ones(admin_client,
-                                                                      django_user_model):
+def test_resolve_action_resolves_unresolved_and_leaves_resolved_ones(
+    admin_client, django_user_model
+):
     # given
-    station = station_create(identity="CP-1", location_name="Depot",
-                             generate_password=True).station
+    station = station_create(identity="CP-1", location_name="Depot", generate_password=True).station
     open_one = make_parked(station)
     earlier = make_parked(station)
     colleague = django_user_model.objects.create_user("colleague")
@@ -49,15 +59,21 @@ def test_resolve_action_resolves_unresolved_and_leaves_resolved_ones(admin_clien
     first_resolution = ParkedMessage.objects.get(pk=earlier.pk).resolved_at
 
     # when
-    response = admin_client.post(reverse("admin:ocpp_bridge_parkedmessage_changelist"), {
-        "action": "mark_resolved", "_selected_action": [open_one.pk, earlier.pk]}, follow=True)
+    response = admin_client.post(
+        reverse("admin:ocpp_bridge_parkedmessage_changelist"),
+        {"action": "mark_resolved", "_selected_action": [open_one.pk, earlier.pk]},
+        follow=True,
+    )
 
     # then
     open_one.refresh_from_db()
     earlier.refresh_from_db()
     assert open_one.resolved_at is not None and open_one.resolved_by.username == "admin"
     assert (earlier.resolved_at, earlier.resolved_by, earlier.resolution_note) == (
-        first_resolution, colleague, "refunded by hand")
+        first_resolution,
+        colleague,
+        "refunded by hand",
+    )
     assert "Marked 1 parked message(s) resolved. 1 already were" in response.content.decode()
 
 
@@ -68,8 +84,9 @@ def test_resolving_twice_keeps_the_first_resolution(admin_user, django_user_mode
 
     # when
     first = parked_message_resolve(message=message, user=admin_user, note="checked")
-    second = parked_message_resolve(message=ParkedMessage.objects.get(pk=message.pk),
-                                    user=other, note="again")
+    second = parked_message_resolve(
+        message=ParkedMessage.objects.get(pk=message.pk), user=other, note="again"
+    )
 
     # then
     message.refresh_from_db()
@@ -117,16 +134,25 @@ def test_message_log_admin_lists_filters_and_is_read_only(admin_client):
     assert [m.pk for m in listed.context["cl"].result_list] == [row.pk]
     assert detail.status_code == 200 and "Heartbeat" in detail.content.decode()
     assert admin_client.get(reverse("admin:ocpp_bridge_ocppmessage_add")).status_code == 403
-    assert admin_client.post(reverse("admin:ocpp_bridge_ocppmessage_delete",
-                                     args=[row.pk])).status_code == 403
+    assert (
+        admin_client.post(
+            reverse("admin:ocpp_bridge_ocppmessage_delete", args=[row.pk])
+        ).status_code
+        == 403
+    )
 
 
 def test_security_event_admin_lists_events(admin_client):
-    SecurityEvent.objects.create(identity="CP-1", source=SecurityEvent.Source.PLATFORM,
-                                 kind="ConnectionRefused", occurred_at=timezone.now())
+    SecurityEvent.objects.create(
+        identity="CP-1",
+        source=SecurityEvent.Source.PLATFORM,
+        kind="ConnectionRefused",
+        occurred_at=timezone.now(),
+    )
 
-    response = admin_client.get(reverse("admin:ocpp_bridge_securityevent_changelist"),
-                                {"source": "platform"})
+    response = admin_client.get(
+        reverse("admin:ocpp_bridge_securityevent_changelist"), {"source": "platform"}
+    )
 
     assert len(response.context["cl"].result_list) == 1
 

@@ -29,8 +29,9 @@ def test_one_failing_item_does_not_fail_its_neighbours():
 
     async def scenario():
         coalescer = Coalescer(apply_many, writers=1)
-        return await asyncio.gather(*(coalescer.submit(i) for i in range(5)),
-                                    return_exceptions=True)
+        return await asyncio.gather(
+            *(coalescer.submit(i) for i in range(5)), return_exceptions=True
+        )
 
     results = asyncio.run(scenario())
     assert [r for r in results if not isinstance(r, Exception)] == [0, 1, 2, 4]

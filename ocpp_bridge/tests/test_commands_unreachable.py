@@ -22,8 +22,9 @@ OTHER_PROCESS_CHANNEL = "specific.inmemory-0123456789ab!QwErTyUiOpAs"
 
 
 def connected(station, channel):
-    Station.objects.filter(pk=station.pk).update(connected=True, connection_channel=channel,
-                                                 last_seen_at=timezone.now())
+    Station.objects.filter(pk=station.pk).update(
+        connected=True, connection_channel=channel, last_seen_at=timezone.now()
+    )
     station.refresh_from_db()
     return station
 
@@ -49,9 +50,12 @@ def test_a_socket_of_another_in_memory_process_is_unreachable_not_offline(booted
 @pytest.mark.django_db
 def test_a_channel_layer_that_is_down_makes_the_command_unreachable(booted_station, settings):
     station = connected(booted_station("CP-NOLAYER"), "specific.abc!def")
-    settings.CHANNEL_LAYERS = {"default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [{"address": "redis://127.0.0.1:9/0"}]}}}  # nothing listens
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": "redis://127.0.0.1:9/0"}]},
+        }
+    }  # nothing listens
     commands._sender.reset()
     try:
         result = send_command(station=station, action="Reset", payload={"type": "Soft"})
@@ -65,7 +69,8 @@ def test_a_channel_layer_that_is_down_makes_the_command_unreachable(booted_stati
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
 def test_ocpp_command_from_a_second_shell_without_redis_says_it_cannot_reach_the_server(
-        booted_station):
+    booted_station,
+):
     """The demo without Redis: the server holds the charger's socket in its in-memory layer;
     `manage.py ocpp_command` in another shell cannot reach it and says so (exit 6).
     Slow (5-10 s): a server of its own and a manage.py process, both started here."""
@@ -75,9 +80,21 @@ def test_ocpp_command_from_a_second_shell_without_redis_says_it_cannot_reach_the
     try:
         with ThreadedCharger(server.ws_url("CP-SHELL"), "CP-SHELL") as charger:
             shell = subprocess.run(  # noqa: S603 - our own manage.py
-                [sys.executable, "manage.py", "ocpp_command", "CP-SHELL", "GetConfiguration",
-                 "--json", "{}"], cwd=ROOT, capture_output=True, text=True,
-                env={**server.env, **no_redis}, timeout=60)
+                [
+                    sys.executable,
+                    "manage.py",
+                    "ocpp_command",
+                    "CP-SHELL",
+                    "GetConfiguration",
+                    "--json",
+                    "{}",
+                ],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                env={**server.env, **no_redis},
+                timeout=60,
+            )
     finally:
         server.stop()
 

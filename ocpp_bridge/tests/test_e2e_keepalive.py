@@ -25,14 +25,16 @@ FLOOD = 200
 
 @pytest.fixture
 def paced_server():
-    server = ServerProcess({"OCPP_RATE_PER_SECOND": "50", "OCPP_RATE_BURST": "1"},
-                           extra_args=FAST_KEEPALIVE)
+    server = ServerProcess(
+        {"OCPP_RATE_PER_SECOND": "50", "OCPP_RATE_BURST": "1"}, extra_args=FAST_KEEPALIVE
+    )
     yield server
     server.stop()
 
 
-def test_a_flooding_charger_keeps_its_socket_and_every_frame_is_answered(paced_server,
-                                                                         booted_station):
+def test_a_flooding_charger_keeps_its_socket_and_every_frame_is_answered(
+    paced_server, booted_station
+):
     booted_station("CP-BUSY")
 
     async def flood():
@@ -52,11 +54,14 @@ def _upgrade(port: int, identity: str) -> socket.socket:
     """A charger that completes the handshake and then never reads again (gone)."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=60)
     token = base64.b64encode(f"{identity}:{CHARGER_PASSWORD}".encode()).decode()
-    sock.sendall((f"GET /ocpp/{identity} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-                  "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-                  f"Sec-WebSocket-Protocol: ocpp1.6\r\nAuthorization: Basic {token}\r\n\r\n")
-                 .encode())
+    sock.sendall(
+        (
+            f"GET /ocpp/{identity} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            f"Sec-WebSocket-Protocol: ocpp1.6\r\nAuthorization: Basic {token}\r\n\r\n"
+        ).encode()
+    )
     head = b""
     while b"\r\n\r\n" not in head:
         head += sock.recv(1024)

@@ -19,8 +19,12 @@ from stations.selectors import station_is_online
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-BOOT = {"chargePointVendor": "ACME", "chargePointModel": "Fast-50",
-        "chargePointSerialNumber": "SN-1", "firmwareVersion": "4.2.1"}
+BOOT = {
+    "chargePointVendor": "ACME",
+    "chargePointModel": "Fast-50",
+    "chargePointSerialNumber": "SN-1",
+    "firmwareVersion": "4.2.1",
+}
 
 
 def run(coro):
@@ -42,27 +46,57 @@ def test_charger_session_is_persisted_end_to_end(ocpp_server, make_station):
 
     async def charger():
         async with charge_point(ocpp_server.ws_url("CP-FULL"), "CP-FULL") as cp:
-            boot = await cp.call(call.BootNotification(
-                charge_point_vendor="ACME", charge_point_model="Fast-50",
-                charge_point_serial_number="SN-1", firmware_version="4.2.1"))
+            boot = await cp.call(
+                call.BootNotification(
+                    charge_point_vendor="ACME",
+                    charge_point_model="Fast-50",
+                    charge_point_serial_number="SN-1",
+                    firmware_version="4.2.1",
+                )
+            )
             assert boot.status == RegistrationStatus.accepted and boot.interval == 300
             await cp.call(call.Heartbeat())
-            await cp.call(call.StatusNotification(connector_id=1, error_code="NoError",
-                                                  status="Preparing", timestamp=now_iso()))
+            await cp.call(
+                call.StatusNotification(
+                    connector_id=1, error_code="NoError", status="Preparing", timestamp=now_iso()
+                )
+            )
             auth = await cp.call(call.Authorize(id_tag="CARD-1"))
             assert auth.id_tag_info["status"] == "Accepted"
-            start = await cp.call(call.StartTransaction(connector_id=1, id_tag="CARD-1",
-                                                        meter_start=1000, timestamp=now_iso()))
-            await cp.call(call.MeterValues(connector_id=1, transaction_id=start.transaction_id,
-                                           meter_value=[{"timestamp": now_iso(), "sampledValue": [
-                                               {"value": "2.5", "unit": "kWh"},
-                                               {"value": "7200", "measurand": "Power.Active.Import",
-                                                "unit": "W"},
-                                               {"value": "231.2", "measurand": "Voltage",
-                                                "phase": "L1-N", "unit": "V"}]}]))
-            await cp.call(call.StopTransaction(transaction_id=start.transaction_id,
-                                               meter_stop=3000, timestamp=now_iso(),
-                                               reason="EVDisconnected"))
+            start = await cp.call(
+                call.StartTransaction(
+                    connector_id=1, id_tag="CARD-1", meter_start=1000, timestamp=now_iso()
+                )
+            )
+            await cp.call(
+                call.MeterValues(
+                    connector_id=1,
+                    transaction_id=start.transaction_id,
+                    meter_value=[
+                        {
+                            "timestamp": now_iso(),
+                            "sampledValue": [
+                                {"value": "2.5", "unit": "kWh"},
+                                {"value": "7200", "measurand": "Power.Active.Import", "unit": "W"},
+                                {
+                                    "value": "231.2",
+                                    "measurand": "Voltage",
+                                    "phase": "L1-N",
+                                    "unit": "V",
+                                },
+                            ],
+                        }
+                    ],
+                )
+            )
+            await cp.call(
+                call.StopTransaction(
+                    transaction_id=start.transaction_id,
+                    meter_stop=3000,
+                    timestamp=now_iso(),
+                    reason="EVDisconnected",
+                )
+            )
             return start.transaction_id
 
     tx_id = run(charger())
@@ -72,14 +106,25 @@ def test_charger_session_is_persisted_end_to_end(ocpp_server, make_station):
     assert Connector.objects.get(station=station, number=1).status == "Preparing"
     tx = OcppTransaction.objects.get(pk=tx_id)
     assert (tx.status, tx.meter_start, tx.meter_stop, tx.stop_reason) == (
-        "stopped", 1000, 3000, "EVDisconnected")
+        "stopped",
+        1000,
+        3000,
+        "EVDisconnected",
+    )
     assert {(s.measurand, s.phase, str(s.normalised_value)) for s in MeterSample.objects.all()} == {
         ("Energy.Active.Import.Register", "", "2500.000000"),
-        ("Power.Active.Import", "", "7200.000000"), ("Voltage", "L1-N", "231.200000")}
+        ("Power.Active.Import", "", "7200.000000"),
+        ("Voltage", "L1-N", "231.200000"),
+    }
     # the message log is written in batches; both directions of every call end up there
     assert wait_for(lambda: OcppMessage.objects.filter(station=station).count() >= 14)
     assert set(OcppMessage.objects.filter(direction="in").values_list("action", flat=True)) >= {
-        "BootNotification", "Heartbeat", "StartTransaction", "MeterValues", "StopTransaction"}
+        "BootNotification",
+        "Heartbeat",
+        "StartTransaction",
+        "MeterValues",
+        "StopTransaction",
+    }
 
 
 def test_wrong_missing_or_foreign_credentials_get_401_before_upgrade(ocpp_server, make_station):
@@ -115,8 +160,7 @@ def test_handshake_without_supported_subprotocol_is_closed(ocpp_server, booted_s
     booted_station("CP-LEGACY", allow_missing_subprotocol=True)
 
     async def attempt(identity, subprotocols):
-        async with connect(ocpp_server.ws_url(identity), identity,
-                           subprotocols=subprotocols) as ws:
+        async with connect(ocpp_server.ws_url(identity), identity, subprotocols=subprotocols) as ws:
             try:
                 return await rpc(ws, [2, "h", "Heartbeat", {}])
             except websockets.ConnectionClosed as exc:
@@ -127,8 +171,7 @@ def test_handshake_without_supported_subprotocol_is_closed(ocpp_server, booted_s
     assert run(attempt("CP-LEGACY", ()))[0] == 3  # allowed for this station only
 
 
-def test_malformed_frames_get_spec_errors_and_the_connection_survives(ocpp_server,
-                                                                      booted_station):
+def test_malformed_frames_get_spec_errors_and_the_connection_survives(ocpp_server, booted_station):
     booted_station("CP-BAD")
     cases = [
         ("{not json", "-1", "FormationViolation"),
@@ -138,12 +181,22 @@ def test_malformed_frames_get_spec_errors_and_the_connection_survives(ocpp_serve
         ('[2, "m3", "Reset", {"type": "Hard"}]', "m3", "NotSupported"),
         ('[2, "m4", "Authorize", {}]', "m4", "ProtocolError"),
         ('[2, "m5", "Authorize", {"idTag": 42}]', "m5", "TypeConstraintViolation"),
-        ('[2, "m6", "StatusNotification", {"connectorId": 1, "errorCode": "NoError",'
-         ' "status": "Asleep"}]', "m6", "PropertyConstraintViolation"),
-        ('[2, "m7", "MeterValues", {"connectorId": 1, "meterValue": []}]', "m7",
-         "OccurenceConstraintViolation"),
-        ('[2, "m8", "DataTransfer", {"vendorId": "v", "data": "' + "x" * 30000 + '"}]', "m8",
-         "FormationViolation"),
+        (
+            '[2, "m6", "StatusNotification", {"connectorId": 1, "errorCode": "NoError",'
+            ' "status": "Asleep"}]',
+            "m6",
+            "PropertyConstraintViolation",
+        ),
+        (
+            '[2, "m7", "MeterValues", {"connectorId": 1, "meterValue": []}]',
+            "m7",
+            "OccurenceConstraintViolation",
+        ),
+        (
+            '[2, "m8", "DataTransfer", {"vendorId": "v", "data": "' + "x" * 30000 + '"}]',
+            "m8",
+            "FormationViolation",
+        ),
     ]
 
     async def charger():
@@ -165,11 +218,24 @@ def test_call_before_boot_is_security_error_and_changes_nothing(ocpp_server, mak
 
     async def charger():
         async with connect(ocpp_server.ws_url("CP-NEW"), "CP-NEW") as ws:
-            status = await rpc(ws, [2, "s", "StatusNotification",
-                                    {"connectorId": 1, "errorCode": "NoError",
-                                     "status": "Faulted"}])
-            start = await rpc(ws, [2, "t", "StartTransaction", {
-                "connectorId": 1, "idTag": "X", "meterStart": 0, "timestamp": now_iso()}])
+            status = await rpc(
+                ws,
+                [
+                    2,
+                    "s",
+                    "StatusNotification",
+                    {"connectorId": 1, "errorCode": "NoError", "status": "Faulted"},
+                ],
+            )
+            start = await rpc(
+                ws,
+                [
+                    2,
+                    "t",
+                    "StartTransaction",
+                    {"connectorId": 1, "idTag": "X", "meterStart": 0, "timestamp": now_iso()},
+                ],
+            )
             boot = await rpc(ws, [2, "b", "BootNotification", BOOT])
             after = await rpc(ws, [2, "h", "Heartbeat", {}])
             return status, start, boot, after
@@ -187,8 +253,7 @@ def test_retried_start_transaction_gets_the_same_id(ocpp_server, booted_station)
 
     async def charger():
         async with connect(ocpp_server.ws_url("CP-RETRY"), "CP-RETRY") as ws:
-            same_id = [await rpc(ws, [2, "start-1", "StartTransaction", payload])
-                       for _ in range(2)]
+            same_id = [await rpc(ws, [2, "start-1", "StartTransaction", payload]) for _ in range(2)]
         async with connect(ocpp_server.ws_url("CP-RETRY"), "CP-RETRY") as ws:  # offline replay
             replayed = await rpc(ws, [2, "start-after-reconnect", "StartTransaction", payload])
         return same_id, replayed
@@ -204,12 +269,21 @@ def test_unknown_stop_gets_a_normal_answer_and_is_parked(ocpp_server, booted_sta
 
     async def charger():
         async with connect(ocpp_server.ws_url("CP-STOP"), "CP-STOP") as ws:
-            return await rpc(ws, [2, "x", "StopTransaction", {
-                "transactionId": 987654, "meterStop": 10, "timestamp": now_iso()}])
+            return await rpc(
+                ws,
+                [
+                    2,
+                    "x",
+                    "StopTransaction",
+                    {"transactionId": 987654, "meterStop": 10, "timestamp": now_iso()},
+                ],
+            )
 
     assert run(charger()) == [3, "x", {}]
-    assert Station.objects.get(identity="CP-STOP").parked_messages.get().reason == \
-        "unknown_transaction"
+    assert (
+        Station.objects.get(identity="CP-STOP").parked_messages.get().reason
+        == "unknown_transaction"
+    )
 
 
 def test_second_authenticated_connection_replaces_the_first(ocpp_server, booted_station):
@@ -228,7 +302,8 @@ def test_second_authenticated_connection_replaces_the_first(ocpp_server, booted_
                 reply = await rpc(second, [2, "3", "Heartbeat", {}])
                 await asyncio.sleep(0.2)  # let the replaced socket's disconnect run
                 online = await asyncio.to_thread(
-                    lambda: station_is_online(Station.objects.get(identity="CP-TWICE")))
+                    lambda: station_is_online(Station.objects.get(identity="CP-TWICE"))
+                )
                 return closed.value.rcvd.code, reply, online
 
     code, reply, online_while_second_open = run(chargers())
@@ -254,8 +329,12 @@ def test_out_of_order_status_does_not_overwrite_newer_state(ocpp_server, booted_
     booted_station("CP-ORDER")
 
     def status(mid, value, stamp):
-        return [2, mid, "StatusNotification", {"connectorId": 2, "errorCode": "NoError",
-                                               "status": value, "timestamp": stamp}]
+        return [
+            2,
+            mid,
+            "StatusNotification",
+            {"connectorId": 2, "errorCode": "NoError", "status": value, "timestamp": stamp},
+        ]
 
     async def charger():
         async with connect(ocpp_server.ws_url("CP-ORDER"), "CP-ORDER") as ws:
@@ -272,15 +351,18 @@ def test_flooding_charger_is_slowed_without_hurting_others(ocpp_server, booted_s
     booted_station("CP-CALM")
 
     async def chargers():
-        async with connect(ocpp_server.ws_url("CP-FLOOD"), "CP-FLOOD") as flood, \
-                connect(ocpp_server.ws_url("CP-CALM"), "CP-CALM") as calm:
+        async with (
+            connect(ocpp_server.ws_url("CP-FLOOD"), "CP-FLOOD") as flood,
+            connect(ocpp_server.ws_url("CP-CALM"), "CP-CALM") as calm,
+        ):
             began = time.monotonic()
             for i in range(200):  # all at once, far over budget
                 await flood.send(json.dumps([2, f"f{i}", "Heartbeat", {}]))
             calm_reply = await rpc(calm, [2, "c", "Heartbeat", {}])
             calm_wait = time.monotonic() - began
-            flood_replies = [json.loads(await asyncio.wait_for(flood.recv(), 30))
-                             for _ in range(200)]
+            flood_replies = [
+                json.loads(await asyncio.wait_for(flood.recv(), 30)) for _ in range(200)
+            ]
             return calm_reply, calm_wait, flood_replies, time.monotonic() - began
 
     calm_reply, calm_wait, flood_replies, flood_time = run(chargers())
@@ -294,13 +376,30 @@ def test_charger_security_event_and_firmware_status_are_stored(ocpp_server, boot
 
     async def charger():
         async with connect(ocpp_server.ws_url("CP-SEC"), "CP-SEC") as ws:
-            await rpc(ws, [2, "1", "SecurityEventNotification",
-                           {"type": "TamperDetectionActivated", "timestamp": now_iso(),
-                            "techInfo": "door"}])
+            await rpc(
+                ws,
+                [
+                    2,
+                    "1",
+                    "SecurityEventNotification",
+                    {
+                        "type": "TamperDetectionActivated",
+                        "timestamp": now_iso(),
+                        "techInfo": "door",
+                    },
+                ],
+            )
             await rpc(ws, [2, "2", "FirmwareStatusNotification", {"status": "Downloading"}])
             await rpc(ws, [2, "3", "DiagnosticsStatusNotification", {"status": "Uploading"}])
-            return await rpc(ws, [2, "4", "DataTransfer", {"vendorId": "org.evpower",
-                                                           "messageId": "ping", "data": "hi"}])
+            return await rpc(
+                ws,
+                [
+                    2,
+                    "4",
+                    "DataTransfer",
+                    {"vendorId": "org.evpower", "messageId": "ping", "data": "hi"},
+                ],
+            )
 
     assert run(charger())[2] == {"status": "Accepted", "data": "hi"}
     station = Station.objects.get(identity="CP-SEC")

@@ -55,5 +55,11 @@ def test_daphne_serves_chargers_too(daphne_server, booted_station):
 
     assert asyncio.run(heartbeat())[0] == 3
     # daphne has no ASGI denial-response support: every refused handshake is a 403
-    assert asyncio.run(handshake_status(daphne_server.ws_url("CP-DAPHNE"),
-                                        basic("CP-DAPHNE", "wrong-password-000"))) == 403
+    assert (
+        asyncio.run(
+            handshake_status(
+                daphne_server.ws_url("CP-DAPHNE"), basic("CP-DAPHNE", "wrong-password-000")
+            )
+        )
+        == 403
+    )

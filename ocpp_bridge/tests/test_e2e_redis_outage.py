@@ -42,21 +42,27 @@ def owned_card(db):
     plan = TariffPlan.objects.create(name="outage", is_default=True)
     TariffRule.objects.create(plan=plan, price_per_kwh=Decimal("12.00"))
     owner = new_client()
-    wallet_credit_topup(client=owner, amount=Decimal("100.00"), payment_ref="outage",
-                        key="outage:topup")
+    wallet_credit_topup(
+        client=owner, amount=Decimal("100.00"), payment_ref="outage", key="outage:topup"
+    )
     return IdTag.objects.create(id_tag="CARD-OUT", client=owner)
 
 
 def command_from_a_thread(station):
     try:
-        return send_command(station=station, action="UnlockConnector",
-                            payload={"connectorId": 2}, requested_by="outage-test")
+        return send_command(
+            station=station,
+            action="UnlockConnector",
+            payload={"connectorId": 2},
+            requested_by="outage-test",
+        )
     finally:
         connections.close_all()  # this thread's, or the test database cannot be dropped
 
 
-def test_transaction_messages_are_answered_while_redis_hangs(private_redis, booted_station,
-                                                             owned_card, settings):
+def test_transaction_messages_are_answered_while_redis_hangs(
+    private_redis, booted_station, owned_card, settings
+):
     if not settings.CHANNEL_LAYERS["default"]["BACKEND"].startswith("channels_redis"):
         pytest.skip("needs REDIS_URL (run scripts/test.sh)")
     station = booted_station("CP-OUTAGE")
@@ -68,24 +74,72 @@ def test_transaction_messages_are_answered_while_redis_hangs(private_redis, boot
 
     async def charger():
         async with connect(server.ws_url("CP-OUTAGE"), "CP-OUTAGE") as ws:
-            start = await rpc(ws, [2, "s", "StartTransaction", {
-                "connectorId": 1, "idTag": "CARD-OUT", "meterStart": 0,
-                "timestamp": iso(began)}])
+            start = await rpc(
+                ws,
+                [
+                    2,
+                    "s",
+                    "StartTransaction",
+                    {
+                        "connectorId": 1,
+                        "idTag": "CARD-OUT",
+                        "meterStart": 0,
+                        "timestamp": iso(began),
+                    },
+                ],
+            )
             tx = start[2]["transactionId"]
             private_redis.pause()
             try:
-                answered_while_paused["meter"] = await rpc(ws, [2, "m", "MeterValues", {
-                    "connectorId": 1, "transactionId": tx, "meterValue": [{
-                        "timestamp": iso(began + timedelta(minutes=5)), "sampledValue": [
-                            {"value": "400", "measurand": "Energy.Active.Import.Register"}]}]}])
-                answered_while_paused["status"] = await rpc(ws, [2, "n", "StatusNotification", {
-                    "connectorId": 1, "errorCode": "NoError", "status": "Charging"}])
+                answered_while_paused["meter"] = await rpc(
+                    ws,
+                    [
+                        2,
+                        "m",
+                        "MeterValues",
+                        {
+                            "connectorId": 1,
+                            "transactionId": tx,
+                            "meterValue": [
+                                {
+                                    "timestamp": iso(began + timedelta(minutes=5)),
+                                    "sampledValue": [
+                                        {
+                                            "value": "400",
+                                            "measurand": "Energy.Active.Import.Register",
+                                        }
+                                    ],
+                                }
+                            ],
+                        },
+                    ],
+                )
+                answered_while_paused["status"] = await rpc(
+                    ws,
+                    [
+                        2,
+                        "n",
+                        "StatusNotification",
+                        {"connectorId": 1, "errorCode": "NoError", "status": "Charging"},
+                    ],
+                )
                 # a driver's command cannot reach the charger now: it says so at once
                 answered_while_paused["command"] = await asyncio.to_thread(
-                    command_from_a_thread, station)
-                answered_while_paused["stop"] = await rpc(ws, [2, "t", "StopTransaction", {
-                    "transactionId": tx, "meterStop": 800,
-                    "timestamp": iso(began + timedelta(minutes=9))}])
+                    command_from_a_thread, station
+                )
+                answered_while_paused["stop"] = await rpc(
+                    ws,
+                    [
+                        2,
+                        "t",
+                        "StopTransaction",
+                        {
+                            "transactionId": tx,
+                            "meterStop": 800,
+                            "timestamp": iso(began + timedelta(minutes=9)),
+                        },
+                    ],
+                )
                 # a charger (re)connecting meanwhile gets in and is answered too
                 async with connect(server.ws_url("CP-OUTAGE-2"), "CP-OUTAGE-2") as other:
                     answered_while_paused["other"] = await rpc(other, [2, "h", "Heartbeat", {}])
@@ -103,6 +157,7 @@ def test_transaction_messages_are_answered_while_redis_hangs(private_redis, boot
     assert answered_while_paused["other"][:2] == [3, "h"]
     assert answered_while_paused["command"].status == CommandRecord.Status.UNREACHABLE
     assert OcppTransaction.objects.get(pk=tx).status == OcppTransaction.Status.STOPPED
-    session = wait_until(lambda: ChargingSession.objects.filter(transaction_id=tx,
-                                                                settled=True).first())
+    session = wait_until(
+        lambda: ChargingSession.objects.filter(transaction_id=tx, settled=True).first()
+    )
     assert session.energy_wh == 800 and session.final_cost == Decimal("9.60")

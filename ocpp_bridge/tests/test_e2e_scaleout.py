@@ -46,14 +46,16 @@ class AdminBrowser:
 
     def post(self, path: str, data: dict) -> str:
         body = urllib.parse.urlencode({**data, "csrfmiddlewaretoken": self._csrf()}).encode()
-        request = urllib.request.Request(self.base + path, data=body,  # noqa: S310 - http://127.0.0.1
-                                         headers={"Referer": self.base + path})
+        request = urllib.request.Request(  # noqa: S310
+            self.base + path,
+            data=body,
+            headers={"Referer": self.base + path},
+        )
         return self.opener.open(request, timeout=60).read().decode()
 
     def login(self, username: str, password: str) -> None:
         self.get("/admin/login/")
-        page = self.post("/admin/login/?next=/admin/", {"username": username,
-                                                        "password": password})
+        page = self.post("/admin/login/?next=/admin/", {"username": username, "password": password})
         assert "Log out" in page or "logout" in page
 
 
@@ -65,8 +67,10 @@ def test_admin_on_server_b_commands_a_charger_held_by_server_a(ocpp_server, boot
         with ThreadedCharger(ocpp_server.ws_url("CP-AB"), "CP-AB") as charger:
             browser = AdminBrowser(f"http://127.0.0.1:{server_b.port}")
             browser.login("ops", "ops-password-1")
-            page = browser.post(f"/admin/stations/station/{cp.pk}/ocpp-command/", {
-                "action": "Reset", "payload": '{"type": "Hard"}', "timeout": "10"})
+            page = browser.post(
+                f"/admin/stations/station/{cp.pk}/ocpp-command/",
+                {"action": "Reset", "payload": '{"type": "Hard"}', "timeout": "10"},
+            )
         assert re.search(r'class="command-status">accepted<', page), page[-2000:]
         assert charger.received == [("Reset", {"type": "Hard"})]
         assert CommandRecord.objects.get(station=cp).requested_by == "admin:ops"
@@ -79,15 +83,36 @@ def test_celery_worker_commands_a_charger(ocpp_server, booted_station):
 
     cp = booted_station("CP-CELERY")
     worker = subprocess.Popen(  # noqa: S603 - fixed command line
-        [sys.executable, "-m", "celery", "-A", "evpower", "worker", "--pool", "solo",
-         "--loglevel", "warning", "-Q", f"test-{cp.pk}"],
-        cwd=ROOT, env=ocpp_server.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "evpower",
+            "worker",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "warning",
+            "-Q",
+            f"test-{cp.pk}",
+        ],
+        cwd=ROOT,
+        env=ocpp_server.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         with ThreadedCharger(ocpp_server.ws_url("CP-CELERY"), "CP-CELERY") as charger:
             send_command_task.apply_async(
-                args=[cp.pk, "UnlockConnector", {"connectorId": 2}], queue=f"test-{cp.pk}")
-            assert wait_for(lambda: CommandRecord.objects.filter(
-                station=cp, status="accepted", requested_by="celery").exists(), 60)
+                args=[cp.pk, "UnlockConnector", {"connectorId": 2}], queue=f"test-{cp.pk}"
+            )
+            assert wait_for(
+                lambda: CommandRecord.objects.filter(
+                    station=cp, status="accepted", requested_by="celery"
+                ).exists(),
+                60,
+            )
         assert CommandRecord.objects.get(station=cp).response == {"status": "Unlocked"}
         assert charger is not None
     finally:
@@ -95,8 +120,9 @@ def test_celery_worker_commands_a_charger(ocpp_server, booted_station):
         worker.wait(20)
 
 
-def test_chargers_are_reachable_again_soon_after_redis_restarts(private_redis,
-                                                                  booted_station, settings):
+def test_chargers_are_reachable_again_soon_after_redis_restarts(
+    private_redis, booted_station, settings
+):
     redis_url, restart = private_redis.url, private_redis.restart
     cp = booted_station("CP-REDIS")
     server = ServerProcess({"REDIS_URL": redis_url})
@@ -106,8 +132,16 @@ def test_chargers_are_reachable_again_soon_after_redis_restarts(private_redis,
             assert send_command(station=cp, action="Reset", payload={"type": "Soft"}).ok
             restart()
             # reachable again without restarting the server or reconnecting the charger
-            assert wait_for(lambda: send_command(
-                station=Station.objects.get(pk=cp.pk), action="Reset",
-                payload={"type": "Soft"}, timeout=2).ok, 60)
+            assert wait_for(
+                lambda: (
+                    send_command(
+                        station=Station.objects.get(pk=cp.pk),
+                        action="Reset",
+                        payload={"type": "Soft"},
+                        timeout=2,
+                    ).ok
+                ),
+                60,
+            )
     finally:
         server.stop()

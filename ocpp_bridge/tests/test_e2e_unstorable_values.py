@@ -22,38 +22,93 @@ def run(coro):
 
 
 def meter(tx_id, value):
-    return {"connectorId": 1, "transactionId": tx_id, "meterValue": [{
-        "timestamp": now_iso(), "sampledValue": [
-            {"value": value, "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]}]}
+    return {
+        "connectorId": 1,
+        "transactionId": tx_id,
+        "meterValue": [
+            {
+                "timestamp": now_iso(),
+                "sampledValue": [
+                    {"value": value, "measurand": "Energy.Active.Import.Register", "unit": "Wh"}
+                ],
+            }
+        ],
+    }
 
 
-def test_out_of_range_values_are_refused_or_parked_never_internal_error(ocpp_server,
-                                                                         booted_station):
+def test_out_of_range_values_are_refused_or_parked_never_internal_error(
+    ocpp_server, booted_station
+):
     booted_station("CP-RANGE")
 
     async def charger():
         async with connect(ocpp_server.ws_url("CP-RANGE"), "CP-RANGE") as ws:
-            start = await rpc(ws, [2, "s", "StartTransaction", {
-                "connectorId": 1, "idTag": "T1", "meterStart": 100, "timestamp": now_iso()}])
+            start = await rpc(
+                ws,
+                [
+                    2,
+                    "s",
+                    "StartTransaction",
+                    {"connectorId": 1, "idTag": "T1", "meterStart": 100, "timestamp": now_iso()},
+                ],
+            )
             tx = start[2]["transactionId"]
             answers = {
                 "1e30": await rpc(ws, [2, "a", "MeterValues", meter(tx, "1e30")]),
                 "1e309": await rpc(ws, [2, "b", "MeterValues", meter(tx, "1e309")]),
-                "huge": await rpc(ws, [2, "c", "MeterValues",
-                                       meter(tx, "9999999999999999999999")]),
-                "tx63": await rpc(ws, [2, "d", "MeterValues", meter(2 ** 63, "200")]),
-                "stop63": await rpc(ws, [2, "e", "StopTransaction", {
-                    "transactionId": 2 ** 63, "meterStop": 200, "timestamp": now_iso()}]),
-                "stop31": await rpc(ws, [2, "e2", "StopTransaction", {
-                    "transactionId": 2 ** 31, "meterStop": 200, "timestamp": now_iso()}]),
-                "start30": await rpc(ws, [2, "f", "StartTransaction", {
-                    "connectorId": 1, "idTag": "T2", "meterStart": 10 ** 30,
-                    "timestamp": now_iso()}]),
+                "huge": await rpc(ws, [2, "c", "MeterValues", meter(tx, "9999999999999999999999")]),
+                "tx63": await rpc(ws, [2, "d", "MeterValues", meter(2**63, "200")]),
+                "stop63": await rpc(
+                    ws,
+                    [
+                        2,
+                        "e",
+                        "StopTransaction",
+                        {"transactionId": 2**63, "meterStop": 200, "timestamp": now_iso()},
+                    ],
+                ),
+                "stop31": await rpc(
+                    ws,
+                    [
+                        2,
+                        "e2",
+                        "StopTransaction",
+                        {"transactionId": 2**31, "meterStop": 200, "timestamp": now_iso()},
+                    ],
+                ),
+                "start30": await rpc(
+                    ws,
+                    [
+                        2,
+                        "f",
+                        "StartTransaction",
+                        {
+                            "connectorId": 1,
+                            "idTag": "T2",
+                            "meterStart": 10**30,
+                            "timestamp": now_iso(),
+                        },
+                    ],
+                ),
                 "nul": await rpc(ws, [2, "g", "Authorize", {"idTag": "A\u0000B"}]),
-                "conn": await rpc(ws, [2, "h", "StatusNotification", {
-                    "connectorId": 70000, "errorCode": "NoError", "status": "Available"}]),
-                "stopbig": await rpc(ws, [2, "i", "StopTransaction", {
-                    "transactionId": tx, "meterStop": 10 ** 30, "timestamp": now_iso()}]),
+                "conn": await rpc(
+                    ws,
+                    [
+                        2,
+                        "h",
+                        "StatusNotification",
+                        {"connectorId": 70000, "errorCode": "NoError", "status": "Available"},
+                    ],
+                ),
+                "stopbig": await rpc(
+                    ws,
+                    [
+                        2,
+                        "i",
+                        "StopTransaction",
+                        {"transactionId": tx, "meterStop": 10**30, "timestamp": now_iso()},
+                    ],
+                ),
             }
             answers["after"] = await rpc(ws, [2, "ok", "Heartbeat", {}])
             return tx, answers
@@ -64,16 +119,22 @@ def test_out_of_range_values_are_refused_or_parked_never_internal_error(ocpp_ser
     # beyond 64 bits, a NUL, a connector no charger has: the spec's out-of-range error
     assert refused == {"tx63", "stop63", "start30", "nul", "conn", "stopbig"}
     assert answers["stop31"] == [3, "e2", {}] and answers["after"][0] == 3
-    parked = {(m.reason, m.transaction_id, m.detail.split(":")[0])
-              for m in ParkedMessage.objects.all()}
+    parked = {
+        (m.reason, m.transaction_id, m.detail.split(":")[0]) for m in ParkedMessage.objects.all()
+    }
     # valid OCPP: answered, the value kept as sent and parked for review
-    assert parked == {("value_out_of_range", tx, "a sampled value too large to store as a "
-                                                 "number (kept as sent, not used)"),
-                      ("unknown_transaction", None, f"transactionId {2 ** 31}")}
+    assert parked == {
+        (
+            "value_out_of_range",
+            tx,
+            "a sampled value too large to store as a number (kept as sent, not used)",
+        ),
+        ("unknown_transaction", None, f"transactionId {2**31}"),
+    }
     assert ParkedMessage.objects.filter(reason="value_out_of_range").count() == 3
-    assert set(MeterSample.objects.filter(transaction_id=tx).values_list(
-        "value", "normalised_value")) == {("1e30", None), ("1e309", None),
-                                          ("9999999999999999999999", None)}
+    assert set(
+        MeterSample.objects.filter(transaction_id=tx).values_list("value", "normalised_value")
+    ) == {("1e30", None), ("1e309", None), ("9999999999999999999999", None)}
     assert OcppTransaction.objects.get(pk=tx).last_meter_wh == 100  # the register never moved
 
 
@@ -93,8 +154,11 @@ def test_a_nul_character_anywhere_in_a_frame_loses_no_log_row(ocpp_server, boote
 
     raw_nul, escaped, after = run(charger())
     assert raw_nul[2] == "FormationViolation" and escaped[0] == 4 and after[0] == 3
-    logged = wait_until(lambda: OcppMessage.objects.filter(
-        identity="CP-NUL", message_id="after-nul", direction="out").exists(),
-        what="the frames after the NUL logged")
+    logged = wait_until(
+        lambda: OcppMessage.objects.filter(
+            identity="CP-NUL", message_id="after-nul", direction="out"
+        ).exists(),
+        what="the frames after the NUL logged",
+    )
     assert logged
     assert OcppMessage.objects.filter(identity="CP-NUL", raw__contains="\\u0000").exists()

@@ -16,8 +16,9 @@ def lower(headers):
 
 
 def shake(identity, headers=None, *, client_ip="127.0.0.1", tls=False):
-    return authenticate_charger(Handshake(identity=identity, headers=lower(headers or {}),
-                                          client_ip=client_ip, tls=tls))
+    return authenticate_charger(
+        Handshake(identity=identity, headers=lower(headers or {}), client_ip=client_ip, tls=tls)
+    )
 
 
 def test_profile_1_accepts_the_right_password_only(make_station):
@@ -44,10 +45,13 @@ def test_profile_3_needs_a_verified_certificate_for_this_identity(make_station, 
     good = {"X-SSL-Client-Verify": "SUCCESS", "X-SSL-Client-S-DN": "CN=CP-P3,O=ACME"}
     assert shake("CP-P3", good, client_ip=PROXY).status == 0
     assert shake("CP-P3", good, client_ip="203.0.113.9").status == 401
-    assert shake("CP-P3", {**good, "X-SSL-Client-Verify": "FAILED:expired"},
-                 client_ip=PROXY).status == 401
-    assert shake("CP-P3", {**good, "X-SSL-Client-S-DN": "CN=CP-OTHER"},
-                 client_ip=PROXY).status == 401
+    assert (
+        shake("CP-P3", {**good, "X-SSL-Client-Verify": "FAILED:expired"}, client_ip=PROXY).status
+        == 401
+    )
+    assert (
+        shake("CP-P3", {**good, "X-SSL-Client-S-DN": "CN=CP-OTHER"}, client_ip=PROXY).status == 401
+    )
     # a lower profile is never accepted for a profile-3 station
     assert shake("CP-P3", basic("CP-P3"), client_ip=PROXY).status == 401
 
@@ -58,8 +62,9 @@ def test_a_server_behind_its_proxy_only_trusts_every_peer_with_star(make_station
     make_station("CP-P3S", security_profile=3)
     good = {"X-SSL-Client-Verify": "SUCCESS", "X-SSL-Client-S-DN": "CN=CP-P3S"}
     assert shake("CP-P3S", good, client_ip="203.0.113.9").status == 0
-    assert shake("CP-P3S", {**good, "X-SSL-Client-Verify": ""},
-                 client_ip="203.0.113.9").status == 401
+    assert (
+        shake("CP-P3S", {**good, "X-SSL-Client-Verify": ""}, client_ip="203.0.113.9").status == 401
+    )
 
 
 def test_unknown_identity_is_404_unless_auto_registration(db, settings):
@@ -80,6 +85,7 @@ def test_malformed_identity_is_404(db):
 
 
 # -- the cost of a refusal tells nothing (one hash, known identity or not) ------------------
+
 
 @pytest.fixture
 def hashes(monkeypatch):
@@ -124,8 +130,9 @@ def test_passwords_are_hashed_on_the_gates_threads_not_the_frames_pool(make_stat
     from ocpp_bridge.password_gate import PasswordGate
 
     make_station("CP-THREADS")
-    hs = Handshake(identity="CP-THREADS", headers=lower(basic("CP-THREADS")),
-                   client_ip="127.0.0.1", tls=False)
+    hs = Handshake(
+        identity="CP-THREADS", headers=lower(basic("CP-THREADS")), client_ip="127.0.0.1", tls=False
+    )
     ran_on = []
 
     def work(check):

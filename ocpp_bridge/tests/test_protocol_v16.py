@@ -34,11 +34,14 @@ def test_boot_accepted_answers_interval_and_time():
     assert session.accepted
 
 
-@pytest.mark.parametrize("action,payload", [
-    ("Heartbeat", {}),
-    ("StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"}),
-    ("StartTransaction", {"connectorId": 1, "idTag": "GOOD", "meterStart": 0, "timestamp": TS}),
-])
+@pytest.mark.parametrize(
+    "action,payload",
+    [
+        ("Heartbeat", {}),
+        ("StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"}),
+        ("StartTransaction", {"connectorId": 1, "idTag": "GOOD", "meterStart": 0, "timestamp": TS}),
+    ],
+)
 def test_call_before_accepted_boot_is_security_error_without_effect(action, payload):
     port = FakePort()
     session = ChargePointSessionV16(port)
@@ -59,41 +62,61 @@ def test_reconnect_of_accepted_station_needs_no_new_boot():
     assert answer(session, [2, "1", "Heartbeat", {}])[0] == 3
 
 
-@pytest.mark.parametrize("text,code", [
-    ("not json", "FormationViolation"),
-    ("{}", "FormationViolation"),
-    ("[]", "FormationViolation"),
-    ('"just a string"', "FormationViolation"),
-    ("[2]", "FormationViolation"),
-    ('[2, 17, "Heartbeat", {}]', "FormationViolation"),
-    ('[2, "' + "x" * 37 + '", "Heartbeat", {}]', "FormationViolation"),
-])
+@pytest.mark.parametrize(
+    "text,code",
+    [
+        ("not json", "FormationViolation"),
+        ("{}", "FormationViolation"),
+        ("[]", "FormationViolation"),
+        ('"just a string"', "FormationViolation"),
+        ("[2]", "FormationViolation"),
+        ('[2, 17, "Heartbeat", {}]', "FormationViolation"),
+        ('[2, "' + "x" * 37 + '", "Heartbeat", {}]', "FormationViolation"),
+    ],
+)
 def test_unreadable_id_is_answered_with_minus_one(text, code):
     reply = answer(booted(), text)
     assert reply[:3] == [4, "-1", code]
     assert reply[4] == {} or isinstance(reply[4], dict)
 
 
-@pytest.mark.parametrize("frame,code", [
-    ([9, "a", "Heartbeat", {}], "FormationViolation"),
-    ([2, "a", "Heartbeat"], "FormationViolation"),
-    ([2, "a", 5, {}], "FormationViolation"),
-    ([2, "a", "Heartbeat", []], "ProtocolError"),
-    ([2, "a", "NoSuchAction", {}], "NotImplemented"),
-    ([2, "a", "RemoteStartTransaction", {"idTag": "X"}], "NotSupported"),
-    ([2, "a", "Authorize", {}], "ProtocolError"),
-    ([2, "a", "Authorize", {"idTag": 5}], "TypeConstraintViolation"),
-    ([2, "a", "Authorize", {"idTag": "X" * 21}], "TypeConstraintViolation"),
-    ([2, "a", "StatusNotification",
-      {"connectorId": 1, "errorCode": "NoError", "status": "Sleeping"}],
-     "PropertyConstraintViolation"),
-    ([2, "a", "StartTransaction",
-      {"connectorId": 1, "idTag": "GOOD", "meterStart": 0, "timestamp": "yesterday"}],
-     "PropertyConstraintViolation"),
-    ([2, "a", "MeterValues", {"connectorId": 1, "meterValue": []}],
-     "OccurenceConstraintViolation"),
-    ([2, "a", "Heartbeat", {"unexpected": 1}], "FormationViolation"),
-])
+@pytest.mark.parametrize(
+    "frame,code",
+    [
+        ([9, "a", "Heartbeat", {}], "FormationViolation"),
+        ([2, "a", "Heartbeat"], "FormationViolation"),
+        ([2, "a", 5, {}], "FormationViolation"),
+        ([2, "a", "Heartbeat", []], "ProtocolError"),
+        ([2, "a", "NoSuchAction", {}], "NotImplemented"),
+        ([2, "a", "RemoteStartTransaction", {"idTag": "X"}], "NotSupported"),
+        ([2, "a", "Authorize", {}], "ProtocolError"),
+        ([2, "a", "Authorize", {"idTag": 5}], "TypeConstraintViolation"),
+        ([2, "a", "Authorize", {"idTag": "X" * 21}], "TypeConstraintViolation"),
+        (
+            [
+                2,
+                "a",
+                "StatusNotification",
+                {"connectorId": 1, "errorCode": "NoError", "status": "Sleeping"},
+            ],
+            "PropertyConstraintViolation",
+        ),
+        (
+            [
+                2,
+                "a",
+                "StartTransaction",
+                {"connectorId": 1, "idTag": "GOOD", "meterStart": 0, "timestamp": "yesterday"},
+            ],
+            "PropertyConstraintViolation",
+        ),
+        (
+            [2, "a", "MeterValues", {"connectorId": 1, "meterValue": []}],
+            "OccurenceConstraintViolation",
+        ),
+        ([2, "a", "Heartbeat", {"unexpected": 1}], "FormationViolation"),
+    ],
+)
 def test_each_malformation_gets_the_spec_error_code(frame, code):
     port = FakePort()
     session = booted(port)
@@ -122,8 +145,12 @@ def test_handler_exception_is_internal_error_and_session_survives():
 def test_retried_call_with_same_id_and_payload_has_one_effect():
     port = FakePort()
     session = booted(port)
-    start = [2, "s1", "StartTransaction",
-             {"connectorId": 1, "idTag": "GOOD", "meterStart": 10, "timestamp": TS}]
+    start = [
+        2,
+        "s1",
+        "StartTransaction",
+        {"connectorId": 1, "idTag": "GOOD", "meterStart": 10, "timestamp": TS},
+    ]
     first = answer(session, start)
     second = answer(session, start)
     assert first == second
@@ -165,8 +192,24 @@ def test_call_result_resolves_a_pending_call():
 def test_meter_values_defaults_and_timestamps_are_parsed():
     port = FakePort()
     session = booted(port)
-    answer(session, [2, "mv", "MeterValues", {"connectorId": 1, "transactionId": 5, "meterValue": [
-        {"timestamp": TS, "sampledValue": [{"value": "1.5", "unit": "kWh"}, {"value": "12"}]}]}])
+    answer(
+        session,
+        [
+            2,
+            "mv",
+            "MeterValues",
+            {
+                "connectorId": 1,
+                "transactionId": 5,
+                "meterValue": [
+                    {
+                        "timestamp": TS,
+                        "sampledValue": [{"value": "1.5", "unit": "kWh"}, {"value": "12"}],
+                    }
+                ],
+            },
+        ],
+    )
     report = port.calls[-1][1]
     sample = report.meter_values[0]
     assert sample.timestamp.isoformat() == "2026-11-22T05:00:00.123456+00:00"
@@ -177,7 +220,8 @@ def test_meter_values_defaults_and_timestamps_are_parsed():
 def test_authorize_answers_id_tag_info():
     session = booted()
     assert answer(session, [2, "a", "Authorize", {"idTag": "GOOD"}])[2] == {
-        "idTagInfo": {"status": "Accepted"}}
+        "idTagInfo": {"status": "Accepted"}
+    }
 
 
 def test_security_extension_messages_are_routed():

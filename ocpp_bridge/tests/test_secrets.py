@@ -3,7 +3,9 @@ from ocpp_bridge.protocol.secrets import MASK, masked
 
 def test_authorization_key_is_masked():
     assert masked("ChangeConfiguration", {"key": "AuthorizationKey", "value": "ab" * 20}) == {
-        "key": "AuthorizationKey", "value": MASK}
+        "key": "AuthorizationKey",
+        "value": MASK,
+    }
 
 
 def test_other_configuration_is_kept():

@@ -34,6 +34,7 @@ AUTH = "Basic U0lNLTE6c2ltLXBhc3N3b3JkLTAwMDAx"  # SIM-1:sim-password-00001
 
 # --- meter and options ------------------------------------------------------------
 
+
 def test_meter_register_only_moves_forward_and_soc_stops_at_full():
     # given
     meter = SimulatedMeter(register_wh=1_000_000, rng=random.Random(7))
@@ -70,25 +71,46 @@ def parse(*argv: str) -> dict:
 def test_options_default_to_a_local_server_and_the_demo_tag():
     config = build_config(parse(IDENTITY, "--password", PASSWORD))
 
-    assert config == SimulatorConfig(identity=IDENTITY, password=PASSWORD,
-                                     url=f"ws://127.0.0.1:8000/ocpp/{IDENTITY}")
+    assert config == SimulatorConfig(
+        identity=IDENTITY, password=PASSWORD, url=f"ws://127.0.0.1:8000/ocpp/{IDENTITY}"
+    )
 
 
 def test_options_are_read_into_the_config():
-    config = build_config(parse(IDENTITY, "--password", PASSWORD, "--url", "ws://h/ocpp/x",
-                                "--connectors", "4", "--id-tag", "TAG", "--heartbeat", "10",
-                                "--meter-interval", "2", "--session-seconds", "30", "--once"))
+    config = build_config(
+        parse(
+            IDENTITY,
+            "--password",
+            PASSWORD,
+            "--url",
+            "ws://h/ocpp/x",
+            "--connectors",
+            "4",
+            "--id-tag",
+            "TAG",
+            "--heartbeat",
+            "10",
+            "--meter-interval",
+            "2",
+            "--session-seconds",
+            "30",
+            "--once",
+        )
+    )
 
     assert (config.url, config.connectors, config.id_tag) == ("ws://h/ocpp/x", 4, "TAG")
     assert (config.heartbeat, config.meter_interval, config.session_seconds) == (10, 2, 30)
     assert config.once
 
 
-@pytest.mark.parametrize("argv", [
-    ("--password", PASSWORD, "--heartbeat", "0"),
-    ("--password", PASSWORD, "--meter-interval", "-1"),
-    (),  # no password
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("--password", PASSWORD, "--heartbeat", "0"),
+        ("--password", PASSWORD, "--meter-interval", "-1"),
+        (),  # no password
+    ],
+)
 def test_options_refuse_nonsense(argv):
     with pytest.raises(CommandError):
         parse(IDENTITY, *argv)
@@ -100,6 +122,7 @@ def test_connector_count_is_bounded():
 
 
 # --- a fake central system ------------------------------------------------------------
+
 
 class FakeCentralSystem(ChargePoint):
     """Accepts everything and records what the charger sent, in order."""
@@ -118,8 +141,9 @@ class FakeCentralSystem(ChargePoint):
     @on(Action.boot_notification)
     def boot(self, **p):
         self._got("BootNotification", p)
-        return call_result.BootNotification(current_time=datetime.now(UTC).isoformat(),
-                                            interval=300, status="Accepted")
+        return call_result.BootNotification(
+            current_time=datetime.now(UTC).isoformat(), interval=300, status="Accepted"
+        )
 
     @on(Action.heartbeat)
     def heartbeat(self, **p):
@@ -139,8 +163,10 @@ class FakeCentralSystem(ChargePoint):
     @on(Action.start_transaction)
     def start_transaction(self, **p):
         self._got("StartTransaction", p)
-        return call_result.StartTransaction(transaction_id=41 + len(self.actions(
-            "StartTransaction")), id_tag_info={"status": "Accepted"})
+        return call_result.StartTransaction(
+            transaction_id=41 + len(self.actions("StartTransaction")),
+            id_tag_info={"status": "Accepted"},
+        )
 
     @on(Action.meter_values)
     def meter_values(self, **p):
@@ -171,15 +197,23 @@ async def central_system(*, refuse: int | None = None, tag_status: str = "Accept
         except ConnectionClosed:
             pass
 
-    async with serve(handler, "127.0.0.1", 0, subprotocols=["ocpp1.6"],
-                     process_request=check_handshake) as server:
+    async with serve(
+        handler, "127.0.0.1", 0, subprotocols=["ocpp1.6"], process_request=check_handshake
+    ) as server:
         port = server.sockets[0].getsockname()[1]
         yield f"ws://127.0.0.1:{port}/ocpp/{IDENTITY}", systems
 
 
 def fast_config(url: str, **overrides) -> SimulatorConfig:
-    options = {"identity": IDENTITY, "password": PASSWORD, "url": url, "heartbeat": 0.3,
-               "meter_interval": 0.1, "session_seconds": 0.5, "pause_seconds": 60}
+    options = {
+        "identity": IDENTITY,
+        "password": PASSWORD,
+        "url": url,
+        "heartbeat": 0.3,
+        "meter_interval": 0.1,
+        "session_seconds": 0.5,
+        "pause_seconds": 60,
+    }
     return SimulatorConfig(**{**options, **overrides})
 
 
@@ -198,8 +232,9 @@ def quick_unplug_and_reboot(monkeypatch):
 
 
 def statuses(system: FakeCentralSystem, connector: int) -> list[str]:
-    return [p["status"] for p in system.actions("StatusNotification")
-            if p["connector_id"] == connector]
+    return [
+        p["status"] for p in system.actions("StatusNotification") if p["connector_id"] == connector
+    ]
 
 
 def test_once_boots_reports_status_and_charges_one_transaction():
@@ -215,9 +250,17 @@ def test_once_boots_reports_status_and_charges_one_transaction():
 
     # then the conversation went in order
     order = [a for a, _ in system.received if a not in ("Heartbeat", "MeterValues")]
-    assert order == ["BootNotification", *["StatusNotification"] * 3, "Authorize",
-                     "StatusNotification", "StartTransaction", "StatusNotification",
-                     "StopTransaction", "StatusNotification", "StatusNotification"]
+    assert order == [
+        "BootNotification",
+        *["StatusNotification"] * 3,
+        "Authorize",
+        "StatusNotification",
+        "StartTransaction",
+        "StatusNotification",
+        "StopTransaction",
+        "StatusNotification",
+        "StatusNotification",
+    ]
     boot = system.actions("BootNotification")[0]
     assert (boot["charge_point_vendor"], boot["charge_point_model"]) == ("EvPower", "Simulator")
     assert [statuses(system, n)[0] for n in (0, 1, 2)] == ["Available"] * 3
@@ -225,23 +268,30 @@ def test_once_boots_reports_status_and_charges_one_transaction():
     # and the energy register only went up, from meterStart to meterStop
     start, stop = system.actions("StartTransaction")[0], system.actions("StopTransaction")[0]
     energies = [start["meter_start"]] + [
-        int(s["value"]) for mv in system.actions("MeterValues") for m in mv["meter_value"]
-        for s in m["sampled_value"] if s["measurand"] == "Energy.Active.Import.Register"]
+        int(s["value"])
+        for mv in system.actions("MeterValues")
+        for m in mv["meter_value"]
+        for s in m["sampled_value"]
+        if s["measurand"] == "Energy.Active.Import.Register"
+    ]
     assert len(energies) >= 3
     assert energies == sorted(energies) and energies[-1] <= stop["meter_stop"]
     assert stop["transaction_id"] == 42 and stop["reason"] == "Local"
     contexts = [m["sampled_value"][0]["context"] for m in stop["transaction_data"]]
     assert contexts == ["Transaction.Begin", "Transaction.End"]
     # one log line per message, with the answer
-    assert any(line.startswith("→ StartTransaction") and '"transactionId":42' in line
-               for line in lines)
+    assert any(
+        line.startswith("→ StartTransaction") and '"transactionId":42' in line for line in lines
+    )
 
 
 def test_refused_credentials_stop_with_a_clear_message():
     async def scenario():
         async with central_system() as (url, _):
-            await run_simulator(SimulatorConfig(identity=IDENTITY, password="wrong-password-0001",
-                                                url=url), log=print)
+            await run_simulator(
+                SimulatorConfig(identity=IDENTITY, password="wrong-password-0001", url=url),
+                log=print,
+            )
 
     with pytest.raises(SimulatorError, match="HTTP 401"):
         asyncio.run(scenario())
@@ -276,23 +326,28 @@ def test_answers_calls_from_the_central_system():
             cs = systems[0]
             answers["config"] = await cs.call(call.GetConfiguration())
             answers["unknown"] = await cs.call(call.GetConfiguration(key=["Nope"]))
-            answers["change"] = await cs.call(call.ChangeConfiguration(
-                key="HeartbeatInterval", value="0.2"))
-            answers["read-only"] = await cs.call(call.ChangeConfiguration(
-                key="NumberOfConnectors", value="9"))
+            answers["change"] = await cs.call(
+                call.ChangeConfiguration(key="HeartbeatInterval", value="0.2")
+            )
+            answers["read-only"] = await cs.call(
+                call.ChangeConfiguration(key="NumberOfConnectors", value="9")
+            )
             answers["unsupported"] = await cs.call(call.ChangeConfiguration(key="X", value="1"))
             answers["busy start"] = await cs.call(call.RemoteStartTransaction(id_tag="T"))
-            answers["trigger"] = await cs.call(call.TriggerMessage(
-                requested_message="StatusNotification", connector_id=1))
-            answers["unavailable"] = await cs.call(call.ChangeAvailability(
-                connector_id=2, type="Inoperative"))
+            answers["trigger"] = await cs.call(
+                call.TriggerMessage(requested_message="StatusNotification", connector_id=1)
+            )
+            answers["unavailable"] = await cs.call(
+                call.ChangeAvailability(connector_id=2, type="Inoperative")
+            )
             await until(lambda: statuses(cs, 2)[-1] == "Unavailable")
             answers["stop"] = await cs.call(call.RemoteStopTransaction(transaction_id=42))
             await until(lambda: cs.actions("StopTransaction"))
             answers["stop reason"] = cs.actions("StopTransaction")[0]["reason"]
             await until(lambda: statuses(cs, 1)[-1] == "Available")
-            answers["start"] = await cs.call(call.RemoteStartTransaction(id_tag="REMOTE-1",
-                                                                         connector_id=1))
+            answers["start"] = await cs.call(
+                call.RemoteStartTransaction(id_tag="REMOTE-1", connector_id=1)
+            )
             await until(lambda: len(cs.actions("StartTransaction")) == 2)
             answers["remote tag"] = cs.actions("StartTransaction")[1]["id_tag"]
             answers["authorized"] = len(cs.actions("Authorize"))
@@ -306,8 +361,11 @@ def test_answers_calls_from_the_central_system():
     asyncio.run(scenario())
 
     keys = {k["key"]: k for k in answers["config"].configuration_key}
-    assert keys["HeartbeatInterval"] == {"key": "HeartbeatInterval", "value": "0.3",
-                                         "readonly": False}
+    assert keys["HeartbeatInterval"] == {
+        "key": "HeartbeatInterval",
+        "value": "0.3",
+        "readonly": False,
+    }
     assert keys["NumberOfConnectors"]["readonly"] is True
     assert answers["unknown"].unknown_key == ["Nope"]
     assert answers["change"].status == "Accepted"
@@ -334,8 +392,9 @@ def test_reconnects_and_resumes_the_open_transaction_after_a_drop():
             # after the answer): the central system merely receiving the start is too early
             await until(lambda: systems and "Charging" in statuses(systems[0], 1))
             await systems[0]._connection.close()  # the network drops mid-session
-            await until(lambda: len(systems) == 2 and systems[1].actions("StopTransaction"),
-                        timeout=20)
+            await until(
+                lambda: len(systems) == 2 and systems[1].actions("StopTransaction"), timeout=20
+            )
             charger.cancel()
             return systems
 
@@ -358,17 +417,21 @@ def test_a_driver_can_start_on_the_free_connector_while_the_simulator_charges():
             charger = asyncio.create_task(run_simulator(config, log=lambda line: None))
             await until(lambda: systems and "Charging" in statuses(systems[0], 1))
             cs = systems[0]
-            answers["start"] = await cs.call(call.RemoteStartTransaction(id_tag="APP-1",
-                                                                         connector_id=2))
+            answers["start"] = await cs.call(
+                call.RemoteStartTransaction(id_tag="APP-1", connector_id=2)
+            )
             await until(lambda: "Charging" in statuses(cs, 2))
-            answers["again"] = await cs.call(call.RemoteStartTransaction(id_tag="APP-2",
-                                                                         connector_id=2))
+            answers["again"] = await cs.call(
+                call.RemoteStartTransaction(id_tag="APP-2", connector_id=2)
+            )
             answers["stop"] = await cs.call(call.RemoteStopTransaction(transaction_id=43))
             await until(lambda: cs.actions("StopTransaction"))
-            answers["stops"] = [(p["transaction_id"], p["reason"])
-                                for p in cs.actions("StopTransaction")]
-            answers["starts"] = [(p["connector_id"], p["id_tag"])
-                                 for p in cs.actions("StartTransaction")]
+            answers["stops"] = [
+                (p["transaction_id"], p["reason"]) for p in cs.actions("StopTransaction")
+            ]
+            answers["starts"] = [
+                (p["connector_id"], p["id_tag"]) for p in cs.actions("StartTransaction")
+            ]
             charger.cancel()
 
     asyncio.run(scenario())
@@ -386,8 +449,12 @@ def test_rfid_connectors_option_picks_where_the_simulator_charges_by_itself():
     assert four.own_connectors == (1, 2, 3)
     chosen = build_config(parse(IDENTITY, "--password", PASSWORD, "--rfid-connectors", "2,1"))
     assert chosen.own_connectors == (1, 2)
-    assert build_config(parse(IDENTITY, "--password", PASSWORD, "--rfid-connectors",
-                              "none")).own_connectors == ()
+    assert (
+        build_config(
+            parse(IDENTITY, "--password", PASSWORD, "--rfid-connectors", "none")
+        ).own_connectors
+        == ()
+    )
     with pytest.raises(CommandError, match="--rfid-connectors"):
         build_config(parse(IDENTITY, "--password", PASSWORD, "--rfid-connectors", "3"))
 
@@ -406,8 +473,9 @@ def test_after_a_power_cut_the_interrupted_transaction_ends_with_power_loss(tmp_
             first.cancel()  # the power goes: nothing more is sent
             await asyncio.gather(first, return_exceptions=True)
             second = asyncio.create_task(run_simulator(config, log=lambda line: None))
-            await until(lambda: len(systems) == 2
-                        and len(systems[1].actions("StartTransaction")) == 1)
+            await until(
+                lambda: len(systems) == 2 and len(systems[1].actions("StartTransaction")) == 1
+            )
             second.cancel()
             await asyncio.gather(second, return_exceptions=True)
             return systems
@@ -432,8 +500,9 @@ def test_shutdown_ends_open_transactions_before_the_simulator_exits(tmp_path):
         async with central_system() as (url, systems):
             shutdown = asyncio.Event()
             config = fast_config(url, session_seconds=60, state_file=str(state_file))
-            charger = asyncio.create_task(run_simulator(config, log=lambda line: None,
-                                                        shutdown=shutdown))
+            charger = asyncio.create_task(
+                run_simulator(config, log=lambda line: None, shutdown=shutdown)
+            )
             await until(lambda: systems and "Charging" in statuses(systems[0], 1))
             shutdown.set()
             await asyncio.wait_for(charger, 10)  # returns by itself
@@ -441,6 +510,7 @@ def test_shutdown_ends_open_transactions_before_the_simulator_exits(tmp_path):
 
     (system,) = asyncio.run(scenario())
 
-    assert [(p["transaction_id"], p["reason"]) for p in system.actions("StopTransaction")] \
-        == [(42, "Reboot")]
+    assert [(p["transaction_id"], p["reason"]) for p in system.actions("StopTransaction")] == [
+        (42, "Reboot")
+    ]
     assert '"transactions": []' in state_file.read_text()  # nothing left to replay

@@ -48,11 +48,15 @@ class TopupsView(ListAPIView):
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
-    @extend_schema(request=TopupIn, responses={201: PaymentOut}, tags=["wallet"],
-                   summary="Top up: a payment with the QR / deep link / payment page to show "
-                           "(Idempotency-Key recommended). Errors: PROVIDER_NOT_AVAILABLE, "
-                           "TOPUP_AMOUNT_OUT_OF_RANGE, PAYMENT_PROVIDER_ERROR (502), "
-                           "CLIENT_BLOCKED, ACCOUNT_PENDING_DELETION")
+    @extend_schema(
+        request=TopupIn,
+        responses={201: PaymentOut},
+        tags=["wallet"],
+        summary="Top up: a payment with the QR / deep link / payment page to show "
+        "(Idempotency-Key recommended). Errors: PROVIDER_NOT_AVAILABLE, "
+        "TOPUP_AMOUNT_OUT_OF_RANGE, PAYMENT_PROVIDER_ERROR (502), "
+        "CLIENT_BLOCKED, ACCOUNT_PENDING_DELETION",
+    )
     @idempotent
     def post(self, request):
         data = TopupIn(data=request.data)
@@ -73,9 +77,13 @@ class TopupView(APIView):
 class TopupCancelView(APIView):
     throttle_scope = MONEY
 
-    @extend_schema(request=None, responses=PaymentOut, tags=["wallet"],
-                   summary="Cancel a top-up that is not paid yet (one found paid is credited "
-                           "instead). Errors: NOT_FOUND, PAYMENT_NOT_OPEN")
+    @extend_schema(
+        request=None,
+        responses=PaymentOut,
+        tags=["wallet"],
+        summary="Cancel a top-up that is not paid yet (one found paid is credited "
+        "instead). Errors: NOT_FOUND, PAYMENT_NOT_OPEN",
+    )
     @idempotent
     def post(self, request, payment_id: int):
         payment = topups.topup_cancel(client=request.user, payment_id=payment_id)

@@ -27,6 +27,7 @@ def provider_for(code: str, *, required: bool = True) -> PaymentProvider | None:
         if not required:
             return None
         from ..errors import ProviderNotAvailable
+
         raise ProviderNotAvailable(code)
     module, _, name = IMPLEMENTATIONS[code].rpartition(".")
     return getattr(import_module(module), name)()

@@ -45,6 +45,7 @@ class NotSupported(ProviderError):
 @dataclass(frozen=True)
 class Checkout:
     """What the app needs to let the driver pay, and the provider's ids."""
+
     provider_transaction_id: str = ""  # when the provider assigns it at creation
     payment_url: str = ""  # a web page (card form, checkout)
     deep_link: str = ""  # opens the provider's app
@@ -53,9 +54,16 @@ class Checkout:
     state: dict = field(default_factory=dict)  # provider-specific, kept on the payment
 
     def as_dict(self) -> dict:
-        return {k: v for k, v in (("payment_url", self.payment_url),
-                                  ("deep_link", self.deep_link), ("qr_url", self.qr_url),
-                                  ("qr_payload", self.qr_payload)) if v}
+        return {
+            k: v
+            for k, v in (
+                ("payment_url", self.payment_url),
+                ("deep_link", self.deep_link),
+                ("qr_url", self.qr_url),
+                ("qr_payload", self.qr_payload),
+            )
+            if v
+        }
 
 
 PAID, PENDING, FAILED, UNKNOWN = "paid", "pending", "failed", "unknown"
@@ -72,6 +80,7 @@ class RemoteStatus:
 @dataclass(frozen=True)
 class StatementLine:
     """One payment as the provider's statement has it."""
+
     provider_transaction_id: str
     order_id: str
     amount: Decimal

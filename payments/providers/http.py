@@ -33,7 +33,9 @@ def breaker(provider: str) -> pybreaker.CircuitBreaker:
     if provider not in _breakers:
         _breakers[provider] = pybreaker.CircuitBreaker(
             fail_max=settings.PAYMENT_BREAKER_FAILURES,
-            reset_timeout=settings.PAYMENT_BREAKER_RESET_SECONDS, name=provider)
+            reset_timeout=settings.PAYMENT_BREAKER_RESET_SECONDS,
+            name=provider,
+        )
     return _breakers[provider]
 
 
@@ -55,19 +57,30 @@ def _before_sending(exc: BaseException) -> bool:
     return isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
 
 
-def call(provider: str, fn: Callable[[httpx.Client], httpx.Response], *,
-         idempotent: bool, client_kwargs: dict[str, Any] | None = None) -> httpx.Response:
+def call(
+    provider: str,
+    fn: Callable[[httpx.Client], httpx.Response],
+    *,
+    idempotent: bool,
+    client_kwargs: dict[str, Any] | None = None,
+) -> httpx.Response:
     """Run `fn(client)` with retries and the provider's breaker; raise ProviderUnavailable
     for transport failures, 5xx and an open breaker. 4xx answers are returned."""
     retry_on = _transient if idempotent else _before_sending
-    options = {"timeout": settings.PAYMENT_HTTP_TIMEOUT_SECONDS, "verify": True,
-               **(client_kwargs or {})}
+    options = {
+        "timeout": settings.PAYMENT_HTTP_TIMEOUT_SECONDS,
+        "verify": True,
+        **(client_kwargs or {}),
+    }
     if options["verify"] is False:  # a CA bundle or an SSL context, never "off"
         raise ValueError("TLS verification cannot be turned off")
 
-    @retry(retry=retry_if_exception(retry_on), reraise=True,
-           stop=stop_after_attempt(settings.PAYMENT_HTTP_ATTEMPTS),
-           wait=wait_exponential(multiplier=settings.PAYMENT_HTTP_BACKOFF_SECONDS, max=5))
+    @retry(
+        retry=retry_if_exception(retry_on),
+        reraise=True,
+        stop=stop_after_attempt(settings.PAYMENT_HTTP_ATTEMPTS),
+        wait=wait_exponential(multiplier=settings.PAYMENT_HTTP_BACKOFF_SECONDS, max=5),
+    )
     def attempt() -> httpx.Response:
         with httpx.Client(**options) as client:
             response = fn(client)

@@ -18,6 +18,7 @@ TIMEOUT_SECONDS = 60  # our endpoint may itself call the sandbox back (O!Dengi's
 @dataclass(frozen=True)
 class Step:
     """One call to our endpoint and its answer, for the page."""
+
     label: str
     status: int
     body: str

@@ -32,11 +32,14 @@ def page(query) -> dict | None:
     """The payment link's parameters, if they are ours."""
     config = settings.CLICK
     order_id, amount = query.get("transaction_param", ""), query.get("amount", "")
-    if not order_id or not amount or query.get("service_id") != config["service_id"] \
-            or query.get("merchant_id") != config["merchant_id"]:
+    if (
+        not order_id
+        or not amount
+        or query.get("service_id") != config["service_id"]
+        or query.get("merchant_id") != config["merchant_id"]
+    ):
         return None
-    return {"order_id": order_id, "amount": amount,
-            "payment": store.load(CODE, "order", order_id)}
+    return {"order_id": order_id, "amount": amount, "payment": store.load(CODE, "order", order_id)}
 
 
 def pay(order: dict) -> list[Step]:
@@ -44,8 +47,9 @@ def pay(order: dict) -> list[Step]:
     payment = order["payment"] or _prepare(order, steps)
     if payment is not None:
         steps.append(_complete(order, payment, error="0", note="Success"))
-        payment["status"] = PAID if steps[-1].data and steps[-1].data.get("error") in (0, -4) \
-            else payment["status"]
+        payment["status"] = (
+            PAID if steps[-1].data and steps[-1].data.get("error") in (0, -4) else payment["status"]
+        )
         store.save(CODE, "order", order["order_id"], payment)
     return steps
 
@@ -62,9 +66,14 @@ def decline(order: dict) -> list[Step]:
 
 def _prepare(order: dict, steps: list[Step]) -> dict | None:
     click_trans_id = store.new_id(digits=9)
-    payment = {"click_trans_id": click_trans_id, "paydoc_id": store.new_id(digits=9),
-               "sign_time": datetime.now(TASHKENT).strftime("%Y-%m-%d %H:%M:%S"),
-               "prepare_id": "", "status": PREPARED, "order_id": order["order_id"]}
+    payment = {
+        "click_trans_id": click_trans_id,
+        "paydoc_id": store.new_id(digits=9),
+        "sign_time": datetime.now(TASHKENT).strftime("%Y-%m-%d %H:%M:%S"),
+        "prepare_id": "",
+        "status": PREPARED,
+        "order_id": order["order_id"],
+    }
     steps.append(_shop(order, payment, action="0", error="0", note="Success"))
     answer = steps[-1].data or {}
     if answer.get("error") != 0:
@@ -81,42 +90,64 @@ def _complete(order: dict, payment: dict, *, error: str, note: str) -> Step:
 
 def _shop(order: dict, payment: dict, *, action: str, error: str, note: str) -> Step:
     config = settings.CLICK
-    fields = {"click_trans_id": payment["click_trans_id"], "service_id": config["service_id"],
-              "click_paydoc_id": payment["paydoc_id"], "merchant_trans_id": order["order_id"],
-              "amount": order["amount"], "action": action, "error": error, "error_note": note,
-              "sign_time": payment["sign_time"]}
+    fields = {
+        "click_trans_id": payment["click_trans_id"],
+        "service_id": config["service_id"],
+        "click_paydoc_id": payment["paydoc_id"],
+        "merchant_trans_id": order["order_id"],
+        "amount": order["amount"],
+        "action": action,
+        "error": error,
+        "error_note": note,
+        "sign_time": payment["sign_time"],
+    }
     prepare_id = payment["prepare_id"] if action == "1" else ""
     if action == "1":
         fields["merchant_prepare_id"] = prepare_id
-    signed = (fields["click_trans_id"] + fields["service_id"] + config["secret_key"]
-              + fields["merchant_trans_id"] + prepare_id + fields["amount"] + action
-              + fields["sign_time"])
+    signed = (
+        fields["click_trans_id"]
+        + fields["service_id"]
+        + config["secret_key"]
+        + fields["merchant_trans_id"]
+        + prepare_id
+        + fields["amount"]
+        + action
+        + fields["sign_time"]
+    )
     fields["sign_string"] = hashlib.md5(signed.encode(), usedforsecurity=False).hexdigest()
     name = "click-prepare" if action == "0" else "click-complete"
-    return post(f"Click {'Prepare' if action == '0' else 'Complete'}", reverse(name),
-                data=fields)
+    return post(f"Click {'Prepare' if action == '0' else 'Complete'}", reverse(name), data=fields)
 
 
 # -- the Merchant API ----------------------------------------------------------------------------
+
 
 def authorized(header: str) -> bool:
     """Click's `Auth` header: `<merchant_user_id>:<sha1(timestamp + secret_key)>:<ts>`."""
     config = settings.CLICK
     user, _, rest = header.partition(":")
     digest, _, stamp = rest.partition(":")
-    expected = hashlib.sha1(f"{stamp}{config['secret_key']}".encode(),
-                            usedforsecurity=False).hexdigest()
+    expected = hashlib.sha1(
+        f"{stamp}{config['secret_key']}".encode(), usedforsecurity=False
+    ).hexdigest()
     fresh = stamp.isdigit() and abs(time.time() - int(stamp)) < 3600
-    return (hmac.compare_digest(user.encode(), config["merchant_user_id"].encode())
-            and hmac.compare_digest(digest.encode(), expected.encode()) and fresh)
+    return (
+        hmac.compare_digest(user.encode(), config["merchant_user_id"].encode())
+        and hmac.compare_digest(digest.encode(), expected.encode())
+        and fresh
+    )
 
 
 def status_by_order(order_id: str) -> dict:
     payment = store.load(CODE, "order", order_id)
     if payment is None:
         return {"error_code": -5, "error_note": "payment not found"}
-    return {"error_code": 0, "error_note": "Success", "payment_id": int(
-        payment["click_trans_id"]), "payment_status": payment["status"]}
+    return {
+        "error_code": 0,
+        "error_note": "Success",
+        "payment_id": int(payment["click_trans_id"]),
+        "payment_status": payment["status"],
+    }
 
 
 def status_by_id(payment_id: str) -> dict:
@@ -124,8 +155,12 @@ def status_by_id(payment_id: str) -> dict:
     if payment is None:
         return {"error_code": -5, "error_note": "payment not found"}
     current = store.load(CODE, "order", payment["order_id"]) or payment
-    return {"error_code": 0, "error_note": "Success", "payment_id": int(payment_id),
-            "payment_status": current["status"]}
+    return {
+        "error_code": 0,
+        "error_note": "Success",
+        "payment_id": int(payment_id),
+        "payment_status": current["status"],
+    }
 
 
 def reverse_payment(payment_id: str) -> dict:

@@ -33,10 +33,16 @@ CODE = "odengi"
 VERSION = 1005
 BISHKEK = ZoneInfo("Asia/Bishkek")
 PAID, PENDING, DECLINED, CANCELLED, REFUNDED = (
-    "approved", "pending", "declined", "canceled", "refunded")
+    "approved",
+    "pending",
+    "declined",
+    "canceled",
+    "refunded",
+)
 
 
 # -- the API ---------------------------------------------------------------------------------
+
 
 def answer_request(body: bytes) -> dict:
     """One API request → O!Dengi's signed answer."""
@@ -61,8 +67,13 @@ def answer_request(body: bytes) -> dict:
 
 
 def _signed(cmd: str, data: dict) -> dict:
-    answer = {"cmd": cmd, "version": VERSION, "sid": settings.ODENGI["sid"],
-              "mktime": str(int(time.time() * 1000)), "data": data}
+    answer = {
+        "cmd": cmd,
+        "version": VERSION,
+        "sid": settings.ODENGI["sid"],
+        "mktime": str(int(time.time() * 1000)),
+        "data": data,
+    }
     return signing.sign(settings.ODENGI["password"], answer)
 
 
@@ -74,24 +85,34 @@ def _create_invoice(data: dict) -> dict:
     if not data.get("order_id") or amount <= 0:
         return {"error": 5, "desc": "order_id and a positive amount are required"}
     invoice_id = store.new_id(digits=12)
-    invoice = {"invoice_id": invoice_id, "order_id": str(data["order_id"]), "amount": amount,
-               "currency": str(data.get("currency") or "KGS"), "desc": str(data.get("desc", "")),
-               "result_url": data.get("result_url") or "", "status": PENDING, "trans_id": "",
-               "paid_at": ""}
+    invoice = {
+        "invoice_id": invoice_id,
+        "order_id": str(data["order_id"]),
+        "amount": amount,
+        "currency": str(data.get("currency") or "KGS"),
+        "desc": str(data.get("desc", "")),
+        "result_url": data.get("result_url") or "",
+        "status": PENDING,
+        "trans_id": "",
+        "paid_at": "",
+    }
     store.save(CODE, "invoice", invoice_id, invoice)
     store.save(CODE, "order", invoice["order_id"], {"invoice_id": invoice_id})
     store.add_to_index(CODE, invoice_id)
     page = settings.PAYMENT_SANDBOX_URL + reverse("sandbox-odengi-pay", args=[invoice_id])
     emv = f"000201010212{invoice_id}5303417540{len(str(amount)):02d}{amount}6304SBOX"
-    return {"invoice_id": invoice_id, "site_pay": page, "emv_qr_data": emv,
-            "link_app": f"odengi://pay?invoice_id={invoice_id}"}
+    return {
+        "invoice_id": invoice_id,
+        "site_pay": page,
+        "emv_qr_data": emv,
+        "link_app": f"odengi://pay?invoice_id={invoice_id}",
+    }
 
 
 def _find(data: dict) -> dict | None:
     invoice_id = str(data.get("invoice_id") or "")
     if not invoice_id and data.get("order_id"):
-        invoice_id = (store.load(CODE, "order", str(data["order_id"])) or {}).get(
-            "invoice_id", "")
+        invoice_id = (store.load(CODE, "order", str(data["order_id"])) or {}).get("invoice_id", "")
     return store.load(CODE, "invoice", invoice_id) if invoice_id else None
 
 
@@ -99,9 +120,14 @@ def _status(data: dict) -> dict:
     invoice = _find(data)
     if invoice is None:
         return {"error": 6, "desc": "invoice not found"}
-    return {"invoice_id": invoice["invoice_id"], "order_id": invoice["order_id"],
-            "status": invoice["status"], "amount": invoice["amount"],
-            "currency": invoice["currency"], "trans_id": invoice["trans_id"]}
+    return {
+        "invoice_id": invoice["invoice_id"],
+        "order_id": invoice["order_id"],
+        "status": invoice["status"],
+        "amount": invoice["amount"],
+        "currency": invoice["currency"],
+        "trans_id": invoice["trans_id"],
+    }
 
 
 def _cancel(data: dict) -> dict:
@@ -136,18 +162,32 @@ def _history(data: dict) -> dict:
         if not invoice or not invoice["paid_at"] or invoice["status"] == PENDING:
             continue
         if since <= invoice["paid_at"] <= until:
-            lines.append(";".join([invoice["trans_id"], invoice_id, invoice["order_id"],
-                                   str(invoice["amount"]), invoice["status"],
-                                   invoice["paid_at"]]))
+            lines.append(
+                ";".join(
+                    [
+                        invoice["trans_id"],
+                        invoice_id,
+                        invoice["order_id"],
+                        str(invoice["amount"]),
+                        invoice["status"],
+                        invoice["paid_at"],
+                    ]
+                )
+            )
     return {"csv": "\n".join(lines) + "\n"}
 
 
-COMMANDS = {"createInvoice": _create_invoice, "statusPayment": _status,
-            "invoiceCancel": _cancel, "refundPaymentToEwallet": _refund,
-            "getHistoryCsv": _history}
+COMMANDS = {
+    "createInvoice": _create_invoice,
+    "statusPayment": _status,
+    "invoiceCancel": _cancel,
+    "refundPaymentToEwallet": _refund,
+    "getHistoryCsv": _history,
+}
 
 
 # -- the payer ---------------------------------------------------------------------------------
+
 
 def invoice(invoice_id: str) -> dict | None:
     return store.load(CODE, "invoice", invoice_id)
@@ -175,10 +215,16 @@ def decline(invoice_id: str) -> list[Step]:
 
 def _callback(record: dict) -> Step:
     """O!Dengi's notification to the invoice's result_url, signed as O!Dengi signs it."""
-    fields = {"trans_id": record["trans_id"], "status_pay": "1" if record["status"] == PAID
-              else "0", "site_id": settings.ODENGI["sid"], "order_id": record["order_id"],
-              "amount": str(record["amount"]), "currency": record["currency"],
-              "mktime": str(int(time.time() * 1000)), "test": "1"}
+    fields = {
+        "trans_id": record["trans_id"],
+        "status_pay": "1" if record["status"] == PAID else "0",
+        "site_id": settings.ODENGI["sid"],
+        "order_id": record["order_id"],
+        "amount": str(record["amount"]),
+        "currency": record["currency"],
+        "mktime": str(int(time.time() * 1000)),
+        "test": "1",
+    }
     fields["hash"] = signing.callback_hash(settings.ODENGI["password"], fields)
     target = record["result_url"] or reverse("odengi-callback")
     return post("O!Dengi's callback", target, json=fields)

@@ -38,8 +38,11 @@ def checkout(encoded: str) -> dict | None:
         return None
     if not params.get("ac.order_id") or params.get("m") != settings.PAYME["merchant_id"]:
         return None
-    return {"order_id": params["ac.order_id"], "amount": amount,
-            "transaction": store.load(CODE, "order", params["ac.order_id"])}
+    return {
+        "order_id": params["ac.order_id"],
+        "amount": amount,
+        "transaction": store.load(CODE, "order", params["ac.order_id"]),
+    }
 
 
 def pay(order: dict) -> list[Step]:
@@ -57,8 +60,9 @@ def decline(order: dict) -> list[Step]:
     steps: list[Step] = []
     txn = order["transaction"] or _create(order, steps)
     if txn is not None:
-        steps.append(_rpc("CancelTransaction", {"id": txn["id"],
-                                                "reason": CANCEL_REASON_DEBIT_FAILED}))
+        steps.append(
+            _rpc("CancelTransaction", {"id": txn["id"], "reason": CANCEL_REASON_DEBIT_FAILED})
+        )
     return steps
 
 
@@ -69,8 +73,10 @@ def _create(order: dict, steps: list[Step]) -> dict | None:
     if not (check.data or {}).get("result", {}).get("allow"):
         return None
     txn = {"id": secrets.token_hex(12), "time": int(time.time() * 1000)}
-    create = _rpc("CreateTransaction", {"id": txn["id"], "time": txn["time"],
-                                        "amount": order["amount"], "account": account})
+    create = _rpc(
+        "CreateTransaction",
+        {"id": txn["id"], "time": txn["time"], "amount": order["amount"], "account": account},
+    )
     steps.append(create)
     if "result" not in (create.data or {}):
         return None
@@ -80,7 +86,9 @@ def _create(order: dict, steps: list[Step]) -> dict | None:
 
 def _rpc(method: str, params: dict) -> Step:
     credentials = base64.b64encode(f"Paycom:{settings.PAYME['key']}".encode()).decode()
-    return post(f"Payme {method}", reverse("payme-merchant-api"),
-                json={"jsonrpc": "2.0", "id": secrets.randbelow(10**6), "method": method,
-                      "params": params},
-                headers={"Authorization": f"Basic {credentials}"})
+    return post(
+        f"Payme {method}",
+        reverse("payme-merchant-api"),
+        json={"jsonrpc": "2.0", "id": secrets.randbelow(10**6), "method": method, "params": params},
+        headers={"Authorization": f"Basic {credentials}"},
+    )

@@ -24,8 +24,16 @@ from . import click, odengi, payme
 ACTIONS = ("pay", "decline")
 
 
-def _page(request, *, provider: str, order_id: str, amount: str, currency: str,
-          state: Callable[[], str], act: Callable[[str], list]) -> HttpResponse:
+def _page(
+    request,
+    *,
+    provider: str,
+    order_id: str,
+    amount: str,
+    currency: str,
+    state: Callable[[], str],
+    act: Callable[[str], list],
+) -> HttpResponse:
     """The checkout: GET shows it, POST presses Pay or Decline and shows each call the
     "provider" made to us with our answer, and the state after it."""
     steps = []
@@ -34,10 +42,20 @@ def _page(request, *, provider: str, order_id: str, amount: str, currency: str,
         if action not in ACTIONS:
             return HttpResponseBadRequest("action must be pay or decline")
         steps = act(action)
-    return render(request, "sandbox/checkout.html", {
-        "provider": provider, "order_id": order_id, "amount": amount, "currency": currency,
-        "state": state(), "steps": [{"label": s.label, "status": s.status,
-                                   "body": _pretty(s.body)} for s in steps]})
+    return render(
+        request,
+        "sandbox/checkout.html",
+        {
+            "provider": provider,
+            "order_id": order_id,
+            "amount": amount,
+            "currency": currency,
+            "state": state(),
+            "steps": [
+                {"label": s.label, "status": s.status, "body": _pretty(s.body)} for s in steps
+            ],
+        },
+    )
 
 
 def _pretty(body: str) -> str:
@@ -57,9 +75,15 @@ def odengi_pay(request, invoice_id: str):
     def act(action):
         return odengi.pay(invoice_id) if action == "pay" else odengi.decline(invoice_id)
 
-    return _page(request, provider="O!Dengi", order_id=record["order_id"],
-                 amount=str(from_minor(record["amount"])), currency=record["currency"],
-                 state=lambda: odengi.invoice(invoice_id)["status"], act=act)
+    return _page(
+        request,
+        provider="O!Dengi",
+        order_id=record["order_id"],
+        amount=str(from_minor(record["amount"])),
+        currency=record["currency"],
+        state=lambda: odengi.invoice(invoice_id)["status"],
+        act=act,
+    )
 
 
 @csrf_exempt
@@ -81,9 +105,15 @@ def payme_checkout(request, encoded: str):
     def state():
         return "transaction created" if payme.checkout(encoded)["transaction"] else "new"
 
-    return _page(request, provider="Payme", order_id=order["order_id"],
-                 amount=str(from_minor(order["amount"], "UZS")), currency="UZS", state=state,
-                 act=act)
+    return _page(
+        request,
+        provider="Payme",
+        order_id=order["order_id"],
+        amount=str(from_minor(order["amount"], "UZS")),
+        currency="UZS",
+        state=state,
+        act=act,
+    )
 
 
 @csrf_exempt
@@ -98,17 +128,27 @@ def click_pay(request):
 
     def state():
         payment = click.page(request.GET)["payment"] or {}
-        return {None: "new", click.PREPARED: "prepared", click.PAID: "paid",
-                click.CANCELLED: "cancelled"}[payment.get("status")]
+        return {
+            None: "new",
+            click.PREPARED: "prepared",
+            click.PAID: "paid",
+            click.CANCELLED: "cancelled",
+        }[payment.get("status")]
 
-    return _page(request, provider="Click", order_id=order["order_id"], amount=order["amount"],
-                 currency="UZS", state=state, act=act)
+    return _page(
+        request,
+        provider="Click",
+        order_id=order["order_id"],
+        amount=order["amount"],
+        currency="UZS",
+        state=state,
+        act=act,
+    )
 
 
 def _click_api(request, answer):
     if not click.authorized(request.headers.get("Auth", "")):
-        return JsonResponse({"error_code": -16, "error_note": "authentication failed"},
-                            status=401)
+        return JsonResponse({"error_code": -16, "error_note": "authentication failed"}, status=401)
     return JsonResponse(answer())
 
 

@@ -25,12 +25,25 @@ def make_client(db):
 
 @pytest.fixture
 def staff_user(db):
-    return get_user_model().objects.create_user("finance", "fin@example.kg", "pw-0123456789",
-                                                is_staff=True)
+    return get_user_model().objects.create_user(
+        "finance", "fin@example.kg", "pw-0123456789", is_staff=True
+    )
 
 
 def assert_ledger_consistent() -> None:
-    assert list(ledger_invariant_violations().values_list(
-        "pk", "balance", "posted_balance", "held", "posted_held", "debt", "posted_debt",
-        "open_holds")) == []
+    assert (
+        list(
+            ledger_invariant_violations().values_list(
+                "pk",
+                "balance",
+                "posted_balance",
+                "held",
+                "posted_held",
+                "debt",
+                "posted_debt",
+                "open_holds",
+            )
+        )
+        == []
+    )
     assert list(unbalanced_transactions().values_list("pk", "total")) == []

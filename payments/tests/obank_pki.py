@@ -39,37 +39,65 @@ def _name(common_name: str) -> x509.Name:
 def _ca(common_name: str):
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.now(UTC)
-    cert = (x509.CertificateBuilder().subject_name(_name(common_name))
-            .issuer_name(_name(common_name)).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=30))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True,
-                                         crl_sign=True, content_commitment=False,
-                                         key_encipherment=False, data_encipherment=False,
-                                         key_agreement=False, encipher_only=False,
-                                         decipher_only=False), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(_name(common_name))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+    )
     return key, cert
 
 
 def _leaf(ca_key, ca_cert, common_name: str, *, server: bool, expired: bool = False):
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.now(UTC)
-    start, end = ((now - timedelta(days=10), now - timedelta(days=1)) if expired
-                  else (now - timedelta(days=1), now + timedelta(days=30)))
-    builder = (x509.CertificateBuilder().subject_name(_name(common_name))
-               .issuer_name(ca_cert.subject).public_key(key.public_key())
-               .serial_number(x509.random_serial_number())
-               .not_valid_before(start).not_valid_after(end)
-               .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-               .add_extension(x509.ExtendedKeyUsage(
-                   [ExtendedKeyUsageOID.SERVER_AUTH if server
-                    else ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False))
+    start, end = (
+        (now - timedelta(days=10), now - timedelta(days=1))
+        if expired
+        else (now - timedelta(days=1), now + timedelta(days=30))
+    )
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
+    )
     if server:
-        builder = builder.add_extension(x509.SubjectAlternativeName(
-            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False)
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
     return key, builder.sign(ca_key, hashes.SHA256())
 
 
@@ -79,17 +107,25 @@ def _pem(path: Path, *items) -> Path:
         if isinstance(item, x509.Certificate):
             data += item.public_bytes(serialization.Encoding.PEM)
         else:
-            data += item.private_bytes(serialization.Encoding.PEM,
-                                       serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption())
+            data += item.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
     path.write_bytes(data)
     return path
 
 
 def _p12(path: Path, key, cert, ca_cert) -> Path:
-    path.write_bytes(pkcs12.serialize_key_and_certificates(
-        b"evpower", key, cert, [ca_cert],
-        serialization.BestAvailableEncryption(P12_PASSWORD.encode())))
+    path.write_bytes(
+        pkcs12.serialize_key_and_certificates(
+            b"evpower",
+            key,
+            cert,
+            [ca_cert],
+            serialization.BestAvailableEncryption(P12_PASSWORD.encode()),
+        )
+    )
     return path
 
 
@@ -100,8 +136,9 @@ def make_pki(directory: Path) -> Pki:
     old_key, old_cert = _leaf(ca_key, ca_cert, "evpower-merchant", server=False, expired=True)
     rogue_key, rogue_cert = _ca("Rogue CA")
     rogue_server_key, rogue_server_cert = _leaf(rogue_key, rogue_cert, "127.0.0.1", server=True)
-    rogue_client_key, rogue_client_cert = _leaf(rogue_key, rogue_cert, "evpower-merchant",
-                                                server=False)
+    rogue_client_key, rogue_client_cert = _leaf(
+        rogue_key, rogue_cert, "evpower-merchant", server=False
+    )
     (directory / "not.p12").write_bytes(b"-----BEGIN NOTHING-----\n")
     return Pki(
         ca=_pem(directory / "ca.pem", ca_cert),
@@ -111,8 +148,9 @@ def make_pki(directory: Path) -> Pki:
         rogue_ca=_pem(directory / "rogue-ca.pem", rogue_cert),
         rogue_server_cert=_pem(directory / "rogue-server.pem", rogue_server_cert),
         rogue_server_key=_pem(directory / "rogue-server.key", rogue_server_key),
-        rogue_client_p12=_p12(directory / "rogue-client.p12", rogue_client_key,
-                              rogue_client_cert, rogue_cert),
+        rogue_client_p12=_p12(
+            directory / "rogue-client.p12", rogue_client_key, rogue_client_cert, rogue_cert
+        ),
         expired_client_p12=_p12(directory / "expired-client.p12", old_key, old_cert, ca_cert),
         not_p12=directory / "not.p12",
     )

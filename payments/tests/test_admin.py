@@ -32,8 +32,7 @@ def wallet(make_client):
 
 
 def adjust(client, wallet, **fields):
-    return client.post(URL, {"action": "adjust_wallet", "_selected_action": [wallet.pk],
-                             **fields})
+    return client.post(URL, {"action": "adjust_wallet", "_selected_action": [wallet.pk], **fields})
 
 
 def test_adjust_action_asks_for_amount_and_reason_then_posts_once(client, superuser, wallet):
@@ -42,14 +41,16 @@ def test_adjust_action_asks_for_amount_and_reason_then_posts_once(client, superu
     key = form.context["form"].initial["key"]
     assert key.startswith("admin-adjust:")
 
-    fields = {"adjust": "1", "amount": "-30.50", "reason": "charger fault, session 9",
-              "key": key}
+    fields = {"adjust": "1", "amount": "-30.50", "reason": "charger fault, session 9", "key": key}
     assert adjust(client, wallet, **fields).status_code == 302
     assert adjust(client, wallet, **fields).status_code == 302  # a double submit
 
     txn = LedgerTransaction.objects.get(kind="adjustment")
-    assert (txn.amount, txn.author, txn.reason) == (Decimal("-30.50"), superuser,
-                                                    "charger fault, session 9")
+    assert (txn.amount, txn.author, txn.reason) == (
+        Decimal("-30.50"),
+        superuser,
+        "charger fault, session 9",
+    )
     wallet.refresh_from_db()
     assert wallet.balance == Decimal("69.50")
     assert_ledger_consistent()
@@ -63,8 +64,9 @@ def test_adjust_without_a_reason_is_refused(client, superuser, wallet):
 
 
 def test_adjust_below_zero_is_refused_with_a_message(client, superuser, wallet):
-    response = adjust(client, wallet, adjust="1", amount="-100.01", reason="x",
-                      key="admin-adjust:y")
+    response = adjust(
+        client, wallet, adjust="1", amount="-100.01", reason="x", key="admin-adjust:y"
+    )
     assert response.status_code == 302
     wallet.refresh_from_db()
     assert wallet.balance == 100
@@ -73,8 +75,7 @@ def test_adjust_below_zero_is_refused_with_a_message(client, superuser, wallet):
 
 
 def test_staff_without_the_adjust_permission_cannot_adjust(client, wallet):
-    user = get_user_model().objects.create_user("viewer", password="pw-0123456789",
-                                                is_staff=True)
+    user = get_user_model().objects.create_user("viewer", password="pw-0123456789", is_staff=True)
     user.user_permissions.add(Permission.objects.get(codename="view_wallet"))
     client.force_login(user)
     assert client.get(URL).status_code == 200

@@ -45,8 +45,9 @@ class FakeProvider(PaymentProvider):
     refuse = False
 
     def create(self, payment):
-        return Checkout(provider_transaction_id=f"INV-{payment.order_id}",
-                        qr_url="https://fake.example/qr.png")
+        return Checkout(
+            provider_transaction_id=f"INV-{payment.order_id}", qr_url="https://fake.example/qr.png"
+        )
 
     def status(self, payment):
         if payment.order_id in FakeProvider.paid:
@@ -69,12 +70,15 @@ def fake_provider(monkeypatch, settings):
 @pytest.fixture
 def operator(client, django_user_model):
     """Log in a staff user with exactly the given permission codenames."""
+
     def login(*codenames: str):
-        user = django_user_model.objects.create_user(f"fin{next(_n)}", password="pw-0123456789",
-                                                     is_staff=True)
+        user = django_user_model.objects.create_user(
+            f"fin{next(_n)}", password="pw-0123456789", is_staff=True
+        )
         user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
         client.force_login(user)
         return user
+
     return login
 
 
@@ -96,18 +100,24 @@ def said(response) -> str:
 
 
 def issue(kind=Kind.MISSING_CREDIT, payment: Payment | None = None, **fields):
-    defaults = {"provider": "odengi", "day": timezone.now().date(), "kind": kind,
-                "payment": payment, "our_amount": payment.amount if payment else None,
-                "their_amount": payment.amount if payment else Decimal("5.00"),
-                "provider_transaction_id": payment.provider_transaction_id if payment
-                else f"T-{next(_n)}"}
+    defaults = {
+        "provider": "odengi",
+        "day": timezone.now().date(),
+        "kind": kind,
+        "payment": payment,
+        "our_amount": payment.amount if payment else None,
+        "their_amount": payment.amount if payment else Decimal("5.00"),
+        "provider_transaction_id": payment.provider_transaction_id if payment else f"T-{next(_n)}",
+    }
     return ReconciliationIssue.objects.create(**{**defaults, **fields})
 
 
 # -- payments ----------------------------------------------------------------------------
 
-def test_payment_list_renders_with_a_bounded_number_of_queries(client, operator,
-                                                               django_assert_max_num_queries):
+
+def test_payment_list_renders_with_a_bounded_number_of_queries(
+    client, operator, django_assert_max_num_queries
+):
     payments = [paid(), pending("20.00"), pending("30.00")]
     for _ in range(12):
         paid("15.00")
@@ -118,21 +128,37 @@ def test_payment_list_renders_with_a_bounded_number_of_queries(client, operator,
 
     assert response.status_code == 200
     assert len(response.context["cl"].result_list) == 15
-    for query in (payments[1].order_id, payments[0].provider_transaction_id,
-                  payments[2].client.phone):
+    for query in (
+        payments[1].order_id,
+        payments[0].provider_transaction_id,
+        payments[2].client.phone,
+    ):
         found = client.get(PAYMENTS, {"q": query}).context["cl"].result_list
-        assert [p.pk for p in found] == [next(p.pk for p in payments if query in (
-            p.order_id, p.provider_transaction_id, p.client.phone))]
-    assert [p.pk for p in client.get(PAYMENTS, {"status__exact": "pending"})
-            .context["cl"].result_list] == [payments[2].pk, payments[1].pk]
+        assert [p.pk for p in found] == [
+            next(
+                p.pk
+                for p in payments
+                if query in (p.order_id, p.provider_transaction_id, p.client.phone)
+            )
+        ]
+    assert [
+        p.pk for p in client.get(PAYMENTS, {"status__exact": "pending"}).context["cl"].result_list
+    ] == [payments[2].pk, payments[1].pk]
 
 
-def test_payment_page_shows_its_newest_events_read_only(client, operator,
-                                                         django_assert_max_num_queries):
+def test_payment_page_shows_its_newest_events_read_only(
+    client, operator, django_assert_max_num_queries
+):
     payment = paid()
     for n in range(60):
-        event_record(provider="odengi", direction="in", kind=f"callback-{n}", verified=True,
-                     payload={"n": n, "note": "<script>x</script>"}, payment=payment)
+        event_record(
+            provider="odengi",
+            direction="in",
+            kind=f"callback-{n}",
+            verified=True,
+            payload={"n": n, "note": "<script>x</script>"},
+            payment=payment,
+        )
     issue(Kind.UNKNOWN_AT_PROVIDER, payment)
     operator("view_payment")
 
@@ -150,8 +176,15 @@ def test_payment_page_shows_its_newest_events_read_only(client, operator,
 
 def test_payment_events_are_read_only(client, operator):
     payment = pending()
-    event_record(provider="odengi", direction="in", kind="callback", verified=False,
-                 payload={"sign": "***"}, payment=payment, remote_addr="203.0.113.9")
+    event_record(
+        provider="odengi",
+        direction="in",
+        kind="callback",
+        verified=False,
+        payload={"sign": "***"},
+        payment=payment,
+        remote_addr="203.0.113.9",
+    )
     event = PaymentEvent.objects.get()
     operator("view_paymentevent")
 
@@ -160,8 +193,10 @@ def test_payment_events_are_read_only(client, operator):
     page = client.get(reverse("admin:payments_paymentevent_change", args=[event.pk]))
     assert page.status_code == 200 and b'name="_save"' not in page.content
     assert client.get(reverse("admin:payments_paymentevent_add")).status_code == 403
-    assert client.post(reverse("admin:payments_paymentevent_delete",
-                               args=[event.pk])).status_code == 403
+    assert (
+        client.post(reverse("admin:payments_paymentevent_delete", args=[event.pk])).status_code
+        == 403
+    )
     assert PaymentEvent.objects.count() == 1
 
 
@@ -192,8 +227,14 @@ def test_refund_asks_for_a_reason_then_refunds_through_the_provider(client, oper
     assert blank.status_code == 200 and "reason" in blank.context["form"].errors
     assert FakeProvider.refunded == []
 
-    done = act(client, PAYMENTS, "refund_payment", payment.pk, apply="1",
-               reason="charged twice at the terminal")
+    done = act(
+        client,
+        PAYMENTS,
+        "refund_payment",
+        payment.pk,
+        apply="1",
+        reason="charged twice at the terminal",
+    )
 
     assert done.status_code == 302 and "refunded through O!Dengi" in said(done)
     payment.refresh_from_db()
@@ -241,15 +282,21 @@ def test_payments_need_a_permission_to_be_seen(client, operator):
 
 # -- reconciliation issues -----------------------------------------------------------------
 
-def test_issue_list_is_unresolved_first_and_bounded(client, operator,
-                                                    django_assert_max_num_queries):
-    old = issue(payment=pending(), resolved_at=timezone.now() - timedelta(days=1),
-                resolution="handled")
-    new = [issue(Kind.UNKNOWN_AT_PROVIDER, paid()), issue(), issue(Kind.STUCK_PENDING,
-                                                                   pending())]
+
+def test_issue_list_is_unresolved_first_and_bounded(
+    client, operator, django_assert_max_num_queries
+):
+    old = issue(
+        payment=pending(), resolved_at=timezone.now() - timedelta(days=1), resolution="handled"
+    )
+    new = [issue(Kind.UNKNOWN_AT_PROVIDER, paid()), issue(), issue(Kind.STUCK_PENDING, pending())]
     for _ in range(10):
-        issue(Kind.AMOUNT_MISMATCH, paid(), resolved_at=timezone.now() - timedelta(days=2),
-              resolution="fixed")
+        issue(
+            Kind.AMOUNT_MISMATCH,
+            paid(),
+            resolved_at=timezone.now() - timedelta(days=2),
+            resolution="fixed",
+        )
     operator("view_reconciliationissue")
 
     with django_assert_max_num_queries(11):  # 9 today, whatever the number of rows
@@ -259,12 +306,16 @@ def test_issue_list_is_unresolved_first_and_bounded(client, operator,
     rows = [i.pk for i in response.context["cl"].result_list]
     assert len(rows) == 14 and set(rows[:3]) == {i.pk for i in new}
     assert rows[3] == old.pk  # then the resolved ones, most recently resolved first
-    assert [i.pk for i in client.get(ISSUES, {"resolved": "no"})
-            .context["cl"].result_list] == rows[:3]
-    assert [i.pk for i in client.get(ISSUES, {"kind__exact": "stuck_pending"})
-            .context["cl"].result_list] == [new[2].pk]
-    assert client.get(reverse("admin:payments_reconciliationissue_change",
-                              args=[old.pk])).status_code == 200
+    assert [i.pk for i in client.get(ISSUES, {"resolved": "no"}).context["cl"].result_list] == rows[
+        :3
+    ]
+    assert [
+        i.pk for i in client.get(ISSUES, {"kind__exact": "stuck_pending"}).context["cl"].result_list
+    ] == [new[2].pk]
+    assert (
+        client.get(reverse("admin:payments_reconciliationissue_change", args=[old.pk])).status_code
+        == 200
+    )
 
 
 def test_credit_the_payment_credits_a_missing_credit_once_and_resolves_it(client, operator):
@@ -321,12 +372,20 @@ def test_mark_resolved_needs_a_note(client, operator):
     assert blank.status_code == 200 and "note" in blank.context["form"].errors
     assert not ReconciliationIssue.objects.filter(resolved_at__isnull=False).exists()
 
-    done = act(client, ISSUES, "mark_resolved", first.pk, second.pk, apply="1",
-               note="refunded at the provider on 12 May")
+    done = act(
+        client,
+        ISSUES,
+        "mark_resolved",
+        first.pk,
+        second.pk,
+        apply="1",
+        note="refunded at the provider on 12 May",
+    )
 
     assert done.status_code == 302 and "2 issue(s) marked resolved" in said(done)
     assert set(ReconciliationIssue.objects.values_list("resolved_by", "resolution")) == {
-        (user.pk, "refunded at the provider on 12 May")}
+        (user.pk, "refunded at the provider on 12 May")
+    }
 
 
 def test_resolving_needs_its_permission_but_export_does_not(client, operator):
@@ -344,5 +403,4 @@ def test_resolving_needs_its_permission_but_export_does_not(client, operator):
     assert 'attachment; filename="reconciliation-' in exported["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(exported.content.decode())))
     assert rows[0][:3] == ["provider", "day", "kind"]
-    assert rows[1][2:5] == ["missing_credit", payment.order_id,
-                            payment.provider_transaction_id]
+    assert rows[1][2:5] == ["missing_credit", payment.order_id, payment.provider_transaction_id]

@@ -29,8 +29,13 @@ def test_a_new_client_has_an_empty_wallet():
     api, _ = logged_in()
     response = api.get("/api/v1/wallet")
     assert response.status_code == 200
-    assert response.json() == {"balance": "0.00", "held": "0.00", "available": "0.00",
-                               "debt": "0.00", "currency": "KGS"}
+    assert response.json() == {
+        "balance": "0.00",
+        "held": "0.00",
+        "available": "0.00",
+        "debt": "0.00",
+        "currency": "KGS",
+    }
     assert api.get("/api/v1/wallet/transactions").json()["results"] == []
 
 
@@ -40,8 +45,12 @@ def test_wallet_shows_balance_held_and_available():
     wallet_hold(client=client, amount=Decimal("80.5"), ref=("session", 3), key="s3")
 
     assert api.get("/api/v1/wallet").json() == {
-        "balance": "250.00", "held": "80.50", "available": "169.50", "debt": "0.00",
-        "currency": "KGS"}
+        "balance": "250.00",
+        "held": "80.50",
+        "available": "169.50",
+        "debt": "0.00",
+        "currency": "KGS",
+    }
 
 
 def test_transactions_are_the_clients_own_newest_first_with_refs():
@@ -56,17 +65,35 @@ def test_transactions_are_the_clients_own_newest_first_with_refs():
     body = api.get("/api/v1/wallet/transactions").json()
 
     assert body["count"] == 4
-    rows = [(r["kind"], r["amount"], r["balance_change"], r["available_change"],
-             r["balance_after"], r["ref"]) for r in body["results"]]
+    rows = [
+        (
+            r["kind"],
+            r["amount"],
+            r["balance_change"],
+            r["available_change"],
+            r["balance_after"],
+            r["ref"],
+        )
+        for r in body["results"]
+    ]
     assert rows == [
         ("release", "14.75", "0.00", "14.75", "54.75", {"type": "session", "id": "3"}),
         ("capture", "45.25", "-45.25", "0.00", "54.75", {"type": "session", "id": "3"}),
         ("hold", "60.00", "0.00", "-60.00", "100.00", {"type": "session", "id": "3"}),
         ("topup", "100.00", "100.00", "100.00", "100.00", {"type": "payment", "id": "17"}),
     ]
-    assert set(body["results"][0]) == {"id", "kind", "amount", "currency", "balance_change",
-                                       "available_change", "balance_after", "held_after", "ref",
-                                       "created_at"}
+    assert set(body["results"][0]) == {
+        "id",
+        "kind",
+        "amount",
+        "currency",
+        "balance_change",
+        "available_change",
+        "balance_after",
+        "held_after",
+        "ref",
+        "created_at",
+    }
 
 
 def test_transactions_are_paginated():
@@ -90,15 +117,22 @@ def test_wallet_needs_a_login():
 
 def test_wallet_is_read_only_through_the_api():
     api, _ = logged_in()
-    assert_error(api.post("/api/v1/wallet", {"balance": "1000"}, format="json"), 405,
-                 "METHOD_NOT_ALLOWED")
+    assert_error(
+        api.post("/api/v1/wallet", {"balance": "1000"}, format="json"), 405, "METHOD_NOT_ALLOWED"
+    )
 
 
 def test_payment_error_codes_have_messages_in_every_language():
     from payments.api.messages import MESSAGES
 
-    for code in ("INSUFFICIENT_BALANCE", "IDEMPOTENCY_CONFLICT", "HOLD_CLOSED",
-                 "REFUND_EXCEEDS_CHARGE", "INVALID_AMOUNT", "ADJUSTMENT_NOT_ALLOWED",
-                 "IDEMPOTENCY_IN_PROGRESS"):
+    for code in (
+        "INSUFFICIENT_BALANCE",
+        "IDEMPOTENCY_CONFLICT",
+        "HOLD_CLOSED",
+        "REFUND_EXCEEDS_CHARGE",
+        "INVALID_AMOUNT",
+        "ADJUSTMENT_NOT_ALLOWED",
+        "IDEMPOTENCY_IN_PROGRESS",
+    ):
         assert set(MESSAGES[code]) == {"ru", "ky", "en"}
     assert message_for("INSUFFICIENT_BALANCE", None).startswith("Not enough money")

@@ -42,6 +42,7 @@ SIGN_TIME = "2025-03-14 10:20:30"
 
 # -- a fake Click Merchant API -------------------------------------------------------------
 
+
 class FakeClick(ThreadingHTTPServer):
     """Answers `routes[(method, path)] = (status, json body)`; 404 otherwise. Keeps what
     it was sent in `seen` (method, path, headers)."""
@@ -91,13 +92,18 @@ def fake_click(settings):
 
 # -- set-up and Click's side of the protocol -----------------------------------------------
 
+
 @pytest.fixture(autouse=True)
 def click_settings(settings):
     settings.PAYMENT_PROVIDERS = ["click"]
-    settings.CLICK = {"service_id": SERVICE_ID, "merchant_id": "4242",
-                      "merchant_user_id": "777", "secret_key": SECRET,
-                      "pay_url": "https://my.click.uz/services/pay",
-                      "api_url": "http://127.0.0.1:9/v2/merchant"}
+    settings.CLICK = {
+        "service_id": SERVICE_ID,
+        "merchant_id": "4242",
+        "merchant_user_id": "777",
+        "secret_key": SECRET,
+        "pay_url": "https://my.click.uz/services/pay",
+        "api_url": "http://127.0.0.1:9/v2/merchant",
+    }
     settings.PAYMENT_HTTP_BACKOFF_SECONDS = 0.01
     http._breakers.clear()  # no circuit left open by another test
 
@@ -112,32 +118,57 @@ def md5(text: str) -> str:
     return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
 
 
-def click_request(payment_or_order, *, action: int, click_trans_id: str = "2001",
-                  amount: str = "1000.00", prepare_id: str | None = None, error: str = "0",
-                  error_note: str = "Success", secret: str = SECRET, sign: str | None = None,
-                  action_sent: str | None = None, **overrides) -> dict[str, str]:
+def click_request(
+    payment_or_order,
+    *,
+    action: int,
+    click_trans_id: str = "2001",
+    amount: str = "1000.00",
+    prepare_id: str | None = None,
+    error: str = "0",
+    error_note: str = "Success",
+    secret: str = SECRET,
+    sign: str | None = None,
+    action_sent: str | None = None,
+    **overrides,
+) -> dict[str, str]:
     """The fields Click posts, signed as Click signs them (over these exact strings)."""
     order_id = getattr(payment_or_order, "order_id", payment_or_order)
-    fields = {"click_trans_id": click_trans_id, "service_id": SERVICE_ID,
-              "click_paydoc_id": "9" + click_trans_id, "merchant_trans_id": order_id,
-              "amount": amount, "action": action_sent or str(action), "error": error,
-              "error_note": error_note, "sign_time": SIGN_TIME}
+    fields = {
+        "click_trans_id": click_trans_id,
+        "service_id": SERVICE_ID,
+        "click_paydoc_id": "9" + click_trans_id,
+        "merchant_trans_id": order_id,
+        "amount": amount,
+        "action": action_sent or str(action),
+        "error": error,
+        "error_note": error_note,
+        "sign_time": SIGN_TIME,
+    }
     if action == 1:
-        fields["merchant_prepare_id"] = (str(payment_or_order.pk) if prepare_id is None
-                                         else prepare_id)
+        fields["merchant_prepare_id"] = (
+            str(payment_or_order.pk) if prepare_id is None else prepare_id
+        )
     fields.update(overrides)
-    signed = (fields["click_trans_id"] + fields["service_id"] + secret
-              + fields["merchant_trans_id"]
-              + (fields["merchant_prepare_id"] if action == 1 else "")
-              + fields["amount"] + fields["action"] + fields["sign_time"])
+    signed = (
+        fields["click_trans_id"]
+        + fields["service_id"]
+        + secret
+        + fields["merchant_trans_id"]
+        + (fields["merchant_prepare_id"] if action == 1 else "")
+        + fields["amount"]
+        + fields["action"]
+        + fields["sign_time"]
+    )
     fields["sign_string"] = md5(signed) if sign is None else sign
     return fields
 
 
 def post(url: str, fields: dict[str, str] | str, http: HttpClient | None = None) -> dict:
     body = fields if isinstance(fields, str) else urlencode(fields)
-    response = (http or HttpClient()).post(url, data=body,
-                                           content_type="application/x-www-form-urlencoded")
+    response = (http or HttpClient()).post(
+        url, data=body, content_type="application/x-www-form-urlencoded"
+    )
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
     return response.json()
@@ -166,6 +197,7 @@ def auth_failures() -> int:
 
 # -- Click's published test scenarios ------------------------------------------------------
 
+
 @pytest.mark.django_db
 def test_click_scenarios_prepare_and_confirm():
     payment = new_payment()
@@ -181,8 +213,13 @@ def test_click_scenarios_prepare_and_confirm():
 
     # a valid Prepare: 0, with our payment id as merchant_prepare_id
     answer = prepare(payment)
-    assert answer == {"click_trans_id": 2001, "merchant_trans_id": payment.order_id,
-                      "merchant_prepare_id": payment.pk, "error": 0, "error_note": "Success"}
+    assert answer == {
+        "click_trans_id": 2001,
+        "merchant_trans_id": payment.order_id,
+        "merchant_prepare_id": payment.pk,
+        "error": 0,
+        "error_note": "Success",
+    }
     assert refreshed(payment).provider_transaction_id == "2001"
     assert payment.status == Payment.Status.PENDING
 
@@ -197,9 +234,13 @@ def test_click_scenarios_prepare_and_confirm():
     # confirm: 0, credited once through payment_mark_paid
     answer = complete(payment)
     payment = refreshed(payment)
-    assert answer == {"click_trans_id": 2001, "merchant_trans_id": payment.order_id,
-                      "merchant_confirm_id": payment.credit_id, "error": 0,
-                      "error_note": "Success"}
+    assert answer == {
+        "click_trans_id": 2001,
+        "merchant_trans_id": payment.order_id,
+        "merchant_confirm_id": payment.credit_id,
+        "error": 0,
+        "error_note": "Success",
+    }
     assert payment.status == Payment.Status.PAID
     assert payment.provider_transaction_id == "2001"
     assert balance(payment) == Decimal("1000.00")
@@ -232,8 +273,9 @@ def test_click_scenarios_prepare_and_cancel():
     assert (answer["error"], answer["error_note"]) == (-6, "Transaction does not exist")
 
     # Click cancels (its own error < 0): the payment is cancelled, -9
-    answer = complete(payment, click_trans_id="3001", error="-5017",
-                      error_note="Insufficient funds")
+    answer = complete(
+        payment, click_trans_id="3001", error="-5017", error_note="Insufficient funds"
+    )
     assert answer["error"] == -9
     payment = refreshed(payment)
     assert payment.status == Payment.Status.CANCELLED
@@ -256,13 +298,30 @@ def test_click_scenarios_prepare_and_cancel():
 
 # -- malformed requests -------------------------------------------------------------------
 
+
 @pytest.mark.django_db
-@pytest.mark.parametrize("action, missing", [
-    *[(0, name) for name in ("click_trans_id", "service_id", "click_paydoc_id",
-                             "merchant_trans_id", "amount", "action", "error", "sign_time",
-                             "sign_string")],
-    (1, "merchant_prepare_id"), (1, "sign_string"), (1, "amount"),
-])
+@pytest.mark.parametrize(
+    "action, missing",
+    [
+        *[
+            (0, name)
+            for name in (
+                "click_trans_id",
+                "service_id",
+                "click_paydoc_id",
+                "merchant_trans_id",
+                "amount",
+                "action",
+                "error",
+                "sign_time",
+                "sign_string",
+            )
+        ],
+        (1, "merchant_prepare_id"),
+        (1, "sign_string"),
+        (1, "amount"),
+    ],
+)
 def test_a_missing_field_is_minus_8_and_changes_nothing(action, missing):
     payment = new_payment()
     if action == 1:
@@ -279,8 +338,9 @@ def test_a_missing_field_is_minus_8_and_changes_nothing(action, missing):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("body", ["", "not a form", "amount=1&amount=2", "\x00\x01",
-                                  "click_trans_id=%00&amount=1"])
+@pytest.mark.parametrize(
+    "body", ["", "not a form", "amount=1&amount=2", "\x00\x01", "click_trans_id=%00&amount=1"]
+)
 def test_a_body_that_is_not_click_form_data_is_minus_8(body):
     assert post(PREPARE_URL, body)["error"] == -8
 
@@ -308,13 +368,18 @@ def test_signed_but_malformed_values_are_minus_8():
     assert prepare(payment, click_trans_id="12ab")["error"] == -8
     assert prepare(payment, click_trans_id="²")["error"] == -8
     assert prepare(payment, error="--1")["error"] == -8
-    assert post(PREPARE_URL, click_request(payment, action=0, click_trans_id="²",
-                                           secret="bad"))["error"] == -1
+    assert (
+        post(PREPARE_URL, click_request(payment, action=0, click_trans_id="²", secret="bad"))[
+            "error"
+        ]
+        == -1
+    )
     assert prepare(payment, service_id="999")["error"] == -8  # not our service
     assert refreshed(payment).provider_transaction_id == ""
 
 
 # -- amounts ------------------------------------------------------------------------------
+
 
 @pytest.mark.django_db
 def test_the_amount_is_signed_and_compared_as_sent():
@@ -334,6 +399,7 @@ def test_prepare_with_another_amount_is_minus_2(amount):
 
 
 # -- forgeries ----------------------------------------------------------------------------
+
 
 @pytest.mark.django_db
 def test_forged_completes_credit_nothing():
@@ -408,6 +474,7 @@ def test_a_complete_for_another_click_transaction_is_minus_6():
 
 # -- order and repetition -----------------------------------------------------------------
 
+
 @pytest.mark.django_db
 def test_a_repeated_prepare_answers_the_same():
     payment = new_payment()
@@ -463,6 +530,7 @@ def test_a_confirm_after_we_expired_a_prepared_top_up_is_credited_late():
 
 # -- ten deliveries of the same Complete ----------------------------------------------------
 
+
 def _deliver(url: str, fields: dict[str, str], answers: list, barrier=None) -> None:
     try:
         if barrier is not None:
@@ -477,14 +545,18 @@ def test_the_same_prepare_and_complete_ten_times_credit_once():
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (scripts/test.sh)")
     payment = new_payment()
-    for url, fields in ((PREPARE_URL, click_request(payment, action=0)),
-                        (COMPLETE_URL, click_request(payment, action=1))):
+    for url, fields in (
+        (PREPARE_URL, click_request(payment, action=0)),
+        (COMPLETE_URL, click_request(payment, action=1)),
+    ):
         answers: list[dict] = []
         for _ in range(5):  # one after the other
             answers.append(post(url, fields))
         barrier = threading.Barrier(5)
-        threads = [threading.Thread(target=_deliver, args=(url, fields, answers, barrier))
-                   for _ in range(5)]
+        threads = [
+            threading.Thread(target=_deliver, args=(url, fields, answers, barrier))
+            for _ in range(5)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -508,6 +580,7 @@ def test_the_same_prepare_and_complete_ten_times_credit_once():
 
 # -- outbound: the payment page and the Merchant API ---------------------------------------
 
+
 @pytest.mark.django_db
 def test_create_gives_the_click_payment_page(settings):
     settings.CLICK = {**settings.CLICK, "return_url": "https://app.evpower.kg/topup/done"}
@@ -515,9 +588,12 @@ def test_create_gives_the_click_payment_page(settings):
     url = urlsplit(payment.checkout["payment_url"])
     assert f"{url.scheme}://{url.netloc}{url.path}" == "https://my.click.uz/services/pay"
     assert dict(parse_qsl(url.query)) == {
-        "service_id": SERVICE_ID, "merchant_id": "4242", "amount": "25000.50",
+        "service_id": SERVICE_ID,
+        "merchant_id": "4242",
+        "amount": "25000.50",
         "transaction_param": payment.order_id,
-        "return_url": "https://app.evpower.kg/topup/done"}
+        "return_url": "https://app.evpower.kg/topup/done",
+    }
     assert payment.status == Payment.Status.PENDING and payment.currency == "UZS"
 
 
@@ -539,9 +615,16 @@ def _status_path(payment: Payment, day: str) -> str:
 def test_status_asks_click_by_merchant_trans_id_with_the_auth_header(fake_click):
     payment = new_payment()
     day = payment.created_at.astimezone(timezone.get_fixed_timezone(300)).date().isoformat()
-    fake_click.routes[("GET", _status_path(payment, day))] = (200, {
-        "error_code": 0, "error_note": "Успешно", "payment_id": 88001,
-        "merchant_trans_id": payment.order_id, "payment_status": 2})
+    fake_click.routes[("GET", _status_path(payment, day))] = (
+        200,
+        {
+            "error_code": 0,
+            "error_note": "Успешно",
+            "payment_id": 88001,
+            "merchant_trans_id": payment.order_id,
+            "payment_status": 2,
+        },
+    )
 
     remote = provider_for("click").status(payment)
     assert remote.state == PAID and "88001" in remote.detail
@@ -550,31 +633,45 @@ def test_status_asks_click_by_merchant_trans_id_with_the_auth_header(fake_click)
     assert (method, path) == ("GET", _status_path(payment, day))
     user, digest, timestamp = headers["Auth"].split(":")
     assert user == "777" and len(timestamp) == 10
-    assert digest == hashlib.sha1((timestamp + SECRET).encode(),
-                                  usedforsecurity=False).hexdigest()
+    assert digest == hashlib.sha1((timestamp + SECRET).encode(), usedforsecurity=False).hexdigest()
     assert headers["Accept"] == "application/json"
     assert SECRET not in json.dumps(list(PaymentEvent.objects.values("payload", "answer")))
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("payment_status, state", [(2, PAID), (-1, FAILED), (-99, FAILED),
-                                                   (0, PENDING), (1, PENDING)])
+@pytest.mark.parametrize(
+    "payment_status, state", [(2, PAID), (-1, FAILED), (-99, FAILED), (0, PENDING), (1, PENDING)]
+)
 def test_status_follows_the_payment_id_when_payment_status_is_not_given(
-        fake_click, payment_status, state):
+    fake_click, payment_status, state
+):
     payment = new_payment()
     assert prepare(payment)["error"] == 0  # the day comes from Click's sign_time now
-    fake_click.routes[("GET", _status_path(payment, SIGN_TIME[:10]))] = (200, {
-        "error_code": 0, "error_note": "ok", "payment_id": 88002,
-        "merchant_trans_id": payment.order_id})
-    fake_click.routes[("GET", f"/v2/merchant/payment/status/{SERVICE_ID}/88002")] = (200, {
-        "error_code": 0, "error_note": "ok", "payment_id": 88002,
-        "payment_status": payment_status})
+    fake_click.routes[("GET", _status_path(payment, SIGN_TIME[:10]))] = (
+        200,
+        {
+            "error_code": 0,
+            "error_note": "ok",
+            "payment_id": 88002,
+            "merchant_trans_id": payment.order_id,
+        },
+    )
+    fake_click.routes[("GET", f"/v2/merchant/payment/status/{SERVICE_ID}/88002")] = (
+        200,
+        {
+            "error_code": 0,
+            "error_note": "ok",
+            "payment_id": 88002,
+            "payment_status": payment_status,
+        },
+    )
     assert provider_for("click").status(refreshed(payment)).state == state
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("answer", [(404, {"error": "Not Found"}),
-                                    (200, {"error_code": -16, "error_note": "Not found"})])
+@pytest.mark.parametrize(
+    "answer", [(404, {"error": "Not Found"}), (200, {"error_code": -16, "error_note": "Not found"})]
+)
 def test_a_payment_click_does_not_know_is_unknown(fake_click, answer):
     payment = new_payment()
     day = payment.created_at.astimezone(timezone.get_fixed_timezone(300)).date().isoformat()
@@ -586,8 +683,10 @@ def test_a_payment_click_does_not_know_is_unknown(fake_click, answer):
 def test_status_polling_credits_a_payment_click_reports_paid(fake_click):
     payment = new_payment()
     assert prepare(payment)["error"] == 0
-    fake_click.routes[("GET", _status_path(payment, SIGN_TIME[:10]))] = (200, {
-        "error_code": 0, "payment_id": 88003, "payment_status": 2})
+    fake_click.routes[("GET", _status_path(payment, SIGN_TIME[:10]))] = (
+        200,
+        {"error_code": 0, "payment_id": 88003, "payment_status": 2},
+    )
     payment = payment_sync(payment_id=payment.pk)
     assert payment.status == Payment.Status.PAID and credits_of(payment) == 1
     # Click's late Complete then finds it paid
@@ -611,11 +710,12 @@ def test_refund_reverses_the_whole_payment_at_click(fake_click):
     payment = new_payment()
     assert prepare(payment)["error"] == 0
     assert complete(payment)["error"] == 0
-    fake_click.routes[("GET", _status_path(payment, SIGN_TIME[:10]))] = (200, {
-        "error_code": 0, "payment_id": 88004, "payment_status": 2})
+    fake_click.routes[("GET", _status_path(payment, SIGN_TIME[:10]))] = (
+        200,
+        {"error_code": 0, "payment_id": 88004, "payment_status": 2},
+    )
     reversal = ("DELETE", f"/v2/merchant/payment/reversal/{SERVICE_ID}/88004")
-    fake_click.routes[reversal] = (200, {"error_code": 0, "error_note": "ok",
-                                         "payment_id": 88004})
+    fake_click.routes[reversal] = (200, {"error_code": 0, "error_note": "ok", "payment_id": 88004})
 
     payment = payment_refund_to_provider(payment_id=payment.pk, reason="driver asked")
     assert payment.status == Payment.Status.REFUNDED
@@ -631,10 +731,14 @@ def test_a_refused_reversal_gives_the_money_back_to_the_wallet(fake_click):
     payment = new_payment()
     assert prepare(payment)["error"] == 0
     assert complete(payment)["error"] == 0
-    fake_click.routes[("GET", _status_path(payment, SIGN_TIME[:10]))] = (200, {
-        "error_code": 0, "payment_id": 88005, "payment_status": 2})
+    fake_click.routes[("GET", _status_path(payment, SIGN_TIME[:10]))] = (
+        200,
+        {"error_code": 0, "payment_id": 88005, "payment_status": 2},
+    )
     fake_click.routes[("DELETE", f"/v2/merchant/payment/reversal/{SERVICE_ID}/88005")] = (
-        200, {"error_code": -5, "error_note": "Reversal is not possible"})
+        200,
+        {"error_code": -5, "error_note": "Reversal is not possible"},
+    )
     with pytest.raises(PaymentProviderError):
         payment_refund_to_provider(payment_id=payment.pk)
     payment = refreshed(payment)
@@ -655,22 +759,31 @@ def test_statement_lists_what_click_reports_paid_or_failed(fake_click):
     paid, failed, open_ = new_payment(), new_payment("20.00"), new_payment("30.00")
     for payment, status in ((paid, 2), (failed, -1), (open_, 0)):
         day = payment.created_at.astimezone(timezone.get_fixed_timezone(300)).date()
-        fake_click.routes[("GET", _status_path(payment, day.isoformat()))] = (200, {
-            "error_code": 0, "payment_id": 7000 + payment.pk, "payment_status": status})
+        fake_click.routes[("GET", _status_path(payment, day.isoformat()))] = (
+            200,
+            {"error_code": 0, "payment_id": 7000 + payment.pk, "payment_status": status},
+        )
     old = new_payment()  # created before the window, not credited in it: not asked
     Payment.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=3))
     late = new_payment("40.00")  # created before the window, credited in it: asked
     assert prepare(late, amount="40.00")["error"] == 0
     assert complete(late, amount="40.00")["error"] == 0
     Payment.objects.filter(pk=late.pk).update(created_at=timezone.now() - timedelta(days=3))
-    fake_click.routes[("GET", _status_path(late, SIGN_TIME[:10]))] = (200, {
-        "error_code": 0, "payment_id": 7999, "payment_status": 2})
+    fake_click.routes[("GET", _status_path(late, SIGN_TIME[:10]))] = (
+        200,
+        {"error_code": 0, "payment_id": 7999, "payment_status": 2},
+    )
 
-    lines = provider_for("click").statement(timezone.now() - timedelta(days=1),
-                                            timezone.now() + timedelta(minutes=1))
-    assert sorted((line.order_id, line.state, line.amount) for line in lines) == sorted([
-        (paid.order_id, PAID, Decimal("1000.00")), (failed.order_id, FAILED, Decimal("20.00")),
-        (late.order_id, PAID, Decimal("40.00"))])
+    lines = provider_for("click").statement(
+        timezone.now() - timedelta(days=1), timezone.now() + timedelta(minutes=1)
+    )
+    assert sorted((line.order_id, line.state, line.amount) for line in lines) == sorted(
+        [
+            (paid.order_id, PAID, Decimal("1000.00")),
+            (failed.order_id, FAILED, Decimal("20.00")),
+            (late.order_id, PAID, Decimal("40.00")),
+        ]
+    )
     assert {line.provider_transaction_id for line in lines} == {"", "2001"}
     asked = {path.split("/")[6] for _, path, _ in fake_click.seen}
     assert old.order_id not in asked
@@ -682,8 +795,10 @@ def test_daily_reconciliation_of_click_finds_a_payment_paid_at_click_but_not_her
 
     payment = new_payment()
     assert prepare(payment)["error"] == 0  # Click's Complete never reached us
-    fake_click.routes[("GET", _status_path(payment, SIGN_TIME[:10]))] = (200, {
-        "error_code": 0, "payment_id": 7001, "payment_status": 2})
+    fake_click.routes[("GET", _status_path(payment, SIGN_TIME[:10]))] = (
+        200,
+        {"error_code": 0, "payment_id": 7001, "payment_status": 2},
+    )
     issues = reconcile("click", timezone.now().date())
     assert [(i.kind, i.payment_id) for i in issues] == [("missing_credit", payment.pk)]
     assert credits_of(refreshed(payment)) == 0  # nothing is credited by reconciliation

@@ -82,26 +82,51 @@ class Round:
 
     # -- tasks (each runs in one worker; a task can be queued twice = concurrent replay) --
     def topup(self, client, n, amount):
-        self.call("topup", wallet_credit_topup, client=client, amount=amount, payment_ref=n,
-                  key=self.key("topup", n))
+        self.call(
+            "topup",
+            wallet_credit_topup,
+            client=client,
+            amount=amount,
+            payment_ref=n,
+            key=self.key("topup", n),
+        )
 
     def adjust(self, client, n, amount):
-        self.call("adjust", wallet_adjust, client=client, amount=amount, reason="race test",
-                  author=self.staff, key=self.key("adjust", n))
+        self.call(
+            "adjust",
+            wallet_adjust,
+            client=client,
+            amount=amount,
+            reason="race test",
+            author=self.staff,
+            key=self.key("adjust", n),
+        )
 
     def refund(self, client, session, n, amount):
-        self.call("refund", wallet_refund, client=client, amount=amount,
-                  ref=("session", f"{self.number}-{session}"), key=self.key("refund", n))
+        self.call(
+            "refund",
+            wallet_refund,
+            client=client,
+            amount=amount,
+            ref=("session", f"{self.number}-{session}"),
+            key=self.key("refund", n),
+        )
 
     def session(self, client, n, hold_amount, cost, replay: bool):
         ref = ("session", f"{self.number}-{n}")
-        hold = self.call("hold", wallet_hold, client=client, amount=hold_amount, ref=ref,
-                         key=self.key("hold", n))
+        hold = self.call(
+            "hold", wallet_hold, client=client, amount=hold_amount, ref=ref, key=self.key("hold", n)
+        )
         if hold is None:
             return
-        steps = [("capture", wallet_capture, {"hold": hold, "amount": cost,
-                                              "key": self.key("capture", n)}),
-                 ("release", wallet_release, {"hold": hold, "key": self.key("release", n)})]
+        steps = [
+            (
+                "capture",
+                wallet_capture,
+                {"hold": hold, "amount": cost, "key": self.key("capture", n)},
+            ),
+            ("release", wallet_release, {"hold": hold, "key": self.key("release", n)}),
+        ]
         for name, fn, kwargs in steps:
             self.call(name, fn, **kwargs)
             if replay:  # the same call again, right away: must change nothing
@@ -142,11 +167,15 @@ def check(r: Round) -> None:
     # each key posted once; every successful call is in the ledger
     txns = {}
     for name, result in r.results:
-        txn = result.transaction if name == "capture" else (
-            result.transactions.get(kind="hold") if name == "hold" else result)
+        txn = (
+            result.transaction
+            if name == "capture"
+            else (result.transactions.get(kind="hold") if name == "hold" else result)
+        )
         txns[txn.pk] = (name, result, txn)
     posted = LedgerTransaction.objects.filter(key__startswith=f"r:{r.number}:").exclude(
-        kind="debt_settlement")
+        kind="debt_settlement"
+    )
     assert sorted(posted.values_list("pk", flat=True)) == sorted(txns)
 
     # what the successful calls add up to, per wallet (settlements are their side effect)
@@ -159,8 +188,9 @@ def check(r: Round) -> None:
             expected[txn.wallet_id] += txn.amount - forgiven
         elif name == "capture":
             expected[txn.wallet_id] -= result.from_hold + result.from_balance
-    settled = LedgerTransaction.objects.filter(key__startswith=f"r:{r.number}:",
-                                               kind="debt_settlement")
+    settled = LedgerTransaction.objects.filter(
+        key__startswith=f"r:{r.number}:", kind="debt_settlement"
+    )
     for txn in settled:
         expected[txn.wallet_id] -= txn.amount
 
@@ -206,8 +236,9 @@ def test_simultaneous_holds_never_overdraw(postgres):
             barrier.wait()
             for j in (2 * i, 2 * i + 1):
                 try:
-                    h = wallet_hold(client=client, amount=Decimal(10), ref=("session", j),
-                                    key=f"h{j}")
+                    h = wallet_hold(
+                        client=client, amount=Decimal(10), ref=("session", j), key=f"h{j}"
+                    )
                 except InsufficientBalance:
                     h = None
                 with lock:

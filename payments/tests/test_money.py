@@ -36,9 +36,16 @@ def test_minor_units_round_trip():
         from_minor(12.5)
 
 
-@pytest.mark.parametrize(("value", "text"), [
-    (Decimal("38.6"), "38.60"), (Decimal("5"), "5.00"), ("1000", "1000.00"),
-    (Decimal("0.005"), "0.01"), (None, "-")])
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (Decimal("38.6"), "38.60"),
+        (Decimal("5"), "5.00"),
+        ("1000", "1000.00"),
+        (Decimal("0.005"), "0.01"),
+        (None, "-"),
+    ],
+)
 def test_money_text_always_shows_two_decimals(value, text):
     """What support commands print (session_refund printed a SQLite sum as "38.6")."""
     assert money_text(value) == text

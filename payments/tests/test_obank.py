@@ -57,6 +57,7 @@ PAGE = "https://pay.obank.example/twec/pay"
 
 # -- the bank ----------------------------------------------------------------------------
 
+
 @dataclass
 class Order:
     merchant_order_id: str
@@ -69,6 +70,7 @@ class Order:
 @dataclass
 class FakeBank:
     """TWEC-like XML over HTTPS; answers from `orders`; knobs for the tests."""
+
     orders: dict[str, Order] = field(default_factory=dict)
     requests: list[tuple[str, dict, str]] = field(default_factory=list)  # op, doc, peer CN
     echo_pan: bool = False  # put a card number in every answer, as a careless bank might
@@ -99,8 +101,11 @@ class FakeBank:
             fields = {"Status": self.answer_status, "Message": f"refused, card {PAN}"}
         if self.echo_pan:
             fields.setdefault("Order", {}).update(
-                {"PAN": PAN, "Description": f"paid with card {PAN[:4]} {PAN[4:8]} "
-                                            f"{PAN[8:12]} {PAN[12:]}"})
+                {
+                    "PAN": PAN,
+                    "Description": f"paid with card {PAN[:4]} {PAN[4:8]} {PAN[8:12]} {PAN[12:]}",
+                }
+            )
             fields["Message"] = f"card {PAN} ok"
         root = ET.Element("TKKPG")
         response = ET.SubElement(root, "Response")
@@ -111,12 +116,16 @@ class FakeBank:
         order = doc["Order"]
         assert order["Merchant"] == "EVPOWER01"
         bank_id = str(next(self.ids))
-        self.orders[bank_id] = Order(order["AddParams"]["MerchantOrderID"],
-                                     int(order["Amount"]), order["Currency"],
-                                     session=f"SESS{bank_id}ABCDEF")
-        return {"Status": "00", "Order": {"OrderID": bank_id,
-                                          "SessionID": self.orders[bank_id].session,
-                                          "URL": PAGE}}
+        self.orders[bank_id] = Order(
+            order["AddParams"]["MerchantOrderID"],
+            int(order["Amount"]),
+            order["Currency"],
+            session=f"SESS{bank_id}ABCDEF",
+        )
+        return {
+            "Status": "00",
+            "Order": {"OrderID": bank_id, "SessionID": self.orders[bank_id].session, "URL": PAGE},
+        }
 
     def _order(self, doc: dict) -> Order | None:
         order = self.orders.get(doc["Order"]["OrderID"])
@@ -129,9 +138,15 @@ class FakeBank:
         if order is None:
             return {"Status": "30", "Message": "order not found"}
         amount = self.status_amount if self.status_amount is not None else order.amount
-        return {"Status": "00", "Order": {"OrderID": doc["Order"]["OrderID"],
-                                          "OrderStatus": order.status, "Amount": amount,
-                                          "Currency": order.currency}}
+        return {
+            "Status": "00",
+            "Order": {
+                "OrderID": doc["Order"]["OrderID"],
+                "OrderStatus": order.status,
+                "Amount": amount,
+                "Currency": order.currency,
+            },
+        }
 
     def reverse(self, doc: dict) -> dict:
         order = self._order(doc)
@@ -142,8 +157,11 @@ class FakeBank:
 
     def refund(self, doc: dict) -> dict:
         order = self._order(doc)
-        if order is None or order.status != "APPROVED" \
-                or int(doc["Refund"]["Amount"]) > order.amount:
+        if (
+            order is None
+            or order.status != "APPROVED"
+            or int(doc["Refund"]["Amount"]) > order.amount
+        ):
             return {"Status": "54", "Message": "cannot refund"}
         order.status = "REFUNDED"
         return {"Status": "00"}
@@ -216,10 +234,14 @@ def url_of(server, host: str = "127.0.0.1") -> str:
 @pytest.fixture
 def bank(settings, pki, bank_server) -> FakeBank:
     settings.PAYMENT_PROVIDERS = ["obank"]
-    settings.OBANK = {"url": url_of(bank_server), "merchant_id": "EVPOWER01",
-                      "cert_path": str(pki.client_p12), "cert_password": P12_PASSWORD,
-                      "ca_path": str(pki.ca),
-                      "return_url": "https://api.evpower.example/api/v1/payments/obank/return"}
+    settings.OBANK = {
+        "url": url_of(bank_server),
+        "merchant_id": "EVPOWER01",
+        "cert_path": str(pki.client_p12),
+        "cert_password": P12_PASSWORD,
+        "ca_path": str(pki.ca),
+        "return_url": "https://api.evpower.example/api/v1/payments/obank/return",
+    }
     settings.PAYMENT_HTTP_ATTEMPTS = 1
     settings.PAYMENT_HTTP_BACKOFF_SECONDS = 0
     settings.PAYMENT_HTTP_TIMEOUT_SECONDS = 5
@@ -253,10 +275,12 @@ def pay(amount: str = "150.50", client=None) -> Payment:
 
 def notify(bank_id: str = "", *, order_id: str = "", extra: str = "", http_client=None):
     inner = (f"<OrderID>{bank_id}</OrderID>" if bank_id else "") + (
-        f"<MerchantOrderID>{order_id}</MerchantOrderID>" if order_id else "")
+        f"<MerchantOrderID>{order_id}</MerchantOrderID>" if order_id else ""
+    )
     body = f"<?xml version='1.0' encoding='UTF-8'?><Message>{inner}{extra}</Message>"
-    return (http_client or DjangoClient()).post(NOTIFY, data=body.encode(),
-                                                content_type="application/xml")
+    return (http_client or DjangoClient()).post(
+        NOTIFY, data=body.encode(), content_type="application/xml"
+    )
 
 
 def answer_status(response) -> str:
@@ -269,11 +293,13 @@ def balance(client) -> Decimal:
 
 
 def topups_of(payment: Payment) -> int:
-    return LedgerTransaction.objects.filter(ref_type="payment", ref_id=str(payment.pk),
-                                            kind=LedgerTransaction.Kind.TOPUP).count()
+    return LedgerTransaction.objects.filter(
+        ref_type="payment", ref_id=str(payment.pk), kind=LedgerTransaction.Kind.TOPUP
+    ).count()
 
 
 # -- create / status / cancel / refund / statement over mutual TLS -----------------------
+
 
 @pytest.mark.django_db
 def test_create_registers_an_order_for_the_hosted_page_over_mutual_tls(bank):
@@ -286,8 +312,9 @@ def test_create_registers_an_order_for_the_hosted_page_over_mutual_tls(bank):
     assert order["Amount"] == "15050" and order["Currency"] == "417"  # tyiyn, KGS
     assert order["OrderType"] == "Purchase" and order["Merchant"] == "EVPOWER01"
     assert order["AddParams"] == {"MerchantOrderID": payment.order_id}
-    assert order["ApproveURL"] == ("https://api.evpower.example/api/v1/payments/obank/return"
-                                   f"?order={payment.order_id}")
+    assert order["ApproveURL"] == (
+        f"https://api.evpower.example/api/v1/payments/obank/return?order={payment.order_id}"
+    )
     assert order["DeclineURL"] == order["CancelURL"] == order["ApproveURL"]
     bank_id = payment.provider_transaction_id
     assert bank_id.isdigit()
@@ -306,10 +333,21 @@ def test_the_server_name_may_be_localhost_too(bank, settings, bank_server):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("bank_status", "state"), [
-    ("CREATED", PENDING), ("ON-PAYMENT", PENDING), ("PREAUTH-APPROVED", PENDING),
-    ("APPROVED", PAID), ("DECLINED", FAILED), ("CANCELED", FAILED), ("EXPIRED", FAILED),
-    ("REVERSED", FAILED), ("REFUNDED", UNKNOWN), ("SOMETHING-NEW", UNKNOWN)])
+@pytest.mark.parametrize(
+    ("bank_status", "state"),
+    [
+        ("CREATED", PENDING),
+        ("ON-PAYMENT", PENDING),
+        ("PREAUTH-APPROVED", PENDING),
+        ("APPROVED", PAID),
+        ("DECLINED", FAILED),
+        ("CANCELED", FAILED),
+        ("EXPIRED", FAILED),
+        ("REVERSED", FAILED),
+        ("REFUNDED", UNKNOWN),
+        ("SOMETHING-NEW", UNKNOWN),
+    ],
+)
 def test_status_maps_the_banks_order_status(bank, bank_status, state):
     payment = pay("20.00")
     bank.set_status(payment.provider_transaction_id, bank_status)
@@ -395,11 +433,13 @@ def test_statement_is_the_status_of_each_of_our_orders_in_the_window(bank):
 
     lines = provider_for("obank").statement(now - timedelta(days=1), now + timedelta(minutes=1))
 
-    assert [(line.order_id, line.provider_transaction_id, line.amount, line.state)
-            for line in lines] == [
+    assert [
+        (line.order_id, line.provider_transaction_id, line.amount, line.state) for line in lines
+    ] == [
         (paid.order_id, paid.provider_transaction_id, Decimal("10.00"), PAID),
         (declined.order_id, declined.provider_transaction_id, Decimal("11.00"), FAILED),
-        (late.order_id, late.provider_transaction_id, Decimal("14.00"), PAID)]
+        (late.order_id, late.provider_transaction_id, Decimal("14.00"), PAID),
+    ]
     assert pending.order_id not in [line.order_id for line in lines]
     late.refresh_from_db()
     assert lines[-1].at == late.paid_at and now - timedelta(minutes=1) < lines[0].at <= now
@@ -418,6 +458,7 @@ def test_reconciliation_of_the_day_finds_nothing_wrong(bank):
 
 # -- refusals: certificates, verification, configuration ---------------------------------
 
+
 def assert_creation_failed(bank: FakeBank) -> None:
     payment = Payment.objects.get()
     assert payment.status == Payment.Status.CANCELLED
@@ -429,6 +470,7 @@ def assert_creation_failed(bank: FakeBank) -> None:
 def test_without_a_client_certificate_the_bank_refuses_the_connection(bank, pki, monkeypatch):
     def no_client_certificate():
         return ssl.create_default_context(cafile=str(pki.ca))  # server verified, no cert
+
     monkeypatch.setattr(tls, "ssl_context", no_client_certificate)
 
     with pytest.raises(errors.PaymentProviderError) as refused:
@@ -446,16 +488,18 @@ def test_a_client_certificate_from_another_ca_is_refused_by_the_bank_api(bank, s
     settings.OBANK = {**settings.OBANK, "cert_path": str(pki.rogue_client_p12)}
     api = authed(login(phone=PHONE_A)["access"])
 
-    response = api.post("/api/v1/wallet/topups", {"provider": "obank", "amount": "100.00"},
-                        format="json")
+    response = api.post(
+        "/api/v1/wallet/topups", {"provider": "obank", "amount": "100.00"}, format="json"
+    )
 
     assert_error(response, 502, "PAYMENT_PROVIDER_ERROR")
     assert_creation_failed(bank)
 
 
 @pytest.mark.django_db
-def test_a_server_certificate_not_signed_by_the_configured_ca_is_refused(bank, settings,
-                                                                         rogue_server):
+def test_a_server_certificate_not_signed_by_the_configured_ca_is_refused(
+    bank, settings, rogue_server
+):
     settings.OBANK = {**settings.OBANK, "url": url_of(rogue_server)}
 
     with pytest.raises(errors.PaymentProviderError):
@@ -468,7 +512,8 @@ def test_a_server_certificate_not_signed_by_the_configured_ca_is_refused(bank, s
 
 @pytest.mark.django_db
 def test_without_a_configured_ca_the_system_cas_are_used_and_the_test_bank_is_refused(
-        bank, settings):
+    bank, settings
+):
     settings.OBANK = {**settings.OBANK, "ca_path": ""}
 
     with pytest.raises(errors.PaymentProviderError):
@@ -480,7 +525,8 @@ def test_without_a_configured_ca_the_system_cas_are_used_and_the_test_bank_is_re
 
 @pytest.mark.django_db
 def test_a_wrong_pkcs12_password_is_a_clear_configuration_error_without_the_password(
-        bank, settings, log_lines):
+    bank, settings, log_lines
+):
     wrong = "not-the-Passw0rd-x1"
     settings.OBANK = {**settings.OBANK, "cert_password": wrong}
 
@@ -500,17 +546,19 @@ def test_a_wrong_pkcs12_password_is_a_clear_configuration_error_without_the_pass
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("change", "says"), [
-    ({"cert_path": ""}, "no client certificate configured"),
-    ({"cert_path": "/nonexistent/obank.p12"}, "cannot be read"),
-    ({"cert_path": "not_p12"}, "not a PKCS#12 file"),
-    ({"cert_path": "expired_client_p12"}, "expired on"),
-    ({"ca_path": "/nonexistent/ca.pem"}, "CA file cannot be loaded"),
-    ({"url": ""}, "not configured (url)"),
-    ({"url": "http://127.0.0.1:1/"}, "must be https"),
-])
-def test_unusable_configuration_is_a_provider_error_not_a_crash(bank, settings, pki, change,
-                                                                 says):
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"cert_path": ""}, "no client certificate configured"),
+        ({"cert_path": "/nonexistent/obank.p12"}, "cannot be read"),
+        ({"cert_path": "not_p12"}, "not a PKCS#12 file"),
+        ({"cert_path": "expired_client_p12"}, "expired on"),
+        ({"ca_path": "/nonexistent/ca.pem"}, "CA file cannot be loaded"),
+        ({"url": ""}, "not configured (url)"),
+        ({"url": "http://127.0.0.1:1/"}, "must be https"),
+    ],
+)
+def test_unusable_configuration_is_a_provider_error_not_a_crash(bank, settings, pki, change, says):
     change = {k: str(getattr(pki, v)) if hasattr(pki, v) else v for k, v in change.items()}
     settings.OBANK = {**settings.OBANK, **change}
 
@@ -521,13 +569,13 @@ def test_unusable_configuration_is_a_provider_error_not_a_crash(bank, settings, 
     assert_creation_failed(bank)
 
 
-def test_the_key_file_written_for_the_ssl_module_is_private_and_removed(pki, monkeypatch,
-                                                                         tmp_path):
+def test_the_key_file_written_for_the_ssl_module_is_private_and_removed(pki, monkeypatch, tmp_path):
     seen = []
     original = ssl.SSLContext.load_cert_chain
 
     def spy(self, certfile, keyfile=None, password=None):
         import os
+
         mode = os.stat(certfile).st_mode & 0o777
         with open(certfile, "rb") as handle:
             pem = handle.read()
@@ -537,8 +585,9 @@ def test_the_key_file_written_for_the_ssl_module_is_private_and_removed(pki, mon
     monkeypatch.setattr(ssl.SSLContext, "load_cert_chain", spy)
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
 
-    context = tls.build_context(cert_path=str(pki.client_p12), password=P12_PASSWORD,
-                                ca_path=str(pki.ca))
+    context = tls.build_context(
+        cert_path=str(pki.client_p12), password=P12_PASSWORD, ca_path=str(pki.ca)
+    )
 
     [(path, mode, pem)] = seen
     assert mode == 0o600
@@ -548,6 +597,7 @@ def test_the_key_file_written_for_the_ssl_module_is_private_and_removed(pki, mon
 
 
 # -- notifications: a trigger, never believed --------------------------------------------
+
 
 @pytest.mark.django_db
 def test_a_notification_asks_the_bank_and_credits_once_it_says_paid(bank):
@@ -573,13 +623,13 @@ def test_a_notification_asks_the_bank_and_credits_once_it_says_paid(bank):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("bank_status", ["CREATED", "ON-PAYMENT", "REFUNDED"])
-def test_a_notification_for_an_order_the_bank_says_is_unpaid_credits_nothing(bank,
-                                                                             bank_status):
+def test_a_notification_for_an_order_the_bank_says_is_unpaid_credits_nothing(bank, bank_status):
     payment = pay()
     bank.set_status(payment.provider_transaction_id, bank_status)
 
-    response = notify(payment.provider_transaction_id,
-                      extra="<OrderStatus>APPROVED</OrderStatus>")  # the notification lies
+    response = notify(
+        payment.provider_transaction_id, extra="<OrderStatus>APPROVED</OrderStatus>"
+    )  # the notification lies
 
     assert response.status_code == 200
     payment.refresh_from_db()
@@ -631,8 +681,10 @@ def test_a_notification_for_an_unknown_order_is_404_and_only_audited(bank):
     assert response.status_code == by_ours.status_code == 404
     assert answer_status(response) == "01"
     assert bank.requests == []  # the bank was not asked
-    assert list(PaymentEvent.objects.values_list("direction", "kind", "verified", "payment")) \
+    assert (
+        list(PaymentEvent.objects.values_list("direction", "kind", "verified", "payment"))
         == [("in", "notify", False, None)] * 2
+    )
     assert not Payment.objects.exists() and not LedgerTransaction.objects.exists()
 
 
@@ -648,16 +700,21 @@ def test_a_notification_naming_two_different_payments_is_refused(bank):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("body", [
-    b"", b"<Message><Nothing/></Message>", b"<Message><OrderID>1",
-    b"<Message><OrderID>1 OR 1=1</OrderID></Message>",
-    b'<?xml version="1.0"?><!DOCTYPE m [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
-    b"<Message><OrderID>&x;</OrderID></Message>",
-    b'<?xml version="1.0"?><!DOCTYPE m [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
-    b"<Message><OrderID>&b;</OrderID></Message>",
-    '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE m [<!ENTITY x "4701">]>'
-    "<Message><OrderID>&x;</OrderID></Message>".encode("utf-16"),
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"<Message><Nothing/></Message>",
+        b"<Message><OrderID>1",
+        b"<Message><OrderID>1 OR 1=1</OrderID></Message>",
+        b'<?xml version="1.0"?><!DOCTYPE m [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        b"<Message><OrderID>&x;</OrderID></Message>",
+        b'<?xml version="1.0"?><!DOCTYPE m [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+        b"<Message><OrderID>&b;</OrderID></Message>",
+        '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE m [<!ENTITY x "4701">]>'
+        "<Message><OrderID>&x;</OrderID></Message>".encode("utf-16"),
+    ],
+)
 def test_unreadable_notifications_are_400_and_only_audited(bank, body):
     payment = pay()
     bank.set_status(payment.provider_transaction_id, "APPROVED")
@@ -675,11 +732,16 @@ def test_unreadable_notifications_are_400_and_only_audited(bank, body):
 def test_a_form_notification_with_a_base64_xmlmsg_is_understood(bank):
     payment = pay("30.00")
     bank.set_status(payment.provider_transaction_id, "APPROVED")
-    message = (f"<Message><OrderID>{payment.provider_transaction_id}</OrderID>"
-               "<OrderStatus>APPROVED</OrderStatus></Message>").encode()
+    message = (
+        f"<Message><OrderID>{payment.provider_transaction_id}</OrderID>"
+        "<OrderStatus>APPROVED</OrderStatus></Message>"
+    ).encode()
 
-    response = DjangoClient().post(NOTIFY, urlencode({"xmlmsg": base64.b64encode(message)}),
-                                   content_type="application/x-www-form-urlencoded")
+    response = DjangoClient().post(
+        NOTIFY,
+        urlencode({"xmlmsg": base64.b64encode(message)}),
+        content_type="application/x-www-form-urlencoded",
+    )
 
     assert response.status_code == 200 and balance(payment.client) == Decimal("30.00")
 
@@ -716,8 +778,10 @@ def test_notifications_out_of_order_converge_on_one_credit(bank):
     assert notify(order_id=payment.order_id).status_code == 200
 
     payment.refresh_from_db()
-    assert payment.status == Payment.Status.PAID and "paid after it was closed" in \
-        payment.failure_reason
+    assert (
+        payment.status == Payment.Status.PAID
+        and "paid after it was closed" in payment.failure_reason
+    )
     assert credits_of(payment) == 1 and balance(payment.client) == Decimal("55.00")
     asked = bank.operations().count("GetOrderStatus")
     assert notify(payment.provider_transaction_id).status_code == 200
@@ -745,14 +809,16 @@ def test_no_bad_auth_security_events_are_made_for_unauthenticated_triggers(bank)
 
 # -- card data never stored or logged ----------------------------------------------------
 
+
 @pytest.mark.django_db
 def test_card_numbers_echoed_by_the_bank_are_never_stored_or_logged(bank, log_lines):
     bank.echo_pan = True
     payment = pay("60.00")
     bank.set_status(payment.provider_transaction_id, "APPROVED")
-    notify(payment.provider_transaction_id,
-           extra=f"<PAN>{PAN}</PAN><Note>card {PAN[:4]}-{PAN[4:8]}-{PAN[8:12]}-{PAN[12:]}"
-                 "</Note>")
+    notify(
+        payment.provider_transaction_id,
+        extra=f"<PAN>{PAN}</PAN><Note>card {PAN[:4]}-{PAN[4:8]}-{PAN[8:12]}-{PAN[12:]}</Note>",
+    )
     DjangoClient().get(RETURN, {"order": payment.order_id, "card": PAN})
     failing = pay("61.00")
     bank.answer_status = "05"  # refused, with the card number in its message
@@ -762,8 +828,9 @@ def test_card_numbers_echoed_by_the_bank_are_never_stored_or_logged(bank, log_li
     assert credits_of(payment) == 1  # the flow itself worked
     assert PaymentEvent.objects.count() >= 6
     stored = [str(e.payload) + str(e.answer) for e in PaymentEvent.objects.all()]
-    stored += [str(p.provider_state) + str(p.checkout) + p.failure_reason
-               for p in Payment.objects.all()]
+    stored += [
+        str(p.provider_state) + str(p.checkout) + p.failure_reason for p in Payment.objects.all()
+    ]
     for text in [*stored, *log_lines]:
         assert not PAN_LIKE.search(re.sub(r"[ -]", "", text)), text
     assert any("************1111" in text for text in stored)  # masked, still recognisable
@@ -776,22 +843,31 @@ def test_masking():
     assert obank_xml.mask_text("4111 1111 1111 1111") == "************1111"
     assert obank_xml.mask_text("5500-0000-0000-0004") == "************0004"
     assert obank_xml.mask_text("a 123456789012345678901234 b") == "a " + "*" * 20 + "1234 b"
-    assert obank_xml.mask_text("amount 15050, order 4701, 2025-01-15 10:30") == \
-        "amount 15050, order 4701, 2025-01-15 10:30"
-    assert obank_xml.mask({"PAN": "x", "Order": {"cvv2": "123", "Amount": "100"}}) == \
-        {"PAN": "[removed]", "Order": {"cvv2": "[removed]", "Amount": "100"}}
+    assert (
+        obank_xml.mask_text("amount 15050, order 4701, 2025-01-15 10:30")
+        == "amount 15050, order 4701, 2025-01-15 10:30"
+    )
+    assert obank_xml.mask({"PAN": "x", "Order": {"cvv2": "123", "Amount": "100"}}) == {
+        "PAN": "[removed]",
+        "Order": {"cvv2": "[removed]", "Amount": "100"},
+    }
 
 
-@pytest.mark.parametrize("document", [
-    b'<!DOCTYPE x [<!ENTITY e "1">]><x>&e;</x>',
-    b'<?xml version="1.0"?>\n<!doctype x SYSTEM "http://127.0.0.1:1/x.dtd"><x/>',
-    '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE x [<!ENTITY e "1">]><x>&e;</x>'
-    .encode("utf-16"),
-    '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE x [<!ENTITY e "1">]><x>&e;</x>'
-    .encode("utf-16-le"),
-    b"<x>" + b"a" * obank_xml.MAX_BYTES + b"</x>",
-    b"<x>\xff</x>",
-])
+@pytest.mark.parametrize(
+    "document",
+    [
+        b'<!DOCTYPE x [<!ENTITY e "1">]><x>&e;</x>',
+        b'<?xml version="1.0"?>\n<!doctype x SYSTEM "http://127.0.0.1:1/x.dtd"><x/>',
+        '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE x [<!ENTITY e "1">]><x>&e;</x>'.encode(
+            "utf-16"
+        ),
+        '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE x [<!ENTITY e "1">]><x>&e;</x>'.encode(
+            "utf-16-le"
+        ),
+        b"<x>" + b"a" * obank_xml.MAX_BYTES + b"</x>",
+        b"<x>\xff</x>",
+    ],
+)
 def test_parsing_refuses_dtds_entities_odd_encodings_and_big_documents(document):
     with pytest.raises(obank_xml.XmlError):
         obank_xml.parse(document)
@@ -802,16 +878,22 @@ def test_parsing_reads_a_normal_answer():
         b'<?xml version="1.0" encoding="UTF-8"?><TKKPG><Response><Operation>GetOrderStatus'
         b"</Operation><Status>00</Status><Order><OrderID>7</OrderID><OrderStatus>APPROVED"
         b"</OrderStatus><Amount>1234</Amount><Currency>417</Currency><PAN>4111111111111111"
-        b"</PAN></Order></Response></TKKPG>")
+        b"</PAN></Order></Response></TKKPG>"
+    )
     assert answer.ok and answer.operation == "GetOrderStatus"
-    assert answer.order == {"OrderID": "7", "OrderStatus": "APPROVED", "Amount": "1234",
-                            "Currency": "417"}
+    assert answer.order == {
+        "OrderID": "7",
+        "OrderStatus": "APPROVED",
+        "Amount": "1234",
+        "Currency": "417",
+    }
     state = obank_xml.order_state(answer, "KGS")
     assert (state.state, state.amount, state.currency_ok) == (PAID, Decimal("12.34"), True)
     assert answer.audit["TKKPG"]["Response"]["Order"]["PAN"] == "[removed]"
 
 
 # -- the same notification ten times: one credit -----------------------------------------
+
 
 def _deliver_concurrently(bank_id: str, times: int) -> list[int]:
     barrier = threading.Barrier(times)

@@ -46,6 +46,7 @@ BISHKEK = ZoneInfo("Asia/Bishkek")
 
 # -- the fake O!Dengi ------------------------------------------------------------------
 
+
 def hmac_md5(text: str) -> str:
     return hmac.new(PASSWORD.encode(), text.encode(), hashlib.md5).hexdigest()
 
@@ -117,25 +118,33 @@ class FakeODengi:
         with self.lock:
             self.raw_bodies.append(raw)
             self.requests.append(message)
-            if (raw != json.dumps(message, separators=(",", ":"), ensure_ascii=False)
-                    or message.get("hash") != hmac_md5(text) or message.get("sid") != SID):
+            if (
+                raw != json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+                or message.get("hash") != hmac_md5(text)
+                or message.get("sid") != SID
+            ):
                 self.bad_hashes += 1
                 return 200, self.answer(message, {"error": 3, "desc": "Неверная подпись"})
             data = message["data"]
             cmd = message["cmd"]
             if cmd == "createInvoice":
                 invoice = f"INV{len(self.commands('createInvoice'))}"
-                return 200, self.answer(message, {
-                    "invoice_id": invoice,
-                    "qr": f"https://mw-api-test.dengi.kg/qr/{invoice}.png",
-                    "emv_qr": "00020101021232680012p2p.dengi.kg0104858063045D1A",
-                    "link_app": f"https://api.dengi.o.kg/app?invoice={invoice}",
-                    "site_pay": f"https://pay.dengi.kg/{invoice}"})
+                return 200, self.answer(
+                    message,
+                    {
+                        "invoice_id": invoice,
+                        "qr": f"https://mw-api-test.dengi.kg/qr/{invoice}.png",
+                        "emv_qr": "00020101021232680012p2p.dengi.kg0104858063045D1A",
+                        "link_app": f"https://api.dengi.o.kg/app?invoice={invoice}",
+                        "site_pay": f"https://pay.dengi.kg/{invoice}",
+                    },
+                )
             if cmd == "statusPayment":
                 entry = self.statuses.get(data["order_id"], {"status": "pending"})
-                return 200, self.answer(message, {"order_id": data["order_id"],
-                                                  "invoice_id": data.get("invoice_id"),
-                                                  **entry})
+                return 200, self.answer(
+                    message,
+                    {"order_id": data["order_id"], "invoice_id": data.get("invoice_id"), **entry},
+                )
             if cmd in ("invoiceCancel", "refundPaymentToEwallet"):
                 return 200, self.answer(message, {"status": "ok"})
             if cmd == "getHistoryCsv":
@@ -144,8 +153,13 @@ class FakeODengi:
         return 200, self.answer(message, {"error": 1, "desc": "unknown cmd"})
 
     def answer(self, message: dict, data: dict) -> str:
-        reply = {"version": 1005, "mktime": "1700000000000", "sid": SID,
-                 "cmd": message.get("cmd"), "data": data}
+        reply = {
+            "version": 1005,
+            "mktime": "1700000000000",
+            "sid": SID,
+            "cmd": message.get("cmd"),
+            "data": data,
+        }
         php = self.mode == "php"
         text = json.dumps(reply, separators=(",", ":"), ensure_ascii=php)
         if php:
@@ -158,8 +172,12 @@ class FakeODengi:
 def fake(settings):
     server = FakeODengi()
     settings.PAYMENT_PROVIDERS = ["odengi"]
-    settings.ODENGI = {"url": server.url, "sid": SID, "password": PASSWORD,
-                       "result_url": "https://evpower.example/api/v1/payments/odengi/callback"}
+    settings.ODENGI = {
+        "url": server.url,
+        "sid": SID,
+        "password": PASSWORD,
+        "result_url": "https://evpower.example/api/v1/payments/odengi/callback",
+    }
     settings.PAYMENT_HTTP_ATTEMPTS = 2
     settings.PAYMENT_HTTP_BACKOFF_SECONDS = 0
     settings.PAYMENT_HTTP_TIMEOUT_SECONDS = 5
@@ -174,34 +192,64 @@ def open_topup(amount: str = "100.50") -> Payment:
     return topups.topup_create(client=new_client(), provider="odengi", amount=amount)
 
 
-def paid(fake: FakeODengi, payment: Payment, *, trans_id: str = "T-777", status="approved",
-         amount: int | None = None) -> None:
+def paid(
+    fake: FakeODengi,
+    payment: Payment,
+    *,
+    trans_id: str = "T-777",
+    status="approved",
+    amount: int | None = None,
+) -> None:
     fake.statuses[payment.order_id] = {
-        "status": status, "status_pay": 3, "trans_id": trans_id,
-        "amount": amount if amount is not None else int(payment.amount * 100)}
+        "status": status,
+        "status_pay": 3,
+        "trans_id": trans_id,
+        "amount": amount if amount is not None else int(payment.amount * 100),
+    }
 
 
-def callback(payment: Payment, *, status_pay: str = "3", trans_id: str = "T-777",
-             **changes) -> dict:
+def callback(
+    payment: Payment, *, status_pay: str = "3", trans_id: str = "T-777", **changes
+) -> dict:
     """A callback as O!Dengi sends it, signed per the published formula; `changes` are
     applied after signing unless `resign` is given."""
     resign = changes.pop("resign", False)
-    fields = {"trans_id": trans_id, "status_pay": status_pay, "site_id": SID,
-              "order_id": payment.order_id, "amount": str(int(payment.amount * 100)),
-              "currency": "KGS", "mktime": "1700000000", "test": "1"}
+    fields = {
+        "trans_id": trans_id,
+        "status_pay": status_pay,
+        "site_id": SID,
+        "order_id": payment.order_id,
+        "amount": str(int(payment.amount * 100)),
+        "currency": "KGS",
+        "mktime": "1700000000",
+        "test": "1",
+    }
     if resign:
         fields.update(changes)
-    fields["hash"] = hmac_md5(":::".join(fields[k] for k in (
-        "trans_id", "status_pay", "site_id", "order_id", "amount", "currency", "mktime",
-        "test")))
+    fields["hash"] = hmac_md5(
+        ":::".join(
+            fields[k]
+            for k in (
+                "trans_id",
+                "status_pay",
+                "site_id",
+                "order_id",
+                "amount",
+                "currency",
+                "mktime",
+                "test",
+            )
+        )
+    )
     if not resign:
         fields.update(changes)
     return fields
 
 
 def post_json(fields: dict, client: HttpClient | None = None):
-    return (client or HttpClient()).post(URL, data=json.dumps(fields),
-                                         content_type="application/json")
+    return (client or HttpClient()).post(
+        URL, data=json.dumps(fields), content_type="application/json"
+    )
 
 
 def credits(payment: Payment) -> int:
@@ -214,13 +262,21 @@ def balance(payment: Payment) -> Decimal:
 
 # -- signatures ------------------------------------------------------------------------
 
+
 def test_request_hash_reproduces_the_published_test_vector():
-    message = {"cmd": "getOTP", "version": 1005, "sid": "1000000001",
-               "mktime": "1487602271287", "lang": "ru", "data": {"return_url": None}}
+    message = {
+        "cmd": "getOTP",
+        "version": 1005,
+        "sid": "1000000001",
+        "mktime": "1487602271287",
+        "lang": "ru",
+        "data": {"return_url": None},
+    }
 
     assert signing.canonical_json(message) == (
         '{"cmd":"getOTP","version":1005,"sid":"1000000001","mktime":"1487602271287",'
-        '"lang":"ru","data":{"return_url":null}}')
+        '"lang":"ru","data":{"return_url":null}}'
+    )
     assert signing.message_hash("Z@(K0APS@B~MW1Q", message) == "72d4a48dc7fe890af8beb00cd440c12d"
     signed = signing.sign("Z@(K0APS@B~MW1Q", message)
     assert list(signed) == ["cmd", "version", "sid", "mktime", "lang", "data", "hash"]
@@ -233,8 +289,16 @@ def test_request_json_keeps_unicode_and_slashes_unescaped():
 
 
 def test_callback_hash_is_the_colon_joined_fields():
-    fields = {"trans_id": "1", "status_pay": "3", "site_id": SID, "order_id": "EVP1",
-              "amount": "10050", "currency": "KGS", "mktime": "17", "test": "0"}
+    fields = {
+        "trans_id": "1",
+        "status_pay": "3",
+        "site_id": SID,
+        "order_id": "EVP1",
+        "amount": "10050",
+        "currency": "KGS",
+        "mktime": "17",
+        "test": "0",
+    }
     expected = hmac_md5(f"1:::3:::{SID}:::EVP1:::10050:::KGS:::17:::0")
 
     assert signing.callback_hash(PASSWORD, fields) == expected
@@ -256,6 +320,7 @@ def test_answer_hash_is_checked_in_both_escapings():
 
 # -- outbound: createInvoice, statusPayment, invoiceCancel, refund, getHistoryCsv ------
 
+
 @pytest.mark.django_db
 def test_topup_creates_a_signed_invoice_and_shows_the_qr(fake):
     payment = open_topup("100.50")
@@ -268,8 +333,7 @@ def test_topup_creates_a_signed_invoice_and_shows_the_qr(fake):
     assert data["order_id"] == payment.order_id
     assert data["amount"] == 10050 and data["currency"] == "KGS"
     assert data["result_url"] == "https://evpower.example/api/v1/payments/odengi/callback"
-    assert data["date_life"] == payment.expires_at.astimezone(BISHKEK).strftime(
-        "%Y-%m-%d %H:%M:%S")
+    assert data["date_life"] == payment.expires_at.astimezone(BISHKEK).strftime("%Y-%m-%d %H:%M:%S")
     assert "пополнение" in data["desc"] and "пополнение" in fake.raw_bodies[0]  # unescaped
     assert payment.status == Payment.Status.PENDING
     assert payment.provider_transaction_id == "INV1"
@@ -277,7 +341,8 @@ def test_topup_creates_a_signed_invoice_and_shows_the_qr(fake):
         "qr_url": "https://mw-api-test.dengi.kg/qr/INV1.png",
         "qr_payload": "00020101021232680012p2p.dengi.kg0104858063045D1A",
         "deep_link": "https://api.dengi.o.kg/app?invoice=INV1",
-        "payment_url": "https://pay.dengi.kg/INV1"}
+        "payment_url": "https://pay.dengi.kg/INV1",
+    }
     event = PaymentEvent.objects.get(payment=payment, kind="createInvoice")
     assert event.direction == "out" and event.verified
     assert event.answer["data"]["invoice_id"] == "INV1"
@@ -289,7 +354,8 @@ def test_result_url_defaults_to_our_callback_on_our_host(fake, settings):
     settings.ALLOWED_HOSTS = ["*", "api.evpower.kg"]
     open_topup()
     assert fake.commands("createInvoice")[0]["data"]["result_url"] == (
-        "https://api.evpower.kg/api/v1/payments/odengi/callback")
+        "https://api.evpower.kg/api/v1/payments/odengi/callback"
+    )
 
 
 @pytest.mark.django_db
@@ -311,18 +377,30 @@ def test_status_maps_only_an_explicit_approval_to_paid(fake):
     paid(fake, payment, status="approved")
     remote = provider.status(payment)
     assert (remote.state, remote.amount, remote.provider_transaction_id) == (
-        PAID, Decimal("100.50"), "INV1")
-    for status, state in (("paid", PAID), ("canceled", FAILED), ("expired", FAILED),
-                          ("processing", PENDING), ("success?", UNKNOWN), (None, UNKNOWN)):
+        PAID,
+        Decimal("100.50"),
+        "INV1",
+    )
+    for status, state in (
+        ("paid", PAID),
+        ("canceled", FAILED),
+        ("expired", FAILED),
+        ("processing", PENDING),
+        ("success?", UNKNOWN),
+        (None, UNKNOWN),
+    ):
         fake.statuses[payment.order_id] = {"status": status, "status_pay": 3}
         assert provider.status(payment).state == state, status
     # status_pay alone (its codes are unconfirmed) never means paid
     fake.statuses[payment.order_id] = {"status_pay": 3, "amount": 10050}
     assert provider.status(payment).state == UNKNOWN
     # a `payments` list: an approved entry for another order does not count
-    fake.statuses[payment.order_id] = {"payments": [
-        {"order_id": "SOMEONE-ELSE", "status": "approved", "amount": 10050},
-        {"order_id": payment.order_id, "status": "pending"}]}
+    fake.statuses[payment.order_id] = {
+        "payments": [
+            {"order_id": "SOMEONE-ELSE", "status": "approved", "amount": 10050},
+            {"order_id": payment.order_id, "status": "pending"},
+        ]
+    }
     assert provider.status(payment).state == PENDING
     assert fake.bad_hashes == 0
 
@@ -381,8 +459,9 @@ def test_refund_goes_back_to_the_ewallet_by_trans_id(fake, staff_user):
     paid(fake, payment, trans_id="T-42")
     assert post_json(callback(payment)).status_code == 200
 
-    topups.payment_refund_to_provider(payment_id=payment.pk, author=staff_user,
-                                      reason="driver asked")
+    topups.payment_refund_to_provider(
+        payment_id=payment.pk, author=staff_user, reason="driver asked"
+    )
 
     [request] = fake.commands("refundPaymentToEwallet")
     assert request["data"] == {"trans_id": "T-42", "amount": 10050}
@@ -398,7 +477,8 @@ HISTORY = (
     "T-2;INV2;EVP0002;5000;canceled;2026-03-02 11:00:00\n"
     "T-3;INV3;EVP0003;7000;pending;2026-03-02 11:30:00\n"
     "T-4;INV4;EVP0004;9900;approved;2026-03-03 00:00:00\n"
-    "\n")
+    "\n"
+)
 
 
 @pytest.mark.django_db
@@ -409,28 +489,32 @@ def test_statement_reads_the_history_csv(fake):
     lines = provider_for("odengi").statement(since, since + timedelta(days=1))
 
     [request] = fake.commands("getHistoryCsv")
-    assert request["data"] == {"date_from": "2026-03-02 00:00:00",
-                               "date_to": "2026-03-03 00:00:00"}
+    assert request["data"] == {"date_from": "2026-03-02 00:00:00", "date_to": "2026-03-03 00:00:00"}
     assert [(x.provider_transaction_id, x.order_id, x.amount, x.state) for x in lines] == [
         ("INV1", "EVP0001", Decimal("100.50"), PAID),
-        ("INV2", "EVP0002", Decimal("50.00"), FAILED)]  # pending skipped; INV4 is the next day
+        ("INV2", "EVP0002", Decimal("50.00"), FAILED),
+    ]  # pending skipped; INV4 is the next day
     assert lines[0].at == datetime(2026, 3, 2, 4, 15, tzinfo=UTC)
     assert fake.bad_hashes == 0
 
 
 def test_history_csv_with_commas_columns_reordered_and_day_first_dates():
-    lines = parse_history_csv("\ufeffDate,Status,Amount,Order_ID,Trans_ID\n"
-                              "02.03.2026 10:15:00,paid,100,EVP9,T-9\n")
+    lines = parse_history_csv(
+        "\ufeffDate,Status,Amount,Order_ID,Trans_ID\n02.03.2026 10:15:00,paid,100,EVP9,T-9\n"
+    )
     assert [(x.provider_transaction_id, x.order_id, x.amount, x.state, x.at) for x in lines] == [
-        ("T-9", "EVP9", Decimal("1.00"), PAID, datetime(2026, 3, 2, 4, 15, tzinfo=UTC))]
+        ("T-9", "EVP9", Decimal("1.00"), PAID, datetime(2026, 3, 2, 4, 15, tzinfo=UTC))
+    ]
     with pytest.raises(ProviderRefused, match="columns"):
         parse_history_csv("order_id;amount;date\nEVP1;100;2026-03-02 10:00:00\n")
     with pytest.raises(ProviderRefused, match="amount"):
-        parse_history_csv("trans_id;order_id;amount;status;date\n"
-                          "T;EVP1;1.5;approved;2026-03-02 10:00:00\n")
+        parse_history_csv(
+            "trans_id;order_id;amount;status;date\nT;EVP1;1.5;approved;2026-03-02 10:00:00\n"
+        )
 
 
 # -- provider down, circuit breaker ----------------------------------------------------
+
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("mode", ["500", "close", "stopped"])
@@ -472,6 +556,7 @@ def test_the_circuit_opens_after_repeated_failures(fake, settings):
 
 # -- callbacks -------------------------------------------------------------------------
 
+
 @pytest.mark.django_db
 def test_a_verified_callback_credits_once_statuspayment_confirms(fake):
     payment = open_topup("100.50")
@@ -495,8 +580,9 @@ def test_a_form_encoded_callback_is_accepted_too(fake):
     payment = open_topup()
     paid(fake, payment)
 
-    response = HttpClient().post(URL, data=urlencode(callback(payment)),
-                                 content_type="application/x-www-form-urlencoded")
+    response = HttpClient().post(
+        URL, data=urlencode(callback(payment)), content_type="application/x-www-form-urlencoded"
+    )
 
     assert response.status_code == 200
     payment.refresh_from_db()
@@ -508,8 +594,12 @@ def test_json_numbers_are_verified_as_written(fake):
     payment = open_topup("100.50")
     paid(fake, payment)
     fields = callback(payment, status_pay="3", resign=True, test="0")
-    body = json.dumps(fields).replace('"amount": "10050"', '"amount": 10050').replace(
-        '"status_pay": "3"', '"status_pay": 3').replace('"test": "0"', '"test": 0')
+    body = (
+        json.dumps(fields)
+        .replace('"amount": "10050"', '"amount": 10050')
+        .replace('"status_pay": "3"', '"status_pay": 3')
+        .replace('"test": "0"', '"test": 0')
+    )
     assert '"amount": 10050' in body
 
     response = HttpClient().post(URL, data=body, content_type="application/json")
@@ -548,7 +638,9 @@ def test_a_callback_when_odengi_cannot_be_asked_asks_for_a_retry(fake):
     response = post_json(callback(payment))
 
     assert (response.status_code, response.json()) == (
-        503, {"status": "error", "message": "retry later"})
+        503,
+        {"status": "error", "message": "retry later"},
+    )
     payment.refresh_from_db()
     assert payment.status == Payment.Status.PENDING and credits(payment) == 0
 
@@ -566,17 +658,24 @@ def test_a_status_amount_that_differs_is_a_conflict_not_a_credit(fake):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("name", "make", "status", "security"), [
-    ("bad hash", lambda p: callback(p, hash="0" * 32), 403, True),
-    ("no hash", lambda p: {k: v for k, v in callback(p).items() if k != "hash"}, 403, True),
-    ("amount changed", lambda p: callback(p, amount="1000000"), 403, True),
-    ("order changed", lambda p: callback(p, order_id="EVP-OTHER"), 403, True),
-    ("other site", lambda p: callback(p, site_id="999", resign=True), 403, True),
-    ("signed, other amount", lambda p: callback(p, amount="1", resign=True), 400, False),
-    ("signed, other currency", lambda p: callback(p, currency="USD", resign=True), 400, False),
-    ("signed, unknown order", lambda p: callback(p, order_id="EVPNOPE", resign=True), 400,
-     False),
-])
+@pytest.mark.parametrize(
+    ("name", "make", "status", "security"),
+    [
+        ("bad hash", lambda p: callback(p, hash="0" * 32), 403, True),
+        ("no hash", lambda p: {k: v for k, v in callback(p).items() if k != "hash"}, 403, True),
+        ("amount changed", lambda p: callback(p, amount="1000000"), 403, True),
+        ("order changed", lambda p: callback(p, order_id="EVP-OTHER"), 403, True),
+        ("other site", lambda p: callback(p, site_id="999", resign=True), 403, True),
+        ("signed, other amount", lambda p: callback(p, amount="1", resign=True), 400, False),
+        ("signed, other currency", lambda p: callback(p, currency="USD", resign=True), 400, False),
+        (
+            "signed, unknown order",
+            lambda p: callback(p, order_id="EVPNOPE", resign=True),
+            400,
+            False,
+        ),
+    ],
+)
 def test_forged_and_mismatched_callbacks_are_refused(fake, name, make, status, security):
     payment = open_topup()
     paid(fake, payment)  # even though O!Dengi would say paid
@@ -590,8 +689,10 @@ def test_forged_and_mismatched_callbacks_are_refused(fake, name, make, status, s
     assert fake.commands("statusPayment") == []  # O!Dengi was not even asked
     [event] = PaymentEvent.objects.filter(kind="callback")
     assert event.verified is (not security)
-    assert SecurityEvent.objects.filter(identity="odengi",
-                                        kind="PaymentAuthFailed").exists() is security
+    assert (
+        SecurityEvent.objects.filter(identity="odengi", kind="PaymentAuthFailed").exists()
+        is security
+    )
     if security:
         assert event.payment is None  # refused before anything was looked up
 
@@ -613,8 +714,7 @@ def test_callbacks_out_of_order_converge(fake):
     assert payment.status == Payment.Status.PENDING
 
     # 2. we give up on it (expiry: re-checked first, then cancelled at O!Dengi)
-    Payment.objects.filter(pk=payment.pk).update(
-        expires_at=timezone.now() - timedelta(minutes=1))
+    Payment.objects.filter(pk=payment.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
     assert topups.payments_expire() == 1
     payment.refresh_from_db()
     assert payment.status == Payment.Status.EXPIRED and len(fake.commands("invoiceCancel")) == 1
@@ -662,9 +762,12 @@ def test_ten_deliveries_five_sequential_five_concurrent_credit_once(postgres, fa
     assert answers == [(200, {"status": "ok"})] * 10
     payment.refresh_from_db()
     assert payment.status == Payment.Status.PAID
-    assert LedgerTransaction.objects.filter(
-        ref_type="payment", ref_id=str(payment.pk),
-        kind=LedgerTransaction.Kind.TOPUP).count() == 1
+    assert (
+        LedgerTransaction.objects.filter(
+            ref_type="payment", ref_id=str(payment.pk), kind=LedgerTransaction.Kind.TOPUP
+        ).count()
+        == 1
+    )
     assert balance(payment) == Decimal("100.50")
     assert PaymentEvent.objects.filter(kind="callback", verified=True).count() == 10
     assert fake.bad_hashes == 0
@@ -690,6 +793,7 @@ def test_concurrent_callbacks_while_pending_then_paid_credit_once(postgres, fake
 
 # -- amounts are parsed strictly ---------------------------------------------------------
 
+
 @pytest.mark.django_db
 def test_a_status_amount_in_other_digits_is_refused_cleanly_not_a_500(fake):
     payment = open_topup("100.50")
@@ -708,7 +812,8 @@ def test_the_expiry_job_goes_past_a_payment_it_cannot_read(fake):
     paid(fake, unreadable, amount="10050²")
     fake.statuses[fine.order_id] = {"status": "pending", "status_pay": 1}
     Payment.objects.filter(pk__in=[unreadable.pk, fine.pk]).update(
-        expires_at=timezone.now() - timedelta(hours=1))
+        expires_at=timezone.now() - timedelta(hours=1)
+    )
 
     topups.payments_expire()
 

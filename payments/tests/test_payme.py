@@ -41,11 +41,15 @@ _ids = itertools.count(1)
 @pytest.fixture(autouse=True)
 def payme_settings(settings):
     settings.PAYMENT_PROVIDERS = ["payme"]
-    settings.PAYME = {"merchant_id": MERCHANT, "key": KEY,
-                      "checkout_url": "https://checkout.test.paycom.uz"}
+    settings.PAYME = {
+        "merchant_id": MERCHANT,
+        "key": KEY,
+        "checkout_url": "https://checkout.test.paycom.uz",
+    }
 
 
 # -- helpers -----------------------------------------------------------------------------
+
 
 def basic(user: str = "Paycom", key: str = KEY) -> str:
     return "Basic " + base64.b64encode(f"{user}:{key}".encode()).decode()
@@ -56,16 +60,19 @@ def post(body: bytes | str, authorization: str | None = None, method: str = "pos
     if method == "get":
         response = HttpClient().get(URL, **headers)
     else:
-        response = getattr(HttpClient(), method)(URL, data=body,
-                                                 content_type="application/json", **headers)
+        response = getattr(HttpClient(), method)(
+            URL, data=body, content_type="application/json", **headers
+        )
     assert response.status_code == 200, response.content
     return response.json()
 
 
 def call(method: str, params: dict, *, authorization: str | None = None) -> dict:
     request_id = next(_ids)
-    answer = post(json.dumps({"method": method, "params": params, "id": request_id}),
-                  authorization if authorization is not None else basic())
+    answer = post(
+        json.dumps({"method": method, "params": params, "id": request_id}),
+        authorization if authorization is not None else basic(),
+    )
     assert answer["id"] == request_id
     return answer
 
@@ -93,8 +100,15 @@ def txn_id() -> str:
 
 
 def create(payment: Payment, txn: str, *, at: int | None = None, amount: int = TIYIN) -> dict:
-    return call("CreateTransaction", {"id": txn, "time": at or rpc.now_ms(), "amount": amount,
-                                      "account": {"order_id": payment.order_id}})
+    return call(
+        "CreateTransaction",
+        {
+            "id": txn,
+            "time": at or rpc.now_ms(),
+            "amount": amount,
+            "account": {"order_id": payment.order_id},
+        },
+    )
 
 
 def available(payment: Payment) -> Decimal:
@@ -103,8 +117,9 @@ def available(payment: Payment) -> Decimal:
 
 
 def credits(payment: Payment) -> int:
-    return LedgerTransaction.objects.filter(ref_type="payment", ref_id=str(payment.pk),
-                                            kind=LedgerTransaction.Kind.TOPUP).count()
+    return LedgerTransaction.objects.filter(
+        ref_type="payment", ref_id=str(payment.pk), kind=LedgerTransaction.Kind.TOPUP
+    ).count()
 
 
 def auth_failures() -> int:
@@ -117,6 +132,7 @@ def tick() -> None:
 
 # -- checkout link and the provider interface ----------------------------------------------
 
+
 @pytest.mark.django_db
 def test_checkout_link_is_the_base64_get_form():
     payment = new_payment()
@@ -127,7 +143,8 @@ def test_checkout_link_is_the_base64_get_form():
     base, encoded = url.rsplit("/", 1)
     assert base == "https://checkout.test.paycom.uz"
     assert base64.b64decode(encoded).decode() == (
-        f"m={MERCHANT};ac.order_id={payment.order_id};a={TIYIN}")
+        f"m={MERCHANT};ac.order_id={payment.order_id};a={TIYIN}"
+    )
 
 
 @pytest.mark.django_db
@@ -157,17 +174,36 @@ def test_status_answers_from_what_payme_told_us_and_cancel_is_not_offered():
 
 # -- the envelope: auth, method, JSON ------------------------------------------------------
 
+
 @pytest.mark.django_db
-@pytest.mark.parametrize("authorization", [
-    None, "", basic(key="wrong-key"), basic(user="Payme"), basic(key=KEY + "x"),
-    "Bearer " + KEY, "Basic !!!not-base64!!!", basic(key=""),
-])
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        None,
+        "",
+        basic(key="wrong-key"),
+        basic(user="Payme"),
+        basic(key=KEY + "x"),
+        "Bearer " + KEY,
+        "Basic !!!not-base64!!!",
+        basic(key=""),
+    ],
+)
 def test_bad_auth_is_refused_with_32504_and_changes_nothing(authorization):
     payment = new_payment()
     before = auth_failures()
-    body = json.dumps({"method": "CreateTransaction", "id": 77, "params": {
-        "id": txn_id(), "time": rpc.now_ms(), "amount": TIYIN,
-        "account": {"order_id": payment.order_id}}})
+    body = json.dumps(
+        {
+            "method": "CreateTransaction",
+            "id": 77,
+            "params": {
+                "id": txn_id(),
+                "time": rpc.now_ms(),
+                "amount": TIYIN,
+                "account": {"order_id": payment.order_id},
+            },
+        }
+    )
 
     answer = post(body, authorization)
 
@@ -178,23 +214,28 @@ def test_bad_auth_is_refused_with_32504_and_changes_nothing(authorization):
     assert (payment.provider_transaction_id, payment.status) == ("", Payment.Status.PENDING)
     events = list(PaymentEvent.objects.filter(provider="payme"))
     assert [(e.verified, e.kind, e.payment_id) for e in events] == [
-        (False, "CreateTransaction", None)]
+        (False, "CreateTransaction", None)
+    ]
     assert "Authorization" not in json.dumps(events[0].payload)
 
 
 @pytest.mark.django_db
 def test_no_key_configured_refuses_everyone(settings):
     settings.PAYME = {**settings.PAYME, "key": ""}
-    answer = post(json.dumps({"method": "CheckTransaction", "id": 1, "params": {"id": "x"}}),
-                  basic(key=""))
+    answer = post(
+        json.dumps({"method": "CheckTransaction", "id": 1, "params": {"id": "x"}}), basic(key="")
+    )
     assert answer["error"]["code"] == -32504
 
 
 @pytest.mark.django_db
 def test_bad_auth_on_garbage_still_answers_32504_first():
     answer = post(b"\xff{not json", basic(key="nope"))
-    assert answer == {"jsonrpc": "2.0", "id": None, "error": {
-        "code": -32504, "message": rpc.MESSAGES[-32504]}}
+    assert answer == {
+        "jsonrpc": "2.0",
+        "id": None,
+        "error": {"code": -32504, "message": rpc.MESSAGES[-32504]},
+    }
 
 
 @pytest.mark.django_db
@@ -203,18 +244,33 @@ def test_envelope_errors():
     assert post("{}", basic(), method="put")["error"]["code"] == -32300
     assert post("{not json", basic())["error"]["code"] == -32700
     assert post(b"\xff\xfe", basic())["error"]["code"] == -32700
-    assert post('{"method": "CheckTransaction", "params": {"id": NaN}, "id": 1}',
-                basic())["error"]["code"] == -32700
+    assert (
+        post('{"method": "CheckTransaction", "params": {"id": NaN}, "id": 1}', basic())["error"][
+            "code"
+        ]
+        == -32700
+    )
     assert post("[]", basic())["error"]["code"] == -32600
-    assert post('{"params": {}, "id": 5}', basic()) == {"jsonrpc": "2.0", "id": 5, "error": {
-        "code": -32600, "message": rpc.MESSAGES[-32600]}}
-    assert post('{"method": "CheckTransaction", "params": [], "id": 6}',
-                basic())["error"]["code"] == -32600
-    assert error("CheckTransaction", {}) == {"code": -32600, "message": rpc.MESSAGES[-32600],
-                                             "data": "id"}
+    assert post('{"params": {}, "id": 5}', basic()) == {
+        "jsonrpc": "2.0",
+        "id": 5,
+        "error": {"code": -32600, "message": rpc.MESSAGES[-32600]},
+    }
+    assert (
+        post('{"method": "CheckTransaction", "params": [], "id": 6}', basic())["error"]["code"]
+        == -32600
+    )
+    assert error("CheckTransaction", {}) == {
+        "code": -32600,
+        "message": rpc.MESSAGES[-32600],
+        "data": "id",
+    }
     assert error("GetStatement", {"from": "1", "to": 2})["code"] == -32600
-    assert error("NoSuchMethod", {}) == {"code": -32601, "message": rpc.MESSAGES[-32601],
-                                         "data": "NoSuchMethod"}
+    assert error("NoSuchMethod", {}) == {
+        "code": -32601,
+        "message": rpc.MESSAGES[-32601],
+        "data": "NoSuchMethod",
+    }
 
 
 @pytest.mark.django_db
@@ -231,51 +287,78 @@ def test_an_unexpected_failure_is_a_system_error(monkeypatch):
         raise RuntimeError("database went away")
 
     monkeypatch.setitem(rpc.METHODS, "CheckTransaction", broken)
-    assert error("CheckTransaction", {"id": txn_id()}) == {"code": -32400,
-                                                           "message": rpc.MESSAGES[-32400]}
+    assert error("CheckTransaction", {"id": txn_id()}) == {
+        "code": -32400,
+        "message": rpc.MESSAGES[-32400],
+    }
 
 
 # -- CheckPerformTransaction -------------------------------------------------------------
 
+
 @pytest.mark.django_db
 def test_check_perform_allows_a_pending_order_with_its_amount():
     payment = new_payment()
-    assert result("CheckPerformTransaction", {
-        "amount": TIYIN, "account": {"order_id": payment.order_id}}) == {"allow": True}
+    assert result(
+        "CheckPerformTransaction", {"amount": TIYIN, "account": {"order_id": payment.order_id}}
+    ) == {"allow": True}
     event = PaymentEvent.objects.get(kind="CheckPerformTransaction")
     assert (event.verified, event.payment_id, event.answer["result"]) == (
-        True, payment.pk, {"allow": True})
+        True,
+        payment.pk,
+        {"allow": True},
+    )
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("amount", [TIYIN - 1, TIYIN + 100, TIYIN // 100, 0, -TIYIN, 15000.0,
-                                    "1500000"])
+@pytest.mark.parametrize(
+    "amount", [TIYIN - 1, TIYIN + 100, TIYIN // 100, 0, -TIYIN, 15000.0, "1500000"]
+)
 def test_check_perform_with_a_wrong_amount_is_31001(amount):
     payment = new_payment()
-    err = error("CheckPerformTransaction", {"amount": amount,
-                                            "account": {"order_id": payment.order_id}})
+    err = error(
+        "CheckPerformTransaction", {"amount": amount, "account": {"order_id": payment.order_id}}
+    )
     assert err["code"] == -31001
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("account", [{"order_id": "EVP0000000000000000"}, {"order_id": ""},
-                                     {"phone": "998901234567"}, {}, None, "EVP1",
-                                     {"order_id": ["x"]}])
+@pytest.mark.parametrize(
+    "account",
+    [
+        {"order_id": "EVP0000000000000000"},
+        {"order_id": ""},
+        {"phone": "998901234567"},
+        {},
+        None,
+        "EVP1",
+        {"order_id": ["x"]},
+    ],
+)
 def test_check_perform_for_an_unknown_order_is_31050_localised(account):
     new_payment()
     err = error("CheckPerformTransaction", {"amount": TIYIN, "account": account})
-    assert err == {"code": -31050, "data": "order_id", "message": {
-        "ru": "Заказ не найден", "uz": "Buyurtma topilmadi", "en": "Order not found"}}
+    assert err == {
+        "code": -31050,
+        "data": "order_id",
+        "message": {"ru": "Заказ не найден", "uz": "Buyurtma topilmadi", "en": "Order not found"},
+    }
 
 
 @pytest.mark.django_db
 def test_an_order_of_another_provider_is_unknown_to_payme():
     client = new_client()
-    other = Payment.objects.create(client=client, provider="odengi", order_id="EVPKGS01",
-                                   amount=AMOUNT, currency="KGS",
-                                   expires_at=timezone.now() + timedelta(minutes=30))
-    err = error("CheckPerformTransaction", {"amount": TIYIN,
-                                            "account": {"order_id": other.order_id}})
+    other = Payment.objects.create(
+        client=client,
+        provider="odengi",
+        order_id="EVPKGS01",
+        amount=AMOUNT,
+        currency="KGS",
+        expires_at=timezone.now() + timedelta(minutes=30),
+    )
+    err = error(
+        "CheckPerformTransaction", {"amount": TIYIN, "account": {"order_id": other.order_id}}
+    )
     assert (err["code"], err["data"]) == (-31050, "order_id")
 
 
@@ -289,13 +372,17 @@ def test_closed_or_expired_orders_cannot_be_paid():
         params = {"amount": TIYIN, "account": {"order_id": payment.order_id}}
         err = error("CheckPerformTransaction", params)
         assert (err["code"], err["data"], err["message"]) == (
-            -31050, "order_id", rpc.ORDER_NOT_PAYABLE)
+            -31050,
+            "order_id",
+            rpc.ORDER_NOT_PAYABLE,
+        )
         assert create(payment, txn_id())["error"]["code"] == -31050
         payment.refresh_from_db()
         assert payment.provider_transaction_id == ""
 
 
 # -- Create → Perform → Check ------------------------------------------------------------
+
 
 @pytest.mark.django_db
 def test_create_perform_check_credits_the_wallet_once():
@@ -312,8 +399,13 @@ def test_create_perform_check_credits_the_wallet_once():
     assert performed["perform_time"] >= created["create_time"]
 
     assert result("CheckTransaction", {"id": txn}) == {
-        "create_time": created["create_time"], "perform_time": performed["perform_time"],
-        "cancel_time": 0, "transaction": str(payment.pk), "state": 2, "reason": None}
+        "create_time": created["create_time"],
+        "perform_time": performed["perform_time"],
+        "cancel_time": 0,
+        "transaction": str(payment.pk),
+        "state": 2,
+        "reason": None,
+    }
     payment.refresh_from_db()
     assert payment.status == Payment.Status.PAID
     assert payment.provider_transaction_id == txn
@@ -355,12 +447,18 @@ def test_create_perform_cancel_replayed_give_identical_answers():
     assert result("CheckTransaction", {"id": txn}) == {
         "create_time": first_create["create_time"],
         "perform_time": first_perform["perform_time"],
-        "cancel_time": first_cancel["cancel_time"], "transaction": str(payment.pk),
-        "state": -2, "reason": 5}
+        "cancel_time": first_cancel["cancel_time"],
+        "transaction": str(payment.pk),
+        "state": -2,
+        "reason": 5,
+    }
     assert credits(payment) == 1
-    assert LedgerTransaction.objects.filter(
-        ref_type="payment", ref_id=str(payment.pk),
-        kind=LedgerTransaction.Kind.TOPUP_REVERSAL).count() == 1
+    assert (
+        LedgerTransaction.objects.filter(
+            ref_type="payment", ref_id=str(payment.pk), kind=LedgerTransaction.Kind.TOPUP_REVERSAL
+        ).count()
+        == 1
+    )
     assert available(payment) == 0
     assert_ledger_consistent()
 
@@ -387,8 +485,9 @@ def test_a_second_transaction_for_the_same_order_is_31008():
 
     err = create(payment, second)["error"]
     assert (err["code"], err["message"]) == (-31008, rpc.ORDER_BUSY)
-    check = error("CheckPerformTransaction", {"amount": TIYIN,
-                                              "account": {"order_id": payment.order_id}})
+    check = error(
+        "CheckPerformTransaction", {"amount": TIYIN, "account": {"order_id": payment.order_id}}
+    )
     assert check["code"] == -31008
     assert error("CheckTransaction", {"id": second})["code"] == -31003
     payment.refresh_from_db()
@@ -416,12 +515,20 @@ def test_after_a_cancelled_transaction_the_order_is_closed():
 def test_create_with_a_wrong_amount_or_an_unknown_order():
     payment = new_payment()
     assert create(payment, txn_id(), amount=TIYIN + 1)["error"]["code"] == -31001
-    err = call("CreateTransaction", {"id": txn_id(), "time": rpc.now_ms(), "amount": TIYIN,
-                                     "account": {"order_id": "EVPNOSUCHORDER"}})["error"]
+    err = call(
+        "CreateTransaction",
+        {
+            "id": txn_id(),
+            "time": rpc.now_ms(),
+            "amount": TIYIN,
+            "account": {"order_id": "EVPNOSUCHORDER"},
+        },
+    )["error"]
     assert (err["code"], err["data"]) == (-31050, "order_id")
-    assert error("CreateTransaction", {"id": txn_id(), "amount": TIYIN,
-                                       "account": {"order_id": payment.order_id}}) == {
-        "code": -32600, "message": rpc.MESSAGES[-32600], "data": "time"}
+    assert error(
+        "CreateTransaction",
+        {"id": txn_id(), "amount": TIYIN, "account": {"order_id": payment.order_id}},
+    ) == {"code": -32600, "message": rpc.MESSAGES[-32600], "data": "time"}
     payment.refresh_from_db()
     assert payment.provider_transaction_id == ""
 
@@ -438,6 +545,7 @@ def test_a_known_transaction_quoted_with_another_order_is_refused():
 
 
 # -- the 12-hour timeout ------------------------------------------------------------------
+
 
 @pytest.mark.django_db
 def test_a_transaction_past_12_hours_is_cancelled_by_perform():
@@ -458,7 +566,10 @@ def test_a_transaction_past_12_hours_is_cancelled_by_perform():
     assert error("PerformTransaction", {"id": txn})["code"] == -31008
     # Payme's own timeout cancel gets the stored cancellation
     assert result("CancelTransaction", {"id": txn, "reason": 4}) == {
-        "transaction": str(payment.pk), "cancel_time": check["cancel_time"], "state": -1}
+        "transaction": str(payment.pk),
+        "cancel_time": check["cancel_time"],
+        "state": -1,
+    }
 
 
 @pytest.mark.django_db
@@ -484,6 +595,7 @@ def test_a_transaction_just_inside_12_hours_is_performed():
 
 
 # -- Cancel ------------------------------------------------------------------------------
+
 
 @pytest.mark.django_db
 def test_cancel_before_perform_closes_the_payment_and_perform_is_refused():
@@ -533,7 +645,11 @@ def test_cancel_after_perform_when_the_money_was_spent_is_31007():
 
     check = result("CheckTransaction", {"id": txn})
     assert (check["state"], check["perform_time"], check["cancel_time"], check["reason"]) == (
-        2, performed["perform_time"], 0, None)
+        2,
+        performed["perform_time"],
+        0,
+        None,
+    )
     payment.refresh_from_db()
     assert payment.status == Payment.Status.PAID
     assert available(payment) == AMOUNT - Decimal("100.00")
@@ -556,15 +672,19 @@ def test_perform_after_the_driver_cancelled_the_top_up_credits_nothing():
 
 @pytest.mark.django_db
 def test_unknown_transactions_are_31003():
-    for method, params in [("PerformTransaction", {}), ("CancelTransaction", {"reason": 3}),
-                           ("CheckTransaction", {}),
-                           ("SetFiscalData", {"type": "PERFORM", "fiscal_data": {}})]:
+    for method, params in [
+        ("PerformTransaction", {}),
+        ("CancelTransaction", {"reason": 3}),
+        ("CheckTransaction", {}),
+        ("SetFiscalData", {"type": "PERFORM", "fiscal_data": {}}),
+    ]:
         err = error(method, {"id": txn_id(), **params})
         assert err["code"] == -31003 and set(err["message"]) == {"ru", "uz", "en"}
     assert error("CancelTransaction", {"id": txn_id()})["code"] == -32600  # no reason
 
 
 # -- GetStatement and the statement for reconciliation -------------------------------------
+
 
 @pytest.mark.django_db
 def test_get_statement_selects_by_payme_time_ascending():
@@ -584,16 +704,25 @@ def test_get_statement_selects_by_payme_time_ascending():
     assert [r["state"] for r in rows] == [1, 2, -1]
     paid = payments[2_000]
     check = result("CheckTransaction", {"id": ids[2_000]})
-    assert rows[1] == {"id": ids[2_000], "time": base + 2_000, "amount": TIYIN,
-                       "account": {"order_id": paid.order_id}, **check, "receivers": None}
+    assert rows[1] == {
+        "id": ids[2_000],
+        "time": base + 2_000,
+        "amount": TIYIN,
+        "account": {"order_id": paid.order_id},
+        **check,
+        "receivers": None,
+    }
     assert result("GetStatement", {"from": base + 60_000, "to": base + 90_000}) == {
-        "transactions": []}
+        "transactions": []
+    }
     event = PaymentEvent.objects.filter(kind="GetStatement").order_by("id").first()
     assert event.answer["result"] == {"transactions": 3}
 
     lines = provider_for("payme").statement(rpc.from_ms(base + 1_000), rpc.from_ms(base + 3_000))
-    assert [(line.provider_transaction_id, line.order_id, line.amount, line.state, line.at)
-            for line in lines] == [
+    assert [
+        (line.provider_transaction_id, line.order_id, line.amount, line.state, line.at)
+        for line in lines
+    ] == [
         (ids[1_000], payments[1_000].order_id, AMOUNT, PENDING, rpc.from_ms(base + 1_000)),
         (ids[2_000], payments[2_000].order_id, AMOUNT, PAID, rpc.from_ms(base + 2_000)),
         (ids[3_000], payments[3_000].order_id, AMOUNT, FAILED, rpc.from_ms(base + 3_000)),
@@ -606,14 +735,23 @@ def test_set_fiscal_data_is_stored():
     txn = txn_id()
     create(payment, txn)
     result("PerformTransaction", {"id": txn})
-    receipt = {"receipt_id": 24, "status_code": 0, "message": "accepted",
-               "terminal_id": "EP000000000025", "fiscal_sign": "440239149967",
-               "qr_code_url": "https://ofd.soliq.uz/check?t=EP&r=24", "date": "20220706221021"}
+    receipt = {
+        "receipt_id": 24,
+        "status_code": 0,
+        "message": "accepted",
+        "terminal_id": "EP000000000025",
+        "fiscal_sign": "440239149967",
+        "qr_code_url": "https://ofd.soliq.uz/check?t=EP&r=24",
+        "date": "20220706221021",
+    }
 
-    assert result("SetFiscalData", {"id": txn, "type": "PERFORM",
-                                    "fiscal_data": receipt}) == {"success": True}
-    assert error("SetFiscalData", {"id": txn, "type": "REFUND",
-                                   "fiscal_data": receipt})["code"] == -32600
+    assert result("SetFiscalData", {"id": txn, "type": "PERFORM", "fiscal_data": receipt}) == {
+        "success": True
+    }
+    assert (
+        error("SetFiscalData", {"id": txn, "type": "REFUND", "fiscal_data": receipt})["code"]
+        == -32600
+    )
 
     payment.refresh_from_db()
     assert payment.provider_state["fiscal"] == {"PERFORM": receipt}
@@ -621,6 +759,7 @@ def test_set_fiscal_data_is_stored():
 
 
 # -- forgeries and out-of-order deliveries --------------------------------------------------
+
 
 @pytest.mark.django_db
 def test_forged_perform_is_refused_and_credits_nothing():
@@ -661,6 +800,7 @@ def test_out_of_order_calls_converge():
 
 
 # -- concurrency (real threads, PostgreSQL) -------------------------------------------------
+
 
 @pytest.fixture
 def postgres(transactional_db):
@@ -732,7 +872,8 @@ def test_perform_racing_cancel_converges(postgres):
 
         perform, cancel = in_threads(
             lambda t=txn: call("PerformTransaction", {"id": t}),
-            lambda t=txn: call("CancelTransaction", {"id": t, "reason": 3}))
+            lambda t=txn: call("CancelTransaction", {"id": t, "reason": 3}),
+        )
 
         check = result("CheckTransaction", {"id": txn})
         payment.refresh_from_db()
@@ -754,9 +895,11 @@ def perform_waits_for_a_lock(timeout: float = 60) -> None:
         while time.monotonic() < deadline:
             # inside a transaction PostgreSQL keeps the first snapshot of its statistics
             cursor.execute("SELECT pg_stat_clear_snapshot()")
-            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                           "current_database() AND wait_event_type = 'Lock' AND pid <> "
-                           "pg_backend_pid()")
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                "current_database() AND wait_event_type = 'Lock' AND pid <> "
+                "pg_backend_pid()"
+            )
             if cursor.fetchone()[0]:
                 return
             time.sleep(0.02)

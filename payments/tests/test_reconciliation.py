@@ -37,8 +37,10 @@ Kind = ReconciliationIssue.Kind
 
 # -- the fake providers ------------------------------------------------------------------
 
+
 class FakeProvider(PaymentProvider):
     """Statement lines seeded by the test; refunds refused."""
+
     code = "odengi"
     currencies = ("KGS",)
     lines: list[StatementLine] = []
@@ -75,28 +77,53 @@ TODAY = timezone.now().astimezone(UTC).date()
 START, END = day_bounds(TODAY)
 
 
-def payment(amount="100.00", *, status=Payment.Status.PENDING, expires_in=timedelta(minutes=30),
-            provider="odengi", ptid="") -> Payment:
-    return Payment.objects.create(client=new_client(), provider=provider, order_id=new_order_id(),
-                                  amount=Decimal(amount), status=status,
-                                  provider_transaction_id=ptid,
-                                  expires_at=timezone.now() + expires_in)
+def payment(
+    amount="100.00",
+    *,
+    status=Payment.Status.PENDING,
+    expires_in=timedelta(minutes=30),
+    provider="odengi",
+    ptid="",
+) -> Payment:
+    return Payment.objects.create(
+        client=new_client(),
+        provider=provider,
+        order_id=new_order_id(),
+        amount=Decimal(amount),
+        status=status,
+        provider_transaction_id=ptid,
+        expires_at=timezone.now() + expires_in,
+    )
 
 
 def paid(amount="100.00", *, ptid: str | None = None) -> Payment:
     p = payment(amount)
-    return payment_mark_paid(payment_id=p.pk, amount=Decimal(amount), source="test",
-                             provider_transaction_id=f"T-{p.pk}" if ptid is None else ptid)
+    return payment_mark_paid(
+        payment_id=p.pk,
+        amount=Decimal(amount),
+        source="test",
+        provider_transaction_id=f"T-{p.pk}" if ptid is None else ptid,
+    )
 
 
-def line(p: Payment | None = None, *, amount=None, ptid=None, order=None, state=PAID,
-         at: datetime | None = None) -> StatementLine:
+def line(
+    p: Payment | None = None,
+    *,
+    amount=None,
+    ptid=None,
+    order=None,
+    state=PAID,
+    at: datetime | None = None,
+) -> StatementLine:
     made = StatementLine(
-        provider_transaction_id=ptid if ptid is not None else p.provider_transaction_id
-        or f"T-{p.pk}",
+        provider_transaction_id=ptid
+        if ptid is not None
+        else p.provider_transaction_id or f"T-{p.pk}",
         order_id=order if order is not None else p.order_id,
         amount=Decimal(amount) if amount is not None else p.amount,
-        state=state, at=at or START + timedelta(hours=1))
+        state=state,
+        at=at or START + timedelta(hours=1),
+    )
     FakeProvider.lines.append(made)
     return made
 
@@ -125,6 +152,7 @@ def seed_clean() -> list[Payment]:
 
 # -- reconcile ---------------------------------------------------------------------------
 
+
 def test_clean_data_has_no_issues():
     seed_clean()
 
@@ -143,8 +171,12 @@ def test_every_discrepancy_is_found_exactly_once_and_nothing_is_credited():
     # paid at the provider for an order we never issued
     line(ptid="T-stranger", order="EVPNOTOURS00000000", amount="30.00")
     # another day's stranger (in the margin) is not today's business
-    line(ptid="T-yesterday", order="EVPNOTOURS00000001", amount="30.00",
-         at=START - timedelta(hours=1))
+    line(
+        ptid="T-yesterday",
+        order="EVPNOTOURS00000001",
+        amount="30.00",
+        at=START - timedelta(hours=1),
+    )
     # the amounts differ
     short = paid("100.00")
     line(short, amount="90.00")
@@ -155,8 +187,12 @@ def test_every_discrepancy_is_found_exactly_once_and_nothing_is_credited():
     # credited twice in the ledger
     twice = paid("80.00")
     line(twice)
-    wallet_credit_topup(client=twice.client, amount=twice.amount, payment_ref=twice.pk,
-                        key=f"payment:{twice.pk}:credit:again")
+    wallet_credit_topup(
+        client=twice.client,
+        amount=twice.amount,
+        payment_ref=twice.pk,
+        key=f"payment:{twice.pk}:credit:again",
+    )
     # one provider transaction credited to two of our payments
     first = paid("45.00", ptid="T-shared")
     second = paid("45.00", ptid="")
@@ -188,10 +224,13 @@ def test_every_discrepancy_is_found_exactly_once_and_nothing_is_credited():
     assert ReconciliationIssue.objects.count() == 9
     assert {i.day for i in issues} == {TODAY} and {i.provider for i in issues} == {"odengi"}
     short_issue = next(i for i in issues if i.kind == Kind.AMOUNT_MISMATCH)
-    assert (short_issue.our_amount, short_issue.their_amount) == (Decimal("100.00"),
-                                                                 Decimal("90.00"))
-    assert str(first.pk) in next(i.detail for i in issues if i.kind == Kind.DOUBLE_CREDIT
-                                 and i.payment_id == second.pk)
+    assert (short_issue.our_amount, short_issue.their_amount) == (
+        Decimal("100.00"),
+        Decimal("90.00"),
+    )
+    assert str(first.pk) in next(
+        i.detail for i in issues if i.kind == Kind.DOUBLE_CREDIT and i.payment_id == second.pk
+    )
     # recorded, not credited: a person decides (the admin's "Credit the payment")
     pending.refresh_from_db()
     fresh.refresh_from_db()
@@ -244,8 +283,12 @@ def test_reconcile_all_goes_on_after_a_provider_fails(settings, caplog):
 def test_the_daily_task_reconciles_yesterday_for_every_provider(settings):
     settings.PAYMENT_PROVIDERS = ["obank", "odengi"]
     yesterday = TODAY - timedelta(days=1)
-    line(ptid="T-late", order="EVPNOTOURS00000009", amount="5.00",
-         at=day_bounds(yesterday)[0] + timedelta(hours=5))
+    line(
+        ptid="T-late",
+        order="EVPNOTOURS00000009",
+        amount="5.00",
+        at=day_bounds(yesterday)[0] + timedelta(hours=5),
+    )
 
     result = reconcile_task()
 
@@ -270,10 +313,11 @@ def test_beat_runs_expiry_hourly_and_reconciliation_daily_at_0230_utc():
 
 # -- CSV -----------------------------------------------------------------------------------
 
+
 def test_issues_export_as_csv():
     short = paid("100.00")
     line(short, amount="90.00")
-    line(ptid="=HYPERLINK(\"x\")", order="EVPNOTOURS00000000", amount="30.50")
+    line(ptid='=HYPERLINK("x")', order="EVPNOTOURS00000000", amount="30.50")
     reconcile("odengi", TODAY)
     stranger = ReconciliationIssue.objects.get(payment=None)
     stranger.resolved_at = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -282,17 +326,34 @@ def test_issues_export_as_csv():
 
     rows = list(csv.reader(io.StringIO(issues_csv(ReconciliationIssue.objects.all()))))
 
-    assert rows[0] == ["provider", "day", "kind", "order_id", "provider_transaction_id",
-                       "our_amount", "their_amount", "detail", "found_at", "resolved_at",
-                       "resolution"]
+    assert rows[0] == [
+        "provider",
+        "day",
+        "kind",
+        "order_id",
+        "provider_transaction_id",
+        "our_amount",
+        "their_amount",
+        "detail",
+        "found_at",
+        "resolved_at",
+        "resolution",
+    ]
     body = {row[2]: row for row in rows[1:]}
     assert len(rows) == 3
     mismatch = body["amount_mismatch"]
-    assert mismatch[:7] == ["odengi", TODAY.isoformat(), "amount_mismatch", short.order_id,
-                            short.provider_transaction_id, "100.00", "90.00"]
+    assert mismatch[:7] == [
+        "odengi",
+        TODAY.isoformat(),
+        "amount_mismatch",
+        short.order_id,
+        short.provider_transaction_id,
+        "100.00",
+        "90.00",
+    ]
     assert mismatch[8].endswith("+00:00") and mismatch[9:] == ["", ""]
     missing = body["missing_credit"]
-    assert missing[3:7] == ["", "'=HYPERLINK(\"x\")", "", "30.50"]  # no formula for Excel
+    assert missing[3:7] == ["", '\'=HYPERLINK("x")', "", "30.50"]  # no formula for Excel
     assert missing[9:] == ["2030-01-02T03:04:05+00:00", "refunded at the provider"]
 
 
@@ -301,8 +362,7 @@ def test_ledger_topups_of_other_refs_do_not_confuse_the_double_credit_check():
     line(ok)
     client = new_client()
     for n in range(2):  # a legacy top-up reference that is not a payment id
-        wallet_credit_topup(client=client, amount="5.00", payment_ref="legacy-7",
-                            key=f"legacy:{n}")
+        wallet_credit_topup(client=client, amount="5.00", payment_ref="legacy-7", key=f"legacy:{n}")
 
     assert reconcile("odengi", TODAY) == []
     assert LedgerTransaction.objects.filter(ref_id="legacy-7").count() == 2

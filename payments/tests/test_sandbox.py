@@ -24,8 +24,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture(scope="module")
 def sandbox(django_db_setup, django_db_blocker):
-    server = ServerProcess({"PAYMENT_SANDBOX": "true",
-                            "PAYMENT_SANDBOX_URL": "http://127.0.0.1:{port}"})
+    server = ServerProcess(
+        {"PAYMENT_SANDBOX": "true", "PAYMENT_SANDBOX_URL": "http://127.0.0.1:{port}"}
+    )
     yield server
     server.stop()
 
@@ -34,13 +35,16 @@ class Driver:
     def __init__(self, server, phone: str, currency: str = "KGS"):
         self.client = Client.objects.create(phone=phone)
         Wallet.objects.create(client=self.client, currency=currency)
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=120,
-                                 headers={"Authorization": "Bearer "
-                                          + login_session(client=self.client).access})
+        self.http = httpx.Client(
+            base_url=f"http://127.0.0.1:{server.port}",
+            timeout=120,
+            headers={"Authorization": "Bearer " + login_session(client=self.client).access},
+        )
 
     def top_up(self, provider: str, amount: str) -> tuple[Payment, str]:
-        response = self.http.post("/api/v1/wallet/topups",
-                                  json={"provider": provider, "amount": amount})
+        response = self.http.post(
+            "/api/v1/wallet/topups", json={"provider": provider, "amount": amount}
+        )
         assert response.status_code == 201, response.text
         body = response.json()
         return Payment.objects.get(pk=body["id"]), body["checkout"]["payment_url"]
@@ -95,8 +99,7 @@ def test_a_payme_top_up_is_performed_once_and_a_decline_is_cancelled(sandbox):
     driver = Driver(sandbox, "+998900500003", currency="UZS")
     payment, url = driver.top_up("payme", "1000.00")
     encoded = url.rsplit("/checkout/", 1)[1]
-    assert base64.b64decode(encoded).decode().endswith(
-        f"ac.order_id={payment.order_id};a=100000")
+    assert base64.b64decode(encoded).decode().endswith(f"ac.order_id={payment.order_id};a=100000")
 
     page = driver.press(url, "pay")
     driver.press(url, "pay")  # Payme retries PerformTransaction: the stored result
@@ -129,9 +132,15 @@ def test_a_click_top_up_completes_once_and_the_merchant_api_agrees(sandbox, sett
     assert payment.status == Payment.Status.PAID and credits(payment) == 1
     # our client reads the status from the sandbox's Merchant API, as from Click's
     base = f"http://127.0.0.1:{sandbox.port}/sandbox/click"
-    settings.CLICK = {**settings.CLICK, "service_id": "9001", "merchant_id": "9002",
-                      "merchant_user_id": "9003", "secret_key": "sandbox-click-secret",
-                      "pay_url": f"{base}/pay", "api_url": f"{base}/api"}
+    settings.CLICK = {
+        **settings.CLICK,
+        "service_id": "9001",
+        "merchant_id": "9002",
+        "merchant_user_id": "9003",
+        "secret_key": "sandbox-click-secret",
+        "pay_url": f"{base}/pay",
+        "api_url": f"{base}/api",
+    }
     settings.PAYMENT_PROVIDERS = ["click"]
     assert topups.payment_sync(payment_id=payment.pk).status == Payment.Status.PAID
     assert credits(payment) == 1 and driver.balance() == Decimal("2500.00")
@@ -144,8 +153,14 @@ def test_a_click_top_up_completes_once_and_the_merchant_api_agrees(sandbox, sett
 
 def test_the_sandbox_api_refuses_what_odengi_would_refuse(sandbox):
     api = f"http://127.0.0.1:{sandbox.port}/sandbox/odengi/api"
-    message = {"cmd": "statusPayment", "version": 1005, "sid": "1000000001",
-               "mktime": "1", "lang": "ru", "data": {"order_id": "EVP0"}}
+    message = {
+        "cmd": "statusPayment",
+        "version": 1005,
+        "sid": "1000000001",
+        "mktime": "1",
+        "lang": "ru",
+        "data": {"order_id": "EVP0"},
+    }
     forged = {**message, "hash": "0" * 32}
     signed = signing.sign("sandbox-odengi-password", message)
 
@@ -164,15 +179,21 @@ def test_a_page_for_something_the_provider_never_issued_is_not_found(sandbox):
 
 
 def test_without_the_sandbox_there_is_no_sandbox(client):
-    assert client.post("/sandbox/odengi/api", data="{}",
-                       content_type="application/json").status_code == 404
+    assert (
+        client.post("/sandbox/odengi/api", data="{}", content_type="application/json").status_code
+        == 404
+    )
 
 
 def test_production_refuses_to_start_with_the_sandbox():
-    production = {"EVPOWER_ENV": "production", "SECRET_KEY": "k" * 25 + "Q7#x" * 7,
-                  "ALLOWED_HOSTS": "evpower.example",
-                  "SMS_BACKEND": "accounts.sms.http.HttpJsonBackend",
-                  "SMS_HTTP_URL": "https://sms.example/send", "SMS_HTTP_TOKEN": "gateway-token"}
+    production = {
+        "EVPOWER_ENV": "production",
+        "SECRET_KEY": "k" * 25 + "Q7#x" * 7,
+        "ALLOWED_HOSTS": "evpower.example",
+        "SMS_BACKEND": "accounts.sms.http.HttpJsonBackend",
+        "SMS_HTTP_URL": "https://sms.example/send",
+        "SMS_HTTP_TOKEN": "gateway-token",
+    }
 
     assert import_settings_with(**production).returncode == 0
     refused = import_settings_with(**production, PAYMENT_SANDBOX="true")

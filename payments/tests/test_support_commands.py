@@ -37,6 +37,7 @@ Status = Payment.Status
 
 class FakeProvider(PaymentProvider):
     """Answers status polls from `answers` (order id → state) and statements from `lines`."""
+
     code = "odengi"
     currencies = ("KGS",)
     answers: dict[str, str] = {}
@@ -48,8 +49,11 @@ class FakeProvider(PaymentProvider):
         state = FakeProvider.answers.get(payment.order_id, PENDING)
         if state == "down":
             raise ProviderUnavailable("connect timeout")
-        return RemoteStatus(state, amount=payment.amount if state == PAID else None,
-                            detail="declined" if state == FAILED else "")
+        return RemoteStatus(
+            state,
+            amount=payment.amount if state == PAID else None,
+            detail="declined" if state == FAILED else "",
+        )
 
     def cancel(self, payment):
         pass
@@ -88,8 +92,9 @@ fails = command_fails
 
 def funded(amount: str = "100.00"):
     client = new_client()
-    wallet_credit_topup(client=client, amount=D(amount), payment_ref=f"seed-{client.pk}",
-                        key=f"seed:{client.pk}")
+    wallet_credit_topup(
+        client=client, amount=D(amount), payment_ref=f"seed-{client.pk}", key=f"seed:{client.pk}"
+    )
     return client
 
 
@@ -102,36 +107,58 @@ def ledger() -> list[int]:
 
 
 def payment(amount="100.00", *, status=Status.PENDING) -> Payment:
-    return Payment.objects.create(client=new_client(), provider="odengi", order_id=new_order_id(),
-                                  amount=D(amount), status=status,
-                                  expires_at=timezone.now() + timedelta(minutes=30))
+    return Payment.objects.create(
+        client=new_client(),
+        provider="odengi",
+        order_id=new_order_id(),
+        amount=D(amount),
+        status=status,
+        expires_at=timezone.now() + timedelta(minutes=30),
+    )
 
 
 # -- wallet_adjust ---------------------------------------------------------------------------
 
+
 def test_an_adjustment_is_refused_unconfirmed_and_a_dry_run_shows_before_and_after(staff):
     client = funded("100.00")
     before = ledger()
-    out = run("wallet_adjust", client.phone, "150", reason="lost top-up", staff="finance",
-              dry_run=True)
+    out = run(
+        "wallet_adjust", client.phone, "150", reason="lost top-up", staff="finance", dry_run=True
+    )
     assert "balance 100.00 KGS, available 100.00, debt 0.00" in out
     assert "would adjust by +150.00 KGS (by finance: lost top-up): balance 100.00 → 250.00" in out
     assert "dry run: nothing was changed" in out
     error = fails("wallet_adjust", client.phone, "150", reason="lost top-up", staff="finance")
     assert (error.returncode, error.code) == (4, "ABORTED")
-    error = fails("wallet_adjust", client.phone, "150", reason="lost top-up", staff="finance",
-                  stdin=Terminal("n\n"))
+    error = fails(
+        "wallet_adjust",
+        client.phone,
+        "150",
+        reason="lost top-up",
+        staff="finance",
+        stdin=Terminal("n\n"),
+    )
     assert error.returncode == 4
     assert ledger() == before and wallet(client).balance == D("100.00")
 
 
 def test_a_credit_posts_one_adjustment_with_its_author_and_reason(staff):
     client = funded("100.00")
-    out = run("wallet_adjust", str(client.pk), "150", reason="lost top-up, ticket 881",
-              staff="finance", stdin=Terminal("y\n"))
+    out = run(
+        "wallet_adjust",
+        str(client.pk),
+        "150",
+        reason="lost top-up, ticket 881",
+        staff="finance",
+        stdin=Terminal("y\n"),
+    )
     adjustment = LedgerTransaction.objects.get(kind="adjustment")
     assert (adjustment.amount, adjustment.author, adjustment.reason) == (
-        D("150.00"), staff, "lost top-up, ticket 881")
+        D("150.00"),
+        staff,
+        "lost top-up, ticket 881",
+    )
     assert adjustment.key.startswith(f"support:wallet:{client.pk}:adjust:")
     assert wallet(client).balance == D("250.00")
     assert "adjusted by +150.00 KGS; balance now 250.00" in out
@@ -141,16 +168,17 @@ def test_a_credit_posts_one_adjustment_with_its_author_and_reason(staff):
 def test_a_debit_never_goes_below_zero(staff):
     client = funded("30.00")
     before = ledger()
-    out = run("wallet_adjust", client.phone, "-50", reason="double credit", staff="finance",
-              dry_run=True)
+    out = run(
+        "wallet_adjust", client.phone, "-50", reason="double credit", staff="finance", dry_run=True
+    )
     assert "refused: INSUFFICIENT_BALANCE (available 30.00, debit 50.00)" in out
-    error = fails("wallet_adjust", client.phone, "-50", reason="double credit",
-                  staff="finance", yes=True)
+    error = fails(
+        "wallet_adjust", client.phone, "-50", reason="double credit", staff="finance", yes=True
+    )
     assert (error.returncode, error.code) == (1, "INSUFFICIENT_BALANCE")
     assert "required=50.00" in str(error) and "available=30.00" in str(error)
     assert ledger() == before
-    run("wallet_adjust", client.phone, "-20.50", reason="double credit", staff="finance",
-        yes=True)
+    run("wallet_adjust", client.phone, "-20.50", reason="double credit", staff="finance", yes=True)
     assert wallet(client).balance == D("9.50")
     assert_ledger_consistent()
 
@@ -159,8 +187,7 @@ def test_a_credit_to_a_wallet_in_debt_pays_the_debt_first(staff):
     client = funded("10.00")
     wallet_charge(client=client, amount=D("25.00"), ref=("session", 1), key="t:charge")
     assert (wallet(client).balance, wallet(client).debt) == (0, D("15.00"))
-    out = run("wallet_adjust", client.phone, "40", reason="goodwill", staff="finance",
-              dry_run=True)
+    out = run("wallet_adjust", client.phone, "40", reason="goodwill", staff="finance", dry_run=True)
     assert "balance 0.00 → 25.00, debt 15.00 → 0.00" in out
     run("wallet_adjust", client.phone, "40", reason="goodwill", staff="finance", yes=True)
     assert (wallet(client).balance, wallet(client).debt) == (D("25.00"), 0)
@@ -176,8 +203,7 @@ def test_adjustment_errors_exit_with_their_codes(staff, django_user_model):
         (("somebody", "10"), {"staff": "finance"}, 2, "INVALID_CLIENT"),
         ((client.phone, "10"), {"staff": "nobody"}, 3, "NOT_FOUND"),
         ((client.phone, "10"), {"staff": "clerk"}, 1, "NOT_STAFF"),
-        ((client.phone, "10"), {"staff": "finance", "reason": "   "}, 1,
-         "ADJUSTMENT_NOT_ALLOWED"),
+        ((client.phone, "10"), {"staff": "finance", "reason": "   "}, 1, "ADJUSTMENT_NOT_ALLOWED"),
         ((client.phone, "0"), {"staff": "finance"}, 1, "INVALID_AMOUNT"),
     ]
     for args, options, exit_code, code in cases:
@@ -189,6 +215,7 @@ def test_adjustment_errors_exit_with_their_codes(staff, django_user_model):
 
 
 # -- payment_recheck -------------------------------------------------------------------------
+
 
 def test_a_recheck_credits_a_payment_paid_at_the_provider_once():
     pay = payment("100.00")
@@ -214,11 +241,13 @@ def test_a_recheck_credits_a_payment_paid_at_the_provider_once():
 def test_all_open_rechecks_each_one_and_reports_the_ones_it_could_not():
     paid, failed, pending, unreachable = (payment() for _ in range(4))
     done = payment_mark_paid(payment_id=payment().pk, amount=D("100.00"), source="test")
-    FakeProvider.answers.update({paid.order_id: PAID, failed.order_id: FAILED,
-                                 unreachable.order_id: "down"})
+    FakeProvider.answers.update(
+        {paid.order_id: PAID, failed.order_id: FAILED, unreachable.order_id: "down"}
+    )
     out, bar = io.StringIO(), Terminal()  # stderr at a terminal: the progress bar shows
-    call_command("payment_recheck", all_open=True, dry_run=True, stdout=out, stderr=bar,
-                 stdin=io.StringIO())
+    call_command(
+        "payment_recheck", all_open=True, dry_run=True, stdout=out, stderr=bar, stdin=io.StringIO()
+    )
     assert "4 open payment(s)" in out.getvalue()
     assert "could not ask: PROVIDER_UNAVAILABLE" in out.getvalue()
     assert "asking:" in bar.getvalue() and "/4 [" in bar.getvalue()
@@ -228,9 +257,13 @@ def test_all_open_rechecks_each_one_and_reports_the_ones_it_could_not():
     assert (error.returncode, error.code) == (5, "PARTIAL")
     assert "1 of 4 payment(s) could not be re-checked" in str(error)
     statuses = {p.pk: p.status for p in Payment.objects.all()}
-    assert statuses == {paid.pk: Status.PAID, failed.pk: Status.CANCELLED,
-                        pending.pk: Status.PENDING, unreachable.pk: Status.PENDING,
-                        done.pk: Status.PAID}
+    assert statuses == {
+        paid.pk: Status.PAID,
+        failed.pk: Status.CANCELLED,
+        pending.pk: Status.PENDING,
+        unreachable.pk: Status.PENDING,
+        done.pk: Status.PAID,
+    }
     assert credits_of(paid) == 1 and credits_of(done) == 1  # the paid one: not asked
     assert done.order_id not in FakeProvider.asked
     assert_ledger_consistent()
@@ -245,17 +278,23 @@ def test_recheck_arguments_and_unknown_payments():
 
 # -- reconcile_day ---------------------------------------------------------------------------
 
+
 def test_reconcile_day_prints_the_issues_and_records_them_once():
     day = timezone.now().astimezone(UTC).date()
     start, _ = day_bounds(day)
     missing = payment("70.00")  # paid at the provider, not credited here
-    FakeProvider.lines.append(StatementLine(provider_transaction_id="T-1",
-                                            order_id=missing.order_id, amount=D("70.00"),
-                                            state=PAID, at=start + timedelta(hours=1)))
+    FakeProvider.lines.append(
+        StatementLine(
+            provider_transaction_id="T-1",
+            order_id=missing.order_id,
+            amount=D("70.00"),
+            state=PAID,
+            at=start + timedelta(hours=1),
+        )
+    )
     out = run("reconcile_day", f"--day={day}")
     assert f"odengi {day}: 1 issue(s)" in out
-    assert f"missing_credit payment {missing.pk} provider tx T-1 ours 70.00 / theirs 70.00" \
-        in out
+    assert f"missing_credit payment {missing.pk} provider tx T-1 ours 70.00 / theirs 70.00" in out
     assert ReconciliationIssue.objects.count() == 1
     out = run("reconcile_day", f"--day={day}", "--provider=odengi")
     assert "1 issue(s)" in out and ReconciliationIssue.objects.count() == 1
@@ -272,8 +311,9 @@ def test_reconcile_day_defaults_to_yesterday_and_reports_a_failing_provider(sett
         call_command("reconcile_day", stdout=out, stderr=err, no_color=True)
     assert (caught.value.returncode, caught.value.code) == (5, "PROVIDER_FAILED")
     assert f"odengi {yesterday}: 0 issue(s)" in out.getvalue()
-    assert f"obank {yesterday}: FAILED — ProviderUnavailable: statement service down" \
-        in err.getvalue()
+    assert (
+        f"obank {yesterday}: FAILED — ProviderUnavailable: statement service down" in err.getvalue()
+    )
 
 
 def test_reconcile_day_errors(settings):

@@ -52,9 +52,11 @@ Status = Payment.Status
 
 # -- the fake provider -------------------------------------------------------------------
 
+
 @dataclass
 class Remote:
     """What the fake provider knows and was asked."""
+
     down: bool = False
     refuse_refund: bool = False
     paid: dict = field(default_factory=dict)  # order_id -> amount paid at the provider
@@ -76,17 +78,22 @@ class FakeProvider(PaymentProvider):
         if REMOTE.down:
             raise ProviderUnavailable("connect timeout")
         REMOTE.created.append(payment.order_id)
-        return Checkout(provider_transaction_id=f"INV-{payment.order_id}",
-                        qr_url=f"https://fake.example/qr/{payment.order_id}.png",
-                        deep_link=f"fakepay://pay/{payment.order_id}",
-                        state={"invoice": f"INV-{payment.order_id}"})
+        return Checkout(
+            provider_transaction_id=f"INV-{payment.order_id}",
+            qr_url=f"https://fake.example/qr/{payment.order_id}.png",
+            deep_link=f"fakepay://pay/{payment.order_id}",
+            state={"invoice": f"INV-{payment.order_id}"},
+        )
 
     def status(self, payment):
         if REMOTE.down:
             raise ProviderUnavailable("connect timeout")
         if payment.order_id in REMOTE.paid:
-            return RemoteStatus(PAID, provider_transaction_id=payment.provider_transaction_id,
-                                amount=REMOTE.paid[payment.order_id])
+            return RemoteStatus(
+                PAID,
+                provider_transaction_id=payment.provider_transaction_id,
+                amount=REMOTE.paid[payment.order_id],
+            )
         if payment.order_id in REMOTE.failed:
             return RemoteStatus(FAILED, detail="declined")
         return RemoteStatus(PENDING)
@@ -132,18 +139,21 @@ def balance(client: Client) -> Decimal:
     return Wallet.objects.get(client=client).balance
 
 
-def open_payment(amount="100.00", *, expired: bool = False, client: Client | None = None
-                 ) -> Payment:
+def open_payment(
+    amount="100.00", *, expired: bool = False, client: Client | None = None
+) -> Payment:
     """A pending payment created the normal way (the fake provider issued an invoice)."""
     payment = topup_create(client=client or new_client(), provider="odengi", amount=amount)
     if expired:
         Payment.objects.filter(pk=payment.pk).update(
-            expires_at=timezone.now() - timedelta(minutes=1))
+            expires_at=timezone.now() - timedelta(minutes=1)
+        )
         payment.refresh_from_db()
     return payment
 
 
 # -- the driver API ----------------------------------------------------------------------
+
 
 def test_a_top_up_returns_what_the_app_shows_and_can_be_read_back():
     api, client = logged_in()
@@ -152,12 +162,29 @@ def test_a_top_up_returns_what_the_app_shows_and_can_be_read_back():
 
     assert response.status_code == 201, response.content
     body = response.json()
-    assert set(body) == {"id", "provider", "order_id", "amount", "currency", "status",
-                         "checkout", "expires_at", "paid_at", "cancelled_at", "created_at"}
+    assert set(body) == {
+        "id",
+        "provider",
+        "order_id",
+        "amount",
+        "currency",
+        "status",
+        "checkout",
+        "expires_at",
+        "paid_at",
+        "cancelled_at",
+        "created_at",
+    }
     assert (body["provider"], body["amount"], body["currency"], body["status"]) == (
-        "odengi", "150.00", "KGS", "pending")
-    assert body["checkout"] == {"qr_url": f"https://fake.example/qr/{body['order_id']}.png",
-                                "deep_link": f"fakepay://pay/{body['order_id']}"}
+        "odengi",
+        "150.00",
+        "KGS",
+        "pending",
+    )
+    assert body["checkout"] == {
+        "qr_url": f"https://fake.example/qr/{body['order_id']}.png",
+        "deep_link": f"fakepay://pay/{body['order_id']}",
+    }
     payment = Payment.objects.get(pk=body["id"])
     assert payment.client == client and payment.provider_transaction_id.startswith("INV-")
     assert payment.provider_state == {"invoice": payment.provider_transaction_id}
@@ -228,8 +255,10 @@ def test_an_idempotency_key_replays_the_first_answer_and_refuses_other_parameter
     assert Payment.objects.count() == 1 and len(REMOTE.created) == 1
 
 
-@pytest.mark.parametrize(("amount", "created"), [("9.99", False), ("10.00", True),
-                                                 ("50000.00", True), ("50000.01", False)])
+@pytest.mark.parametrize(
+    ("amount", "created"),
+    [("9.99", False), ("10.00", True), ("50000.00", True), ("50000.01", False)],
+)
 def test_amounts_outside_the_limits_are_refused(amount, created):
     api, _ = logged_in()
 
@@ -270,7 +299,9 @@ def test_a_provider_that_is_down_leaves_the_payment_cancelled_and_the_key_free()
     REMOTE.down = False
     assert top_up(api, key="try-1").status_code == 201
     assert list(Payment.objects.order_by("id").values_list("status", flat=True)) == [
-        Status.CANCELLED, Status.PENDING]
+        Status.CANCELLED,
+        Status.PENDING,
+    ]
 
 
 def test_a_blocked_client_cannot_top_up():
@@ -286,6 +317,7 @@ def test_a_blocked_client_cannot_top_up():
 
 # -- expiry ------------------------------------------------------------------------------
 
+
 def test_expiry_credits_a_payment_paid_at_the_provider_and_expires_the_rest():
     paid_there = open_payment("100.00", expired=True)
     unpaid = open_payment("40.00", expired=True)
@@ -297,8 +329,12 @@ def test_expiry_credits_a_payment_paid_at_the_provider_and_expires_the_rest():
     assert payments_expire_task() == 1  # the task runs the service; one expired
 
     states = dict(Payment.objects.values_list("pk", "status"))
-    assert states == {paid_there.pk: Status.PAID, unpaid.pk: Status.EXPIRED,
-                      declined.pk: Status.CANCELLED, not_yet.pk: Status.PENDING}
+    assert states == {
+        paid_there.pk: Status.PAID,
+        unpaid.pk: Status.EXPIRED,
+        declined.pk: Status.CANCELLED,
+        not_yet.pk: Status.PENDING,
+    }
     assert REMOTE.cancelled == [unpaid.order_id]  # asked first, then cancelled there
     assert credits_of(paid_there) == 1 and balance(paid_there.client) == Decimal("100.00")
     assert Payment.objects.get(pk=unpaid.pk).failure_reason == "expired"
@@ -320,12 +356,17 @@ def test_expiry_with_the_provider_unreachable_still_expires():
 
 # -- the crediting path ------------------------------------------------------------------
 
+
 def test_marking_a_payment_paid_twice_credits_once():
     payment = open_payment("100.00")
 
     for _ in range(2):
-        payment_mark_paid(payment_id=payment.pk, amount=Decimal("100.00"), source="callback",
-                          provider_transaction_id=payment.provider_transaction_id)
+        payment_mark_paid(
+            payment_id=payment.pk,
+            amount=Decimal("100.00"),
+            source="callback",
+            provider_transaction_id=payment.provider_transaction_id,
+        )
 
     payment.refresh_from_db()
     assert payment.status == Status.PAID and payment.paid_at
@@ -358,6 +399,7 @@ def test_a_late_payment_for_an_expired_payment_is_credited():
 
 # -- refunds through the provider --------------------------------------------------------
 
+
 def paid_payment(amount="100.00") -> Payment:
     payment = open_payment(amount)
     return payment_mark_paid(payment_id=payment.pk, amount=Decimal(amount), source="callback")
@@ -366,14 +408,18 @@ def paid_payment(amount="100.00") -> Payment:
 def test_a_refund_debits_once_and_the_provider_gives_the_money_back(staff_user):
     payment = paid_payment()
 
-    refunded = payment_refund_to_provider(payment_id=payment.pk, author=staff_user,
-                                          reason="double payment by the driver")
+    refunded = payment_refund_to_provider(
+        payment_id=payment.pk, author=staff_user, reason="double payment by the driver"
+    )
 
     assert refunded.status == Status.REFUNDED and refunded.refunded_at
     assert REMOTE.refunded == [(payment.order_id, Decimal("100.00"))]
     debit = LedgerTransaction.objects.get(kind=LedgerTransaction.Kind.TOPUP_REVERSAL)
     assert (debit.amount, debit.author, debit.reason) == (
-        Decimal("100.00"), staff_user, "double payment by the driver")
+        Decimal("100.00"),
+        staff_user,
+        "double payment by the driver",
+    )
     assert balance(payment.client) == 0
     with pytest.raises(PaymentNotRefundable):
         payment_refund_to_provider(payment_id=payment.pk, author=staff_user, reason="again")
@@ -397,8 +443,10 @@ def test_a_refund_the_provider_refuses_is_undone(staff_user):
     assert credits_of(payment) == 1  # the undo is not a second credit
     # and it can be tried again once the provider agrees
     REMOTE.refuse_refund = False
-    assert payment_refund_to_provider(payment_id=payment.pk, author=staff_user,
-                                      reason="x").status == Status.REFUNDED
+    assert (
+        payment_refund_to_provider(payment_id=payment.pk, author=staff_user, reason="x").status
+        == Status.REFUNDED
+    )
     assert balance(payment.client) == 0
     assert_ledger_consistent()
 
@@ -411,6 +459,7 @@ def test_a_second_refund_while_the_first_waits_for_the_provider_is_refused(staff
         with pytest.raises(PaymentNotRefundable) as refused:
             payment_refund_to_provider(payment_id=payment.pk, author=staff_user, reason="y")
         second.append(refused.value.details)
+
     REMOTE.during_refund = try_again
 
     payment_refund_to_provider(payment_id=payment.pk, author=staff_user, reason="x")
@@ -444,8 +493,10 @@ def test_money_already_spent_cannot_be_refunded(staff_user):
         payment_refund_to_provider(payment_id=payment.pk, author=staff_user, reason="x")
 
     assert Payment.objects.get(pk=payment.pk).status == Status.PAID
-    assert REMOTE.refunded == [] and not LedgerTransaction.objects.filter(
-        kind="topup_reversal").exists()
+    assert (
+        REMOTE.refunded == []
+        and not LedgerTransaction.objects.filter(kind="topup_reversal").exists()
+    )
     assert_ledger_consistent()
 
 
@@ -457,8 +508,9 @@ def test_the_payment_event_log_is_append_only():
 
     if connection.vendor != "postgresql":
         pytest.skip("the trigger is PostgreSQL's")
-    event_record(provider="odengi", direction="in", kind="callback", verified=True,
-                 payload={"order_id": "X"})
+    event_record(
+        provider="odengi", direction="in", kind="callback", verified=True, payload={"order_id": "X"}
+    )
     with pytest.raises(Exception, match="append-only"), transaction.atomic():
         PaymentEvent.objects.update(verified=False)
     with pytest.raises(Exception, match="append-only"), transaction.atomic():

@@ -56,13 +56,16 @@ def postings(txn):
 
 # -- top-up --------------------------------------------------------------------------------
 
+
 def test_topup_credits_available_from_provider_clearing(client):
     txn = topup(client, "150.50")
 
     assert summary(client) == (D("150.50"), 0, D("150.50"), 0)
     assert txn.kind == "topup" and (txn.ref_type, txn.ref_id) == ("payment", "1")
-    assert postings(txn) == [(Account.CLIENT_AVAILABLE, D("150.50")),
-                             (Account.PROVIDER_CLEARING, D("-150.50"))]
+    assert postings(txn) == [
+        (Account.CLIENT_AVAILABLE, D("150.50")),
+        (Account.PROVIDER_CLEARING, D("-150.50")),
+    ]
     assert txn.balance_after == D("150.50")
     assert_ledger_consistent()
 
@@ -102,6 +105,7 @@ def test_money_is_never_a_float(client):
 
 
 # -- hold / capture / release ---------------------------------------------------------------
+
 
 def test_hold_moves_available_to_held(client):
     topup(client, 100)
@@ -149,8 +153,10 @@ def test_capture_within_the_hold_then_release_the_rest(client):
     capture = wallet_capture(hold=hold, amount=D("45.50"), key="c")
     assert (capture.from_hold, capture.from_balance, capture.debt) == (D("45.50"), 0, 0)
     assert summary(client) == (D("54.50"), D("14.50"), 40, 0)
-    assert postings(capture.transaction) == [(Account.CLIENT_HELD, D("-45.50")),
-                                             (Account.PLATFORM_REVENUE, D("45.50"))]
+    assert postings(capture.transaction) == [
+        (Account.CLIENT_HELD, D("-45.50")),
+        (Account.PLATFORM_REVENUE, D("45.50")),
+    ]
     assert (capture.transaction.ref_type, capture.transaction.ref_id) == ("session", "1")
 
     release = wallet_release(hold=hold, key="r")
@@ -197,8 +203,11 @@ def test_overrun_beyond_the_balance_becomes_debt_never_a_negative_balance(client
     debt = Debt.objects.get()
     assert (debt.amount, debt.outstanding, debt.ref_id) == (30, 30, "1")
     assert postings(capture.transaction) == [
-        (Account.CLIENT_AVAILABLE, D("-40")), (Account.CLIENT_DEBT, D("-30")),
-        (Account.CLIENT_HELD, D("-60")), (Account.PLATFORM_REVENUE, D("130"))]
+        (Account.CLIENT_AVAILABLE, D("-40")),
+        (Account.CLIENT_DEBT, D("-30")),
+        (Account.CLIENT_HELD, D("-60")),
+        (Account.PLATFORM_REVENUE, D("130")),
+    ]
     assert_ledger_consistent()
 
 
@@ -273,6 +282,7 @@ def test_zero_capture_is_allowed(client):
 
 # -- refund --------------------------------------------------------------------------------
 
+
 def charged(client, amount, session=1, hold=60):
     h = wallet_hold(client=client, amount=hold, ref=("session", session), key=f"h{session}")
     wallet_capture(hold=h, amount=amount, key=f"c{session}")
@@ -283,8 +293,7 @@ def test_refund_credits_back_up_to_what_was_charged(client, staff_user):
     topup(client, 100)
     charged(client, 50)
 
-    txn = wallet_refund(client=client, amount=20, ref=("session", 1), key="rf1",
-                        author=staff_user)
+    txn = wallet_refund(client=client, amount=20, ref=("session", 1), key="rf1", author=staff_user)
     assert summary(client) == (70, 0, 70, 0)
     assert postings(txn) == [(Account.CLIENT_AVAILABLE, D("20")), (Account.REFUNDS, D("-20"))]
     assert txn.author == staff_user
@@ -314,8 +323,11 @@ def test_refund_forgives_the_unpaid_debt_of_that_charge_first(client):
 
     txn = wallet_refund(client=client, amount=45, ref=("session", 1), key="rf")
 
-    assert postings(txn) == [(Account.CLIENT_AVAILABLE, D("5")), (Account.CLIENT_DEBT, D("40")),
-                             (Account.REFUNDS, D("-45"))]
+    assert postings(txn) == [
+        (Account.CLIENT_AVAILABLE, D("5")),
+        (Account.CLIENT_DEBT, D("40")),
+        (Account.REFUNDS, D("-45")),
+    ]
     assert summary(client) == (5, 0, 5, 0)
     assert Debt.objects.get().outstanding == 0
     assert_ledger_consistent()
@@ -323,17 +335,20 @@ def test_refund_forgives_the_unpaid_debt_of_that_charge_first(client):
 
 # -- adjustments ---------------------------------------------------------------------------
 
+
 def test_adjustment_credits_and_debits_with_reason_and_author(client, staff_user):
-    credit = wallet_adjust(client=client, amount=D("25"), reason="goodwill", author=staff_user,
-                           key="a1")
-    debit = wallet_adjust(client=client, amount=D("-5"), reason="typo", author=staff_user,
-                          key="a2")
+    credit = wallet_adjust(
+        client=client, amount=D("25"), reason="goodwill", author=staff_user, key="a1"
+    )
+    debit = wallet_adjust(client=client, amount=D("-5"), reason="typo", author=staff_user, key="a2")
 
     assert summary(client) == (20, 0, 20, 0)
     assert (credit.reason, credit.author, debit.amount) == ("goodwill", staff_user, -5)
     assert postings(debit) == [(Account.ADJUSTMENTS, D("5")), (Account.CLIENT_AVAILABLE, D("-5"))]
-    assert wallet_adjust(client=client, amount=D("-5"), reason="typo", author=staff_user,
-                         key="a2").pk == debit.pk
+    assert (
+        wallet_adjust(client=client, amount=D("-5"), reason="typo", author=staff_user, key="a2").pk
+        == debit.pk
+    )
     assert wallet_summary(client=client).balance == 20
     assert_ledger_consistent()
 
@@ -363,6 +378,7 @@ def test_negative_adjustment_cannot_take_held_or_missing_money(client, staff_use
 
 # -- guarantees of the database -------------------------------------------------------------
 
+
 def test_a_failed_service_inside_a_caller_transaction_leaves_nothing(client, make_client):
     topup(client, 100, key="k")
     other = make_client()
@@ -390,8 +406,9 @@ def test_invariant_check_finds_a_wallet_that_disagrees_with_its_postings(client,
 
     Wallet.objects.filter(client=client).update(balance=D("11"))
 
-    assert [(w.client_id, w.balance, w.posted_balance)
-            for w in ledger_invariant_violations()] == [(client.pk, 11, 10)]
+    assert [(w.client_id, w.balance, w.posted_balance) for w in ledger_invariant_violations()] == [
+        (client.pk, 11, 10)
+    ]
 
 
 def test_the_ledger_is_append_only(client):

@@ -15,22 +15,37 @@ _TYPES_BY_LOWER = {t.lower(): t for t in Connector.Type.values}
 
 
 class MapQuerySerializer(serializers.Serializer):
-    lat = serializers.FloatField(required=False, min_value=-90, max_value=90,
-                                 help_text="Latitude of the point to search around.")
-    lon = serializers.FloatField(required=False, min_value=-180, max_value=180,
-                                 help_text="Longitude of the point to search around.")
+    lat = serializers.FloatField(
+        required=False,
+        min_value=-90,
+        max_value=90,
+        help_text="Latitude of the point to search around.",
+    )
+    lon = serializers.FloatField(
+        required=False,
+        min_value=-180,
+        max_value=180,
+        help_text="Longitude of the point to search around.",
+    )
     radius_km = serializers.FloatField(
-        required=False, min_value=0.01, max_value=1000,
+        required=False,
+        min_value=0.01,
+        max_value=1000,
         help_text="Only locations within this distance of (lat, lon); needs lat and lon. "
-                  "Without it, all locations nearest first.")
+        "Without it, all locations nearest first.",
+    )
     connector_type = serializers.CharField(
-        required=False, help_text="One or more (comma-separated) of: "
-                                  + ", ".join(Connector.Type.values))
-    min_power_kw = serializers.DecimalField(required=False, max_digits=7, decimal_places=2,
-                                            min_value=0)
+        required=False,
+        help_text="One or more (comma-separated) of: " + ", ".join(Connector.Type.values),
+    )
+    min_power_kw = serializers.DecimalField(
+        required=False, max_digits=7, decimal_places=2, min_value=0
+    )
     available_now = serializers.BooleanField(
-        required=False, default=False,
-        help_text="Only locations with a matching connector available right now.")
+        required=False,
+        default=False,
+        help_text="Only locations with a matching connector available right now.",
+    )
 
     def _finite(self, value: float) -> float:
         if not math.isfinite(value):
@@ -44,7 +59,8 @@ class MapQuerySerializer(serializers.Serializer):
         unknown = [t for t in wanted if t.lower() not in _TYPES_BY_LOWER]
         if unknown or not wanted:
             raise serializers.ValidationError(
-                "Unknown connector type. Use: " + ", ".join(Connector.Type.values))
+                "Unknown connector type. Use: " + ", ".join(Connector.Type.values)
+            )
         return [_TYPES_BY_LOWER[t.lower()] for t in wanted]
 
     def validate(self, attrs: dict) -> dict:
@@ -58,11 +74,14 @@ class MapQuerySerializer(serializers.Serializer):
 
     def to_query(self) -> MapQuery:
         data = self.validated_data
-        return MapQuery(lat=data.get("lat"), lon=data.get("lon"),
-                        radius_km=data.get("radius_km"),
-                        connector_types=tuple(data.get("connector_type") or ()),
-                        min_power_kw=data.get("min_power_kw"),
-                        available_now=data.get("available_now", False))
+        return MapQuery(
+            lat=data.get("lat"),
+            lon=data.get("lon"),
+            radius_km=data.get("radius_km"),
+            connector_types=tuple(data.get("connector_type") or ()),
+            min_power_kw=data.get("min_power_kw"),
+            available_now=data.get("available_now", False),
+        )
 
 
 class PriceSerializer(serializers.Serializer):
@@ -82,12 +101,14 @@ class YourPriceSerializer(PriceSerializer):
     """The price for the authenticated client (`stations.pricing.quote_for_client`): the
     plan price with their fixed rates and their one biggest discount applied."""
 
-    discount_percent = serializers.DecimalField(max_digits=5, decimal_places=2,
-                                                help_text="Off the whole bill.")
+    discount_percent = serializers.DecimalField(
+        max_digits=5, decimal_places=2, help_text="Off the whole bill."
+    )
     discount_source = serializers.CharField(help_text='"client_tariff", "promo" or "".')
     promo_code = serializers.CharField(help_text="The promo whose discount applies, if any.")
     fixed_rate = serializers.SerializerMethodField(
-        help_text="true: a client rate replaces the plan's per-kWh and/or per-minute rate.")
+        help_text="true: a client rate replaces the plan's per-kWh and/or per-minute rate."
+    )
 
     def get_fixed_rate(self, quote) -> bool:
         return quote.fixed_tariff_id is not None
@@ -97,16 +118,19 @@ class ConnectorSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     number = serializers.IntegerField()
     connector_type = serializers.CharField()
-    max_power_kw = serializers.DecimalField(max_digits=7, decimal_places=2, allow_null=True,
-                                            source="effective_power_kw")
+    max_power_kw = serializers.DecimalField(
+        max_digits=7, decimal_places=2, allow_null=True, source="effective_power_kw"
+    )
     availability = serializers.ChoiceField(choices=AVAILABILITIES)
     status = serializers.CharField(help_text="The charger's OCPP status.")
     error_code = serializers.CharField()
     status_at = serializers.DateTimeField(allow_null=True)
     price = PriceSerializer(allow_null=True, help_text="null: not for sale now (no tariff).")
     your_price = YourPriceSerializer(
-        allow_null=True, required=False,
-        help_text="Only with a valid client token: what YOU pay now (null: not for sale).")
+        allow_null=True,
+        required=False,
+        help_text="Only with a valid client token: what YOU pay now (null: not for sale).",
+    )
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
@@ -124,9 +148,11 @@ class StationSerializer(serializers.Serializer):
     max_power_kw = serializers.DecimalField(max_digits=7, decimal_places=2, allow_null=True)
     online = serializers.BooleanField()
     in_service = serializers.BooleanField(
-        help_text="false: under maintenance or reported Faulted/Unavailable as a whole.")
-    status = serializers.CharField(help_text="OCPP status of the station as a whole "
-                                             "(connectorId 0), if it reported one.")
+        help_text="false: under maintenance or reported Faulted/Unavailable as a whole."
+    )
+    status = serializers.CharField(
+        help_text="OCPP status of the station as a whole (connectorId 0), if it reported one."
+    )
     connectors = ConnectorSerializer(many=True, source="map_connectors")
 
 
@@ -182,15 +208,21 @@ class PromoRedeemIn(serializers.Serializer):
 class PromoRedemptionOut(serializers.Serializer):
     id = serializers.IntegerField()
     code = serializers.CharField(source="code.code")
-    discount_percent = serializers.DecimalField(max_digits=5, decimal_places=2,
-                                                source="code.discount_percent")
+    discount_percent = serializers.DecimalField(
+        max_digits=5, decimal_places=2, source="code.discount_percent"
+    )
     redeemed_at = serializers.DateTimeField()
     expires_at = serializers.DateTimeField(
-        allow_null=True, help_text="The discount applies to sessions started before this "
-                                   "(null: open-ended).")
+        allow_null=True,
+        help_text="The discount applies to sessions started before this (null: open-ended).",
+    )
     in_force = serializers.SerializerMethodField()
 
     def get_in_force(self, redemption) -> bool:
         now = self.context.get("now")
-        return bool(now and redemption.code.active and redemption.redeemed_at <= now
-                    and (redemption.expires_at is None or now < redemption.expires_at))
+        return bool(
+            now
+            and redemption.code.active
+            and redemption.redeemed_at <= now
+            and (redemption.expires_at is None or now < redemption.expires_at)
+        )

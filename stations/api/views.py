@@ -59,21 +59,22 @@ class OptionalClientView(PublicView):
         return user if isinstance(user, Client) else None
 
 
-def _present_stations(stations: list[Station], now: datetime,
-                      client: Client | None = None) -> None:
+def _present_stations(stations: list[Station], now: datetime, client: Client | None = None) -> None:
     """Attach live status and the current price (and the client's, given one) to loaded
     stations and connectors."""
     connectors = [c for s in stations for c in s.connectors.all()]
     prices = pricing.quotes(connectors, at=now)
-    yours = (pricing.quotes_for_client(connectors, at=now, client=client)
-             if client is not None else None)
+    yours = (
+        pricing.quotes_for_client(connectors, at=now, client=client) if client is not None else None
+    )
     for station in stations:
         station.online = station_is_online(station, now)
         station.in_service = station_in_service(station)
         station.map_connectors = list(station.connectors.all())
         for connector in station.map_connectors:
-            connector.availability = connector_availability(station, connector,
-                                                            online=station.online)
+            connector.availability = connector_availability(
+                station, connector, online=station.online
+            )
             connector.effective_power_kw = pricing.connector_power(connector)
             connector.price = prices[connector.pk]
             if yours is not None:
@@ -85,8 +86,12 @@ class LocationListView(PublicView, GenericAPIView):
 
     serializer_class = LocationSerializer
 
-    @extend_schema(operation_id="locations_list", parameters=[MapQuerySerializer],
-                   responses=LocationSerializer(many=True), auth=[])
+    @extend_schema(
+        operation_id="locations_list",
+        parameters=[MapQuerySerializer],
+        responses=LocationSerializer(many=True),
+        auth=[],
+    )
     def get(self, request):
         params = MapQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)

@@ -25,16 +25,19 @@ class MyPromoCodesView(ListAPIView):
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
-    @extend_schema(request=PromoRedeemIn,
-                   responses={201: PromoRedemptionOut, 200: PromoRedemptionOut},
-                   tags=["promo codes"],
-                   summary="Redeem a promo code (201; 200 when already redeemed and in force). "
-                           "Errors: PROMO_NOT_FOUND, PROMO_EXPIRED, PROMO_EXHAUSTED, "
-                           "PROMO_ALREADY_USED")
+    @extend_schema(
+        request=PromoRedeemIn,
+        responses={201: PromoRedemptionOut, 200: PromoRedemptionOut},
+        tags=["promo codes"],
+        summary="Redeem a promo code (201; 200 when already redeemed and in force). "
+        "Errors: PROMO_NOT_FOUND, PROMO_EXPIRED, PROMO_EXHAUSTED, "
+        "PROMO_ALREADY_USED",
+    )
     def post(self, request):
         data = PromoRedeemIn(data=request.data)
         data.is_valid(raise_exception=True)
         redemption = promos.promo_redeem(client=request.user, code=data.validated_data["code"])
         out = PromoRedemptionOut(redemption, context={"now": timezone.now()}).data
-        return Response(out, status=status.HTTP_201_CREATED if redemption.created
-                        else status.HTTP_200_OK)
+        return Response(
+            out, status=status.HTTP_201_CREATED if redemption.created else status.HTTP_200_OK
+        )

@@ -14,19 +14,38 @@ from ocpp_bridge.commands import send_command
 from stations.models import Station
 
 
-def send_to_station(command: SupportCommand, *, station: Station, action: str, payload: dict,
-                    online: bool, timeout: float | None, question: str, done: str) -> None:
-    command.say(f"{'would send' if command.dry_run else 'send'}: {action} {payload}"
-                + ("" if online else " (it would fail: the station is offline)"))
+def send_to_station(
+    command: SupportCommand,
+    *,
+    station: Station,
+    action: str,
+    payload: dict,
+    online: bool,
+    timeout: float | None,
+    question: str,
+    done: str,
+) -> None:
+    command.say(
+        f"{'would send' if command.dry_run else 'send'}: {action} {payload}"
+        + ("" if online else " (it would fail: the station is offline)")
+    )
     if command.dry_run:
         command.dry_run_note()
         return
     command.confirm(question)
-    result = send_command(station=station, action=action, payload=payload, timeout=timeout,
-                          requested_by=support_actor())
+    result = send_command(
+        station=station,
+        action=action,
+        payload=payload,
+        timeout=timeout,
+        requested_by=support_actor(),
+    )
     command.say(charger_answer(result))
     code = charger_exit_code(result.status)
     if code:
-        raise SupportError(f"{action} not accepted by {station.identity}",
-                           code=result.status.upper(), returncode=code)
+        raise SupportError(
+            f"{action} not accepted by {station.identity}",
+            code=result.status.upper(),
+            returncode=code,
+        )
     command.done(done)

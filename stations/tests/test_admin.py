@@ -25,10 +25,12 @@ ADD = reverse("admin:stations_station_add")
 NO_COMMANDS = {"commands-TOTAL_FORMS": "0", "commands-INITIAL_FORMS": "0"}
 
 
-def make_station(identity: str, *, online: bool = False, statuses=("Available",),
-                 **fields) -> Station:
-    station = station_create(identity=identity, location_name="Depot",
-                             connectors=len(statuses), password=PASSWORD).station
+def make_station(
+    identity: str, *, online: bool = False, statuses=("Available",), **fields
+) -> Station:
+    station = station_create(
+        identity=identity, location_name="Depot", connectors=len(statuses), password=PASSWORD
+    ).station
     now = timezone.now()
     liveness = {"connected": online, "last_seen_at": now if online else now - timedelta(days=1)}
     Station.objects.filter(pk=station.pk).update(**{**liveness, **fields})
@@ -93,10 +95,20 @@ def test_add_station_with_generated_password_shows_it_once(admin_client):
     location = Location.objects.create(name="Osh Bazaar")
 
     # when
-    response = admin_client.post(ADD, {
-        "identity": "CP-NEW-1", "location": location.pk, "new_location": "",
-        "connectors": "3", "password": "", "generate_password": "on",
-        "security_profile": "1", "_save": "Save"}, follow=True)
+    response = admin_client.post(
+        ADD,
+        {
+            "identity": "CP-NEW-1",
+            "location": location.pk,
+            "new_location": "",
+            "connectors": "3",
+            "password": "",
+            "generate_password": "on",
+            "security_profile": "1",
+            "_save": "Save",
+        },
+        follow=True,
+    )
 
     # then
     station = Station.objects.get(identity="CP-NEW-1")
@@ -112,9 +124,18 @@ def test_add_station_with_generated_password_shows_it_once(admin_client):
 
 def test_add_station_with_typed_password_creates_new_location(admin_client):
     # when
-    admin_client.post(ADD, {
-        "identity": "CP-NEW-2", "location": "", "new_location": "Karakol Depot",
-        "connectors": "1", "password": PASSWORD, "security_profile": "1", "_save": "Save"})
+    admin_client.post(
+        ADD,
+        {
+            "identity": "CP-NEW-2",
+            "location": "",
+            "new_location": "Karakol Depot",
+            "connectors": "1",
+            "password": PASSWORD,
+            "security_profile": "1",
+            "_save": "Save",
+        },
+    )
 
     # then
     station = Station.objects.get(identity="CP-NEW-2")
@@ -122,17 +143,27 @@ def test_add_station_with_typed_password_creates_new_location(admin_client):
     assert check_password(PASSWORD, station.password_hash)
 
 
-@pytest.mark.parametrize("fields, error_field", [
-    ({"password": PASSWORD, "generate_password": "on"}, "password"),
-    ({"password": ""}, "password"),
-    ({"password": "short"}, "password"),
-    ({"password": PASSWORD, "new_location": ""}, "new_location"),
-    ({"password": PASSWORD, "identity": "bad id!"}, "identity"),
-])
+@pytest.mark.parametrize(
+    "fields, error_field",
+    [
+        ({"password": PASSWORD, "generate_password": "on"}, "password"),
+        ({"password": ""}, "password"),
+        ({"password": "short"}, "password"),
+        ({"password": PASSWORD, "new_location": ""}, "new_location"),
+        ({"password": PASSWORD, "identity": "bad id!"}, "identity"),
+    ],
+)
 def test_add_station_refuses_incomplete_or_invalid_input(admin_client, fields, error_field):
     # when
-    data = {"identity": "CP-BAD", "location": "", "new_location": "Depot", "connectors": "1",
-            "security_profile": "1", "_save": "Save", **fields}
+    data = {
+        "identity": "CP-BAD",
+        "location": "",
+        "new_location": "Depot",
+        "connectors": "1",
+        "security_profile": "1",
+        "_save": "Save",
+        **fields,
+    }
     response = admin_client.post(ADD, data)
 
     # then
@@ -144,9 +175,17 @@ def test_add_station_refuses_incomplete_or_invalid_input(admin_client, fields, e
 def test_add_station_refuses_a_taken_identity(admin_client):
     make_station("CP-TAKEN")
 
-    response = admin_client.post(ADD, {
-        "identity": "CP-TAKEN", "new_location": "Depot", "connectors": "1",
-        "generate_password": "on", "security_profile": "1", "_save": "Save"})
+    response = admin_client.post(
+        ADD,
+        {
+            "identity": "CP-TAKEN",
+            "new_location": "Depot",
+            "connectors": "1",
+            "generate_password": "on",
+            "security_profile": "1",
+            "_save": "Save",
+        },
+    )
 
     assert "identity" in response.context["adminform"].form.errors
     assert Station.objects.filter(identity="CP-TAKEN").count() == 1
@@ -157,8 +196,11 @@ def test_rotate_password_action_changes_the_hash_and_shows_each_password(admin_c
     first, second = make_station("ST-A"), make_station("ST-B")
 
     # when
-    response = admin_client.post(CHANGELIST, {
-        "action": "rotate_password", "_selected_action": [first.pk, second.pk]}, follow=True)
+    response = admin_client.post(
+        CHANGELIST,
+        {"action": "rotate_password", "_selected_action": [first.pk, second.pk]},
+        follow=True,
+    )
 
     # then
     shown = {str(m).split()[3]: str(m).rsplit(" ", 1)[1] for m in response.context["messages"]}
@@ -177,12 +219,21 @@ def test_change_page_never_shows_or_accepts_the_password_hash(admin_client):
 
     # when
     html = admin_client.get(url).content.decode()
-    admin_client.post(url, {
-        "location": station.location_id, "admin_status": "maintenance",
-        "registration_status": "Accepted", "max_power_kw": "", "security_profile": "1",
-        "password_hash": "pbkdf2_sha256$1$x$y",
-        "connectors-TOTAL_FORMS": "0", "connectors-INITIAL_FORMS": "0", **NO_COMMANDS,
-        "_save": "Save"})
+    admin_client.post(
+        url,
+        {
+            "location": station.location_id,
+            "admin_status": "maintenance",
+            "registration_status": "Accepted",
+            "max_power_kw": "",
+            "security_profile": "1",
+            "password_hash": "pbkdf2_sha256$1$x$y",
+            "connectors-TOTAL_FORMS": "0",
+            "connectors-INITIAL_FORMS": "0",
+            **NO_COMMANDS,
+            "_save": "Save",
+        },
+    )
 
     # then
     assert station.password_hash not in html
@@ -195,8 +246,7 @@ def test_change_page_never_shows_or_accepts_the_password_hash(admin_client):
     assert station.password_hash == old_hash  # ...the smuggled hash did not
 
 
-def test_saving_the_change_form_keeps_what_the_charger_wrote_meanwhile(admin_client,
-                                                                      monkeypatch):
+def test_saving_the_change_form_keeps_what_the_charger_wrote_meanwhile(admin_client, monkeypatch):
     # given the charger disconnects and reports a fault while the admin saves an edit
     station = make_station("ST-LIVE", online=True)
     url = reverse("admin:stations_station_change", args=[station.pk])
@@ -211,13 +261,25 @@ def test_saving_the_change_form_keeps_what_the_charger_wrote_meanwhile(admin_cli
     connector = station.connectors.get()
 
     # when
-    response = admin_client.post(url, {
-        "location": station.location_id, "admin_status": "maintenance",
-        "registration_status": "Accepted", "max_power_kw": "", "security_profile": "1",
-        "connectors-TOTAL_FORMS": "1", "connectors-INITIAL_FORMS": "1",
-        "connectors-0-id": connector.pk, "connectors-0-station": station.pk,
-        "connectors-0-number": "1", "connectors-0-connector_type": "CCS2",
-        "connectors-0-max_power_kw": "60", **NO_COMMANDS, "_save": "Save"})
+    response = admin_client.post(
+        url,
+        {
+            "location": station.location_id,
+            "admin_status": "maintenance",
+            "registration_status": "Accepted",
+            "max_power_kw": "",
+            "security_profile": "1",
+            "connectors-TOTAL_FORMS": "1",
+            "connectors-INITIAL_FORMS": "1",
+            "connectors-0-id": connector.pk,
+            "connectors-0-station": station.pk,
+            "connectors-0-number": "1",
+            "connectors-0-connector_type": "CCS2",
+            "connectors-0-max_power_kw": "60",
+            **NO_COMMANDS,
+            "_save": "Save",
+        },
+    )
 
     # then the edits are saved and the charger's writes survive
     assert response.status_code == 302
@@ -234,9 +296,11 @@ def test_approve_action_accepts_pending_stations_only(admin_client):
     rejected = make_station("ST-REJECTED", registration_status=Station.Registration.REJECTED)
 
     # when
-    response = admin_client.post(CHANGELIST, {
-        "action": "approve_registration", "_selected_action": [pending.pk, rejected.pk]},
-        follow=True)
+    response = admin_client.post(
+        CHANGELIST,
+        {"action": "approve_registration", "_selected_action": [pending.pk, rejected.pk]},
+        follow=True,
+    )
 
     # then
     pending.refresh_from_db()

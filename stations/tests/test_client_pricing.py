@@ -36,8 +36,12 @@ def client_a():
 
 @pytest.fixture
 def connector(site):
-    rule(plan("Default", default=True), per_kwh="20.00", price_per_minute=Decimal("1.00"),
-         session_fee=Decimal("5.00"))
+    rule(
+        plan("Default", default=True),
+        per_kwh="20.00",
+        price_per_minute=Decimal("1.00"),
+        session_fee=Decimal("5.00"),
+    )
     return make_connector(site)
 
 
@@ -61,13 +65,17 @@ def error_code(call) -> str:
 
 # -- constraints ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kwargs", [
-    {},  # neither kind
-    {"discount_percent": Decimal("10"), "price_per_kwh": Decimal("5")},  # both kinds
-    {"discount_percent": Decimal("0")},
-    {"discount_percent": Decimal("100.01")},
-    {"price_per_kwh": Decimal("-1")},
-])
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},  # neither kind
+        {"discount_percent": Decimal("10"), "price_per_kwh": Decimal("5")},  # both kinds
+        {"discount_percent": Decimal("0")},
+        {"discount_percent": Decimal("100.01")},
+        {"price_per_kwh": Decimal("-1")},
+    ],
+)
 def test_a_client_tariff_is_exactly_one_valid_kind(client_a, kwargs):
     with pytest.raises(IntegrityError), transaction.atomic():
         tariff(client_a, **kwargs)
@@ -93,6 +101,7 @@ def test_promo_codes_are_case_insensitive_and_unique(client_a):
 
 # -- precedence ------------------------------------------------------------------------------
 
+
 def test_without_client_pricing_the_client_pays_the_plan_price(client_a, connector):
     q = quote_for_client(connector=connector, at=NOW, client=client_a)
     plain = quote(connector=connector, at=NOW)
@@ -103,20 +112,25 @@ def test_without_client_pricing_the_client_pays_the_plan_price(client_a, connect
 def test_a_fixed_rate_replaces_only_the_rates_it_sets(client_a, connector):
     t = tariff(client_a, price_per_kwh=Decimal("12.50"))
     q = quote_for_client(connector=connector, at=NOW, client=client_a)
-    assert (q.per_kwh, q.per_minute, q.session_fee) == (Decimal("12.50"), Decimal("1.00"),
-                                                         Decimal("5.00"))
-    assert (q.fixed_tariff_id, q.plan_per_kwh, q.plan_per_minute) == (t.pk, Decimal("20.00"),
-                                                                       None)
+    assert (q.per_kwh, q.per_minute, q.session_fee) == (
+        Decimal("12.50"),
+        Decimal("1.00"),
+        Decimal("5.00"),
+    )
+    assert (q.fixed_tariff_id, q.plan_per_kwh, q.plan_per_minute) == (t.pk, Decimal("20.00"), None)
 
 
 def test_the_most_specific_fixed_rate_wins(client_a, connector, site):
     tariff(client_a, price_per_kwh=Decimal("15"))
     at_location = tariff(client_a, price_per_kwh=Decimal("14"), location=site)
     at_station = tariff(client_a, price_per_kwh=Decimal("16"), station=connector.station)
-    tariff(client_a, price_per_kwh=Decimal("1"),
-           location=Location.objects.create(name="Elsewhere"))  # not here
-    assert quote_for_client(connector=connector, at=NOW,
-                            client=client_a).fixed_tariff_id == at_station.pk
+    tariff(
+        client_a, price_per_kwh=Decimal("1"), location=Location.objects.create(name="Elsewhere")
+    )  # not here
+    assert (
+        quote_for_client(connector=connector, at=NOW, client=client_a).fixed_tariff_id
+        == at_station.pk
+    )
     at_station.delete()
     q = quote_for_client(connector=connector, at=NOW, client=client_a)
     assert (q.fixed_tariff_id, q.per_kwh) == (at_location.pk, Decimal("14.00"))
@@ -128,15 +142,21 @@ def test_discounts_do_not_stack_the_biggest_applies(client_a, connector):
     redemption = redeem(client_a, code.code)
     q = quote_for_client(connector=connector, at=NOW, client=client_a)
     assert (q.discount_percent, q.discount_source, q.discount_source_id, q.promo_code) == (
-        Decimal("15"), "promo", redemption.pk, "SPRING")
+        Decimal("15"),
+        "promo",
+        redemption.pk,
+        "SPRING",
+    )
     bigger = tariff(client_a, discount_percent=Decimal("25"))
     q = quote_for_client(connector=connector, at=NOW, client=client_a)
     assert (q.discount_percent, q.discount_source, q.discount_source_id) == (
-        Decimal("25"), "client_tariff", bigger.pk)
+        Decimal("25"),
+        "client_tariff",
+        bigger.pk,
+    )
 
 
-def test_a_discount_applies_on_top_of_a_fixed_rate_and_bills_through_money(client_a,
-                                                                           connector):
+def test_a_discount_applies_on_top_of_a_fixed_rate_and_bills_through_money(client_a, connector):
     tariff(client_a, price_per_kwh=Decimal("10.00"))
     tariff(client_a, discount_percent=Decimal("33.33"))
     q = quote_for_client(connector=connector, at=NOW, client=client_a)
@@ -153,9 +173,20 @@ def test_the_snapshot_freezes_what_applied(client_a, connector):
     assert snapshot["discount_source"] == "promo" and snapshot["promo_code"] == "SPRING"
     assert snapshot["plan_per_minute"] == "1.00" and snapshot["per_minute"] == "0.50"
     assert Quote.from_snapshot(snapshot) == q
-    old = {k: v for k, v in quote(connector=connector, at=NOW).as_snapshot().items()
-           if k not in {"client_id", "fixed_tariff_id", "plan_per_kwh", "plan_per_minute",
-                        "discount_source", "discount_source_id", "promo_code"}}
+    old = {
+        k: v
+        for k, v in quote(connector=connector, at=NOW).as_snapshot().items()
+        if k
+        not in {
+            "client_id",
+            "fixed_tariff_id",
+            "plan_per_kwh",
+            "plan_per_minute",
+            "discount_source",
+            "discount_source_id",
+            "promo_code",
+        }
+    }
     assert Quote.from_snapshot(old) == quote(connector=connector, at=NOW)  # older snapshots
 
 
@@ -185,8 +216,9 @@ def test_no_plan_rule_means_no_tariff_even_with_a_client_rate(client_a, site):
         quote_for_client(connector=c, at=NOW, client=client_a)
 
 
-def test_quote_for_client_uses_a_fixed_number_of_queries(client_a, connector,
-                                                         django_assert_max_num_queries):
+def test_quote_for_client_uses_a_fixed_number_of_queries(
+    client_a, connector, django_assert_max_num_queries
+):
     tariff(client_a, discount_percent=Decimal("5"))
     redeem(client_a, promo().code)
     with django_assert_max_num_queries(5):
@@ -194,6 +226,7 @@ def test_quote_for_client_uses_a_fixed_number_of_queries(client_a, connector,
 
 
 # -- promo codes ------------------------------------------------------------------------------
+
 
 def test_redeem_is_case_insensitive_and_sets_the_benefit_window(client_a):
     promo(benefit_days=7, valid_to=NOW + timedelta(days=30))
@@ -246,8 +279,10 @@ def test_max_per_client_is_counted(client_a):
     promo(benefit_days=1, max_per_client=2)
     redeem(client_a, "SPRING")
     assert redeem(client_a, "SPRING", now=NOW + timedelta(days=2)).created
-    assert error_code(lambda: redeem(client_a, "SPRING", now=NOW + timedelta(days=4))) == \
-        "PROMO_ALREADY_USED"
+    assert (
+        error_code(lambda: redeem(client_a, "SPRING", now=NOW + timedelta(days=4)))
+        == "PROMO_ALREADY_USED"
+    )
     assert PromoRedemption.objects.count() == 2
 
 
@@ -290,8 +325,10 @@ def test_concurrent_redemptions_of_a_max_one_code_one_wins(postgres):
     clients = [Client.objects.create(phone=f"+99670020000{i}") for i in range(6)]
     results = race(6, lambda i: promo_redeem(client=clients[i], code="once"))
     winners = [r for r in results if isinstance(r, PromoRedemption)]
-    assert len(winners) == 1 and sorted(r for r in results if isinstance(r, str)) == [
-        "PROMO_EXHAUSTED"] * 5
+    assert (
+        len(winners) == 1
+        and sorted(r for r in results if isinstance(r, str)) == ["PROMO_EXHAUSTED"] * 5
+    )
     assert PromoRedemption.objects.count() == 1
 
 

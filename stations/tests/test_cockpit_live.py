@@ -46,35 +46,68 @@ def roles():
     roles_sync()
 
 
-
-def site(identity: str, *, owner=None, connectors: int = 2, online: bool = False,
-         statuses: tuple[str, ...] = (), lat: str | None = None, lon: str | None = None,
-         location: str | None = None) -> Station:
-    station = station_create(identity=identity, location_name=location or f"site {identity}",
-                             connectors=connectors).station
+def site(
+    identity: str,
+    *,
+    owner=None,
+    connectors: int = 2,
+    online: bool = False,
+    statuses: tuple[str, ...] = (),
+    lat: str | None = None,
+    lon: str | None = None,
+    location: str | None = None,
+) -> Station:
+    station = station_create(
+        identity=identity, location_name=location or f"site {identity}", connectors=connectors
+    ).station
     if owner or lat:  # a second station at a location leaves the location as it is
         Location.objects.filter(pk=station.location_id).update(
-            owner=owner, latitude=Decimal(lat) if lat else None,
-            longitude=Decimal(lon) if lon else None)
+            owner=owner,
+            latitude=Decimal(lat) if lat else None,
+            longitude=Decimal(lon) if lon else None,
+        )
     Station.objects.filter(pk=station.pk).update(
-        connected=online, last_seen_at=timezone.now() if online else None)
+        connected=online, last_seen_at=timezone.now() if online else None
+    )
     for number, status in enumerate(statuses, start=1):
         Connector.objects.filter(station=station, number=number).update(status=status)
     station.refresh_from_db()
     return station
 
 
-def session_on(station: Station, number: int = 1, *, status: str = "charging",
-               energy_wh: int = 0, with_transaction: bool = True) -> ChargingSession:
-    tx = OcppTransaction.objects.create(
-        station=station, connector_number=number, id_tag=f"T{next(_names)}",
-        id_tag_status="Accepted", meter_start=0, started_at=timezone.now()
-    ) if with_transaction else None
+def session_on(
+    station: Station,
+    number: int = 1,
+    *,
+    status: str = "charging",
+    energy_wh: int = 0,
+    with_transaction: bool = True,
+) -> ChargingSession:
+    tx = (
+        OcppTransaction.objects.create(
+            station=station,
+            connector_number=number,
+            id_tag=f"T{next(_names)}",
+            id_tag_status="Accepted",
+            meter_start=0,
+            started_at=timezone.now(),
+        )
+        if with_transaction
+        else None
+    )
     return ChargingSession.objects.create(
-        client=new_client(name="Aida"), station=station,
-        connector=station.connectors.get(number=number), connector_number=number,
-        id_tag="LIVE", status=status, limit_type=ChargingSession.LimitType.NONE, tariff={},
-        energy_wh=energy_wh, transaction=tx, charging_started_at=timezone.now())
+        client=new_client(name="Aida"),
+        station=station,
+        connector=station.connectors.get(number=number),
+        connector_number=number,
+        id_tag="LIVE",
+        status=status,
+        limit_type=ChargingSession.LimitType.NONE,
+        tariff={},
+        energy_wh=energy_wh,
+        transaction=tx,
+        charging_started_at=timezone.now(),
+    )
 
 
 def live(station: Station) -> str:
@@ -91,8 +124,7 @@ def command_url(station: Station) -> str:
 
 def connector_status(html: str, number: int) -> str:
     """The DOM contract: [data-connector=n] ... [data-role=status] holds the OCPP status."""
-    match = re.search(rf'data-connector="{number}".*?data-role="status"[^>]*>([^<]*)<', html,
-                      re.S)
+    match = re.search(rf'data-connector="{number}".*?data-role="status"[^>]*>([^<]*)<', html, re.S)
     assert match, f"connector {number} not on the page"
     return match.group(1)
 
@@ -105,14 +137,21 @@ def queries(client, url: str) -> int:
 
 # --- the live station view ---------------------------------------------------------------
 
+
 def test_operator_sees_connectors_charges_messages_and_commands(client, staff_in):
     # given a station charging on connector 1, with a frame in its log
     staff_in(OPERATOR)
     station = site("CP-LIVE-OP", online=True, statuses=("Charging", "Available"))
     charge = session_on(station, 1, energy_wh=5250)
-    OcppMessage.objects.create(station=station, identity=station.identity, direction="in",
-                               message_type=2, action="StatusNotification",
-                               raw='[2,"m1","StatusNotification",{}]', created_at=timezone.now())
+    OcppMessage.objects.create(
+        station=station,
+        identity=station.identity,
+        direction="in",
+        message_type=2,
+        action="StatusNotification",
+        raw='[2,"m1","StatusNotification",{}]',
+        created_at=timezone.now(),
+    )
 
     # when
     html = client.get(live(station)).content.decode()
@@ -149,8 +188,7 @@ def test_owner_sees_their_own_station_without_commands_and_not_anothers(client, 
 
 
 @pytest.mark.parametrize("role", [FINANCE, SUPPORT])
-def test_finance_and_support_watch_and_see_the_client_but_get_no_buttons(client, staff_in,
-                                                                          role):
+def test_finance_and_support_watch_and_see_the_client_but_get_no_buttons(client, staff_in, role):
     staff_in(role)
     station = site(f"CP-LIVE-{role}")
     session_on(station, 2)
@@ -171,9 +209,15 @@ def test_feed_renders_the_charges_and_messages_again(client, staff_in):
     staff_in(OPERATOR)
     station = site("CP-LIVE-FEED")
     charge = session_on(station, 2, energy_wh=1200)
-    OcppMessage.objects.create(station=station, identity=station.identity, direction="out",
-                               message_type=2, action="Reset", raw='[2,"x","Reset",{}]',
-                               created_at=timezone.now())
+    OcppMessage.objects.create(
+        station=station,
+        identity=station.identity,
+        direction="out",
+        message_type=2,
+        action="Reset",
+        raw='[2,"x","Reset",{}]',
+        created_at=timezone.now(),
+    )
 
     data = client.get(feed(station)).json()
 
@@ -211,12 +255,18 @@ def test_station_change_page_links_to_the_live_view(client, staff_in):
 
 
 def test_the_pages_scripts_are_served_from_our_static_files():
-    for name in ("evpower/admin/live.js", "evpower/admin/map.js", "vendor/leaflet/leaflet.js",
-                 "vendor/leaflet/leaflet.css", "vendor/leaflet/LICENSE"):
+    for name in (
+        "evpower/admin/live.js",
+        "evpower/admin/map.js",
+        "vendor/leaflet/leaflet.js",
+        "vendor/leaflet/leaflet.css",
+        "vendor/leaflet/LICENSE",
+    ):
         assert finders.find(name), name
 
 
 # --- the command endpoint ------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("role", [FINANCE, SUPPORT, OWNER])
 def test_roles_without_the_command_permission_get_403(client, staff_in, role):
@@ -228,7 +278,8 @@ def test_roles_without_the_command_permission_get_403(client, staff_in, role):
 
 
 def test_a_scoped_user_with_the_command_permission_cannot_reach_another_owners_station(
-        client, staff_in):
+    client, staff_in
+):
     staff_in(OWNER, "ocpp_bridge.add_commandrecord")
     theirs = site("CP-CMD-THEIRS", owner=get_user_model().objects.create_user("owner-b"))
     assert client.post(command_url(theirs), {"command": "soft_reset"}).status_code == 404
@@ -239,10 +290,14 @@ def test_bad_requests_are_refused_before_anything_is_sent(client, staff_in):
     staff_in(OPERATOR)
     station = site("CP-CMD-BAD")
     assert client.post(command_url(station), {"command": "explode"}).status_code == 400
-    assert client.post(command_url(station), {"command": "unlock",
-                                              "connector": "9"}).status_code == 400
-    assert client.post(command_url(station), {"command": "unlock",
-                                              "connector": "x"}).status_code == 400
+    assert (
+        client.post(command_url(station), {"command": "unlock", "connector": "9"}).status_code
+        == 400
+    )
+    assert (
+        client.post(command_url(station), {"command": "unlock", "connector": "x"}).status_code
+        == 400
+    )
     assert client.get(command_url(station)).status_code == 405
     assert not CommandRecord.objects.exists()
 
@@ -251,11 +306,17 @@ def test_an_offline_station_answers_offline_at_once(client, staff_in):
     user = staff_in(OPERATOR)
     station = site("CP-CMD-OFF")
     answer = client.post(command_url(station), {"command": "unlock", "connector": "1"}).json()
-    assert (answer["ok"], answer["status"], answer["text"]) == (False, "offline",
-                                                                "Offline: not sent")
+    assert (answer["ok"], answer["status"], answer["text"]) == (
+        False,
+        "offline",
+        "Offline: not sent",
+    )
     record = CommandRecord.objects.get(pk=answer["command_id"])
     assert (record.action, record.payload, record.requested_by) == (
-        "UnlockConnector", {"connectorId": 1}, f"admin:{user.username}")
+        "UnlockConnector",
+        {"connectorId": 1},
+        f"admin:{user.username}",
+    )
 
 
 def test_stop_with_nothing_charging_sends_nothing(client, staff_in):
@@ -271,19 +332,19 @@ def test_operator_gets_the_chargers_answer(client, staff_in, ocpp_server, booted
     # given an operator and a connected charger that refuses to change availability
     staff_in(OPERATOR)
     station = booted_station("CP-CMD-LIVE")
-    with ThreadedCharger(ocpp_server.ws_url("CP-CMD-LIVE"), "CP-CMD-LIVE",
-                         availability="Rejected") as charger:
+    with ThreadedCharger(
+        ocpp_server.ws_url("CP-CMD-LIVE"), "CP-CMD-LIVE", availability="Rejected"
+    ) as charger:
         # when the buttons are pressed
         reset = client.post(command_url(station), {"command": "soft_reset"}).json()
-        unlock = client.post(command_url(station), {"command": "unlock",
-                                                    "connector": "2"}).json()
-        refused = client.post(command_url(station), {"command": "inoperative",
-                                                     "connector": "1"}).json()
+        unlock = client.post(command_url(station), {"command": "unlock", "connector": "2"}).json()
+        refused = client.post(
+            command_url(station), {"command": "inoperative", "connector": "1"}
+        ).json()
     # then each answer is the charger's
     assert (reset["ok"], reset["status"], reset["answer"]) == (True, "accepted", "Accepted")
     assert (unlock["answer"], unlock["text"]) == ("Unlocked", "Unlocked")
-    assert (refused["ok"], refused["status"], refused["answer"]) == (False, "rejected",
-                                                                    "Rejected")
+    assert (refused["ok"], refused["status"], refused["answer"]) == (False, "rejected", "Rejected")
     assert refused["text"] == "Refused by the charger: Rejected"
     assert ("Reset", {"type": "Soft"}) in charger.received
     assert ("ChangeAvailability", {"connectorId": 1, "type": "Inoperative"}) in charger.received
@@ -291,20 +352,19 @@ def test_operator_gets_the_chargers_answer(client, staff_in, ocpp_server, booted
 
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
-def test_stop_goes_through_the_session_and_the_charger_accepts(client, staff_in, ocpp_server,
-                                                               booted_station):
+def test_stop_goes_through_the_session_and_the_charger_accepts(
+    client, staff_in, ocpp_server, booted_station
+):
     staff_in(OPERATOR)
     station = booted_station("CP-CMD-STOP")
     charge = session_on(station, 1)
     with ThreadedCharger(ocpp_server.ws_url("CP-CMD-STOP"), "CP-CMD-STOP") as charger:
         answer = client.post(command_url(station), {"command": "stop", "connector": "1"}).json()
     assert (answer["ok"], answer["status"], answer["answer"]) == (True, "accepted", "Accepted")
-    assert charger.received == [("RemoteStopTransaction",
-                                 {"transactionId": charge.transaction_id})]
+    assert charger.received == [("RemoteStopTransaction", {"transactionId": charge.transaction_id})]
     charge.refresh_from_db()
     assert charge.status == ChargingSession.Status.FINISHING
     assert charge.stop_reason == ChargingSession.StopReason.OPERATOR
-
 
 
 @pytest.mark.e2e
@@ -321,16 +381,22 @@ def test_stop_pressed_twice_sends_one_remote_stop(client, staff_in, ocpp_server,
     # then the charger is asked once; the second press finds the charge already stopping
     assert first["status"] == second["status"] == "accepted"
     assert "stopping" in second["text"]
-    assert charger.received == [("RemoteStopTransaction",
-                                 {"transactionId": charge.transaction_id})]
+    assert charger.received == [("RemoteStopTransaction", {"transactionId": charge.transaction_id})]
     assert CommandRecord.objects.filter(action="RemoteStopTransaction").count() == 1
+
 
 # --- the map ---------------------------------------------------------------------------------
 
+
 def test_map_lists_every_visible_location_and_marks_those_with_coordinates(client, staff_in):
     staff_in(OPERATOR)
-    located = site("CP-MAP-A", online=True, statuses=("Charging", "Available"),
-                   lat="42.874600", lon="74.569800")
+    located = site(
+        "CP-MAP-A",
+        online=True,
+        statuses=("Charging", "Available"),
+        lat="42.874600",
+        lon="74.569800",
+    )
     unlocated = site("CP-MAP-B")
 
     html = client.get(MAP).content.decode()
@@ -347,8 +413,12 @@ def test_map_lists_every_visible_location_and_marks_those_with_coordinates(clien
 def test_map_of_an_owner_shows_only_their_locations(client, staff_in):
     owner = staff_in(OWNER)
     mine = site("CP-MAP-MINE", owner=owner, lat="42.8", lon="74.6")
-    theirs = site("CP-MAP-THEIRS", owner=get_user_model().objects.create_user("owner-c"),
-                  lat="40.5", lon="72.8")
+    theirs = site(
+        "CP-MAP-THEIRS",
+        owner=get_user_model().objects.create_user("owner-c"),
+        lat="40.5",
+        lon="72.8",
+    )
     html = client.get(MAP).content.decode()
     assert f'data-location="{mine.location_id}"' in html
     assert f'data-location="{theirs.location_id}"' not in html and "CP-MAP-THEIRS" not in html
@@ -367,24 +437,30 @@ def test_map_costs_the_same_queries_for_one_location_or_many(client, staff_in):
 
 # --- the location's live state ----------------------------------------------------------------
 
+
 def state_of(*stations: Station) -> str:
     for s in stations:
         s.refresh_from_db()
     return location_state([station_state(s) for s in stations])
 
 
-@pytest.mark.parametrize(("online", "statuses", "expected"), [
-    ((True,), (("Available", "Available"),), AVAILABLE),
-    ((True,), (("Available", "Charging"),), CHARGING),
-    ((True,), (("Available", "Faulted"),), FAULTED),
-    ((True, False), (("Available",), ("Available",)), PARTIAL),
-    ((True, False), (("Charging",), ("Available",)), PARTIAL),
-    ((False, False), (("Available",), ("Faulted",)), OFFLINE),  # an offline fault is old news
-    ((True, False), (("Faulted",), ("Available",)), FAULTED),
-])
+@pytest.mark.parametrize(
+    ("online", "statuses", "expected"),
+    [
+        ((True,), (("Available", "Available"),), AVAILABLE),
+        ((True,), (("Available", "Charging"),), CHARGING),
+        ((True,), (("Available", "Faulted"),), FAULTED),
+        ((True, False), (("Available",), ("Available",)), PARTIAL),
+        ((True, False), (("Charging",), ("Available",)), PARTIAL),
+        ((False, False), (("Available",), ("Faulted",)), OFFLINE),  # an offline fault is old news
+        ((True, False), (("Faulted",), ("Available",)), FAULTED),
+    ],
+)
 def test_location_state_is_the_worst_of_its_stations(online, statuses, expected):
-    stations = [site(f"CP-ST-{next(_names)}", online=on, connectors=len(st), statuses=st)
-                for on, st in zip(online, statuses, strict=True)]
+    stations = [
+        site(f"CP-ST-{next(_names)}", online=on, connectors=len(st), statuses=st)
+        for on, st in zip(online, statuses, strict=True)
+    ]
     assert state_of(*stations) == expected
 
 

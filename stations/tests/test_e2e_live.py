@@ -31,13 +31,27 @@ def test_driver_sees_connector_status_and_online_changes(ocpp_server, booted_sta
 
     async def scenario():
         async with websockets.connect(app_url(ocpp_server, token)) as app:
-            await app.send(json.dumps({"action": "subscribe", "stations": [station.pk],
-                                       "locations": [station.location_id]}))
+            await app.send(
+                json.dumps(
+                    {
+                        "action": "subscribe",
+                        "stations": [station.pk],
+                        "locations": [station.location_id],
+                    }
+                )
+            )
             subscribed = await next_event(app, "subscribed")
             async with connect(ocpp_server.ws_url("CP-LIVE"), "CP-LIVE") as charger:
                 online = await next_event(app)
-                await rpc(charger, [2, "s", "StatusNotification", {
-                    "connectorId": 1, "errorCode": "NoError", "status": "Charging"}])
+                await rpc(
+                    charger,
+                    [
+                        2,
+                        "s",
+                        "StatusNotification",
+                        {"connectorId": 1, "errorCode": "NoError", "status": "Charging"},
+                    ],
+                )
                 status = await next_event(app)
             offline = await next_event(app)
             return subscribed, online, status, offline
@@ -45,16 +59,16 @@ def test_driver_sees_connector_status_and_online_changes(ocpp_server, booted_sta
     subscribed, online, status, offline = asyncio.run(scenario())
     assert subscribed["stations"] == [station.pk]
     assert (online["kind"], online["online"]) == ("online", True)
-    assert (status["connector"], status["status"], status["station"]) == (1, "Charging",
-                                                                          station.pk)
+    assert (status["connector"], status["status"], status["station"]) == (1, "Charging", station.pk)
     assert status["location"] == station.location_id
     assert (offline["kind"], offline["online"]) == ("online", False)
 
 
 def test_app_socket_without_a_valid_token_is_refused(ocpp_server, db):
     assert asyncio.run(handshake_status(app_url(ocpp_server), subprotocols=())) == 401
-    assert asyncio.run(handshake_status(app_url(ocpp_server, "not-a-token"),
-                                        subprotocols=())) == 401
+    assert (
+        asyncio.run(handshake_status(app_url(ocpp_server, "not-a-token"), subprotocols=())) == 401
+    )
 
 
 def test_bad_messages_get_an_error_and_the_socket_stays(ocpp_server, db):
@@ -100,8 +114,10 @@ def test_a_logout_or_a_block_closes_the_drivers_open_sockets(ocpp_server, db):
     phone, laptop = session_start(client=client), session_start(client=client)
 
     async def scenario():
-        async with websockets.connect(app_url(ocpp_server, phone.access)) as on_phone, \
-                websockets.connect(app_url(ocpp_server, laptop.access)) as on_laptop:
+        async with (
+            websockets.connect(app_url(ocpp_server, phone.access)) as on_phone,
+            websockets.connect(app_url(ocpp_server, laptop.access)) as on_laptop,
+        ):
             for ws in (on_phone, on_laptop):  # both sockets are in (and in their groups)
                 await ws.send(json.dumps({"action": "subscribe", "stations": []}))
                 await next_event(ws, "subscribed")
@@ -111,8 +127,9 @@ def test_a_logout_or_a_block_closes_the_drivers_open_sockets(ocpp_server, db):
             logged_out = await closed_with(on_phone)
             await on_laptop.send(json.dumps({"action": "subscribe", "stations": []}))
             laptop_still = await next_event(on_laptop, "subscribed")
-            await asyncio.to_thread(closing_db, client_block, client_id=client.pk, reason="fraud",
-                                    by="support")
+            await asyncio.to_thread(
+                closing_db, client_block, client_id=client.pk, reason="fraud", by="support"
+            )
             blocked = await closed_with(on_laptop)
             return response.status_code, logged_out, laptop_still, blocked
 
@@ -137,8 +154,12 @@ def test_a_socket_whose_login_was_revoked_unseen_closes_at_its_recheck(db):
             await ws.send(json.dumps({"action": "subscribe", "stations": []}))
             await next_event(ws, "subscribed")
             # revoked behind the services' back: no message reaches the socket
-            await asyncio.to_thread(closing_db, lambda: LoginSession.objects.filter(
-                client=client).update(revoked_at=timezone.now()))
+            await asyncio.to_thread(
+                closing_db,
+                lambda: LoginSession.objects.filter(client=client).update(
+                    revoked_at=timezone.now()
+                ),
+            )
             return await closed_with(ws)
 
     try:

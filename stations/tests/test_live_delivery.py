@@ -33,6 +33,7 @@ def test_news_is_delivered_in_order_without_the_poster_waiting(one_lane):
             async def deliver():
                 await gate.wait()  # the channel layer is slow: the poster must not care
                 delivered.append(n)
+
             return deliver
 
         assert all(delivery.post("station:1", news(n)) for n in range(3))

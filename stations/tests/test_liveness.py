@@ -40,22 +40,39 @@ def test_only_the_current_socket_can_mark_the_station_disconnected(make_station)
 def test_status_for_connector_zero_describes_the_station(make_station):
     station = make_station()
     now = timezone.now()
-    station_record_status(station_id=station.pk, connector_id=0, status="Faulted",
-                          error_code="GroundFailure", info="", vendor_id="", vendor_error_code="",
-                          timestamp=None, now=now)
+    station_record_status(
+        station_id=station.pk,
+        connector_id=0,
+        status="Faulted",
+        error_code="GroundFailure",
+        info="",
+        vendor_id="",
+        vendor_error_code="",
+        timestamp=None,
+        now=now,
+    )
     station.refresh_from_db()
     assert (station.status, station.error_code) == ("Faulted", "GroundFailure")
 
 
 def test_status_for_an_unknown_connector_creates_it(make_station):
     station = make_station(connectors=1)
-    station_record_status(station_id=station.pk, connector_id=3, status="Available",
-                          error_code="NoError", info="", vendor_id="", vendor_error_code="",
-                          timestamp=None, now=timezone.now())
+    station_record_status(
+        station_id=station.pk,
+        connector_id=3,
+        status="Available",
+        error_code="NoError",
+        info="",
+        vendor_id="",
+        vendor_error_code="",
+        timestamp=None,
+        now=timezone.now(),
+    )
     assert sorted(station.connectors.values_list("number", flat=True)) == [1, 3]
 
 
 # -- the liveness sweep (stations/liveness.py, Celery beat every 2 minutes) ---------------
+
 
 def _listener_receive(channel: str, timeout: float = 0.5) -> list[dict]:
     """Everything waiting on a plain (not process-specific) channel, read through a fresh
@@ -116,20 +133,22 @@ def _connected(station, *, channel: str, seen_ago: timedelta) -> Station:
 
 def _socket_channel() -> str:
     import uuid
+
     return f"test-socket-{uuid.uuid4().hex}"
 
 
-def test_sweep_marks_a_silent_connected_station_offline_once(make_station, settings,
-                                                            alerts_sent):
+def test_sweep_marks_a_silent_connected_station_offline_once(make_station, settings, alerts_sent):
     from stations.live import location_group, station_group
     from stations.liveness import liveness_sweep
 
     # given: window = 2 x 300 + 60 s
     settings.OCPP_HEARTBEAT_INTERVAL, settings.OCPP_OFFLINE_GRACE_SECONDS = 300, 60
-    silent = _connected(make_station("CP-SILENT"), channel=_socket_channel(),
-                        seen_ago=timedelta(seconds=661))
-    fresh = _connected(make_station("CP-FRESH"), channel=_socket_channel(),
-                       seen_ago=timedelta(seconds=600))
+    silent = _connected(
+        make_station("CP-SILENT"), channel=_socket_channel(), seen_ago=timedelta(seconds=661)
+    )
+    fresh = _connected(
+        make_station("CP-FRESH"), channel=_socket_channel(), seen_ago=timedelta(seconds=600)
+    )
     never = make_station("CP-NEVER")  # never connected: nothing to mark
     apps = _listen(station_group(silent.pk), location_group(silent.location_id))
 
@@ -145,12 +164,14 @@ def test_sweep_marks_a_silent_connected_station_offline_once(make_station, setti
     assert Station.objects.get(pk=fresh.pk).connected
     assert not Station.objects.get(pk=never.pk).connected
     assert [(a["key"], a["subject"]) for a in alerts_sent] == [
-        (f"station-offline:{silent.pk}", "Station CP-SILENT offline")]
+        (f"station-offline:{silent.pk}", "Station CP-SILENT offline")
+    ]
     assert "Test site" in alerts_sent[0]["text"]
     news = _listener_receive(apps)
     # the station's and the location's group both reach this listener: one message id
     assert {(m["type"], m["station"], m["kind"], m["online"]) for m in news} == {
-        ("app.status", silent.pk, "online", False)}
+        ("app.status", silent.pk, "online", False)
+    }
     assert len({m["id"] for m in news}) == 1
     # the stale socket (if its process still lives) is told to close
     assert _listener_receive(silent.connection_channel) == [{"type": "ocpp.replaced"}]
@@ -165,15 +186,17 @@ def test_sweep_counts_a_connected_station_never_heard_from_as_stale(make_station
     from stations.liveness import liveness_sweep
 
     station = make_station()
-    Station.objects.filter(pk=station.pk).update(connected=True, connection_channel="x",
-                                                 last_seen_at=None)
+    Station.objects.filter(pk=station.pk).update(
+        connected=True, connection_channel="x", last_seen_at=None
+    )
     assert liveness_sweep() == 1
     assert not Station.objects.get(pk=station.pk).connected
     assert "never heard from" in alerts_sent[0]["text"]
 
 
-def test_sweep_leaves_alone_a_station_that_reconnects_while_it_runs(make_station, settings,
-                                                                   monkeypatch, alerts_sent):
+def test_sweep_leaves_alone_a_station_that_reconnects_while_it_runs(
+    make_station, settings, monkeypatch, alerts_sent
+):
     import stations.liveness as liveness
 
     settings.OCPP_HEARTBEAT_INTERVAL, settings.OCPP_OFFLINE_GRACE_SECONDS = 300, 60
@@ -185,8 +208,9 @@ def test_sweep_leaves_alone_a_station_that_reconnects_while_it_runs(make_station
     def after_claim(station_id, location_id=None):
         # between the sweep's read and its claim of CP-B, CP-B's charger reconnects
         if not reconnected:
-            reconnected.append(station_connected(station_id=second.pk, channel="new-b",
-                                                 now=timezone.now()))
+            reconnected.append(
+                station_connected(station_id=second.pk, channel="new-b", now=timezone.now())
+            )
         real(station_id, location_id)
 
     monkeypatch.setattr(liveness, "location_changed_for_station", after_claim)
@@ -200,12 +224,15 @@ def test_sweep_leaves_alone_a_station_that_reconnects_while_it_runs(make_station
     assert [a["key"] for a in alerts_sent] == [f"station-offline:{first.pk}"]
 
 
-def test_overlapping_sweeps_mark_and_alert_each_station_once(make_station, monkeypatch,
-                                                             alerts_sent):
+def test_overlapping_sweeps_mark_and_alert_each_station_once(
+    make_station, monkeypatch, alerts_sent
+):
     import stations.liveness as liveness
 
-    stations = [_connected(make_station(f"CP-{n}"), channel=f"ch-{n}",
-                           seen_ago=timedelta(hours=1)) for n in range(3)]
+    stations = [
+        _connected(make_station(f"CP-{n}"), channel=f"ch-{n}", seen_ago=timedelta(hours=1))
+        for n in range(3)
+    ]
     real = liveness.location_changed_for_station
     inner: list[int] = []
 
@@ -221,7 +248,8 @@ def test_overlapping_sweeps_mark_and_alert_each_station_once(make_station, monke
 
     assert outer + inner[0] == 3 and inner[0] == 2
     assert sorted(a["key"] for a in alerts_sent) == sorted(
-        f"station-offline:{s.pk}" for s in stations)
+        f"station-offline:{s.pk}" for s in stations
+    )
     assert not Station.objects.filter(connected=True).exists()
 
 
@@ -247,24 +275,32 @@ def test_the_liveness_task_is_registered_under_the_scheduled_name(settings):
     from evpower.celery import app
     from stations.tasks import liveness_sweep_task
 
-    assert settings.CELERY_BEAT_SCHEDULE["stations-liveness"]["task"] == \
-        liveness_sweep_task.name == "stations.liveness_sweep"
+    assert (
+        settings.CELERY_BEAT_SCHEDULE["stations-liveness"]["task"]
+        == liveness_sweep_task.name
+        == "stations.liveness_sweep"
+    )
     assert app.tasks["stations.liveness_sweep"].run.__name__ == "liveness_sweep_task"
     assert liveness_sweep_task.apply().get() == 0
 
 
-def test_a_mass_outage_alerts_a_few_stations_and_summarises_the_rest(make_station, monkeypatch,
-                                                                     alerts_sent):
+def test_a_mass_outage_alerts_a_few_stations_and_summarises_the_rest(
+    make_station, monkeypatch, alerts_sent
+):
     import stations.liveness as liveness
 
     monkeypatch.setattr(liveness, "MAX_STATION_ALERTS", 2)
-    stations = [_connected(make_station(f"CP-{n}"), channel=f"c{n}",
-                           seen_ago=timedelta(hours=1)) for n in range(5)]
+    stations = [
+        _connected(make_station(f"CP-{n}"), channel=f"c{n}", seen_ago=timedelta(hours=1))
+        for n in range(5)
+    ]
 
     assert liveness.liveness_sweep() == 5
 
     assert [a["key"] for a in alerts_sent] == [
-        f"station-offline:{stations[0].pk}", f"station-offline:{stations[1].pk}",
-        "stations-offline:many"]
+        f"station-offline:{stations[0].pk}",
+        f"station-offline:{stations[1].pk}",
+        "stations-offline:many",
+    ]
     assert alerts_sent[2]["subject"] == "5 stations offline"
     assert "CP-2, CP-3, CP-4" in alerts_sent[2]["text"]

@@ -13,8 +13,9 @@ pytestmark = pytest.mark.django_db
 
 
 def synced_state(station, *, tags, at, version=3):
-    return LocalListState.objects.create(station=station, version=version, synced_at=at,
-                                         tags=sorted(tags))
+    return LocalListState.objects.create(
+        station=station, version=version, synced_at=at, tags=sorted(tags)
+    )
 
 
 def test_full_list_has_every_tag_with_its_id_tag_info(db):
@@ -30,14 +31,22 @@ def test_full_list_has_every_tag_with_its_id_tag_info(db):
     # then
     assert update.update_type == "Full" and update.reason == "no accepted update yet"
     assert update.entries == [
-        {"idTag": "CHILD", "idTagInfo": {"status": "Accepted", "parentIdTag": "FLEET",
-                                         "expiryDate": expiry.isoformat(timespec="milliseconds")
-                                         .replace("+00:00", "Z")}},
+        {
+            "idTag": "CHILD",
+            "idTagInfo": {
+                "status": "Accepted",
+                "parentIdTag": "FLEET",
+                "expiryDate": expiry.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            },
+        },
         {"idTag": "FLEET", "idTagInfo": {"status": "Accepted"}},
         {"idTag": "LOST", "idTagInfo": {"status": "Blocked"}},
     ]
-    validate_request("1.6", "SendLocalList", {"listVersion": 1, "updateType": "Full",
-                                              "localAuthorizationList": update.entries})
+    validate_request(
+        "1.6",
+        "SendLocalList",
+        {"listVersion": 1, "updateType": "Full", "localAuthorizationList": update.entries},
+    )
 
 
 def test_differential_sends_only_tags_changed_since_the_last_sync(make_station):
@@ -48,8 +57,9 @@ def test_differential_sends_only_tags_changed_since_the_last_sync(make_station):
     synced_at = timezone.now()
     IdTag.objects.update(updated_at=synced_at - timedelta(minutes=5))
     state = synced_state(station, tags={"OLD-1", "OLD-2", "EDITED"}, at=synced_at)
-    IdTag.objects.filter(id_tag="EDITED").update(status=IdTag.Status.BLOCKED,
-                                                 updated_at=synced_at + timedelta(seconds=1))
+    IdTag.objects.filter(id_tag="EDITED").update(
+        status=IdTag.Status.BLOCKED, updated_at=synced_at + timedelta(seconds=1)
+    )
     IdTag.objects.create(id_tag="NEW")
 
     # when
@@ -58,7 +68,9 @@ def test_differential_sends_only_tags_changed_since_the_last_sync(make_station):
     # then
     assert update.update_type == "Differential"
     assert [(e["idTag"], e["idTagInfo"]["status"]) for e in update.entries] == [
-        ("NEW", "Accepted"), ("EDITED", "Blocked")]
+        ("NEW", "Accepted"),
+        ("EDITED", "Blocked"),
+    ]
     assert update.holds == ["EDITED", "NEW", "OLD-1", "OLD-2"]
 
 
@@ -69,13 +81,16 @@ def test_blocking_a_parent_sends_its_children_again(make_station):
     synced_at = timezone.now()
     IdTag.objects.update(updated_at=synced_at - timedelta(minutes=1))
     state = synced_state(station, tags={"FLEET", "CHILD"}, at=synced_at)
-    IdTag.objects.filter(pk=fleet.pk).update(status=IdTag.Status.BLOCKED,
-                                             updated_at=synced_at + timedelta(seconds=1))
+    IdTag.objects.filter(pk=fleet.pk).update(
+        status=IdTag.Status.BLOCKED, updated_at=synced_at + timedelta(seconds=1)
+    )
 
     update = build_list_update(state=state, full=False, max_length=None, now=timezone.now())
 
     assert {e["idTag"]: e["idTagInfo"]["status"] for e in update.entries} == {
-        "FLEET": "Blocked", "CHILD": "Blocked"}
+        "FLEET": "Blocked",
+        "CHILD": "Blocked",
+    }
 
 
 def test_deleted_tag_forces_a_full_update(make_station):
@@ -130,9 +145,11 @@ def test_differential_that_would_overflow_the_charger_becomes_a_cut_full_list(ma
 def test_max_length_comes_from_the_known_configuration(make_station):
     station = make_station()
     assert max_list_length(station) is None
-    station.configuration = {"SendLocalListMaxLength": {"value": "50", "readonly": True},
-                             "LocalAuthListMaxLength": {"value": "40", "readonly": True},
-                             "HeartbeatInterval": {"value": "300", "readonly": False}}
+    station.configuration = {
+        "SendLocalListMaxLength": {"value": "50", "readonly": True},
+        "LocalAuthListMaxLength": {"value": "40", "readonly": True},
+        "HeartbeatInterval": {"value": "300", "readonly": False},
+    }
     assert max_list_length(station) == 40
     station.configuration = {"SendLocalListMaxLength": {"value": None, "readonly": True}}
     assert max_list_length(station) is None

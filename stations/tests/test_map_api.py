@@ -38,28 +38,54 @@ def api():
 
 def make_location(name="Ala-Too", *, lat=None, lon=None, **kwargs) -> Location:
     return Location.objects.create(
-        name=name, latitude=None if lat is None else Decimal(str(round(lat, 6))),
-        longitude=None if lon is None else Decimal(str(round(lon, 6))), **kwargs)
+        name=name,
+        latitude=None if lat is None else Decimal(str(round(lat, 6))),
+        longitude=None if lon is None else Decimal(str(round(lon, 6))),
+        **kwargs,
+    )
 
 
-def make_station(location, identity=None, *, online=True, statuses=("Available",),
-                 types=None, powers=None, **kwargs) -> Station:
+def make_station(
+    location,
+    identity=None,
+    *,
+    online=True,
+    statuses=("Available",),
+    types=None,
+    powers=None,
+    **kwargs,
+) -> Station:
     now = timezone.now()
     station = Station.objects.create(
-        identity=identity or f"CP-{uuid.uuid4().hex[:8]}", location=location,
-        connected=online, last_seen_at=now if online else now - timedelta(hours=1), **kwargs)
+        identity=identity or f"CP-{uuid.uuid4().hex[:8]}",
+        location=location,
+        connected=online,
+        last_seen_at=now if online else now - timedelta(hours=1),
+        **kwargs,
+    )
     for n, status in enumerate(statuses, start=1):
         Connector.objects.create(
-            station=station, number=n, status=status,
+            station=station,
+            number=n,
+            status=status,
             connector_type=(types or ["Type2"] * len(statuses))[n - 1],
-            max_power_kw=(powers or [None] * len(statuses))[n - 1])
+            max_power_kw=(powers or [None] * len(statuses))[n - 1],
+        )
     return station
 
 
 def record_status(station, connector_id, status):
-    station_record_status(station_id=station.pk, connector_id=connector_id, status=status,
-                          error_code="NoError", info="", vendor_id="", vendor_error_code="",
-                          timestamp=None, now=timezone.now())
+    station_record_status(
+        station_id=station.pk,
+        connector_id=connector_id,
+        status=status,
+        error_code="NoError",
+        info="",
+        vendor_id="",
+        vendor_error_code="",
+        timestamp=None,
+        now=timezone.now(),
+    )
 
 
 def summary_of(api, location) -> dict:
@@ -78,12 +104,17 @@ def assert_error(response, status, code):
 
 # -- list and summaries --------------------------------------------------------------------
 
+
 def test_list_is_public_and_summarises_live_status_per_location(api):
     site = make_location(lat=BISHKEK[0], lon=BISHKEK[1], address="Chui 1", city="Bishkek")
-    make_station(site, statuses=("Available", "Charging", "Faulted", "Unavailable", "Unknown"),
-                 max_power_kw=Decimal("22"))
-    make_station(site, online=False, statuses=("Available",), types=["CCS2"],
-                 powers=[Decimal("60")])
+    make_station(
+        site,
+        statuses=("Available", "Charging", "Faulted", "Unavailable", "Unknown"),
+        max_power_kw=Decimal("22"),
+    )
+    make_station(
+        site, online=False, statuses=("Available",), types=["CCS2"], powers=[Decimal("60")]
+    )
     make_station(site, admin_status=Station.AdminStatus.MAINTENANCE, statuses=("Available",))
     make_station(site, status="Unavailable", statuses=("Available",))  # whole station off
     make_station(site, registration_status=Station.Registration.PENDING)  # not on the map
@@ -102,7 +133,9 @@ def test_list_is_public_and_summarises_live_status_per_location(api):
     assert item["summary"] == {
         "stations": {"total": 9, "online": 8, "offline": 1},
         "connectors": {"total": 13, "available": 1, "occupied": 6, "faulted": 4, "offline": 2},
-        "connector_types": ["CCS2", "Type2"], "max_power_kw": "60.00"}
+        "connector_types": ["CCS2", "Type2"],
+        "max_power_kw": "60.00",
+    }
 
 
 def test_inactive_locations_are_hidden_and_empty_ones_are_shown(api):
@@ -158,8 +191,7 @@ def test_nearby_search_orders_by_distance_within_the_radius(api):
     make_location("Osh", lat=40.5283, lon=72.7985)  # ~300 km
     make_location("Nowhere")  # no coordinates
 
-    response = api.get("/api/v1/locations", {"lat": BISHKEK[0], "lon": BISHKEK[1],
-                                              "radius_km": 10})
+    response = api.get("/api/v1/locations", {"lat": BISHKEK[0], "lon": BISHKEK[1], "radius_km": 10})
 
     assert response.status_code == 200
     results = response.json()["results"]
@@ -175,7 +207,8 @@ def test_nearby_without_a_radius_lists_every_placed_location_nearest_first(api):
     results = api.get("/api/v1/locations", {"lat": BISHKEK[0], "lon": BISHKEK[1]}).json()
     assert [r["id"] for r in results["results"]] == [here.pk, osh.pk]
     assert results["results"][1]["distance_km"] == pytest.approx(
-        haversine_km(*BISHKEK, 40.5283, 72.7985), abs=0.01)
+        haversine_km(*BISHKEK, 40.5283, 72.7985), abs=0.01
+    )
 
 
 def test_the_radius_is_exact_not_the_bounding_box(api):
@@ -184,8 +217,9 @@ def test_the_radius_is_exact_not_the_bounding_box(api):
     corner = make_location("Corner", lat=max_lat - 0.001, lon=max_lon - 0.001)
     assert haversine_km(*BISHKEK, float(corner.latitude), float(corner.longitude)) > 10
     edge = make_location("Edge", lat=BISHKEK[0], lon=max_lon - 0.001)
-    results = api.get("/api/v1/locations", {"lat": BISHKEK[0], "lon": BISHKEK[1],
-                                            "radius_km": 10}).json()["results"]
+    results = api.get(
+        "/api/v1/locations", {"lat": BISHKEK[0], "lon": BISHKEK[1], "radius_km": 10}
+    ).json()["results"]
     assert [r["id"] for r in results] == [edge.pk]
 
 
@@ -195,11 +229,16 @@ def test_filters_connector_type_power_and_available_now(api):
     ac = make_location("AC")
     make_station(ac, statuses=("Available",), types=["Type2"], powers=[Decimal("22")])
     mixed = make_location("Mixed")
-    make_station(mixed, statuses=("Available", "Faulted"), types=["Type2", "CCS2"],
-                 powers=[Decimal("7"), Decimal("50")])
+    make_station(
+        mixed,
+        statuses=("Available", "Faulted"),
+        types=["Type2", "CCS2"],
+        powers=[Decimal("7"), Decimal("50")],
+    )
     offline = make_location("Offline")
-    make_station(offline, online=False, statuses=("Available",), types=["CCS2"],
-                 max_power_kw=Decimal("150"))
+    make_station(
+        offline, online=False, statuses=("Available",), types=["CCS2"], max_power_kw=Decimal("150")
+    )
 
     def names(**params):
         response = api.get("/api/v1/locations", params)
@@ -227,43 +266,57 @@ def test_the_list_is_paginated(api):
     assert_error(api.get("/api/v1/locations", {"page": 9}), 404, "NOT_FOUND")
 
 
-@pytest.mark.parametrize(("params", "field"), [
-    ({"lat": "100", "lon": "74"}, "lat"),
-    ({"lat": "42", "lon": "-181"}, "lon"),
-    ({"lat": "abc", "lon": "74"}, "lat"),
-    ({"lat": "nan", "lon": "74"}, "lat"),
-    ({"lat": "42"}, "lon"),
-    ({"lon": "74"}, "lat"),
-    ({"radius_km": "5"}, "radius_km"),
-    ({"lat": "42", "lon": "74", "radius_km": "0"}, "radius_km"),
-    ({"lat": "42", "lon": "74", "radius_km": "5000"}, "radius_km"),
-    ({"connector_type": "Schuko"}, "connector_type"),
-    ({"min_power_kw": "-1"}, "min_power_kw"),
-    ({"min_power_kw": "lots"}, "min_power_kw"),
-    ({"available_now": "maybe"}, "available_now"),
-])
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"lat": "100", "lon": "74"}, "lat"),
+        ({"lat": "42", "lon": "-181"}, "lon"),
+        ({"lat": "abc", "lon": "74"}, "lat"),
+        ({"lat": "nan", "lon": "74"}, "lat"),
+        ({"lat": "42"}, "lon"),
+        ({"lon": "74"}, "lat"),
+        ({"radius_km": "5"}, "radius_km"),
+        ({"lat": "42", "lon": "74", "radius_km": "0"}, "radius_km"),
+        ({"lat": "42", "lon": "74", "radius_km": "5000"}, "radius_km"),
+        ({"connector_type": "Schuko"}, "connector_type"),
+        ({"min_power_kw": "-1"}, "min_power_kw"),
+        ({"min_power_kw": "lots"}, "min_power_kw"),
+        ({"available_now": "maybe"}, "available_now"),
+    ],
+)
 def test_bad_query_parameters_are_a_validation_error_naming_the_field(api, params, field):
     error = assert_error(api.get("/api/v1/locations", params), 400, "VALIDATION_ERROR")
     assert field in error["details"]["fields"]
 
 
 def test_validation_messages_follow_accept_language(api):
-    response = api.get("/api/v1/locations", {"lat": "x", "lon": "1"},
-                       HTTP_ACCEPT_LANGUAGE="ru-RU,ru;q=0.9")
+    response = api.get(
+        "/api/v1/locations", {"lat": "x", "lon": "1"}, HTTP_ACCEPT_LANGUAGE="ru-RU,ru;q=0.9"
+    )
     assert response.json()["error"]["message"] == "Некоторые поля заполнены неверно."
 
 
 # -- details -------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def priced_site():
     site = make_location(lat=BISHKEK[0], lon=BISHKEK[1])
-    station = make_station(site, "CP-A", statuses=("Available", "Charging"),
-                           types=["CCS2", "Type2"], powers=[Decimal("60"), Decimal("22")])
+    station = make_station(
+        site,
+        "CP-A",
+        statuses=("Available", "Charging"),
+        types=["CCS2", "Type2"],
+        powers=[Decimal("60"), Decimal("22")],
+    )
     make_station(site, "CP-B", online=False, statuses=("Available",))
     plan = TariffPlan.objects.create(name="City")
-    TariffRule.objects.create(plan=plan, price_per_kwh=Decimal("16.50"),
-                              connector_types=["CCS2"], session_fee=Decimal("10"))
+    TariffRule.objects.create(
+        plan=plan,
+        price_per_kwh=Decimal("16.50"),
+        connector_types=["CCS2"],
+        session_fee=Decimal("10"),
+    )
     TariffAssignment.objects.create(plan=plan, location=site)
     return site, station
 
@@ -279,11 +332,22 @@ def test_location_detail_lists_stations_connectors_live_status_and_prices(api, p
     assert (a["online"], b["online"], a["in_service"]) == (True, False, True)
     ccs, type2 = a["connectors"]
     assert (ccs["number"], ccs["connector_type"], ccs["availability"], ccs["status"]) == (
-        1, "CCS2", "available", "Available")
+        1,
+        "CCS2",
+        "available",
+        "Available",
+    )
     assert ccs["max_power_kw"] == "60.00"
-    assert ccs["price"] == {"currency": "KGS", "per_kwh": "16.50", "per_minute": "0.00",
-                            "session_fee": "10.00", "idle_fee_per_minute": "0.00",
-                            "idle_grace_minutes": 0, "plan": "City", "rule": ""}
+    assert ccs["price"] == {
+        "currency": "KGS",
+        "per_kwh": "16.50",
+        "per_minute": "0.00",
+        "session_fee": "10.00",
+        "idle_fee_per_minute": "0.00",
+        "idle_grace_minutes": 0,
+        "plan": "City",
+        "rule": "",
+    }
     assert type2["availability"] == "occupied" and type2["price"] is None  # no rule for it
     assert b["connectors"][0]["availability"] == "offline"
 
@@ -316,6 +380,7 @@ def test_the_map_is_read_only(api, priced_site):
 
 # -- query counts ----------------------------------------------------------------------------
 
+
 def populate(count: int) -> list[Location]:
     plan = TariffPlan.objects.create(name=f"plan-{uuid.uuid4().hex[:6]}", is_default=True)
     TariffRule.objects.create(plan=plan, price_per_kwh=Decimal("10"))
@@ -330,10 +395,17 @@ def populate(count: int) -> list[Location]:
 
 @pytest.mark.parametrize("count", [1, 30])
 def test_the_list_takes_the_same_few_queries_for_1_or_30_locations(
-        api, count, django_assert_max_num_queries):
+    api, count, django_assert_max_num_queries
+):
     populate(count)
-    params = {"lat": BISHKEK[0], "lon": BISHKEK[1], "radius_km": 50, "page_size": 50,
-              "connector_type": "CCS2", "available_now": "true"}
+    params = {
+        "lat": BISHKEK[0],
+        "lon": BISHKEK[1],
+        "radius_km": 50,
+        "page_size": 50,
+        "connector_type": "CCS2",
+        "available_now": "true",
+    }
     with django_assert_max_num_queries(4):  # count, page, stations, connectors (cold cache)
         response = api.get("/api/v1/locations", params)
     assert response.json()["count"] == count
@@ -343,7 +415,8 @@ def test_the_list_takes_the_same_few_queries_for_1_or_30_locations(
 
 @pytest.mark.parametrize("count", [1, 30])
 def test_details_take_the_same_few_queries_whatever_their_size(
-        api, count, django_assert_max_num_queries):
+    api, count, django_assert_max_num_queries
+):
     site = populate(1)[0]
     for _ in range(count):
         make_station(site, statuses=("Available", "Charging", "Faulted"))
@@ -367,11 +440,19 @@ def occupy(connector, status="charging"):
 
     client = Client.objects.create(phone=f"+99655{uuid.uuid4().int % 10**7:07d}")
     return ChargingSession.objects.create(
-        client=client, station=connector.station, connector=connector,
-        connector_number=connector.number, id_tag="APPTAG", status=status,
-        limit_type=ChargingSession.LimitType.AMOUNT, limit_amount=Decimal("50"),
-        tariff={}, currency="KGS", hold_amount=Decimal("50"),
-        settled=status not in ChargingSession.ACTIVE_STATUSES)
+        client=client,
+        station=connector.station,
+        connector=connector,
+        connector_number=connector.number,
+        id_tag="APPTAG",
+        status=status,
+        limit_type=ChargingSession.LimitType.AMOUNT,
+        limit_amount=Decimal("50"),
+        tariff={},
+        currency="KGS",
+        hold_amount=Decimal("50"),
+        settled=status not in ChargingSession.ACTIVE_STATUSES,
+    )
 
 
 @pytest.mark.parametrize("status", ["pending", "charging", "finishing"])

@@ -33,12 +33,15 @@ def site():
     return Location.objects.create(name="Ala-Too", time_zone="Asia/Bishkek")
 
 
-def make_connector(location, *, identity="CP-1", number=1, connector_type="Type2",
-                   power=None, station_power=None) -> Connector:
+def make_connector(
+    location, *, identity="CP-1", number=1, connector_type="Type2", power=None, station_power=None
+) -> Connector:
     station, _ = Station.objects.get_or_create(
-        identity=identity, defaults={"location": location, "max_power_kw": station_power})
-    return Connector.objects.create(station=station, number=number,
-                                    connector_type=connector_type, max_power_kw=power)
+        identity=identity, defaults={"location": location, "max_power_kw": station_power}
+    )
+    return Connector.objects.create(
+        station=station, number=number, connector_type=connector_type, max_power_kw=power
+    )
 
 
 def plan(name="Plan", *, default=False, **kwargs) -> TariffPlan:
@@ -55,16 +58,28 @@ def price_at(connector, at) -> Decimal:
 
 # -- which plan --------------------------------------------------------------------------
 
+
 def test_default_plan_applies_when_nothing_is_assigned(site):
     connector = make_connector(site)
     default = plan(default=True, currency="KGS")
-    picked = rule(default, "12.50", price_per_minute=Decimal("1.00"), session_fee=Decimal("20"),
-                  idle_fee_per_minute=Decimal("5"), idle_grace_minutes=10, name="base")
+    picked = rule(
+        default,
+        "12.50",
+        price_per_minute=Decimal("1.00"),
+        session_fee=Decimal("20"),
+        idle_fee_per_minute=Decimal("5"),
+        idle_grace_minutes=10,
+        name="base",
+    )
     q = quote(connector=connector, at=local(2025, 3, 3, 12))
     assert (q.rule_id, q.plan_id, q.currency) == (picked.pk, default.pk, "KGS")
-    assert (q.per_kwh, q.per_minute, q.session_fee, q.idle_fee_per_minute,
-            q.idle_grace_minutes) == (Decimal("12.50"), Decimal("1.00"), Decimal("20.00"),
-                                      Decimal("5.00"), 10)
+    assert (
+        q.per_kwh,
+        q.per_minute,
+        q.session_fee,
+        q.idle_fee_per_minute,
+        q.idle_grace_minutes,
+    ) == (Decimal("12.50"), Decimal("1.00"), Decimal("20.00"), Decimal("5.00"), 10)
     assert q.time_zone == "Asia/Bishkek" and q.connector_id == connector.pk
 
 
@@ -134,6 +149,7 @@ def test_plan_validity_from_inclusive_to_exclusive_and_inactive_ignored(site):
 
 # -- time of day, days, dates --------------------------------------------------------------
 
+
 @pytest.fixture
 def night_and_day(site):
     """Day price 10 always; night price 5 from 22:00 to 06:00 (higher priority)."""
@@ -143,10 +159,19 @@ def night_and_day(site):
     return make_connector(site)
 
 
-@pytest.mark.parametrize(("hour", "minute", "expected"), [
-    (21, 59, "10.00"), (22, 0, "5.00"), (23, 30, "5.00"), (0, 0, "5.00"), (3, 0, "5.00"),
-    (5, 59, "5.00"), (6, 0, "10.00"), (12, 0, "10.00"),
-])
+@pytest.mark.parametrize(
+    ("hour", "minute", "expected"),
+    [
+        (21, 59, "10.00"),
+        (22, 0, "5.00"),
+        (23, 30, "5.00"),
+        (0, 0, "5.00"),
+        (3, 0, "5.00"),
+        (5, 59, "5.00"),
+        (6, 0, "10.00"),
+        (12, 0, "10.00"),
+    ],
+)
 def test_a_night_window_wraps_midnight(night_and_day, hour, minute, expected):
     assert price_at(night_and_day, local(2025, 3, 3, hour, minute)) == Decimal(expected)
 
@@ -212,6 +237,7 @@ def test_rule_dates_are_local_and_inclusive(site):
 
 # -- connectors ----------------------------------------------------------------------------
 
+
 def test_power_bands_are_inclusive_and_use_the_station_power_when_the_connector_has_none(site):
     p = plan(default=True)
     rule(p, "8.00", max_power_kw=Decimal("22"))
@@ -252,8 +278,11 @@ def test_many_connectors_are_quoted_in_a_fixed_number_of_queries(site, django_as
     TariffAssignment.objects.create(plan=p, location=site)
     rule(plan(default=True), "1.00")
     connectors = [make_connector(site, identity=f"CP-{i}", number=1) for i in range(20)]
-    connectors = list(Connector.objects.filter(pk__in=[c.pk for c in connectors])
-                      .select_related("station__location"))
+    connectors = list(
+        Connector.objects.filter(pk__in=[c.pk for c in connectors]).select_related(
+            "station__location"
+        )
+    )
     with django_assert_num_queries(3):
         result = quotes(connectors, at=local(2025, 3, 3, 12))
     assert {q.per_kwh for q in result.values()} == {Decimal("10.00")}
@@ -267,14 +296,26 @@ def test_a_naive_moment_is_refused(site):
 
 # -- the quote as a snapshot, and costs ------------------------------------------------------
 
+
 def test_a_quote_is_frozen_and_round_trips_through_its_snapshot(site):
     import json
 
     connector = make_connector(site, connector_type="CCS2", power=Decimal("60"))
-    rule(plan(default=True), "12.34", price_per_minute=Decimal("0.50"), name="night",
-         session_fee=Decimal("15"), idle_fee_per_minute=Decimal("3"), idle_grace_minutes=15,
-         connector_types=["CCS2"], min_power_kw=Decimal("50"), days_of_week=[1, 2],
-         start_time=time(22), end_time=time(6), start_date=date(2025, 1, 1))
+    rule(
+        plan(default=True),
+        "12.34",
+        price_per_minute=Decimal("0.50"),
+        name="night",
+        session_fee=Decimal("15"),
+        idle_fee_per_minute=Decimal("3"),
+        idle_grace_minutes=15,
+        connector_types=["CCS2"],
+        min_power_kw=Decimal("50"),
+        days_of_week=[1, 2],
+        start_time=time(22),
+        end_time=time(6),
+        start_date=date(2025, 1, 1),
+    )
     q = quote(connector=connector, at=local(2025, 3, 3, 23))
     with pytest.raises(dataclasses.FrozenInstanceError):
         q.per_kwh = Decimal(0)
@@ -290,16 +331,25 @@ def test_money_rounds_half_up_to_the_minor_unit():
 
 
 def make_quote(**overrides) -> Quote:
-    fields = dict(currency="KGS", per_kwh=Decimal("12.50"), per_minute=Decimal("1.00"),
-                  session_fee=Decimal("20.00"), idle_fee_per_minute=Decimal("5.00"),
-                  idle_grace_minutes=10, plan_id=1, plan_name="p", rule_id=1, rule_name="r",
-                  quoted_at=datetime(2025, 3, 3, tzinfo=UTC), time_zone="Asia/Bishkek")
+    fields = dict(
+        currency="KGS",
+        per_kwh=Decimal("12.50"),
+        per_minute=Decimal("1.00"),
+        session_fee=Decimal("20.00"),
+        idle_fee_per_minute=Decimal("5.00"),
+        idle_grace_minutes=10,
+        plan_id=1,
+        plan_name="p",
+        rule_id=1,
+        rule_name="r",
+        quoted_at=datetime(2025, 3, 3, tzinfo=UTC),
+        time_zone="Asia/Bishkek",
+    )
     return Quote(**{**fields, **overrides})
 
 
 def test_cost_adds_energy_time_fee_and_idle_beyond_grace():
-    cost = make_quote().cost(energy_wh=10_333, charging_seconds=30 * 60 + 30,
-                             idle_seconds=12 * 60)
+    cost = make_quote().cost(energy_wh=10_333, charging_seconds=30 * 60 + 30, idle_seconds=12 * 60)
     assert cost.energy == Decimal("129.16")  # 10.333 kWh x 12.50 = 129.1625
     assert cost.time == Decimal("30.50")
     assert cost.idle == Decimal("10.00")  # 2 minutes beyond the 10 free ones
@@ -308,8 +358,9 @@ def test_cost_adds_energy_time_fee_and_idle_beyond_grace():
 
 
 def test_idle_within_grace_is_free_and_nothing_is_negative():
-    cost = make_quote(session_fee=Decimal("0")).cost(energy_wh=-5, charging_seconds=-1,
-                                                     idle_seconds=600)
+    cost = make_quote(session_fee=Decimal("0")).cost(
+        energy_wh=-5, charging_seconds=-1, idle_seconds=600
+    )
     assert cost.total == Decimal("0.00")
 
 

@@ -80,9 +80,12 @@ def test_errors_use_the_envelope(client_a):
     api = authed(client_a)
     assert_error(api.post(URL, {"code": "NOPE"}, format="json"), 404, "PROMO_NOT_FOUND")
     PromoCode.objects.create(code="ONE", discount_percent=5, max_redemptions=1)
-    PromoRedemption.objects.create(client=Client.objects.create(phone="+996700400003"),
-                                   code=PromoCode.objects.get(), redeemed_at="2026-01-01T00:00Z",
-                                   expires_at="2026-01-02T00:00Z")
+    PromoRedemption.objects.create(
+        client=Client.objects.create(phone="+996700400003"),
+        code=PromoCode.objects.get(),
+        redeemed_at="2026-01-01T00:00Z",
+        expires_at="2026-01-02T00:00Z",
+    )
     assert_error(api.post(URL, {"code": "one"}, format="json"), 409, "PROMO_EXHAUSTED")
     assert_error(api.post(URL, {}, format="json"), 400, "VALIDATION_ERROR")
 
@@ -139,8 +142,9 @@ def test_a_bad_token_on_a_public_detail_is_401(station):
 
 
 def test_your_price_is_null_where_nothing_is_for_sale(client_a):
-    station = Station.objects.create(identity="CP-NOPLAN",
-                                     location=Location.objects.create(name="Dark"))
+    station = Station.objects.create(
+        identity="CP-NOPLAN", location=Location.objects.create(name="Dark")
+    )
     Connector.objects.create(station=station, number=1, connector_type="Type2")
     c = connector_json(authed(client_a).get(f"/api/v1/stations/{station.pk}"))
     assert c["price"] is None and c["your_price"] is None
@@ -161,6 +165,8 @@ def test_admin_pages_show_client_tariffs_and_promo_redemption_counts(admin_clien
         assert admin_client.get(reverse(name, args=[obj.pk])).status_code == 200
     for name in ("clienttariff", "promoredemption"):
         assert admin_client.get(reverse(f"admin:stations_{name}_changelist")).status_code == 200
-    response = admin_client.post(reverse("admin:stations_clienttariff_add"), {
-        "client": client_a.pk, "discount_percent": "10", "price_per_kwh": "5", "active": "on"})
+    response = admin_client.post(
+        reverse("admin:stations_clienttariff_add"),
+        {"client": client_a.pk, "discount_percent": "10", "price_per_kwh": "5", "active": "on"},
+    )
     assert response.status_code == 200 and b"not both" in response.content

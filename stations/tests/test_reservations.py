@@ -16,28 +16,51 @@ pytestmark = pytest.mark.django_db
 Status = Reservation.Status
 
 
-def reserved(station, *, connector=1, id_tag="DRIVER", minutes=30, status=Status.ACCEPTED,
-             parent="", made_ago=timedelta(minutes=5)):
+def reserved(
+    station,
+    *,
+    connector=1,
+    id_tag="DRIVER",
+    minutes=30,
+    status=Status.ACCEPTED,
+    parent="",
+    made_ago=timedelta(minutes=5),
+):
     """A reservation the charger accepted `made_ago`, expiring `minutes` from now."""
     now = timezone.now()
     r = Reservation.objects.create(
-        station=station, connector_number=connector, id_tag=id_tag, parent_id_tag=parent,
-        expires_at=now + timedelta(minutes=minutes), status=status, charger_status="Accepted")
+        station=station,
+        connector_number=connector,
+        id_tag=id_tag,
+        parent_id_tag=parent,
+        expires_at=now + timedelta(minutes=minutes),
+        status=status,
+        charger_status="Accepted",
+    )
     Reservation.objects.filter(pk=r.pk).update(created_at=now - made_ago)
     r.refresh_from_db()
     return r
 
 
 def start(station, *, id_tag, connector=1, reservation_id=None, at=None, meter_start=1000):
-    return transaction_start(station_id=station.pk, connector_id=connector, id_tag=id_tag,
-                             meter_start=meter_start, reservation_id=reservation_id,
-                             timestamp=at or timezone.now().replace(microsecond=0),
-                             now=timezone.now(), raw={"idTag": id_tag})
+    return transaction_start(
+        station_id=station.pk,
+        connector_id=connector,
+        id_tag=id_tag,
+        meter_start=meter_start,
+        reservation_id=reservation_id,
+        timestamp=at or timezone.now().replace(microsecond=0),
+        now=timezone.now(),
+        raw={"idTag": id_tag},
+    )
 
 
 def conflicts():
-    return list(ParkedMessage.objects.filter(reason=ParkedMessage.Reason.RESERVATION_CONFLICT)
-                .values_list("detail", flat=True))
+    return list(
+        ParkedMessage.objects.filter(reason=ParkedMessage.Reason.RESERVATION_CONFLICT).values_list(
+            "detail", flat=True
+        )
+    )
 
 
 @pytest.fixture
@@ -100,8 +123,10 @@ def test_another_tag_on_a_reserved_connector_is_invalid_and_parked(make_station,
     assert result.id_tag_status == again.id_tag_status == "Invalid"
     assert r.status == Status.ACCEPTED
     assert OcppTransaction.objects.get().id_tag_status == "Invalid"
-    assert conflicts() == [f"connector reserved for DRIVER (reservation {r.pk}, until "
-                           f"{r.expires_at.isoformat()}); answered Invalid"]
+    assert conflicts() == [
+        f"connector reserved for DRIVER (reservation {r.pk}, until "
+        f"{r.expires_at.isoformat()}); answered Invalid"
+    ]
 
 
 def test_other_connectors_and_connector_zero_reservations_do_not_refuse(make_station, tags):
@@ -126,8 +151,9 @@ def test_start_before_the_reservation_existed_is_no_conflict(make_station, tags)
 def test_ended_reservations_do_not_refuse(make_station, tags):
     station = make_station()
     r = reserved(station)
-    Reservation.objects.filter(pk=r.pk).update(status=Status.CANCELLED,
-                                               ended_at=timezone.now() - timedelta(minutes=1))
+    Reservation.objects.filter(pk=r.pk).update(
+        status=Status.CANCELLED, ended_at=timezone.now() - timedelta(minutes=1)
+    )
     reserved(station, connector=2, status=Status.REJECTED)
     Reservation.objects.filter(connector_number=2).update(charger_status="Rejected")
 
@@ -155,7 +181,8 @@ def test_unknown_or_foreign_reservation_id_is_parked_not_refused(make_station, t
     assert theirs.status == Status.ACCEPTED
     assert set(conflicts()) == {
         "reservationId 999999 is not a reservation of this station",
-        f"reservationId {theirs.pk} is not a reservation of this station"}
+        f"reservationId {theirs.pk} is not a reservation of this station",
+    }
 
 
 def test_expired_reservation_named_by_the_charger_is_still_used(make_station, tags):
@@ -196,18 +223,30 @@ def test_expiry_marks_only_past_active_reservations_once(make_station):
     # then
     assert (first, second) == (2, 0)
     statuses = dict(Reservation.objects.values_list("pk", "status"))
-    assert statuses == {past.pk: "expired", pending.pk: "expired", future.pk: "accepted",
-                        used.pk: "used"}
+    assert statuses == {
+        past.pk: "expired",
+        pending.pk: "expired",
+        future.pk: "accepted",
+        used.pk: "used",
+    }
 
 
 def test_reservation_request_is_checked_before_anything_is_sent(make_station):
     station = make_station(connectors=1)
     with pytest.raises(ValidationError) as caught:
-        reservation_check(station=station, connector_number=3, id_tag="X" * 21,
-                          expires_at=timezone.now() - timedelta(minutes=1))
+        reservation_check(
+            station=station,
+            connector_number=3,
+            id_tag="X" * 21,
+            expires_at=timezone.now() - timedelta(minutes=1),
+        )
     assert set(caught.value.message_dict) == {"connector_number", "id_tag", "expires_at"}
-    reservation_check(station=station, connector_number=0, id_tag="DRIVER",
-                      expires_at=timezone.now() + timedelta(minutes=1))
+    reservation_check(
+        station=station,
+        connector_number=0,
+        id_tag="DRIVER",
+        expires_at=timezone.now() + timedelta(minutes=1),
+    )
 
 
 def test_cancelling_an_ended_reservation_sends_nothing(make_station):

@@ -26,8 +26,10 @@ def test_the_demo_station_has_powered_connectors_and_the_wallets_are_funded_once
 
     station = Station.objects.get(identity="DEMO-001")
     assert station.max_power_kw == Decimal("7.40")
-    assert [(c.connector_type, c.max_power_kw) for c in Connector.objects.filter(
-        station=station).order_by("number")] == [("Type2", Decimal("7.40"))] * 2
+    assert [
+        (c.connector_type, c.max_power_kw)
+        for c in Connector.objects.filter(station=station).order_by("number")
+    ] == [("Type2", Decimal("7.40"))] * 2
     assert LedgerTransaction.objects.filter(key__startswith="demo-seed:").count() == 2
     driver = Client.objects.get(phone="+996700000001")
     assert Wallet.objects.get(client=driver).balance == Decimal("1000.00")

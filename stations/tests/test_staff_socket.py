@@ -54,8 +54,9 @@ def memory_layer(settings):
 
 
 def staff(role: str | None, *, is_staff: bool = True):
-    user = get_user_model().objects.create_user(f"{role or 'plain'}{next(_names)}",
-                                                password=PASSWORD, is_staff=is_staff)
+    user = get_user_model().objects.create_user(
+        f"{role or 'plain'}{next(_names)}", password=PASSWORD, is_staff=is_staff
+    )
     if role:
         user.groups.add(Group.objects.get(name=role))
     return user
@@ -73,8 +74,9 @@ def session_of(user, **extra) -> str:
 
 
 def owned_station(identity: str, owner=None) -> Station:
-    station = station_create(identity=identity, location_name=f"site {identity}",
-                             connectors=2).station
+    station = station_create(
+        identity=identity, location_name=f"site {identity}", connectors=2
+    ).station
     Location.objects.filter(pk=station.location_id).update(owner=owner)
     return station
 
@@ -99,15 +101,21 @@ async def close_code(communicator) -> int:
 def refused_with(key: str = "", **kwargs) -> int:
     async def scenario():
         return await close_code(socket(key, **kwargs))
+
     return asyncio.run(scenario())
 
 
 def charging(station: Station, connector: int = 1) -> dict:
-    return {"kind": "connector", "connector": connector, "status": "Charging",
-            "error_code": "NoError"}
+    return {
+        "kind": "connector",
+        "connector": connector,
+        "status": "Charging",
+        "error_code": "NoError",
+    }
 
 
 # --- who may open it ------------------------------------------------------------------------
+
 
 def test_without_a_session_the_socket_is_refused_as_unauthenticated(memory_layer):
     assert refused_with("") == 4401
@@ -145,8 +153,9 @@ def test_a_trusted_origin_may_differ_from_the_host(memory_layer, settings):
     assert connected and answer["type"] == "subscribed"
 
 
-def test_with_2fa_required_only_a_session_verified_by_the_users_device_gets_in(memory_layer,
-                                                                                 settings):
+def test_with_2fa_required_only_a_session_verified_by_the_users_device_gets_in(
+    memory_layer, settings
+):
     settings.ADMIN_REQUIRE_2FA = True
     user, other = staff(OPERATOR), staff(OPERATOR)
     mine = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
@@ -155,8 +164,9 @@ def test_with_2fa_required_only_a_session_verified_by_the_users_device_gets_in(m
 
     assert refused_with(session_of(user)) == 4401
     assert refused_with(session_of(user, **{DEVICE_ID_SESSION_KEY: theirs.persistent_id})) == 4401
-    assert refused_with(session_of(
-        user, **{DEVICE_ID_SESSION_KEY: unconfirmed.persistent_id})) == 4401
+    assert (
+        refused_with(session_of(user, **{DEVICE_ID_SESSION_KEY: unconfirmed.persistent_id})) == 4401
+    )
 
     async def scenario(key):
         communicator = socket(key)
@@ -172,6 +182,7 @@ def test_with_2fa_required_only_a_session_verified_by_the_users_device_gets_in(m
 
 # --- what they may watch ------------------------------------------------------------------
 
+
 def test_events_of_a_subscribed_station_are_forwarded_once(memory_layer):
     # given an operator watching a station both directly and through its location
     station = owned_station("CP-SOCK-1")
@@ -180,13 +191,15 @@ def test_events_of_a_subscribed_station_are_forwarded_once(memory_layer):
     async def scenario():
         communicator = socket(key)
         await communicator.connect()
-        await communicator.send_json_to({"action": "subscribe", "stations": [station.pk],
-                                         "locations": [station.location_id]})
+        await communicator.send_json_to(
+            {"action": "subscribe", "stations": [station.pk], "locations": [station.location_id]}
+        )
         subscribed = await communicator.receive_json_from(timeout=30)
         snapshot = await communicator.receive_json_from(timeout=30)
         # when the charger reports a status
-        await publish_status(station_id=station.pk, location_id=station.location_id,
-                             event=charging(station))
+        await publish_status(
+            station_id=station.pk, location_id=station.location_id, event=charging(station)
+        )
         event = await communicator.receive_json_from(timeout=30)
         duplicate = await communicator.receive_nothing(timeout=0.3)
         await communicator.disconnect()
@@ -194,23 +207,34 @@ def test_events_of_a_subscribed_station_are_forwarded_once(memory_layer):
 
     subscribed, snapshot, event, nothing_more = asyncio.run(scenario())
     # then
-    assert subscribed == {"type": "subscribed", "stations": [station.pk],
-                          "locations": [station.location_id],
-                          "refused": {"stations": [], "locations": []}}
+    assert subscribed == {
+        "type": "subscribed",
+        "stations": [station.pk],
+        "locations": [station.location_id],
+        "refused": {"stations": [], "locations": []},
+    }
     assert [s["station"] for s in snapshot["stations"]] == [station.pk]
     assert snapshot["stations"][0]["connectors"] == [
         {"connector": 1, "status": "Unknown", "error_code": "NoError"},
-        {"connector": 2, "status": "Unknown", "error_code": "NoError"}]
-    assert event == {"type": "status", "station": station.pk, "location": station.location_id,
-                     "kind": "connector", "connector": 1, "status": "Charging",
-                     "error_code": "NoError"}
+        {"connector": 2, "status": "Unknown", "error_code": "NoError"},
+    ]
+    assert event == {
+        "type": "status",
+        "station": station.pk,
+        "location": station.location_id,
+        "kind": "connector",
+        "connector": 1,
+        "status": "Charging",
+        "error_code": "NoError",
+    }
     assert nothing_more  # the same change through both groups is shown once
 
 
 def test_the_snapshot_tells_the_current_statuses(memory_layer):
     station = owned_station("CP-SOCK-SNAP")
-    Connector.objects.filter(station=station, number=2).update(status="Faulted",
-                                                                error_code="GroundFailure")
+    Connector.objects.filter(station=station, number=2).update(
+        status="Faulted", error_code="GroundFailure"
+    )
     key = session_of(staff(FINANCE))  # may view stations, send nothing
 
     async def scenario():
@@ -224,8 +248,11 @@ def test_the_snapshot_tells_the_current_statuses(memory_layer):
 
     (state,) = asyncio.run(scenario())["stations"]
     assert state["online"] is False
-    assert state["connectors"][1] == {"connector": 2, "status": "Faulted",
-                                      "error_code": "GroundFailure"}
+    assert state["connectors"][1] == {
+        "connector": 2,
+        "status": "Faulted",
+        "error_code": "GroundFailure",
+    }
 
 
 def test_an_owner_cannot_watch_another_owners_station_or_location(memory_layer):
@@ -238,16 +265,20 @@ def test_an_owner_cannot_watch_another_owners_station_or_location(memory_layer):
         communicator = socket(key)
         await communicator.connect()
         # when the owner asks for both
-        await communicator.send_json_to({"action": "subscribe",
-                                         "stations": [mine.pk, theirs.pk],
-                                         "locations": [mine.location_id, theirs.location_id]})
+        await communicator.send_json_to(
+            {
+                "action": "subscribe",
+                "stations": [mine.pk, theirs.pk],
+                "locations": [mine.location_id, theirs.location_id],
+            }
+        )
         subscribed = await communicator.receive_json_from(timeout=30)
         snapshot = await communicator.receive_json_from(timeout=30)
-        await publish_status(station_id=theirs.pk, location_id=theirs.location_id,
-                             event=charging(theirs))
+        await publish_status(
+            station_id=theirs.pk, location_id=theirs.location_id, event=charging(theirs)
+        )
         leaked = await communicator.receive_nothing(timeout=0.3)
-        await publish_status(station_id=mine.pk, location_id=mine.location_id,
-                             event=charging(mine))
+        await publish_status(station_id=mine.pk, location_id=mine.location_id, event=charging(mine))
         own = await communicator.receive_json_from(timeout=30)
         await communicator.disconnect()
         return subscribed, snapshot, leaked, own
@@ -273,8 +304,9 @@ def test_unsubscribed_stations_are_no_longer_forwarded(memory_layer):
         await communicator.receive_json_from(timeout=30)
         await communicator.send_json_to({"action": "unsubscribe", "stations": [station.pk]})
         unsubscribed = await communicator.receive_json_from(timeout=30)
-        await publish_status(station_id=station.pk, location_id=station.location_id,
-                             event=charging(station))
+        await publish_status(
+            station_id=station.pk, location_id=station.location_id, event=charging(station)
+        )
         silent = await communicator.receive_nothing(timeout=0.3)
         await communicator.disconnect()
         return unsubscribed, silent
@@ -290,15 +322,17 @@ def test_bad_messages_get_an_error_and_the_socket_stays(memory_layer):
         communicator = socket(key)
         await communicator.connect()
         answers = []
-        for frame in ("{nope", json.dumps({"action": "dance"}),
-                      json.dumps({"action": "subscribe", "stations": "12"})):
+        for frame in (
+            "{nope",
+            json.dumps({"action": "dance"}),
+            json.dumps({"action": "subscribe", "stations": "12"}),
+        ):
             await communicator.send_to(text_data=frame)
             answers.append((await communicator.receive_json_from(timeout=30))["code"])
         await communicator.disconnect()
         return answers
 
-    assert asyncio.run(scenario()) == ["MALFORMED_REQUEST", "VALIDATION_ERROR",
-                                       "VALIDATION_ERROR"]
+    assert asyncio.run(scenario()) == ["MALFORMED_REQUEST", "VALIDATION_ERROR", "VALIDATION_ERROR"]
 
 
 def test_a_socket_whose_session_ended_is_closed_at_the_next_event(memory_layer, monkeypatch):
@@ -315,8 +349,9 @@ def test_a_socket_whose_session_ended_is_closed_at_the_next_event(memory_layer, 
         await communicator.receive_json_from(timeout=30)
         # when the staff member logs out (the session is gone)
         await database_sync_to_async(Session.objects.filter(session_key=key).delete)()
-        await publish_status(station_id=station.pk, location_id=station.location_id,
-                             event=charging(station))
+        await publish_status(
+            station_id=station.pk, location_id=station.location_id, event=charging(station)
+        )
         return await communicator.receive_output(timeout=30)
 
     # then the event is not forwarded: the socket closes, asking for a new login
@@ -334,15 +369,18 @@ def test_a_location_given_to_another_owner_stops_being_forwarded(memory_layer, m
     async def scenario():
         communicator = socket(key)
         await communicator.connect()
-        await communicator.send_json_to({"action": "subscribe", "stations": [station.pk],
-                                         "locations": [station.location_id]})
+        await communicator.send_json_to(
+            {"action": "subscribe", "stations": [station.pk], "locations": [station.location_id]}
+        )
         await communicator.receive_json_from(timeout=30)
         await communicator.receive_json_from(timeout=30)
         # when the site changes hands
         await database_sync_to_async(Location.objects.filter(pk=station.location_id).update)(
-            owner=successor)
-        await publish_status(station_id=station.pk, location_id=station.location_id,
-                             event=charging(station))
+            owner=successor
+        )
+        await publish_status(
+            station_id=station.pk, location_id=station.location_id, event=charging(station)
+        )
         silent = await communicator.receive_nothing(timeout=0.3)
         await communicator.disconnect()
         return silent
@@ -353,14 +391,21 @@ def test_a_location_given_to_another_owner_stops_being_forwarded(memory_layer, m
 
 # --- end to end: real login, real server, real charger ----------------------------------------
 
+
 def admin_login(base: str, username: str) -> str:
     """Log in through the real admin login page; returns the session cookie."""
     with httpx.Client(base_url=base, timeout=10) as http:
         page = http.get("/admin/login/")
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-        answer = http.post("/admin/login/?next=/admin/", data={
-            "username": username, "password": PASSWORD, "csrfmiddlewaretoken": token,
-            "next": "/admin/"})
+        answer = http.post(
+            "/admin/login/?next=/admin/",
+            data={
+                "username": username,
+                "password": PASSWORD,
+                "csrfmiddlewaretoken": token,
+                "next": "/admin/",
+            },
+        )
         assert answer.status_code == 302, answer.text[:500]
         return http.cookies[django_settings.SESSION_COOKIE_NAME]
 
@@ -389,8 +434,15 @@ def test_staff_socket_receives_a_chargers_status_change(ocpp_server, booted_stat
             # when the charger connects and reports Charging on connector 1
             async with connect(ocpp_server.ws_url("CP-STAFF-E2E"), "CP-STAFF-E2E") as charger:
                 online = await next_of(staff_ws, "status")
-                await rpc(charger, [2, "s1", "StatusNotification", {
-                    "connectorId": 1, "errorCode": "NoError", "status": "Charging"}])
+                await rpc(
+                    charger,
+                    [
+                        2,
+                        "s1",
+                        "StatusNotification",
+                        {"connectorId": 1, "errorCode": "NoError", "status": "Charging"},
+                    ],
+                )
                 status = await next_of(staff_ws, "status")
             return subscribed, snapshot, online, status
 
@@ -400,7 +452,11 @@ def test_staff_socket_receives_a_chargers_status_change(ocpp_server, booted_stat
     assert snapshot["stations"][0]["online"] is False
     assert (online["kind"], online["online"]) == ("online", True)
     assert (status["station"], status["kind"], status["connector"], status["status"]) == (
-        station.pk, "connector", 1, "Charging")
+        station.pk,
+        "connector",
+        1,
+        "Charging",
+    )
 
 
 @pytest.mark.e2e

@@ -28,6 +28,7 @@ fails = command_fails
 
 # -- end to end --------------------------------------------------------------------------
 
+
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
 def test_reset_and_unlock_reach_the_charger_and_print_its_answer(ocpp_server, booted_station):
@@ -42,14 +43,20 @@ def test_reset_and_unlock_reach_the_charger_and_print_its_answer(ocpp_server, bo
     assert "charger answer: accepted {'status': 'Accepted'}" in reset
     assert "CP-SUPPORT: Hard reset accepted" in reset
     assert "charger answer: accepted {'status': 'Unlocked'}" in unlock
-    records = list(CommandRecord.objects.order_by("id").values_list(
-        "action", "payload", "status", "requested_by"))
-    assert [r[:3] for r in records] == [("Reset", {"type": "Hard"}, Status.ACCEPTED),
-                                        ("UnlockConnector", {"connectorId": 2}, Status.ACCEPTED)]
+    records = list(
+        CommandRecord.objects.order_by("id").values_list(
+            "action", "payload", "status", "requested_by"
+        )
+    )
+    assert [r[:3] for r in records] == [
+        ("Reset", {"type": "Hard"}, Status.ACCEPTED),
+        ("UnlockConnector", {"connectorId": 2}, Status.ACCEPTED),
+    ]
     assert all(r[3].startswith("support:") for r in records)
 
 
 # -- without a socket --------------------------------------------------------------------
+
 
 @pytest.mark.django_db
 def test_unconfirmed_and_dry_runs_send_nothing(make_station):
@@ -58,8 +65,10 @@ def test_unconfirmed_and_dry_runs_send_nothing(make_station):
     assert fails("station_unlock", "CP-S1", "1", stdin=Terminal("no\n")).returncode == 4
     out = run("station_unlock", "CP-S1", "1", "--dry-run")
     assert "station CP-S1: OFFLINE; connector 1: Unknown" in out
-    assert "would send: UnlockConnector {'connectorId': 1} (it would fail: the station is " \
-           "offline)" in out
+    assert (
+        "would send: UnlockConnector {'connectorId': 1} (it would fail: the station is "
+        "offline)" in out
+    )
     assert not CommandRecord.objects.exists()
 
 
@@ -79,16 +88,21 @@ def test_a_refusal_exits_1_with_the_chargers_answer(make_station, monkeypatch):
 
     def refusing(**kwargs):
         sent.append(kwargs)
-        return CommandResult(command_id=7, status=Status.REJECTED,
-                             response={"status": "UnlockFailed"}, duration_ms=12)
+        return CommandResult(
+            command_id=7,
+            status=Status.REJECTED,
+            response={"status": "UnlockFailed"},
+            duration_ms=12,
+        )
 
     monkeypatch.setattr("stations.management.station_command.send_command", refusing)
     out = io.StringIO()
     with pytest.raises(CommandError) as caught:
         call_command("station_unlock", "CP-S3", "1", "--yes", stdout=out, stdin=io.StringIO())
     assert (caught.value.returncode, caught.value.code) == (1, "REJECTED")
-    assert "charger answer: rejected {'status': 'UnlockFailed'} in 12 ms [command 7]" \
-        in out.getvalue()
+    assert (
+        "charger answer: rejected {'status': 'UnlockFailed'} in 12 ms [command 7]" in out.getvalue()
+    )
     assert len(sent) == 1 and sent[0]["payload"] == {"connectorId": 1}
 
 

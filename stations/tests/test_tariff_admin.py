@@ -15,21 +15,38 @@ ADD = reverse("admin:stations_tariffplan_add")
 
 
 def plan_form(**rule) -> dict:
-    data = {"name": "Night", "currency": "KGS", "active": "on", "priority": "0",
-            "rules-TOTAL_FORMS": "1", "rules-INITIAL_FORMS": "0",
-            "assignments-TOTAL_FORMS": "0", "assignments-INITIAL_FORMS": "0",
-            "rules-0-name": "night", "rules-0-priority": "1", "rules-0-price_per_kwh": "8.50",
-            "rules-0-price_per_minute": "0", "rules-0-session_fee": "0",
-            "rules-0-idle_fee_per_minute": "0", "rules-0-idle_grace_minutes": "0"}
+    data = {
+        "name": "Night",
+        "currency": "KGS",
+        "active": "on",
+        "priority": "0",
+        "rules-TOTAL_FORMS": "1",
+        "rules-INITIAL_FORMS": "0",
+        "assignments-TOTAL_FORMS": "0",
+        "assignments-INITIAL_FORMS": "0",
+        "rules-0-name": "night",
+        "rules-0-priority": "1",
+        "rules-0-price_per_kwh": "8.50",
+        "rules-0-price_per_minute": "0",
+        "rules-0-session_fee": "0",
+        "rules-0-idle_fee_per_minute": "0",
+        "rules-0-idle_grace_minutes": "0",
+    }
     data.update({f"rules-0-{k}": v for k, v in rule.items()})
     return data
 
 
 def test_a_plan_is_created_with_its_rules_inline(admin_client):
     assert admin_client.get(ADD).status_code == 200
-    response = admin_client.post(ADD, plan_form(
-        connector_types=["CCS2", "CHAdeMO"], days_of_week=["5", "6"],
-        start_time="22:00", end_time="06:00"))
+    response = admin_client.post(
+        ADD,
+        plan_form(
+            connector_types=["CCS2", "CHAdeMO"],
+            days_of_week=["5", "6"],
+            start_time="22:00",
+            end_time="06:00",
+        ),
+    )
     assert response.status_code == 302, response.context["errors"] if response.context else ""
     rule = TariffRule.objects.get(plan__name="Night")
     assert rule.connector_types == ["CCS2", "CHAdeMO"] and rule.days_of_week == [5, 6]

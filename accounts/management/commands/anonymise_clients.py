@@ -10,8 +10,9 @@ class Command(BaseCommand):
     help = "Wipe personal data of clients past ACCOUNT_DELETION_GRACE_DAYS."
 
     def add_arguments(self, parser):
-        parser.add_argument("--dry-run", action="store_true",
-                            help="only list the clients that would be anonymised")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="only list the clients that would be anonymised"
+        )
 
     def handle(self, *args, dry_run: bool = False, **options):
         now = timezone.now()
@@ -20,5 +21,4 @@ class Command(BaseCommand):
             self.stdout.write(f"{len(due)} client(s) due: {', '.join(map(str, due)) or '-'}")
             return
         done = accounts_anonymise_due(now=now)
-        self.stdout.write(f"{len(done)} client(s) anonymised: "
-                          f"{', '.join(map(str, done)) or '-'}")
+        self.stdout.write(f"{len(done)} client(s) anonymised: {', '.join(map(str, done)) or '-'}")

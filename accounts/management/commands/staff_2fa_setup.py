@@ -21,21 +21,31 @@ The output is a secret: run it where only that person sees it."""
 
     def add_arguments(self, parser):
         parser.add_argument("username", help="the staff user's username")
-        parser.add_argument("--backup-codes", type=int, default=5, choices=range(0, 21),
-                            metavar="N", help="how many backup codes (0-20, default 5)")
+        parser.add_argument(
+            "--backup-codes",
+            type=int,
+            default=5,
+            choices=range(0, 21),
+            metavar="N",
+            help="how many backup codes (0-20, default 5)",
+        )
 
     def handle(self, *args, username: str, backup_codes: int, **options):
         user = staff_user_named(username)
         if any(devices_for_user(user, confirmed=None)):
-            self.confirm(f"{username} already has a second factor; replace it (the old "
-                         "authenticator and backup codes stop working)?")
+            self.confirm(
+                f"{username} already has a second factor; replace it (the old "
+                "authenticator and backup codes stop working)?"
+            )
         enrolment = staff_2fa_enrol(user=user, backup_codes=backup_codes)
         self.say(f"Authenticator for {username}: scan the code, or add this link:")
         self.say(enrolment.otpauth_uri)
         self.say(_ascii_qr(enrolment.otpauth_uri))
         if enrolment.backup_codes:
-            self.say("Backup codes (each works once; choose 'backup codes' as the device "
-                     "on the login page):")
+            self.say(
+                "Backup codes (each works once; choose 'backup codes' as the device "
+                "on the login page):"
+            )
             for code in enrolment.backup_codes:
                 self.say(f"  {code}")
         self.done(f"{username} is enrolled: the admin login asks for the app's 6-digit code.")

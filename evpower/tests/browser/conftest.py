@@ -55,6 +55,7 @@ SCREENSHOTS = ROOT / "docs" / "screenshots"
 
 # --- the server ---------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def cockpit_server(django_db_setup, django_db_blocker):
     """uvicorn serving evpower.asgi on the test database, two-factor admin login on
@@ -65,6 +66,7 @@ def cockpit_server(django_db_setup, django_db_blocker):
 
 
 # --- the browser --------------------------------------------------------------------------
+
 
 class Browser:
     """The driver plus what the tests keep asking of it."""
@@ -90,8 +92,10 @@ class Browser:
 
     def find(self, css: str):
         """The element once it is visible."""
-        return self.wait().until(ec.visibility_of_element_located((By.CSS_SELECTOR, css)),
-                                 f"no visible {css!r} on {self.driver.current_url}")
+        return self.wait().until(
+            ec.visibility_of_element_located((By.CSS_SELECTOR, css)),
+            f"no visible {css!r} on {self.driver.current_url}",
+        )
 
     def text_becomes(self, css: str, text: str, timeout: float = WAIT_SECONDS) -> None:
         """Wait until the (first) element matching `css` reads exactly `text`."""
@@ -100,8 +104,11 @@ class Browser:
             found = driver.find_elements(By.CSS_SELECTOR, css)
             return bool(found) and found[0].text.strip() == text
 
-        self.wait(timeout).until(reads, f"{css!r} never read {text!r} (it reads "
-                                        f"{self._text(css)!r}) on {self.driver.current_url}")
+        self.wait(timeout).until(
+            reads,
+            f"{css!r} never read {text!r} (it reads "
+            f"{self._text(css)!r}) on {self.driver.current_url}",
+        )
 
     def _text(self, css: str) -> str | None:
         found = self.driver.find_elements(By.CSS_SELECTOR, css)
@@ -110,8 +117,11 @@ class Browser:
     # the admin login
     def log_in(self, username: str, password: str, code: str) -> None:
         self.open("/admin/login/?next=/admin/")
-        for field, value in (("id_username", username), ("id_password", password),
-                             ("id_otp_token", code)):
+        for field, value in (
+            ("id_username", username),
+            ("id_password", password),
+            ("id_otp_token", code),
+        ):
             element = self.find(f"#{field}")
             element.clear()
             element.send_keys(value)
@@ -130,10 +140,16 @@ class Browser:
         """JavaScript errors, CSP violations, failed loads (the browser's own favicon
         request aside: the admin declares no icon, so Chromium asks for /favicon.ico)."""
         self.read_console()
-        return [entry["message"] for entry in self.console
-                if (entry["level"] == "SEVERE" or "Content Security Policy" in entry["message"]
-                    or "Refused to" in entry["message"])
-                and not entry["message"].startswith(self.url("/favicon.ico"))]
+        return [
+            entry["message"]
+            for entry in self.console
+            if (
+                entry["level"] == "SEVERE"
+                or "Content Security Policy" in entry["message"]
+                or "Refused to" in entry["message"]
+            )
+            and not entry["message"].startswith(self.url("/favicon.ico"))
+        ]
 
     # the page's WebSockets, from DevTools' Network events
     def _read_network(self) -> list[dict]:
@@ -145,34 +161,46 @@ class Browser:
 
     def _sockets(self, path: str) -> tuple[set[str], list[dict]]:
         events = self._read_network()
-        ids = {e["params"]["requestId"] for e in events if e["method"] ==
-               "Network.webSocketCreated" and path in e["params"]["url"]}
+        ids = {
+            e["params"]["requestId"]
+            for e in events
+            if e["method"] == "Network.webSocketCreated" and path in e["params"]["url"]
+        }
         return ids, [e for e in events if e["params"].get("requestId") in ids]
 
     def socket_opened(self, path: str) -> bool:
         """The page opened a WebSocket to `path` and the server accepted it (101)."""
         _ids, events = self._sockets(path)
-        return any(e["method"] == "Network.webSocketHandshakeResponseReceived"
-                   and e["params"]["response"]["status"] == 101 for e in events)
+        return any(
+            e["method"] == "Network.webSocketHandshakeResponseReceived"
+            and e["params"]["response"]["status"] == 101
+            for e in events
+        )
 
     def socket_received(self, path: str) -> list:
         """The JSON messages the page's WebSockets to `path` received, in order."""
         _ids, events = self._sockets(path)
-        return [json.loads(e["params"]["response"]["payloadData"]) for e in events
-                if e["method"] == "Network.webSocketFrameReceived"
-                and e["params"]["response"]["opcode"] == 1]
+        return [
+            json.loads(e["params"]["response"]["payloadData"])
+            for e in events
+            if e["method"] == "Network.webSocketFrameReceived"
+            and e["params"]["response"]["opcode"] == 1
+        ]
 
     # downloads
     def downloaded(self, suffix: str, timeout: float = WAIT_SECONDS) -> Path:
         """The one finished download whose name ends with `suffix`."""
+
         def finished(_driver):
             files = [p for p in self.downloads.iterdir() if p.name.endswith(suffix)]
             partial = [p for p in self.downloads.iterdir() if p.name.endswith(".crdownload")]
             return files[0] if len(files) == 1 and not partial else False
 
         return self.wait(timeout).until(
-            finished, f"no {suffix} download in {self.downloads}: "
-                      f"{sorted(p.name for p in self.downloads.iterdir())}")
+            finished,
+            f"no {suffix} download in {self.downloads}: "
+            f"{sorted(p.name for p in self.downloads.iterdir())}",
+        )
 
     # screenshots for the README
     def screenshot_for_docs(self, name: str) -> Path | None:
@@ -201,9 +229,11 @@ def _chromium_installed():
     """Skip every browser test, before any server starts, without the browser."""
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
     if missing:
-        pytest.skip(f"browser tests need Debian's chromium and chromium-driver: "
-                    f"{', '.join(missing)} missing (apt-get install chromium chromium-driver; "
-                    f"scripts/test.sh installs them when run as root)")
+        pytest.skip(
+            f"browser tests need Debian's chromium and chromium-driver: "
+            f"{', '.join(missing)} missing (apt-get install chromium chromium-driver; "
+            f"scripts/test.sh installs them when run as root)"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -217,17 +247,21 @@ def chromium(cockpit_server, tmp_path_factory):
     options.add_argument("--lang=en-US")
     if os.geteuid() == 0:
         options.add_argument("--no-sandbox")  # Chromium's sandbox refuses to run as root
-    options.add_experimental_option("prefs", {
-        "intl.accept_languages": "en-US,en",
-        "download.default_directory": str(downloads),
-        "download.prompt_for_download": False,
-    })
+    options.add_experimental_option(
+        "prefs",
+        {
+            "intl.accept_languages": "en-US,en",
+            "download.default_directory": str(downloads),
+            "download.prompt_for_download": False,
+        },
+    )
     options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     # an explicit chromedriver: Selenium Manager never looks for (or downloads) one
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     try:
-        driver.execute_cdp_cmd("Browser.setDownloadBehavior",
-                               {"behavior": "allow", "downloadPath": str(downloads)})
+        driver.execute_cdp_cmd(
+            "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
+        )
         yield Browser(driver, cockpit_server, downloads)
     finally:
         driver.quit()
@@ -250,8 +284,12 @@ def pytest_runtest_makereport(item, call):
     except Exception as exc:  # noqa: BLE001 - the test's own failure matters more
         report.sections.append(("browser", f"no screenshot: {exc!r}"))
         return
-    report.sections.append(("browser", f"screenshot, page and console at {folder} "
-                                       f"(page was {browser.driver.current_url})"))
+    report.sections.append(
+        (
+            "browser",
+            f"screenshot, page and console at {folder} (page was {browser.driver.current_url})",
+        )
+    )
 
 
 @pytest.fixture
@@ -266,6 +304,7 @@ def browser(chromium, transactional_db):
 
 
 # --- staff --------------------------------------------------------------------------------
+
 
 @dataclass
 class Staff:
@@ -286,16 +325,20 @@ class Staff:
         """A code the server refuses: none of those it accepts now (its tolerance)."""
         d = self.device
         accepted = {self.code(drift) for drift in range(-d.tolerance, d.tolerance + 1)}
-        return next(c for c in (f"{(int(self.code()) + n) % 10**d.digits:0{d.digits}d}"
-                                for n in range(1, 10)) if c not in accepted)
+        return next(
+            c
+            for c in (f"{(int(self.code()) + n) % 10**d.digits:0{d.digits}d}" for n in range(1, 10))
+            if c not in accepted
+        )
 
 
 @pytest.fixture
 def operator(transactional_db):
     """A staff member in the "operator" group, enrolled in TOTP."""
     roles_sync()  # the groups come from a migration: a flushed database has none
-    user = get_user_model().objects.create_user("aigul.ops", "aigul@example.kg", PASSWORD,
-                                                is_staff=True, first_name="Aigul")
+    user = get_user_model().objects.create_user(
+        "aigul.ops", "aigul@example.kg", PASSWORD, is_staff=True, first_name="Aigul"
+    )
     user.groups.add(Group.objects.get(name=OPERATOR))
     staff_2fa_enrol(user=user)
     return Staff(user=user, username="aigul.ops", password=PASSWORD)
@@ -312,6 +355,7 @@ def signed_in(browser, operator):
 
 # --- the network --------------------------------------------------------------------------
 
+
 @dataclass
 class Network:
     station: object  # connected: the simulated charger holds its socket
@@ -327,51 +371,93 @@ def network(cockpit_server, transactional_db):
     and both connectors Available, and two drivers each charged once on connector 2 with
     their RFID cards (start, meter, stop, over the real socket)."""
     plan = TariffPlan.objects.create(name="City", is_default=True)
-    TariffRule.objects.create(plan=plan, price_per_kwh=Decimal("12.00"),
-                              session_fee=Decimal("5.00"))
-    station = station_create(identity="BSK-DEPOT-01", location_name="Bishkek depot",
-                             connectors=2, password=CHARGER_PASSWORD).station
-    offline = station_create(identity="OSH-MALL-02", location_name="Osh mall", connectors=2,
-                             password=CHARGER_PASSWORD).station
+    TariffRule.objects.create(
+        plan=plan, price_per_kwh=Decimal("12.00"), session_fee=Decimal("5.00")
+    )
+    station = station_create(
+        identity="BSK-DEPOT-01",
+        location_name="Bishkek depot",
+        connectors=2,
+        password=CHARGER_PASSWORD,
+    ).station
+    offline = station_create(
+        identity="OSH-MALL-02", location_name="Osh mall", connectors=2, password=CHARGER_PASSWORD
+    ).station
     drivers = []
-    for n, (phone, name) in enumerate((("+996700100201", "Azamat"),
-                                       ("+996700100202", "Nurgul")), start=1):
+    for n, (phone, name) in enumerate(
+        (("+996700100201", "Azamat"), ("+996700100202", "Nurgul")), start=1
+    ):
         client = Client.objects.create(phone=phone, name=name)
-        wallet_credit_topup(client=client, amount=Decimal("500.00"), payment_ref=f"seed-{n}",
-                            key=f"seed:browser:{n}")
+        wallet_credit_topup(
+            client=client,
+            amount=Decimal("500.00"),
+            payment_ref=f"seed-{n}",
+            key=f"seed:browser:{n}",
+        )
         IdTag.objects.create(id_tag=f"CARD-{n}", client=client)
         drivers.append(client)
 
     with ThreadedCharger(cockpit_server.ws_url(station.identity), station.identity) as charger:
         # the simulated charger boots as vendor "T"; this one says what it is
-        charger.call(call.BootNotification(charge_point_vendor="Alfen",
-                                           charge_point_model="Eve Double Pro",
-                                           firmware_version="6.4.0"))
+        charger.call(
+            call.BootNotification(
+                charge_point_vendor="Alfen",
+                charge_point_model="Eve Double Pro",
+                firmware_version="6.4.0",
+            )
+        )
         for connector in (0, 1, 2):  # 0: the station as a whole
-            charger.call(call.StatusNotification(connector_id=connector, error_code="NoError",
-                                                 status="Available", timestamp=now_iso()))
+            charger.call(
+                call.StatusNotification(
+                    connector_id=connector,
+                    error_code="NoError",
+                    status="Available",
+                    timestamp=now_iso(),
+                )
+            )
         meter = 10_000
         # ten minutes each, ending now: energy a charger can deliver in the time is billed
         # as metered (charging/plausibility.py), and both end today
         for n, energy_wh in ((1, 12_400), (2, 7_300)):
             began = timezone.now() - timedelta(minutes=10)
-            start = charger.call(call.StartTransaction(connector_id=2, id_tag=f"CARD-{n}",
-                                                       meter_start=meter,
-                                                       timestamp=began.isoformat()))
+            start = charger.call(
+                call.StartTransaction(
+                    connector_id=2,
+                    id_tag=f"CARD-{n}",
+                    meter_start=meter,
+                    timestamp=began.isoformat(),
+                )
+            )
             assert start.id_tag_info["status"] == "Accepted", start
-            charger.call(call.MeterValues(connector_id=2, transaction_id=start.transaction_id,
-                                          meter_value=[{
-                                              "timestamp": (began + timedelta(minutes=5))
-                                              .isoformat(), "sampledValue": [
-                                                  {"value": str(meter + energy_wh // 2),
-                                                   "unit": "Wh"}]}]))
+            charger.call(
+                call.MeterValues(
+                    connector_id=2,
+                    transaction_id=start.transaction_id,
+                    meter_value=[
+                        {
+                            "timestamp": (began + timedelta(minutes=5)).isoformat(),
+                            "sampledValue": [{"value": str(meter + energy_wh // 2), "unit": "Wh"}],
+                        }
+                    ],
+                )
+            )
             meter += energy_wh
-            charger.call(call.StopTransaction(transaction_id=start.transaction_id,
-                                              meter_stop=meter,
-                                              timestamp=now_iso(),
-                                              reason="EVDisconnected"))
+            charger.call(
+                call.StopTransaction(
+                    transaction_id=start.transaction_id,
+                    meter_stop=meter,
+                    timestamp=now_iso(),
+                    reason="EVDisconnected",
+                )
+            )
         sessions = list(ChargingSession.objects.filter(station=station).order_by("pk"))
         assert [(s.client_id, s.connector_number, s.status) for s in sessions] == [
-            (d.pk, 2, ChargingSession.Status.COMPLETED) for d in drivers], sessions
-        yield Network(station=station, offline_station=offline, charger=charger,
-                      drivers=drivers, sessions=sessions)
+            (d.pk, 2, ChargingSession.Status.COMPLETED) for d in drivers
+        ], sessions
+        yield Network(
+            station=station,
+            offline_station=offline,
+            charger=charger,
+            drivers=drivers,
+            sessions=sessions,
+        )

@@ -29,11 +29,13 @@ def metric(browser, name: str):
 
 
 def result_rows(browser) -> list[str]:
-    return [row.text for row in browser.driver.find_elements(
-        By.CSS_SELECTOR, "#result_list tbody tr")]
+    return [
+        row.text for row in browser.driver.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
+    ]
 
 
 # --- logging in ---------------------------------------------------------------------------
+
 
 def test_password_and_the_authenticators_code_open_the_dashboard(browser, operator):
     # when
@@ -64,6 +66,7 @@ def test_a_wrong_code_keeps_you_on_the_login_page_with_an_error(browser, operato
 
 # --- the dashboard ------------------------------------------------------------------------
 
+
 def test_dashboard_counts_the_connected_station_and_leads_to_the_list(network, signed_in):
     # given
     browser = signed_in
@@ -80,8 +83,10 @@ def test_dashboard_counts_the_connected_station_and_leads_to_the_list(network, s
     metric(browser, "stations-online").click()
 
     # then: the station list, filtered to exactly the station counted
-    browser.wait().until(lambda d: "/admin/stations/station/" in d.current_url
-                         and "online=yes" in d.current_url, "the figure's link was not followed")
+    browser.wait().until(
+        lambda d: "/admin/stations/station/" in d.current_url and "online=yes" in d.current_url,
+        "the figure's link was not followed",
+    )
     browser.find("#result_list")
     rows = result_rows(browser)
     assert len(rows) == 1 and network.station.identity in rows[0], rows
@@ -89,6 +94,7 @@ def test_dashboard_counts_the_connected_station_and_leads_to_the_list(network, s
 
 
 # --- the live station view ----------------------------------------------------------------
+
 
 def test_live_view_shows_a_connector_status_pushed_by_the_charger(network, signed_in):
     # given: the charger reported both connectors Available
@@ -100,31 +106,43 @@ def test_live_view_shows_a_connector_status_pushed_by_the_charger(network, signe
     browser.text_becomes('[data-connector="2"] [data-role="status"]', "Available")
     # the page is listening: its staff socket is open and subscribed to the station (the
     # snapshot comes once the server has joined it to the station's updates)
-    browser.wait().until(lambda _: browser.socket_opened(STAFF_SOCKET),
-                         "the page opened no staff WebSocket")
-    browser.wait().until(lambda _: any(m.get("type") == "snapshot" for m in
-                                       browser.socket_received(STAFF_SOCKET)),
-                         "the staff WebSocket never sent the station's snapshot")
+    browser.wait().until(
+        lambda _: browser.socket_opened(STAFF_SOCKET), "the page opened no staff WebSocket"
+    )
+    browser.wait().until(
+        lambda _: any(m.get("type") == "snapshot" for m in browser.socket_received(STAFF_SOCKET)),
+        "the staff WebSocket never sent the station's snapshot",
+    )
     browser.find('[data-role="socket"][data-state="live"]')
     browser.driver.execute_script("window.__marker = 1;")
 
     # when: a car is plugged in and the charger reports it
-    network.charger.call(call.StatusNotification(connector_id=1, error_code="NoError",
-                                                 status="Charging", timestamp=now_iso()))
+    network.charger.call(
+        call.StatusNotification(
+            connector_id=1, error_code="NoError", status="Charging", timestamp=now_iso()
+        )
+    )
 
     # then: the update came over the socket and the page shows it, without a reload
     browser.text_becomes(status, "Charging")
     assert browser.driver.execute_script("return window.__marker;") == 1
-    pushed = [(m["station"], m["connector"], m["status"]) for m in
-              browser.socket_received(STAFF_SOCKET)
-              if m.get("type") == "status" and m.get("kind") == "connector"]
+    pushed = [
+        (m["station"], m["connector"], m["status"])
+        for m in browser.socket_received(STAFF_SOCKET)
+        if m.get("type") == "status" and m.get("kind") == "connector"
+    ]
     assert pushed == [(station, 1, "Charging")], pushed
-    assert browser.driver.find_element(
-        By.CSS_SELECTOR, '[data-connector="2"] [data-role="status"]').text.strip() == "Available"
+    assert (
+        browser.driver.find_element(
+            By.CSS_SELECTOR, '[data-connector="2"] [data-role="status"]'
+        ).text.strip()
+        == "Available"
+    )
     browser.screenshot_for_docs("station-live")
 
 
 # --- CSV export ---------------------------------------------------------------------------
+
 
 def export(browser) -> list[list[str]]:
     browser.find('[data-role="export-csv"]').click()
@@ -145,8 +163,9 @@ def session_csv_columns() -> tuple[list[str], dict[str, int]]:
     fields = admin.site.get_model_admin(ChargingSession).get_csv_fields(None)
     with translation.override("en"):
         header = [str(name) for name, _accessor in fields]
-    return header, {accessor: n for n, (_name, accessor) in enumerate(fields)
-                    if isinstance(accessor, str)}
+    return header, {
+        accessor: n for n, (_name, accessor) in enumerate(fields) if isinstance(accessor, str)
+    }
 
 
 def test_sessions_export_as_csv_with_the_lists_search(network, signed_in):
@@ -164,11 +183,16 @@ def test_sessions_export_as_csv_with_the_lists_search(network, signed_in):
     # then: the header row, then a row per session in the list's order (newest first)
     assert rows[0] == header
     body = rows[1:]
-    assert [[row[column[path]] for path in ("id", "status", "client__phone",
-                                            "station__identity", "connector_number")]
-            for row in body] == [
+    assert [
+        [
+            row[column[path]]
+            for path in ("id", "status", "client__phone", "station__identity", "connector_number")
+        ]
+        for row in body
+    ] == [
         [str(second.pk), "completed", "'+996700100202", "BSK-DEPOT-01", "2"],
-        [str(first.pk), "completed", "'+996700100201", "BSK-DEPOT-01", "2"]], rows
+        [str(first.pk), "completed", "'+996700100201", "BSK-DEPOT-01", "2"],
+    ], rows
     assert all(len(row) == len(header) for row in body)
     assert "12.400" in body[1] and "7.300" in body[0], rows  # the energy the charger metered
 

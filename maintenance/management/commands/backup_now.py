@@ -19,21 +19,27 @@ backup (its own slot, "daily:<UTC date>")."""
     examples = ("", "--yes", "--restore-check --yes")
 
     def add_arguments(self, parser):
-        parser.add_argument("--restore-check", action="store_true",
-                            help="then restore it into a scratch database and check the "
-                                 "ledger (as backup_restore_check)")
+        parser.add_argument(
+            "--restore-check",
+            action="store_true",
+            help="then restore it into a scratch database and check the "
+            "ledger (as backup_restore_check)",
+        )
 
     def handle(self, *args, restore_check: bool, **options):
         db = connections["default"].settings_dict
-        self.say(f"database {db.get('NAME')} on {db.get('HOST') or 'localhost'} -> "
-                 f"{settings.BACKUP_DIR}")
+        self.say(
+            f"database {db.get('NAME')} on {db.get('HOST') or 'localhost'} -> {settings.BACKUP_DIR}"
+        )
         self.confirm("Take a backup now?")
         outcome = backup_run(trigger=Backup.Trigger.MANUAL, progress=self.say)
         row = outcome.backup
         if not outcome.ok:
             raise SupportError(row.error or outcome.skipped or row.status, code="BACKUP_FAILED")
-        self.done(f"backup {row.slot}: {row.file} ({row.size_bytes} bytes, sha256 {row.sha256},"
-                  f" {row.tables_verified} tables verified)")
+        self.done(
+            f"backup {row.slot}: {row.file} ({row.size_bytes} bytes, sha256 {row.sha256},"
+            f" {row.tables_verified} tables verified)"
+        )
         if outcome.pruned:
             self.say(f"pruned {outcome.pruned} old backup(s)")
         if restore_check:

@@ -19,9 +19,11 @@ the backup's row in the admin."""
     asks_confirmation = False  # reads the backup; the scratch database is its own
 
     def add_arguments(self, parser):
-        parser.add_argument("file", nargs="?",
-                            help="a pg_dump custom-format archive (default: the newest good "
-                                 "backup)")
+        parser.add_argument(
+            "file",
+            nargs="?",
+            help="a pg_dump custom-format archive (default: the newest good backup)",
+        )
 
     def handle(self, *args, file: str | None, **options):
         if not file:

@@ -25,8 +25,10 @@ deletes in batches (a progress bar on a terminal) and prints what was deleted.""
         due = retention_counts(now).counts
         width = max(map(len, KINDS))
         for kind in KINDS:
-            self.say(f"{kind:<{width}}  {due[kind]:>10}  older than "
-                     f"{cutoff(kind, now):%Y-%m-%d %H:%M} UTC")
+            self.say(
+                f"{kind:<{width}}  {due[kind]:>10}  older than "
+                f"{cutoff(kind, now):%Y-%m-%d %H:%M} UTC"
+            )
         self.say(f"{'total':<{width}}  {sum(due.values()):>10}")
         if self.dry_run:
             self.dry_run_note()
@@ -45,5 +47,11 @@ deletes in batches (a progress bar on a terminal) and prints what was deleted.""
         """Rows deleted, on stderr when it is a terminal (as SupportCommand.progress)."""
         out = getattr(self.stderr, "_out", sys.stderr)
         isatty = getattr(out, "isatty", None)
-        return tqdm(total=total, desc="deleting", unit="row", file=out, leave=False,
-                    disable=not (isatty and isatty()))
+        return tqdm(
+            total=total,
+            desc="deleting",
+            unit="row",
+            file=out,
+            leave=False,
+            disable=not (isatty and isatty()),
+        )

@@ -9,14 +9,24 @@ from ocpp_bridge.models import CommandRecord
 from stations.selectors import station_by_identity
 
 Status = CommandRecord.Status
-EXIT_CODES = {Status.ACCEPTED: 0, Status.REJECTED: 1, Status.CALL_ERROR: 1, Status.INVALID: 2,
-              Status.OFFLINE: 3, Status.BUSY: 4, Status.TIMEOUT: 5, Status.UNREACHABLE: 6}
+EXIT_CODES = {
+    Status.ACCEPTED: 0,
+    Status.REJECTED: 1,
+    Status.CALL_ERROR: 1,
+    Status.INVALID: 2,
+    Status.OFFLINE: 3,
+    Status.BUSY: 4,
+    Status.TIMEOUT: 5,
+    Status.UNREACHABLE: 6,
+}
 
 
 class Command(BaseCommand):
-    help = ("Send an OCPP 1.6 call to a charger and print its answer. Exit code: 0 accepted, "
-            "1 rejected or CALLERROR, 2 invalid payload, 3 offline, 4 busy, 5 timeout, "
-            "6 unreachable (connected to a process this one cannot reach: set REDIS_URL).")
+    help = (
+        "Send an OCPP 1.6 call to a charger and print its answer. Exit code: 0 accepted, "
+        "1 rejected or CALLERROR, 2 invalid payload, 3 offline, 4 busy, 5 timeout, "
+        "6 unreachable (connected to a process this one cannot reach: set REDIS_URL)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("identity")
@@ -34,14 +44,26 @@ class Command(BaseCommand):
             raise CommandError(f"--json is not valid JSON: {exc}") from exc
         if not isinstance(payload, dict):
             raise CommandError("--json must be a JSON object")
-        result = send_command(station=station, action=opts["action"], payload=payload,
-                              timeout=opts["timeout"], requested_by="manage.py ocpp_command")
-        self.stdout.write(json.dumps({
-            "status": result.status, "response": result.response,
-            "error_code": result.error_code or None,
-            "error_description": result.error_description or None,
-            "duration_ms": result.duration_ms, "command_id": result.command_id,
-        }, indent=2))
+        result = send_command(
+            station=station,
+            action=opts["action"],
+            payload=payload,
+            timeout=opts["timeout"],
+            requested_by="manage.py ocpp_command",
+        )
+        self.stdout.write(
+            json.dumps(
+                {
+                    "status": result.status,
+                    "response": result.response,
+                    "error_code": result.error_code or None,
+                    "error_description": result.error_description or None,
+                    "duration_ms": result.duration_ms,
+                    "command_id": result.command_id,
+                },
+                indent=2,
+            )
+        )
         code = EXIT_CODES[result.status]
         if code:
             raise SystemExit(code)

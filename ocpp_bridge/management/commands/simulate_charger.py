@@ -28,8 +28,9 @@ def _connectors(text: str) -> tuple[int, ...]:
     try:
         return tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
     except ValueError:
-        raise argparse.ArgumentTypeError("a comma-separated list of connector numbers, "
-                                         "or 'none'") from None
+        raise argparse.ArgumentTypeError(
+            "a comma-separated list of connector numbers, or 'none'"
+        ) from None
 
 
 def build_config(options: dict) -> SimulatorConfig:
@@ -39,17 +40,26 @@ def build_config(options: dict) -> SimulatorConfig:
     if own and not all(1 <= n <= options["connectors"] for n in own):
         raise CommandError(f"--rfid-connectors must be between 1 and {options['connectors']}")
     return SimulatorConfig(
-        identity=options["identity"], password=options["password"],
+        identity=options["identity"],
+        password=options["password"],
         url=options["url"] or default_url(options["identity"]),
-        connectors=options["connectors"], id_tag=options["id_tag"],
-        heartbeat=options["heartbeat"], meter_interval=options["meter_interval"],
-        session_seconds=options["session_seconds"], pause_seconds=options["pause"],
-        once=options["once"], rfid_connectors=own, state_file=options.get("state_file"))
+        connectors=options["connectors"],
+        id_tag=options["id_tag"],
+        heartbeat=options["heartbeat"],
+        meter_interval=options["meter_interval"],
+        session_seconds=options["session_seconds"],
+        pause_seconds=options["pause"],
+        once=options["once"],
+        rfid_connectors=own,
+        state_file=options.get("state_file"),
+    )
 
 
 class Command(BaseCommand):
-    help = ("Run a simulated OCPP 1.6J charge point: boot, heartbeat and charging sessions "
-            "with meter values, reconnecting when the connection drops.")
+    help = (
+        "Run a simulated OCPP 1.6J charge point: boot, heartbeat and charging sessions "
+        "with meter values, reconnecting when the connection drops."
+    )
     # a network client of the server: it needs no database and no system checks
     requires_system_checks = []
     requires_migrations_checks = False
@@ -60,23 +70,32 @@ class Command(BaseCommand):
         parser.add_argument("--url", help="default: ws://127.0.0.1:8000/ocpp/<identity>")
         parser.add_argument("--connectors", type=int, default=2)
         parser.add_argument("--id-tag", default="DEMO-TAG-1", help="id tag that charges")
-        parser.add_argument("--rfid-connectors", type=_connectors, default=None,
-                            help="connectors the simulator charges on by itself with --id-tag, "
-                                 "e.g. '1' or '1,2' or 'none' (default: all but the last, "
-                                 "which stays free for starts from the app)")
-        parser.add_argument("--state-file",
-                            help="keep open transactions and meter registers here, so that "
-                                 "after a restart the interrupted ones end (PowerLoss)")
-        parser.add_argument("--heartbeat", type=_seconds, default=30.0,
-                            help="seconds between Heartbeats")
-        parser.add_argument("--meter-interval", type=_seconds, default=5.0,
-                            help="seconds between MeterValues")
-        parser.add_argument("--session-seconds", type=_seconds, default=60.0,
-                            help="length of each charging session")
-        parser.add_argument("--pause", type=_seconds, default=10.0,
-                            help="seconds between sessions (without --once)")
-        parser.add_argument("--once", action="store_true",
-                            help="charge one session, then exit 0")
+        parser.add_argument(
+            "--rfid-connectors",
+            type=_connectors,
+            default=None,
+            help="connectors the simulator charges on by itself with --id-tag, "
+            "e.g. '1' or '1,2' or 'none' (default: all but the last, "
+            "which stays free for starts from the app)",
+        )
+        parser.add_argument(
+            "--state-file",
+            help="keep open transactions and meter registers here, so that "
+            "after a restart the interrupted ones end (PowerLoss)",
+        )
+        parser.add_argument(
+            "--heartbeat", type=_seconds, default=30.0, help="seconds between Heartbeats"
+        )
+        parser.add_argument(
+            "--meter-interval", type=_seconds, default=5.0, help="seconds between MeterValues"
+        )
+        parser.add_argument(
+            "--session-seconds", type=_seconds, default=60.0, help="length of each charging session"
+        )
+        parser.add_argument(
+            "--pause", type=_seconds, default=10.0, help="seconds between sessions (without --once)"
+        )
+        parser.add_argument("--once", action="store_true", help="charge one session, then exit 0")
 
     def handle(self, *args, **options):
         config = build_config(options)

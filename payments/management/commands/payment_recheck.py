@@ -32,16 +32,17 @@ its answer without applying it."""
 
     def add_arguments(self, parser):
         parser.add_argument("payment", nargs="?", help="our payment id or order id (EVP...)")
-        parser.add_argument("--all-open", action="store_true",
-                            help="every open payment instead of one")
+        parser.add_argument(
+            "--all-open", action="store_true", help="every open payment instead of one"
+        )
 
     def handle(self, *args, payment: str | None, all_open: bool, **options):
         if bool(payment) == all_open:
-            raise SupportError("give one payment id / order id, or --all-open",
-                               code="USAGE", returncode=Exit.USAGE)
+            raise SupportError(
+                "give one payment id / order id, or --all-open", code="USAGE", returncode=Exit.USAGE
+            )
         if all_open:
-            payments = list(Payment.objects.filter(status__in=Payment.OPEN_STATUSES)
-                            .order_by("id"))
+            payments = list(Payment.objects.filter(status__in=Payment.OPEN_STATUSES).order_by("id"))
             self.say(f"{len(payments)} open payment(s)")
             if not payments:
                 return
@@ -56,8 +57,10 @@ its answer without applying it."""
                 self.say(f"payment {item.pk} ({item.order_id}): {self._provider_says(item)}")
             self.dry_run_note()
             return
-        self.confirm(f"Re-check {len(payments)} payment(s) with the provider and apply its "
-                     "answer (a paid one is credited)?")
+        self.confirm(
+            f"Re-check {len(payments)} payment(s) with the provider and apply its "
+            "answer (a paid one is credited)?"
+        )
         failures: list[SupportError] = []
         for item in self.progress(payments, total=len(payments), desc="re-checking"):
             try:
@@ -69,13 +72,22 @@ its answer without applying it."""
                 failures.append(failure)
                 self.warn(f"payment {item.pk} ({item.order_id}): {failure}")
                 continue
-            self.say(f"payment {after.pk} ({after.order_id}): {item.status} → {after.status}"
-                     + (f", credited {after.amount} {after.currency}"
-                        if after.status == Status.PAID and item.status != Status.PAID else ""))
+            self.say(
+                f"payment {after.pk} ({after.order_id}): {item.status} → {after.status}"
+                + (
+                    f", credited {after.amount} {after.currency}"
+                    if after.status == Status.PAID and item.status != Status.PAID
+                    else ""
+                )
+            )
         if failures:
             worst = max(failure.returncode for failure in failures)
-            raise SupportError(f"{len(failures)} of {len(payments)} payment(s) could not be "
-                               "re-checked (see above)", code="PARTIAL", returncode=worst)
+            raise SupportError(
+                f"{len(failures)} of {len(payments)} payment(s) could not be "
+                "re-checked (see above)",
+                code="PARTIAL",
+                returncode=worst,
+            )
         self.done(f"{len(payments)} payment(s) re-checked")
 
     def _provider_says(self, payment: Payment) -> str:
@@ -86,7 +98,8 @@ its answer without applying it."""
         except (ApiError, ProviderError) as exc:
             return f"could not ask: {error_of(exc, payment)}"
         effect = {"paid": "would credit it", "failed": "would cancel it"}.get(
-            remote.state, "would leave it open")
+            remote.state, "would leave it open"
+        )
         amount = f" {remote.amount}" if remote.amount is not None else ""
         return f"{payment.status}; provider says {remote.state}{amount}: {effect}"
 
@@ -101,10 +114,12 @@ def payment_by_ref(ref: str) -> Payment:
 
 
 def describe(payment: Payment) -> str:
-    return (f"payment {payment.pk} ({payment.order_id}): {payment.provider}, {payment.amount} "
-            f"{payment.currency}, {payment.status}, client {payment.client_id}, created "
-            f"{payment.created_at:%Y-%m-%d %H:%M} UTC, expires "
-            f"{payment.expires_at:%Y-%m-%d %H:%M} UTC")
+    return (
+        f"payment {payment.pk} ({payment.order_id}): {payment.provider}, {payment.amount} "
+        f"{payment.currency}, {payment.status}, client {payment.client_id}, created "
+        f"{payment.created_at:%Y-%m-%d %H:%M} UTC, expires "
+        f"{payment.expires_at:%Y-%m-%d %H:%M} UTC"
+    )
 
 
 def error_of(exc: Exception, payment: Payment) -> SupportError:
@@ -114,5 +129,6 @@ def error_of(exc: Exception, payment: Payment) -> SupportError:
         return SupportError(f"{payment.provider}: {exc}", code="PROVIDER_REFUSED")
     if isinstance(exc, NotSupported):
         return SupportError(f"{payment.provider}: {exc}", code="PROVIDER_NOT_SUPPORTED")
-    return SupportError(f"{payment.provider}: {exc}", code="PROVIDER_UNAVAILABLE",
-                        returncode=Exit.UNAVAILABLE)
+    return SupportError(
+        f"{payment.provider}: {exc}", code="PROVIDER_UNAVAILABLE", returncode=Exit.UNAVAILABLE
+    )

@@ -32,10 +32,15 @@ statement could not be fetched."""
     asks_confirmation = False
 
     def add_arguments(self, parser):
-        parser.add_argument("--day", type=day_arg, default=None,
-                            help="the UTC day (default: yesterday, as the daily job)")
-        parser.add_argument("--provider", default=None,
-                            help="one provider code (default: every enabled provider)")
+        parser.add_argument(
+            "--day",
+            type=day_arg,
+            default=None,
+            help="the UTC day (default: yesterday, as the daily job)",
+        )
+        parser.add_argument(
+            "--provider", default=None, help="one provider code (default: every enabled provider)"
+        )
 
     def handle(self, *args, day: date | str | None, provider: str | None, **options):
         if isinstance(day, str):  # call_command(day="...") skips the argparse type
@@ -52,8 +57,9 @@ statement could not be fetched."""
         else:
             runs = reconcile_all(day)
             if not runs:
-                raise SupportError("no payment provider is enabled (PAYMENT_PROVIDERS)",
-                                   code="NO_PROVIDER")
+                raise SupportError(
+                    "no payment provider is enabled (PAYMENT_PROVIDERS)", code="NO_PROVIDER"
+                )
         for run in runs:
             if run.error:
                 self.warn(f"{run.provider} {day}: FAILED — {run.error}")
@@ -63,11 +69,15 @@ statement could not be fetched."""
                 self.say("  " + issue_line(issue))
         failed = [run.provider for run in runs if run.error]
         if failed:
-            raise SupportError(f"not reconciled: {', '.join(failed)}", code="PROVIDER_FAILED",
-                               returncode=Exit.UNAVAILABLE)
+            raise SupportError(
+                f"not reconciled: {', '.join(failed)}",
+                code="PROVIDER_FAILED",
+                returncode=Exit.UNAVAILABLE,
+            )
         total = sum(len(run.issues) for run in runs)
         (self.done if not total else self.say)(
-            f"{day}: {total} issue(s) across {len(runs)} provider(s)")
+            f"{day}: {total} issue(s) across {len(runs)} provider(s)"
+        )
 
 
 def issue_line(issue: ReconciliationIssue) -> str:

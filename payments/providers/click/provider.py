@@ -64,8 +64,18 @@ PAID_STATUS = 2
 
 def _config() -> dict:
     config = settings.CLICK
-    missing = [k for k in ("service_id", "merchant_id", "merchant_user_id", "secret_key",
-                           "pay_url", "api_url") if not config.get(k)]
+    missing = [
+        k
+        for k in (
+            "service_id",
+            "merchant_id",
+            "merchant_user_id",
+            "secret_key",
+            "pay_url",
+            "api_url",
+        )
+        if not config.get(k)
+    ]
     if missing:
         raise ProviderError(f"click is not configured: {', '.join(missing)} missing")
     return config
@@ -113,8 +123,12 @@ class ClickProvider(PaymentProvider):
 
     def create(self, payment: Payment) -> Checkout:
         config = _config()
-        query = {"service_id": config["service_id"], "merchant_id": config["merchant_id"],
-                 "amount": f"{payment.amount:.2f}", "transaction_param": payment.order_id}
+        query = {
+            "service_id": config["service_id"],
+            "merchant_id": config["merchant_id"],
+            "amount": f"{payment.amount:.2f}",
+            "transaction_param": payment.order_id,
+        }
         if config.get("return_url"):
             query["return_url"] = config["return_url"]
         return Checkout(payment_url=f"{config['pay_url']}?{urlencode(query)}")
@@ -127,21 +141,27 @@ class ClickProvider(PaymentProvider):
             return RemoteStatus(UNKNOWN, detail="not found at Click")
         payment_id, payment_status = found
         if payment_status is None:
-            body = self._get(f"payment/status/{_config()['service_id']}/{payment_id}",
-                             payment=payment, kind="payment_status")
+            body = self._get(
+                f"payment/status/{_config()['service_id']}/{payment_id}",
+                payment=payment,
+                kind="payment_status",
+            )
             if body is None or _error_code(body) != 0:
                 note = (body or {}).get("error_note", "not found")
                 return RemoteStatus(UNKNOWN, detail=f"click payment {payment_id}: {note}")
             payment_status = body.get("payment_status")
-        return RemoteStatus(map_status(payment_status),
-                            detail=f"click payment {payment_id}, payment_status "
-                                   f"{payment_status}")
+        return RemoteStatus(
+            map_status(payment_status),
+            detail=f"click payment {payment_id}, payment_status {payment_status}",
+        )
 
     def cancel(self, payment: Payment) -> None:
         # Click has no "cancel an unpaid payment" call: an unpaid one is cancelled by Click
         # itself (a Complete with an error); a paid one is given back with `refund`.
-        raise NotSupported("click: an open payment cannot be cancelled at Click "
-                           "(a paid one is reversed with refund)")
+        raise NotSupported(
+            "click: an open payment cannot be cancelled at Click "
+            "(a paid one is reversed with refund)"
+        )
 
     def refund(self, payment: Payment, amount: Decimal) -> None:
         if Decimal(amount) != payment.amount:
@@ -157,24 +177,32 @@ class ClickProvider(PaymentProvider):
         self._record(payment, "payment_reversal", {"path": path}, response, body)
         if response.status_code != 200 or body is None or _error_code(body) != 0:
             note = (body or {}).get("error_note") or f"HTTP {response.status_code}"
-            raise ProviderRefused(f"click reversal refused: {note}",
-                                  code=(body or {}).get("error_code", response.status_code))
+            raise ProviderRefused(
+                f"click reversal refused: {note}",
+                code=(body or {}).get("error_code", response.status_code),
+            )
 
     def statement(self, since: datetime, until: datetime) -> list[StatementLine]:
         """Click has no statement call: ask the status of each of our Click payments
         created or credited in [since, until) and list those Click reports paid or failed.
         A line's time is when we credited it, else Click's Prepare, else our creation."""
-        window = (Q(created_at__gte=since, created_at__lt=until)
-                  | Q(paid_at__gte=since, paid_at__lt=until))
+        window = Q(created_at__gte=since, created_at__lt=until) | Q(
+            paid_at__gte=since, paid_at__lt=until
+        )
         lines = []
         for payment in Payment.objects.filter(window, provider=Provider.CLICK).order_by("id"):
             remote = self.status(payment)
             if remote.state not in (PAID, FAILED):
                 continue
-            lines.append(StatementLine(
-                provider_transaction_id=payment.provider_transaction_id,
-                order_id=payment.order_id, amount=payment.amount, state=remote.state,
-                at=payment.paid_at or _prepared_at(payment) or payment.created_at))
+            lines.append(
+                StatementLine(
+                    provider_transaction_id=payment.provider_transaction_id,
+                    order_id=payment.order_id,
+                    amount=payment.amount,
+                    state=remote.state,
+                    at=payment.paid_at or _prepared_at(payment) or payment.created_at,
+                )
+            )
         return lines
 
     # -- plumbing ----------------------------------------------------------------------
@@ -182,8 +210,10 @@ class ClickProvider(PaymentProvider):
     def _status_by_mti(self, payment: Payment) -> tuple[str, object] | None:
         """Click's payment id and (when given) its payment_status, or None if unknown."""
         config = _config()
-        path = (f"payment/status_by_mti/{config['service_id']}/"
-                f"{quote(payment.order_id, safe='')}/{payment_day(payment).isoformat()}")
+        path = (
+            f"payment/status_by_mti/{config['service_id']}/"
+            f"{quote(payment.order_id, safe='')}/{payment_day(payment).isoformat()}"
+        )
         body = self._get(path, payment=payment, kind="status_by_mti")
         if body is None or _error_code(body) != 0 or not body.get("payment_id"):
             return None
@@ -197,8 +227,9 @@ class ClickProvider(PaymentProvider):
         if response.status_code == 404:
             return None
         if response.status_code != 200:
-            raise ProviderRefused(f"click {kind}: HTTP {response.status_code}",
-                                  code=response.status_code)
+            raise ProviderRefused(
+                f"click {kind}: HTTP {response.status_code}", code=response.status_code
+            )
         if body is None:
             raise ProviderUnavailable(f"click {kind}: unreadable answer")
         return body
@@ -208,18 +239,28 @@ class ClickProvider(PaymentProvider):
         url = f"{config['api_url'].rstrip('/')}/{path}"
 
         def request(client: httpx.Client) -> httpx.Response:
-            headers = {"Accept": "application/json", "Content-Type": "application/json",
-                       "Auth": auth_header(config["merchant_user_id"], config["secret_key"])}
+            headers = {
+                "Accept": "application/json",
+                "Content-Type": "application/json",
+                "Auth": auth_header(config["merchant_user_id"], config["secret_key"]),
+            }
             return client.request(method, url, headers=headers)
 
         return http.call(self.code, request, idempotent=idempotent)
 
     @staticmethod
-    def _record(payment: Payment, kind: str, sent: dict, response: httpx.Response,
-                body: dict | None) -> None:
-        event_record(provider=Provider.CLICK, direction=PaymentEvent.Direction.OUT, kind=kind,
-                     verified=True, payment=payment, payload=sent,  # no Auth header stored
-                     answer={"http_status": response.status_code, "body": body})
+    def _record(
+        payment: Payment, kind: str, sent: dict, response: httpx.Response, body: dict | None
+    ) -> None:
+        event_record(
+            provider=Provider.CLICK,
+            direction=PaymentEvent.Direction.OUT,
+            kind=kind,
+            verified=True,
+            payment=payment,
+            payload=sent,  # no Auth header stored
+            answer={"http_status": response.status_code, "body": body},
+        )
 
 
 def _error_code(body: dict) -> int:

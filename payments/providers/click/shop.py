@@ -76,8 +76,18 @@ NOTES = {
     Code.CANCELLED: "Transaction cancelled",
 }
 
-FIELDS = ("click_trans_id", "service_id", "click_paydoc_id", "merchant_trans_id", "amount",
-          "action", "error", "error_note", "sign_time", "sign_string")
+FIELDS = (
+    "click_trans_id",
+    "service_id",
+    "click_paydoc_id",
+    "merchant_trans_id",
+    "amount",
+    "action",
+    "error",
+    "error_note",
+    "sign_time",
+    "sign_string",
+)
 MAY_BE_EMPTY = {"error_note"}
 SECRET_FIELDS = {"sign_string"}  # md5 over data + our key: kept out of the audit log
 
@@ -94,8 +104,12 @@ class _Rejected(Exception):  # noqa: N818 - a control-flow signal, not an error
 
 def expected_sign(fields: dict[str, str], action: int, secret_key: str) -> str:
     """Click's sign_string for these raw fields (prepare id only on Complete)."""
-    parts = [fields["click_trans_id"], fields["service_id"], secret_key,
-             fields["merchant_trans_id"]]
+    parts = [
+        fields["click_trans_id"],
+        fields["service_id"],
+        secret_key,
+        fields["merchant_trans_id"],
+    ]
     if action == COMPLETE:
         parts.append(fields["merchant_prepare_id"])
     parts += [fields["amount"], fields["action"], fields["sign_time"]]
@@ -109,15 +123,27 @@ def shop_request_handle(*, action: int, body: bytes, remote_addr: str = "") -> d
     fields = _parse(body, action)
     if fields is None:
         answer = _answer(action, {}, Code.BAD_REQUEST)
-        event_record(provider=Provider.CLICK, direction=PaymentEvent.Direction.IN, kind=kind,
-                     verified=False, payload=_masked_raw(body), answer=answer,
-                     remote_addr=remote_addr)
+        event_record(
+            provider=Provider.CLICK,
+            direction=PaymentEvent.Direction.IN,
+            kind=kind,
+            verified=False,
+            payload=_masked_raw(body),
+            answer=answer,
+            remote_addr=remote_addr,
+        )
         return answer
     if not _sign_ok(fields, action):
         answer = _answer(action, fields, Code.SIGN_CHECK_FAILED)
-        event_record(provider=Provider.CLICK, direction=PaymentEvent.Direction.IN, kind=kind,
-                     verified=False, payload=_masked(fields), answer=answer,
-                     remote_addr=remote_addr)
+        event_record(
+            provider=Provider.CLICK,
+            direction=PaymentEvent.Direction.IN,
+            kind=kind,
+            verified=False,
+            payload=_masked(fields),
+            answer=answer,
+            remote_addr=remote_addr,
+        )
         _security_event(kind, fields, remote_addr)
         return answer
     try:
@@ -126,15 +152,22 @@ def shop_request_handle(*, action: int, body: bytes, remote_addr: str = "") -> d
         log.exception("click %s: could not apply %s", kind, fields.get("click_trans_id"))
         answer = _answer(action, fields, Code.FAILED_TO_UPDATE)
         try:
-            event_record(provider=Provider.CLICK, direction=PaymentEvent.Direction.IN,
-                         kind=kind, verified=True, payload=_masked(fields), answer=answer,
-                         remote_addr=remote_addr)
+            event_record(
+                provider=Provider.CLICK,
+                direction=PaymentEvent.Direction.IN,
+                kind=kind,
+                verified=True,
+                payload=_masked(fields),
+                answer=answer,
+                remote_addr=remote_addr,
+            )
         except Exception:  # the database itself may be what failed
             log.exception("click %s: could not record the event either", kind)
         return answer
 
 
 # -- parsing and verification ---------------------------------------------------------------
+
 
 def _parse(body: bytes, action: int) -> dict[str, str] | None:
     """The form fields as received (strings), or None when the request is unusable:
@@ -172,9 +205,13 @@ def _masked_raw(body: bytes) -> dict:
         pairs = parse_qsl(text[:4000], keep_blank_values=True)
     except ValueError:
         pairs = []
-    clean = [[k[:64].replace("\x00", "\ufffd"),
-              "***" if k in SECRET_FIELDS else v[:300].replace("\x00", "\ufffd")]
-             for k, v in pairs]
+    clean = [
+        [
+            k[:64].replace("\x00", "\ufffd"),
+            "***" if k in SECRET_FIELDS else v[:300].replace("\x00", "\ufffd"),
+        ]
+        for k, v in pairs
+    ]
     if clean:
         return {"fields": clean, "length": len(body)}
     return {"raw": text[:500], "length": len(body)}
@@ -184,17 +221,29 @@ def _security_event(kind: str, fields: dict[str, str], remote_addr: str) -> None
     from ocpp_bridge.services import security_event_record
 
     security_event_record(
-        station_id=None, identity="click", kind="PaymentAuthFailed", remote_addr=remote_addr,
+        station_id=None,
+        identity="click",
+        kind="PaymentAuthFailed",
+        remote_addr=remote_addr,
         tech_info=f"click {kind}: sign_string does not match (click_trans_id="
-                  f"{fields['click_trans_id'][:32]}, merchant_trans_id="
-                  f"{fields['merchant_trans_id'][:40]}, service_id={fields['service_id'][:20]})")
+        f"{fields['click_trans_id'][:32]}, merchant_trans_id="
+        f"{fields['merchant_trans_id'][:40]}, service_id={fields['service_id'][:20]})",
+    )
 
 
-def _answer(action: int, fields: dict[str, str], code: Code, *, payment: Payment | None = None,
-            ) -> dict:
-    answer = {"click_trans_id": _as_int(fields.get("click_trans_id")),
-              "merchant_trans_id": fields.get("merchant_trans_id"),
-              "error": int(code), "error_note": NOTES[code]}
+def _answer(
+    action: int,
+    fields: dict[str, str],
+    code: Code,
+    *,
+    payment: Payment | None = None,
+) -> dict:
+    answer = {
+        "click_trans_id": _as_int(fields.get("click_trans_id")),
+        "merchant_trans_id": fields.get("merchant_trans_id"),
+        "error": int(code),
+        "error_note": NOTES[code],
+    }
     if action == COMPLETE:
         answer["merchant_confirm_id"] = payment.credit_id if payment is not None else None
     else:
@@ -222,15 +271,18 @@ def _amount(raw: str) -> Decimal | None:
 
 # -- applying a verified request ----------------------------------------------------------
 
+
 def _apply(action: int, fields: dict[str, str], remote_addr: str) -> dict:
     kind = KIND[action]
     payment = None
     try:
         _check_shape(action, fields)
         with transaction.atomic():
-            payment = (Payment.objects.select_for_update()
-                       .filter(provider=Provider.CLICK, order_id=fields["merchant_trans_id"])
-                       .first())
+            payment = (
+                Payment.objects.select_for_update()
+                .filter(provider=Provider.CLICK, order_id=fields["merchant_trans_id"])
+                .first()
+            )
             try:
                 if payment is None:
                     raise _Rejected(Code.ORDER_NOT_FOUND)
@@ -242,25 +294,43 @@ def _apply(action: int, fields: dict[str, str], remote_addr: str) -> dict:
             except _Rejected as rejected:
                 code = rejected.code
             answer = _answer(action, fields, code, payment=payment)
-            event_record(provider=Provider.CLICK, direction=PaymentEvent.Direction.IN,
-                         kind=kind, verified=True, payload=_masked(fields), answer=answer,
-                         payment=payment, remote_addr=remote_addr)
+            event_record(
+                provider=Provider.CLICK,
+                direction=PaymentEvent.Direction.IN,
+                kind=kind,
+                verified=True,
+                payload=_masked(fields),
+                answer=answer,
+                payment=payment,
+                remote_addr=remote_addr,
+            )
             return answer
     except _Rejected as rejected:  # before the payment was looked up
         answer = _answer(action, fields, rejected.code)
-        event_record(provider=Provider.CLICK, direction=PaymentEvent.Direction.IN, kind=kind,
-                     verified=True, payload=_masked(fields), answer=answer,
-                     remote_addr=remote_addr)
+        event_record(
+            provider=Provider.CLICK,
+            direction=PaymentEvent.Direction.IN,
+            kind=kind,
+            verified=True,
+            payload=_masked(fields),
+            answer=answer,
+            remote_addr=remote_addr,
+        )
         return answer
 
 
 def _check_shape(action: int, fields: dict[str, str]) -> None:
     if fields["action"] != str(action):
         raise _Rejected(Code.ACTION_NOT_FOUND)
-    if not (_digits(fields["click_trans_id"]) and len(fields["click_trans_id"]) <= 30
-            and _digits(fields["service_id"]) and _digits(fields["click_paydoc_id"])
-            and _digits(fields["error"], signed=True) and len(fields["error"]) <= 10
-            and _amount(fields["amount"]) is not None):
+    if not (
+        _digits(fields["click_trans_id"])
+        and len(fields["click_trans_id"]) <= 30
+        and _digits(fields["service_id"])
+        and _digits(fields["click_paydoc_id"])
+        and _digits(fields["error"], signed=True)
+        and len(fields["error"]) <= 10
+        and _amount(fields["amount"]) is not None
+    ):
         raise _Rejected(Code.BAD_REQUEST)
     if fields["service_id"] != str(settings.CLICK.get("service_id") or ""):
         raise _Rejected(Code.BAD_REQUEST)  # signed with our key for another service
@@ -279,21 +349,28 @@ def _prepare(payment: Payment, fields: dict[str, str]) -> Payment:
     if payment.provider_transaction_id:
         # another Click transaction holds this top-up: refuse this one before Click takes
         # any money for it (the first one is completed or cancelled by Click)
-        log.warning("click prepare: payment %s already held by click_trans_id %s, refused %s",
-                    payment.pk, payment.provider_transaction_id, click_trans_id)
+        log.warning(
+            "click prepare: payment %s already held by click_trans_id %s, refused %s",
+            payment.pk,
+            payment.provider_transaction_id,
+            click_trans_id,
+        )
         raise _Rejected(Code.CANCELLED)
     payment.provider_transaction_id = click_trans_id
-    payment.provider_state = {**payment.provider_state, STATE_TRANS_ID: click_trans_id,
-                              STATE_PAYDOC_ID: fields["click_paydoc_id"],
-                              STATE_SIGN_TIME: fields["sign_time"][:40],
-                              STATE_PREPARED_AT: timezone.now().isoformat()}
+    payment.provider_state = {
+        **payment.provider_state,
+        STATE_TRANS_ID: click_trans_id,
+        STATE_PAYDOC_ID: fields["click_paydoc_id"],
+        STATE_SIGN_TIME: fields["sign_time"][:40],
+        STATE_PREPARED_AT: timezone.now().isoformat(),
+    }
     try:
         with transaction.atomic():
-            payment.save(update_fields=["provider_transaction_id", "provider_state",
-                                        "updated_at"])
+            payment.save(update_fields=["provider_transaction_id", "provider_state", "updated_at"])
     except IntegrityError:  # this click_trans_id is already another payment's
-        log.error("click prepare: click_trans_id %s is already used by another payment",
-                  click_trans_id)
+        log.error(
+            "click prepare: click_trans_id %s is already used by another payment", click_trans_id
+        )
         payment.refresh_from_db()
         raise _Rejected(Code.FAILED_TO_UPDATE) from None
     return payment
@@ -301,8 +378,10 @@ def _prepare(payment: Payment, fields: dict[str, str]) -> Payment:
 
 def _complete(payment: Payment, fields: dict[str, str]) -> Payment:
     click_trans_id = fields["click_trans_id"]
-    if (fields["merchant_prepare_id"] != str(payment.pk)
-            or payment.provider_transaction_id != click_trans_id):
+    if (
+        fields["merchant_prepare_id"] != str(payment.pk)
+        or payment.provider_transaction_id != click_trans_id
+    ):
         raise _Rejected(Code.TRANSACTION_NOT_FOUND)
     amount = _amount(fields["amount"])
     if amount != payment.amount:
@@ -315,23 +394,33 @@ def _complete(payment: Payment, fields: dict[str, str]) -> Payment:
         raise _Rejected(Code.ALREADY_PAID)
     if STATE_CANCELLED in payment.provider_state:
         raise _Rejected(Code.CANCELLED)
-    return payment_mark_paid(payment_id=payment.pk, amount=payment.amount,
-                             provider_transaction_id=click_trans_id, source="click complete",
-                             state={STATE_PAYDOC_ID: fields["click_paydoc_id"]})
+    return payment_mark_paid(
+        payment_id=payment.pk,
+        amount=payment.amount,
+        provider_transaction_id=click_trans_id,
+        source="click complete",
+        state={STATE_PAYDOC_ID: fields["click_paydoc_id"]},
+    )
 
 
 def _cancelled_by_click(payment: Payment, click_error: int, note: str) -> None:
     state = {STATE_CANCELLED: click_error}
     if payment.status in Payment.OPEN_STATUSES:
-        payment_mark_failed(payment_id=payment.pk, state=state,
-                            reason=f"cancelled by Click: {click_error} {note}")
+        payment_mark_failed(
+            payment_id=payment.pk, state=state, reason=f"cancelled by Click: {click_error} {note}"
+        )
         payment.refresh_from_db()
         return
     if payment.status in (Payment.Status.PAID, Payment.Status.REFUNDED):
         # A confirmed payment stays confirmed: Click takes money back only through its
         # reversal API (refund), so the credit is left for finance to look at.
-        log.error("click: payment %s (paid) cancelled by Click with error %s (%s); the credit "
-                  "is left as it is", payment.pk, click_error, note)
+        log.error(
+            "click: payment %s (paid) cancelled by Click with error %s (%s); the credit "
+            "is left as it is",
+            payment.pk,
+            click_error,
+            note,
+        )
     if STATE_CANCELLED not in payment.provider_state:
         payment.provider_state = {**payment.provider_state, **state}
         payment.save(update_fields=["provider_state", "updated_at"])

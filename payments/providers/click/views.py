@@ -19,8 +19,11 @@ class _ShopView(ProviderEndpoint):
 
     @extend_schema(exclude=True)  # Click's protocol, not part of the driver API
     def post(self, request):
-        answer = shop_request_handle(action=self.action, body=request.body,
-                                     remote_addr=BaseThrottle().get_ident(request) or "")
+        answer = shop_request_handle(
+            action=self.action,
+            body=request.body,
+            remote_addr=BaseThrottle().get_ident(request) or "",
+        )
         return JsonResponse(answer)
 
 

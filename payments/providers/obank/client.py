@@ -58,8 +58,9 @@ log = logging.getLogger("payments")
 CODE = "obank"
 SESSION = "obank_session_id"  # key in Payment.provider_state
 HEADERS = {"Content-Type": "application/xml; charset=utf-8", "Accept": "application/xml"}
-STATEMENT_FAILED = frozenset({"DECLINED", "CANCELED", "CANCELLED", "EXPIRED", "REVERSED",
-                              "REFUNDED", "PARTIAL-REFUNDED"})
+STATEMENT_FAILED = frozenset(
+    {"DECLINED", "CANCELED", "CANCELLED", "EXPIRED", "REVERSED", "REFUNDED", "PARTIAL-REFUNDED"}
+)
 
 
 def _conf() -> dict:
@@ -81,9 +82,13 @@ class ObankProvider(PaymentProvider):
     def create(self, payment) -> Checkout:
         conf = _conf()
         body, sent = xml.create_order(
-            merchant=conf["merchant_id"], order_id=payment.order_id, amount=payment.amount,
-            currency=payment.currency, description=f"EvPower top-up {payment.order_id}",
-            return_url=conf.get("return_url") or "")
+            merchant=conf["merchant_id"],
+            order_id=payment.order_id,
+            amount=payment.amount,
+            currency=payment.currency,
+            description=f"EvPower top-up {payment.order_id}",
+            return_url=conf.get("return_url") or "",
+        )
         answer = self._exchange(payment, "CreateOrder", body, sent, idempotent=False)
         bank_id = answer.order.get("OrderID", "")
         session = answer.order.get("SessionID", "")
@@ -92,9 +97,11 @@ class ObankProvider(PaymentProvider):
             raise ProviderRefused("obank CreateOrder: the answer lacks OrderID, SessionID or URL")
         if not page.startswith("https://"):
             raise ProviderRefused("obank CreateOrder: the payment page is not https")
-        return Checkout(provider_transaction_id=bank_id,
-                        payment_url=xml.hosted_page(page, bank_id, session),
-                        state={SESSION: session})
+        return Checkout(
+            provider_transaction_id=bank_id,
+            payment_url=xml.hosted_page(page, bank_id, session),
+            state={SESSION: session},
+        )
 
     def status(self, payment) -> RemoteStatus:
         bank_id = payment.provider_transaction_id
@@ -102,39 +109,53 @@ class ObankProvider(PaymentProvider):
             return RemoteStatus(state=UNKNOWN, detail="not registered at the bank")
         state = self._order_state(payment)
         if not state.currency_ok:
-            return RemoteStatus(state=UNKNOWN, provider_transaction_id=bank_id,
-                                detail="the bank answered in another currency")
-        return RemoteStatus(state=state.state, provider_transaction_id=bank_id,
-                            amount=state.amount,
-                            detail=xml.mask_text(state.bank_status.lower())[:60]
-                            or "no order status")
+            return RemoteStatus(
+                state=UNKNOWN,
+                provider_transaction_id=bank_id,
+                detail="the bank answered in another currency",
+            )
+        return RemoteStatus(
+            state=state.state,
+            provider_transaction_id=bank_id,
+            amount=state.amount,
+            detail=xml.mask_text(state.bank_status.lower())[:60] or "no order status",
+        )
 
     def cancel(self, payment) -> None:
         if not payment.provider_transaction_id or not payment.provider_state.get(SESSION):
             return  # never registered at the bank: nothing to close there
-        body, sent = xml.reverse(merchant=_conf()["merchant_id"],
-                                 bank_order_id=payment.provider_transaction_id,
-                                 session_id=payment.provider_state[SESSION],
-                                 description=f"EvPower top-up {payment.order_id} closed")
+        body, sent = xml.reverse(
+            merchant=_conf()["merchant_id"],
+            bank_order_id=payment.provider_transaction_id,
+            session_id=payment.provider_state[SESSION],
+            description=f"EvPower top-up {payment.order_id} closed",
+        )
         self._exchange(payment, "Reverse", body, sent, idempotent=False)
 
     def refund(self, payment, amount: Decimal) -> None:
         if not payment.provider_transaction_id or not payment.provider_state.get(SESSION):
             raise ProviderRefused("obank: the payment is not registered at the bank")
-        body, sent = xml.refund(merchant=_conf()["merchant_id"],
-                                bank_order_id=payment.provider_transaction_id,
-                                session_id=payment.provider_state[SESSION], amount=amount,
-                                currency=payment.currency)
+        body, sent = xml.refund(
+            merchant=_conf()["merchant_id"],
+            bank_order_id=payment.provider_transaction_id,
+            session_id=payment.provider_state[SESSION],
+            amount=amount,
+            currency=payment.currency,
+        )
         self._exchange(payment, "Refund", body, sent, idempotent=False)
 
     def statement(self, since: datetime, until: datetime) -> list[StatementLine]:
         from ...payment_models import Payment
 
         lines = []
-        window = (Q(created_at__gte=since, created_at__lt=until)
-                  | Q(paid_at__gte=since, paid_at__lt=until))
-        payments = (Payment.objects.filter(window, provider=CODE)
-                    .exclude(provider_transaction_id="").order_by("id"))
+        window = Q(created_at__gte=since, created_at__lt=until) | Q(
+            paid_at__gte=since, paid_at__lt=until
+        )
+        payments = (
+            Payment.objects.filter(window, provider=CODE)
+            .exclude(provider_transaction_id="")
+            .order_by("id")
+        )
         for payment in list(payments):
             if not payment.provider_state.get(SESSION):
                 continue
@@ -148,19 +169,25 @@ class ObankProvider(PaymentProvider):
                 kind = FAILED
             else:
                 continue
-            lines.append(StatementLine(
-                provider_transaction_id=payment.provider_transaction_id,
-                order_id=payment.order_id,
-                amount=state.amount if state.amount is not None else payment.amount,
-                state=kind, at=_when(state.paid_at) or payment.paid_at or payment.created_at))
+            lines.append(
+                StatementLine(
+                    provider_transaction_id=payment.provider_transaction_id,
+                    order_id=payment.order_id,
+                    amount=state.amount if state.amount is not None else payment.amount,
+                    state=kind,
+                    at=_when(state.paid_at) or payment.paid_at or payment.created_at,
+                )
+            )
         return lines
 
     # -- plumbing ------------------------------------------------------------------------
 
     def _order_state(self, payment) -> xml.OrderState:
-        body, sent = xml.order_status(merchant=_conf()["merchant_id"],
-                                      bank_order_id=payment.provider_transaction_id,
-                                      session_id=payment.provider_state.get(SESSION, ""))
+        body, sent = xml.order_status(
+            merchant=_conf()["merchant_id"],
+            bank_order_id=payment.provider_transaction_id,
+            session_id=payment.provider_state.get(SESSION, ""),
+        )
         answer = self._exchange(payment, "GetOrderStatus", body, sent, idempotent=True)
         answered_id = answer.order.get("OrderID", "")
         if answered_id and answered_id != payment.provider_transaction_id:
@@ -170,33 +197,46 @@ class ObankProvider(PaymentProvider):
         except xml.XmlError as exc:
             raise ProviderRefused(f"obank GetOrderStatus: {exc}") from None
 
-    def _exchange(self, payment, operation: str, body: bytes, sent: dict, *,
-                  idempotent: bool) -> xml.BankResponse:
+    def _exchange(
+        self, payment, operation: str, body: bytes, sent: dict, *, idempotent: bool
+    ) -> xml.BankResponse:
         """One request to the bank over mutual TLS; recorded in the audit log either way."""
         answer: xml.BankResponse | None = None
         try:
             url = _conf()["url"]
             context = tls.ssl_context()
-            response = http.call(CODE, lambda client: client.post(url, content=body,
-                                                                  headers=HEADERS),
-                                 idempotent=idempotent, client_kwargs={"verify": context})
+            response = http.call(
+                CODE,
+                lambda client: client.post(url, content=body, headers=HEADERS),
+                idempotent=idempotent,
+                client_kwargs={"verify": context},
+            )
             if response.status_code != 200:
-                raise ProviderRefused(f"obank {operation}: HTTP {response.status_code}",
-                                      code=response.status_code)
+                raise ProviderRefused(
+                    f"obank {operation}: HTTP {response.status_code}", code=response.status_code
+                )
             try:
                 answer = xml.parse_response(response.content)
             except xml.XmlError as exc:
                 raise ProviderRefused(f"obank {operation}: unreadable answer ({exc})") from None
             if answer.status in xml.TRANSIENT_CODES:
-                raise ProviderUnavailable(f"obank {operation}: bank status {answer.status} "
-                                          f"{answer.message}".strip())
+                raise ProviderUnavailable(
+                    f"obank {operation}: bank status {answer.status} {answer.message}".strip()
+                )
             if not answer.ok:
-                raise ProviderRefused(f"obank {operation}: bank status {answer.status} "
-                                      f"{answer.message}".strip(), code=answer.status)
+                raise ProviderRefused(
+                    f"obank {operation}: bank status {answer.status} {answer.message}".strip(),
+                    code=answer.status,
+                )
         except ProviderError as exc:
             message = xml.mask_text(str(exc))
-            _record(payment, operation, sent, verified=False,
-                    answer={"error": message, **(answer.audit if answer else {})})
+            _record(
+                payment,
+                operation,
+                sent,
+                verified=False,
+                answer={"error": message, **(answer.audit if answer else {})},
+            )
             log.warning("obank %s for payment %s failed: %s", operation, payment.pk, message)
             raise
         _record(payment, operation, sent, verified=True, answer=answer.audit)
@@ -206,8 +246,15 @@ class ObankProvider(PaymentProvider):
 def _record(payment, operation: str, sent: dict, *, verified: bool, answer: dict) -> None:
     from ...topups import event_record  # topups imports the provider registry
 
-    event_record(provider=CODE, direction="out", kind=operation, verified=verified,
-                 payload=xml.mask(sent), answer=xml.mask(answer), payment=payment)
+    event_record(
+        provider=CODE,
+        direction="out",
+        kind=operation,
+        verified=verified,
+        payload=xml.mask(sent),
+        answer=xml.mask(answer),
+        payment=payment,
+    )
 
 
 def _when(text: str) -> datetime | None:

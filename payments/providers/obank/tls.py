@@ -59,10 +59,12 @@ def ssl_context() -> ssl.SSLContext:
     password = conf.get("cert_password") or ""
     ca_path = conf.get("ca_path") or ""
     if not cert_path:
-        raise ObankConfigurationError("obank: no client certificate configured "
-                                      "(OBANK_CERT_PATH)")
-    key = (_stamp(cert_path), _stamp(ca_path) if ca_path else None,
-           hashlib.sha256(password.encode()).hexdigest())
+        raise ObankConfigurationError("obank: no client certificate configured (OBANK_CERT_PATH)")
+    key = (
+        _stamp(cert_path),
+        _stamp(ca_path) if ca_path else None,
+        hashlib.sha256(password.encode()).hexdigest(),
+    )
     with _lock:
         context = _cache.get(key)
         if context is None:
@@ -78,27 +80,31 @@ def build_context(*, cert_path: str, password: str, ca_path: str = "") -> ssl.SS
             data = handle.read()
     except OSError as exc:
         raise ObankConfigurationError(
-            f"obank: client certificate file cannot be read ({exc.strerror})") from None
+            f"obank: client certificate file cannot be read ({exc.strerror})"
+        ) from None
     try:
         private_key, certificate, chain = pkcs12.load_key_and_certificates(
-            data, password.encode() if password else None)
+            data, password.encode() if password else None
+        )
     except (ValueError, TypeError):
         raise ObankConfigurationError(
             "obank: client certificate cannot be opened: wrong password "
-            "(OBANK_CERT_PASSWORD) or not a PKCS#12 file") from None
+            "(OBANK_CERT_PASSWORD) or not a PKCS#12 file"
+        ) from None
     if private_key is None or certificate is None:
         raise ObankConfigurationError(
-            "obank: the PKCS#12 file holds no private key and certificate")
+            "obank: the PKCS#12 file holds no private key and certificate"
+        )
     expires = certificate.not_valid_after_utc
     if expires <= datetime.now(UTC):
-        raise ObankConfigurationError(
-            f"obank: client certificate expired on {expires.isoformat()}")
+        raise ObankConfigurationError(f"obank: client certificate expired on {expires.isoformat()}")
 
     try:
         context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_path or None)
     except (OSError, ssl.SSLError) as exc:
         raise ObankConfigurationError(
-            f"obank: CA file cannot be loaded ({type(exc).__name__})") from None
+            f"obank: CA file cannot be loaded ({type(exc).__name__})"
+        ) from None
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     # create_default_context already does both; stated here because it must never change
     context.check_hostname = True
@@ -107,13 +113,18 @@ def build_context(*, cert_path: str, password: str, ca_path: str = "") -> ssl.SS
     return context
 
 
-def _load_client_certificate(context: ssl.SSLContext, private_key,
-                             certificate: x509.Certificate,
-                             chain: list[x509.Certificate]) -> None:
+def _load_client_certificate(
+    context: ssl.SSLContext,
+    private_key,
+    certificate: x509.Certificate,
+    chain: list[x509.Certificate],
+) -> None:
     one_time = secrets.token_urlsafe(32)
     pem = private_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(one_time.encode()))
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(one_time.encode()),
+    )
     for cert in (certificate, *chain):
         pem += cert.public_bytes(serialization.Encoding.PEM)
     fd, path = tempfile.mkstemp(prefix="obank-", suffix=".pem")  # created 0600
@@ -123,10 +134,10 @@ def _load_client_certificate(context: ssl.SSLContext, private_key,
         context.load_cert_chain(path, password=one_time)
     except (OSError, ssl.SSLError) as exc:
         raise ObankConfigurationError(
-            f"obank: client certificate cannot be used ({type(exc).__name__})") from None
+            f"obank: client certificate cannot be used ({type(exc).__name__})"
+        ) from None
     finally:
         try:
             os.unlink(path)
         except OSError:
             pass
-

@@ -57,12 +57,17 @@ def _trigger(payment: Payment) -> str:
     try:
         payment_sync(payment_id=payment.pk)
     except ProviderError as exc:
-        log.warning("obank: payment %s could not be checked now: %s", payment.pk,
-                    xml.mask_text(str(exc)))
+        log.warning(
+            "obank: payment %s could not be checked now: %s", payment.pk, xml.mask_text(str(exc))
+        )
         return RETRY
     except (errors.AmountMismatch, errors.ProviderTransactionMismatch) as exc:
-        log.error("obank: payment %s: the bank's status disagrees (%s %s); not credited",
-                  payment.pk, exc.code, xml.mask(exc.details))
+        log.error(
+            "obank: payment %s: the bank's status disagrees (%s %s); not credited",
+            payment.pk,
+            exc.code,
+            xml.mask(exc.details),
+        )
         return MISMATCH
     return DONE
 
@@ -77,8 +82,11 @@ def _handle(request, kind: str) -> tuple[str, Payment | None]:
         try:
             notification = xml.parse_notification(request.body, query)
         except xml.XmlError as exc:
-            audit = {"error": str(exc)[:200], "query": xml.mask(query),
-                     "body": xml.mask_text(request.body[:2000].decode("utf-8", "replace"))}
+            audit = {
+                "error": str(exc)[:200],
+                "query": xml.mask(query),
+                "body": xml.mask_text(request.body[:2000].decode("utf-8", "replace")),
+            }
             return code, None
         audit, code = notification.audit, "error"  # until answered (an unexpected failure)
         payment = _find(notification)
@@ -89,9 +97,16 @@ def _handle(request, kind: str) -> tuple[str, Payment | None]:
         payment.refresh_from_db()
         return code, payment
     finally:
-        event_record(provider=CODE, direction="in", kind=kind, verified=False,
-                     payload=xml.mask(audit), answer={"status": code}, payment=payment,
-                     remote_addr=remote_addr)
+        event_record(
+            provider=CODE,
+            direction="in",
+            kind=kind,
+            verified=False,
+            payload=xml.mask(audit),
+            answer={"status": code},
+            payment=payment,
+            remote_addr=remote_addr,
+        )
 
 
 class NotifyView(ProviderEndpoint):
@@ -100,19 +115,24 @@ class NotifyView(ProviderEndpoint):
     @extend_schema(exclude=True)  # the provider's protocol, not the driver API
     def post(self, request):
         code, _ = _handle(request, "notify")
-        return HttpResponse(xml.notification_answer(code), status=HTTP_STATUS[code],
-                            content_type="application/xml; charset=utf-8")
+        return HttpResponse(
+            xml.notification_answer(code),
+            status=HTTP_STATUS[code],
+            content_type="application/xml; charset=utf-8",
+        )
 
 
-PAGE = ("<!doctype html><html><head><meta charset=\"utf-8\"><title>EvPower</title></head>"
-        "<body><p>{text}</p></body></html>")
+PAGE = (
+    '<!doctype html><html><head><meta charset="utf-8"><title>EvPower</title></head>'
+    "<body><p>{text}</p></body></html>"
+)
 TEXTS = {
     Status.PAID: "Оплата получена. Вернитесь в приложение EvPower. / "
-                 "Payment received. Please return to the EvPower app.",
+    "Payment received. Please return to the EvPower app.",
     "open": "Платёж обрабатывается. Вернитесь в приложение EvPower. / "
-            "The payment is being processed. Please return to the EvPower app.",
+    "The payment is being processed. Please return to the EvPower app.",
     "closed": "Платёж не выполнен. Вернитесь в приложение EvPower. / "
-              "The payment did not go through. Please return to the EvPower app.",
+    "The payment did not go through. Please return to the EvPower app.",
 }
 
 
@@ -124,8 +144,9 @@ class ReturnView(ProviderEndpoint):
     def get(self, request):
         code, payment = _handle(request, "return")
         if payment is None:
-            return HttpResponse(PAGE.format(text="Платёж не найден. / Payment not found."),
-                                status=HTTP_STATUS[code])  # 404, or 400 if unreadable
+            return HttpResponse(
+                PAGE.format(text="Платёж не найден. / Payment not found."), status=HTTP_STATUS[code]
+            )  # 404, or 400 if unreadable
         if payment.status in (Status.PAID, Status.REFUNDED):
             text = TEXTS[Status.PAID]
         elif payment.status in Payment.OPEN_STATUSES:

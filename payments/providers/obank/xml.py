@@ -68,17 +68,38 @@ MAX_BYTES = 256 * 1024
 
 REMOTE_STATES = {
     "APPROVED": PAID,
-    "CREATED": PENDING, "ON-PAYMENT": PENDING, "ON-LOCK": PENDING,
+    "CREATED": PENDING,
+    "ON-PAYMENT": PENDING,
+    "ON-LOCK": PENDING,
     "PREAUTH-APPROVED": PENDING,
-    "DECLINED": FAILED, "CANCELED": FAILED, "CANCELLED": FAILED, "EXPIRED": FAILED,
+    "DECLINED": FAILED,
+    "CANCELED": FAILED,
+    "CANCELLED": FAILED,
+    "EXPIRED": FAILED,
     "REVERSED": FAILED,
-    "REFUNDED": UNKNOWN, "PARTIAL-REFUNDED": UNKNOWN,
+    "REFUNDED": UNKNOWN,
+    "PARTIAL-REFUNDED": UNKNOWN,
 }
 
 # elements whose content is card data: removed from anything we keep
-CARD_FIELDS = frozenset({"pan", "maskedpan", "cardnumber", "card", "cvv", "cvv2", "cvc",
-                         "cvc2", "expdate", "expiry", "expirydate", "track2",
-                         "cardholder", "cardholdername"})
+CARD_FIELDS = frozenset(
+    {
+        "pan",
+        "maskedpan",
+        "cardnumber",
+        "card",
+        "cvv",
+        "cvv2",
+        "cvc",
+        "cvc2",
+        "expdate",
+        "expiry",
+        "expirydate",
+        "track2",
+        "cardholder",
+        "cardholdername",
+    }
+)
 REMOVED = "[removed]"
 _PAN = re.compile(r"(?<!\d)(?:\d[ -]?){11,18}\d(?!\d)|\d{20,}")
 
@@ -89,21 +110,23 @@ class XmlError(ValueError):
 
 # -- masking -----------------------------------------------------------------------------
 
+
 def mask_text(text: str) -> str:
     """Every PAN-like run (12-19 digits, optionally spaced/dashed; longer runs too) → its
     last four digits behind asterisks. NUL characters (PostgreSQL's JSON cannot hold them)
     are replaced too."""
+
     def hide(match: re.Match) -> str:
         digits = re.sub(r"\D", "", match.group())
         return "*" * (len(digits) - 4) + digits[-4:]
+
     return _PAN.sub(hide, text.replace("\x00", "\ufffd"))
 
 
 def mask(value):
     """A JSON-able value with card-data keys removed and PAN-like numbers masked."""
     if isinstance(value, dict):
-        return {k: REMOVED if str(k).lower() in CARD_FIELDS else mask(v)
-                for k, v in value.items()}
+        return {k: REMOVED if str(k).lower() in CARD_FIELDS else mask(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [mask(v) for v in value]
     if isinstance(value, str):
@@ -112,6 +135,7 @@ def mask(value):
 
 
 # -- building ----------------------------------------------------------------------------
+
 
 def _append(parent: ET.Element, fields: dict) -> None:
     for name, value in fields.items():
@@ -129,40 +153,75 @@ def build(operation: str, fields: dict) -> tuple[bytes, dict]:
     content = {"Operation": operation, "Language": LANGUAGE, **fields}
     root = ET.Element("TKKPG")
     _append(ET.SubElement(root, "Request"), content)
-    return (ET.tostring(root, encoding="utf-8", xml_declaration=True),
-            {"Request": {k: v for k, v in content.items() if v not in (None, "")}})
+    return (
+        ET.tostring(root, encoding="utf-8", xml_declaration=True),
+        {"Request": {k: v for k, v in content.items() if v not in (None, "")}},
+    )
 
 
-def create_order(*, merchant: str, order_id: str, amount: Decimal, currency: str,
-                 description: str, return_url: str) -> tuple[bytes, dict]:
+def create_order(
+    *,
+    merchant: str,
+    order_id: str,
+    amount: Decimal,
+    currency: str,
+    description: str,
+    return_url: str,
+) -> tuple[bytes, dict]:
     urls = {}
     if return_url:
         back = with_query(return_url, order=order_id)
         urls = {"ApproveURL": back, "CancelURL": back, "DeclineURL": back}
-    return build("CreateOrder", {"Order": {
-        "OrderType": "Purchase", "Merchant": merchant,
-        "Amount": to_minor(amount, currency), "Currency": numeric_currency(currency),
-        "Description": description, **urls,
-        "AddParams": {"MerchantOrderID": order_id}}})
+    return build(
+        "CreateOrder",
+        {
+            "Order": {
+                "OrderType": "Purchase",
+                "Merchant": merchant,
+                "Amount": to_minor(amount, currency),
+                "Currency": numeric_currency(currency),
+                "Description": description,
+                **urls,
+                "AddParams": {"MerchantOrderID": order_id},
+            }
+        },
+    )
 
 
 def order_status(*, merchant: str, bank_order_id: str, session_id: str) -> tuple[bytes, dict]:
-    return build("GetOrderStatus", {"Order": {"Merchant": merchant, "OrderID": bank_order_id},
-                                    "SessionID": session_id})
+    return build(
+        "GetOrderStatus",
+        {"Order": {"Merchant": merchant, "OrderID": bank_order_id}, "SessionID": session_id},
+    )
 
 
-def reverse(*, merchant: str, bank_order_id: str, session_id: str,
-            description: str) -> tuple[bytes, dict]:
-    return build("Reverse", {"Order": {"Merchant": merchant, "OrderID": bank_order_id},
-                             "SessionID": session_id, "Description": description})
+def reverse(
+    *, merchant: str, bank_order_id: str, session_id: str, description: str
+) -> tuple[bytes, dict]:
+    return build(
+        "Reverse",
+        {
+            "Order": {"Merchant": merchant, "OrderID": bank_order_id},
+            "SessionID": session_id,
+            "Description": description,
+        },
+    )
 
 
-def refund(*, merchant: str, bank_order_id: str, session_id: str, amount: Decimal,
-           currency: str) -> tuple[bytes, dict]:
-    return build("Refund", {"Order": {"Merchant": merchant, "OrderID": bank_order_id},
-                            "SessionID": session_id,
-                            "Refund": {"Amount": to_minor(amount, currency),
-                                       "Currency": numeric_currency(currency)}})
+def refund(
+    *, merchant: str, bank_order_id: str, session_id: str, amount: Decimal, currency: str
+) -> tuple[bytes, dict]:
+    return build(
+        "Refund",
+        {
+            "Order": {"Merchant": merchant, "OrderID": bank_order_id},
+            "SessionID": session_id,
+            "Refund": {
+                "Amount": to_minor(amount, currency),
+                "Currency": numeric_currency(currency),
+            },
+        },
+    )
 
 
 def numeric_currency(code: str) -> str:
@@ -189,6 +248,7 @@ def notification_answer(status: str) -> bytes:
 
 
 # -- parsing -----------------------------------------------------------------------------
+
 
 def _forbidden(*_args) -> None:
     raise XmlError("DTDs and entities are not accepted")
@@ -264,13 +324,22 @@ def parse_response(data: bytes) -> BankResponse:
     if not status:
         raise XmlError("no <Status> in the answer")
     order_element = response.find("Order")
-    order = {} if order_element is None else {
-        child.tag: (child.text or "").strip() for child in order_element
-        if not len(child) and child.tag.lower() not in CARD_FIELDS}
-    return BankResponse(operation=(response.findtext("Operation") or "").strip(),
-                        status=status,
-                        message=mask_text((response.findtext("Message") or "").strip()),
-                        order=order, audit=mask({root.tag: as_dict(root)}))
+    order = (
+        {}
+        if order_element is None
+        else {
+            child.tag: (child.text or "").strip()
+            for child in order_element
+            if not len(child) and child.tag.lower() not in CARD_FIELDS
+        }
+    )
+    return BankResponse(
+        operation=(response.findtext("Operation") or "").strip(),
+        status=status,
+        message=mask_text((response.findtext("Message") or "").strip()),
+        order=order,
+        audit=mask({root.tag: as_dict(root)}),
+    )
 
 
 @dataclass(frozen=True)
@@ -294,12 +363,17 @@ def order_state(response: BankResponse, currency: str) -> OrderState:
             raise XmlError("Amount is not integer tyiyn") from None
     raw_currency = response.order.get("Currency", "")
     currency_ok = not raw_currency or raw_currency in (numeric_currency(currency), currency)
-    return OrderState(state=REMOTE_STATES.get(bank_status, UNKNOWN), bank_status=bank_status,
-                      amount=amount, currency_ok=currency_ok,
-                      paid_at=response.order.get("PayDate", ""))
+    return OrderState(
+        state=REMOTE_STATES.get(bank_status, UNKNOWN),
+        bank_status=bank_status,
+        amount=amount,
+        currency_ok=currency_ok,
+        paid_at=response.order.get("PayDate", ""),
+    )
 
 
 # -- inbound notifications ---------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Notification:

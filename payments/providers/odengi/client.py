@@ -85,25 +85,29 @@ CSV_TIME_FORMATS = (TIME_FORMAT, "%d.%m.%Y %H:%M:%S")
 EMV_PREFIX = "000201"  # EMV QR: payload format indicator "01"
 
 PAID_STATUSES = frozenset({"approved", "paid"})
-FAILED_STATUSES = frozenset({"canceled", "cancelled", "declined", "rejected", "expired",
-                             "failed"})
+FAILED_STATUSES = frozenset({"canceled", "cancelled", "declined", "rejected", "expired", "failed"})
 PENDING_STATUSES = frozenset({"pending", "processing", "new", "created", "waiting"})
 
-CSV_COLUMNS = {"trans_id": ("trans_id",), "invoice_id": ("invoice_id",),
-               "order_id": ("order_id",), "amount": ("amount",), "status": ("status",),
-               "date": ("date", "date_pay", "dt")}
+CSV_COLUMNS = {
+    "trans_id": ("trans_id",),
+    "invoice_id": ("invoice_id",),
+    "order_id": ("order_id",),
+    "amount": ("amount",),
+    "status": ("status",),
+    "date": ("date", "date_pay", "dt"),
+}
 CSV_REQUIRED = ("order_id", "amount", "status", "date")
 CSV_LINK_KEYS = ("link", "url", "file", "csv_url")
 
-MASKED_KEYS = frozenset({"password", "passw", "mobile", "phone", "account", "account_id",
-                         "pan", "card", "card_number"})
+MASKED_KEYS = frozenset(
+    {"password", "passw", "mobile", "phone", "account", "account_id", "pan", "card", "card_number"}
+)
 
 
 def masked(value):
     """A copy for the audit log: personal and secret fields replaced."""
     if isinstance(value, dict):
-        return {k: "***" if str(k).lower() in MASKED_KEYS else masked(v)
-                for k, v in value.items()}
+        return {k: "***" if str(k).lower() in MASKED_KEYS else masked(v) for k, v in value.items()}
     if isinstance(value, list):
         return [masked(v) for v in value]
     return value
@@ -145,14 +149,19 @@ class ODengiProvider(PaymentProvider):
     # -- the PaymentProvider interface ---------------------------------------------------
 
     def create(self, payment) -> Checkout:
-        data = self._command("createInvoice", {
-            "order_id": payment.order_id,
-            "desc": f"EvPower: пополнение баланса на {payment.amount} {payment.currency}",
-            "amount": to_minor(payment.amount, payment.currency),
-            "currency": payment.currency,
-            "date_life": local_time(payment.expires_at),
-            "result_url": callback_url(),
-        }, payment=payment, idempotent=False)
+        data = self._command(
+            "createInvoice",
+            {
+                "order_id": payment.order_id,
+                "desc": f"EvPower: пополнение баланса на {payment.amount} {payment.currency}",
+                "amount": to_minor(payment.amount, payment.currency),
+                "currency": payment.currency,
+                "date_life": local_time(payment.expires_at),
+                "result_url": callback_url(),
+            },
+            payment=payment,
+            idempotent=False,
+        )
         invoice_id = str(data.get("invoice_id") or "")
         if not invoice_id:
             raise ProviderRefused("createInvoice answered without an invoice_id")
@@ -165,19 +174,25 @@ class ODengiProvider(PaymentProvider):
             qr_payload=_emv_payload(strings),
             deep_link=strings.get("link_app", ""),
             payment_url=next((u for u in links if u.startswith(("https://", "http://"))), ""),
-            state={"invoice_id": invoice_id})
+            state={"invoice_id": invoice_id},
+        )
 
     def status(self, payment) -> RemoteStatus:
-        data = self._command("statusPayment", self._invoice_ref(payment), payment=payment,
-                             idempotent=True)
+        data = self._command(
+            "statusPayment", self._invoice_ref(payment), payment=payment, idempotent=True
+        )
         entries = self._entries_for(payment, data)
         states = [(state_of(entry.get("status")), entry) for entry in entries]
         for state, entry in states:
             if state == PAID:
-                return RemoteStatus(PAID, provider_transaction_id=str(
-                    entry.get("invoice_id") or payment.provider_transaction_id or ""),
+                return RemoteStatus(
+                    PAID,
+                    provider_transaction_id=str(
+                        entry.get("invoice_id") or payment.provider_transaction_id or ""
+                    ),
                     amount=_amount(entry.get("amount")),
-                    detail=f"status {entry.get('status')!r}")
+                    detail=f"status {entry.get('status')!r}",
+                )
         shown = ", ".join(repr(entry.get("status")) for entry in entries) or "none"
         for wanted in (PENDING, FAILED):  # anything still pending keeps it open
             if any(state == wanted for state, _ in states):
@@ -187,21 +202,30 @@ class ODengiProvider(PaymentProvider):
     def cancel(self, payment) -> None:
         if not payment.provider_transaction_id:
             return  # never reached O!Dengi: nothing to cancel there
-        self._command("invoiceCancel", {"invoice_id": payment.provider_transaction_id},
-                      payment=payment, idempotent=True)
+        self._command(
+            "invoiceCancel",
+            {"invoice_id": payment.provider_transaction_id},
+            payment=payment,
+            idempotent=True,
+        )
 
     def refund(self, payment, amount: Decimal) -> None:
         trans_id = payment.provider_state.get("trans_id") or self._trans_id(payment)
         if not trans_id:
             raise ProviderRefused("no O!Dengi trans_id known for this payment")
-        self._command("refundPaymentToEwallet", {
-            "trans_id": trans_id, "amount": to_minor(amount, payment.currency)},
-            payment=payment, idempotent=False)
+        self._command(
+            "refundPaymentToEwallet",
+            {"trans_id": trans_id, "amount": to_minor(amount, payment.currency)},
+            payment=payment,
+            idempotent=False,
+        )
 
     def statement(self, since: datetime, until: datetime) -> list[StatementLine]:
-        data = self._command("getHistoryCsv", {"date_from": local_time(since),
-                                               "date_to": local_time(until)},
-                             idempotent=True)
+        data = self._command(
+            "getHistoryCsv",
+            {"date_from": local_time(since), "date_to": local_time(until)},
+            idempotent=True,
+        )
         text = data.get("csv")
         if not isinstance(text, str) or not text.strip():
             text = self._download(data)
@@ -229,35 +253,43 @@ class ODengiProvider(PaymentProvider):
                 continue
             order, invoice = str(entry.get("order_id") or ""), str(entry.get("invoice_id") or "")
             if (order and order != payment.order_id) or (
-                    invoice and payment.provider_transaction_id
-                    and invoice != payment.provider_transaction_id):
-                log.warning("odengi: statusPayment for %s answered about order %r invoice %r",
-                            payment.order_id, order, invoice)
+                invoice
+                and payment.provider_transaction_id
+                and invoice != payment.provider_transaction_id
+            ):
+                log.warning(
+                    "odengi: statusPayment for %s answered about order %r invoice %r",
+                    payment.order_id,
+                    order,
+                    invoice,
+                )
                 continue
             mine.append(entry)
         return mine
 
     def _trans_id(self, payment) -> str:
-        data = self._command("statusPayment", self._invoice_ref(payment), payment=payment,
-                             idempotent=True)
+        data = self._command(
+            "statusPayment", self._invoice_ref(payment), payment=payment, idempotent=True
+        )
         for entry in self._entries_for(payment, data):
             if state_of(entry.get("status")) == PAID and entry.get("trans_id"):
                 return str(entry["trans_id"])
         return ""
 
     def _download(self, data: dict) -> str:
-        link = next((data[k] for k in CSV_LINK_KEYS if isinstance(data.get(k), str)
-                     and data[k]), "")
+        link = next(
+            (data[k] for k in CSV_LINK_KEYS if isinstance(data.get(k), str) and data[k]), ""
+        )
         if not link:
             raise ProviderRefused("getHistoryCsv answered neither a CSV nor a link")
         api, target = urlsplit(settings.ODENGI["url"]), urlsplit(link)
-        if target.scheme != "https" and (target.scheme, target.netloc) != (api.scheme,
-                                                                              api.netloc):
+        if target.scheme != "https" and (target.scheme, target.netloc) != (api.scheme, api.netloc):
             raise ProviderRefused("getHistoryCsv link is neither https nor the API's origin")
         response = http.call(CODE, lambda client: client.get(link), idempotent=True)
         if response.status_code >= 400:
-            raise ProviderRefused(f"CSV download: HTTP {response.status_code}",
-                                  code=response.status_code)
+            raise ProviderRefused(
+                f"CSV download: HTTP {response.status_code}", code=response.status_code
+            )
         try:
             return response.content.decode("utf-8-sig")
         except UnicodeDecodeError:
@@ -270,16 +302,32 @@ class ODengiProvider(PaymentProvider):
         sid, password = conf.get("sid") or "", conf.get("password") or ""
         if not (sid and password and conf.get("url")):
             raise ProviderUnavailable("odengi: not configured (url, sid, password)")
-        message = signing.sign(password, {
-            "cmd": cmd, "version": VERSION, "sid": sid, "mktime": str(int(time.time() * 1000)),
-            "lang": conf.get("lang") or "ru", "data": data})
+        message = signing.sign(
+            password,
+            {
+                "cmd": cmd,
+                "version": VERSION,
+                "sid": sid,
+                "mktime": str(int(time.time() * 1000)),
+                "lang": conf.get("lang") or "ru",
+                "data": data,
+            },
+        )
         body = signing.canonical_json(message).encode()
         audit = {"answer": None, "verified": False}
         try:
-            response = http.call(CODE, lambda client: client.post(
-                conf["url"], content=body,
-                headers={"Content-Type": "application/json; charset=utf-8",
-                         "Accept": "application/json"}), idempotent=idempotent)
+            response = http.call(
+                CODE,
+                lambda client: client.post(
+                    conf["url"],
+                    content=body,
+                    headers={
+                        "Content-Type": "application/json; charset=utf-8",
+                        "Accept": "application/json",
+                    },
+                ),
+                idempotent=idempotent,
+            )
             return self._answer(cmd, response, password, sid, audit)
         except ProviderUnavailable as exc:
             audit["answer"] = audit["answer"] or {"error": str(exc)[:300]}
@@ -288,21 +336,19 @@ class ODengiProvider(PaymentProvider):
             _audit(cmd, message, payment, audit)
 
     @staticmethod
-    def _answer(cmd: str, response: httpx.Response, password: str, sid: str,
-                audit: dict) -> dict:
+    def _answer(cmd: str, response: httpx.Response, password: str, sid: str, audit: dict) -> dict:
         try:
             answer = json.loads(response.content)
         except ValueError:
-            audit["answer"] = {"http_status": response.status_code,
-                               "body": response.text[:300]}
+            audit["answer"] = {"http_status": response.status_code, "body": response.text[:300]}
             if response.status_code >= 400:
-                raise ProviderRefused(f"{cmd}: HTTP {response.status_code}",
-                                      code=response.status_code) from None
+                raise ProviderRefused(
+                    f"{cmd}: HTTP {response.status_code}", code=response.status_code
+                ) from None
             raise ProviderUnavailable(f"{cmd}: the answer is not JSON") from None
         audit["answer"] = masked(answer) if isinstance(answer, dict) else {"body": answer}
         if response.status_code >= 400:
-            raise ProviderRefused(f"{cmd}: HTTP {response.status_code}",
-                                  code=response.status_code)
+            raise ProviderRefused(f"{cmd}: HTTP {response.status_code}", code=response.status_code)
         if not isinstance(answer, dict):
             raise ProviderRefused(f"{cmd}: the answer is not a JSON object")
         verified = signing.response_hash_ok(password, answer)
@@ -316,15 +362,20 @@ class ODengiProvider(PaymentProvider):
         if not isinstance(data, dict):
             raise ProviderRefused(f"{cmd}: the answer has no data")
         if data.get("error") not in (None, "", 0, "0"):
-            raise ProviderRefused(f"{cmd}: {data.get('desc') or 'error'}",
-                                  code=data.get("error"))
+            raise ProviderRefused(f"{cmd}: {data.get('desc') or 'error'}", code=data.get("error"))
         return data
 
 
 def _audit(cmd: str, message: dict, payment, audit: dict) -> None:
-    event_record(provider=CODE, direction=PaymentEvent.Direction.OUT, kind=cmd,
-                 verified=audit["verified"], payload=masked(message), answer=audit["answer"],
-                 payment=payment)
+    event_record(
+        provider=CODE,
+        direction=PaymentEvent.Direction.OUT,
+        kind=cmd,
+        verified=audit["verified"],
+        payload=masked(message),
+        answer=audit["answer"],
+        payment=payment,
+    )
 
 
 def _emv_payload(strings: dict[str, str]) -> str:
@@ -380,10 +431,15 @@ def parse_history_csv(text: str) -> list[StatementLine]:
         amount = _amount(cell("amount"))
         if amount is None:
             raise ProviderRefused(f"getHistoryCsv line {number}: no amount")
-        lines.append(StatementLine(
-            provider_transaction_id=cell("invoice_id") or cell("trans_id"),
-            order_id=cell("order_id"), amount=amount, state=state,
-            at=_csv_time(cell("date"), number)))
+        lines.append(
+            StatementLine(
+                provider_transaction_id=cell("invoice_id") or cell("trans_id"),
+                order_id=cell("order_id"),
+                amount=amount,
+                state=state,
+                at=_csv_time(cell("date"), number),
+            )
+        )
     return lines
 
 

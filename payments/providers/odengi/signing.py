@@ -23,8 +23,16 @@ import hmac
 import json
 from collections.abc import Mapping
 
-CALLBACK_FIELDS = ("trans_id", "status_pay", "site_id", "order_id", "amount", "currency",
-                   "mktime", "test")
+CALLBACK_FIELDS = (
+    "trans_id",
+    "status_pay",
+    "site_id",
+    "order_id",
+    "amount",
+    "currency",
+    "mktime",
+    "test",
+)
 
 
 def hmac_md5(password: str, message: str) -> str:
@@ -63,9 +71,12 @@ def response_hash_ok(password: str, message: Mapping) -> bool | None:
         return False
     unsigned = _unsigned(message)
     given = received.strip().lower().encode()
-    return any(hmac.compare_digest(
-        given, hmac_md5(password, canonical_json(unsigned, php_escaping=php)).encode())
-        for php in (False, True))
+    return any(
+        hmac.compare_digest(
+            given, hmac_md5(password, canonical_json(unsigned, php_escaping=php)).encode()
+        )
+        for php in (False, True)
+    )
 
 
 def callback_string(fields: Mapping[str, str]) -> str:
@@ -79,5 +90,6 @@ def callback_hash(password: str, fields: Mapping[str, str]) -> str:
 def callback_hash_ok(password: str, fields: Mapping[str, str], received: str) -> bool:
     if not received or not password:
         return False
-    return hmac.compare_digest(received.strip().lower().encode(),
-                               callback_hash(password, fields).encode())
+    return hmac.compare_digest(
+        received.strip().lower().encode(), callback_hash(password, fields).encode()
+    )

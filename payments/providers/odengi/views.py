@@ -52,18 +52,17 @@ REQUIRED = ("trans_id", "site_id", "order_id", "amount", "currency")
 
 
 class ODengiCallbackView(ProviderEndpoint):
-
     @extend_schema(exclude=True)  # the provider's protocol, not the driver API
     def post(self, request):
         raw = request.body  # before anything parses it
         remote = request.META.get("REMOTE_ADDR", "")
         fields = _fields(raw, request.content_type or "", request._request)
         if fields is None:
-            return _refuse(remote, {"unreadable": raw[:300].decode(errors="replace")},
-                           "unreadable body", 400)
+            return _refuse(
+                remote, {"unreadable": raw[:300].decode(errors="replace")}, "unreadable body", 400
+            )
         conf = settings.ODENGI
-        if not signing.callback_hash_ok(conf.get("password") or "", fields,
-                                        fields.get("hash", "")):
+        if not signing.callback_hash_ok(conf.get("password") or "", fields, fields.get("hash", "")):
             return _refuse(remote, fields, "bad hash", 403)
         sid = conf.get("sid") or ""
         if not sid or not hmac.compare_digest(fields.get("site_id", "").encode(), sid.encode()):
@@ -81,10 +80,15 @@ def _apply(fields: dict[str, str], remote: str) -> JsonResponse:
         payment = Payment.objects.filter(provider=CODE, order_id=fields["order_id"]).first()
         if payment is None:
             status, answer = 400, _error("unknown order")
-        elif fields["currency"] != payment.currency or not _same_amount(fields["amount"],
-                                                                        payment):
-            log.warning("odengi callback for %s: amount %s %s, ours %s %s", payment.order_id,
-                        fields["amount"], fields["currency"], payment.amount, payment.currency)
+        elif fields["currency"] != payment.currency or not _same_amount(fields["amount"], payment):
+            log.warning(
+                "odengi callback for %s: amount %s %s, ours %s %s",
+                payment.order_id,
+                fields["amount"],
+                fields["currency"],
+                payment.amount,
+                payment.currency,
+            )
             status, answer = 400, _error("amount or currency differs")
         else:
             status, answer = _sync(payment)
@@ -93,10 +97,16 @@ def _apply(fields: dict[str, str], remote: str) -> JsonResponse:
         status, answer = 500, _error("internal error")
         raise
     finally:
-        topups.event_record(provider=CODE, direction=PaymentEvent.Direction.IN,
-                            kind="callback", verified=True, payload=masked(fields),
-                            payment=payment, answer={"http_status": status, **answer},
-                            remote_addr=remote)
+        topups.event_record(
+            provider=CODE,
+            direction=PaymentEvent.Direction.IN,
+            kind="callback",
+            verified=True,
+            payload=masked(fields),
+            payment=payment,
+            answer={"http_status": status, **answer},
+            remote_addr=remote,
+        )
 
 
 def _sync(payment: Payment) -> tuple[int, dict]:
@@ -114,13 +124,23 @@ def _sync(payment: Payment) -> tuple[int, dict]:
 def _refuse(remote: str, payload: dict, reason: str, status: int) -> JsonResponse:
     """Failed verification: one unverified audit line and a security event, nothing else."""
     answer = _error(reason)
-    topups.event_record(provider=CODE, direction=PaymentEvent.Direction.IN, kind="callback",
-                        verified=False, payload=masked(_clipped(payload)),
-                        answer={"http_status": status, **answer}, remote_addr=remote)
+    topups.event_record(
+        provider=CODE,
+        direction=PaymentEvent.Direction.IN,
+        kind="callback",
+        verified=False,
+        payload=masked(_clipped(payload)),
+        answer={"http_status": status, **answer},
+        remote_addr=remote,
+    )
     order_id = str(payload.get("order_id", ""))[:40]
-    security_event_record(station_id=None, identity=CODE, kind="PaymentAuthFailed",
-                          tech_info=f"O!Dengi callback refused: {reason}; order_id={order_id!r}",
-                          remote_addr=remote)
+    security_event_record(
+        station_id=None,
+        identity=CODE,
+        kind="PaymentAuthFailed",
+        tech_info=f"O!Dengi callback refused: {reason}; order_id={order_id!r}",
+        remote_addr=remote,
+    )
     return JsonResponse(answer, status=status)
 
 
@@ -132,8 +152,10 @@ def _same_amount(text: str, payment: Payment) -> bool:
         value = Decimal(text)
     except (InvalidOperation, ValueError):
         return False
-    return value.is_finite() and value in (Decimal(to_minor(payment.amount, payment.currency)),
-                                           payment.amount)
+    return value.is_finite() and value in (
+        Decimal(to_minor(payment.amount, payment.currency)),
+        payment.amount,
+    )
 
 
 def _error(message: str) -> dict:

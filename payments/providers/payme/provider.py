@@ -61,8 +61,9 @@ class PaymeProvider(PaymentProvider):
             case rpc.PERFORMED:
                 return RemoteStatus(PAID, txn, from_minor(state["amount"], "UZS"))
             case rpc.CANCELLED | rpc.CANCELLED_AFTER_PERFORM:
-                return RemoteStatus(FAILED, txn,
-                                    detail=f"cancelled by Payme (reason {state.get('reason')})")
+                return RemoteStatus(
+                    FAILED, txn, detail=f"cancelled by Payme (reason {state.get('reason')})"
+                )
             case rpc.CREATED if rpc.timed_out(state):
                 return RemoteStatus(FAILED, txn, detail="Payme transaction timed out")
         return RemoteStatus(PENDING, txn)
@@ -74,9 +75,13 @@ class PaymeProvider(PaymentProvider):
         """The Payme transactions we hold whose Payme `time` is in [since, until] (what
         GetStatement answers), oldest first. Created-only ones are PENDING."""
         states = {rpc.PERFORMED: PAID, rpc.CREATED: PENDING}
-        return [StatementLine(provider_transaction_id=p.provider_transaction_id,
-                              order_id=p.order_id,
-                              amount=from_minor(p.provider_state["amount"], "UZS"),
-                              state=states.get(p.provider_state["state"], FAILED),
-                              at=datetime.fromtimestamp(p.payme_time / 1000, tz=UTC))
-                for p in rpc.transactions_between(rpc.to_ms(since), rpc.to_ms(until))]
+        return [
+            StatementLine(
+                provider_transaction_id=p.provider_transaction_id,
+                order_id=p.order_id,
+                amount=from_minor(p.provider_state["amount"], "UZS"),
+                state=states.get(p.provider_state["state"], FAILED),
+                at=datetime.fromtimestamp(p.payme_time / 1000, tz=UTC),
+            )
+            for p in rpc.transactions_between(rpc.to_ms(since), rpc.to_ms(until))
+        ]

@@ -73,44 +73,64 @@ SYSTEM_ERROR = -32400
 
 MESSAGES = {
     WRONG_AMOUNT: {"ru": "Неверная сумма", "uz": "Noto'g'ri summa", "en": "Wrong amount"},
-    TRANSACTION_NOT_FOUND: {"ru": "Транзакция не найдена", "uz": "Tranzaksiya topilmadi",
-                            "en": "Transaction not found"},
-    CANNOT_CANCEL: {"ru": "Невозможно отменить транзакцию: средства уже использованы",
-                    "uz": "Tranzaksiyani bekor qilib bo'lmaydi: mablag' ishlatilgan",
-                    "en": "The transaction cannot be cancelled: the money has been used"},
-    CANNOT_PERFORM: {"ru": "Невозможно выполнить операцию",
-                     "uz": "Amalni bajarib bo'lmaydi",
-                     "en": "The operation cannot be performed"},
-    ORDER_NOT_FOUND: {"ru": "Заказ не найден", "uz": "Buyurtma topilmadi",
-                      "en": "Order not found"},
-    NOT_POST: {"ru": "Метод запроса должен быть POST", "uz": "So'rov usuli POST bo'lishi kerak",
-               "en": "The request method must be POST"},
-    PARSE_ERROR: {"ru": "Ошибка разбора JSON", "uz": "JSON tahlil xatosi",
-                  "en": "JSON parse error"},
-    INVALID_REQUEST: {"ru": "Неверный RPC-запрос", "uz": "Noto'g'ri RPC so'rovi",
-                      "en": "Invalid RPC request"},
-    METHOD_NOT_FOUND: {"ru": "Метод не найден", "uz": "Metod topilmadi",
-                       "en": "Method not found"},
-    UNAUTHORIZED: {"ru": "Недостаточно привилегий для выполнения метода",
-                   "uz": "Metodni bajarish uchun huquq yetarli emas",
-                   "en": "Insufficient privileges to perform the method"},
+    TRANSACTION_NOT_FOUND: {
+        "ru": "Транзакция не найдена",
+        "uz": "Tranzaksiya topilmadi",
+        "en": "Transaction not found",
+    },
+    CANNOT_CANCEL: {
+        "ru": "Невозможно отменить транзакцию: средства уже использованы",
+        "uz": "Tranzaksiyani bekor qilib bo'lmaydi: mablag' ishlatilgan",
+        "en": "The transaction cannot be cancelled: the money has been used",
+    },
+    CANNOT_PERFORM: {
+        "ru": "Невозможно выполнить операцию",
+        "uz": "Amalni bajarib bo'lmaydi",
+        "en": "The operation cannot be performed",
+    },
+    ORDER_NOT_FOUND: {"ru": "Заказ не найден", "uz": "Buyurtma topilmadi", "en": "Order not found"},
+    NOT_POST: {
+        "ru": "Метод запроса должен быть POST",
+        "uz": "So'rov usuli POST bo'lishi kerak",
+        "en": "The request method must be POST",
+    },
+    PARSE_ERROR: {
+        "ru": "Ошибка разбора JSON",
+        "uz": "JSON tahlil xatosi",
+        "en": "JSON parse error",
+    },
+    INVALID_REQUEST: {
+        "ru": "Неверный RPC-запрос",
+        "uz": "Noto'g'ri RPC so'rovi",
+        "en": "Invalid RPC request",
+    },
+    METHOD_NOT_FOUND: {"ru": "Метод не найден", "uz": "Metod topilmadi", "en": "Method not found"},
+    UNAUTHORIZED: {
+        "ru": "Недостаточно привилегий для выполнения метода",
+        "uz": "Metodni bajarish uchun huquq yetarli emas",
+        "en": "Insufficient privileges to perform the method",
+    },
     SYSTEM_ERROR: {"ru": "Системная ошибка", "uz": "Tizim xatosi", "en": "System error"},
 }
-ORDER_NOT_PAYABLE = {"ru": "Заказ нельзя оплатить: он оплачен, отменён или просрочен",
-                     "uz": "Buyurtmani to'lab bo'lmaydi: u to'langan, bekor qilingan "
-                           "yoki muddati o'tgan",
-                     "en": "The order cannot be paid: it is paid, cancelled or expired"}
-ORDER_BUSY = {"ru": "У заказа уже есть другая транзакция",
-              "uz": "Buyurtmaning boshqa tranzaksiyasi mavjud",
-              "en": "The order already has another transaction"}
+ORDER_NOT_PAYABLE = {
+    "ru": "Заказ нельзя оплатить: он оплачен, отменён или просрочен",
+    "uz": "Buyurtmani to'lab bo'lmaydi: u to'langan, bekor qilingan yoki muddati o'tgan",
+    "en": "The order cannot be paid: it is paid, cancelled or expired",
+}
+ORDER_BUSY = {
+    "ru": "У заказа уже есть другая транзакция",
+    "uz": "Buyurtmaning boshqa tranzaksiyasi mavjud",
+    "en": "The order already has another transaction",
+}
 
 
 class PaymeError(Exception):
     """An answer with `error`: code, localised message, optional data; `payment` links the
     audit line when the call concerned one."""
 
-    def __init__(self, code: int, *, data=None, message: dict | None = None,
-                 payment: Payment | None = None):
+    def __init__(
+        self, code: int, *, data=None, message: dict | None = None, payment: Payment | None = None
+    ):
         super().__init__(code)
         self.code, self.data, self.payment = code, data, payment
         self.message = message or MESSAGES[code]
@@ -145,6 +165,7 @@ def timed_out(state: dict) -> bool:
 
 
 # -- parameters --------------------------------------------------------------------------
+
 
 def _int(params: dict, name: str) -> int:
     value = params.get(name)
@@ -181,6 +202,7 @@ def _order_id(params: dict) -> str:
 
 # -- lookups -----------------------------------------------------------------------------
 
+
 def _order(order_id: str) -> Payment:
     payment = Payment.objects.filter(provider=PAYME, order_id=order_id).first()
     if payment is None or payment.currency != CURRENCY:
@@ -200,12 +222,18 @@ def _check_payable(payment: Payment, amount: int) -> None:
     if amount != to_minor(payment.amount, CURRENCY):
         raise PaymeError(WRONG_AMOUNT, data="amount", payment=payment)
     if payment.provider_transaction_id and payment.provider_state.get("state") in (
-            CREATED, PERFORMED):
+        CREATED,
+        PERFORMED,
+    ):
         raise PaymeError(CANNOT_PERFORM, message=ORDER_BUSY, payment=payment)
-    if (payment.provider_transaction_id or payment.status not in Payment.OPEN_STATUSES
-            or payment.expires_at <= timezone.now()):
-        raise PaymeError(ORDER_NOT_FOUND, data="order_id", message=ORDER_NOT_PAYABLE,
-                         payment=payment)
+    if (
+        payment.provider_transaction_id
+        or payment.status not in Payment.OPEN_STATUSES
+        or payment.expires_at <= timezone.now()
+    ):
+        raise PaymeError(
+            ORDER_NOT_FOUND, data="order_id", message=ORDER_NOT_PAYABLE, payment=payment
+        )
 
 
 def _save_state(payment: Payment, *fields: str, **changes) -> Payment:
@@ -215,43 +243,64 @@ def _save_state(payment: Payment, *fields: str, **changes) -> Payment:
 
 
 def _cancel_timed_out(payment: Payment) -> Payment:
-    closed = payment_mark_failed(payment_id=payment.pk, expired=True,
-                                 reason="Payme transaction timed out (12 h)")
+    closed = payment_mark_failed(
+        payment_id=payment.pk, expired=True, reason="Payme transaction timed out (12 h)"
+    )
     return _save_state(closed, state=CANCELLED, cancel_time=now_ms(), reason=REASON_TIMEOUT)
 
 
 # -- answers -----------------------------------------------------------------------------
 
+
 def _created(payment: Payment) -> dict:
     state = payment.provider_state
-    return {"create_time": state["create_time"], "transaction": str(payment.pk),
-            "state": state["state"]}
+    return {
+        "create_time": state["create_time"],
+        "transaction": str(payment.pk),
+        "state": state["state"],
+    }
 
 
 def _performed(payment: Payment) -> dict:
     state = payment.provider_state
-    return {"transaction": str(payment.pk), "perform_time": state["perform_time"],
-            "state": state["state"]}
+    return {
+        "transaction": str(payment.pk),
+        "perform_time": state["perform_time"],
+        "state": state["state"],
+    }
 
 
 def _cancelled(payment: Payment) -> dict:
     state = payment.provider_state
-    return {"transaction": str(payment.pk), "cancel_time": state["cancel_time"],
-            "state": state["state"]}
+    return {
+        "transaction": str(payment.pk),
+        "cancel_time": state["cancel_time"],
+        "state": state["state"],
+    }
 
 
 def _checked(payment: Payment) -> dict:
     state = payment.provider_state
-    return {"create_time": state["create_time"], "perform_time": state["perform_time"],
-            "cancel_time": state["cancel_time"], "transaction": str(payment.pk),
-            "state": state["state"], "reason": state["reason"]}
+    return {
+        "create_time": state["create_time"],
+        "perform_time": state["perform_time"],
+        "cancel_time": state["cancel_time"],
+        "transaction": str(payment.pk),
+        "state": state["state"],
+        "reason": state["reason"],
+    }
 
 
 def _statement_entry(payment: Payment) -> dict:
     state = payment.provider_state
-    return {"id": payment.provider_transaction_id, "time": state["time"],
-            "amount": state["amount"], "account": {"order_id": payment.order_id},
-            **_checked(payment), "receivers": None}
+    return {
+        "id": payment.provider_transaction_id,
+        "time": state["time"],
+        "amount": state["amount"],
+        "account": {"order_id": payment.order_id},
+        **_checked(payment),
+        "receivers": None,
+    }
 
 
 # -- the methods -------------------------------------------------------------------------
@@ -278,9 +327,18 @@ def create_transaction(params: dict) -> Answer:
             created = now_ms()
             payment.provider_transaction_id = txn_id
             payment.expires_at = max(payment.expires_at, from_ms(payme_time + TIMEOUT_MS))
-            _save_state(payment, "provider_transaction_id", "expires_at",
-                        time=payme_time, amount=amount, create_time=created, perform_time=0,
-                        cancel_time=0, state=CREATED, reason=None)
+            _save_state(
+                payment,
+                "provider_transaction_id",
+                "expires_at",
+                time=payme_time,
+                amount=amount,
+                create_time=created,
+                perform_time=0,
+                cancel_time=0,
+                state=CREATED,
+                reason=None,
+            )
             return _created(payment), payment
         if payment.order_id != order_id:
             raise PaymeError(ORDER_NOT_FOUND, data="order_id", payment=payment)
@@ -305,9 +363,12 @@ def perform_transaction(params: dict) -> Answer:
             if payment.status not in Payment.OPEN_STATUSES:  # closed here meanwhile
                 raise PaymeError(CANNOT_PERFORM, payment=payment)
             performed = now_ms()
-            paid = payment_mark_paid(payment_id=payment.pk, source="payme PerformTransaction",
-                                     amount=from_minor(state["amount"], CURRENCY),
-                                     provider_transaction_id=payment.provider_transaction_id)
+            paid = payment_mark_paid(
+                payment_id=payment.pk,
+                source="payme PerformTransaction",
+                amount=from_minor(state["amount"], CURRENCY),
+                provider_transaction_id=payment.provider_transaction_id,
+            )
             _save_state(paid, state=PERFORMED, perform_time=performed)
             return _performed(paid), paid
         payment = _cancel_timed_out(payment)
@@ -324,21 +385,32 @@ def cancel_transaction(params: dict) -> Answer:
             return _cancelled(payment), payment  # a replay
         cancelled = now_ms()
         if state == CREATED:
-            closed = payment_mark_failed(payment_id=payment.pk,
-                                         reason=f"cancelled by Payme (reason {reason})")
+            closed = payment_mark_failed(
+                payment_id=payment.pk, reason=f"cancelled by Payme (reason {reason})"
+            )
             _save_state(closed, state=CANCELLED, cancel_time=cancelled, reason=reason)
             return _cancelled(closed), closed
         if payment.status != Status.PAID:
             raise PaymeError(CANNOT_CANCEL, payment=payment)
         try:  # performed: give the top-up back, if the wallet still has it
-            wallet_reverse_topup(client=payment.client, amount=payment.amount,
-                                 payment_ref=payment.pk, key=f"payment:{payment.pk}:payme-cancel",
-                                 reason=f"Payme CancelTransaction (reason {reason})")
+            wallet_reverse_topup(
+                client=payment.client,
+                amount=payment.amount,
+                payment_ref=payment.pk,
+                key=f"payment:{payment.pk}:payme-cancel",
+                reason=f"Payme CancelTransaction (reason {reason})",
+            )
         except InsufficientBalance:
             raise PaymeError(CANNOT_CANCEL, payment=payment) from None
         payment.status, payment.refunded_at = Status.REFUNDED, timezone.now()
-        _save_state(payment, "status", "refunded_at", state=CANCELLED_AFTER_PERFORM,
-                    cancel_time=cancelled, reason=reason)
+        _save_state(
+            payment,
+            "status",
+            "refunded_at",
+            state=CANCELLED_AFTER_PERFORM,
+            cancel_time=cancelled,
+            reason=reason,
+        )
         return _cancelled(payment), payment
 
 
@@ -350,11 +422,13 @@ def check_transaction(params: dict) -> Answer:
 def transactions_between(from_ms_: int, to_ms_: int) -> QuerySet[Payment]:
     """Payments holding a Payme transaction whose Payme `time` is in [from, to], ascending;
     each annotated with `payme_time`."""
-    return (Payment.objects.filter(provider=PAYME).exclude(provider_transaction_id="")
-            .annotate(payme_time=Cast(KeyTextTransform("time", "provider_state"),
-                                      BigIntegerField()))
-            .filter(payme_time__gte=from_ms_, payme_time__lte=to_ms_)
-            .order_by("payme_time", "id"))
+    return (
+        Payment.objects.filter(provider=PAYME)
+        .exclude(provider_transaction_id="")
+        .annotate(payme_time=Cast(KeyTextTransform("time", "provider_state"), BigIntegerField()))
+        .filter(payme_time__gte=from_ms_, payme_time__lte=to_ms_)
+        .order_by("payme_time", "id")
+    )
 
 
 def get_statement(params: dict) -> Answer:

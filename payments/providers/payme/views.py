@@ -51,8 +51,10 @@ def _masked(value, depth: int = 0):
     if depth > 8:
         return "…"
     if isinstance(value, dict):
-        return {str(k): "***" if str(k).lower() in SECRET_FIELDS else _masked(v, depth + 1)
-                for k, v in value.items()}
+        return {
+            str(k): "***" if str(k).lower() in SECRET_FIELDS else _masked(v, depth + 1)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_masked(v, depth + 1) for v in value[:100]]
     return value
@@ -93,7 +95,6 @@ def _record(**kwargs) -> None:
 
 
 class PaymeMerchantApiView(ProviderEndpoint):
-
     def http_method_not_allowed(self, request, *args, **kwargs):
         return _answer(None, error=rpc.PaymeError(rpc.NOT_POST))
 
@@ -113,14 +114,22 @@ class PaymeMerchantApiView(ProviderEndpoint):
         except ValueError:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
             head = (raw or b"")[:2000].decode("utf-8", "replace")
             answer = _answer(None, error=rpc.PaymeError(rpc.PARSE_ERROR))
-            _record(kind="parse-error", verified=True, payload={"unparsed": head},
-                    answer=json.loads(answer.content), remote_addr=remote_addr)
+            _record(
+                kind="parse-error",
+                verified=True,
+                payload={"unparsed": head},
+                answer=json.loads(answer.content),
+                remote_addr=remote_addr,
+            )
             return answer
         request_id = message.get("id") if isinstance(message, dict) else None
         payment, kind = None, "invalid-request"
         try:
-            if (not isinstance(message, dict) or not isinstance(message.get("method"), str)
-                    or not isinstance(message.get("params"), dict)):
+            if (
+                not isinstance(message, dict)
+                or not isinstance(message.get("method"), str)
+                or not isinstance(message.get("params"), dict)
+            ):
                 raise rpc.PaymeError(rpc.INVALID_REQUEST)
             kind = message["method"]
             result, payment = rpc.call(kind, message["params"])
@@ -134,8 +143,14 @@ class PaymeMerchantApiView(ProviderEndpoint):
         body = json.loads(answer.content)
         if kind == "GetStatement" and "result" in body:  # the statement itself is our data
             body = {**body, "result": {"transactions": len(body["result"]["transactions"])}}
-        _record(kind=kind, verified=True, payload=_audit(message), answer=body,
-                payment=payment, remote_addr=remote_addr)
+        _record(
+            kind=kind,
+            verified=True,
+            payload=_audit(message),
+            answer=body,
+            payment=payment,
+            remote_addr=remote_addr,
+        )
         return answer
 
     def _unauthorized(self, raw: bytes | None, remote_addr: str) -> JsonResponse:
@@ -150,15 +165,25 @@ class PaymeMerchantApiView(ProviderEndpoint):
             request_id, method = None, None
             payload = {"unparsed": (raw or b"")[:2000].decode("utf-8", "replace")}
         method = method if isinstance(method, str) else "unknown"
-        answer = _answer(request_id if isinstance(request_id, int | str) else None,
-                         error=rpc.PaymeError(rpc.UNAUTHORIZED))
-        _record(kind=method, verified=False, payload=payload, answer=json.loads(answer.content),
-                remote_addr=remote_addr)
+        answer = _answer(
+            request_id if isinstance(request_id, int | str) else None,
+            error=rpc.PaymeError(rpc.UNAUTHORIZED),
+        )
+        _record(
+            kind=method,
+            verified=False,
+            payload=payload,
+            answer=json.loads(answer.content),
+            remote_addr=remote_addr,
+        )
         try:
-            security_event_record(station_id=None, identity="payme", kind="PaymentAuthFailed",
-                                  tech_info=f"Payme Merchant API: bad or missing Basic auth "
-                                            f"({method[:60]})",
-                                  remote_addr=remote_addr)
+            security_event_record(
+                station_id=None,
+                identity="payme",
+                kind="PaymentAuthFailed",
+                tech_info=f"Payme Merchant API: bad or missing Basic auth ({method[:60]})",
+                remote_addr=remote_addr,
+            )
         except Exception:
             log.exception("payme: could not record the security event")
         return answer

@@ -38,45 +38,73 @@ class Command(BaseCommand):
             raise CommandError("seed_demo is for development machines only")
         Location.objects.get_or_create(
             name="Bishkek Ala-Too Square",
-            defaults={"address": "Ala-Too Square", "city": "Bishkek",
-                      "latitude": "42.876500", "longitude": "74.603700"})
+            defaults={
+                "address": "Ala-Too Square",
+                "city": "Bishkek",
+                "latitude": "42.876500",
+                "longitude": "74.603700",
+            },
+        )
         if not Station.objects.filter(identity=DEMO_IDENTITY).exists():
-            station_create(identity=DEMO_IDENTITY, location_name="Bishkek Ala-Too Square",
-                           connectors=2, password=DEMO_PASSWORD)
+            station_create(
+                identity=DEMO_IDENTITY,
+                location_name="Bishkek Ala-Too Square",
+                connectors=2,
+                password=DEMO_PASSWORD,
+            )
         station = Station.objects.get(identity=DEMO_IDENTITY)
         # a power for the map's filters and the driver's "up to 7.4 kW"; operators' edits stay
         Station.objects.filter(pk=station.pk, max_power_kw__isnull=True).update(
-            max_power_kw=DEMO_POWER_KW)
+            max_power_kw=DEMO_POWER_KW
+        )
         Connector.objects.filter(station=station, max_power_kw__isnull=True).update(
-            max_power_kw=DEMO_POWER_KW)
+            max_power_kw=DEMO_POWER_KW
+        )
         clients = {}
         for phone, name in ((DEMO_PHONE, "Demo driver"), (DEMO_CARD_OWNER_PHONE, "Demo fleet")):
             clients[phone], _ = Client.objects.get_or_create(phone=phone, defaults={"name": name})
             # one fixed key per client: running the seed again credits nothing more
-            wallet_credit_topup(client=clients[phone], amount=DEMO_BALANCE,
-                                payment_ref="demo-seed", key=f"demo-seed:{phone}")
+            wallet_credit_topup(
+                client=clients[phone],
+                amount=DEMO_BALANCE,
+                payment_ref="demo-seed",
+                key=f"demo-seed:{phone}",
+            )
         clients[DEMO_SUM_PHONE], _ = Client.objects.get_or_create(
-            phone=DEMO_SUM_PHONE, defaults={"name": "Demo driver (Tashkent)"})
-        Wallet.objects.get_or_create(client=clients[DEMO_SUM_PHONE],
-                                     defaults={"currency": "UZS"})
-        IdTag.objects.get_or_create(id_tag=DEMO_TAG, defaults={
-            "note": "demo card", "client": clients[DEMO_CARD_OWNER_PHONE]})
+            phone=DEMO_SUM_PHONE, defaults={"name": "Demo driver (Tashkent)"}
+        )
+        Wallet.objects.get_or_create(client=clients[DEMO_SUM_PHONE], defaults={"currency": "UZS"})
+        IdTag.objects.get_or_create(
+            id_tag=DEMO_TAG,
+            defaults={"note": "demo card", "client": clients[DEMO_CARD_OWNER_PHONE]},
+        )
         plan, created = TariffPlan.objects.get_or_create(
-            name="Standard", defaults={"is_default": True, "description": "demo tariff"})
+            name="Standard", defaults={"is_default": True, "description": "demo tariff"}
+        )
         if created:
-            TariffRule.objects.create(plan=plan, name="day", price_per_kwh="16.00",
-                                      session_fee="10.00", idle_fee_per_minute="2.00",
-                                      idle_grace_minutes=10)
+            TariffRule.objects.create(
+                plan=plan,
+                name="day",
+                price_per_kwh="16.00",
+                session_fee="10.00",
+                idle_fee_per_minute="2.00",
+                idle_grace_minutes=10,
+            )
         user_model = get_user_model()
         if settings.DEBUG and not user_model.objects.filter(username="admin").exists():
             user_model.objects.create_superuser("admin", "admin@example.com", "admin")
         self._report(clients)
 
     def _report(self, clients: dict[str, Client]) -> None:
-        lines = [f"Demo data ready: station {DEMO_IDENTITY} (password {DEMO_PASSWORD}), "
-                 f"id tag {DEMO_TAG}" + (", admin/admin" if settings.DEBUG else "")]
-        roles = {DEMO_PHONE: "app driver", DEMO_CARD_OWNER_PHONE: f"owner of {DEMO_TAG}",
-                 DEMO_SUM_PHONE: "app driver for Payme/Click"}
+        lines = [
+            f"Demo data ready: station {DEMO_IDENTITY} (password {DEMO_PASSWORD}), "
+            f"id tag {DEMO_TAG}" + (", admin/admin" if settings.DEBUG else "")
+        ]
+        roles = {
+            DEMO_PHONE: "app driver",
+            DEMO_CARD_OWNER_PHONE: f"owner of {DEMO_TAG}",
+            DEMO_SUM_PHONE: "app driver for Payme/Click",
+        }
         for phone, client in clients.items():
             client.refresh_from_db(fields=["language"])
             wallet = wallet_summary(client=client)
@@ -85,5 +113,6 @@ class Command(BaseCommand):
             lines.append(
                 f"  {roles[phone]} {phone} (language: {language}): "
                 f"balance {money_text(wallet.balance)} {wallet.currency}, available "
-                f"{money_text(wallet.available)}, held {money_text(wallet.held)}{debt}")
+                f"{money_text(wallet.available)}, held {money_text(wallet.held)}{debt}"
+            )
         self.stdout.write(self.style.SUCCESS("\n".join(lines)))

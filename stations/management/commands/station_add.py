@@ -19,8 +19,11 @@ class Command(BaseCommand):
         parser.add_argument("--connectors", type=int, default=1, help="number of connectors")
         secret = parser.add_mutually_exclusive_group(required=True)
         secret.add_argument("--password", help="HTTP Basic password, 16-40 characters")
-        secret.add_argument("--generate-password", action="store_true",
-                            help="generate a random password and print it once")
+        secret.add_argument(
+            "--generate-password",
+            action="store_true",
+            help="generate a random password and print it once",
+        )
         parser.add_argument("--security-profile", type=int, choices=[1, 2, 3], default=1)
         parser.add_argument("--allow-missing-subprotocol", action="store_true")
 
@@ -29,11 +32,14 @@ class Command(BaseCommand):
             raise CommandError("--connectors must be between 1 and 32")
         try:
             created = station_create(
-                identity=opts["identity"], location_name=opts["location"],
-                connectors=opts["connectors"], password=opts["password"],
+                identity=opts["identity"],
+                location_name=opts["location"],
+                connectors=opts["connectors"],
+                password=opts["password"],
                 generate_password=opts["generate_password"],
                 security_profile=opts["security_profile"],
-                allow_missing_subprotocol=opts["allow_missing_subprotocol"])
+                allow_missing_subprotocol=opts["allow_missing_subprotocol"],
+            )
         except InvalidChargerPassword as exc:
             raise CommandError(str(exc)) from exc
         except ValidationError as exc:
@@ -43,9 +49,12 @@ class Command(BaseCommand):
                 raise CommandError(f"station {opts['identity']} already exists") from exc
             raise
         station = created.station
-        self.stdout.write(self.style.SUCCESS(
-            f"Created station {station.identity} at {station.location} with "
-            f"{opts['connectors']} connector(s)."))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Created station {station.identity} at {station.location} with "
+                f"{opts['connectors']} connector(s)."
+            )
+        )
         if created.password:
             self.stdout.write("Password (shown once, store it in the charger now):")
             self.stdout.write(created.password)

@@ -23,8 +23,12 @@ StopTransaction; the prompt says how many there are."""
     def add_arguments(self, parser):
         parser.add_argument("identity", help="the station's OCPP identity")
         parser.add_argument("--hard", action="store_true", help="a hard reset (reboot)")
-        parser.add_argument("--timeout", type=float, default=None,
-                            help="seconds to wait for the answer (default OCPP_CALL_TIMEOUT)")
+        parser.add_argument(
+            "--timeout",
+            type=float,
+            default=None,
+            help="seconds to wait for the answer (default OCPP_CALL_TIMEOUT)",
+        )
 
     def handle(self, *args, identity: str, hard: bool, timeout: float | None, **options):
         station = station_by_identity(identity)
@@ -32,12 +36,22 @@ StopTransaction; the prompt says how many there are."""
             raise not_found(f"station {identity}")
         payload = {"type": "Hard" if hard else "Soft"}
         active = ChargingSession.objects.filter(
-            station=station, status__in=ChargingSession.ACTIVE_STATUSES).count()
+            station=station, status__in=ChargingSession.ACTIVE_STATUSES
+        ).count()
         online = station_is_online(station)
-        self.say(f"station {station.identity}: {'online' if online else 'OFFLINE'}, "
-                 f"{active} active session(s)")
-        send_to_station(self, station=station, action="Reset", payload=payload, online=online,
-                        timeout=timeout,
-                        question=f"{payload['type']} reset {station.identity}"
-                        + (f" ({active} active session(s) will be stopped)" if active else "")
-                        + "?", done=f"{station.identity}: {payload['type']} reset accepted")
+        self.say(
+            f"station {station.identity}: {'online' if online else 'OFFLINE'}, "
+            f"{active} active session(s)"
+        )
+        send_to_station(
+            self,
+            station=station,
+            action="Reset",
+            payload=payload,
+            online=online,
+            timeout=timeout,
+            question=f"{payload['type']} reset {station.identity}"
+            + (f" ({active} active session(s) will be stopped)" if active else "")
+            + "?",
+            done=f"{station.identity}: {payload['type']} reset accepted",
+        )

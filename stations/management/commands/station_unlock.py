@@ -23,8 +23,12 @@ charger (and billed from its StopTransaction); the prompt says so."""
     def add_arguments(self, parser):
         parser.add_argument("identity", help="the station's OCPP identity")
         parser.add_argument("connector", type=int, help="the connector number (1 and up)")
-        parser.add_argument("--timeout", type=float, default=None,
-                            help="seconds to wait for the answer (default OCPP_CALL_TIMEOUT)")
+        parser.add_argument(
+            "--timeout",
+            type=float,
+            default=None,
+            help="seconds to wait for the answer (default OCPP_CALL_TIMEOUT)",
+        )
 
     def handle(self, *args, identity: str, connector: int, timeout: float | None, **options):
         station = station_by_identity(identity)
@@ -34,13 +38,23 @@ charger (and billed from its StopTransaction); the prompt says so."""
         if plug is None:
             raise not_found(f"connector {connector} on {station.identity}")
         session = ChargingSession.objects.filter(
-            connector=plug, status__in=ChargingSession.ACTIVE_STATUSES).first()
+            connector=plug, status__in=ChargingSession.ACTIVE_STATUSES
+        ).first()
         online = station_is_online(station)
-        self.say(f"station {station.identity}: {'online' if online else 'OFFLINE'}; "
-                 f"connector {connector}: {plug.status or 'unknown'}"
-                 + (f", session {session.pk} {session.status}" if session else ""))
-        send_to_station(self, station=station, action="UnlockConnector",
-                        payload={"connectorId": connector}, online=online, timeout=timeout,
-                        question=f"Unlock connector {connector} of {station.identity}"
-                        + (f" (session {session.pk} on it will be stopped)" if session else "")
-                        + "?", done=f"{station.identity}: connector {connector} unlocked")
+        self.say(
+            f"station {station.identity}: {'online' if online else 'OFFLINE'}; "
+            f"connector {connector}: {plug.status or 'unknown'}"
+            + (f", session {session.pk} {session.status}" if session else "")
+        )
+        send_to_station(
+            self,
+            station=station,
+            action="UnlockConnector",
+            payload={"connectorId": connector},
+            online=online,
+            timeout=timeout,
+            question=f"Unlock connector {connector} of {station.identity}"
+            + (f" (session {session.pk} on it will be stopped)" if session else "")
+            + "?",
+            done=f"{station.identity}: connector {connector} unlocked",
+        )
