@@ -1,6 +1,6 @@
 """Login by one-time code: request (send a code) and verify (exchange it for tokens).
 
-Rules (PRODUCT.md §3): 6 digits from `secrets`, valid OTP_TTL_SECONDS, OTP_MAX_ATTEMPTS wrong
+Rules (docs/product.md §3): 6 digits from `secrets`, valid OTP_TTL_SECONDS, OTP_MAX_ATTEMPTS wrong
 guesses kill it, one code per phone per OTP_RESEND_SECONDS, at most OTP_DAILY_LIMIT_PER_PHONE /
 OTP_DAILY_LIMIT_PER_IP codes in any 24 hours. Only an HMAC of the code is stored. Sign-up and
 login are the same flow: the first verified code creates the client.

@@ -1,4 +1,4 @@
-"""Sessions the clock ends (PRODUCT.md §4): run by Celery beat (charging/tasks.py), and by
+"""Sessions the clock ends (docs/product.md §4): run by Celery beat (charging/tasks.py), and by
 operators from the admin. Each session is handled in its own transaction; a run that
 overlaps another finds the session already ended and leaves it alone, and one session that
 fails is logged and counted while the sweep goes on (evpower/batch.py).

@@ -1,4 +1,4 @@
-"""Errors of the charging services: `ApiError`s with stable codes (PRODUCT.md §3), so an API
+"""Errors of the charging services: `ApiError`s with stable codes (docs/product.md §3), so an API
 view that lets one through renders the standard envelope in the client's language."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A session's limit: how much to hold at start and when to stop (PRODUCT.md §4). Pure.
+"""A session's limit: how much to hold at start and when to stop (docs/product.md §4). Pure.
 
 Hold at start:
 - amount limit → the amount; energy limit → the tariff price of that energy (energy plus

@@ -1,6 +1,6 @@
 """Charging sessions: start from the app, link to the charger's transaction, stop.
 
-Start (PRODUCT.md §4) is two short transactions around the charger's answer, so no lock is
+Start (docs/product.md §4) is two short transactions around the charger's answer, so no lock is
 held while the charger thinks:
 1. `session_open` checks the client, station, connector and funds, freezes the tariff,
    creates the PENDING session and holds its funds;

@@ -116,7 +116,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "channels",
     "django_celery_beat",
-    # operations and security (issue 8; README "Operations and security")
+    # operations and security (README "Operations and security")
     "csp",
     "django_guid",
     "django_prometheus",
@@ -429,7 +429,7 @@ CELERY_BEAT_SCHEDULE = {
 }
 CELERY_BEAT_SCHEDULE.update(
     {
-        # the network's own clockwork (issue 7): see each task's module
+        # the network's own clockwork: see each task's module
         "stations-liveness": {"task": "stations.liveness_sweep", "schedule": 120.0},
         "maintenance-purge": {
             "task": "maintenance.retention_purge",
@@ -507,7 +507,7 @@ EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="EvPower <noreply@evpower.kg>")
 
-# --- observability (issue 8) ---
+# --- observability ---
 # Queries counted and timed by django-prometheus (django_db_* metrics on /metrics): its
 # engines are the stock ones with an instrumented cursor.
 _PROMETHEUS_DB_ENGINES = {
@@ -536,7 +536,7 @@ if IS_PRODUCTION and (
 ):
     raise ImproperlyConfigured("Refusing to start in production: " + "; ".join(_token_problems))
 
-# --- logging (issue 8) ---
+# --- logging ---
 # One line per event on stderr: JSON in production (for a log collector), plain text in
 # development. The one handler masks secrets and personal data (evpower/logmask.py) and adds
 # the correlation id (evpower/correlation.py). Django's, Celery's and uvicorn's loggers go
@@ -657,7 +657,7 @@ def _provider_default(real: str, sandboxed: str) -> str:
 
 _SANDBOX = f"{PAYMENT_SANDBOX_URL}/sandbox"
 
-# Payments (PRODUCT.md §5; payments/topups.py, payments/providers/). A provider is offered
+# Payments (docs/product.md §5; payments/topups.py, payments/providers/). A provider is offered
 # only when listed here AND configured below; secrets come from the environment only.
 PAYMENT_PROVIDERS = env.list(  # odengi, obank, payme, click
     "PAYMENT_PROVIDERS", default=list(SANDBOXED_PROVIDERS) if PAYMENT_SANDBOX else []
@@ -734,7 +734,7 @@ if IS_PRODUCTION:
             "Refusing to start in production: " + "; ".join(_provider_problems)
         )
 
-# Charging sessions (PRODUCT.md §4; charging/limits.py, charging/clockwork.py). Money in som.
+# Charging sessions (docs/product.md §4; charging/limits.py, charging/clockwork.py). Money in som.
 CHARGING_MAX_ACTIVE_SESSIONS = env.int("CHARGING_MAX_ACTIVE_SESSIONS", default=1)  # per client
 CHARGING_NO_LIMIT_CAP = env.str("CHARGING_NO_LIMIT_CAP", default="200.00")  # + session fee
 CHARGING_MIN_HOLD = env.str("CHARGING_MIN_HOLD", default="10.00")
@@ -777,7 +777,7 @@ CHARGING_PLAUSIBLE_POWER_CEILING_KW = env.float(
     "CHARGING_PLAUSIBLE_POWER_CEILING_KW", default=400.0
 )
 
-# --- error reporting (issue 8) ---
+# --- error reporting ---
 # Sentry only when a DSN is set; no personal data, every event masked (evpower/sentry.py).
 SENTRY_DSN = env.str("SENTRY_DSN", default="")
 if SENTRY_DSN:
@@ -790,7 +790,7 @@ if SENTRY_DSN:
         traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
     )
 
-# --- admin security (issue 8) ---
+# --- admin security ---
 # Staff sign in to the admin only (drivers use phone codes), so these guard the admin login.
 # Brute-force lockout (django-axes): a username from one address is refused after
 # AXES_FAILURE_LIMIT wrong passwords or second-factor codes, for the cool-off; a good login
@@ -815,7 +815,7 @@ OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="EvPower")
 # request's correlation id, the one in our logs and X-Request-ID
 AUDITLOG_CID_GETTER = "django_guid.get_guid"
 
-# --- the operator's cockpit (issue 9; README "The operator's cockpit") ---
+# --- the operator's cockpit (README "The operator's cockpit") ---
 # Theme: django-unfold (Tailwind, kept up with each Django release, dark mode, sidebar,
 # filters, charts). Its sidebar is ours: grouped by job, each entry shown to whoever may
 # view its list (evpower/admin_nav.py).

@@ -12,7 +12,7 @@ from .models import Connector, IdTag, Station
 
 
 def liveness_window() -> timedelta:
-    """A station is offline after two missed heartbeats (PRODUCT.md §7) plus a grace."""
+    """A station is offline after two missed heartbeats (docs/product.md §7) plus a grace."""
     return timedelta(
         seconds=2 * settings.OCPP_HEARTBEAT_INTERVAL + settings.OCPP_OFFLINE_GRACE_SECONDS
     )

@@ -1,4 +1,4 @@
-"""What the rest of the code calls to tell a driver something (PRODUCT.md §6).
+"""What the rest of the code calls to tell a driver something (docs/product.md §6).
 
 Every function here returns quickly and NEVER raises: a push is queued to Celery after the
 caller's transaction commits (`transaction.on_commit(..., robust=True)`), so a push service

@@ -1,4 +1,4 @@
-"""Secret hygiene over the source tree (PRODUCT.md §6): every comparison of a secret is
+"""Secret hygiene over the source tree (docs/product.md §6): every comparison of a secret is
 constant-time, and no private key or live-looking secret is committed."""
 
 from __future__ import annotations

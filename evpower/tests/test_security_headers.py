@@ -1,4 +1,5 @@
-"""Security headers on what browsers see: the admin, the API docs and the API (PRODUCT.md §6)."""
+"""Security headers on what browsers see: the admin, the API docs and the API
+(docs/product.md §6)."""
 
 from __future__ import annotations
 

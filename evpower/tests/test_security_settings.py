@@ -1,4 +1,4 @@
-"""Production must refuse to start with unsafe settings (PRODUCT.md §6, Security)."""
+"""Production must refuse to start with unsafe settings (docs/product.md §6, Security)."""
 
 import subprocess
 

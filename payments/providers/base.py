@@ -1,4 +1,4 @@
-"""The one interface every payment provider implements (PRODUCT.md §5).
+"""The one interface every payment provider implements (docs/product.md §5).
 
 Outbound (we call them): `create` a payment and return what the app shows, `status` of a
 payment, `cancel`, `refund` where supported, `statement` for reconciliation. Inbound (they
