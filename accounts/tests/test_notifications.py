@@ -34,7 +34,7 @@ from charging.clockwork import sessions_cancel_unplugged
 from charging.session_models import ChargingSession
 from charging.tests import conftest as charging_fixtures
 from charging.tests.conftest import funded_client
-from charging.tests.test_sessions import base_time, charging_session, ocpp_stop, open_session
+from charging.tests.support import base_time, charging_session, ocpp_stop, open_session
 from evpower import alerts
 from evpower.tests import test_alerts as alert_tests
 from evpower.tests.test_alerts import telegram_texts

@@ -12,7 +12,7 @@ from charging.session_models import ChargingSession
 from evpower.metrics.registry import BATCH_ROW_FAILURES
 
 from .conftest import funded_client
-from .test_sessions import charging_session, fresh
+from .support import charging_session, fresh
 
 pytestmark = pytest.mark.django_db
 

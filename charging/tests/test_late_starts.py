@@ -18,7 +18,7 @@ from ocpp_bridge.commands import CommandResult
 from ocpp_bridge.models import ParkedMessage
 from payments.tests.conftest import assert_ledger_consistent
 
-from .test_sessions import D, fresh, ocpp_start, ocpp_stop, open_session, wallet
+from .support import D, fresh, ocpp_start, ocpp_stop, open_session, wallet
 
 pytestmark = pytest.mark.django_db
 

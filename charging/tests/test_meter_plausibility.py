@@ -23,7 +23,7 @@ from payments.models import Debt, Wallet
 from stations.models import Connector, IdTag, Station
 
 from .conftest import funded_client
-from .test_sessions import (
+from .support import (
     assert_ledger_consistent,
     charging_session,
     fresh,

@@ -20,7 +20,7 @@ from ocpp_bridge.models import CommandRecord
 from payments.models import LedgerTransaction, Wallet
 from payments.tests.conftest import assert_ledger_consistent
 
-from .test_sessions import base_time, charging_session, fresh, meter, money_state, open_session
+from .support import base_time, charging_session, fresh, meter, money_state, open_session
 
 pytestmark = pytest.mark.django_db
 

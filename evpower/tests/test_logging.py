@@ -1,14 +1,11 @@
 """Log lines: JSON through the configured handler, a correlation id per request, masking.
 
-The `json_log` fixture applies the project's LOGGING with the JSON formatter (production's
-default) and points its one handler at a buffer, so what a test reads is exactly what the
-handler would have written to stderr.
+The `json_log` fixture (evpower/tests/conftest.py) reads what the configured JSON handler
+writes.
 """
 
 from __future__ import annotations
 
-import copy
-import io
 import json
 import logging
 import logging.config
@@ -16,55 +13,16 @@ import os
 import re
 
 import pytest
-from django.conf import settings
 
 from evpower.correlation import correlation
+
+from .support import console_handler
 
 JWT = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiI0MiJ9.c2lnbmF0dXJlLXNlY3JldA"
 PHONE = "+996700123456"
 CARD = "4111 1111 1111 1234"
 BASIC = "Basic ZGV2aWNlOnMzY3JldC1wYXNzd29yZA=="
 PASSWORD = "hunter2-very-secret"
-
-
-class JsonLog:
-    def __init__(self, stream: io.StringIO):
-        self.stream = stream
-
-    def text(self) -> str:
-        return self.stream.getvalue()
-
-    def lines(self) -> list[dict]:
-        return [json.loads(line) for line in self.text().splitlines()]
-
-    def find(self, needle: str) -> dict:
-        matching = [line for line in self.lines() if needle in line["message"]]
-        assert matching, f"no log line with {needle!r} in:\n{self.text()}"
-        return matching[-1]
-
-
-@pytest.fixture
-def json_log():
-    # the configured handler itself, with production's formatter, writing into a buffer
-    # (swapped back afterwards: no reconfiguration, pytest's own handlers stay in place)
-    handler = console_handler()
-    configurator = logging.config.DictConfigurator(copy.deepcopy(settings.LOGGING))
-    formatter = configurator.configure_formatter(configurator.config["formatters"]["json"])
-    stream, saved = io.StringIO(), (handler.formatter, handler.stream)
-    handler.setFormatter(formatter)
-    handler.setStream(stream)
-    yield JsonLog(stream)
-    handler.setFormatter(saved[0])
-    handler.setStream(saved[1])
-
-
-def console_handler() -> logging.Handler:
-    [handler] = [
-        h
-        for h in logging.getLogger("evpower").handlers
-        if isinstance(h, logging.StreamHandler) and h.name == "console"
-    ]
-    return handler
 
 
 # -- the format ---------------------------------------------------------------------------

@@ -21,7 +21,6 @@ from evpower.correlation import (
     frame_correlation_id,
     socket_correlation_id,
 )
-from evpower.tests.test_logging import json_log  # noqa: F401 - the fixture
 
 
 def test_a_frames_id_is_the_charger_and_its_message_id():

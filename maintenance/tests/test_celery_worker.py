@@ -391,7 +391,7 @@ def bills(session_id: int) -> int:
 
 def test_a_worker_runs_the_clockwork_tasks_sent_by_name(clockwork, make_station):
     from charging.tests.conftest import funded_client
-    from charging.tests.test_sessions import open_session
+    from charging.tests.support import open_session
     from stations.models import Station
 
     # given: a start never plugged in (11 minutes ago), and a station whose process died
@@ -431,7 +431,7 @@ def test_a_worker_runs_the_clockwork_tasks_sent_by_name(clockwork, make_station)
 
 def test_beat_sends_a_due_entry_and_the_worker_runs_it(clockwork, make_station):
     from charging.tests.conftest import funded_client
-    from charging.tests.test_sessions import open_session
+    from charging.tests.support import open_session
 
     # given: a start never plugged in; an operator paused the liveness sweep
     station = priced_station(make_station)
@@ -527,7 +527,7 @@ def test_a_worker_killed_during_the_stuck_session_job_stops_and_bills_each_once(
     clockwork, make_station
 ):
     from charging.tests.conftest import funded_client
-    from charging.tests.test_sessions import charging_session, meter
+    from charging.tests.support import charging_session, meter
     from ocpp_bridge.models import CommandRecord
     from payments.tests.conftest import assert_ledger_consistent
 

@@ -18,7 +18,7 @@ from charging.clockwork import session_close_unreported
 from charging.models import MeterSample, OcppTransaction
 from charging.session_models import ChargingSession
 from charging.tests.conftest import funded_client, online
-from charging.tests.test_sessions import charging_session
+from charging.tests.support import charging_session
 from maintenance import retention
 from ocpp_bridge.models import CommandRecord, OcppMessage, ParkedMessage
 from payments.models import IdempotencyKey, LedgerTransaction, Payment, Wallet

@@ -17,7 +17,7 @@ from stations.models import ClientTariff, Location, PromoCode, PromoRedemption
 from stations.pricing import NoTariff, Quote, quote, quote_for_client
 from stations.promos import promo_redeem, redemptions_in_force
 
-from .test_pricing import make_connector, plan, rule
+from .support import make_connector, plan, rule
 
 pytestmark = pytest.mark.django_db
 

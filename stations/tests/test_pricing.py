@@ -12,12 +12,11 @@ import pytest
 from stations.models import (
     Connector,
     Location,
-    Station,
     TariffAssignment,
-    TariffPlan,
-    TariffRule,
 )
 from stations.pricing import NoTariff, Quote, money, quote, quotes
+
+from .support import make_connector, plan, rule
 
 pytestmark = pytest.mark.django_db
 
@@ -31,25 +30,6 @@ def local(*args, tz=BISHKEK) -> datetime:
 @pytest.fixture
 def site():
     return Location.objects.create(name="Ala-Too", time_zone="Asia/Bishkek")
-
-
-def make_connector(
-    location, *, identity="CP-1", number=1, connector_type="Type2", power=None, station_power=None
-) -> Connector:
-    station, _ = Station.objects.get_or_create(
-        identity=identity, defaults={"location": location, "max_power_kw": station_power}
-    )
-    return Connector.objects.create(
-        station=station, number=number, connector_type=connector_type, max_power_kw=power
-    )
-
-
-def plan(name="Plan", *, default=False, **kwargs) -> TariffPlan:
-    return TariffPlan.objects.create(name=name, is_default=default, **kwargs)
-
-
-def rule(tariff_plan, per_kwh="10.00", **kwargs) -> TariffRule:
-    return TariffRule.objects.create(plan=tariff_plan, price_per_kwh=Decimal(per_kwh), **kwargs)
 
 
 def price_at(connector, at) -> Decimal:

@@ -13,7 +13,7 @@ from accounts.models import Client
 from accounts.tokens import session_start
 from stations.models import ClientTariff, Connector, Location, PromoCode, PromoRedemption, Station
 
-from .test_pricing import plan, rule
+from .support import plan, rule
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/me/promo-codes"
