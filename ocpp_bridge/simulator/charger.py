@@ -410,6 +410,11 @@ class SimulatedChargePoint(CsmsCallsMixin, ChargePoint):
         self.state.save()
         await self.status(connector, ChargePointStatus.finishing)
         await asyncio.sleep(min(UNPLUG_SECONDS, self.config.meter_interval))
+        # free before it says so: a central system may send RemoteStartTransaction the moment
+        # it reads Available, while this task still waits for that status's answer (it was
+        # refused then, under load, and the simulator test waited for a start in vain)
+        if self._tx_tasks.get(connector) is asyncio.current_task():
+            del self._tx_tasks[connector]
         await self.status(connector, self.idle_status(connector))
         if 0 in self.state.unavailable and not self.state.open_txs:
             await self.status(0, ChargePointStatus.unavailable)  # scheduled for the station
