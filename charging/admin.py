@@ -117,4 +117,4 @@ class MeterSampleAdmin(ReadOnlyAdmin):
 
 
 # sessions (list, timeline, stop/close/refund) and the billing review queue
-from . import admin_review, admin_sessions  # noqa: E402,F401
+from . import admin_parked, admin_review, admin_sessions  # noqa: E402,F401

@@ -30,12 +30,12 @@ from unfold.admin import ModelAdmin
 
 from accounts.models import Client
 from evpower.admin_filters import fixed_values_filter
-from ocpp_bridge.admin import ResolvedFilter
-from ocpp_bridge.models import ParkedMessage
 from payments.errors import WalletError
 
+from .admin_parked import ResolvedFilter
 from .errors import ChargingError
 from .models import OcppTransaction
+from .parked_models import ParkedMessage
 from .review import review_bill_energy, review_write_off, transaction_bill_to_client
 from .review_models import REVIEW_REASONS, BillingReview
 from .session_models import ChargingSession
@@ -192,7 +192,7 @@ class BillingReviewAdmin(ModelAdmin):
     def has_view_permission(self, request, obj=None):
         return (
             super().has_view_permission(request, obj)
-            or request.user.has_perm("ocpp_bridge.view_parkedmessage")
+            or request.user.has_perm("charging.view_parkedmessage")
             or self.has_bill_permission(request)
             or self.has_resolve_permission(request)
         )
@@ -202,7 +202,7 @@ class BillingReviewAdmin(ModelAdmin):
 
     def has_resolve_permission(self, request) -> bool:
         # the permission of "Mark resolved" on the parked messages page
-        return request.user.has_perm("ocpp_bridge.change_parkedmessage")
+        return request.user.has_perm("charging.change_parkedmessage")
 
     # -- columns ---------------------------------------------------------------------
 

@@ -23,8 +23,6 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.notifications.service import notify_session_started
-from ocpp_bridge.models import ParkedMessage
-from ocpp_bridge.services import park_message
 from payments.wallet import wallet_hold, wallet_lock
 from stations.models import Connector, IdTag
 from stations.pricing import NoTariff, Quote, quote_for_client
@@ -32,6 +30,8 @@ from stations.pricing import NoTariff, Quote, quote_for_client
 from .limits import Limit, Progress, cost_of, percent_of_limit, stop_reason
 from .metering import normalise
 from .models import OcppTransaction
+from .parked import park_message
+from .parked_models import ParkedMessage
 from .session_models import ChargingSession
 from .settlement import session_end_unbilled, session_lock, session_settle
 

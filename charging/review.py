@@ -21,14 +21,14 @@ from django.db import transaction
 from rest_framework import status
 
 from accounts.models import Client
-from ocpp_bridge.models import ParkedMessage
-from ocpp_bridge.services import parked_message_resolve
 from payments.wallet import wallet_lock
 from stations.models import Connector
 from stations.pricing import NoTariff, quote_for_client
 
 from . import errors
 from .models import OcppTransaction
+from .parked import parked_message_resolve
+from .parked_models import ParkedMessage
 from .session_models import ChargingSession
 from .settlement import session_lock, session_rebill_energy, session_settle
 

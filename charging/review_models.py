@@ -1,14 +1,13 @@
-"""The billing review queue: parked charger messages about money (ocpp_bridge's
-`ParkedMessage` with reason `unbilled_transaction`, `stop_after_settlement` or
-`implausible_meter`), seen from
-the charging side. A proxy: no table of its own, only an admin page and its permissions
-(charging/admin_review.py; the decisions are services in charging/review.py)."""
+"""The billing review queue: parked charger messages about money (`ParkedMessage` with
+reason `unbilled_transaction`, `stop_after_settlement` or `implausible_meter`). A proxy:
+no table of its own, only an admin page and its permissions (charging/admin_review.py;
+the decisions are services in charging/review.py)."""
 
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 
-from ocpp_bridge.models import ParkedMessage
+from .parked_models import ParkedMessage
 
 REVIEW_REASONS = (
     ParkedMessage.Reason.UNBILLED_TRANSACTION,

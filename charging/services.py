@@ -17,8 +17,6 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from ocpp_bridge.models import ParkedMessage
-from ocpp_bridge.services import park_message, parked
 from stations.models import Connector, IdTag, Reservation, Station
 from stations.reservations import reservation_record_start, reservation_start_conflict
 from stations.selectors import id_tag_status
@@ -33,6 +31,8 @@ from .charger_events import (
 )
 from .metering import is_energy_register, normalise
 from .models import ChargingSession, MeterSample, OcppTransaction
+from .parked import park_message, parked
+from .parked_models import ParkedMessage
 from .plausibility import STORABLE_LIMIT, power_w_or_ceiling, register_move
 
 FUTURE_TOLERANCE = timedelta(minutes=5)  # charger clocks drift; beyond this we flag it

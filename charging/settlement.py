@@ -17,8 +17,6 @@ from decimal import Decimal
 from django.utils import timezone
 
 from accounts.notifications.service import notify_session_ended
-from ocpp_bridge.models import ParkedMessage
-from ocpp_bridge.services import park_message
 from payments.money import ZERO
 from payments.wallet import (
     wallet_capture,
@@ -31,6 +29,8 @@ from stations.map_cache import location_changed_for_station
 from stations.pricing import Quote
 
 from .models import OcppTransaction
+from .parked import park_message
+from .parked_models import ParkedMessage
 from .plausibility import max_power_w, register_move
 from .session_models import ChargingSession
 

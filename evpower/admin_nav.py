@@ -77,8 +77,8 @@ SIDEBAR: list[tuple[str, list[tuple[str, str, str | None, str]]]] = [
             (
                 _("Parked messages"),
                 "inventory_2",
-                "ocpp_bridge.parkedmessage",
-                "admin:ocpp_bridge_parkedmessage_changelist",
+                "charging.parkedmessage",
+                "admin:charging_parkedmessage_changelist",
             ),
             (
                 _("Commands"),

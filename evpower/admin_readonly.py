@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import json
 
 from django.forms.models import BaseInlineFormSet
+from django.utils.html import format_html
 
 
 class ReadOnlyPermissions:
@@ -49,3 +51,12 @@ def computed_once(method):
         return obj.__dict__[key]
 
     return once
+
+
+def pretty_json(text: str):
+    """A JSON document indented for reading on an admin page."""
+    try:
+        text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        pass  # not JSON (a malformed frame): show it as received
+    return format_html('<pre style="white-space: pre-wrap">{}</pre>', text)

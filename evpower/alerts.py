@@ -283,7 +283,7 @@ def send_telegram(subject: str, text: str) -> None:
 
 
 def alert_parked_message(message) -> None:
-    """ocpp_bridge.services.park_message: a charger's message waits for a person (an
+    """charging.parked.park_message: a charger's message waits for a person (an
     unbilled transaction, a stop after settlement...). One alert per station and reason
     per interval."""
     try:

@@ -3,7 +3,16 @@ lands on `EvPowerAdminSite` (two-factor login) without touching them."""
 
 from __future__ import annotations
 
+from django.apps import AppConfig
 from django.contrib.admin.apps import AdminConfig
+
+
+class EvPowerConfig(AppConfig):
+    """The core as an app of its own, for the one table it owns: the security-event log."""
+
+    name = "evpower"
+    label = "evpower"
+    default_auto_field = "django.db.models.BigAutoField"
 
 
 class EvPowerAdminConfig(AdminConfig):

@@ -125,6 +125,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "auditlog",
+    "evpower.apps.EvPowerConfig",  # the core: the security-event log
     "accounts",
     "stations",
     "charging",

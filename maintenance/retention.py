@@ -39,9 +39,10 @@ from django.utils import timezone
 from accounts.models import OtpCode
 from accounts.otp import DAY
 from charging.models import MeterSample, OcppTransaction
+from charging.parked_models import ParkedMessage
 from charging.session_models import ChargingSession
 from evpower.api.idempotency import idempotency_keys_purge, key_ttl
-from ocpp_bridge.models import CommandRecord, OcppMessage, ParkedMessage
+from ocpp_bridge.models import CommandRecord, OcppMessage
 from payments.models import IdempotencyKey
 
 log = logging.getLogger("maintenance")

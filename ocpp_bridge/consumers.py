@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 from evpower.channels_dispatch import dispatch_until_stopped
 from evpower.correlation import frame_correlation_id, set_correlation_id, socket_correlation_id
 from evpower.metrics.registry import ocpp_message_observed
+from evpower.security_events import security_event_record
 from evpower.ws_deny import deny_handshake
 from stations.live import post_status
 from stations.models import Station
@@ -34,7 +35,6 @@ from .protocol.frames import Call, CallError, call_frame
 from .protocol.secrets import masked
 from .protocol.v16 import ChargePointSessionV16
 from .ratelimit import TokenBucket
-from .services import security_event_record
 
 log = logging.getLogger("ocpp_bridge")
 SUBPROTOCOL_16 = "ocpp1.6"

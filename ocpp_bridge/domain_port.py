@@ -21,6 +21,8 @@ from charging.services import (
     transaction_stop,
 )
 from charging.sessions import session_stop_answered
+from evpower.models import SecurityEvent
+from evpower.security_events import security_event_record
 from stations import selectors as station_selectors
 from stations import services as station_services
 from stations.live import post_status, post_to_client
@@ -28,7 +30,6 @@ from stations.live import post_status, post_to_client
 from .coalescer import Coalescer
 from .commands import send_command_from_socket
 from .db import run_db
-from .models import SecurityEvent
 from .protocol.ports import (
     BootDecision,
     BootInfo,
@@ -41,7 +42,6 @@ from .protocol.ports import (
     TransactionStart,
     TransactionStop,
 )
-from .services import security_event_record
 from .vendors import data_transfer_answer
 
 log = logging.getLogger("ocpp_bridge")

@@ -15,13 +15,12 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from evpower.models import SecurityEvent
+from evpower.security_events import security_event_record
 from stations import credentials
 from stations.models import IDENTITY_PATTERN, Station
 from stations.selectors import station_by_identity
 from stations.services import station_auto_register
-
-from .models import SecurityEvent
-from .services import security_event_record
 
 _IDENTITY = re.compile(IDENTITY_PATTERN)
 _CN = re.compile(r"(?:^|[,/])\s*CN\s*=\s*([^,/]+)")

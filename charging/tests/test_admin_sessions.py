@@ -16,6 +16,8 @@ from django.utils import timezone
 from accounts.models import Client
 from charging.metering import ENERGY_REGISTER
 from charging.models import MeterSample, OcppTransaction
+from charging.parked import park_message
+from charging.parked_models import ParkedMessage
 from charging.review import (
     TransactionAlreadyBilled,
     TransactionNotStopped,
@@ -25,8 +27,7 @@ from charging.services import Reading, meter_values_record, transaction_start, t
 from charging.session_models import ChargingSession
 from charging.session_timeline import CURVE_POINTS, session_meter_curve
 from ocpp_bridge.commands import CommandResult
-from ocpp_bridge.models import CommandRecord, OcppMessage, ParkedMessage
-from ocpp_bridge.services import park_message
+from ocpp_bridge.models import CommandRecord, OcppMessage
 from payments.models import LedgerTransaction, Wallet
 from payments.selectors import ledger_invariant_violations, unbalanced_transactions
 from payments.wallet import wallet_credit_topup

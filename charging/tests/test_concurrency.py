@@ -41,6 +41,7 @@ from charging.clockwork import (
 )
 from charging.limits import Limit
 from charging.models import OcppTransaction
+from charging.parked_models import ParkedMessage
 from charging.services import (
     MeterValuesInput,
     Reading,
@@ -59,7 +60,6 @@ from charging.sessions import (
 )
 from evpower.testing.races import connect, run_in_threads
 from ocpp_bridge.commands import CommandResult
-from ocpp_bridge.models import ParkedMessage
 from payments.errors import InsufficientBalance, RefundExceedsCharge
 from payments.models import Account, Debt, Hold, LedgerTransaction, Wallet
 from payments.selectors import ledger_history

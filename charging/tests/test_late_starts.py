@@ -12,10 +12,10 @@ from django.utils import timezone
 from charging import errors
 from charging.clockwork import sessions_cancel_unplugged
 from charging.limits import Limit
+from charging.parked_models import ParkedMessage
 from charging.session_models import ChargingSession
 from charging.sessions import session_apply_start_answer, session_stop
 from ocpp_bridge.commands import CommandResult
-from ocpp_bridge.models import ParkedMessage
 from payments.tests.conftest import assert_ledger_consistent
 
 from .support import D, fresh, ocpp_start, ocpp_stop, open_session, wallet

@@ -16,9 +16,9 @@ from django.utils import timezone
 
 from charging.clockwork import session_close_unreported
 from charging.limits import Limit
+from charging.parked_models import ParkedMessage
 from charging.review import AlreadyResolved, SessionNotBilledYet, review_bill_energy
 from charging.session_models import ChargingSession
-from ocpp_bridge.models import ParkedMessage
 from payments.models import Debt, Wallet
 from stations.models import Connector, IdTag, Station
 

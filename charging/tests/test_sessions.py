@@ -23,6 +23,7 @@ from charging.clockwork import (
 )
 from charging.limits import Limit
 from charging.models import OcppTransaction
+from charging.parked_models import ParkedMessage
 from charging.services import (
     meter_values_record,
     meter_values_record_many,
@@ -36,7 +37,6 @@ from charging.sessions import (
     session_stop,
 )
 from ocpp_bridge.commands import CommandResult
-from ocpp_bridge.models import ParkedMessage
 from payments.errors import InsufficientBalance
 from payments.models import Debt, Hold, LedgerTransaction, Wallet
 from payments.selectors import ledger_invariant_violations

@@ -23,11 +23,11 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from charging.parked_models import ParkedMessage
 from charging.review_models import BillingReview
 from charging.session_models import ChargingSession
 from evpower.admin_scoping import OWNER_PATHS, is_owner_scoped
 from maintenance.models import Backup
-from ocpp_bridge.models import ParkedMessage
 from payments.models import LedgerTransaction
 from payments.money import DEFAULT_CURRENCY, ZERO
 from payments.payment_models import ReconciliationIssue

@@ -28,11 +28,13 @@ from django.utils import timezone
 from accounts.models import Client, LoginSession
 from accounts.roles import OWNER, roles_sync
 from charging.models import MeterSample, OcppTransaction
+from charging.parked_models import ParkedMessage
 from charging.session_models import ChargingSession
 from evpower.admin_csv import CsvExportMixin
 from evpower.admin_scoping import OwnerScopedAdmin
+from evpower.models import SecurityEvent
 from maintenance.models import Backup
-from ocpp_bridge.models import CommandRecord, OcppMessage, ParkedMessage, SecurityEvent
+from ocpp_bridge.models import CommandRecord, OcppMessage
 from payments.models import Debt, Payment, PaymentEvent, ReconciliationIssue
 from payments.wallet import wallet_adjust, wallet_credit_topup, wallet_hold
 from stations.models import (

@@ -70,7 +70,7 @@ def changelist(model: str) -> str:
                 "stations.manage_station_security",
                 "stations.change_tariffplan",
                 "stations.change_idtag",
-                "ocpp_bridge.change_parkedmessage",
+                "charging.change_parkedmessage",
                 "charging.stop_chargingsession",
             },
             {"payments.adjust_wallet", "payments.refund_payment", "accounts.change_client"},

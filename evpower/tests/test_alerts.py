@@ -329,8 +329,8 @@ def test_an_alert_from_a_rolled_back_transaction_is_never_sent(
 def test_parked_charger_messages_alert_operators_once_per_interval(
     channels, eager_celery, make_station, django_capture_on_commit_callbacks
 ):
-    from ocpp_bridge.models import ParkedMessage
-    from ocpp_bridge.services import park_message
+    from charging.parked import park_message
+    from charging.parked_models import ParkedMessage
 
     _, telegram_stub = channels
     station = make_station(f"CP-{uuid.uuid4().hex[:8]}")

@@ -18,10 +18,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.roles import FINANCE, OPERATOR, OWNER, roles_sync
+from charging.parked_models import ParkedMessage
 from charging.session_models import ChargingSession
 from evpower.dashboard import selectors
 from maintenance.models import Backup
-from ocpp_bridge.models import ParkedMessage
 from payments.models import Wallet
 from payments.payment_models import ReconciliationIssue
 from payments.tests.conftest import new_client

@@ -16,11 +16,12 @@ from django.utils import timezone
 from accounts.models import Client, OtpCode
 from charging.clockwork import session_close_unreported
 from charging.models import MeterSample, OcppTransaction
+from charging.parked_models import ParkedMessage
 from charging.session_models import ChargingSession
 from charging.tests.conftest import funded_client, online
 from charging.tests.support import charging_session
 from maintenance import retention
-from ocpp_bridge.models import CommandRecord, OcppMessage, ParkedMessage
+from ocpp_bridge.models import CommandRecord, OcppMessage
 from payments.models import IdempotencyKey, LedgerTransaction, Payment, Wallet
 from payments.tests.conftest import assert_ledger_consistent, new_client
 from stations.tariff_models import TariffPlan, TariffRule

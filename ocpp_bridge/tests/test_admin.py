@@ -11,8 +11,10 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from ocpp_bridge.models import OcppMessage, ParkedMessage, SecurityEvent
-from ocpp_bridge.services import park_message, parked_message_resolve
+from charging.parked import park_message, parked_message_resolve
+from charging.parked_models import ParkedMessage
+from evpower.models import SecurityEvent
+from ocpp_bridge.models import OcppMessage
 from stations.services import station_create
 
 pytestmark = pytest.mark.django_db
@@ -60,7 +62,7 @@ def test_resolve_action_resolves_unresolved_and_leaves_resolved_ones(
 
     # when
     response = admin_client.post(
-        reverse("admin:ocpp_bridge_parkedmessage_changelist"),
+        reverse("admin:charging_parkedmessage_changelist"),
         {"action": "mark_resolved", "_selected_action": [open_one.pk, earlier.pk]},
         follow=True,
     )
@@ -98,7 +100,7 @@ def test_resolved_filter_splits_parked_messages(admin_client, admin_user):
     # given
     done, waiting = make_parked(), make_parked()
     parked_message_resolve(message=done, user=admin_user)
-    url = reverse("admin:ocpp_bridge_parkedmessage_changelist")
+    url = reverse("admin:charging_parkedmessage_changelist")
 
     # when
     unresolved = admin_client.get(url, {"resolved": "no"}).context["cl"].result_list
@@ -111,7 +113,7 @@ def test_resolved_filter_splits_parked_messages(admin_client, admin_user):
 
 def test_parked_message_is_evidence_and_cannot_be_edited(admin_client):
     message = make_parked()
-    url = reverse("admin:ocpp_bridge_parkedmessage_change", args=[message.pk])
+    url = reverse("admin:charging_parkedmessage_change", args=[message.pk])
 
     response = admin_client.post(url, {"detail": "rewritten", "reason": "meter_backwards"})
 
@@ -151,7 +153,7 @@ def test_security_event_admin_lists_events(admin_client):
     )
 
     response = admin_client.get(
-        reverse("admin:ocpp_bridge_securityevent_changelist"), {"source": "platform"}
+        reverse("admin:evpower_securityevent_changelist"), {"source": "platform"}
     )
 
     assert len(response.context["cl"].result_list) == 1

@@ -10,7 +10,7 @@ import pytest
 import websockets
 
 from conftest import ServerProcess
-from ocpp_bridge.models import SecurityEvent
+from evpower.models import SecurityEvent
 from ocpp_bridge.tests.charger import basic, connect
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

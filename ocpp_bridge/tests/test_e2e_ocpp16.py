@@ -12,7 +12,8 @@ from ocpp.v16 import call
 from ocpp.v16.enums import RegistrationStatus
 
 from charging.models import MeterSample, OcppTransaction
-from ocpp_bridge.models import OcppMessage, SecurityEvent
+from evpower.models import SecurityEvent
+from ocpp_bridge.models import OcppMessage
 from ocpp_bridge.tests.charger import basic, charge_point, connect, handshake_status, now_iso, rpc
 from stations.models import Connector, IdTag, Station
 from stations.selectors import station_is_online

@@ -10,8 +10,8 @@ import asyncio
 import pytest
 
 from charging.models import MeterSample, OcppTransaction
+from charging.parked_models import ParkedMessage
 from evpower.testing.waiting import wait_until
-from ocpp_bridge.models import ParkedMessage
 from ocpp_bridge.tests.charger import connect, now_iso, rpc
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

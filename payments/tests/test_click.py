@@ -17,7 +17,7 @@ from django.db import connection
 from django.test import Client as HttpClient
 from django.utils import timezone
 
-from ocpp_bridge.models import SecurityEvent
+from evpower.models import SecurityEvent
 from payments.models import Wallet
 from payments.payment_models import Payment, PaymentEvent
 from payments.providers import http, provider_for

@@ -28,7 +28,7 @@ from django.test import Client as DjangoClient
 from django.utils import timezone
 
 from accounts.tests.conftest import PHONE_A, assert_error, authed, login
-from ocpp_bridge.models import SecurityEvent
+from evpower.models import SecurityEvent
 from payments import errors, selectors
 from payments.models import LedgerTransaction
 from payments.payment_models import Payment, PaymentEvent

@@ -19,8 +19,8 @@ from django.db import connection
 from django.test import Client as HttpClient
 from django.utils import timezone
 
+from evpower.models import SecurityEvent
 from evpower.testing.races import run_in_threads
-from ocpp_bridge.models import SecurityEvent
 from payments import errors, topups
 from payments.models import LedgerTransaction, Payment, PaymentEvent, Wallet
 from payments.providers import http as provider_http

@@ -19,7 +19,7 @@ from django.test import Client as HttpClient
 from django.utils import timezone
 
 from accounts.models import Client
-from ocpp_bridge.models import SecurityEvent
+from evpower.models import SecurityEvent
 from payments.models import LedgerTransaction, Payment, PaymentEvent, Wallet
 from payments.providers import provider_for
 from payments.providers.base import FAILED, PAID, PENDING, NotSupported

@@ -7,8 +7,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from charging.models import OcppTransaction
+from charging.parked_models import ParkedMessage
 from charging.services import transaction_start
-from ocpp_bridge.models import ParkedMessage
 from stations.models import IdTag, Reservation
 from stations.reservations import reservation_cancel, reservation_check, reservations_expire
 

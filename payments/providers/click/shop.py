@@ -218,7 +218,7 @@ def _masked_raw(body: bytes) -> dict:
 
 
 def _security_event(kind: str, fields: dict[str, str], remote_addr: str) -> None:
-    from ocpp_bridge.services import security_event_record
+    from evpower.security_events import security_event_record
 
     security_event_record(
         station_id=None,

@@ -36,7 +36,7 @@ from django.conf import settings
 from django.http import JsonResponse
 from drf_spectacular.utils import extend_schema
 
-from ocpp_bridge.services import security_event_record
+from evpower.security_events import security_event_record
 from payments.providers.endpoint import ProviderEndpoint
 
 from ... import errors, topups

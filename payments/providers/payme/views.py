@@ -22,7 +22,7 @@ from django.http import JsonResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework.throttling import BaseThrottle
 
-from ocpp_bridge.services import security_event_record
+from evpower.security_events import security_event_record
 from payments.providers.endpoint import ProviderEndpoint
 
 from ...topups import event_record
