@@ -24,11 +24,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Client
-from ocpp_bridge.commands import CommandResult, send_command
-from ocpp_bridge.models import CommandRecord
 from payments.errors import InsufficientBalance
 from payments.money import money
 from payments.wallet import wallet_hold, wallet_lock
+from stations.charger_port import CommandResult, CommandStatus, send_command
 from stations.map_cache import location_changed_for_station
 from stations.models import Connector, IdTag, Station
 from stations.pricing import NoTariff, quote_for_client
@@ -42,7 +41,6 @@ from .settlement import session_end_unbilled, session_lock
 log = logging.getLogger("charging")
 Status = ChargingSession.Status
 Reason = ChargingSession.StopReason
-CommandStatus = CommandRecord.Status
 
 # OCPP connector statuses a driver may start on: free, or plugged in and waiting
 STARTABLE = ("Available", "Preparing")

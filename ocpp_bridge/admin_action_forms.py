@@ -14,9 +14,8 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from charging.models import OcppTransaction
+from stations.charger_port import format_timestamp
 from stations.models import IdTag
-
-from .protocol.timeutil import format_timestamp
 
 # The 1.6 TriggerMessage enum (ocpp's MessageTrigger adds ExtendedTriggerMessage's values)
 TRIGGER_MESSAGES = (

@@ -23,9 +23,11 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from ocpp_bridge.commands import rotate_charger_password, send_command
+from stations.charger_port import CommandResult
+
 from . import admin_action_forms as f
 from .admin_commands import SEND_PERMISSION
-from .commands import CommandResult, rotate_charger_password, send_command
 from .models import CommandRecord
 
 Status = CommandRecord.Status

@@ -6,3 +6,11 @@ class OcppBridgeConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "ocpp_bridge"
     verbose_name = _("OCPP bridge")
+
+    def ready(self) -> None:
+        # the domain calls chargers through the command port; this app answers it
+        from stations import charger_port
+
+        from .commands import send_command
+
+        charger_port.install_sender(send_command)

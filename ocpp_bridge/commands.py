@@ -23,7 +23,6 @@ import asyncio
 import os
 import threading
 import time
-from dataclasses import dataclass
 
 from asgiref.sync import async_to_sync
 from channels import DEFAULT_CHANNEL_LAYER
@@ -35,6 +34,7 @@ from evpower.channel_layer import reachable_from_this_process
 from evpower.correlation import current_correlation_id
 from evpower.metrics.registry import ocpp_command_observed
 from stations import credentials
+from stations.charger_port import CommandResult
 from stations.models import Station
 from stations.selectors import station_is_online
 from stations.services import station_set_password
@@ -49,20 +49,6 @@ from .services import command_finish, command_start
 
 Status = CommandRecord.Status
 ACK_SECONDS = 3.0  # how long the socket's process may take to take the command in hand
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    command_id: int
-    status: str
-    response: dict | None = None
-    error_code: str = ""
-    error_description: str = ""
-    duration_ms: int | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status == Status.ACCEPTED
 
 
 def send_command(

@@ -6,6 +6,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from evpower.display_names import display_names
+from stations.charger_port import CommandStatus
 
 
 class OcppMessage(models.Model):
@@ -47,18 +48,7 @@ class OcppMessage(models.Model):
 class CommandRecord(models.Model):
     """Every call we send a charger: who asked, what, and how it ended."""
 
-    class Status(models.TextChoices):
-        PENDING = "pending", _("Pending")
-        ACCEPTED = "accepted", _("Accepted")  # answered, and the answer is not a refusal
-        # answered with a refusal status (Rejected, NotSupported...)
-        REJECTED = "rejected", _("Rejected")
-        CALL_ERROR = "call_error", _("Call Error")  # answered with a CALLERROR
-        TIMEOUT = "timeout", _("Timeout")
-        OFFLINE = "offline", _("Offline")
-        # connected, but this process cannot reach the one holding its socket
-        UNREACHABLE = "unreachable", _("Unreachable")
-        BUSY = "busy", _("Busy")  # the station's command queue was full
-        INVALID = "invalid", _("Invalid")  # our payload failed the schema; never sent
+    Status = CommandStatus  # the command port's statuses (stations/charger_port.py)
 
     station = models.ForeignKey(
         "stations.Station", on_delete=models.CASCADE, related_name="commands"

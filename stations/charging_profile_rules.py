@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
-from ocpp_bridge.protocol.timeutil import format_timestamp
+from .charger_port import format_timestamp
 
 if TYPE_CHECKING:
     from .models import ChargingProfile

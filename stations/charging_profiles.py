@@ -14,8 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from ocpp_bridge.commands import CommandResult, send_command
-
+from .charger_port import CommandResult, send_command
 from .models import ChargingProfile, ChargingProfileAssignment, Station
 
 Assignment = ChargingProfileAssignment

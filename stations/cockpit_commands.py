@@ -20,8 +20,9 @@ from django.utils.translation import gettext_lazy
 from charging.errors import ChargingError
 from charging.session_models import ChargingSession
 from charging.sessions import session_stop
-from ocpp_bridge.commands import CommandResult, send_command
+from ocpp_bridge.commands import send_command
 from ocpp_bridge.models import CommandRecord
+from stations.charger_port import CommandResult
 
 from .cockpit_selectors import CurrentCharge
 from .models import Station

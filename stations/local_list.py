@@ -33,10 +33,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from ocpp_bridge.commands import CommandResult, send_command
-from ocpp_bridge.models import CommandRecord
-from ocpp_bridge.protocol.timeutil import format_timestamp
-
+from .charger_port import CommandResult, CommandStatus, format_timestamp, send_command
 from .models import IdTag, LocalListState, Station
 from .selectors import effective_status
 
@@ -192,7 +189,7 @@ def local_list_sync(
     if not _claim(station, timezone.now()):
         return LocalListResult(
             command_id=0,
-            status=CommandRecord.Status.BUSY,
+            status=CommandStatus.BUSY,
             error_description="another local list update for this station "
             "is under way (nothing sent)",
         )

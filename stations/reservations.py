@@ -34,10 +34,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from ocpp_bridge.commands import CommandResult, send_command
-from ocpp_bridge.models import CommandRecord
-from ocpp_bridge.protocol.timeutil import format_timestamp
-
+from .charger_port import CommandResult, CommandStatus, format_timestamp, send_command
 from .models import IdTag, Reservation, Station
 
 Status = Reservation.Status
@@ -129,7 +126,7 @@ def reservation_cancel(*, reservation: Reservation, requested_by: str = "") -> C
     if reservation.status not in ACTIVE:
         return CommandResult(
             command_id=0,
-            status=CommandRecord.Status.INVALID,
+            status=CommandStatus.INVALID,
             error_description=f"reservation {reservation.pk} is "
             f"{reservation.status}: nothing to cancel",
         )

@@ -10,10 +10,10 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import Client
-from ocpp_bridge.commands import CommandResult
 from ocpp_bridge.models import CommandRecord
 from payments.tests.conftest import new_client
 from payments.wallet import wallet_credit_topup
+from stations.charger_port import CommandResult
 from stations.models import Connector, Station
 from stations.tariff_models import TariffPlan, TariffRule
 

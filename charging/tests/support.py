@@ -23,9 +23,9 @@ from charging.sessions import (
     session_apply_start_answer,
     session_open,
 )
-from ocpp_bridge.commands import CommandResult
 from payments.models import Debt, Hold, LedgerTransaction, Wallet
 from payments.tests.conftest import assert_ledger_consistent
+from stations.charger_port import CommandResult
 
 D = Decimal
 ENERGY = "Energy.Active.Import.Register"

@@ -26,11 +26,11 @@ from charging.review import (
 from charging.services import Reading, meter_values_record, transaction_start, transaction_stop
 from charging.session_models import ChargingSession
 from charging.session_timeline import CURVE_POINTS, session_meter_curve
-from ocpp_bridge.commands import CommandResult
 from ocpp_bridge.models import CommandRecord, OcppMessage
 from payments.models import LedgerTransaction, Wallet
 from payments.selectors import ledger_invariant_violations, unbalanced_transactions
 from payments.wallet import wallet_credit_topup
+from stations.charger_port import CommandResult
 from stations.models import IdTag, TariffPlan, TariffRule
 from stations.services import station_create
 

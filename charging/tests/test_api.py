@@ -17,10 +17,10 @@ from accounts.models import Client
 from accounts.tokens import session_start as login_session
 from charging.models import ChargingSession
 from charging.services import transaction_start, transaction_stop
-from ocpp_bridge.commands import CommandResult
 from payments.models import Wallet
 from payments.selectors import ledger_invariant_violations
 from payments.wallet import wallet_credit_topup
+from stations.charger_port import CommandResult
 from stations.tariff_models import TariffPlan, TariffRule
 
 ACCEPTED = CommandResult(command_id=1, status="accepted", response={"status": "Accepted"})

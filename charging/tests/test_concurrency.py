@@ -59,12 +59,12 @@ from charging.sessions import (
     session_stop_answered,
 )
 from evpower.testing.races import connect, run_in_threads
-from ocpp_bridge.commands import CommandResult
 from payments.errors import InsufficientBalance, RefundExceedsCharge
 from payments.models import Account, Debt, Hold, LedgerTransaction, Wallet
 from payments.selectors import ledger_history
 from payments.tests.conftest import assert_ledger_consistent, new_client
 from payments.wallet import wallet_adjust, wallet_credit_topup, wallet_refund
+from stations.charger_port import CommandResult
 from stations.models import Connector, IdTag, Station
 from stations.pricing import Quote
 from stations.services import station_create

@@ -15,8 +15,8 @@ from charging.limits import Limit
 from charging.parked_models import ParkedMessage
 from charging.session_models import ChargingSession
 from charging.sessions import session_apply_start_answer, session_stop
-from ocpp_bridge.commands import CommandResult
 from payments.tests.conftest import assert_ledger_consistent
+from stations.charger_port import CommandResult
 
 from .support import D, fresh, ocpp_start, ocpp_stop, open_session, wallet
 

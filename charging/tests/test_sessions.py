@@ -36,11 +36,11 @@ from charging.sessions import (
     session_start,
     session_stop,
 )
-from ocpp_bridge.commands import CommandResult
 from payments.errors import InsufficientBalance
 from payments.models import Debt, Hold, LedgerTransaction, Wallet
 from payments.selectors import ledger_invariant_violations
 from payments.tests.conftest import assert_ledger_consistent, new_client
+from stations.charger_port import CommandResult
 from stations.models import Connector, IdTag, Station
 from stations.pricing import Quote, quote_for_client
 from stations.tariff_models import ClientTariff, TariffRule

@@ -10,7 +10,7 @@ from evpower.management_support import (
     charger_exit_code,
     support_actor,
 )
-from ocpp_bridge.commands import send_command
+from stations.charger_port import send_command
 from stations.models import Station
 
 

@@ -12,9 +12,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from evpower.testing.commands import Terminal, command_fails, run_command
-from ocpp_bridge.commands import CommandResult
 from ocpp_bridge.models import CommandRecord
 from ocpp_bridge.tests.command_charger import ThreadedCharger
+from stations.charger_port import CommandResult
 
 Status = CommandRecord.Status
 
