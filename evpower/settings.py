@@ -104,7 +104,8 @@ INSTALLED_APPS = [
     # it overrides
     "unfold.apps.BasicAppConfig",  # the theme without its own site: ours (2FA) stays admin.site
     "unfold.contrib.filters",
-    "evpower.apps.EvPowerAdminConfig",  # django.contrib.admin with our site (2FA) as admin.site
+    # django.contrib.admin with our site (2FA) as admin.site
+    "cockpit.admin_config.CockpitAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -131,6 +132,7 @@ INSTALLED_APPS = [
     "charging",
     "payments",
     "maintenance",
+    "cockpit",  # the operator's cockpit: on top, nothing imports it
     "ocpp_bridge",
 ]
 
@@ -142,16 +144,16 @@ MIDDLEWARE = [
     "evpower.correlation.request_id_shape_middleware",  # a malformed X-Request-ID: a new id
     "django_guid.middleware.guid_middleware",
     "django.middleware.security.SecurityMiddleware",
-    "evpower.admin_middleware.AdminCSPMiddleware",  # django-csp's, wider for the admin
+    "cockpit.middleware.AdminCSPMiddleware",  # django-csp's, wider for the admin
     # before anything that can answer (CommonMiddleware): preflights get CORS headers too
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "evpower.admin_middleware.AdminLocaleMiddleware",  # ru/en for the admin only
+    "cockpit.middleware.AdminLocaleMiddleware",  # ru/en for the admin only
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",  # request.user.is_verified() for the admin's 2FA
-    "evpower.audit.AuditlogMiddleware",  # the staff member behind each audited change
+    "cockpit.audit.AuditlogMiddleware",  # the staff member behind each audited change
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # the admin's brute-force lockout answers here
@@ -267,7 +269,7 @@ if IS_PRODUCTION and (_hasher_problems := password_hasher_problems(PASSWORD_HASH
     raise ImproperlyConfigured("Refusing to start in production: " + "; ".join(_hasher_problems))
 
 LANGUAGE_CODE = "en"
-# The admin speaks these (evpower/admin_middleware.py); the driver API stays in English.
+# The admin speaks these (cockpit/middleware.py); the driver API stays in English.
 LANGUAGES = [("en", "English"), ("ru", "Русский")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
@@ -555,6 +557,7 @@ _LOCAL_LOGGERS = (
     "charging",
     "payments",
     "maintenance",
+    "cockpit",
     "celery",
 )
 _TO_CONSOLE = {"handlers": ["console"], "propagate": False}
@@ -812,27 +815,25 @@ AXES_HTTP_RESPONSE_CODE = 429
 ADMIN_REQUIRE_2FA = env.bool("ADMIN_REQUIRE_2FA", default=IS_PRODUCTION)
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="EvPower")
 
-# Audit log (django-auditlog; models registered in evpower/audit.py): entries carry the
+# Audit log (django-auditlog; models registered in cockpit/audit.py): entries carry the
 # request's correlation id, the one in our logs and X-Request-ID
 AUDITLOG_CID_GETTER = "django_guid.get_guid"
 
 # --- the operator's cockpit (README "The operator's cockpit") ---
 # Theme: django-unfold (Tailwind, kept up with each Django release, dark mode, sidebar,
 # filters, charts). Its sidebar is ours: grouped by job, each entry shown to whoever may
-# view its list (evpower/admin_nav.py).
+# view its list (cockpit/nav.py).
 UNFOLD = {
     "SITE_TITLE": "EvPower",
     "SITE_HEADER": "EvPower",
     "SITE_SUBHEADER": gettext_lazy("Charging network"),
     "SITE_SYMBOL": "ev_station",
-    "SITE_FAVICONS": [
-        {"rel": "icon", "type": "image/svg+xml", "href": "evpower.admin_nav.favicon_url"}
-    ],
+    "SITE_FAVICONS": [{"rel": "icon", "type": "image/svg+xml", "href": "cockpit.nav.favicon_url"}],
     "SHOW_LANGUAGES": True,
     "SHOW_HISTORY": True,
-    "ENVIRONMENT": "evpower.admin_nav.environment_badge",
-    "DASHBOARD_CALLBACK": "evpower.dashboard.dashboard_callback",
-    "STYLES": ["evpower.admin_nav.cockpit_stylesheet"],
+    "ENVIRONMENT": "cockpit.nav.environment_badge",
+    "DASHBOARD_CALLBACK": "cockpit.dashboard.dashboard_callback",
+    "STYLES": ["cockpit.nav.cockpit_stylesheet"],
     "COLORS": {
         "primary": {  # EvPower green
             "50": "oklch(98.2% .018 155.826)",
@@ -851,7 +852,7 @@ UNFOLD = {
     "SIDEBAR": {
         "show_search": True,
         "show_all_applications": True,
-        "navigation": "evpower.admin_nav.sidebar_navigation",
+        "navigation": "cockpit.nav.sidebar_navigation",
     },
 }
 # The map of locations draws OpenStreetMap tiles by default (their tile usage policy asks

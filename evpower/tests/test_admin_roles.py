@@ -1,5 +1,5 @@
 """Staff roles (accounts/roles.py), owner scoping (evpower/admin_scoping.py) and the audit
-log of staff changes (evpower/audit.py), through the real admin pages."""
+log of staff changes (cockpit/audit.py), through the real admin pages."""
 
 from __future__ import annotations
 

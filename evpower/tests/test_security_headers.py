@@ -23,7 +23,7 @@ def test_pages_carry_the_security_headers(client, path):
     assert response["Cross-Origin-Opener-Policy"] == "same-origin"
     policy = _directives(response["Content-Security-Policy"])
     # the admin theme's Alpine.js compiles its attribute expressions: 'unsafe-eval' there
-    # only (evpower/admin_middleware.py); inline script stays forbidden everywhere
+    # only (cockpit/middleware.py); inline script stays forbidden everywhere
     expected = ["'self'", "'unsafe-eval'"] if path.startswith("/admin/") else ["'self'"]
     assert policy["script-src"] == expected
     assert policy["frame-ancestors"] == ["'none'"]

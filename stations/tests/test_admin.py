@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from stations.admin import StationAdmin
+from cockpit.station_admin import StationAdmin
 from stations.credentials import check_password
 from stations.models import Connector, Location, Station
 from stations.services import station_create

@@ -20,7 +20,7 @@ from django.utils import timezone
 from accounts.roles import FINANCE, OPERATOR, OWNER, roles_sync
 from charging.parked_models import ParkedMessage
 from charging.session_models import ChargingSession
-from evpower.dashboard import selectors
+from cockpit.dashboard import selectors
 from maintenance.models import Backup
 from payments.models import Wallet
 from payments.payment_models import ReconciliationIssue

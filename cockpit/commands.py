@@ -20,12 +20,11 @@ from django.utils.translation import gettext_lazy
 from charging.errors import ChargingError
 from charging.session_models import ChargingSession
 from charging.sessions import session_stop
+from cockpit.selectors import CurrentCharge
 from ocpp_bridge.commands import send_command
 from ocpp_bridge.models import CommandRecord
 from stations.charger_port import CommandResult
-
-from .cockpit_selectors import CurrentCharge
-from .models import Station
+from stations.models import Station
 
 Status = CommandRecord.Status
 SEND_PERMISSION = "ocpp_bridge.add_commandrecord"  # as the "Send OCPP command" page

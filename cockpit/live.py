@@ -2,7 +2,7 @@
 
 Edges only: each view checks who asks, reads through `cockpit_selectors` or calls the
 command service through `cockpit_commands`, and renders. The page gets connector and
-online changes from the staff socket (stations/staff_consumers.py, via
+online changes from the staff socket (cockpit/consumers.py, via
 static/evpower/admin/live.js); the charges in progress and the last OCPP messages come
 from polling `feed` every few seconds (they change on every meter reading; the socket
 carries status changes only).
@@ -24,17 +24,16 @@ from django.urls import path, reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from evpower.staff_socket_auth import VIEW_PERMISSION
-
-from . import cockpit_commands
-from .admin_map import map_view
-from .cockpit_selectors import (
+from cockpit import commands as cockpit_commands
+from cockpit.live_map import map_view
+from cockpit.selectors import (
     current_charges,
     recent_messages,
     station_for_live,
     station_state,
 )
-from .models import Station
+from cockpit.socket_auth import VIEW_PERMISSION
+from stations.models import Station
 
 SESSIONS_PERMISSION = "charging.view_chargingsession"
 CLIENTS_PERMISSION = "accounts.view_client"

@@ -6,7 +6,7 @@ which and links each to the list it counts; `templates/admin/index.html` draws t
 
 from __future__ import annotations
 
-from .cards import dashboard
+from cockpit.dashboard.cards import dashboard
 
 
 def dashboard_callback(request, context: dict) -> dict:

@@ -106,6 +106,6 @@ class EvPowerAdminSite(UnfoldAdminSite):
     def get_urls(self):
         # the cockpit's pages of our own (map, live station view), before the admin's own:
         # its catch-all would answer them. Imported here: the views need the apps' models.
-        from stations.admin_live import cockpit_urls
+        from cockpit.live import cockpit_urls
 
         return cockpit_urls(self) + super().get_urls()

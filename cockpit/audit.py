@@ -53,7 +53,7 @@ STATION_CHARGER_FIELDS = [
     "csr_received_at",
 ]
 CLIENT_PERSONAL_FIELDS = ["phone", "name", "email"]
-MASK = "evpower.audit.mask_personal"
+MASK = "cockpit.audit.mask_personal"
 
 
 def mask_personal(value: str) -> str:
@@ -104,7 +104,7 @@ def register_audited_models() -> None:
     watch(CrontabSchedule)
     watch(IntervalSchedule)
     post_log.connect(
-        _client_entry_without_personal_data, sender=Client, dispatch_uid="evpower.audit.client_repr"
+        _client_entry_without_personal_data, sender=Client, dispatch_uid="cockpit.audit.client_repr"
     )
 
 

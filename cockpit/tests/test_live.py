@@ -1,5 +1,5 @@
 """The cockpit's live station view, its command endpoint and the map of locations
-(stations/admin_live.py, admin_map.py, cockpit_selectors.py, cockpit_commands.py): what
+(cockpit/live.py, admin_map.py, cockpit_selectors.py, cockpit_commands.py): what
 each role sees, owner scoping, fixed query counts, and the charger's answer to a button
 (end to end, with a simulated charger answering)."""
 
@@ -21,10 +21,7 @@ from django.utils import timezone
 from accounts.roles import FINANCE, OPERATOR, OWNER, SUPPORT, roles_sync
 from charging.models import OcppTransaction
 from charging.session_models import ChargingSession
-from ocpp_bridge.models import CommandRecord, OcppMessage
-from ocpp_bridge.tests.command_charger import ThreadedCharger
-from payments.tests.conftest import new_client
-from stations.cockpit_selectors import (
+from cockpit.selectors import (
     AVAILABLE,
     CHARGING,
     FAULTED,
@@ -33,6 +30,9 @@ from stations.cockpit_selectors import (
     location_state,
     station_state,
 )
+from ocpp_bridge.models import CommandRecord, OcppMessage
+from ocpp_bridge.tests.command_charger import ThreadedCharger
+from payments.tests.conftest import new_client
 from stations.models import Connector, Location, Station
 from stations.services import station_create
 

@@ -26,10 +26,9 @@ from charging.models import OcppTransaction
 from charging.session_models import ChargingSession
 from evpower.admin_scoping import scope_queryset
 from ocpp_bridge.models import OcppMessage
-
-from .models import Connector, Location, Station
-from .selectors import station_is_online
-from .selectors_map import (
+from stations.models import Connector, Location, Station
+from stations.selectors import station_is_online
+from stations.selectors_map import (
     FAULTED,
     OCCUPIED,
     OFFLINE,

@@ -1,4 +1,4 @@
-"""The cockpit's staff socket (/ws/staff/, stations/staff_consumers.py): who may open it,
+"""The cockpit's staff socket (/ws/staff/, cockpit/consumers.py): who may open it,
 what they may watch, and that charger status changes reach it — unit cases through the
 real routing with channels' WebsocketCommunicator, and end to end over a real server with
 a real admin login and a real charger."""
@@ -25,9 +25,9 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.roles import FINANCE, OPERATOR, OWNER, roles_sync
-from ocpp_bridge.routing import websocket_application
+from cockpit import consumers as staff_consumers
+from evpower.routing import websocket_application
 from ocpp_bridge.tests.charger import connect, rpc
-from stations import staff_consumers
 from stations.live import publish_status
 from stations.models import Connector, Location, Station
 from stations.services import station_create

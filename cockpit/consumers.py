@@ -1,5 +1,5 @@
 """The cockpit's realtime socket: /ws/staff/, for the admin's live pages (the live station
-view, the map), authenticated by the admin's session cookie (evpower/staff_socket_auth.py).
+view, the map), authenticated by the admin's session cookie (cockpit/socket_auth.py).
 
     → {"action": "subscribe", "stations": [12], "locations": [3]}
     ← {"type": "subscribed", "stations": [12], "locations": [3],
@@ -31,18 +31,17 @@ from collections import deque
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from evpower.channels_dispatch import ShutdownSafeCall
-from evpower.correlation import set_correlation_id, socket_correlation_id
-from evpower.staff_socket_auth import (
+from cockpit.selectors import station_states, visible_ids
+from cockpit.socket_auth import (
     CLOSE_FORBIDDEN,
     handshake_headers,
     origin_allowed,
     session_key,
     staff_verdict,
 )
-
-from .cockpit_selectors import station_states, visible_ids
-from .live import location_group, station_group
+from evpower.channels_dispatch import ShutdownSafeCall
+from evpower.correlation import set_correlation_id, socket_correlation_id
+from stations.live import location_group, station_group
 
 # the map of a large network watches every location; each is one group membership
 MAX_SUBSCRIPTIONS = 2000

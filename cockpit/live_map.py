@@ -16,9 +16,8 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 
-from evpower.staff_socket_auth import VIEW_PERMISSION
-
-from .cockpit_selectors import LOCATION_STATES, locations_live
+from cockpit.selectors import LOCATION_STATES, locations_live
+from cockpit.socket_auth import VIEW_PERMISSION
 
 # the tiles' data is OpenStreetMap's (whatever server draws them): its licence asks for this
 OSM_ATTRIBUTION = (

@@ -26,15 +26,14 @@ from django.utils.translation import ngettext
 from charging.parked_models import ParkedMessage
 from charging.review_models import BillingReview
 from charging.session_models import ChargingSession
+from cockpit.dashboard import selectors
+from cockpit.dashboard.selectors import WEEK, Windows
 from evpower.admin_scoping import OWNER_PATHS, is_owner_scoped
 from maintenance.models import Backup
 from payments.models import LedgerTransaction
 from payments.money import DEFAULT_CURRENCY, ZERO
 from payments.payment_models import ReconciliationIssue
 from stations.models import Station
-
-from . import selectors
-from .selectors import WEEK, Windows
 
 Status = ChargingSession.Status
 KWH = Decimal("0.001")
