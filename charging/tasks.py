@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import clockwork
+from . import clockwork, notices  # noqa: F401 - notices: registers its task
 
 
 @shared_task(name="charging.sessions_cancel_unplugged")

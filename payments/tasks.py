@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from . import reconciliation, topups
+from . import notices, reconciliation, topups  # noqa: F401 - notices: registers its task
 
 
 @shared_task(name="payments.expire")

@@ -4,8 +4,7 @@ import re
 
 from rest_framework import serializers
 
-from accounts.models import E164_REGEX, Client, Device, Favourite
-from stations.models import Location
+from accounts.models import E164_REGEX, Client, Device
 
 
 class PhoneField(serializers.CharField):
@@ -59,29 +58,6 @@ class DeletionOut(serializers.Serializer):
     status = serializers.CharField()
     deletion_requested_at = serializers.DateTimeField()
     anonymise_after = serializers.DateTimeField()
-
-
-class FavouriteLocation(serializers.ModelSerializer):
-    class Meta:
-        model = Location
-        fields = ["id", "name", "address", "city", "latitude", "longitude"]
-
-
-class FavouriteOut(serializers.ModelSerializer):
-    location = FavouriteLocation()
-
-    class Meta:
-        model = Favourite
-        fields = ["location", "created_at"]
-
-
-class FavouriteIn(serializers.Serializer):
-    location = serializers.IntegerField(min_value=1, help_text="id of a location")
-
-    def validate_location(self, value: int) -> int:
-        if not Location.objects.filter(pk=value).exists():
-            raise serializers.ValidationError("No such location.")
-        return value
 
 
 class WebPushKeys(serializers.Serializer):

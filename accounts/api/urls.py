@@ -12,8 +12,6 @@ urlpatterns = [
     path("auth/logout-all", views_auth.LogoutAllView.as_view(), name="auth-logout-all"),
     path("me", views_me.MeView.as_view(), name="me"),
     path("me/delete", views_me.MeDeleteView.as_view(), name="me-delete"),
-    path("me/favourites", views_me.FavouritesView.as_view(), name="me-favourites"),
-    path("me/favourites/<int:location_id>", views_me.FavouriteView.as_view(), name="me-favourite"),
     path("me/devices", views_me.DevicesView.as_view(), name="me-devices"),
     path("me/devices/<int:device_id>", views_me.DeviceView.as_view(), name="me-device"),
 ]

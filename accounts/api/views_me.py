@@ -1,5 +1,6 @@
-"""The client's own profile, favourites and push devices. Every query is scoped to
-request.user, so another client's id answers 404 like an id that does not exist."""
+"""The client's own profile and push devices (favourite locations are served by
+stations/api/views_favourites.py). Every query is scoped to request.user, so another
+client's id answers 404 like an id that does not exist."""
 
 from __future__ import annotations
 
@@ -19,8 +20,6 @@ from .serializers import (
     DeletionOut,
     DeviceIn,
     DeviceOut,
-    FavouriteIn,
-    FavouriteOut,
 )
 
 
@@ -61,37 +60,6 @@ class MeDeleteView(APIView):
             },
             status=status.HTTP_202_ACCEPTED,
         )
-
-
-class FavouritesView(ListAPIView):
-    serializer_class = FavouriteOut
-
-    def get_queryset(self):
-        return selectors.favourites_of(client=self.request.user)
-
-    @extend_schema(
-        request=FavouriteIn,
-        responses={201: FavouriteOut, 200: FavouriteOut},
-        tags=["favourites"],
-        summary="Add a location (adding it twice is harmless)",
-    )
-    def post(self, request):
-        data = FavouriteIn(data=request.data)
-        data.is_valid(raise_exception=True)
-        saved = services.favourite_add(
-            client=request.user, location_id=data.validated_data["location"]
-        )
-        return Response(
-            FavouriteOut(saved.obj).data,
-            status=status.HTTP_201_CREATED if saved.created else status.HTTP_200_OK,
-        )
-
-
-class FavouriteView(APIView):
-    @extend_schema(responses={204: None}, tags=["favourites"])
-    def delete(self, request, location_id: int):
-        services.favourite_remove(client=request.user, location_id=location_id)
-        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class DevicesView(ListAPIView):

@@ -12,6 +12,8 @@ A sender reports how a push went by raising one of the errors below (or returnin
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.conf import settings
 
 
@@ -53,3 +55,20 @@ def retry_after_seconds(value: str | None) -> float | None:
         return max(float(value), 0.0) if value else None
     except ValueError:
         return None
+
+
+# -- what only the apps above accounts know, installed by them at start-up ---------------
+# A push about a station names its place ("Bishkek Park, CP-7"): stations fills it in from
+# the station id, in the worker that renders the push (stations/apps.py).
+_param_fillers: list[Callable[[dict], dict]] = []
+
+
+def add_param_filler(filler: Callable[[dict], dict]) -> None:
+    if filler not in _param_fillers:
+        _param_fillers.append(filler)
+
+
+def fill_params(params: dict) -> dict:
+    for filler in _param_fillers:
+        params = filler(params)
+    return params

@@ -16,6 +16,7 @@ The hooks (one line each in the charging / payment services):
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import partial
 
 from django.conf import settings
@@ -124,7 +125,7 @@ def notify_charger_status(
     *, station_id: int, connector_id: int, status: str, error_code: str = "", info: str = ""
 ) -> None:
     """A StatusNotification was applied. Faulted: the drivers charging there are told and
-    operators alerted (accounts.charger_fault, after commit). Anything else: nothing, at
+    operators alerted (charging.notices.charger_fault, after commit). Anything else: nothing, at
     no cost (this is on the charger's hot path)."""
     if status != FAULTED:
         return
@@ -140,10 +141,19 @@ def notify_charger_status(
         log.exception("charger fault at station %s not handled", station_id)
 
 
+# What a Faulted charger means for the drivers charging there is charging's business: it
+# installs the handler (charging/apps.py; it queues charging.notices.charger_fault).
+_charger_fault_handler: Callable[[int, int, str, str], object] | None = None
+
+
+def install_charger_fault_handler(handler: Callable[[int, int, str, str], object]) -> None:
+    global _charger_fault_handler
+    _charger_fault_handler = handler
+
+
 def _queue_charger_fault(station_id: int, connector_id: int, error_code: str, info: str) -> None:
     try:
-        from .tasks import charger_fault
-
-        charger_fault.delay(station_id, connector_id, error_code, info)
+        if _charger_fault_handler is not None:
+            _charger_fault_handler(station_id, connector_id, error_code, info)
     except Exception:
         log.exception("charger fault at station %s: could not queue", station_id)

@@ -38,6 +38,7 @@ from charging.tests.support import base_time, charging_session, ocpp_stop, open_
 from evpower import alerts
 from evpower.tests import test_alerts as alert_tests
 from evpower.tests.test_alerts import telegram_texts
+from payments import notices
 from payments.models import LedgerTransaction, Payment, Wallet
 from payments.topups import new_order_id, payment_mark_paid
 from stations.services import station_record_status
@@ -683,8 +684,8 @@ def test_low_balance_notices_go_to_active_low_drivers_once_a_day(fake_fcm, setti
     Wallet.objects.filter(client=idle).update(updated_at=timezone.now() - timedelta(days=3))
     driver_speaking("ru", balance="10.00")  # low, but no device to tell
 
-    assert tasks.low_balance_notices() == 1
-    assert tasks.low_balance_notices() == 0  # the same day again: nothing
+    assert notices.low_balance_notices() == 1
+    assert notices.low_balance_notices() == 0  # the same day again: nothing
 
     [sent] = fake_fcm.sends()
     assert sent["token"] == low_device.token
@@ -698,5 +699,5 @@ def test_the_daily_low_balance_task_is_scheduled_under_its_name(settings):
     from evpower.celery import app
 
     entry = settings.CELERY_BEAT_SCHEDULE["accounts-low-balance"]
-    assert entry["task"] == "accounts.low_balance_notices" == tasks.low_balance_notices.name
+    assert entry["task"] == "accounts.low_balance_notices" == notices.low_balance_notices.name
     assert entry["task"] in app.tasks

@@ -1,4 +1,4 @@
-"""Reads for the staff's client page (accounts/admin.py): status history, logins, wallet,
+"""Reads for the staff's client page (cockpit/client_admin.py): status history, logins, wallet,
 ledger, charging sessions, payments and push devices of one client.
 
 Every list is the newest rows only, one more than shown fetched to know whether the full
@@ -14,10 +14,9 @@ from typing import Generic, TypeVar
 
 from django.db.models import Max, QuerySet
 
+from accounts.models import Client, ClientStatusChange, Device, LoginSession
 from charging.session_models import ChargingSession
 from payments.models import LedgerTransaction, Payment, Wallet
-
-from .models import Client, ClientStatusChange, Device, LoginSession
 
 T = TypeVar("T")
 

@@ -1,4 +1,4 @@
-"""The client page in the admin (accounts/admin.py): its tabs for support and finance, Block /
+"""The client page in the admin (cockpit/client_admin.py): its tabs for support and finance, Block /
 Unblock through the services with a reason, the wallet adjustment reused from the wallet
 admin, who may do what, and a query count that does not grow with the client's history."""
 
@@ -32,7 +32,7 @@ from payments.payment_models import Payment
 from payments.wallet import wallet_credit_topup
 from stations.services import station_create
 
-from .conftest import assert_error, authed
+from accounts.tests.conftest import assert_error, authed
 
 pytestmark = pytest.mark.django_db
 

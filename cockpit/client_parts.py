@@ -1,6 +1,6 @@
-"""The client page's parts (used by `ClientAdmin` in accounts/admin.py): the block / unblock
-form and what each action does, and the HTML of each tab, drawn from the reads in
-`client_page.py`. Nothing here writes: the actions call the services in `services.py`.
+"""The client page's parts (used by `ClientAdmin` in cockpit/client_admin.py): the block /
+unblock form and what each action does, and the HTML of each tab, drawn from the reads in
+`client_page.py`. Nothing here writes: the actions call the services in accounts/services.py.
 
 Tables are built with `format_html` (every value escaped); links go only to pages the
 staff member may open (a tab is shown only to whoever may view its model).
@@ -23,12 +23,11 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from accounts import services
+from accounts.models import Client, Device, LoginSession
 from charging.session_models import ChargingSession
+from cockpit.client_page import ClientPage, Newest
 from payments.models import LedgerTransaction, Payment
-
-from . import services
-from .client_page import ClientPage, Newest
-from .models import Client, Device, LoginSession
 
 Status = Client.Status
 
