@@ -3,7 +3,7 @@ defines them. `roles_sync()` makes the groups match (a data migration ran it onc
 `manage.py roles_sync` runs it again after new models or permissions).
 
 - owner: a site owner. Sees its own locations, stations, connectors, sessions,
-  transactions and tariffs (scoped in the admin by `evpower.admin_scoping`), edits its
+  transactions and tariffs (scoped in the admin by `accounts.admin_scoping`), edits its
   locations and its stations' ordinary fields; no clients, payments or ledger, no commands.
 - operator: runs the network: locations, stations (including passwords and approval),
   connectors, tariffs, id tags, reservations, charging profiles and local lists, commands

@@ -9,10 +9,10 @@ from django.utils.translation import gettext_lazy as _
 from ocpp.v16.enums import AuthorizationStatus, Measurand, Reason
 from unfold.admin import ModelAdmin, TabularInline
 
+from accounts.admin_scoping import OwnerScopedAdmin
 from evpower.admin_csv import CsvExportMixin
 from evpower.admin_filters import fixed_values_filter
 from evpower.admin_readonly import ReadOnlyPermissions, latest_rows_formset
-from evpower.admin_scoping import OwnerScopedAdmin
 
 from .models import MeterSample, OcppTransaction
 
@@ -116,5 +116,6 @@ class MeterSampleAdmin(ReadOnlyAdmin):
     show_full_result_count = False  # the biggest table: no second COUNT(*) per page
 
 
-# sessions (list, timeline, stop/close/refund) and the billing review queue
-from . import admin_parked, admin_review, admin_sessions  # noqa: E402,F401
+# parked messages and the billing review queue (the session page is the cockpit's:
+# cockpit/session_admin.py)
+from . import admin_parked, admin_review  # noqa: E402,F401

@@ -4,15 +4,19 @@ resolving it. Chargers drop messages answered with an error, so these are never 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, is_dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from evpower.alerts import alert_parked_message
+from evpower.alerts import alerts_configured, operator_alert_after_commit
+from stations.models import Station
 
 from .parked_models import ParkedMessage
+
+log = logging.getLogger("charging")
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -69,3 +73,24 @@ def parked_message_resolve(
     if resolved:
         message.resolved_at, message.resolved_by, message.resolution_note = now, user, note[:300]
     return bool(resolved)
+
+
+def alert_parked_message(message) -> None:
+    """A charger's message waits for a person (an unbilled transaction, a stop after
+    settlement...). One alert per station and reason per interval."""
+    try:
+        if not alerts_configured():  # on the charger's path: no query for nothing
+            return
+        identity = (
+            Station.objects.filter(pk=message.station_id).values_list("identity", flat=True).first()
+            or f"#{message.station_id}"
+        )
+        operator_alert_after_commit(
+            key=f"parked:{message.station_id}:{message.reason}",
+            subject=f"Parked {message.action} at station {identity}: {message.reason}",
+            text=f"A {message.action} from station {identity} was parked for review "
+            f"({message.reason}), transaction {message.transaction_id or '-'}: "
+            f"{message.detail or '-'}\nSee Parked messages in the admin.",
+        )
+    except Exception:
+        log.exception("parked message alert failed")

@@ -133,7 +133,7 @@ class ChargingSession(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        # operator actions in the admin (charging/admin_sessions.py, admin_review.py)
+        # operator actions in the admin (cockpit/session_admin.py, admin_review.py)
         permissions = [
             ("stop_chargingsession", "Can stop a charging session (RemoteStopTransaction)"),
             (

@@ -1,6 +1,6 @@
 """Reads for the cockpit's live pages (the live station view, the map of locations) and
 the staff socket that keeps them current. Every read is scoped to what the staff member
-may see (`evpower.admin_scoping`) and costs a fixed number of queries, however many
+may see (`accounts.admin_scoping`) and costs a fixed number of queries, however many
 connectors, sessions or locations there are.
 
 A location's live state on the staff map, worst first (the twin of `locationState` in
@@ -22,9 +22,9 @@ from decimal import Decimal
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
+from accounts.admin_scoping import scope_queryset
 from charging.models import OcppTransaction
 from charging.session_models import ChargingSession
-from evpower.admin_scoping import scope_queryset
 from ocpp_bridge.models import OcppMessage
 from stations.models import Connector, Location, Station
 from stations.selectors import station_is_online

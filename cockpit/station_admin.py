@@ -17,7 +17,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 
-from evpower.admin_scoping import OwnerScopedAdmin
+from accounts.admin_scoping import OwnerScopedAdmin
 from ocpp_bridge.admin import CommandRecordInline
 from ocpp_bridge.admin_actions import StationCommandActions
 from ocpp_bridge.admin_commands import send_command_view

@@ -4,7 +4,7 @@
 `<changelist>/export.csv?<the page's query string>` and an "Export CSV" button
 (`data-role="export-csv"`) to the list. The rows come from the list's own `ChangeList`,
 so filters, search, date drill-down, ordering and owner scoping
-(`evpower.admin_scoping`) are the page's; pagination is not (every matching row).
+(`accounts.admin_scoping`) are the page's; pagination is not (every matching row).
 
 Columns are declared per admin in `csv_fields`: (header, accessor) pairs, the accessor a
 field path ("station__identity") or a function of the row. To-one relations named in

@@ -282,30 +282,6 @@ def send_telegram(subject: str, text: str) -> None:
 # -- what the services alert about (called from their transactions) ---------------------
 
 
-def alert_parked_message(message) -> None:
-    """charging.parked.park_message: a charger's message waits for a person (an
-    unbilled transaction, a stop after settlement...). One alert per station and reason
-    per interval."""
-    try:
-        if not alerts_configured():  # on the charger's path: no query for nothing
-            return
-        from stations.models import Station
-
-        identity = (
-            Station.objects.filter(pk=message.station_id).values_list("identity", flat=True).first()
-            or f"#{message.station_id}"
-        )
-        operator_alert_after_commit(
-            key=f"parked:{message.station_id}:{message.reason}",
-            subject=f"Parked {message.action} at station {identity}: {message.reason}",
-            text=f"A {message.action} from station {identity} was parked for review "
-            f"({message.reason}), transaction {message.transaction_id or '-'}: "
-            f"{message.detail or '-'}\nSee Parked messages in the admin.",
-        )
-    except Exception:
-        log.exception("parked message alert failed")
-
-
 def alert_reconciliation_issues(provider: str, day, issues: list) -> None:
     """payments.reconciliation: new discrepancies found (one alert per provider and day
     per interval)."""

@@ -15,9 +15,9 @@ from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from evpower import ws_guard  # noqa: E402
-from evpower.edge_cache import MapEdgeCache  # noqa: E402
 from evpower.routing import websocket_application  # noqa: E402
 from evpower.sentry import wrap_websocket  # noqa: E402
+from stations.edge_cache import MapEdgeCache  # noqa: E402
 
 if settings.DEBUG:
     # uvicorn has no static file serving of its own; in development let Django serve the admin's

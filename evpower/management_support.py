@@ -23,7 +23,6 @@ import getpass
 import os
 import sys
 from collections.abc import Iterable, Iterator
-from decimal import Decimal, InvalidOperation
 from typing import TypeVar
 
 from django.contrib.auth import get_user_model
@@ -186,20 +185,8 @@ class SupportCommand(BaseCommand):
         )
 
 
-# -- argument types and lookups shared by several commands -------------------------------
-
-
-def amount_arg(text: str) -> Decimal:
-    """An argparse type: an exact money amount ("150", "-20.50"; not "1.005")."""
-    from payments.money import exact_amount
-
-    try:
-        value = Decimal(text)
-        if not value.is_finite():
-            raise ValueError(text)
-        return exact_amount(value)
-    except (InvalidOperation, ValueError, TypeError):
-        raise argparse.ArgumentTypeError(f"not an amount in whole cents: {text!r}") from None
+# -- lookups shared by several commands (the apps' own: accounts/management/support.py,
+#    payments/management/support.py) ------------------------------------------------
 
 
 def support_actor() -> str:
@@ -221,31 +208,11 @@ def staff_user_named(username: str):
     return user
 
 
-def client_by_ref(ref: str):
-    """A client by phone ("+996700123456") or id ("42")."""
-    from accounts.models import Client
-
-    ref = ref.strip()
-    if ref.startswith("+"):
-        client = Client.objects.filter(phone=ref).first()
-    elif ref.isdigit():
-        client = Client.objects.filter(pk=int(ref)).first()
-    else:
-        raise SupportError(
-            f"{ref!r} is neither a phone (+996...) nor a client id",
-            code="INVALID_CLIENT",
-            returncode=Exit.USAGE,
-        )
-    if client is None:
-        raise not_found(f"client {ref}")
-    return client
-
-
 # -- commands to chargers (station_reset, station_unlock) --------------------------------
 
 
 def charger_exit_code(status: str) -> int:
-    """A `CommandResult.status` (ocpp_bridge.models.CommandRecord.Status) as an exit code."""
+    """A `CommandResult.status` (stations.charger_port.CommandStatus) as an exit code."""
     # offline, busy, timeout and unreachable: the charger could not be reached
     return {
         "accepted": Exit.OK,

@@ -636,7 +636,7 @@ OCPP_DB_THREADS = env.int("OCPP_DB_THREADS", default=16)
 OCPP_DB_CONN_MAX_AGE = env.int("OCPP_DB_CONN_MAX_AGE", default=300)
 # group-commit batches of one kind written at the same time (ocpp_bridge/coalescer.py)
 OCPP_BATCH_WRITERS = env.int("OCPP_BATCH_WRITERS", default=2)
-# seconds a public map answer is served from the edge cache (evpower/edge_cache.py); 0: off
+# seconds a public map answer is served from the edge cache (stations/edge_cache.py); 0: off
 MAP_EDGE_CACHE_SECONDS = env.int("MAP_EDGE_CACHE_SECONDS", default=5)
 # seconds a charger has to answer one of our calls, and commands that may wait per station
 OCPP_CALL_TIMEOUT = env.float("OCPP_CALL_TIMEOUT", default=30.0)

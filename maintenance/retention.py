@@ -15,7 +15,7 @@ Never the ledger, payments, sessions or charger transactions: those are the book
   session is not settled (running, or stopping), or an operator has not yet decided a
   parked message about it (the billing review queue may bill it). A transaction whose
   session is settled is done with, even if the charger never reported its stop.
-- Idempotency keys go through `evpower.api.idempotency.idempotency_keys_purge`, never
+- Idempotency keys go through `payments.idempotency.idempotency_keys_purge`, never
   before IDEMPOTENCY_KEY_TTL (a retried request must get its first answer back while the
   key lives); a longer RETENTION_DAYS keeps them longer.
 - OTP codes are kept at least two days: they double as the 24-hour rate-limit ledger
@@ -41,8 +41,8 @@ from accounts.otp import DAY
 from charging.models import MeterSample, OcppTransaction
 from charging.parked_models import ParkedMessage
 from charging.session_models import ChargingSession
-from evpower.api.idempotency import idempotency_keys_purge, key_ttl
 from ocpp_bridge.models import CommandRecord, OcppMessage
+from payments.idempotency import idempotency_keys_purge, key_ttl
 from payments.models import IdempotencyKey
 
 log = logging.getLogger("maintenance")

@@ -18,7 +18,6 @@ from redis.exceptions import RedisError
 
 from evpower.channels_dispatch import dispatch_until_stopped
 from evpower.correlation import frame_correlation_id, set_correlation_id, socket_correlation_id
-from evpower.metrics.registry import ocpp_message_observed
 from evpower.security_events import security_event_record
 from evpower.ws_deny import deny_handshake
 from stations.live import post_status
@@ -30,6 +29,7 @@ from .db import run_db
 from .domain_port import DjangoChargerPort
 from .handshake import Handshake, Verdict, handshake_decide, handshake_screen, password_work
 from .message_log import message_log
+from .metrics import ocpp_message_observed
 from .password_gate import gate as password_gate
 from .protocol.frames import Call, CallError, call_frame
 from .protocol.secrets import masked

@@ -1,4 +1,4 @@
-"""Stored answers to HTTP requests sent with an `Idempotency-Key` (evpower/api/idempotency.py).
+"""Stored answers to HTTP requests sent with an `Idempotency-Key` (payments/idempotency.py).
 
 One row per (client, key): claimed by an INSERT under the unique constraint before the view
 runs (state in_progress), then filled with the first answer (state completed) and replayed

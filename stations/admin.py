@@ -8,7 +8,7 @@ from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
-from evpower.admin_scoping import OwnerScopedAdmin
+from accounts.admin_scoping import OwnerScopedAdmin
 
 from .models import IdTag, Location
 

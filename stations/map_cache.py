@@ -73,7 +73,7 @@ MAP_VERSION_KEY = "map:version"
 
 
 def bump_map_version() -> None:
-    """Every cached map response (evpower/edge_cache.py) names the version it was built
+    """Every cached map response (stations/edge_cache.py) names the version it was built
     at; bumping it retires them all at once."""
     try:
         cache.incr(MAP_VERSION_KEY)

@@ -35,7 +35,7 @@ class Location(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
     opening_hours = models.CharField(max_length=200, blank=True, default="24/7")
     # the site owner's staff account: in the admin, the "owner" role sees only its own
-    # locations (evpower/admin_scoping.py). PROTECT: deleting the account must be a decision
+    # locations (accounts/admin_scoping.py). PROTECT: deleting the account must be a decision
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,

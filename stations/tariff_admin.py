@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, StackedInline, TabularInline
 
-from evpower.admin_scoping import OwnerScopedAdmin
+from accounts.admin_scoping import OwnerScopedAdmin
 
 from .models import Connector
 from .tariff_models import (

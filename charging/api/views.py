@@ -9,8 +9,8 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from evpower.api.idempotency import idempotent
 from evpower.api.throttling import MONEY
+from payments.idempotency import idempotent
 from stations.live import publish_to_client_after_commit
 
 from .. import selectors, sessions

@@ -23,12 +23,12 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from accounts.admin_scoping import OWNER_PATHS, is_owner_scoped
 from charging.parked_models import ParkedMessage
 from charging.review_models import BillingReview
 from charging.session_models import ChargingSession
 from cockpit.dashboard import selectors
 from cockpit.dashboard.selectors import WEEK, Windows
-from evpower.admin_scoping import OWNER_PATHS, is_owner_scoped
 from maintenance.models import Backup
 from payments.models import LedgerTransaction
 from payments.money import DEFAULT_CURRENCY, ZERO

@@ -23,10 +23,10 @@ from django.db.models import Count, Q, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from accounts.admin_scoping import scope_queryset
 from charging.parked_models import ParkedMessage
 from charging.review_models import REVIEW_REASONS
 from charging.session_models import ChargingSession
-from evpower.admin_scoping import scope_queryset
 from maintenance.models import Backup
 from payments.models import LedgerTransaction
 from payments.money import ZERO, money

@@ -24,6 +24,7 @@ from accounts.services import (
     client_request_deletion,
     client_unblock,
 )
+from accounts.tests.conftest import assert_error, authed
 from accounts.tokens import session_start
 from charging.session_models import ChargingSession
 from evpower.api.errors import ApiError
@@ -31,8 +32,6 @@ from payments.models import LedgerTransaction, Wallet
 from payments.payment_models import Payment
 from payments.wallet import wallet_credit_topup
 from stations.services import station_create
-
-from accounts.tests.conftest import assert_error, authed
 
 pytestmark = pytest.mark.django_db
 

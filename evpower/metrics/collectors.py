@@ -1,4 +1,6 @@
-"""Values read at scrape time and registered once in the default registry (on import).
+"""Values read at scrape time, registered once in the default registry: the Celery task
+counts here (on import), and the domain apps' gauges, which each app registers at start
+through `register_collector` (stations/metrics.py, charging/metrics.py, payments/metrics.py).
 
 The database gauges are cluster-wide truth, so every web process reports the same figure:
 aggregate them with max(), not sum(). The same holds for the Celery task counts, which
@@ -11,97 +13,13 @@ import functools
 import logging
 from collections.abc import Iterator
 
-from django.db.models import Count
 from prometheus_client import REGISTRY
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from .celery_tasks import OUTCOMES, counter_key
 
 log = logging.getLogger("evpower.metrics")
-
-BREAKER_STATES = {"closed": 0, "half-open": 1, "open": 2}
-
-
-def _connected_family() -> GaugeMetricFamily:
-    return GaugeMetricFamily(
-        "evpower_chargers_connected",
-        "Stations whose socket is open and that were heard from recently.",
-    )
-
-
-def _sessions_family() -> GaugeMetricFamily:
-    return GaugeMetricFamily(
-        "evpower_charging_sessions", "Charging sessions by status.", labels=["status"]
-    )
-
-
-def _payments_family() -> GaugeMetricFamily:
-    return GaugeMetricFamily(
-        "evpower_payments", "Payments by provider and status.", labels=["provider", "status"]
-    )
-
-
-class DatabaseCollector(Collector):
-    """A few GROUP BY queries per scrape; each family keeps a value for every choice
-    (zero included) so series do not vanish when a status empties."""
-
-    def describe(self) -> Iterator[Metric]:
-        # without this the registry would call collect() (and query) when registering
-        yield from (_connected_family(), _sessions_family(), _payments_family())
-
-    def collect(self) -> Iterator[Metric]:
-        from charging.session_models import ChargingSession
-        from payments.payment_models import Payment, Provider
-        from stations.selectors import stations_online
-
-        try:
-            connected = stations_online().count()
-            sessions = dict(
-                ChargingSession.objects.order_by().values_list("status").annotate(n=Count("id"))
-            )
-            payments = {
-                (provider, status): n
-                for provider, status, n in Payment.objects.order_by()
-                .values_list("provider", "status")
-                .annotate(n=Count("id"))
-            }
-        except Exception as exc:  # the rest of /metrics must still come through
-            log.warning("metrics: database gauges unavailable: %s", exc)
-            return
-        family = _connected_family()
-        family.add_metric([], connected)
-        yield family
-        family = _sessions_family()
-        for status in ChargingSession.Status.values:
-            family.add_metric([status], sessions.get(status, 0))
-        yield family
-        family = _payments_family()
-        for provider in Provider.values:
-            for status in Payment.Status.values:
-                family.add_metric([provider, status], payments.get((provider, status), 0))
-        yield family
-
-
-def _breaker_family() -> GaugeMetricFamily:
-    return GaugeMetricFamily(
-        "evpower_payment_circuit_breaker_state",
-        "Circuit breaker per payment provider in this process: 0 closed, 1 half-open, 2 open.",
-        labels=["provider"],
-    )
-
-
-class BreakerCollector(Collector):
-    def describe(self) -> Iterator[Metric]:
-        yield _breaker_family()
-
-    def collect(self) -> Iterator[Metric]:
-        from payments.providers.http import breaker_states
-
-        family = _breaker_family()
-        for provider, state in sorted(breaker_states().items()):
-            family.add_metric([provider], BREAKER_STATES.get(state, 2))
-        yield family
 
 
 def _tasks_family() -> CounterMetricFamily:
@@ -143,9 +61,20 @@ class CeleryTaskCollector(Collector):
         yield family
 
 
-def register_collectors() -> None:
-    for collector in (DatabaseCollector(), BreakerCollector(), CeleryTaskCollector()):
+_registered: set[str] = set()
+
+
+def register_collector(collector: Collector) -> None:
+    """Register `collector` once per process (by class), whoever asks twice."""
+    name = f"{type(collector).__module__}.{type(collector).__qualname__}"
+    if name not in _registered:
+        _registered.add(name)
         REGISTRY.register(collector)
 
 
-register_collectors()
+def scrape_failed(what: str, exc: Exception) -> None:
+    """One gauge could not be read: the rest of /metrics must still come through."""
+    log.warning("metrics: %s unavailable: %s", what, exc)
+
+
+register_collector(CeleryTaskCollector())

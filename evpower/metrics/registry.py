@@ -6,8 +6,6 @@ from __future__ import annotations
 from ocpp.v16.enums import Action
 from prometheus_client import Counter, Histogram
 
-from ocpp_bridge.protocol.frames import Call, CallError, CallResult, Frame
-
 # a charger can send any string as an action: only the spec's become label values
 OCPP_ACTIONS = frozenset(action.value for action in Action)
 
@@ -57,24 +55,13 @@ BATCH_ROW_FAILURES = Counter(
 )
 
 
-def _action_label(action: str) -> str:
+def action_label(action: str) -> str:
+    """An OCPP action as a label: one of the known actions, or \"unknown\" (bounded series)."""
     return action if action in OCPP_ACTIONS else "unknown"
 
 
-def ocpp_message_observed(*, frame: Frame | None, reply: str | None, seconds: float) -> None:
-    """One frame from a charger handled; `frame` None when it could not be parsed."""
-    if isinstance(frame, CallResult | CallError):
-        OCPP_MESSAGES.labels(type(frame).__name__, "reply").inc()
-        return
-    action = _action_label(frame.action) if isinstance(frame, Call) else "invalid"
-    outcome = "accepted" if reply is not None and reply.startswith("[3,") else "call_error"
-    OCPP_MESSAGES.labels(action, outcome).inc()
-    if reply is not None:
-        OCPP_HANDLING_SECONDS.labels(action).observe(seconds)
-
-
 def ocpp_command_observed(*, action: str, result: str) -> None:
-    OCPP_COMMANDS.labels(_action_label(action), result).inc()
+    OCPP_COMMANDS.labels(action_label(action), result).inc()
 
 
 def payment_auth_failure_observed(*, provider: str) -> None:

@@ -8,6 +8,7 @@ import math
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -138,7 +139,13 @@ def beat() -> dict[str, Any]:
     }
 
 
-def chargers() -> dict[str, Any]:
-    from stations.selectors import stations_online
+# Checks the domain apps add to /health/detailed at start (stations: chargers connected).
+_detail_checks: dict[str, Callable[[], dict[str, Any]]] = {}
 
-    return {"ok": True, "connected": stations_online().count()}
+
+def add_detail_check(name: str, check: Callable[[], dict[str, Any]]) -> None:
+    _detail_checks[name] = check
+
+
+def detail_checks() -> dict[str, Callable[[], dict[str, Any]]]:
+    return dict(_detail_checks)

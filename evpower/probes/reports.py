@@ -77,7 +77,7 @@ def _detailed() -> Report:
         **critical,
         "channel_layer": checks.channel_layer,
         "cache": checks.cache_round_trip,
-        "chargers": checks.chargers,
+        **checks.detail_checks(),
     }
     if checks.broker_configured():
         named.update(celery=checks.celery_workers, beat=checks.beat)

@@ -25,13 +25,13 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.admin_scoping import OwnerScopedAdmin
 from accounts.models import Client, LoginSession
 from accounts.roles import OWNER, roles_sync
 from charging.models import MeterSample, OcppTransaction
 from charging.parked_models import ParkedMessage
 from charging.session_models import ChargingSession
 from evpower.admin_csv import CsvExportMixin
-from evpower.admin_scoping import OwnerScopedAdmin
 from evpower.models import SecurityEvent
 from maintenance.models import Backup
 from ocpp_bridge.models import CommandRecord, OcppMessage

@@ -1,4 +1,4 @@
-"""Staff roles (accounts/roles.py), owner scoping (evpower/admin_scoping.py) and the audit
+"""Staff roles (accounts/roles.py), owner scoping (accounts/admin_scoping.py) and the audit
 log of staff changes (cockpit/audit.py), through the real admin pages."""
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from evpower.edge_cache import MapEdgeCache
+from stations.edge_cache import MapEdgeCache
 
 
 class Lookup:

@@ -1,4 +1,4 @@
-"""Idempotency-Key (evpower/api/idempotency.py) on a tiny test-only view that counts its runs.
+"""Idempotency-Key (payments/idempotency.py) on a tiny test-only view that counts its runs.
 
 "Call it twice": one after the other and at the same moment (threads on PostgreSQL)."""
 
@@ -21,9 +21,9 @@ from accounts.models import Client
 from accounts.tests.conftest import assert_error, fresh_throttle_counters  # noqa: F401
 from accounts.tokens import session_start
 from evpower.api.errors import ApiError
-from evpower.api.idempotency import idempotency_keys_purge, idempotent
 from evpower.testing.races import connect
 from evpower.testing.waiting import wait_until
+from payments.idempotency import idempotency_keys_purge, idempotent
 from payments.models import IdempotencyKey
 
 URL = "/t/idem"

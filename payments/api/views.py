@@ -8,10 +8,10 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from evpower.api.idempotency import idempotent
 from evpower.api.throttling import MONEY, MoneyRateThrottle
 from payments import selectors, topups
 from payments.errors import PaymentNotFound
+from payments.idempotency import idempotent
 
 from .serializers import LedgerEntryOut, PaymentOut, TopupIn, WalletOut
 

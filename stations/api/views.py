@@ -5,7 +5,7 @@ The location and station details also answer `your_price` per connector when the
 carries a client's access token (`quote_for_client`). Authentication there is optional:
 no Authorization header → the public answer; a bad or expired token → 401 TOKEN_INVALID
 (standard DRF: the app refreshes and retries, or drops the header). Requests with an
-Authorization header bypass the edge cache (evpower/edge_cache.py)."""
+Authorization header bypass the edge cache (stations/edge_cache.py)."""
 
 from __future__ import annotations
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from accounts.management.support import client_by_ref
 from accounts.models import Client, LoginSession
 from accounts.services import client_block, client_unblock
-from evpower.management_support import SupportCommand, client_by_ref, support_actor
+from evpower.management_support import SupportCommand, support_actor
 
 
 class Command(SupportCommand):

@@ -8,13 +8,8 @@ import uuid
 from decimal import Decimal
 
 from charging.session_models import ChargingSession
-from evpower.management_support import (
-    SupportCommand,
-    amount_arg,
-    not_found,
-    staff_user_named,
-    support_actor,
-)
+from evpower.management_support import SupportCommand, not_found, staff_user_named, support_actor
+from payments.management.support import amount_arg
 from payments.models import Wallet
 from payments.money import money_text as shown
 from payments.selectors import refundable_for

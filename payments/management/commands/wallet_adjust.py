@@ -6,12 +6,9 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from evpower.management_support import (
-    SupportCommand,
-    amount_arg,
-    client_by_ref,
-    staff_user_named,
-)
+from accounts.management.support import client_by_ref
+from evpower.management_support import SupportCommand, staff_user_named
+from payments.management.support import amount_arg
 from payments.models import Wallet
 from payments.money import ZERO
 from payments.wallet import wallet_adjust

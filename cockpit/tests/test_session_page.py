@@ -25,7 +25,7 @@ from charging.review import (
 )
 from charging.services import Reading, meter_values_record, transaction_start, transaction_stop
 from charging.session_models import ChargingSession
-from charging.session_timeline import CURVE_POINTS, session_meter_curve
+from cockpit.session_timeline import CURVE_POINTS, session_meter_curve
 from ocpp_bridge.models import CommandRecord, OcppMessage
 from payments.models import LedgerTransaction, Wallet
 from payments.selectors import ledger_invariant_violations, unbalanced_transactions

@@ -48,9 +48,8 @@ from django.utils import timezone
 from rest_framework import status
 
 from accounts.models import Client
+from evpower.api.errors import ApiError
 from payments.models import IdempotencyKey
-
-from .errors import ApiError
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"

@@ -29,19 +29,12 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
-from evpower.admin_csv import CsvExportMixin
-from evpower.admin_filters import DayRangeFilter
-from evpower.admin_readonly import ReadOnlyPermissions, computed_once
-from evpower.admin_scoping import OwnerScopedAdmin, is_owner_scoped
-from payments.errors import WalletError
-from payments.models import Wallet
-from payments.selectors import refundable_for
-from payments.wallet import wallet_refund
-
-from .clockwork import session_close_unreported
-from .errors import ChargingError
-from .session_models import ChargingSession
-from .session_timeline import (
+from accounts.admin_scoping import OwnerScopedAdmin, is_owner_scoped
+from charging.clockwork import session_close_unreported
+from charging.errors import ChargingError
+from charging.session_models import ChargingSession
+from charging.sessions import session_stop
+from cockpit.session_timeline import (
     METER_FRAMES_SHOWN,
     MeterCurve,
     session_commands,
@@ -49,7 +42,13 @@ from .session_timeline import (
     session_ledger,
     session_meter_curve,
 )
-from .sessions import session_stop
+from evpower.admin_csv import CsvExportMixin
+from evpower.admin_filters import DayRangeFilter
+from evpower.admin_readonly import ReadOnlyPermissions, computed_once
+from payments.errors import WalletError
+from payments.models import Wallet
+from payments.selectors import refundable_for
+from payments.wallet import wallet_refund
 
 log = logging.getLogger("charging")
 Status = ChargingSession.Status
@@ -189,7 +188,7 @@ class ChargingSessionAdmin(CsvExportMixin, OwnerScopedAdmin, ReadOnlyPermissions
         "settled",
     )
     list_select_related = ("client", "station")
-    # station and location are scoped to an owner's own (evpower.admin_scoping)
+    # station and location are scoped to an owner's own (accounts.admin_scoping)
     list_filter = (
         "status",
         "origin",

@@ -21,12 +21,11 @@ from django.db.models import F, Q, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
+from charging.metering import ENERGY_REGISTER
+from charging.models import MeterSample
+from charging.session_models import ChargingSession
 from ocpp_bridge.models import CommandRecord, OcppMessage
 from payments.models import LedgerTransaction
-
-from .metering import ENERGY_REGISTER
-from .models import MeterSample
-from .session_models import ChargingSession
 
 COMMANDS_SHOWN = 50
 METER_FRAMES_SHOWN = 30  # the newest MeterValues frames (and their answers)
