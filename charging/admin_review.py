@@ -29,6 +29,7 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
 from accounts.models import Client
+from charging.session.models import ChargingSession
 from evpower.admin_filters import fixed_values_filter
 from payments.errors import WalletError
 
@@ -38,7 +39,6 @@ from .models import OcppTransaction
 from .parked_models import ParkedMessage
 from .review import review_bill_energy, review_write_off, transaction_bill_to_client
 from .review_models import REVIEW_REASONS, BillingReview
-from .session_models import ChargingSession
 
 UNBILLED = ParkedMessage.Reason.UNBILLED_TRANSACTION
 IMPLAUSIBLE = ParkedMessage.Reason.IMPLAUSIBLE_METER

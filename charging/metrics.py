@@ -8,9 +8,8 @@ from django.db.models import Count
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from charging.session.models import ChargingSession
 from evpower.metrics.collectors import scrape_failed
-
-from .session_models import ChargingSession
 
 
 def _sessions_family() -> GaugeMetricFamily:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from charging.session.models import ChargingSession  # noqa: F401 - the app's models, one place
 from evpower.display_names import display_names
 
 from .parked_models import ParkedMessage  # noqa: F401 - charger messages waiting for a person
 from .review_models import BillingReview  # noqa: F401 - the billing review queue (a proxy)
-from .session_models import ChargingSession  # noqa: F401 - the app's models, one place
 
 
 class OcppTransaction(models.Model):

@@ -10,10 +10,9 @@ from django.core.cache import cache
 from accounts.notifications import messages
 from accounts.notifications import tasks as notification_tasks
 from accounts.notifications.service import notify_client
+from charging.session.models import ChargingSession
 from evpower import alerts
 from stations.models import Station
-
-from .session_models import ChargingSession
 
 FAULT_PUSH_INTERVAL = 600  # seconds: one "charger error" push per session in this time
 

@@ -21,6 +21,8 @@ from django.db import transaction
 from rest_framework import status
 
 from accounts.models import Client
+from charging.session.models import ChargingSession
+from charging.session.settle import session_lock, session_rebill_energy, session_settle
 from payments.wallet import wallet_lock
 from stations.models import Connector
 from stations.pricing import NoTariff, quote_for_client
@@ -29,8 +31,6 @@ from . import errors
 from .models import OcppTransaction
 from .parked import parked_message_resolve
 from .parked_models import ParkedMessage
-from .session_models import ChargingSession
-from .settlement import session_lock, session_rebill_energy, session_settle
 
 log = logging.getLogger("charging")
 Status = ChargingSession.Status

@@ -2,19 +2,20 @@
 
 from celery import shared_task
 
-from . import clockwork, notices  # noqa: F401 - notices: registers its task
+from . import notices  # noqa: F401 - registers its task
+from .session import sweeps
 
 
 @shared_task(name="charging.sessions_cancel_unplugged")
 def sessions_cancel_unplugged_task() -> int:
-    return clockwork.sessions_cancel_unplugged()
+    return sweeps.sessions_cancel_unplugged()
 
 
 @shared_task(name="charging.sessions_stop_overlong")
 def sessions_stop_overlong_task() -> int:
-    return clockwork.sessions_stop_overlong()
+    return sweeps.sessions_stop_overlong()
 
 
 @shared_task(name="charging.sessions_close_unreported")
 def sessions_close_unreported_task() -> int:
-    return clockwork.sessions_close_unreported()
+    return sweeps.sessions_close_unreported()

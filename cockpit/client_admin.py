@@ -36,7 +36,7 @@ from unfold.enums import ActionVariant
 from accounts import selectors, services
 from accounts.errors import ApiError
 from accounts.models import Client, LoginSession
-from charging.session_models import ChargingSession
+from charging.session.models import ChargingSession
 from cockpit import client_parts as parts
 from cockpit.client_page import Sections, client_page
 from payments.models import Debt, LedgerPosting, LedgerTransaction, Payment, Wallet

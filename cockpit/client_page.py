@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 from django.db.models import Max, QuerySet
 
 from accounts.models import Client, ClientStatusChange, Device, LoginSession
-from charging.session_models import ChargingSession
+from charging.session.models import ChargingSession
 from payments.models import LedgerTransaction, Payment, Wallet
 
 T = TypeVar("T")

@@ -25,7 +25,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts import services
 from accounts.models import Client, Device, LoginSession
-from charging.session_models import ChargingSession
+from charging.session.models import ChargingSession
 from cockpit.client_page import ClientPage, Newest
 from payments.models import LedgerTransaction, Payment
 

@@ -3,7 +3,7 @@ charger's answer reads to an operator.
 
 Each button names a `Command`; `run` sends it through the one command service
 (`ocpp_bridge.commands.send_command`), except "Stop the charge", which goes through the
-session's own stop (`charging.sessions.session_stop`) when the connector's charge has a
+session's own stop (`charging.session.start.session_stop`) when the connector's charge has a
 session, so the session records who stopped it and waits for the charger's
 StopTransaction to bill it. A charger transaction nobody is billed for is stopped with a
 plain RemoteStopTransaction.
@@ -18,8 +18,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from charging.errors import ChargingError
-from charging.session_models import ChargingSession
-from charging.sessions import session_stop
+from charging.session.models import ChargingSession
+from charging.session.stop import session_stop
 from cockpit.selectors import CurrentCharge
 from ocpp_bridge.commands import send_command
 from ocpp_bridge.models import CommandRecord

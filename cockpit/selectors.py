@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from accounts.admin_scoping import scope_queryset
 from charging.models import OcppTransaction
-from charging.session_models import ChargingSession
+from charging.session.models import ChargingSession
 from ocpp_bridge.models import OcppMessage
 from stations.models import Connector, Location, Station
 from stations.selectors import station_is_online

@@ -30,10 +30,10 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
 from accounts.admin_scoping import OwnerScopedAdmin, is_owner_scoped
-from charging.clockwork import session_close_unreported
 from charging.errors import ChargingError
-from charging.session_models import ChargingSession
-from charging.sessions import session_stop
+from charging.session.models import ChargingSession
+from charging.session.stop import session_stop
+from charging.session.sweeps import session_close_unreported
 from cockpit.session_timeline import (
     METER_FRAMES_SHOWN,
     MeterCurve,

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from charging.metering import ENERGY_REGISTER
 from charging.models import MeterSample
-from charging.session_models import ChargingSession
+from charging.session.models import ChargingSession
 from ocpp_bridge.models import CommandRecord, OcppMessage
 from payments.models import LedgerTransaction
 

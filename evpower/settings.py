@@ -417,7 +417,7 @@ CELERY_BEAT_SCHEDULER = "maintenance.scheduler:CodeDefinedScheduler"
 # where operators see, pause or retime them in the admin.
 CELERY_BEAT_SCHEDULE = {
     "reservations-expire": {"task": "stations.reservations_expire", "schedule": 60.0},
-    # charging sessions (charging/clockwork.py): starts never plugged in, the 12 h cap,
+    # charging sessions (charging/session/sweeps.py): starts never plugged in, the 12 h cap,
     # stops the charger never reported
     "sessions-cancel-unplugged": {"task": "charging.sessions_cancel_unplugged", "schedule": 60.0},
     "sessions-stop-overlong": {"task": "charging.sessions_stop_overlong", "schedule": 1800.0},
@@ -738,7 +738,7 @@ if IS_PRODUCTION:
             "Refusing to start in production: " + "; ".join(_provider_problems)
         )
 
-# Charging sessions (docs/product.md §4; charging/limits.py, charging/clockwork.py). Money in som.
+# Charging sessions (docs/product.md §4; charging/session/limits.py, sweeps.py). Money in som.
 CHARGING_MAX_ACTIVE_SESSIONS = env.int("CHARGING_MAX_ACTIVE_SESSIONS", default=1)  # per client
 CHARGING_NO_LIMIT_CAP = env.str("CHARGING_NO_LIMIT_CAP", default="200.00")  # + session fee
 CHARGING_MIN_HOLD = env.str("CHARGING_MIN_HOLD", default="10.00")

@@ -40,7 +40,7 @@ from accounts.models import OtpCode
 from accounts.otp import DAY
 from charging.models import MeterSample, OcppTransaction
 from charging.parked_models import ParkedMessage
-from charging.session_models import ChargingSession
+from charging.session.models import ChargingSession
 from ocpp_bridge.models import CommandRecord, OcppMessage
 from payments.idempotency import idempotency_keys_purge, key_ttl
 from payments.models import IdempotencyKey

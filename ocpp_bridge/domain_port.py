@@ -12,15 +12,15 @@ from datetime import datetime
 from django.conf import settings
 from django.utils import timezone
 
-from charging.charger_events import SessionNews
-from charging.services import (
+from charging.session.follow import SessionNews
+from charging.session.stop import session_stop_answered
+from charging.transactions import (
     MeterValuesInput,
     Reading,
     meter_values_record_many,
     transaction_start,
     transaction_stop,
 )
-from charging.sessions import session_stop_answered
 from evpower.models import SecurityEvent
 from evpower.security_events import security_event_record
 from stations import selectors as station_selectors

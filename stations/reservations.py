@@ -8,7 +8,7 @@ so a late answer, a StartTransaction and the expiry job can race without undoing
 each other.
 
 What a start does to reservations (`reservation_start_conflict`, `reservation_record_start`,
-called by charging.services.transaction_start in its transaction):
+called by charging.transactions.transaction_start in its transaction):
 - a start naming a reservation of this station uses it (status used, the transaction
   kept). An expired one is used too: the charger held it, our expiry job only marked the
   clock passing. Anything that does not add up (unknown id, another station, cancelled,

@@ -7,8 +7,8 @@ pushed about a change that was rolled back. Outside a transaction the push is qu
 once. Nothing is queued when no push channel is configured or the client has no device.
 
 The hooks (one line each in the charging / payment services):
-- `notify_session_started(session)`       charging.charger_events._link
-- `notify_session_ended(session)`         charging.settlement (both enders)
+- `notify_session_started(session)`       charging.session.follow._link
+- `notify_session_ended(session)`         charging.session.settle (both enders)
 - `notify_payment_confirmed(payment)`     payments.topups.payment_mark_paid
 - `notify_charger_status(...)`            stations.services.station_record_status
 """

@@ -30,8 +30,8 @@ from tenacity import wait_fixed
 
 from accounts.models import Client, Device
 from accounts.notifications import fcm, messages, service, tasks
-from charging.clockwork import sessions_cancel_unplugged
-from charging.session_models import ChargingSession
+from charging.session.models import ChargingSession
+from charging.session.sweeps import sessions_cancel_unplugged
 from charging.tests import conftest as charging_fixtures
 from charging.tests.conftest import funded_client
 from charging.tests.support import base_time, charging_session, ocpp_stop, open_session

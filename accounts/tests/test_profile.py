@@ -159,8 +159,8 @@ def test_anonymise_command_dry_run_changes_nothing(db):
 
 
 def test_deletion_is_refused_while_a_session_charges_and_nothing_is_logged_out(db):
-    from charging.limits import Limit
-    from charging.sessions import session_open
+    from charging.session.limits import Limit
+    from charging.session.start import session_open
     from charging.tests.conftest import fund, online
     from stations.services import station_create
     from stations.tariff_models import TariffPlan, TariffRule

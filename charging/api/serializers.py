@@ -8,12 +8,11 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from charging.session.follow import session_event
+from charging.session.limits import Limit
+from charging.session.models import ChargingSession
 from stations.api.serializers import PriceSerializer
 from stations.selectors import station_is_online
-
-from ..charger_events import session_event
-from ..limits import Limit
-from ..session_models import ChargingSession
 
 LimitType = ChargingSession.LimitType
 MAX_ENERGY_KWH = Decimal("1000")

@@ -9,14 +9,14 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from charging.session import selectors, start, stop
+from charging.session.follow import session_event
+from charging.session.models import ChargingSession
 from evpower.api.throttling import MONEY
 from payments.idempotency import idempotent
 from stations.live import publish_to_client_after_commit
 
-from .. import selectors, sessions
-from ..charger_events import session_event
 from ..errors import SessionNotFound
-from ..session_models import ChargingSession
 from .serializers import LimitIn, SessionOut, StartIn, StatsOut
 
 START_ERRORS = (
@@ -53,7 +53,7 @@ class StartView(APIView):
     def post(self, request):
         data = StartIn(data=request.data)
         data.is_valid(raise_exception=True)
-        session = sessions.session_start(
+        session = start.session_start(
             client=request.user,
             station_id=data.validated_data["station"],
             connector_number=data.validated_data["connector"],
@@ -78,7 +78,7 @@ class StopView(APIView):
     @idempotent
     def post(self, request, session_id: int):
         _own(request, session_id)
-        sessions.session_stop(
+        stop.session_stop(
             session_id=session_id,
             requested_by=f"client:{request.user.pk}",
             reason=ChargingSession.StopReason.DRIVER,

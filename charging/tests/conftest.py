@@ -55,7 +55,7 @@ class FakeCharger:
 @pytest.fixture
 def charger(monkeypatch):
     fake = FakeCharger()
-    monkeypatch.setattr("charging.sessions.send_command", fake)
+    monkeypatch.setattr("charging.session.charger.send_command", fake)
     return fake
 
 

@@ -10,18 +10,18 @@ from decimal import Decimal
 from django.utils import timezone
 
 from accounts.models import Client
-from charging.limits import Limit
-from charging.services import (
+from charging.session.limits import Limit
+from charging.session.models import ChargingSession
+from charging.session.start import (
+    session_apply_start_answer,
+    session_open,
+)
+from charging.transactions import (
     MeterValuesInput,
     Reading,
     meter_values_record_many,
     transaction_start,
     transaction_stop,
-)
-from charging.session_models import ChargingSession
-from charging.sessions import (
-    session_apply_start_answer,
-    session_open,
 )
 from payments.models import Debt, Hold, LedgerTransaction, Wallet
 from payments.tests.conftest import assert_ledger_consistent

@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 from accounts.models import Client
 from accounts.tokens import session_start as login_session
 from charging.models import ChargingSession
-from charging.services import transaction_start, transaction_stop
+from charging.transactions import transaction_start, transaction_stop
 from payments.models import Wallet
 from payments.selectors import ledger_invariant_violations
 from payments.wallet import wallet_credit_topup
@@ -36,7 +36,7 @@ def charger(monkeypatch):
         sent.append((action, payload))
         return answers.pop(0) if answers else ACCEPTED
 
-    monkeypatch.setattr("charging.sessions.send_command", fake_send)
+    monkeypatch.setattr("charging.session.charger.send_command", fake_send)
     return type("Charger", (), {"answers": answers, "sent": sent})
 
 
@@ -231,7 +231,7 @@ def test_a_broken_command_path_fails_the_start_and_releases(site, monkeypatch):
     def broken(**kwargs):
         raise ConnectionError("channel layer down")
 
-    monkeypatch.setattr("charging.sessions.send_command", broken)
+    monkeypatch.setattr("charging.session.charger.send_command", broken)
     client, api = driver()
     error = error_of(start(api, site), 503)
     assert error["code"] == "STATION_UNREACHABLE"

@@ -33,30 +33,29 @@ from django.db.models import Count, Max
 from django.utils import timezone
 
 from charging import errors
-from charging.clockwork import (
+from charging.models import OcppTransaction
+from charging.parked_models import ParkedMessage
+from charging.session.limits import Limit
+from charging.session.models import ChargingSession
+from charging.session.start import (
+    client_app_id_tag,
+    session_apply_start_answer,
+    session_open,
+    session_start,
+)
+from charging.session.stop import session_stop, session_stop_answered
+from charging.session.sweeps import (
     session_close_unreported,
     sessions_cancel_unplugged,
     sessions_close_unreported,
     sessions_stop_overlong,
 )
-from charging.limits import Limit
-from charging.models import OcppTransaction
-from charging.parked_models import ParkedMessage
-from charging.services import (
+from charging.transactions import (
     MeterValuesInput,
     Reading,
     meter_values_record_many,
     transaction_start,
     transaction_stop,
-)
-from charging.session_models import ChargingSession
-from charging.sessions import (
-    client_app_id_tag,
-    session_apply_start_answer,
-    session_open,
-    session_start,
-    session_stop,
-    session_stop_answered,
 )
 from evpower.testing.races import connect, run_in_threads
 from payments.errors import InsufficientBalance, RefundExceedsCharge
@@ -664,7 +663,7 @@ def test_concurrent_charging_keeps_every_session_and_wallet_right(postgres, monk
     many rounds; fewer rounds would try fewer interleavings."""
     settings.CHARGING_MAX_ACTIVE_SESSIONS = 2
     charger = Charger()
-    monkeypatch.setattr("charging.sessions.send_command", charger)
+    monkeypatch.setattr("charging.session.charger.send_command", charger)
     world = make_world()
     for number in range(ROUNDS):
         online(world.stations)
@@ -723,7 +722,7 @@ def test_simultaneous_stop_paths_bill_once(postgres, monkeypatch):
     world = make_world()
     online(world.stations)
     charger = Charger()
-    monkeypatch.setattr("charging.sessions.send_command", charger)
+    monkeypatch.setattr("charging.session.charger.send_command", charger)
     client, station = world.clients[2], world.stations[0]
     t0 = timezone.now().replace(microsecond=0) - timedelta(hours=1)
     for round_ in range(5):

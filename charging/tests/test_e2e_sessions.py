@@ -240,7 +240,7 @@ def test_offline_station_is_refused_at_once(ocpp_server, booted_station, tariff,
     def never(**kwargs):
         raise AssertionError("a command was tried for an offline station")
 
-    monkeypatch.setattr("charging.sessions.send_command", never)
+    monkeypatch.setattr("charging.session.charger.send_command", never)
     station = booted_station("CP-OFFLINE")
     station.connectors.update(status="Available")
     _, access = driver("+996700100005")
@@ -474,8 +474,8 @@ def _started(ocpp_server, identity: str, access: str, charger: SessionCharger) -
 def test_operator_stop_and_the_12_hour_cap_stop_through_the_charger(
     ocpp_server, booted_station, tariff
 ):
-    from charging.clockwork import sessions_stop_overlong
-    from charging.sessions import session_stop
+    from charging.session.stop import session_stop
+    from charging.session.sweeps import sessions_stop_overlong
 
     booted_station("CP-OPS")
     booted_station("CP-CAP")
@@ -504,7 +504,7 @@ def test_operator_stop_and_the_12_hour_cap_stop_through_the_charger(
 
 
 def test_a_start_never_plugged_in_is_cancelled_and_released(ocpp_server, booted_station, tariff):
-    from charging.clockwork import sessions_cancel_unplugged
+    from charging.session.sweeps import sessions_cancel_unplugged
 
     booted_station("CP-NOPLUG")
     client, access = driver("+996700100016")

@@ -10,11 +10,12 @@ import pytest
 from django.utils import timezone
 
 from charging import errors
-from charging.clockwork import sessions_cancel_unplugged
-from charging.limits import Limit
 from charging.parked_models import ParkedMessage
-from charging.session_models import ChargingSession
-from charging.sessions import session_apply_start_answer, session_stop
+from charging.session.limits import Limit
+from charging.session.models import ChargingSession
+from charging.session.start import session_apply_start_answer
+from charging.session.stop import session_stop
+from charging.session.sweeps import sessions_cancel_unplugged
 from payments.tests.conftest import assert_ledger_consistent
 from stations.charger_port import CommandResult
 

@@ -1,4 +1,4 @@
-"""charging.limits: the hold at start, when to stop, how far along (pure, no database)."""
+"""charging.session.limits: the hold at start, when to stop, how far along (pure, no database)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ from decimal import Decimal
 
 import pytest
 
-from charging.limits import Limit, Progress, cost_of, hold_amount, percent_of_limit, stop_reason
+from charging.session.limits import (
+    Limit,
+    Progress,
+    cost_of,
+    hold_amount,
+    percent_of_limit,
+    stop_reason,
+)
 from stations.pricing import Quote
 
 D = Decimal

@@ -14,11 +14,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from charging.clockwork import session_close_unreported
-from charging.limits import Limit
 from charging.parked_models import ParkedMessage
 from charging.review import AlreadyResolved, SessionNotBilledYet, review_bill_energy
-from charging.session_models import ChargingSession
+from charging.session.limits import Limit
+from charging.session.models import ChargingSession
+from charging.session.sweeps import session_close_unreported
 from payments.models import Debt, Wallet
 from stations.models import Connector, IdTag, Station
 

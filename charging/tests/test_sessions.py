@@ -1,7 +1,7 @@
 """Charging sessions through their services: start, link, meter values, stop, bill, clockwork.
 
 Everything is real (database, wallet, tariffs, charger transaction services) except the
-charger's answers to our commands: `charging.sessions.send_command` is replaced by a fake
+charger's answers to our commands: `charging.session.charger.send_command` is replaced by a fake
 that answers as each test tells it (and can make the charger act before it answers)."""
 
 from __future__ import annotations
@@ -15,26 +15,26 @@ from django.utils import timezone
 
 from accounts.models import Client
 from charging import errors
-from charging.clockwork import (
+from charging.models import OcppTransaction
+from charging.parked_models import ParkedMessage
+from charging.session.limits import Limit
+from charging.session.models import ChargingSession
+from charging.session.start import (
+    client_app_id_tag,
+    session_apply_start_answer,
+    session_open,
+    session_start,
+)
+from charging.session.stop import session_stop
+from charging.session.sweeps import (
     session_close_unreported,
     sessions_cancel_unplugged,
     sessions_close_unreported,
     sessions_stop_overlong,
 )
-from charging.limits import Limit
-from charging.models import OcppTransaction
-from charging.parked_models import ParkedMessage
-from charging.services import (
+from charging.transactions import (
     meter_values_record,
     meter_values_record_many,
-)
-from charging.session_models import ChargingSession
-from charging.sessions import (
-    client_app_id_tag,
-    session_apply_start_answer,
-    session_open,
-    session_start,
-    session_stop,
 )
 from payments.errors import InsufficientBalance
 from payments.models import Debt, Hold, LedgerTransaction, Wallet
@@ -542,7 +542,7 @@ def test_an_owned_card_taking_the_connector_gets_its_own_session(station, driver
 def test_an_owned_card_start_racing_an_app_start_on_the_connector(station, driver):
     """The app start committed its pending session just after the StartTransaction looked
     for one: the card's session must not collide with it (one pending per connector)."""
-    from charging.charger_events import _owner_session
+    from charging.session.follow import _owner_session
 
     owner = funded_client("100.00")
     tag = IdTag.objects.create(id_tag="RFID-RACE", client=owner)
@@ -656,7 +656,7 @@ def test_the_limit_stop_is_asked_for_once(station, driver, limit, register, powe
 
 
 def test_a_refused_limit_stop_is_asked_for_again(station, driver):
-    from charging.sessions import session_stop_answered
+    from charging.session.stop import session_stop_answered
 
     t0 = base_time()
     session, tx = charging_session(driver, station, at=t0, limit=Limit("energy", energy_wh=5_000))

@@ -13,8 +13,8 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth import get_user_model
 
-from charging.limits import Limit
-from charging.session_models import ChargingSession
+from charging.session.limits import Limit
+from charging.session.models import ChargingSession
 from evpower.testing.commands import Terminal, command_fails, run_command
 from ocpp_bridge.models import CommandRecord
 from payments.models import LedgerTransaction, Wallet

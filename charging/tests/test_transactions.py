@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from charging.models import MeterSample, OcppTransaction
 from charging.parked_models import ParkedMessage
-from charging.services import Reading, meter_values_record, transaction_start, transaction_stop
+from charging.transactions import Reading, meter_values_record, transaction_start, transaction_stop
 from stations.models import IdTag
 
 pytestmark = pytest.mark.django_db

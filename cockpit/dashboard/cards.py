@@ -26,7 +26,7 @@ from django.utils.translation import ngettext
 from accounts.admin_scoping import OWNER_PATHS, is_owner_scoped
 from charging.parked_models import ParkedMessage
 from charging.review_models import BillingReview
-from charging.session_models import ChargingSession
+from charging.session.models import ChargingSession
 from cockpit.dashboard import selectors
 from cockpit.dashboard.selectors import WEEK, Windows
 from maintenance.models import Backup

@@ -26,7 +26,7 @@ from django.utils import timezone
 from accounts.admin_scoping import scope_queryset
 from charging.parked_models import ParkedMessage
 from charging.review_models import REVIEW_REASONS
-from charging.session_models import ChargingSession
+from charging.session.models import ChargingSession
 from maintenance.models import Backup
 from payments.models import LedgerTransaction
 from payments.money import ZERO, money

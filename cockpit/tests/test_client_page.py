@@ -26,7 +26,7 @@ from accounts.services import (
 )
 from accounts.tests.conftest import assert_error, authed
 from accounts.tokens import session_start
-from charging.session_models import ChargingSession
+from charging.session.models import ChargingSession
 from evpower.api.errors import ApiError
 from payments.models import LedgerTransaction, Wallet
 from payments.payment_models import Payment

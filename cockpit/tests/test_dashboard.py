@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from accounts.roles import FINANCE, OPERATOR, OWNER, roles_sync
 from charging.parked_models import ParkedMessage
-from charging.session_models import ChargingSession
+from charging.session.models import ChargingSession
 from cockpit.dashboard import selectors
 from maintenance.models import Backup
 from payments.models import Wallet

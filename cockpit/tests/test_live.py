@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from accounts.roles import FINANCE, OPERATOR, OWNER, SUPPORT, roles_sync
 from charging.models import OcppTransaction
-from charging.session_models import ChargingSession
+from charging.session.models import ChargingSession
 from cockpit.selectors import (
     AVAILABLE,
     CHARGING,

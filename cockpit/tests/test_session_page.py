@@ -23,8 +23,8 @@ from charging.review import (
     TransactionNotStopped,
     transaction_bill_to_client,
 )
-from charging.services import Reading, meter_values_record, transaction_start, transaction_stop
-from charging.session_models import ChargingSession
+from charging.session.models import ChargingSession
+from charging.transactions import Reading, meter_values_record, transaction_start, transaction_stop
 from cockpit.session_timeline import CURVE_POINTS, session_meter_curve
 from ocpp_bridge.models import CommandRecord, OcppMessage
 from payments.models import LedgerTransaction, Wallet
@@ -306,7 +306,7 @@ def test_stop_action_sends_remote_stop_and_reports_the_answer(client, operator, 
     user = operator("view_chargingsession", "stop_chargingsession")
     accepted = CommandResult(command_id=1, status="accepted", response={"status": "Accepted"})
 
-    with patch("charging.sessions.send_command", return_value=accepted) as send:
+    with patch("charging.session.charger.send_command", return_value=accepted) as send:
         response = act(client, SESSIONS, "stop_sessions", session.pk)
 
     assert response.status_code == 302
@@ -324,7 +324,7 @@ def test_stop_refused_by_the_charger_reports_the_error_code(client, operator, st
     operator("view_chargingsession", "stop_chargingsession")
     refused = CommandResult(command_id=2, status="rejected", response={"status": "Rejected"})
 
-    with patch("charging.sessions.send_command", return_value=refused):
+    with patch("charging.session.charger.send_command", return_value=refused):
         response = act(client, SESSIONS, "stop_sessions", session.pk)
 
     assert "STOP_FAILED (charger: rejected)" in said(response)
@@ -430,7 +430,7 @@ def test_actions_need_their_own_permission(client, operator, station, driver):
     operator("view_chargingsession")
 
     listing = client.get(SESSIONS)
-    with patch("charging.sessions.send_command") as send:
+    with patch("charging.session.charger.send_command") as send:
         for action in ("stop_sessions", "close_sessions", "refund_session"):
             act(
                 client,

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from accounts.models import Client
 from accounts.roles import OPERATOR, OWNER, SUPPORT, roles_sync
-from charging.session_models import ChargingSession
+from charging.session.models import ChargingSession
 from evpower.admin_csv import csv_cell
 from payments.models import LedgerTransaction, Payment, ReconciliationIssue
 from payments.reconciliation import issues_csv

@@ -30,7 +30,7 @@ from accounts.models import Client, LoginSession
 from accounts.roles import OWNER, roles_sync
 from charging.models import MeterSample, OcppTransaction
 from charging.parked_models import ParkedMessage
-from charging.session_models import ChargingSession
+from charging.session.models import ChargingSession
 from evpower.admin_csv import CsvExportMixin
 from evpower.models import SecurityEvent
 from maintenance.models import Backup

@@ -17,7 +17,7 @@ from django.utils import timezone
 from accounts.models import Client
 from accounts.roles import OWNER, roles_sync
 from charging.models import OcppTransaction
-from charging.session_models import ChargingSession
+from charging.session.models import ChargingSession
 from ocpp_bridge.models import CommandRecord
 from payments.models import Debt, LedgerTransaction, Payment, ReconciliationIssue, Wallet
 from payments.wallet import wallet_credit_topup, wallet_hold

@@ -15,7 +15,7 @@ from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from accounts.models import Client as Driver
-from charging.session_models import ChargingSession
+from charging.session.models import ChargingSession
 from evpower.celery import app as celery_app
 from ocpp_bridge.commands import send_command
 from payments.models import Wallet

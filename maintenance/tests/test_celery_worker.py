@@ -33,7 +33,7 @@ from django.core.management import call_command
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
-from charging.session_models import ChargingSession
+from charging.session.models import ChargingSession
 from conftest import ROOT, _database_url
 from maintenance.beat import FROM_CODE, LEFT_CODE, beat_schedule_sync
 

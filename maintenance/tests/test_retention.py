@@ -14,10 +14,10 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from accounts.models import Client, OtpCode
-from charging.clockwork import session_close_unreported
 from charging.models import MeterSample, OcppTransaction
 from charging.parked_models import ParkedMessage
-from charging.session_models import ChargingSession
+from charging.session.models import ChargingSession
+from charging.session.sweeps import session_close_unreported
 from charging.tests.conftest import funded_client, online
 from charging.tests.support import charging_session
 from maintenance import retention

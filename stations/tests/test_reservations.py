@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from charging.models import OcppTransaction
 from charging.parked_models import ParkedMessage
-from charging.services import transaction_start
+from charging.transactions import transaction_start
 from stations.models import IdTag, Reservation
 from stations.reservations import reservation_cancel, reservation_check, reservations_expire
 

@@ -7,7 +7,7 @@ import logging
 import uuid
 from decimal import Decimal
 
-from charging.session_models import ChargingSession
+from charging.session.models import ChargingSession
 from evpower.management_support import SupportCommand, not_found, staff_user_named, support_actor
 from payments.management.support import amount_arg
 from payments.models import Wallet

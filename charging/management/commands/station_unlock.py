@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from charging.session_models import ChargingSession
+from charging.session.models import ChargingSession
 from evpower.management_support import (
     SupportCommand,
     not_found,

@@ -36,7 +36,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from accounts.models import Client
 from accounts.roles import OPERATOR, roles_sync
 from accounts.staff_2fa import staff_2fa_enrol
-from charging.session_models import ChargingSession
+from charging.session.models import ChargingSession
 from conftest import CHARGER_PASSWORD, ROOT, ServerProcess
 from ocpp_bridge.tests.charger import now_iso
 from ocpp_bridge.tests.command_charger import ThreadedCharger

@@ -158,7 +158,7 @@ def session_csv_columns() -> tuple[list[str], dict[str, int]]:
     from django.contrib import admin
     from django.utils import translation
 
-    from charging.session_models import ChargingSession
+    from charging.session.models import ChargingSession
 
     fields = admin.site.get_model_admin(ChargingSession).get_csv_fields(None)
     with translation.override("en"):

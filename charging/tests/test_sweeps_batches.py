@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from charging import clockwork
-from charging.session_models import ChargingSession
+from charging.session import sweeps
+from charging.session.models import ChargingSession
 from evpower.metrics.registry import BATCH_ROW_FAILURES
 
 from .conftest import funded_client
@@ -25,17 +25,17 @@ def test_the_unreported_stop_sweep_goes_past_a_failing_session(station, monkeypa
     ChargingSession.objects.filter(pk__in=[first.pk, second.pk]).update(
         status=ChargingSession.Status.FINISHING, stop_requested_at=long_ago
     )
-    real = clockwork.session_close_unreported
+    real = sweeps.session_close_unreported
 
     def broken_for_the_first(*, session_id, **kwargs):
         if session_id == first.pk:
             raise RuntimeError("a row nobody foresaw")
         return real(session_id=session_id, **kwargs)
 
-    monkeypatch.setattr(clockwork, "session_close_unreported", broken_for_the_first)
+    monkeypatch.setattr(sweeps, "session_close_unreported", broken_for_the_first)
     failures = BATCH_ROW_FAILURES.labels("charging.sessions_close_unreported")._value.get()
 
-    assert clockwork.sessions_close_unreported() == 1
+    assert sweeps.sessions_close_unreported() == 1
     assert fresh(second).settled and not fresh(first).settled
     assert (
         BATCH_ROW_FAILURES.labels("charging.sessions_close_unreported")._value.get() == failures + 1

@@ -7,9 +7,8 @@ from datetime import datetime
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
+from charging.session.models import ChargingSession
 from payments.money import ZERO
-
-from .session_models import ChargingSession
 
 Status = ChargingSession.Status
 ENDED = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)

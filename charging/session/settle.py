@@ -17,6 +17,11 @@ from decimal import Decimal
 from django.utils import timezone
 
 from accounts.notifications.service import notify_session_ended
+from charging.models import OcppTransaction
+from charging.parked import park_message
+from charging.parked_models import ParkedMessage
+from charging.plausibility import max_power_w, register_move
+from charging.session.models import ChargingSession
 from payments.money import ZERO
 from payments.wallet import (
     wallet_capture,
@@ -27,12 +32,6 @@ from payments.wallet import (
 )
 from stations.map_cache import location_changed_for_station
 from stations.pricing import Quote
-
-from .models import OcppTransaction
-from .parked import park_message
-from .parked_models import ParkedMessage
-from .plausibility import max_power_w, register_move
-from .session_models import ChargingSession
 
 Status = ChargingSession.Status
 

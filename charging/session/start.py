@@ -1,6 +1,6 @@
-"""Charging sessions: start from the app, link to the charger's transaction, stop.
+"""A driver's start (docs/product.md §4).
 
-Start (docs/product.md §4) is two short transactions around the charger's answer, so no lock is
+Start is two short transactions around the charger's answer, so no lock is
 held while the charger thinks:
 1. `session_open` checks the client, station, connector and funds, freezes the tariff,
    creates the PENDING session and holds its funds;
@@ -8,9 +8,8 @@ held while the charger thinks:
 3. `session_apply_start_answer` fails the session and releases the hold unless the
    charger accepted — or already sent its StartTransaction (chargers often start before
    they answer the remote start).
-Stop is the same shape: `session_stop_prepare` → RemoteStopTransaction →
-`session_stop_answered`. The bill itself is made when the charger reports the stop
-(`charging.settlement`), or by the clockwork when it never does (`charging.clockwork`).
+Stop (`stop.py`) has the same shape. The bill itself is made when the charger reports the
+stop (`settle.py`), or by the sweeps when it never does (`sweeps.py`).
 """
 
 from __future__ import annotations
@@ -24,19 +23,19 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Client
+from charging import errors
+from charging.session.charger import ask_charger
+from charging.session.limits import Limit, hold_amount
+from charging.session.models import ChargingSession
+from charging.session.settle import session_end_unbilled, session_lock
 from payments.errors import InsufficientBalance
 from payments.money import money
 from payments.wallet import wallet_hold, wallet_lock
-from stations.charger_port import CommandResult, CommandStatus, send_command
+from stations.charger_port import CommandResult, CommandStatus
 from stations.map_cache import location_changed_for_station
 from stations.models import Connector, IdTag, Station
 from stations.pricing import NoTariff, quote_for_client
 from stations.selectors import station_is_online
-
-from . import errors
-from .limits import Limit, hold_amount
-from .session_models import ChargingSession
-from .settlement import session_end_unbilled, session_lock
 
 log = logging.getLogger("charging")
 Status = ChargingSession.Status
@@ -74,7 +73,7 @@ def session_start(
     session = session_open(
         client=client, station_id=station_id, connector_number=connector_number, limit=limit
     )
-    result = _send(
+    result = ask_charger(
         session,
         "RemoteStartTransaction",
         {"connectorId": session.connector_number, "idTag": session.id_tag},
@@ -84,23 +83,6 @@ def session_start(
     if session.status == Status.FAILED:
         raise _start_error(session, result)
     return session
-
-
-def _send(session: ChargingSession, action: str, payload: dict, requested_by: str) -> CommandResult:
-    """send_command, with a failure of the command path itself reported as "unreachable":
-    the session must still be failed and its hold released, not left pending until the
-    clockwork finds it."""
-    try:
-        return send_command(
-            station=session.station, action=action, payload=payload, requested_by=requested_by
-        )
-    except Exception as exc:
-        log.exception("%s for session %s could not be sent", action, session.pk)
-        return CommandResult(
-            command_id=0,
-            status=CommandStatus.UNREACHABLE,
-            error_description=f"command not sent: {type(exc).__name__}",
-        )
 
 
 def _start_error(session: ChargingSession, result: CommandResult) -> errors.ChargingError:
@@ -246,81 +228,4 @@ def session_apply_start_answer(*, session_id: int, result: CommandResult) -> Cha
     reason = START_FAILURES.get(result.status, Reason.START_REJECTED)
     detail = result.error_description or f"charger answered {result.response or result.status}"
     session_end_unbilled(session, status=Status.FAILED, reason=reason, detail=detail)
-    return session
-
-
-# -- stop --------------------------------------------------------------------------------
-
-
-def session_stop(*, session_id: int, requested_by: str, reason: str) -> ChargingSession:
-    """Stop at the driver's or an operator's request. A session that has not started yet
-    is cancelled at once; one already stopping or ended is returned as it is. Raises
-    StopFailed / StationOffline when the charger would not take the stop."""
-    session, transaction_id = session_stop_prepare(
-        session_id=session_id, requested_by=requested_by, reason=reason
-    )
-    if transaction_id is None:
-        return session
-    result = _send(
-        session, "RemoteStopTransaction", {"transactionId": transaction_id}, requested_by
-    )
-    session = session_stop_answered(session_id=session_id, result=result)
-    if not result.ok and session.status == Status.CHARGING:
-        details = {
-            "session": session.pk,
-            "command": result.command_id,
-            "charger_status": result.status,
-        }
-        if result.status == CommandStatus.OFFLINE:
-            raise errors.StationOffline(details)
-        if result.status == CommandStatus.UNREACHABLE:
-            raise errors.StationUnreachable(details)
-        raise errors.StopFailed(details)
-    return session
-
-
-@transaction.atomic
-def session_stop_prepare(
-    *, session_id: int, requested_by: str, reason: str
-) -> tuple[ChargingSession, int | None]:
-    """Record the stop request. Returns the transaction to send RemoteStop for, or None
-    when there is nothing to send (not started: cancelled here; already stopping/ended)."""
-    session = session_lock(session_id)
-    if session.status == Status.PENDING:
-        session.stop_requested_at, session.stop_requested_by = timezone.now(), requested_by
-        session_end_unbilled(
-            session,
-            status=Status.CANCELLED,
-            reason=reason,
-            detail="stopped before the charger started",
-        )
-        return session, None
-    if session.status != Status.CHARGING:
-        return session, None
-    # asked again (a driver after a limit stop the charger refused): the newest asker wins
-    session.stop_requested_at = timezone.now()
-    session.stop_requested_by, session.stop_reason = requested_by[:150], reason
-    session.save(
-        update_fields=["stop_requested_at", "stop_requested_by", "stop_reason", "updated_at"]
-    )
-    return session, session.transaction_id
-
-
-@transaction.atomic
-def session_stop_answered(*, session_id: int, result: CommandResult) -> ChargingSession:
-    """Accepted → FINISHING until the charger's StopTransaction bills it. Refused → the
-    session goes on charging; its limit/auto-stop can ask again."""
-    session = session_lock(session_id)
-    if session.status != Status.CHARGING:
-        return session  # the StopTransaction came first (or another path ended it)
-    if result.ok:
-        session.status = Status.FINISHING
-    else:
-        session.stop_requested_at, session.stop_reason = None, ""
-        session.failure_detail = (
-            f"stop refused: {result.status} {result.error_description}".strip()
-        )[:300]
-    session.save(
-        update_fields=["status", "stop_requested_at", "stop_reason", "failure_detail", "updated_at"]
-    )
     return session

@@ -19,12 +19,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from charging.models import OcppTransaction
+from charging.session.models import ChargingSession
+from charging.session.settle import session_end_unbilled, session_lock, session_settle
+from charging.session.stop import session_stop
 from evpower.batch import row_guard
-
-from .models import OcppTransaction
-from .session_models import ChargingSession
-from .sessions import session_stop
-from .settlement import session_end_unbilled, session_lock, session_settle
 
 log = logging.getLogger("charging")
 Status = ChargingSession.Status

@@ -1,5 +1,5 @@
 """What the charger's transaction messages do to charging sessions. Called by
-`charging.services` inside its transactions, with the OCPP transaction row locked (the
+`charging.transactions` inside its transactions, with the OCPP transaction row locked (the
 first lock of the charging lock order: transaction → wallet → session → hold).
 
 - StartTransaction: link the app's PENDING session with the same (station, connector,
@@ -8,7 +8,7 @@ first lock of the charging lock order: transaction → wallet → session → ho
   (parked at the stop, with the energy it took).
 - MeterValues: live energy, power, SoC and cost so far; the limit check that asks for
   ONE RemoteStopTransaction (the caller sends it after the commit).
-- StopTransaction: the bill (charging.settlement), once.
+- StopTransaction: the bill (charging.session.settle), once.
 """
 
 from __future__ import annotations
@@ -23,17 +23,16 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.notifications.service import notify_session_started
+from charging.metering import normalise
+from charging.models import OcppTransaction
+from charging.parked import park_message
+from charging.parked_models import ParkedMessage
+from charging.session.limits import Limit, Progress, cost_of, percent_of_limit, stop_reason
+from charging.session.models import ChargingSession
+from charging.session.settle import session_end_unbilled, session_lock, session_settle
 from payments.wallet import wallet_hold, wallet_lock
 from stations.models import Connector, IdTag
 from stations.pricing import NoTariff, Quote, quote_for_client
-
-from .limits import Limit, Progress, cost_of, percent_of_limit, stop_reason
-from .metering import normalise
-from .models import OcppTransaction
-from .parked import park_message
-from .parked_models import ParkedMessage
-from .session_models import ChargingSession
-from .settlement import session_end_unbilled, session_lock, session_settle
 
 Status = ChargingSession.Status
 Reason = ChargingSession.StopReason
@@ -346,7 +345,7 @@ LIVE_COLUMNS = (
 
 def _save_live(sessions: Sequence[ChargingSession]) -> None:
     """One parameterised UPDATE per session, sent as a batch (the hot path: see
-    charging.services._save_registers)."""
+    charging.transactions._save_registers)."""
     if not sessions:
         return
     ops = connection.ops

@@ -17,11 +17,12 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from stations.models import Connector, IdTag, Reservation, Station
-from stations.reservations import reservation_record_start, reservation_start_conflict
-from stations.selectors import id_tag_status
-
-from .charger_events import (
+from charging.metering import is_energy_register, normalise
+from charging.models import ChargingSession, MeterSample, OcppTransaction
+from charging.parked import park_message, parked
+from charging.parked_models import ParkedMessage
+from charging.plausibility import STORABLE_LIMIT, power_w_or_ceiling, register_move
+from charging.session.follow import (
     SessionNews,
     instant_of,
     session_event,
@@ -29,11 +30,9 @@ from .charger_events import (
     session_on_stop,
     sessions_follow_meter,
 )
-from .metering import is_energy_register, normalise
-from .models import ChargingSession, MeterSample, OcppTransaction
-from .parked import park_message, parked
-from .parked_models import ParkedMessage
-from .plausibility import STORABLE_LIMIT, power_w_or_ceiling, register_move
+from stations.models import Connector, IdTag, Reservation, Station
+from stations.reservations import reservation_record_start, reservation_start_conflict
+from stations.selectors import id_tag_status
 
 FUTURE_TOLERANCE = timedelta(minutes=5)  # charger clocks drift; beyond this we flag it
 TRANSACTION_ID_MAX = 2**31 - 1  # OcppTransaction.id is 32-bit
