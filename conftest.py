@@ -1,122 +1,20 @@
-"""Shared fixtures: data factories and a real ASGI server process for end-to-end tests."""
+"""Fixtures every app's tests share: stations and tariffs, staff logins, real server
+processes for end-to-end tests, stand-ins for the outside world. Helpers live in each
+app's tests/support.py and factories in tests/factories.py; the cross-cutting ones in
+evpower/tests/support/."""
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 import uuid
-from pathlib import Path
+from decimal import Decimal
 
 import pytest
-from django.conf import settings
+from aiosmtpd.controller import Controller
 
-ROOT = Path(__file__).resolve().parent
-CHARGER_PASSWORD = "test-password-0001"  # noqa: S105 - test credential
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _database_url() -> str:
-    db = settings.DATABASES["default"]
-    if "postgresql" not in db["ENGINE"]:
-        pytest.skip("end-to-end tests need PostgreSQL (run scripts/test.sh)")
-    user, host, port = db.get("USER") or "postgres", db.get("HOST") or "127.0.0.1", db.get("PORT")
-    return f"postgres://{user}@{host}:{port or 5432}/{db['NAME']}"
-
-
-class ServerProcess:
-    """An ASGI server (uvicorn, or daphne) serving evpower.asgi on the test database."""
-
-    def __init__(
-        self,
-        extra_env: dict[str, str] | None = None,
-        server: str = "uvicorn",
-        extra_args: tuple[str, ...] = (),
-    ):
-        """`extra_env` values may name the server's own port as `{port}`; `extra_args` go
-        on the server's command line."""
-        self.port = _free_port()
-        extra_env = {k: v.replace("{port}", str(self.port)) for k, v in (extra_env or {}).items()}
-        self.log_path = ROOT / f".server-{self.port}.log"
-        self.env = env = {
-            **os.environ,
-            "DATABASE_URL": _database_url(),
-            "DJANGO_SETTINGS_MODULE": "evpower.settings",
-            "OCPP_HEARTBEAT_INTERVAL": "300",
-            # every test charger connects from 127.0.0.1 (evpower/ws_guard.py)
-            "WS_MAX_CONNECTIONS_PER_IP": "100000",
-            "WS_CONNECT_RATE_PER_IP": "",
-            **(extra_env or {}),
-        }
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        command = {
-            # the production runner (evpower/serve.py): uvicorn plus the WebSocket drain
-            "uvicorn": [
-                sys.executable,
-                "-m",
-                "evpower.serve",
-                "evpower.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--log-level",
-                "warning",
-                *extra_args,
-            ],
-            "daphne": [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "evpower.asgi:application",
-            ],
-        }[server]
-        self.proc = subprocess.Popen(  # noqa: S603 - fixed command line
-            command, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT
-        )
-        self._wait_ready()
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited:\n{self.output()}")
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health/live", timeout=1)  # noqa: S310
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"server did not start:\n{self.output()}")
-
-    def ws_url(self, identity: str, prefix: str = "ocpp") -> str:
-        return f"ws://127.0.0.1:{self.port}/{prefix}/{identity}"
-
-    def output(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self._log.close()
-        if not os.environ.get("KEEP_SERVER_LOGS"):
-            self.log_path.unlink(missing_ok=True)
+from evpower.tests.support.processes import CHARGER_PASSWORD, ServerProcess, free_port
+from evpower.tests.support.stand_ins import BOT_TOKEN, OK, SEND_PATH, HttpStub, Mailbox
 
 
 @pytest.fixture(scope="session")
@@ -134,7 +32,7 @@ class PrivateRedis:
     others (or a suite running beside this one)."""
 
     def __init__(self) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc = self._start()
 
@@ -153,7 +51,7 @@ class PrivateRedis:
             ],
             stdout=subprocess.DEVNULL,
         )
-        from evpower.testing.waiting import wait_until
+        from evpower.tests.support.waiting import wait_until
 
         ping = ["redis-cli", "-p", str(self.port), "ping"]
         wait_until(
@@ -230,6 +128,28 @@ def make_station(db):
 
 
 @pytest.fixture
+def rule(db):
+    """The default tariff: 12 som/kWh, 0.50 som/min, 5 som a session."""
+    # imported here, as in every fixture of this file: models load once Django is set up
+    from stations.tests.factories import TariffPlanFactory, TariffRuleFactory
+
+    return TariffRuleFactory(
+        plan=TariffPlanFactory(name="City", is_default=True),
+        price_per_kwh=Decimal("12.00"),
+        price_per_minute=Decimal("0.50"),
+        session_fee=Decimal("5.00"),
+    )
+
+
+@pytest.fixture
+def station(make_station, rule):
+    """A priced station with two connectors, online and Available."""
+    from charging.tests.support import online
+
+    return online(make_station("CP-1", connectors=2))
+
+
+@pytest.fixture
 def booted_station(make_station):
     """A station that has booted and been accepted before (reconnects need no new boot)."""
     from django.utils import timezone
@@ -280,3 +200,56 @@ def staff_in(client, db):
         return user
 
     return login
+
+
+# -- the outside world, standing in (evpower/tests/support/stand_ins.py) -------------------
+
+
+@pytest.fixture
+def http_stub():
+    stub = HttpStub()
+    yield stub
+    stub.close()
+
+
+@pytest.fixture
+def smtp_server(settings):
+    """A real SMTP server on a free local port; Django's SMTP backend pointed at it."""
+    mailbox = Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    yield mailbox
+    controller.stop()
+
+
+@pytest.fixture
+def telegram(http_stub, settings):
+    settings.TELEGRAM = {"bot_token": BOT_TOKEN, "chat_id": "-100200300", "api_url": http_stub.url}
+    http_stub.answer(SEND_PATH, OK)
+    return http_stub
+
+
+@pytest.fixture
+def eager_celery():
+    """Tasks run in-process when queued (no broker, no worker)."""
+    from evpower.celery import app
+
+    saved = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
+    yield app
+    app.conf.task_always_eager, app.conf.task_eager_propagates = saved
+
+
+@pytest.fixture(autouse=True)
+def sms_outbox(settings):
+    """Every test's SMS go to memory (a test of the HTTP gateway sets its own backend)."""
+    from accounts.sms.backends import MemoryBackend
+
+    settings.SMS_BACKEND = "accounts.sms.backends.MemoryBackend"
+    MemoryBackend.reset()
+    yield MemoryBackend
+    MemoryBackend.reset()

@@ -10,11 +10,10 @@ from ocpp.v16.enums import AuthorizationStatus, Measurand, Reason
 from unfold.admin import ModelAdmin, TabularInline
 
 from accounts.admin_scoping import OwnerScopedAdmin
+from charging.transaction_models import MeterSample, OcppTransaction
 from evpower.admin_csv import CsvExportMixin
 from evpower.admin_filters import fixed_values_filter
 from evpower.admin_readonly import ReadOnlyPermissions, latest_rows_formset
-
-from .models import MeterSample, OcppTransaction
 
 SAMPLES_SHOWN = 200
 

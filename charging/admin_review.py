@@ -30,12 +30,12 @@ from unfold.admin import ModelAdmin
 
 from accounts.models import Client
 from charging.session.models import ChargingSession
+from charging.transaction_models import OcppTransaction
 from evpower.admin_filters import fixed_values_filter
 from payments.errors import WalletError
 
 from .admin_parked import ResolvedFilter
 from .errors import ChargingError
-from .models import OcppTransaction
 from .parked_models import ParkedMessage
 from .review import review_bill_energy, review_write_off, transaction_bill_to_client
 from .review_models import REVIEW_REASONS, BillingReview

@@ -23,12 +23,12 @@ from rest_framework import status
 from accounts.models import Client
 from charging.session.models import ChargingSession
 from charging.session.settle import session_lock, session_rebill_energy, session_settle
+from charging.transaction_models import OcppTransaction
 from payments.wallet import wallet_lock
 from stations.models import Connector
 from stations.pricing import NoTariff, quote_for_client
 
 from . import errors
-from .models import OcppTransaction
 from .parked import parked_message_resolve
 from .parked_models import ParkedMessage
 

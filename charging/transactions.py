@@ -18,7 +18,6 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from charging.metering import is_energy_register, normalise
-from charging.models import ChargingSession, MeterSample, OcppTransaction
 from charging.parked import park_message, parked
 from charging.parked_models import ParkedMessage
 from charging.plausibility import STORABLE_LIMIT, power_w_or_ceiling, register_move
@@ -30,6 +29,8 @@ from charging.session.follow import (
     session_on_stop,
     sessions_follow_meter,
 )
+from charging.session.models import ChargingSession
+from charging.transaction_models import MeterSample, OcppTransaction
 from stations.models import Connector, IdTag, Reservation, Station
 from stations.reservations import reservation_record_start, reservation_start_conflict
 from stations.selectors import id_tag_status

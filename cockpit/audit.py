@@ -14,6 +14,13 @@ from __future__ import annotations
 from auditlog.middleware import AuditlogMiddleware as _LibraryAuditlogMiddleware
 from auditlog.registry import auditlog
 from auditlog.signals import post_log
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+
+from accounts.models import Client
+from stations.models import Connector, IdTag, Location, Station
+from stations.tariff_models import ClientTariff, PromoCode, TariffAssignment, TariffPlan, TariffRule
 
 # what a charger's connection, BootNotification and status messages change
 STATION_CHARGER_FIELDS = [
@@ -63,19 +70,6 @@ def mask_personal(value: str) -> str:
 
 
 def register_audited_models() -> None:
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
-    from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
-
-    from accounts.models import Client
-    from stations.models import Connector, IdTag, Location, Station
-    from stations.tariff_models import (
-        ClientTariff,
-        PromoCode,
-        TariffAssignment,
-        TariffPlan,
-        TariffRule,
-    )
 
     def watch(model, **options) -> None:
         if not auditlog.contains(model):  # ready() may run twice (tests, reloads)

@@ -13,7 +13,6 @@ someone holding a password could try codes without ever being locked out.
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import ValidationError
@@ -24,14 +23,12 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from unfold.sites import UnfoldAdminSite
 from unfold.widgets import BASE_INPUT_CLASSES
 
+from cockpit.two_factor import two_factor_required
+
 ENROL_HINT = (
     "Two-factor login is required and you have no authenticator yet: ask an "
     "administrator to run `manage.py staff_2fa_setup {username}`."
 )
-
-
-def two_factor_required() -> bool:
-    return settings.ADMIN_REQUIRE_2FA
 
 
 class ThemedFields:

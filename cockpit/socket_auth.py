@@ -27,7 +27,7 @@ from django.http.request import split_domain_port, validate_host
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.models import Device
 
-from cockpit.site import two_factor_required
+from cockpit.two_factor import two_factor_required
 
 VIEW_PERMISSION = "stations.view_station"
 # close codes the cockpit's pages understand (static/evpower/admin/live.js): log in again,

@@ -785,7 +785,9 @@ CHARGING_PLAUSIBLE_POWER_CEILING_KW = env.float(
 # Sentry only when a DSN is set; no personal data, every event masked (evpower/sentry.py).
 SENTRY_DSN = env.str("SENTRY_DSN", default="")
 if SENTRY_DSN:
-    from evpower.sentry import init_sentry
+    from evpower.sentry import (
+        init_sentry,
+    )  # only with a DSN: the SDK and its integrations load then
 
     init_sentry(
         dsn=SENTRY_DSN,

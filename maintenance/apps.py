@@ -10,6 +10,7 @@ class MaintenanceConfig(AppConfig):
     verbose_name = _("Maintenance")
 
     def ready(self) -> None:
+        # imported here: beat loads models, which Django allows only once apps are ready
         from celery.signals import beat_init
         from django.db.models.signals import post_migrate
 

@@ -38,6 +38,10 @@ from django.conf import settings
 from django.db import DatabaseError, OperationalError, connections, transaction
 from django.utils import timezone
 
+from evpower import alerts
+from payments.models import LedgerTransaction, Wallet
+from payments.selectors import ledger_invariant_violations, unbalanced_transactions
+
 from .models import Backup
 
 logger = logging.getLogger(__name__)
@@ -357,7 +361,6 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def _alert(key: str, subject: str, text: str) -> None:
-    from evpower import alerts
 
     try:
         alerts.operator_alert(key=key, subject=subject, text=text)
@@ -472,8 +475,6 @@ def backup_restore_check(
     """Restore `file` into a new scratch database, run the ledger invariants there, drop the
     scratch database (always). Never raises for a bad archive: the result says what failed.
     The Backup row of the file, if any, records the outcome."""
-    from payments.models import LedgerTransaction, Wallet
-    from payments.selectors import ledger_invariant_violations, unbalanced_transactions
 
     say = progress or (lambda _msg: None)
     started = time.monotonic()

@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from ocpp_bridge.commands import rotate_charger_password, send_command
 from stations.charger_port import CommandResult
+from stations.local_list import local_list_sync
 
 from . import admin_action_forms as f
 from .admin_commands import SEND_PERMISSION
@@ -297,10 +298,6 @@ class StationCommandActions:
         permissions=["send_command"],
     )
     def sync_local_list(self, request, queryset):
-        # imported here: stations.local_list builds on this app, and this module must
-        # import without it
-        from stations.local_list import local_list_sync
-
         stations, by = list(queryset), _requested_by(request)
         results = _each_station(
             stations, lambda station: local_list_sync(station=station, full=False, requested_by=by)

@@ -8,7 +8,8 @@ class OcppBridgeConfig(AppConfig):
     verbose_name = _("OCPP bridge")
 
     def ready(self) -> None:
-        # the domain calls chargers through the command port; this app answers it
+        # the domain calls chargers through the command port; this app answers it (imported
+        # here: commands loads models, which Django allows only once apps are ready)
         from stations import charger_port
 
         from .commands import send_command

@@ -2,7 +2,7 @@
 
 A `Payment` is one top-up: our `order_id` is what providers quote back to us; their own
 transaction id is unique per provider once known. It is credited to the wallet at most
-once (`credit`, ledger key "payment:<id>:credit") by `payments.topups.payment_mark_paid`,
+once (`credit`, ledger key "payment:<id>:credit") by `payments.payment_records.payment_mark_paid`,
 whichever path learns it was paid first (callback, RPC, status poll, reconciliation).
 
 `PaymentEvent` is the append-only audit of everything a provider said to us or we to it,

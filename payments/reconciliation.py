@@ -6,7 +6,7 @@ every discrepancy as a `ReconciliationIssue` (finance sees them in the admin and
 - MISSING_CREDIT: the statement says paid; we have no payment for it, or ours is not
   credited (or is credited for another provider transaction of the same order).
 - DOUBLE_CREDIT: the ledger holds more than one top-up credit for one payment
-  (`topups.credits_of`), or two of our payments were credited for one provider transaction.
+  (`payment_records.credits_of`), or two of our payments were credited for one provider transaction.
 - AMOUNT_MISMATCH: the statement's amount is not ours.
 - UNKNOWN_AT_PROVIDER: we credited a payment that day, and the statement does not list it
   as paid.
@@ -15,7 +15,7 @@ every discrepancy as a `ReconciliationIssue` (finance sees them in the admin and
   it is recorded under the day being reconciled, once while unresolved.
 
 Nothing is credited here. A missing credit is recorded and waits for a person: the admin's
-"Credit the payment" (`issue_credit`) goes through `topups.payment_mark_paid(...,
+"Credit the payment" (`issue_credit`) goes through `payment_records.payment_mark_paid(...,
 source="reconciliation")`, the one crediting path; anything else is closed with "Mark
 resolved" and a note (`issue_resolve`). A statement is evidence to look at, not a command:
 crediting from it silently would hide a provider's mistake (or a wrong statement parser)
@@ -53,7 +53,7 @@ from django.utils import timezone
 from evpower.alerts import alert_reconciliation_issues
 from evpower.spreadsheet import formula_safe
 
-from . import topups
+from . import payment_records
 from .models import LedgerTransaction
 from .money import money
 from .payment_models import Payment, ReconciliationIssue
@@ -254,7 +254,7 @@ def _double_credits(found: _Found, start: datetime, end: datetime) -> None:
         if ref.isdigit()
     ]
     for payment in Payment.objects.filter(provider=found.provider, pk__in=suspects):
-        credits = topups.credits_of(payment)
+        credits = payment_records.credits_of(payment)
         if credits > 1:
             found.add(
                 Kind.DOUBLE_CREDIT,
@@ -357,7 +357,7 @@ def issue_credit(*, issue_id: int, user) -> Payment:
                 )
             note = f"already credited (ledger transaction {payment.credit_id})"
         else:
-            payment = topups.payment_mark_paid(
+            payment = payment_records.payment_mark_paid(
                 payment_id=payment.pk,
                 source="reconciliation",
                 provider_transaction_id=ptid,

@@ -9,8 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
 from accounts.admin_scoping import OwnerScopedAdmin
-
-from .models import IdTag, Location
+from stations.station_models import IdTag, Location
 
 
 @admin.register(Location)

@@ -16,15 +16,16 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 
-from .charging_profiles import charging_profile_apply, charging_profile_clear
-from .local_list import local_list_sync
-from .models import (
+from stations.station_models import (
     ChargingProfile,
     ChargingProfileAssignment,
     LocalListState,
     Reservation,
     Station,
 )
+
+from .charging_profiles import charging_profile_apply, charging_profile_clear
+from .local_list import local_list_sync
 from .reservations import reservation_cancel, reservation_check, reservation_create
 
 

@@ -20,7 +20,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 if TYPE_CHECKING:
-    from .models import Station
+    from stations.station_models import Station
 
 
 class CommandStatus(models.TextChoices):

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from .charger_port import format_timestamp
 
 if TYPE_CHECKING:
-    from .models import ChargingProfile
+    from stations.station_models import ChargingProfile
 
 TENTH = Decimal("0.1")
 

@@ -14,8 +14,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from stations.station_models import ChargingProfile, ChargingProfileAssignment, Station
+
 from .charger_port import CommandResult, send_command
-from .models import ChargingProfile, ChargingProfileAssignment, Station
 
 Assignment = ChargingProfileAssignment
 ANSWERS = {

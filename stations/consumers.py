@@ -24,12 +24,17 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
+from accounts.tokens import (
+    client_from_access_token,  # the accounts app owns tokens
+    login_group,
+    login_usable,
+)
 from evpower.channels_dispatch import ShutdownSafeCall
 from evpower.correlation import set_correlation_id, socket_correlation_id
 from evpower.ws_deny import deny_handshake
+from stations.station_models import Location, Station
 
 from .live import client_group, location_group, station_group
-from .models import Location, Station
 
 MAX_SUBSCRIPTIONS = 100
 CLOSE_BAD_MESSAGE = 4400
@@ -47,20 +52,17 @@ def _token(scope) -> str:
 
 @database_sync_to_async
 def _client_for(token: str):
-    from accounts.tokens import client_from_access_token  # the accounts app owns tokens
 
     return client_from_access_token(token) if token else None
 
 
 @database_sync_to_async
 def _login_usable(login_id) -> bool:
-    from accounts.tokens import login_usable
 
     return login_usable(login_id)
 
 
 def _login_group(login_id) -> str:
-    from accounts.tokens import login_group
 
     return login_group(login_id)
 

@@ -35,10 +35,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from evpower import alerts
+from stations.station_models import Station
 
 from .live import publish_status
 from .map_cache import location_changed_for_station
-from .models import Station
 from .selectors import liveness_window
 
 log = logging.getLogger("stations")

@@ -33,8 +33,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from stations.station_models import IdTag, LocalListState, Station
+
 from .charger_port import CommandResult, CommandStatus, format_timestamp, send_command
-from .models import IdTag, LocalListState, Station
 from .selectors import effective_status
 
 log = logging.getLogger(__name__)

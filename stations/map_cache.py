@@ -20,6 +20,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
+from stations.station_models import Station
+
 logger = logging.getLogger(__name__)
 
 KEY_VERSION = 1
@@ -57,8 +59,6 @@ def set_summaries(summaries: dict[int, dict]) -> None:
 def _forget(location_id: int | None, station_id: int | None) -> None:
     try:
         if location_id is None and station_id is not None:
-            from .models import Station
-
             location_id = (
                 Station.objects.filter(pk=station_id).values_list("location_id", flat=True).first()
             )

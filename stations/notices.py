@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .models import Station
+from stations.station_models import Station
 
 
 def station_place(params: dict) -> dict:

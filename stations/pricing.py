@@ -51,19 +51,16 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db.models import Q
 
+from accounts.models import Client
 from payments.money import ZERO, money
-
-from .tariff_models import ClientTariff, TariffAssignment, TariffPlan, TariffRule
-
-if TYPE_CHECKING:
-    from accounts.models import Client
-
-    from .models import Connector, Station
+from stations.promos import redemptions_in_force
+from stations.station_models import Connector, Station
+from stations.tariff_models import ClientTariff, TariffAssignment, TariffPlan, TariffRule
 
 logger = logging.getLogger(__name__)
 
@@ -486,7 +483,6 @@ def apply_client_pricing(
 
 
 def _client_adjustments(client_id: int, at: datetime) -> tuple[list[ClientTariff], list[Any]]:
-    from .promos import redemptions_in_force
 
     tariffs = list(ClientTariff.objects.filter(_valid_at(at), client_id=client_id, active=True))
     return tariffs, list(redemptions_in_force(client=client_id, at=at))

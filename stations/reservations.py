@@ -34,8 +34,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from stations.station_models import IdTag, Reservation, Station
+
 from .charger_port import CommandResult, CommandStatus, format_timestamp, send_command
-from .models import IdTag, Reservation, Station
 
 Status = Reservation.Status
 ACTIVE = (Status.PENDING, Status.ACCEPTED)

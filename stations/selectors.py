@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from .models import Connector, IdTag, Station
+from stations.station_models import Connector, IdTag, Station
 
 
 def liveness_window() -> timedelta:

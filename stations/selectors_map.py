@@ -33,8 +33,9 @@ from django.db.models import (
 )
 from django.db.models.functions import ASin, Cast, Coalesce, Cos, Least, Power, Radians, Sin, Sqrt
 
+from stations.station_models import Connector, Location, Station
+
 from . import map_cache
-from .models import Connector, Location, Station
 from .selectors import online_q, station_is_online
 
 AVAILABLE, OCCUPIED, FAULTED, OFFLINE = "available", "occupied", "faulted", "offline"

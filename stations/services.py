@@ -11,10 +11,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.notifications.service import notify_charger_status
+from stations.station_models import Connector, Location, Station
 
 from . import credentials
 from .map_cache import location_changed_for_station
-from .models import Connector, Location, Station
 
 
 @dataclass(frozen=True)

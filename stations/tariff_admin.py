@@ -11,8 +11,8 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, StackedInline, TabularInline
 
 from accounts.admin_scoping import OwnerScopedAdmin
+from stations.station_models import Connector
 
-from .models import Connector
 from .tariff_models import (
     ClientTariff,
     PromoCode,

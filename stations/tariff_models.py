@@ -21,6 +21,7 @@ from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
 from evpower.display_names import display_names
+from stations.station_models import Connector
 
 ZERO = "0.00"
 
@@ -165,7 +166,6 @@ class TariffRule(models.Model):
         return self.name or f"rule {self.pk} of {self.plan_id}"
 
     def clean(self) -> None:
-        from .models import Connector
 
         errors: dict[str, str] = {}
         types = self.connector_types

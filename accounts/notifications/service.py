@@ -9,7 +9,7 @@ once. Nothing is queued when no push channel is configured or the client has no 
 The hooks (one line each in the charging / payment services):
 - `notify_session_started(session)`       charging.session.follow._link
 - `notify_session_ended(session)`         charging.session.settle (both enders)
-- `notify_payment_confirmed(payment)`     payments.topups.payment_mark_paid
+- `notify_payment_confirmed(payment)`     payments.payment_records.payment_mark_paid
 - `notify_charger_status(...)`            stations.services.station_record_status
 """
 
@@ -22,7 +22,10 @@ from functools import partial
 from django.conf import settings
 from django.db import transaction
 
-from . import configured_kinds, messages
+from accounts.models import Device
+from accounts.notifications import configured_kinds, messages
+from accounts.notifications.tasks import push_notify
+from evpower.alerts import alerts_configured
 
 log = logging.getLogger("accounts")
 
@@ -33,10 +36,6 @@ FAULTED = "Faulted"
 def notify_client(*, client_id: int, event: str, params: dict | None = None) -> bool:
     """Queue `event` for the client's devices now. True when a push task was queued."""
     try:
-        from accounts.models import Device
-
-        from .tasks import push_notify
-
         kinds = configured_kinds()
         if not kinds or not Device.objects.filter(client_id=client_id, kind__in=kinds).exists():
             return False
@@ -130,8 +129,6 @@ def notify_charger_status(
     if status != FAULTED:
         return
     try:
-        from evpower.alerts import alerts_configured
-
         if not configured_kinds() and not alerts_configured():
             return
         transaction.on_commit(

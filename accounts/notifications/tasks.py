@@ -18,6 +18,7 @@ from celery import shared_task
 from django.conf import settings
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from accounts.models import Client, Device
 from evpower import alerts  # noqa: F401 - registers evpower.alert_send with the workers
 
 from . import PushError, TokenGone, TransientPushError, configured_kinds, fill_params, messages
@@ -48,7 +49,6 @@ def _wait(state) -> float:
 def push_notify(client_id: int, event: str, params: dict | None = None) -> int:
     """Render `event` for the client and queue a push to each of its devices. Returns how
     many pushes were queued."""
-    from accounts.models import Client, Device
 
     client = Client.objects.filter(pk=client_id).only("language", "status").first()
     if client is None or client.status == Client.Status.DELETED:
@@ -82,11 +82,12 @@ def push_notify(client_id: int, event: str, params: dict | None = None) -> int:
 def push_device(device_id: int, title: str, body: str, data: dict | None = None) -> str:
     """Send one push to one device: "sent", "removed" (invalid token, device deleted),
     "failed" (given up; logged) or "skipped" (device gone or its kind not configured)."""
-    from accounts.models import Device
 
     device = Device.objects.filter(pk=device_id).first()
     if device is None or device.kind not in configured_kinds():
         return "skipped"
+    # the senders are imported when first used: google-auth and pywebpush are heavy, and
+    # only workers send
     if device.kind == Device.Kind.FCM:
         from . import fcm
 

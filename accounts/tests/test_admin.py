@@ -4,8 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from accounts.models import Client
-
-from .conftest import assert_error, authed, login
+from accounts.tests.support import assert_error, authed, login
 
 
 @pytest.fixture

@@ -9,8 +9,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts.models import LoginSession, OtpCode
-
-from .conftest import PHONE_A, login
+from accounts.tests.support import PHONE_A, login
 
 
 def race(n: int, call) -> list:

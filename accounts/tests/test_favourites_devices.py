@@ -3,9 +3,8 @@ from __future__ import annotations
 import pytest
 
 from accounts.models import Device, Favourite
+from accounts.tests.support import PHONE_B, assert_error, authed, login
 from stations.models import Location
-
-from .conftest import PHONE_B, assert_error, authed, login
 
 FAV, DEV = "/api/v1/me/favourites", "/api/v1/me/devices"
 SUBSCRIPTION = {

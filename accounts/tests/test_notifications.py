@@ -32,24 +32,23 @@ from accounts.models import Client, Device
 from accounts.notifications import fcm, messages, service, tasks
 from charging.session.models import ChargingSession
 from charging.session.sweeps import sessions_cancel_unplugged
-from charging.tests import conftest as charging_fixtures
-from charging.tests.conftest import funded_client
-from charging.tests.support import base_time, charging_session, ocpp_stop, open_session
+from charging.tests.support import (
+    base_time,
+    charging_session,
+    funded_client,
+    ocpp_stop,
+    open_session,
+)
 from evpower import alerts
-from evpower.tests import test_alerts as alert_tests
-from evpower.tests.test_alerts import telegram_texts
+from evpower.tests.support.stand_ins import telegram_texts
 from payments import notices
 from payments.models import LedgerTransaction, Payment, Wallet
-from payments.topups import new_order_id, payment_mark_paid
+from payments.payment_records import payment_mark_paid
+from payments.topups import new_order_id
 from stations.services import station_record_status
 
 pytestmark = pytest.mark.django_db
 D = Decimal
-
-# fixtures of the charging and alert tests, used here too
-rule, station = charging_fixtures.rule, charging_fixtures.station
-http_stub, eager_celery = alert_tests.http_stub, alert_tests.eager_celery
-telegram = alert_tests.telegram
 
 PROJECT = "evp-test"
 FCM_SEND = f"/v1/projects/{PROJECT}/messages:send"

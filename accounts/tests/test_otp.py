@@ -2,8 +2,15 @@ from __future__ import annotations
 
 from accounts.models import Client, OtpCode
 from accounts.otp import code_hash, otp_codes_purge
-
-from .conftest import PHONE_A, PHONE_B, age_codes, assert_error, last_code, login, request_code
+from accounts.tests.support import (
+    PHONE_A,
+    PHONE_B,
+    age_codes,
+    assert_error,
+    last_code,
+    login,
+    request_code,
+)
 
 REQUEST, VERIFY = "/api/v1/auth/otp/request", "/api/v1/auth/otp/verify"
 

@@ -8,9 +8,13 @@ from django.utils import timezone
 
 from accounts.models import Client, Device, Favourite, LoginSession, OtpCode
 from accounts.services import accounts_anonymise_due
+from accounts.tests.support import PHONE_A, assert_error, authed, login
+from charging.session.limits import Limit
+from charging.session.start import session_open
+from charging.tests.support import fund, online
 from stations.models import Location
-
-from .conftest import PHONE_A, assert_error, authed, login
+from stations.services import station_create
+from stations.tariff_models import TariffPlan, TariffRule
 
 ME = "/api/v1/me"
 
@@ -159,11 +163,6 @@ def test_anonymise_command_dry_run_changes_nothing(db):
 
 
 def test_deletion_is_refused_while_a_session_charges_and_nothing_is_logged_out(db):
-    from charging.session.limits import Limit
-    from charging.session.start import session_open
-    from charging.tests.conftest import fund, online
-    from stations.services import station_create
-    from stations.tariff_models import TariffPlan, TariffRule
 
     TariffRule.objects.create(
         plan=TariffPlan.objects.create(name="p", is_default=True), price_per_kwh="12.00"

@@ -11,9 +11,8 @@ import pytest
 
 from accounts.sms import SmsDeliveryError
 from accounts.sms.http import HttpJsonBackend
+from accounts.tests.support import PHONE_A, assert_error
 from evpower.tests.settings_import import import_settings_with
-
-from .conftest import PHONE_A, assert_error
 
 
 class Gateway(BaseHTTPRequestHandler):

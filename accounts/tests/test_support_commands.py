@@ -9,9 +9,8 @@ from django.core.management import CommandError
 from django.utils import timezone
 
 from accounts.models import Client, LoginSession
-from evpower.testing.commands import Terminal, command_fails, run_command
-
-from .conftest import PHONE_A, PHONE_B, assert_error, authed, login
+from accounts.tests.support import PHONE_A, PHONE_B, assert_error, authed, login
+from evpower.tests.support.commands import Terminal, command_fails, run_command
 
 pytestmark = pytest.mark.django_db
 

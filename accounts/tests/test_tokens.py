@@ -8,9 +8,8 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts.models import Client, LoginSession, UsedRefreshToken
 from accounts.services import client_block
+from accounts.tests.support import PHONE_A, assert_error, authed, login
 from accounts.tokens import client_from_access_token
-
-from .conftest import PHONE_A, assert_error, authed, login
 
 REFRESH, ME = "/api/v1/auth/refresh", "/api/v1/me"
 

@@ -24,12 +24,12 @@ from django.utils import timezone
 
 from accounts.notifications.service import notify_session_started
 from charging.metering import normalise
-from charging.models import OcppTransaction
 from charging.parked import park_message
 from charging.parked_models import ParkedMessage
 from charging.session.limits import Limit, Progress, cost_of, percent_of_limit, stop_reason
 from charging.session.models import ChargingSession
 from charging.session.settle import session_end_unbilled, session_lock, session_settle
+from charging.transaction_models import OcppTransaction
 from payments.wallet import wallet_hold, wallet_lock
 from stations.models import Connector, IdTag
 from stations.pricing import NoTariff, Quote, quote_for_client

@@ -17,11 +17,11 @@ from decimal import Decimal
 from django.utils import timezone
 
 from accounts.notifications.service import notify_session_ended
-from charging.models import OcppTransaction
 from charging.parked import park_message
 from charging.parked_models import ParkedMessage
 from charging.plausibility import max_power_w, register_move
 from charging.session.models import ChargingSession
+from charging.transaction_models import OcppTransaction
 from payments.money import ZERO
 from payments.wallet import (
     wallet_capture,

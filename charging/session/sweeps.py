@@ -19,10 +19,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from charging.models import OcppTransaction
 from charging.session.models import ChargingSession
 from charging.session.settle import session_end_unbilled, session_lock, session_settle
 from charging.session.stop import session_stop
+from charging.transaction_models import OcppTransaction
 from evpower.batch import row_guard
 
 log = logging.getLogger("charging")

@@ -4,6 +4,7 @@ One home for them: test modules import from here, never from each other."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 from decimal import Decimal
 
@@ -24,8 +25,10 @@ from charging.transactions import (
     transaction_stop,
 )
 from payments.models import Debt, Hold, LedgerTransaction, Wallet
-from payments.tests.conftest import assert_ledger_consistent
-from stations.charger_port import CommandResult
+from payments.tests.support import assert_ledger_consistent, new_client
+from payments.wallet import wallet_credit_topup
+from stations.charger_port import CommandResult, CommandStatus
+from stations.models import Connector, Station
 
 D = Decimal
 ENERGY = "Energy.Active.Import.Register"
@@ -133,3 +136,58 @@ def assert_unbilled_and_released(session: ChargingSession, *, status: str, reaso
     assert (hold.status, hold.captured, hold.released) == ("released", 0, session.hold_amount)
     assert LedgerTransaction.objects.filter(key=f"session:{session.pk}:release").count() == 1
     assert_ledger_consistent()
+
+
+# -- a faked charger, an online station, funded drivers ---------------------------------
+
+_refs = itertools.count(1)
+
+
+class FakeCharger:
+    """Stands in for `send_command`: records each call and answers with the next queued
+    status (accepted when none is queued). `on_call` runs before the answer: the charger
+    acting meanwhile (a StartTransaction before it answers RemoteStart, say)."""
+
+    def __init__(self):
+        self.calls: list[tuple[str, dict]] = []
+        self.answers: list[str] = []
+        self.on_call = None
+
+    def __call__(self, *, station, action, payload=None, timeout=None, requested_by=""):
+        self.calls.append((action, dict(payload or {})))
+        if self.on_call is not None:
+            self.on_call(action, payload)
+        status = self.answers.pop(0) if self.answers else CommandStatus.ACCEPTED
+        response = (
+            {"status": {"accepted": "Accepted", "rejected": "Rejected"}[status]}
+            if status in ("accepted", "rejected")
+            else None
+        )
+        return CommandResult(
+            command_id=5000 + len(self.calls),
+            status=status,
+            response=response,
+            error_description="" if response else f"charger {status}",
+        )
+
+    def actions(self) -> list[str]:
+        return [action for action, _ in self.calls]
+
+
+def online(station: Station) -> Station:
+    Station.objects.filter(pk=station.pk).update(connected=True, last_seen_at=timezone.now())
+    Connector.objects.filter(station=station).update(status="Available")
+    station.refresh_from_db()
+    return station
+
+
+def fund(client: Client, amount: str) -> None:
+    n = next(_refs)
+    wallet_credit_topup(client=client, amount=D(amount), payment_ref=f"t{n}", key=f"test:topup:{n}")
+
+
+def funded_client(amount: str = "1000.00") -> Client:
+    client = new_client()
+    if D(amount):
+        fund(client, amount)
+    return client

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from charging.admin import SAMPLES_SHOWN
 from charging.metering import ENERGY_REGISTER
-from charging.models import MeterSample, OcppTransaction
+from charging.transaction_models import MeterSample, OcppTransaction
 from stations.services import station_create
 
 pytestmark = pytest.mark.django_db

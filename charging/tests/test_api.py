@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import Client
 from accounts.tokens import session_start as login_session
-from charging.models import ChargingSession
+from charging.session.models import ChargingSession
 from charging.transactions import transaction_start, transaction_stop
 from payments.models import Wallet
 from payments.selectors import ledger_invariant_violations

@@ -33,7 +33,6 @@ from django.db.models import Count, Max
 from django.utils import timezone
 
 from charging import errors
-from charging.models import OcppTransaction
 from charging.parked_models import ParkedMessage
 from charging.session.limits import Limit
 from charging.session.models import ChargingSession
@@ -50,6 +49,7 @@ from charging.session.sweeps import (
     sessions_close_unreported,
     sessions_stop_overlong,
 )
+from charging.transaction_models import OcppTransaction
 from charging.transactions import (
     MeterValuesInput,
     Reading,
@@ -57,11 +57,11 @@ from charging.transactions import (
     transaction_start,
     transaction_stop,
 )
-from evpower.testing.races import connect, run_in_threads
+from evpower.tests.support.races import connect, run_in_threads
 from payments.errors import InsufficientBalance, RefundExceedsCharge
 from payments.models import Account, Debt, Hold, LedgerTransaction, Wallet
 from payments.selectors import ledger_history
-from payments.tests.conftest import assert_ledger_consistent, new_client
+from payments.tests.support import assert_ledger_consistent, new_client
 from payments.wallet import wallet_adjust, wallet_credit_topup, wallet_refund
 from stations.charger_port import CommandResult
 from stations.models import Connector, IdTag, Station

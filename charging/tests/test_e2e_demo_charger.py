@@ -13,11 +13,11 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.tokens import session_start as login_session
-from charging.models import ChargingSession
 from charging.parked_models import ParkedMessage
-from charging.tests.conftest import funded_client
-from conftest import CHARGER_PASSWORD, ROOT
-from evpower.testing.waiting import wait_until
+from charging.session.models import ChargingSession
+from charging.tests.support import funded_client
+from evpower.tests.support.processes import CHARGER_PASSWORD, ROOT
+from evpower.tests.support.waiting import wait_until
 from payments.selectors import ledger_invariant_violations
 from stations.models import Connector, IdTag, Station
 

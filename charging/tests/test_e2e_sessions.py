@@ -20,10 +20,11 @@ from rest_framework.test import APIClient
 
 from accounts.models import Client
 from accounts.tokens import session_start as login_session
-from charging.models import ChargingSession, OcppTransaction
 from charging.parked_models import ParkedMessage
+from charging.session.models import ChargingSession
 from charging.tests.session_charger import SessionCharger
-from evpower.testing.waiting import wait_until as wait_for
+from charging.transaction_models import OcppTransaction
+from evpower.tests.support.waiting import wait_until as wait_for
 from payments.models import LedgerTransaction, Wallet
 from payments.selectors import ledger_invariant_violations
 from payments.wallet import wallet_credit_topup

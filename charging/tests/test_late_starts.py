@@ -16,7 +16,7 @@ from charging.session.models import ChargingSession
 from charging.session.start import session_apply_start_answer
 from charging.session.stop import session_stop
 from charging.session.sweeps import sessions_cancel_unplugged
-from payments.tests.conftest import assert_ledger_consistent
+from payments.tests.support import assert_ledger_consistent
 from stations.charger_port import CommandResult
 
 from .support import D, fresh, ocpp_start, ocpp_stop, open_session, wallet

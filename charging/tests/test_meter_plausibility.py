@@ -19,10 +19,10 @@ from charging.review import AlreadyResolved, SessionNotBilledYet, review_bill_en
 from charging.session.limits import Limit
 from charging.session.models import ChargingSession
 from charging.session.sweeps import session_close_unreported
+from charging.tests.support import funded_client
 from payments.models import Debt, Wallet
 from stations.models import Connector, IdTag, Station
 
-from .conftest import funded_client
 from .support import (
     assert_ledger_consistent,
     charging_session,

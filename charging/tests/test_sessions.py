@@ -15,7 +15,6 @@ from django.utils import timezone
 
 from accounts.models import Client
 from charging import errors
-from charging.models import OcppTransaction
 from charging.parked_models import ParkedMessage
 from charging.session.limits import Limit
 from charging.session.models import ChargingSession
@@ -32,6 +31,8 @@ from charging.session.sweeps import (
     sessions_close_unreported,
     sessions_stop_overlong,
 )
+from charging.tests.support import fund, funded_client, online  # noqa: F401 - shared with other tests
+from charging.transaction_models import OcppTransaction
 from charging.transactions import (
     meter_values_record,
     meter_values_record_many,
@@ -39,13 +40,12 @@ from charging.transactions import (
 from payments.errors import InsufficientBalance
 from payments.models import Debt, Hold, LedgerTransaction, Wallet
 from payments.selectors import ledger_invariant_violations
-from payments.tests.conftest import assert_ledger_consistent, new_client
+from payments.tests.support import assert_ledger_consistent, new_client
 from stations.charger_port import CommandResult
 from stations.models import Connector, IdTag, Station
 from stations.pricing import Quote, quote_for_client
 from stations.tariff_models import ClientTariff, TariffRule
 
-from .conftest import fund, funded_client, online  # noqa: F401 - shared with other tests
 from .support import (
     assert_unbilled_and_released,
     base_time,

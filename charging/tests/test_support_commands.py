@@ -15,10 +15,10 @@ from django.contrib.auth import get_user_model
 
 from charging.session.limits import Limit
 from charging.session.models import ChargingSession
-from evpower.testing.commands import Terminal, command_fails, run_command
+from evpower.tests.support.commands import Terminal, command_fails, run_command
 from ocpp_bridge.models import CommandRecord
 from payments.models import LedgerTransaction, Wallet
-from payments.tests.conftest import assert_ledger_consistent
+from payments.tests.support import assert_ledger_consistent
 
 from .support import base_time, charging_session, fresh, meter, money_state, open_session
 

@@ -9,9 +9,9 @@ from django.utils import timezone
 
 from charging.session import sweeps
 from charging.session.models import ChargingSession
+from charging.tests.support import funded_client
 from evpower.metrics.registry import BATCH_ROW_FAILURES
 
-from .conftest import funded_client
 from .support import charging_session, fresh
 
 pytestmark = pytest.mark.django_db

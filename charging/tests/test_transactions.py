@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from charging.models import MeterSample, OcppTransaction
 from charging.parked_models import ParkedMessage
+from charging.transaction_models import MeterSample, OcppTransaction
 from charging.transactions import Reading, meter_values_record, transaction_start, transaction_stop
 from stations.models import IdTag
 

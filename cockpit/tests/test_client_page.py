@@ -24,7 +24,7 @@ from accounts.services import (
     client_request_deletion,
     client_unblock,
 )
-from accounts.tests.conftest import assert_error, authed
+from accounts.tests.support import assert_error, authed
 from accounts.tokens import session_start
 from charging.session.models import ChargingSession
 from evpower.api.errors import ApiError

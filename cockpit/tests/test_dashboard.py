@@ -24,7 +24,7 @@ from cockpit.dashboard import selectors
 from maintenance.models import Backup
 from payments.models import Wallet
 from payments.payment_models import ReconciliationIssue
-from payments.tests.conftest import new_client
+from payments.tests.support import new_client
 from payments.wallet import wallet_charge, wallet_credit_topup, wallet_refund
 from stations.models import Connector, Location, Station
 from stations.services import station_create

@@ -32,7 +32,7 @@ from cockpit.selectors import (
 )
 from ocpp_bridge.models import CommandRecord, OcppMessage
 from ocpp_bridge.tests.command_charger import ThreadedCharger
-from payments.tests.conftest import new_client
+from payments.tests.support import new_client
 from stations.models import Connector, Location, Station
 from stations.services import station_create
 

@@ -13,6 +13,9 @@ import functools
 import logging
 from collections.abc import Iterator
 
+# evpower.celery's app, as Celery's current one: importing evpower.celery here would be a
+# cycle (it counts tasks through .celery_tasks)
+from celery import current_app as app
 from prometheus_client import REGISTRY
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -32,7 +35,6 @@ def _tasks_family() -> CounterMetricFamily:
 
 @functools.cache
 def _task_names() -> tuple[str, ...]:
-    from evpower.celery import app
 
     # the web process imports tasks modules only as it needs them; a worker imports all
     app.loader.import_default_modules()

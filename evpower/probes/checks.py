@@ -20,6 +20,8 @@ from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.utils import load_backend
 
+from evpower.celery import app
+
 from .beat import beat_last_tick
 
 HEALTH_DB_ALIAS = "health"
@@ -115,7 +117,6 @@ def broker_configured() -> bool:
 
 
 def celery_workers() -> dict[str, Any]:
-    from evpower.celery import app
 
     # ping waits its whole timeout for replies (kombu drains in steps of up to 1 s, so a
     # timeout past 1 s can take nearly twice as long): stay well inside the check's bound

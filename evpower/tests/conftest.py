@@ -12,7 +12,7 @@ import logging.config
 import pytest
 from django.conf import settings
 
-from .support import JsonLog, console_handler
+from .support.logs import JsonLog, console_handler
 
 
 @pytest.fixture

@@ -6,133 +6,22 @@ and an HTTP server standing in for the Telegram Bot API. Also the hooks that rai
 
 from __future__ import annotations
 
-import email
 import json
-import socket
 import threading
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from email.policy import default as default_policy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.db import transaction
 from tenacity import wait_fixed
 
 from evpower import alerts
+from evpower.tests.support.processes import free_port
+from evpower.tests.support.stand_ins import OK, SEND_PATH, telegram_texts
 
-# -- stand-in servers ----------------------------------------------------------------------
-
-
-class HttpStub:
-    """A real HTTP server on 127.0.0.1 (a thread): records every request and answers each
-    path from a script. `answer(path, *responses)`: each response is (status, body,
-    headers) or a callable(request) returning one; the last one repeats."""
-
-    def __init__(self):
-        self.requests: list[dict] = []
-        self.routes: dict[str, list] = {}
-        stub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's name
-                length = int(self.headers.get("Content-Length") or 0)
-                request = {
-                    "path": self.path,
-                    "headers": {k.lower(): v for k, v in self.headers.items()},
-                    "body": self.rfile.read(length),
-                    "at": time.monotonic(),
-                }
-                stub.requests.append(request)
-                status, body, headers = stub._respond(request)
-                data = body if isinstance(body, bytes) else json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def answer(self, path: str, *responses) -> None:
-        self.routes[path] = list(responses)
-
-    def _respond(self, request: dict):
-        script = self.routes.get(request["path"])
-        if not script:
-            return 404, {"error": "no route"}, None
-        response = script.pop(0) if len(script) > 1 else script[0]
-        response = response(request) if callable(response) else response
-        return (*response, None)[:3] if len(response) == 2 else response
-
-    def to(self, path: str) -> list[dict]:
-        return [r for r in self.requests if r["path"] == path]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def http_stub():
-    stub = HttpStub()
-    yield stub
-    stub.close()
-
-
-class _Mailbox:
-    def __init__(self):
-        self.messages: list[email.message.EmailMessage] = []
-        self.envelopes = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
-        self.envelopes.append(envelope)
-        self.messages.append(email.message_from_bytes(envelope.content, policy=default_policy))
-        return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def smtp_server(settings):
-    """A real SMTP server on a free local port; Django's SMTP backend pointed at it."""
-    mailbox = _Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    yield mailbox
-    controller.stop()
-
-
-BOT_TOKEN = "123456:TEST-bot-token"  # noqa: S105 - test credential
-SEND_PATH = f"/bot{BOT_TOKEN}/sendMessage"
-OK = (200, {"ok": True, "result": {"message_id": 1}})
-
-
-@pytest.fixture
-def telegram(http_stub, settings):
-    settings.TELEGRAM = {"bot_token": BOT_TOKEN, "chat_id": "-100200300", "api_url": http_stub.url}
-    http_stub.answer(SEND_PATH, OK)
-    return http_stub
+# -- stand-in servers: evpower/tests/support/stand_ins.py, fixtures in the root conftest
 
 
 @pytest.fixture
@@ -147,24 +36,9 @@ def channels(settings, smtp_server, telegram, monkeypatch):
     return smtp_server, telegram
 
 
-@pytest.fixture
-def eager_celery():
-    """Tasks run in-process when queued (no broker, no worker)."""
-    from evpower.celery import app
-
-    saved = app.conf.task_always_eager, app.conf.task_eager_propagates
-    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
-    yield app
-    app.conf.task_always_eager, app.conf.task_eager_propagates = saved
-
-
 def unique_key(name: str = "test") -> str:
     """Rate-limit keys live in the shared Redis: each test uses its own."""
     return f"{name}:{uuid.uuid4().hex}"
-
-
-def telegram_texts(stub: HttpStub) -> list[str]:
-    return [json.loads(r["body"])["text"] for r in stub.to(SEND_PATH)]
 
 
 # -- sending -------------------------------------------------------------------------------
@@ -286,7 +160,7 @@ def test_a_channel_that_is_down_does_not_stop_the_other(channels, settings):
 
 def test_nothing_delivered_returns_false_never_raises_and_frees_the_key(channels, settings):
     mailbox, telegram_stub = channels
-    settings.EMAIL_PORT = _free_port()  # nobody listens there
+    settings.EMAIL_PORT = free_port()  # nobody listens there
     telegram_stub.answer(SEND_PATH, (401, {"ok": False, "description": "Unauthorized"}))
     key = unique_key()
 

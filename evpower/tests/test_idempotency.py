@@ -18,11 +18,11 @@ from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
 from accounts.models import Client
-from accounts.tests.conftest import assert_error, fresh_throttle_counters  # noqa: F401
+from accounts.tests.support import assert_error
 from accounts.tokens import session_start
 from evpower.api.errors import ApiError
-from evpower.testing.races import connect
-from evpower.testing.waiting import wait_until
+from evpower.tests.support.races import connect
+from evpower.tests.support.waiting import wait_until
 from payments.idempotency import idempotency_keys_purge, idempotent
 from payments.models import IdempotencyKey
 

@@ -15,8 +15,9 @@ import re
 import pytest
 
 from evpower.correlation import correlation
+from evpower.tests.support.processes import ROOT, database_url, free_port
 
-from .support import console_handler
+from .support.logs import console_handler
 
 JWT = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiI0MiJ9.c2lnbmF0dXJlLXNlY3JldA"
 PHONE = "+996700123456"
@@ -238,13 +239,11 @@ def test_uvicorns_access_log_is_json_masked_and_carries_the_request_id(tmp_path)
     import time
     import urllib.request
 
-    from conftest import ROOT, _database_url, _free_port
-
     # given: the production runner, as in the Dockerfile, with JSON logs
-    port, log_path = _free_port(), tmp_path / "server.log"
+    port, log_path = free_port(), tmp_path / "server.log"
     env = {
         **os.environ,
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(),
         "LOG_FORMAT": "json",
         "DJANGO_SETTINGS_MODULE": "evpower.settings",
     }

@@ -21,6 +21,8 @@ from evpower.correlation import (
     frame_correlation_id,
     socket_correlation_id,
 )
+from evpower.tests.support.celery_worker import TASK_WAIT, CeleryProcess
+from evpower.tests.support.processes import database_url
 
 
 def test_a_frames_id_is_the_charger_and_its_message_id():
@@ -88,9 +90,6 @@ urlpatterns = [path("queue-a-task", _queue_an_alert)]
 @pytest.mark.urls(__name__)
 @pytest.mark.django_db
 def test_a_task_queued_in_a_request_logs_with_the_requests_id(client, tmp_path):
-    from conftest import _database_url
-    from maintenance.tests.test_celery_worker import TASK_WAIT, CeleryProcess
-
     if not settings.REDIS_URL:
         pytest.skip("needs Redis")
     # given: a worker (JSON logs) on a queue of its own, on this test run's Redis database
@@ -102,7 +101,7 @@ def test_a_task_queued_in_a_request_logs_with_the_requests_id(client, tmp_path):
     }
     env.update(
         {
-            "DATABASE_URL": _database_url(),
+            "DATABASE_URL": database_url(),
             "LOG_FORMAT": "json",
             "DJANGO_SETTINGS_MODULE": "evpower.settings",
         }

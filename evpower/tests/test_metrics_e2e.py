@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import ServerProcess
+from evpower.tests.support.processes import ServerProcess
 from ocpp_bridge.tests.charger import connect, rpc
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

@@ -12,7 +12,7 @@ import uuid
 import pytest
 import websockets
 
-from conftest import ServerProcess
+from evpower.tests.support.processes import ServerProcess
 from ocpp_bridge.tests.charger import basic, connect, handshake_status
 from stations.models import Station
 

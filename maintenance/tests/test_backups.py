@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Client
-from conftest import ROOT, _database_url
+from evpower.tests.support.processes import ROOT, database_url
 from maintenance import backups
 from maintenance.backup_tasks import backup_task
 from maintenance.backups import (
@@ -252,7 +252,7 @@ exec REAL "$@"
         start_new_session=True,
         env={
             **os.environ,
-            "DATABASE_URL": _database_url(),
+            "DATABASE_URL": database_url(),
             "DJANGO_SETTINGS_MODULE": "evpower.settings",
         },
     )

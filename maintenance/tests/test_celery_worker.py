@@ -16,16 +16,12 @@ import io
 import json
 import os
 import queue
-import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from datetime import UTC, timedelta
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings
@@ -34,16 +30,24 @@ from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 from charging.session.models import ChargingSession
-from conftest import ROOT, _database_url
-from maintenance.beat import FROM_CODE, LEFT_CODE, beat_schedule_sync
-
-BROKER_DB = 7
-# seconds before Redis hands a task whose worker died to a worker again: longer than a
-# task runs in these tests (no second delivery while the first still runs), short enough
-# to wait for (production: BACKUP_TIME_LIMIT + 600 s)
-VISIBILITY_TIMEOUT = 4
-TASK_WAIT = 30.0  # seconds a test waits for a worker to do something before failing
-
+from charging.tests.support import charging_session, funded_client, meter, online, open_session
+from evpower.celery import app
+from evpower.tests.support.celery_worker import (
+    TASK_WAIT,
+    VISIBILITY_TIMEOUT,
+    CeleryProcess,
+    broker_url,
+)
+from evpower.tests.support.processes import database_url
+from maintenance.beat import FROM_CODE, LEFT_CODE, beat_schedule_sync, sync_on_beat_start
+from ocpp_bridge.models import CommandRecord
+from payments.models import LedgerTransaction, Payment, ReconciliationIssue
+from payments.payment_records import payment_mark_paid
+from payments.providers.odengi.client import LOCAL_TZ
+from payments.tests.support import PASSWORD, SID, FakeODengi, assert_ledger_consistent, new_client
+from payments.topups import new_order_id
+from stations.models import Station
+from stations.tariff_models import TariffPlan, TariffRule
 
 # -- the beat schedule in the database ------------------------------------------------------
 
@@ -160,8 +164,6 @@ def test_the_beat_start_hook_keeps_an_operators_pause():
     # (the real beat process does the same in test_beat_sends_a_due_entry_...)
     from celery.signals import beat_init
 
-    from maintenance.beat import sync_on_beat_start
-
     PeriodicTask.objects.filter(name="stations-liveness").update(enabled=False)
     PeriodicTask.objects.filter(name="payments-expire").delete()
     beat_init.send(sender=None)
@@ -172,7 +174,6 @@ def test_the_beat_start_hook_keeps_an_operators_pause():
 
 
 def test_every_scheduled_task_exists_and_ends_before_redis_would_hand_it_out_again():
-    from evpower.celery import app
 
     app.loader.import_default_modules()  # what a worker registers when it starts
     visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
@@ -187,80 +188,13 @@ def test_every_scheduled_task_exists_and_ends_before_redis_would_hand_it_out_aga
 # -- real worker and beat processes ------------------------------------------------------------
 
 
-def _broker_url() -> str:
-    if not settings.REDIS_URL:
-        pytest.skip("needs Redis (run scripts/test.sh)")
-    # suites run side by side on one Redis with REDIS_URL databases of their own (0, 1, 2...):
-    # each gets its own broker database too, as BROKER_DB is flushed per test
-    url = urlsplit(settings.REDIS_URL)
-    suite_db = int(url.path.strip("/") or 0)
-    return urlunsplit(url._replace(path=f"/{BROKER_DB + suite_db}"))  # Redis has 0..15
-
-
-class CeleryProcess:
-    """`python -m celery -A evpower worker|beat ...` on the test database, in a session
-    (process group) of its own, so that a kill takes a prefork worker's children too."""
-
-    def __init__(self, kind: str, args: list[str], env: dict[str, str], log_path: Path):
-        self.kind, self.log_path = kind, log_path
-        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "evpower", kind, "--loglevel=INFO", *args],
-            cwd=ROOT,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def output(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def wait_for(self, text: str, timeout: float = TASK_WAIT) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.output():
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise AssertionError(f"celery {self.kind}: no {text!r} in:\n{self.output()[-5000:]}")
-
-    def kill(self) -> None:
-        """SIGKILL to the whole worker (main process and pool children), as when its
-        machine or container dies: no warm shutdown, no acknowledgement, no cleanup."""
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
-
-    def pool_children(self) -> list[int]:
-        path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
-        return [int(pid) for pid in path.read_text().split()]
-
-    def kill_pool_child(self) -> int:
-        """SIGKILL to the pool process running the task (the OOM killer's choice, say);
-        the worker's main process lives on and sees its child lost."""
-        [child] = self.pool_children()
-        os.kill(child, signal.SIGKILL)
-        return child
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self._log.close()
-
-
 class Clockwork:
     """A broker of its own, a queue of its own; workers and beat started on demand."""
 
     def __init__(self, tmp_path: Path):
         import redis
 
-        self.broker = _broker_url()
+        self.broker = broker_url()
         self.redis = redis.Redis.from_url(self.broker)
         try:
             self.redis.ping()
@@ -278,7 +212,7 @@ class Clockwork:
         }
         self.env.update(
             {
-                "DATABASE_URL": _database_url(),
+                "DATABASE_URL": database_url(),
                 "CELERY_BROKER_URL": self.broker,
                 "DJANGO_SETTINGS_MODULE": "maintenance.tests.celery_settings",
                 "TEST_CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
@@ -322,7 +256,6 @@ class Clockwork:
 
     def send(self, task: str, *args) -> str:
         """By name, as beat does, to this test's queue; returns the task id."""
-        from evpower.celery import app
 
         with app.connection_for_write(self.broker) as connection:
             return app.send_task(task, args=list(args), queue=self.queue, connection=connection).id
@@ -339,7 +272,7 @@ class Clockwork:
 
 @pytest.fixture
 def clockwork(transactional_db, tmp_path):
-    _database_url()  # skips unless PostgreSQL
+    database_url()  # skips unless PostgreSQL
     harness = Clockwork(tmp_path)
     yield harness
     harness.stop()
@@ -359,9 +292,6 @@ def wait_until(check, what: str, timeout: float = TASK_WAIT, processes=()):
 
 
 def priced_station(make_station, identity="CP-1", *, channel: str = "") -> object:
-    from charging.tests.conftest import online
-    from stations.models import Station
-    from stations.tariff_models import TariffPlan, TariffRule
 
     if not TariffPlan.objects.filter(is_default=True).exists():
         plan = TariffPlan.objects.create(name="City", is_default=True)
@@ -379,7 +309,6 @@ def priced_station(make_station, identity="CP-1", *, channel: str = "") -> objec
 
 
 def bills(session_id: int) -> int:
-    from payments.models import LedgerTransaction
 
     return LedgerTransaction.objects.filter(
         ref_type="session", ref_id=str(session_id), kind__in=["capture", "charge"]
@@ -390,9 +319,6 @@ def bills(session_id: int) -> int:
 
 
 def test_a_worker_runs_the_clockwork_tasks_sent_by_name(clockwork, make_station):
-    from charging.tests.conftest import funded_client
-    from charging.tests.support import open_session
-    from stations.models import Station
 
     # given: a start never plugged in (11 minutes ago), and a station whose process died
     station = priced_station(make_station)
@@ -430,8 +356,6 @@ def test_a_worker_runs_the_clockwork_tasks_sent_by_name(clockwork, make_station)
 
 
 def test_beat_sends_a_due_entry_and_the_worker_runs_it(clockwork, make_station):
-    from charging.tests.conftest import funded_client
-    from charging.tests.support import open_session
 
     # given: a start never plugged in; an operator paused the liveness sweep
     station = priced_station(make_station)
@@ -526,10 +450,6 @@ class SocketProcess:
 def test_a_worker_killed_during_the_stuck_session_job_stops_and_bills_each_once(
     clockwork, make_station
 ):
-    from charging.tests.conftest import funded_client
-    from charging.tests.support import charging_session, meter
-    from ocpp_bridge.models import CommandRecord
-    from payments.tests.conftest import assert_ledger_consistent
 
     # given: two sessions charging for 13 hours on a station whose socket's process
     # answers A's stop at once ("offline": closed from its last reading and billed), and
@@ -603,11 +523,6 @@ ODENGI_HISTORY = "trans_id;invoice_id;order_id;amount;status;date\n"
 
 
 def test_a_worker_killed_during_reconciliation_records_each_discrepancy_once(clockwork):
-    from payments.models import LedgerTransaction, Payment, ReconciliationIssue
-    from payments.providers.odengi.client import LOCAL_TZ
-    from payments.tests.conftest import new_client
-    from payments.tests.test_odengi import PASSWORD, SID, FakeODengi
-    from payments.topups import new_order_id, payment_mark_paid
 
     Kind = ReconciliationIssue.Kind
     today = timezone.now().astimezone(UTC).date()

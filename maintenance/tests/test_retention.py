@@ -18,12 +18,11 @@ from charging.models import MeterSample, OcppTransaction
 from charging.parked_models import ParkedMessage
 from charging.session.models import ChargingSession
 from charging.session.sweeps import session_close_unreported
-from charging.tests.conftest import funded_client, online
-from charging.tests.support import charging_session
+from charging.tests.support import charging_session, funded_client, online
 from maintenance import retention
 from ocpp_bridge.models import CommandRecord, OcppMessage
 from payments.models import IdempotencyKey, LedgerTransaction, Payment, Wallet
-from payments.tests.conftest import assert_ledger_consistent, new_client
+from payments.tests.support import assert_ledger_consistent, new_client
 from stations.tariff_models import TariffPlan, TariffRule
 
 pytestmark = pytest.mark.django_db

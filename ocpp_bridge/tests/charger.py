@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import websockets
 from ocpp.v16 import ChargePoint
 
-from conftest import CHARGER_PASSWORD
+from evpower.tests.support.processes import CHARGER_PASSWORD
 
 
 def basic(identity: str, password: str = CHARGER_PASSWORD) -> dict[str, str]:

@@ -9,8 +9,8 @@ import sys
 import pytest
 from django.utils import timezone
 
-from conftest import ROOT, ServerProcess
 from evpower.channel_layer import ProcessLocalChannelLayer, reachable_from_this_process
+from evpower.tests.support.processes import ROOT, ServerProcess
 from ocpp_bridge import commands
 from ocpp_bridge.commands import send_command
 from ocpp_bridge.models import CommandRecord

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from conftest import ROOT, ServerProcess
-from evpower.testing.waiting import wait_until
+from evpower.tests.support.processes import ROOT, ServerProcess
+from evpower.tests.support.waiting import wait_until
 from ocpp_bridge.commands import rotate_charger_password, send_command
 from ocpp_bridge.handshake import Handshake, authenticate_charger
 from ocpp_bridge.models import CommandRecord, OcppMessage

@@ -9,8 +9,8 @@ import asyncio
 import pytest
 import websockets
 
-from conftest import ServerProcess
 from evpower.models import SecurityEvent
+from evpower.tests.support.processes import ServerProcess
 from ocpp_bridge.tests.charger import basic, connect
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

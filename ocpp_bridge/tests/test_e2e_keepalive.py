@@ -14,7 +14,7 @@ import socket
 
 import pytest
 
-from conftest import CHARGER_PASSWORD, ServerProcess
+from evpower.tests.support.processes import CHARGER_PASSWORD, ServerProcess
 from ocpp_bridge.tests.charger import connect, rpc
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

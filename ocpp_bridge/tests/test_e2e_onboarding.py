@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from conftest import ServerProcess
+from evpower.tests.support.processes import ServerProcess
 from ocpp_bridge.tests.charger import basic, connect, handshake_status, rpc
 from stations.models import Station
 from stations.services import station_approve

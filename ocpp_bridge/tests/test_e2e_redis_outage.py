@@ -16,12 +16,12 @@ from django.db import connections
 from django.utils import timezone
 
 from charging.models import ChargingSession, OcppTransaction
-from conftest import ServerProcess
-from evpower.testing.waiting import wait_until
+from evpower.tests.support.processes import ServerProcess
+from evpower.tests.support.waiting import wait_until
 from ocpp_bridge.commands import send_command
 from ocpp_bridge.models import CommandRecord
 from ocpp_bridge.tests.charger import connect, rpc
-from payments.tests.conftest import new_client
+from payments.tests.support import new_client
 from payments.wallet import wallet_credit_topup
 from stations.models import IdTag
 from stations.tariff_models import TariffPlan, TariffRule

@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 from django.contrib.auth import get_user_model
 
-from conftest import ROOT, ServerProcess
+from evpower.tests.support.processes import ROOT, ServerProcess
 from ocpp_bridge.commands import send_command
 from ocpp_bridge.models import CommandRecord
 from ocpp_bridge.tests.command_charger import ThreadedCharger

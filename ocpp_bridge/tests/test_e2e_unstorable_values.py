@@ -11,7 +11,7 @@ import pytest
 
 from charging.models import MeterSample, OcppTransaction
 from charging.parked_models import ParkedMessage
-from evpower.testing.waiting import wait_until
+from evpower.tests.support.waiting import wait_until
 from ocpp_bridge.tests.charger import connect, now_iso, rpc
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import CHARGER_PASSWORD
+from evpower.tests.support.processes import CHARGER_PASSWORD
 from ocpp_bridge.handshake import Handshake, authenticate_charger
 from ocpp_bridge.tests.charger import basic
 from stations.models import Station

@@ -15,5 +15,5 @@ urlpatterns = [
         name="wallet-topup-cancel",
     ),
     # providers call these (each verifies the request itself; no client login)
-    path("payments/", include("payments.providers.urls")),
+    path("payments/", include("payments.callbacks.urls")),
 ]

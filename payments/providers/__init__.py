@@ -7,7 +7,8 @@ from importlib import import_module
 
 from django.conf import settings
 
-from .base import PaymentProvider
+from payments.errors import ProviderNotAvailable
+from payments.providers.base import PaymentProvider
 
 IMPLEMENTATIONS = {
     "odengi": "payments.providers.odengi.client.ODengiProvider",
@@ -26,7 +27,6 @@ def provider_for(code: str, *, required: bool = True) -> PaymentProvider | None:
     if code not in enabled():
         if not required:
             return None
-        from ..errors import ProviderNotAvailable
 
         raise ProviderNotAvailable(code)
     module, _, name = IMPLEMENTATIONS[code].rpartition(".")

@@ -9,9 +9,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 
 from payments.models import LedgerTransaction, Wallet
+from payments.tests.support import assert_ledger_consistent
 from payments.wallet import wallet_credit_topup
-
-from .conftest import assert_ledger_consistent
 
 pytestmark = pytest.mark.django_db
 URL = "/admin/payments/wallet/"

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from payments import providers
 from payments.models import LedgerTransaction, Payment, PaymentEvent, ReconciliationIssue
+from payments.payment_records import credits_of, event_record, payment_mark_paid
 from payments.providers.base import (
     PAID,
     PENDING,
@@ -24,9 +25,8 @@ from payments.providers.base import (
     ProviderRefused,
     RemoteStatus,
 )
-from payments.topups import credits_of, event_record, payment_mark_paid, topup_create
-
-from .conftest import assert_ledger_consistent, new_client
+from payments.tests.support import assert_ledger_consistent, new_client
+from payments.topups import topup_create
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import Client
-from accounts.tests.conftest import PHONE_A, PHONE_B, assert_error, authed, login
+from accounts.tests.support import PHONE_A, PHONE_B, assert_error, authed, login
 from evpower.api.messages import message_for
 from payments.wallet import (
     wallet_capture,

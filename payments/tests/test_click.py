@@ -20,18 +20,17 @@ from django.utils import timezone
 from evpower.models import SecurityEvent
 from payments.models import Wallet
 from payments.payment_models import Payment, PaymentEvent
+from payments.payment_records import credits_of
 from payments.providers import http, provider_for
 from payments.providers.base import FAILED, PAID, PENDING, UNKNOWN, NotSupported
+from payments.tests.support import assert_ledger_consistent, new_client
 from payments.topups import (
-    credits_of,
     payment_refund_to_provider,
     payment_sync,
     payments_expire,
     topup_cancel,
     topup_create,
 )
-
-from .conftest import assert_ledger_consistent, new_client
 
 SECRET = "click-test-secret-0001"
 SERVICE_ID = "31337"

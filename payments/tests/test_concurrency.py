@@ -20,10 +20,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from evpower.testing.races import connect, run_in_threads
+from evpower.tests.support.races import connect, run_in_threads
 from payments.errors import HoldClosed, InsufficientBalance, RefundExceedsCharge
 from payments.models import Account, LedgerTransaction, Wallet
 from payments.selectors import ledger_history
+from payments.tests.support import assert_ledger_consistent, new_client
 from payments.wallet import (
     wallet_adjust,
     wallet_capture,
@@ -32,8 +33,6 @@ from payments.wallet import (
     wallet_refund,
     wallet_release,
 )
-
-from .conftest import assert_ledger_consistent, new_client
 
 ROUNDS = 5
 THREADS = 10

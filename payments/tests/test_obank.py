@@ -27,25 +27,20 @@ from django.db import connection
 from django.test import Client as DjangoClient
 from django.utils import timezone
 
-from accounts.tests.conftest import PHONE_A, assert_error, authed, login
+from accounts.tests.support import PHONE_A, assert_error, authed, login
 from evpower.models import SecurityEvent
 from payments import errors, selectors
 from payments.models import LedgerTransaction
 from payments.payment_models import Payment, PaymentEvent
+from payments.payment_records import credits_of
 from payments.providers import http, provider_for
 from payments.providers.base import FAILED, PAID, PENDING, UNKNOWN, ProviderRefused
 from payments.providers.obank import tls
 from payments.providers.obank import xml as obank_xml
 from payments.providers.obank.tls import ObankConfigurationError
-from payments.topups import (
-    credits_of,
-    payment_refund_to_provider,
-    payments_expire,
-    topup_cancel,
-    topup_create,
-)
+from payments.tests.support import assert_ledger_consistent, new_client
+from payments.topups import payment_refund_to_provider, payments_expire, topup_cancel, topup_create
 
-from .conftest import assert_ledger_consistent, new_client
 from .obank_pki import P12_PASSWORD, make_pki
 
 NOTIFY = "/api/v1/payments/obank/notify"

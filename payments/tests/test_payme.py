@@ -25,10 +25,9 @@ from payments.providers import provider_for
 from payments.providers.base import FAILED, PAID, PENDING, NotSupported
 from payments.providers.payme import rpc
 from payments.selectors import ledger_invariant_violations
+from payments.tests.support import assert_ledger_consistent, new_client
 from payments.topups import payments_expire, topup_cancel, topup_create
 from payments.wallet import wallet_hold, wallet_lock
-
-from .conftest import assert_ledger_consistent, new_client
 
 URL = "/api/v1/payments/payme"
 KEY = "Zx9#sandbox&key:42"

@@ -16,6 +16,7 @@ from django.utils import timezone
 from payments import providers
 from payments.errors import PaymentProviderError
 from payments.models import LedgerTransaction, Payment, ReconciliationIssue
+from payments.payment_records import credits_of, payment_mark_paid
 from payments.providers.base import (
     FAILED,
     PAID,
@@ -26,10 +27,9 @@ from payments.providers.base import (
 )
 from payments.reconciliation import MARGIN, day_bounds, issues_csv, reconcile, reconcile_all
 from payments.tasks import payments_expire_task, reconcile_task
-from payments.topups import credits_of, new_order_id, payment_mark_paid, payment_refund_to_provider
+from payments.tests.support import assert_ledger_consistent, new_client
+from payments.topups import new_order_id, payment_refund_to_provider
 from payments.wallet import wallet_credit_topup
-
-from .conftest import assert_ledger_consistent, new_client
 
 pytestmark = pytest.mark.django_db
 Kind = ReconciliationIssue.Kind

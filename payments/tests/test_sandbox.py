@@ -13,8 +13,8 @@ import pytest
 
 from accounts.models import Client
 from accounts.tokens import session_start as login_session
-from conftest import ServerProcess
 from evpower.tests.settings_import import import_settings_with
+from evpower.tests.support.processes import ServerProcess
 from payments.models import LedgerTransaction, Wallet
 from payments.payment_models import Payment, PaymentEvent
 from payments.providers.odengi import signing

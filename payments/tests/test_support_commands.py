@@ -12,9 +12,10 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from evpower.testing.commands import Terminal, command_fails, run_command
+from evpower.tests.support.commands import Terminal, command_fails, run_command
 from payments import providers
 from payments.models import LedgerTransaction, Payment, ReconciliationIssue, Wallet
+from payments.payment_records import credits_of, payment_mark_paid
 from payments.providers.base import (
     FAILED,
     PAID,
@@ -25,10 +26,9 @@ from payments.providers.base import (
     StatementLine,
 )
 from payments.reconciliation import day_bounds
-from payments.topups import credits_of, new_order_id, payment_mark_paid
+from payments.tests.support import assert_ledger_consistent, new_client
+from payments.topups import new_order_id
 from payments.wallet import wallet_charge, wallet_credit_topup
-
-from .conftest import assert_ledger_consistent, new_client
 
 pytestmark = pytest.mark.django_db
 D = Decimal

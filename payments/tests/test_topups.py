@@ -13,7 +13,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import Client
-from accounts.tests.conftest import PHONE_A, PHONE_B, assert_error, authed, login
+from accounts.tests.support import PHONE_A, PHONE_B, assert_error, authed, login
 from payments import providers
 from payments.errors import (
     AmountMismatch,
@@ -23,6 +23,7 @@ from payments.errors import (
     TopupRefused,
 )
 from payments.models import LedgerTransaction, Payment, Wallet
+from payments.payment_records import credits_of, payment_mark_paid
 from payments.providers.base import (
     FAILED,
     PAID,
@@ -34,16 +35,9 @@ from payments.providers.base import (
     RemoteStatus,
 )
 from payments.tasks import payments_expire_task
-from payments.topups import (
-    credits_of,
-    payment_mark_paid,
-    payment_refund_to_provider,
-    payments_expire,
-    topup_create,
-)
+from payments.tests.support import assert_ledger_consistent, new_client
+from payments.topups import payment_refund_to_provider, payments_expire, topup_create
 from payments.wallet import wallet_hold
-
-from .conftest import assert_ledger_consistent, new_client
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/wallet/topups"
@@ -504,7 +498,7 @@ def test_the_payment_event_log_is_append_only():
     from django.db import connection, transaction
 
     from payments.models import PaymentEvent
-    from payments.topups import event_record
+    from payments.payment_records import event_record
 
     if connection.vendor != "postgresql":
         pytest.skip("the trigger is PostgreSQL's")

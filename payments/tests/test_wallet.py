@@ -21,6 +21,7 @@ from payments.selectors import (
     trial_balance,
     wallet_summary,
 )
+from payments.tests.support import assert_ledger_consistent
 from payments.wallet import (
     wallet_adjust,
     wallet_capture,
@@ -29,8 +30,6 @@ from payments.wallet import (
     wallet_refund,
     wallet_release,
 )
-
-from .conftest import assert_ledger_consistent
 
 D = Decimal
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ..models import Connector
+from stations.station_models import Connector
+
 from ..selectors_map import AVAILABILITIES, MapQuery
 
 _TYPES_BY_LOWER = {t.lower(): t for t in Connector.Type.values}

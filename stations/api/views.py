@@ -21,9 +21,9 @@ from rest_framework.views import APIView
 
 from accounts.authentication import ClientJWTAuthentication
 from accounts.models import Client
+from stations.station_models import Station
 
 from .. import pricing
-from ..models import Station
 from ..selectors import station_is_online
 from ..selectors_map import (
     connector_availability,

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from accounts import selectors, services
 from accounts.models import Favourite
-from stations.models import Location
+from stations.station_models import Location
 
 
 class FavouriteLocation(serializers.ModelSerializer):

@@ -11,7 +11,7 @@ from evpower.management_support import (
     support_actor,
 )
 from stations.charger_port import send_command
-from stations.models import Station
+from stations.station_models import Station
 
 
 def send_to_station(

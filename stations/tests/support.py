@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from stations.models import Connector, Station, TariffPlan, TariffRule
+from stations.station_models import Connector, Station
+from stations.tariff_models import TariffPlan, TariffRule
+
+from .factories import TariffPlanFactory, TariffRuleFactory
 
 
 def make_connector(
@@ -20,8 +23,8 @@ def make_connector(
 
 
 def plan(name="Plan", *, default=False, **kwargs) -> TariffPlan:
-    return TariffPlan.objects.create(name=name, is_default=default, **kwargs)
+    return TariffPlanFactory(name=name, is_default=default, **kwargs)
 
 
 def rule(tariff_plan, per_kwh="10.00", **kwargs) -> TariffRule:
-    return TariffRule.objects.create(plan=tariff_plan, price_per_kwh=Decimal(per_kwh), **kwargs)
+    return TariffRuleFactory(plan=tariff_plan, price_per_kwh=Decimal(per_kwh), **kwargs)

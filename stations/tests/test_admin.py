@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from cockpit.station_admin import StationAdmin
 from stations.credentials import check_password
-from stations.models import Connector, Location, Station
 from stations.services import station_create
+from stations.station_models import Connector, Location, Station
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,12 @@ from django.utils import timezone
 
 import stations.admin_extras  # noqa: F401 - registers the ModelAdmins (stations/admin.py too)
 from ocpp_bridge.tests.command_charger import ThreadedCharger
-from stations.models import ChargingProfile, ChargingProfileAssignment, LocalListState, Reservation
+from stations.station_models import (
+    ChargingProfile,
+    ChargingProfileAssignment,
+    LocalListState,
+    Reservation,
+)
 
 pytestmark = pytest.mark.django_db
 

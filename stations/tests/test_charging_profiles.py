@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from ocpp_bridge.protocol.errors import OcppError
 from ocpp_bridge.protocol.schemas import validate_request
 from stations.charging_profiles import charging_profile_apply
-from stations.models import ChargingProfile
+from stations.station_models import ChargingProfile
 
 START = datetime(2030, 1, 1, 6, 0, tzinfo=UTC)
 

@@ -13,9 +13,10 @@ from django.db import IntegrityError, connection, transaction
 
 from accounts.models import Client
 from evpower.api.errors import ApiError
-from stations.models import ClientTariff, Location, PromoCode, PromoRedemption
 from stations.pricing import NoTariff, Quote, quote, quote_for_client
 from stations.promos import promo_redeem, redemptions_in_force
+from stations.station_models import Location
+from stations.tariff_models import ClientTariff, PromoCode, PromoRedemption
 
 from .support import make_connector, plan, rule
 

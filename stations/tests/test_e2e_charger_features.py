@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 from ocpp.v16 import call
 
-from conftest import ROOT
+from evpower.tests.support.processes import ROOT
 from ocpp_bridge.tests.charger import now_iso
 from ocpp_bridge.tests.command_charger import ThreadedCharger
 from stations.charging_profiles import (
@@ -20,7 +20,8 @@ from stations.charging_profiles import (
     composite_schedule_get,
 )
 from stations.local_list import local_list_sync, local_list_version_get
-from stations.models import (
+from stations.reservations import reservation_cancel, reservation_create
+from stations.station_models import (
     ChargingProfile,
     ChargingProfileAssignment,
     IdTag,
@@ -28,7 +29,6 @@ from stations.models import (
     Reservation,
     Station,
 )
-from stations.reservations import reservation_cancel, reservation_create
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

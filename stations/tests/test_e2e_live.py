@@ -7,8 +7,10 @@ import json
 import pytest
 import websockets
 
-from accounts.models import Client
+from accounts.models import Client, LoginSession
+from accounts.services import client_block
 from accounts.tokens import session_start
+from evpower.tests.support.processes import ServerProcess
 from ocpp_bridge.tests.charger import connect, handshake_status, rpc
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -108,8 +110,6 @@ async def closed_with(ws) -> int:
 def test_a_logout_or_a_block_closes_the_drivers_open_sockets(ocpp_server, db):
     from rest_framework.test import APIClient
 
-    from accounts.services import client_block
-
     client = Client.objects.create(phone="+996700000031")
     phone, laptop = session_start(client=client), session_start(client=client)
 
@@ -141,9 +141,6 @@ def test_a_logout_or_a_block_closes_the_drivers_open_sockets(ocpp_server, db):
 
 def test_a_socket_whose_login_was_revoked_unseen_closes_at_its_recheck(db):
     from django.utils import timezone
-
-    from accounts.models import LoginSession
-    from conftest import ServerProcess
 
     server = ServerProcess({"APP_SOCKET_RECHECK_SECONDS": "0.2"})
     client = Client.objects.create(phone="+996700000032")

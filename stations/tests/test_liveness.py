@@ -5,9 +5,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from stations.models import Station
 from stations.selectors import station_is_online, stations_online
 from stations.services import station_connected, station_disconnected, station_record_status
+from stations.station_models import Station
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from ocpp_bridge.protocol.schemas import validate_request
 from stations.local_list import build_list_update, max_list_length
-from stations.models import IdTag, LocalListState
+from stations.station_models import IdTag, LocalListState
 
 pytestmark = pytest.mark.django_db
 

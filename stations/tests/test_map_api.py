@@ -10,13 +10,14 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from stations.models import Connector, Location, Station, TariffAssignment, TariffPlan, TariffRule
 from stations.selectors_map import bounding_box, haversine_km
 from stations.services import (
     station_connected,
     station_disconnected,
     station_record_status,
 )
+from stations.station_models import Connector, Location, Station
+from stations.tariff_models import TariffAssignment, TariffPlan, TariffRule
 
 pytestmark = pytest.mark.django_db
 

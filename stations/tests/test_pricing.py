@@ -9,12 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from stations.models import (
-    Connector,
-    Location,
-    TariffAssignment,
-)
 from stations.pricing import NoTariff, Quote, money, quote, quotes
+from stations.station_models import Connector, Location
+from stations.tariff_models import TariffAssignment
 
 from .support import make_connector, plan, rule
 

@@ -11,7 +11,8 @@ from rest_framework.test import APIClient
 
 from accounts.models import Client
 from accounts.tokens import session_start
-from stations.models import ClientTariff, Connector, Location, PromoCode, PromoRedemption, Station
+from stations.station_models import Connector, Location, Station
+from stations.tariff_models import ClientTariff, PromoCode, PromoRedemption
 
 from .support import plan, rule
 

@@ -9,8 +9,8 @@ from django.utils import timezone
 from charging.models import OcppTransaction
 from charging.parked_models import ParkedMessage
 from charging.transactions import transaction_start
-from stations.models import IdTag, Reservation
 from stations.reservations import reservation_cancel, reservation_check, reservations_expire
+from stations.station_models import IdTag, Reservation
 
 pytestmark = pytest.mark.django_db
 Status = Reservation.Status

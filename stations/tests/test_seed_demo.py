@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from accounts.models import Client
 from payments.models import LedgerTransaction, Wallet
 from payments.wallet import wallet_hold
-from stations.models import Connector, Station
+from stations.station_models import Connector, Station
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from evpower.testing.commands import Terminal, command_fails, run_command
+from evpower.tests.support.commands import Terminal, command_fails, run_command
 from ocpp_bridge.models import CommandRecord
 from ocpp_bridge.tests.command_charger import ThreadedCharger
 from stations.charger_port import CommandResult

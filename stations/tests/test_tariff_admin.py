@@ -7,7 +7,8 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from stations.models import Location, TariffAssignment, TariffPlan, TariffRule
+from stations.station_models import Location
+from stations.tariff_models import TariffAssignment, TariffPlan, TariffRule
 
 pytestmark = pytest.mark.django_db
 

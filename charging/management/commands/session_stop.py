@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from charging.models import OcppTransaction
 from charging.session.models import ChargingSession
 from charging.session.stop import session_stop
 from charging.session.sweeps import session_close_unreported
+from charging.transaction_models import OcppTransaction
 from evpower.management_support import SupportCommand, not_found, support_actor
 
 log = logging.getLogger("charging")

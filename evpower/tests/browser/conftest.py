@@ -37,7 +37,7 @@ from accounts.models import Client
 from accounts.roles import OPERATOR, roles_sync
 from accounts.staff_2fa import staff_2fa_enrol
 from charging.session.models import ChargingSession
-from conftest import CHARGER_PASSWORD, ROOT, ServerProcess
+from evpower.tests.support.processes import CHARGER_PASSWORD, ROOT, ServerProcess
 from ocpp_bridge.tests.charger import now_iso
 from ocpp_bridge.tests.command_charger import ThreadedCharger
 from payments.wallet import wallet_credit_topup

@@ -39,8 +39,9 @@ import httpx
 from django.conf import settings
 from django.db.models import Q
 
+from payments.payment_records import event_record
+
 from ...payment_models import Payment, PaymentEvent, Provider
-from ...topups import event_record
 from .. import http
 from ..base import (
     FAILED,

@@ -17,7 +17,7 @@ Complete: -5 unknown order, -6 prepare id or click_trans_id not ours, -2 amount,
   own `error < 0` → cancel (`payment_mark_failed`) and -9 (checked before "already paid", so
   a Click cancel of a confirmed payment answers -9 and leaves the credit as it is), -4 already
   paid (no second credit), -9 cancelled by Click before, else credit through
-  `payments.topups.payment_mark_paid` (the one crediting path; a payment we expired or the
+  `payments.payment_records.payment_mark_paid` (the one crediting path; a payment we expired or the
   driver cancelled after Click's Prepare is credited late: Click has taken the money, and an
   error answer would only leave the payment hanging at Click) and 0.
 Anything unexpected after verification answers -7 (Click retries; every effect is idempotent).
@@ -40,9 +40,11 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from evpower.security_events import security_event_record
+from payments.payment_records import event_record, payment_mark_failed, payment_mark_paid
+
 from ...money import decimal_from_text
 from ...payment_models import Payment, PaymentEvent, Provider
-from ...topups import event_record, payment_mark_failed, payment_mark_paid
 
 log = logging.getLogger("payments.click")
 
@@ -218,7 +220,6 @@ def _masked_raw(body: bytes) -> dict:
 
 
 def _security_event(kind: str, fields: dict[str, str], remote_addr: str) -> None:
-    from evpower.security_events import security_event_record
 
     security_event_record(
         station_id=None,

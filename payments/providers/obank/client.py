@@ -37,8 +37,10 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from .. import http
-from ..base import (
+from payments.payment_models import Payment
+from payments.payment_records import event_record
+from payments.providers import http
+from payments.providers.base import (
     FAILED,
     PAID,
     UNKNOWN,
@@ -50,8 +52,8 @@ from ..base import (
     RemoteStatus,
     StatementLine,
 )
-from . import tls, xml
-from .tls import ObankConfigurationError
+from payments.providers.obank import tls, xml
+from payments.providers.obank.tls import ObankConfigurationError
 
 log = logging.getLogger("payments")
 
@@ -145,7 +147,6 @@ class ObankProvider(PaymentProvider):
         self._exchange(payment, "Refund", body, sent, idempotent=False)
 
     def statement(self, since: datetime, until: datetime) -> list[StatementLine]:
-        from ...payment_models import Payment
 
         lines = []
         window = Q(created_at__gte=since, created_at__lt=until) | Q(
@@ -244,7 +245,6 @@ class ObankProvider(PaymentProvider):
 
 
 def _record(payment, operation: str, sent: dict, *, verified: bool, answer: dict) -> None:
-    from ...topups import event_record  # topups imports the provider registry
 
     event_record(
         provider=CODE,

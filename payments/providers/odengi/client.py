@@ -57,9 +57,10 @@ import httpx
 from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 
+from payments.payment_records import event_record
+
 from ...money import from_minor, minor_units_from_text, to_minor
 from ...payment_models import PaymentEvent
-from ...topups import event_record
 from .. import http
 from ..base import (
     FAILED,

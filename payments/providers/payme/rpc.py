@@ -11,7 +11,7 @@ One `Payment` is one Payme "one-time account" (одноразовый счёт):
 
 Every change runs in one transaction with the payment row locked (`payment_lock`), so
 concurrent deliveries of the same call serialise and the later ones replay. Perform credits
-through `payments.topups.payment_mark_paid` (the one crediting path); Cancel of a performed
+through `payments.payment_records.payment_mark_paid` (the one crediting path); Cancel of a performed
 transaction gives the top-up back with `wallet_reverse_topup` (never below zero: -31007).
 
 Decisions where Payme's documentation leaves room (PROTOCOLS.md "Payme"):
@@ -43,10 +43,11 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from payments.payment_records import payment_lock, payment_mark_failed, payment_mark_paid
+
 from ...errors import InsufficientBalance
 from ...money import from_minor, to_minor
 from ...payment_models import Payment, Provider
-from ...topups import payment_lock, payment_mark_failed, payment_mark_paid
 from ...wallet import wallet_reverse_topup
 
 PAYME = Provider.PAYME

@@ -17,8 +17,9 @@ from payments.models import Wallet
 from payments.money import money_text
 from payments.selectors import wallet_summary
 from payments.wallet import wallet_credit_topup
-from stations.models import Connector, IdTag, Location, Station, TariffPlan, TariffRule
 from stations.services import station_create
+from stations.station_models import Connector, IdTag, Location, Station
+from stations.tariff_models import TariffPlan, TariffRule
 
 DEMO_IDENTITY = "DEMO-001"
 DEMO_PASSWORD = "demo-password-0001"  # noqa: S105 - documented demo credential

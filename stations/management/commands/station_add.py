@@ -6,8 +6,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import IntegrityError
 
 from stations.credentials import InvalidChargerPassword
-from stations.models import Station
 from stations.services import station_create
+from stations.station_models import Station
 
 
 class Command(BaseCommand):

@@ -24,13 +24,13 @@ from django.db.models import Q
 from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 
-from payments.providers.endpoint import ProviderEndpoint
-
-from ... import errors
-from ...payment_models import Payment
-from ...topups import event_record, payment_sync
-from ..base import ProviderError
-from . import xml
+from payments import errors
+from payments.callbacks.endpoint import ProviderEndpoint
+from payments.payment_models import Payment
+from payments.payment_records import event_record
+from payments.providers.base import ProviderError
+from payments.providers.obank import xml
+from payments.topups import payment_sync
 
 log = logging.getLogger("payments")
 CODE = "obank"

@@ -23,10 +23,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.throttling import BaseThrottle
 
 from evpower.security_events import security_event_record
-from payments.providers.endpoint import ProviderEndpoint
-
-from ...topups import event_record
-from . import rpc
+from payments.callbacks.endpoint import ProviderEndpoint
+from payments.payment_records import event_record
+from payments.providers.payme import rpc
 
 log = logging.getLogger("payments")
 

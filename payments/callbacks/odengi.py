@@ -37,14 +37,13 @@ from django.http import JsonResponse
 from drf_spectacular.utils import extend_schema
 
 from evpower.security_events import security_event_record
-from payments.providers.endpoint import ProviderEndpoint
-
-from ... import errors, topups
-from ...money import to_minor
-from ...payment_models import Payment, PaymentEvent
-from ..base import ProviderError
-from . import signing
-from .client import CODE, masked
+from payments import errors, payment_records, topups
+from payments.callbacks.endpoint import ProviderEndpoint
+from payments.money import to_minor
+from payments.payment_models import Payment, PaymentEvent
+from payments.providers.base import ProviderError
+from payments.providers.odengi import signing
+from payments.providers.odengi.client import CODE, masked
 
 log = logging.getLogger("payments.odengi")
 
@@ -97,7 +96,7 @@ def _apply(fields: dict[str, str], remote: str) -> JsonResponse:
         status, answer = 500, _error("internal error")
         raise
     finally:
-        topups.event_record(
+        payment_records.event_record(
             provider=CODE,
             direction=PaymentEvent.Direction.IN,
             kind="callback",
@@ -124,7 +123,7 @@ def _sync(payment: Payment) -> tuple[int, dict]:
 def _refuse(remote: str, payload: dict, reason: str, status: int) -> JsonResponse:
     """Failed verification: one unverified audit line and a security event, nothing else."""
     answer = _error(reason)
-    topups.event_record(
+    payment_records.event_record(
         provider=CODE,
         direction=PaymentEvent.Direction.IN,
         kind="callback",

@@ -8,9 +8,8 @@ from django.http import JsonResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework.throttling import BaseThrottle
 
-from payments.providers.endpoint import ProviderEndpoint
-
-from .shop import COMPLETE, PREPARE, shop_request_handle
+from payments.callbacks.endpoint import ProviderEndpoint
+from payments.providers.click.shop import COMPLETE, PREPARE, shop_request_handle
 
 
 class _ShopView(ProviderEndpoint):
