@@ -28,6 +28,7 @@ from evpower.security import (
     provider_problems,
 )
 
+# === Environment: where we run, secrets, hosts ===================================================
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -60,6 +61,7 @@ if IS_PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 
+# === Security headers, HTTPS, cookies, CSP =======================================================
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
@@ -76,6 +78,7 @@ CSRF_COOKIE_HTTPONLY = True  # the admin reads the token from its forms, never f
 # Swagger UI's, from STATIC_URL); no inline script anywhere. Inline styles stay allowed: the
 # admin's widgets and our SVG meter curve set style attributes. connect-src 'self' covers the
 # same-origin WebSocket of the live views. CSP_REPORT_URI sends violation reports.
+_CSP_REPORT_URI = env.str("CSP_REPORT_URI", default="")
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
@@ -88,17 +91,14 @@ CONTENT_SECURITY_POLICY = {
         "base-uri": ["'self'"],
         "form-action": ["'self'"],
         "frame-ancestors": ["'none'"],
-        **(
-            {"report-uri": [env.str("CSP_REPORT_URI")]}
-            if env.str("CSP_REPORT_URI", default="")
-            else {}
-        ),
+        **({"report-uri": [_CSP_REPORT_URI]} if _CSP_REPORT_URI else {}),
     },
 }
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# === Apps, middleware, URLs, templates ===========================================================
 INSTALLED_APPS = [
     # the admin theme (README "The operator's cockpit"); before the admin, whose templates
     # it overrides
@@ -185,6 +185,7 @@ TEMPLATES = [
     },
 ]
 
+# === Database ====================================================================================
 DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 # 0: under ASGI every HTTP request runs on a thread of its own, so a persistent connection
 # would be left open per request until PostgreSQL refuses new ones. The charger side keeps
@@ -211,6 +212,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         SILENCED_SYSTEM_CHECKS = ["models.W047"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# === Redis: cache and channel layer ==============================================================
 # Without Redis everything still runs in one process (dev, run.sh); with several ASGI
 # processes Redis is required so a command reaches the process that holds a charger's socket.
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -238,6 +240,7 @@ if REDIS_URL:
             },
         }
     }
+    _CACHE_SOCKET_TIMEOUT = env.float("CACHE_SOCKET_TIMEOUT", default=2.0)
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -245,8 +248,8 @@ if REDIS_URL:
             # redis-py waits forever by default: a Redis that hangs would hang every
             # request (and job) that reads the cache, instead of failing it
             "OPTIONS": {
-                "socket_timeout": env.float("CACHE_SOCKET_TIMEOUT", default=2.0),
-                "socket_connect_timeout": env.float("CACHE_SOCKET_TIMEOUT", default=2.0),
+                "socket_timeout": _CACHE_SOCKET_TIMEOUT,
+                "socket_connect_timeout": _CACHE_SOCKET_TIMEOUT,
             },
         }
     }
@@ -255,6 +258,7 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "evpower.channel_layer.ProcessLocalChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# === Passwords, languages, static files ==========================================================
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -280,6 +284,7 @@ STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]  # the cockpit's own scripts and styles
 
+# === The driver API: DRF, throttling, CORS, app versions, OpenAPI ================================
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "evpower.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "evpower.api.errors.exception_handler",
@@ -334,6 +339,11 @@ CORS_EXPOSE_HEADERS = ("Retry-After", "X-Request-ID")
 CORS_ALLOW_CREDENTIALS = False
 
 # Mobile app versions for GET /api/v1/version.
+# an Idempotency-Key answer is replayed this long; a claim left in progress longer than the
+# stale time (a crashed worker) is taken over (payments/idempotency.py)
+IDEMPOTENCY_KEY_TTL = timedelta(days=7)
+IDEMPOTENCY_STALE_AFTER = timedelta(minutes=5)
+
 APP_MINIMUM_VERSION = env.str("APP_MINIMUM_VERSION", default="1.0.0")
 APP_LATEST_VERSION = env.str("APP_LATEST_VERSION", default=APP_MINIMUM_VERSION)
 
@@ -357,6 +367,7 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# === Driver accounts: tokens, login codes, SMS ===================================================
 # Driver accounts (accounts/): JWTs, one-time login codes, SMS delivery, deletion.
 SIMPLE_JWT = {
     # access tokens are checked against their login session on every request anyway;
@@ -407,6 +418,7 @@ if IS_PRODUCTION:
     if _sms_problems:
         raise ImproperlyConfigured("Refusing to start in production: " + "; ".join(_sms_problems))
 
+# === Celery and the beat schedule ================================================================
 # Celery: without Redis the in-memory broker keeps imports and `manage.py check` working;
 # results are never read back (tasks record their effects in the database).
 CELERY_BROKER_URL = REDIS_URL or "memory://"
@@ -463,6 +475,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 BACKUP_TIME_LIMIT = env.int("BACKUP_TIME_LIMIT", default=3600)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": BACKUP_TIME_LIMIT + 600}
 
+# === Retention and backups =======================================================================
 # Retention (days) of what the daily purge deletes (maintenance/retention.py)
 RETENTION_DAYS = {
     "meter_samples": env.int("RETAIN_METER_SAMPLES_DAYS", default=400),
@@ -480,6 +493,7 @@ BACKUP_RESTORE_CHECK_DAILY = env.bool("BACKUP_RESTORE_CHECK_DAILY", default=Fals
 BACKUP_PG_BIN_DIR = env.str("BACKUP_PG_BIN_DIR", default="")  # empty: matched to the server
 BACKUP_COMPRESS_LEVEL = env.int("BACKUP_COMPRESS_LEVEL", default=6)
 
+# === Notifications to drivers, alerts to operators, e-mail =======================================
 # Notifications: push to drivers (accounts/notifications/), alerts to operators
 # (evpower/alerts.py)
 FCM = {
@@ -510,7 +524,7 @@ EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="EvPower <noreply@evpower.kg>")
 
-# --- observability ---
+# === Observability ===============================================================================
 # Queries counted and timed by django-prometheus (django_db_* metrics on /metrics): its
 # engines are the stock ones with an instrumented cursor.
 _PROMETHEUS_DB_ENGINES = {
@@ -539,7 +553,7 @@ if IS_PRODUCTION and (
 ):
     raise ImproperlyConfigured("Refusing to start in production: " + "; ".join(_token_problems))
 
-# --- logging ---
+# === Logging =====================================================================================
 # One line per event on stderr: JSON in production (for a log collector), plain text in
 # development. The one handler masks secrets and personal data (evpower/logmask.py) and adds
 # the correlation id (evpower/correlation.py). Django's, Celery's and uvicorn's loggers go
@@ -609,6 +623,7 @@ DJANGO_GUID = {
     "INTEGRATIONS": [CeleryIntegration(use_django_logging=True)],
 }
 
+# === The charger edge: OCPP ======================================================================
 # OCPP (charger side). See README "Configuration".
 OCPP_HEARTBEAT_INTERVAL = env.int("OCPP_HEARTBEAT_INTERVAL", default=300)
 OCPP_AUTO_REGISTER = env.bool("OCPP_AUTO_REGISTER", default=False)
@@ -638,10 +653,13 @@ OCPP_DB_CONN_MAX_AGE = env.int("OCPP_DB_CONN_MAX_AGE", default=300)
 OCPP_BATCH_WRITERS = env.int("OCPP_BATCH_WRITERS", default=2)
 # seconds a public map answer is served from the edge cache (stations/edge_cache.py); 0: off
 MAP_EDGE_CACHE_SECONDS = env.int("MAP_EDGE_CACHE_SECONDS", default=5)
+# seconds a map summary is cached before it is built again (stations/map_cache.py)
+MAP_SUMMARY_CACHE_SECONDS = 30
 # seconds a charger has to answer one of our calls, and commands that may wait per station
 OCPP_CALL_TIMEOUT = env.float("OCPP_CALL_TIMEOUT", default=30.0)
 OCPP_COMMAND_QUEUE = env.int("OCPP_COMMAND_QUEUE", default=10)
 
+# === Payments ====================================================================================
 # The payment sandbox (payments/sandbox/; development only, production refuses it): it plays
 # the providers' side of their real protocols on this server under PAYMENT_SANDBOX_URL +
 # "/sandbox/", so a top-up goes through our real client, callback and verification code.
@@ -738,6 +756,7 @@ if IS_PRODUCTION:
             "Refusing to start in production: " + "; ".join(_provider_problems)
         )
 
+# === Charging sessions ===========================================================================
 # Charging sessions (docs/product.md §4; charging/session/limits.py, sweeps.py). Money in som.
 CHARGING_MAX_ACTIVE_SESSIONS = env.int("CHARGING_MAX_ACTIVE_SESSIONS", default=1)  # per client
 CHARGING_NO_LIMIT_CAP = env.str("CHARGING_NO_LIMIT_CAP", default="200.00")  # + session fee
@@ -781,7 +800,7 @@ CHARGING_PLAUSIBLE_POWER_CEILING_KW = env.float(
     "CHARGING_PLAUSIBLE_POWER_CEILING_KW", default=400.0
 )
 
-# --- error reporting ---
+# === Error reporting =============================================================================
 # Sentry only when a DSN is set; no personal data, every event masked (evpower/sentry.py).
 SENTRY_DSN = env.str("SENTRY_DSN", default="")
 if SENTRY_DSN:
@@ -796,7 +815,7 @@ if SENTRY_DSN:
         traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
     )
 
-# --- admin security ---
+# === Admin security ==============================================================================
 # Staff sign in to the admin only (drivers use phone codes), so these guard the admin login.
 # Brute-force lockout (django-axes): a username from one address is refused after
 # AXES_FAILURE_LIMIT wrong passwords or second-factor codes, for the cool-off; a good login
@@ -821,7 +840,7 @@ OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="EvPower")
 # request's correlation id, the one in our logs and X-Request-ID
 AUDITLOG_CID_GETTER = "django_guid.get_guid"
 
-# --- the operator's cockpit (README "The operator's cockpit") ---
+# === The operator's cockpit (README "The operator's cockpit") ====================================
 # Theme: django-unfold (Tailwind, kept up with each Django release, dark mode, sidebar,
 # filters, charts). Its sidebar is ours: grouped by job, each entry shown to whoever may
 # view its list (cockpit/nav.py).

@@ -61,11 +61,11 @@ _CLAIM_ATTEMPTS = 3
 
 
 def key_ttl() -> timedelta:
-    return getattr(settings, "IDEMPOTENCY_KEY_TTL", timedelta(days=7))
+    return settings.IDEMPOTENCY_KEY_TTL
 
 
 def stale_after() -> timedelta:
-    return getattr(settings, "IDEMPOTENCY_STALE_AFTER", timedelta(minutes=5))
+    return settings.IDEMPOTENCY_STALE_AFTER
 
 
 def idempotent(handler):

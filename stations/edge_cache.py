@@ -38,7 +38,7 @@ return {version, redis.call('GET', ARGV[1] .. version .. ':' .. ARGV[2])}
 class MapEdgeCache:
     def __init__(self, app):
         self.app = app
-        self.ttl = getattr(settings, "MAP_EDGE_CACHE_SECONDS", 5)
+        self.ttl = settings.MAP_EDGE_CACHE_SECONDS
         self.redis = (
             aioredis.from_url(settings.REDIS_URL, socket_timeout=0.5)
             if settings.REDIS_URL and self.ttl

@@ -28,7 +28,7 @@ KEY_VERSION = 1
 
 
 def summary_ttl() -> int:
-    return getattr(settings, "MAP_SUMMARY_CACHE_SECONDS", 30)
+    return settings.MAP_SUMMARY_CACHE_SECONDS
 
 
 def summary_key(location_id: int) -> str:
