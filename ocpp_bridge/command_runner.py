@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 import uuid
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from django.conf import settings
 
@@ -24,14 +24,22 @@ from .protocol.errors import OcppError
 from .protocol.frames import CallError
 from .protocol.v16 import VERSION
 
-if TYPE_CHECKING:
-    from .consumers import OcppConsumer
+
+class SocketHolder(Protocol):
+    """What the runner needs of the consumer holding the charger's socket (consumers.py)."""
+
+    channel_layer: Any
+    identity: str
+    session: Any  # the protocol session: its replies resolve a CALL's wait
+
+    async def send_call(self, message_id: str, action: str, payload: dict) -> None: ...
+
 
 log = logging.getLogger("ocpp_bridge")
 
 
 class CommandRunner:
-    def __init__(self, consumer: OcppConsumer):
+    def __init__(self, consumer: SocketHolder):
         self.consumer = consumer
         self.limit = settings.OCPP_COMMAND_QUEUE
         self.queue: asyncio.Queue[dict | None] = asyncio.Queue()  # None: stop

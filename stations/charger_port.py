@@ -14,13 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from django.db import models
+from django.db.models import Model
 from django.utils.translation import gettext_lazy as _
-
-if TYPE_CHECKING:
-    from stations.station_models import Station
 
 
 class CommandStatus(models.TextChoices):
@@ -65,7 +62,7 @@ def install_sender(sender: Sender) -> None:
 
 def send_command(
     *,
-    station: Station,
+    station: Model,  # the stations.Station to address
     action: str,
     payload: dict | None = None,
     timeout: float | None = None,

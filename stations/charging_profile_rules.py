@@ -4,12 +4,13 @@ csChargingProfiles object. Pure functions over the model, no database access."""
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING
+from typing import Any
 
 from .charger_port import format_timestamp
 
-if TYPE_CHECKING:
-    from stations.station_models import ChargingProfile
+# `profile` below is a stations.ChargingProfile; the model calls these rules (clean,
+# as_ocpp), so this module does not import it back
+ChargingProfile = Any
 
 TENTH = Decimal("0.1")
 
