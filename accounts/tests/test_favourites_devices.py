@@ -4,7 +4,7 @@ import pytest
 
 from accounts.models import Device, Favourite
 from accounts.tests.support import PHONE_B, assert_error, authed, login
-from stations.models import Location
+from stations.tests.factories import LocationFactory
 
 FAV, DEV = "/api/v1/me/favourites", "/api/v1/me/devices"
 SUBSCRIPTION = {
@@ -20,7 +20,7 @@ def two_clients(db):
 
 def test_favourites_add_list_remove(two_clients):
     api, _ = two_clients
-    location = Location.objects.create(name="Ala-Too", city="Bishkek")
+    location = LocationFactory(name="Ala-Too", city="Bishkek")
     assert api.post(FAV, {"location": location.pk}, format="json").status_code == 201
     assert api.post(FAV, {"location": location.pk}, format="json").status_code == 200
     body = api.get(FAV).json()
@@ -80,7 +80,7 @@ def test_a_token_registered_again_moves_to_the_new_owner(two_clients):
 
 def test_ownership_matrix_other_clients_ids_are_not_found(two_clients):
     api_a, api_b = two_clients
-    location = Location.objects.create(name="Only B likes it")
+    location = LocationFactory(name="Only B likes it")
     api_b.post(FAV, {"location": location.pk}, format="json")
     device_b = api_b.post(DEV, {"kind": "fcm", "token": "fcm-b"}, format="json").json()["id"]
 

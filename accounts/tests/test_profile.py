@@ -12,9 +12,8 @@ from accounts.tests.support import PHONE_A, assert_error, authed, login
 from charging.session.limits import Limit
 from charging.session.start import session_open
 from charging.tests.support import fund, online
-from stations.models import Location
 from stations.services import station_create
-from stations.tariff_models import TariffPlan, TariffRule
+from stations.tests.factories import LocationFactory, TariffPlanFactory, TariffRuleFactory
 
 ME = "/api/v1/me"
 
@@ -111,7 +110,7 @@ def _client_pending_deletion(days_ago: int) -> Client:
     tokens = login()
     api = authed(tokens["access"])
     api.patch(ME, {"name": "Aibek", "email": "a@example.kg"}, format="json")
-    location = Location.objects.create(name="Ala-Too")
+    location = LocationFactory(name="Ala-Too")
     api.post(f"{ME}/favourites", {"location": location.pk}, format="json")
     api.post(f"{ME}/devices", {"kind": "fcm", "token": "fcm-token-1"}, format="json")
     api.post(f"{ME}/delete")
@@ -164,9 +163,7 @@ def test_anonymise_command_dry_run_changes_nothing(db):
 
 def test_deletion_is_refused_while_a_session_charges_and_nothing_is_logged_out(db):
 
-    TariffRule.objects.create(
-        plan=TariffPlan.objects.create(name="p", is_default=True), price_per_kwh="12.00"
-    )
+    TariffRuleFactory(plan=TariffPlanFactory(name="p", is_default=True), price_per_kwh="12.00")
     station = online(
         station_create(
             identity="CP-DEL", location_name="Depot", connectors=1, generate_password=True

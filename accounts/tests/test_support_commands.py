@@ -9,6 +9,7 @@ from django.core.management import CommandError
 from django.utils import timezone
 
 from accounts.models import Client, LoginSession
+from accounts.tests.factories import ClientFactory
 from accounts.tests.support import PHONE_A, PHONE_B, assert_error, authed, login
 from evpower.tests.support.commands import Terminal, command_fails, run_command
 
@@ -64,7 +65,7 @@ def test_blocking_revokes_every_login_and_unblocking_restores(caplog):
 
 
 def test_unblocking_cancels_a_pending_deletion():
-    client = Client.objects.create(
+    client = ClientFactory(
         phone=PHONE_A, status=Client.Status.PENDING_DELETION, deletion_requested_at=timezone.now()
     )
     run(PHONE_A, unblock=True, reason="changed their mind", yes=True)
@@ -73,7 +74,7 @@ def test_unblocking_cancels_a_pending_deletion():
 
 
 def test_errors_exit_with_their_codes():
-    deleted = Client.objects.create(phone="deleted:1", status=Client.Status.DELETED)
+    deleted = ClientFactory(phone="deleted:1", status=Client.Status.DELETED)
     error = fails(str(deleted.pk), reason="x", yes=True)
     assert (error.returncode, error.code) == (1, "CLIENT_DELETED")
     assert Client.objects.get(pk=deleted.pk).status == Client.Status.DELETED

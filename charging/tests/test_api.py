@@ -14,6 +14,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import Client
+from accounts.tests.factories import ClientFactory
 from accounts.tokens import session_start as login_session
 from charging.session.models import ChargingSession
 from charging.transactions import transaction_start, transaction_stop
@@ -21,7 +22,8 @@ from payments.models import Wallet
 from payments.selectors import ledger_invariant_violations
 from payments.wallet import wallet_credit_topup
 from stations.charger_port import CommandResult
-from stations.tariff_models import TariffPlan, TariffRule
+from stations.tariff_models import TariffPlan
+from stations.tests.factories import TariffPlanFactory, TariffRuleFactory
 
 ACCEPTED = CommandResult(command_id=1, status="accepted", response={"status": "Accepted"})
 
@@ -46,15 +48,13 @@ def site(make_station):
     station.connected, station.last_seen_at = True, timezone.now()
     station.save()
     station.connectors.update(status="Available")
-    plan = TariffPlan.objects.create(name="api", is_default=True)
-    TariffRule.objects.create(
-        plan=plan, price_per_kwh=Decimal("10.00"), session_fee=Decimal("2.00")
-    )
+    plan = TariffPlanFactory(name="api", is_default=True)
+    TariffRuleFactory(plan=plan, price_per_kwh=Decimal("10.00"), session_fee=Decimal("2.00"))
     return station
 
 
 def driver(phone="+996700200001", balance="300.00") -> tuple[Client, APIClient]:
-    client = Client.objects.create(phone=phone)
+    client = ClientFactory(phone=phone)
     if Decimal(balance):
         wallet_credit_topup(client=client, amount=balance, payment_ref=phone, key=f"s:{phone}")
     api = APIClient()

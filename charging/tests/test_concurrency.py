@@ -67,7 +67,7 @@ from stations.charger_port import CommandResult
 from stations.models import Connector, IdTag, Station
 from stations.pricing import Quote
 from stations.services import station_create
-from stations.tariff_models import TariffPlan, TariffRule
+from stations.tests.factories import IdTagFactory, TariffPlanFactory, TariffRuleFactory
 
 ROUNDS = 4
 THREADS = 12
@@ -625,8 +625,8 @@ def check(r: Round) -> None:
 
 
 def make_world() -> World:
-    plan_ = TariffPlan.objects.create(name="Race", is_default=True)
-    TariffRule.objects.create(
+    plan_ = TariffPlanFactory(name="Race", is_default=True)
+    TariffRuleFactory(
         plan=plan_,
         price_per_kwh=D("12.00"),
         price_per_minute=D("0.50"),
@@ -646,7 +646,7 @@ def make_world() -> World:
         )
     cards = {"CARD-A": clients[0], "CARD-B": clients[1], "CARD-X": None}
     for tag, owner in cards.items():
-        IdTag.objects.create(id_tag=tag, client=owner, kind=IdTag.Kind.RFID)
+        IdTagFactory(id_tag=tag, client=owner, kind=IdTag.Kind.RFID)
     staff = get_user_model().objects.create_user("race-staff", is_staff=True)
     return World(clients=clients, stations=stations, cards=cards, staff=staff)
 

@@ -19,7 +19,8 @@ from charging.tests.support import funded_client
 from evpower.tests.support.processes import CHARGER_PASSWORD, ROOT
 from evpower.tests.support.waiting import wait_until
 from payments.selectors import ledger_invariant_violations
-from stations.models import Connector, IdTag, Station
+from stations.models import Connector, Station
+from stations.tests.factories import IdTagFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -62,7 +63,7 @@ def test_a_restart_mid_charge_bills_both_sessions_once_and_parks_nothing(
     # given the demo: the simulator charges the fleet card on connector 1...
     booted_station("CP-DEMO")
     fleet = funded_client("500.00")
-    IdTag.objects.create(id_tag="DEMO-TAG-1", client=fleet)
+    IdTagFactory(id_tag="DEMO-TAG-1", client=fleet)
     app_driver = funded_client("500.00")
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {login_session(client=app_driver).access}")

@@ -19,6 +19,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import Client
+from accounts.tests.factories import ClientFactory
 from accounts.tokens import session_start as login_session
 from charging.parked_models import ParkedMessage
 from charging.session.models import ChargingSession
@@ -28,9 +29,9 @@ from evpower.tests.support.waiting import wait_until as wait_for
 from payments.models import LedgerTransaction, Wallet
 from payments.selectors import ledger_invariant_violations
 from payments.wallet import wallet_credit_topup
-from stations.models import IdTag, Station
+from stations.models import Station
 from stations.pricing import Quote
-from stations.tariff_models import TariffPlan, TariffRule
+from stations.tests.factories import IdTagFactory, TariffPlanFactory, TariffRuleFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -39,13 +40,13 @@ PER_KWH, FEE = Decimal("12.00"), Decimal("5.00")
 
 @pytest.fixture
 def tariff():
-    plan = TariffPlan.objects.create(name="e2e", is_default=True)
-    TariffRule.objects.create(plan=plan, price_per_kwh=PER_KWH, session_fee=FEE)
+    plan = TariffPlanFactory(name="e2e", is_default=True)
+    TariffRuleFactory(plan=plan, price_per_kwh=PER_KWH, session_fee=FEE)
     return plan
 
 
 def driver(phone: str, balance: str = "500.00") -> tuple[Client, str]:
-    client = Client.objects.create(phone=phone)
+    client = ClientFactory(phone=phone)
     if Decimal(balance):
         wallet_credit_topup(
             client=client, amount=balance, payment_ref=f"seed-{phone}", key=f"seed:{phone}"
@@ -286,8 +287,8 @@ def test_rfid_starts_bill_the_tag_owner_and_park_ownerless_tags(
 ):
     booted_station("CP-RFID")
     owner, _ = driver("+996700100007", balance="50.00")
-    IdTag.objects.create(id_tag="CARD-OWNED", client=owner)
-    IdTag.objects.create(id_tag="CARD-LOOSE")
+    IdTagFactory(id_tag="CARD-OWNED", client=owner)
+    IdTagFactory(id_tag="CARD-LOOSE")
     with SessionCharger(ocpp_server.ws_url("CP-RFID"), "CP-RFID") as charger:
         plugged(charger, 1, 2)
         charger.start_locally(1, "CARD-OWNED")

@@ -22,6 +22,7 @@ from charging.session.sweeps import session_close_unreported
 from charging.tests.support import funded_client
 from payments.models import Debt, Wallet
 from stations.models import Connector, IdTag, Station
+from stations.tests.factories import IdTagFactory
 
 from .support import (
     assert_ledger_consistent,
@@ -92,7 +93,7 @@ def test_a_negative_register_is_implausible(ac_station):
 
 def test_a_charger_start_with_no_hold_creates_no_debt_from_an_implausible_stop(ac_station):
     driver = funded_client("200.00")
-    IdTag.objects.create(id_tag="CARD-1", client=driver, kind=IdTag.Kind.RFID)
+    IdTagFactory(id_tag="CARD-1", client=driver, kind=IdTag.Kind.RFID)
     at = start_time()
     tx = ocpp_start(ac_station, "CARD-1", at=at, meter_start=0).transaction_id
     ocpp_stop(ac_station, tx, meter_stop=5_000_000, at=at + timedelta(seconds=1))

@@ -45,6 +45,7 @@ from stations.charger_port import CommandResult
 from stations.models import Connector, IdTag, Station
 from stations.pricing import Quote, quote_for_client
 from stations.tariff_models import ClientTariff, TariffRule
+from stations.tests.factories import IdTagFactory
 
 from .support import (
     assert_unbilled_and_released,
@@ -525,7 +526,7 @@ def test_a_different_tag_on_the_connector_fails_the_pending_session(station, dri
 
 def test_an_owned_card_taking_the_connector_gets_its_own_session(station, driver):
     owner = funded_client("500.00")
-    IdTag.objects.create(id_tag="CARD-1", client=owner, kind=IdTag.Kind.RFID)
+    IdTagFactory(id_tag="CARD-1", client=owner, kind=IdTag.Kind.RFID)
     session = open_session(driver, station, Limit("amount", amount=D("100")))
     result = ocpp_start(station, "CARD-1", at=base_time())
     assert_unbilled_and_released(session, status=Status.FAILED, reason=Reason.CONNECTOR_TAKEN)
@@ -545,7 +546,7 @@ def test_an_owned_card_start_racing_an_app_start_on_the_connector(station, drive
     from charging.session.follow import _owner_session
 
     owner = funded_client("100.00")
-    tag = IdTag.objects.create(id_tag="RFID-RACE", client=owner)
+    tag = IdTagFactory(id_tag="RFID-RACE", client=owner)
     tx = OcppTransaction.objects.create(
         station=station,
         connector_number=1,
@@ -865,7 +866,7 @@ def test_stop_transaction_for_an_unknown_transaction_is_parked(station, driver):
 
 def test_an_owned_card_is_billed_to_its_owner_without_a_hold(station):
     owner = funded_client("100.00")
-    IdTag.objects.create(id_tag="RFID-1", client=owner, kind=IdTag.Kind.RFID)
+    IdTagFactory(id_tag="RFID-1", client=owner, kind=IdTag.Kind.RFID)
     t0 = base_time()
     started = ocpp_start(station, "RFID-1", at=t0, meter_start=0)
     session = ChargingSession.objects.get(transaction_id=started.transaction_id)
@@ -904,7 +905,7 @@ def test_an_owned_card_is_billed_to_its_owner_without_a_hold(station):
 
 def test_an_owned_card_of_a_client_without_a_wallet_runs_into_debt(station):
     owner = new_client()
-    IdTag.objects.create(id_tag="RFID-2", client=owner)
+    IdTagFactory(id_tag="RFID-2", client=owner)
     t0 = base_time()
     tx = ocpp_start(station, "RFID-2", at=t0, meter_start=0).transaction_id
     ocpp_stop(station, tx, meter_stop=1_000, at=t0 + timedelta(minutes=2))
@@ -915,7 +916,7 @@ def test_an_owned_card_of_a_client_without_a_wallet_runs_into_debt(station):
 
 @pytest.mark.parametrize("tag", ["ANON-CARD", "NEVER-SEEN"])
 def test_a_card_without_an_owner_is_parked_unbilled(station, driver, tag):
-    IdTag.objects.create(id_tag="ANON-CARD", kind=IdTag.Kind.RFID)
+    IdTagFactory(id_tag="ANON-CARD", kind=IdTag.Kind.RFID)
     t0 = base_time()
     before = money_state()
     started = ocpp_start(station, tag, at=t0)
@@ -933,7 +934,7 @@ def test_a_card_without_an_owner_is_parked_unbilled(station, driver, tag):
 
 def test_an_owned_card_where_no_tariff_applies_is_parked_unbilled(station):
     owner = funded_client("100.00")
-    IdTag.objects.create(id_tag="RFID-3", client=owner)
+    IdTagFactory(id_tag="RFID-3", client=owner)
     TariffRule.objects.all().delete()
     before = money_state()
     t0 = base_time()

@@ -9,6 +9,7 @@ from charging.parked_models import ParkedMessage
 from charging.transaction_models import MeterSample, OcppTransaction
 from charging.transactions import Reading, meter_values_record, transaction_start, transaction_stop
 from stations.models import IdTag
+from stations.tests.factories import IdTagFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -68,8 +69,8 @@ def test_retried_start_gets_the_same_transaction_id(make_station):
 
 def test_start_rechecks_the_id_tag(make_station):
     station = make_station()
-    IdTag.objects.create(id_tag="BLOCKED", status=IdTag.Status.BLOCKED)
-    IdTag.objects.create(id_tag="OLD", expiry_date=timezone.now() - timedelta(days=1))
+    IdTagFactory(id_tag="BLOCKED", status=IdTag.Status.BLOCKED)
+    IdTagFactory(id_tag="OLD", expiry_date=timezone.now() - timedelta(days=1))
     assert start(station, id_tag="BLOCKED").id_tag_status == "Blocked"
     assert start(station, id_tag="OLD", connector=2).id_tag_status == "Expired"
     assert start(station, id_tag="UNKNOWN", meter_start=7).id_tag_status == "Invalid"
@@ -77,8 +78,8 @@ def test_start_rechecks_the_id_tag(make_station):
 
 def test_child_of_blocked_parent_is_blocked(make_station):
     station = make_station()
-    parent = IdTag.objects.create(id_tag="FLEET", status=IdTag.Status.BLOCKED)
-    IdTag.objects.create(id_tag="CAR-1", parent=parent)
+    parent = IdTagFactory(id_tag="FLEET", status=IdTag.Status.BLOCKED)
+    IdTagFactory(id_tag="CAR-1", parent=parent)
     assert start(station, id_tag="CAR-1").id_tag_status == "Blocked"
 
 

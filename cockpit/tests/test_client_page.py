@@ -24,6 +24,7 @@ from accounts.services import (
     client_request_deletion,
     client_unblock,
 )
+from accounts.tests.factories import ClientFactory
 from accounts.tests.support import assert_error, authed
 from accounts.tokens import session_start
 from charging.session.models import ChargingSession
@@ -61,7 +62,7 @@ def adjust_url(driver: Client) -> str:
 
 
 def new_driver(**kwargs) -> Client:
-    return Client.objects.create(phone=f"+99677{next(_seq):07d}", **kwargs)
+    return ClientFactory(phone=f"+99677{next(_seq):07d}", **kwargs)
 
 
 def with_history(driver: Client, rows: int) -> Client:

@@ -28,6 +28,7 @@ from payments.tests.support import new_client
 from payments.wallet import wallet_charge, wallet_credit_topup, wallet_refund
 from stations.models import Connector, Location, Station
 from stations.services import station_create
+from stations.tests.factories import LocationFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -113,7 +114,7 @@ class World:
         self.now = w.now
         today = w.today + (w.now - w.today) / 2  # safely inside today (UTC)
         days = [today - timedelta(days=n) for n in (0, 3, 20, 40)]
-        self.owner_location = Location.objects.create(name="Site A", owner=owner)
+        self.owner_location = LocationFactory(name="Site A", owner=owner)
         a1 = station("A1", "Site A", online=True)
         a2 = station("A2", "Site A", online=False, connector_status="Faulted")
         b1 = station("B1", "Site B", online=True, status="Faulted")

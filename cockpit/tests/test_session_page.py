@@ -13,7 +13,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Client
+from accounts.tests.factories import ClientFactory
 from charging.metering import ENERGY_REGISTER
 from charging.models import MeterSample, OcppTransaction
 from charging.parked import park_message
@@ -31,8 +31,8 @@ from payments.models import LedgerTransaction, Wallet
 from payments.selectors import ledger_invariant_violations, unbalanced_transactions
 from payments.wallet import wallet_credit_topup
 from stations.charger_port import CommandResult
-from stations.models import IdTag, TariffPlan, TariffRule
 from stations.services import station_create
+from stations.tests.factories import IdTagFactory, TariffPlanFactory, TariffRuleFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -52,8 +52,8 @@ _n = itertools.count(1)
 
 @pytest.fixture
 def station():
-    TariffRule.objects.create(
-        plan=TariffPlan.objects.create(name="Base", is_default=True), price_per_kwh=Decimal("10.00")
+    TariffRuleFactory(
+        plan=TariffPlanFactory(name="Base", is_default=True), price_per_kwh=Decimal("10.00")
     )
     return station_create(
         identity="CP-ADM", location_name="Depot", connectors=2, generate_password=True
@@ -62,9 +62,9 @@ def station():
 
 @pytest.fixture
 def driver():
-    client = Client.objects.create(phone="+996700000101", name="Aida")
+    client = ClientFactory(phone="+996700000101", name="Aida")
     wallet_credit_topup(client=client, amount=Decimal("100"), payment_ref="t-1", key="topup:1")
-    IdTag.objects.create(id_tag="CARD-1", client=client)
+    IdTagFactory(id_tag="CARD-1", client=client)
     return client
 
 
@@ -467,7 +467,7 @@ def test_session_pages_need_a_permission(client, operator, station, driver):
 @pytest.fixture
 def unbilled(station):
     """A stopped transaction whose id tag has no owner: parked, billed to nobody."""
-    IdTag.objects.create(id_tag="LOOSE-1")
+    IdTagFactory(id_tag="LOOSE-1")
     tx = charge(station, "LOOSE-1", kwh=["2500"])
     stop(station, tx, 3500)  # 2.5 kWh = 25.00
     return ParkedMessage.objects.get(reason="unbilled_transaction", transaction_id=tx.pk)
@@ -544,7 +544,7 @@ def test_bill_to_client_creates_one_settled_session(client, operator, unbilled, 
 
 
 def test_a_running_transaction_is_not_billed(client, operator, station, driver):
-    IdTag.objects.create(id_tag="LOOSE-2")
+    IdTagFactory(id_tag="LOOSE-2")
     tx = charge(station, "LOOSE-2", kwh=["2000"])
     item = park_message(
         station_id=station.pk,

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from accounts.models import Client
 from accounts.roles import OPERATOR, OWNER, SUPPORT, roles_sync
+from accounts.tests.factories import ClientFactory
 from charging.session.models import ChargingSession
 from evpower.admin_csv import csv_cell
 from payments.models import LedgerTransaction, Payment, ReconciliationIssue
@@ -56,7 +57,7 @@ def a_station(owner=None) -> Station:
 
 
 def a_driver(phone: str | None = None) -> Client:
-    return Client.objects.create(phone=phone or f"+99655{next(_n):07d}")
+    return ClientFactory(phone=phone or f"+99655{next(_n):07d}")
 
 
 def a_session(

@@ -26,8 +26,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.admin_scoping import OwnerScopedAdmin
-from accounts.models import Client, LoginSession
+from accounts.models import LoginSession
 from accounts.roles import OWNER, roles_sync
+from accounts.tests.factories import ClientFactory
 from charging.models import MeterSample, OcppTransaction
 from charging.parked_models import ParkedMessage
 from charging.session.models import ChargingSession
@@ -40,7 +41,6 @@ from payments.wallet import wallet_adjust, wallet_credit_topup, wallet_hold
 from stations.models import (
     ChargingProfile,
     ChargingProfileAssignment,
-    IdTag,
     LocalListState,
     Location,
     Reservation,
@@ -51,9 +51,8 @@ from stations.tariff_models import (
     PromoCode,
     PromoRedemption,
     TariffAssignment,
-    TariffPlan,
-    TariffRule,
 )
+from stations.tests.factories import IdTagFactory, TariffPlanFactory, TariffRuleFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -85,7 +84,7 @@ def world(*, owner, staff) -> None:
     ).station
     Location.objects.filter(pk=station.location_id).update(owner=owner, city=f"City {n}")
     connector = station.connectors.get(number=1)
-    driver = Client.objects.create(phone=f"+99677{n:07d}", name=f"Driver {n}")
+    driver = ClientFactory(phone=f"+99677{n:07d}", name=f"Driver {n}")
     topup = wallet_credit_topup(
         client=driver, amount=Decimal("100.00"), payment_ref=f"q{n}", key=f"queries:{n}:topup"
     )
@@ -221,8 +220,8 @@ def world(*, owner, staff) -> None:
     Reservation.objects.create(
         station=station, connector_number=1, id_tag=f"TAG{n}", expires_at=now + timedelta(hours=1)
     )
-    parent = IdTag.objects.create(id_tag=f"FLEET{n}")
-    IdTag.objects.create(id_tag=f"TAG{n}", parent=parent, client=driver)
+    parent = IdTagFactory(id_tag=f"FLEET{n}")
+    IdTagFactory(id_tag=f"TAG{n}", parent=parent, client=driver)
     LocalListState.objects.create(station=station, version=1, tags=[f"TAG{n}"])
     profile = ChargingProfile.objects.create(
         name=f"Cap {n}",
@@ -238,8 +237,8 @@ def world(*, owner, staff) -> None:
         sent_at=now,
     )
 
-    plan = TariffPlan.objects.create(name=f"Plan {n}")
-    TariffRule.objects.create(plan=plan, price_per_kwh=Decimal("12.00"))
+    plan = TariffPlanFactory(name=f"Plan {n}")
+    TariffRuleFactory(plan=plan, price_per_kwh=Decimal("12.00"))
     TariffAssignment.objects.create(plan=plan, station=station)
     ClientTariff.objects.create(
         client=driver, name=f"Fleet {n}", discount_percent=Decimal("10"), station=station

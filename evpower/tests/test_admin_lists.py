@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from accounts.models import Client
 from accounts.roles import OWNER, roles_sync
+from accounts.tests.factories import ClientFactory
 from charging.models import OcppTransaction
 from charging.session.models import ChargingSession
 from ocpp_bridge.models import CommandRecord
@@ -23,6 +24,7 @@ from payments.models import Debt, LedgerTransaction, Payment, ReconciliationIssu
 from payments.wallet import wallet_credit_topup, wallet_hold
 from stations.models import IdTag, Location, Station
 from stations.services import station_create
+from stations.tests.factories import IdTagFactory
 
 pytestmark = pytest.mark.django_db
 _n = itertools.count(1)
@@ -53,7 +55,7 @@ def a_station(name: str | None = None, owner=None) -> Station:
 
 
 def a_driver() -> Client:
-    return Client.objects.create(phone=f"+99655{next(_n):07d}")
+    return ClientFactory(phone=f"+99655{next(_n):07d}")
 
 
 def a_session(station: Station, driver: Client, **fields) -> ChargingSession:
@@ -222,8 +224,8 @@ def test_payments_paid_between_two_days_and_issues_of_statement_days(client, sup
 def test_id_tags_are_found_by_their_drivers_phone_and_filtered_by_having_one(client, superuser):
     # given
     driver = a_driver()
-    owned = IdTag.objects.create(id_tag="CARD-OWNED", client=driver)
-    IdTag.objects.create(id_tag="CARD-LOOSE")
+    owned = IdTagFactory(id_tag="CARD-OWNED", client=driver)
+    IdTagFactory(id_tag="CARD-LOOSE")
 
     # when / then
     assert shown(client, IdTag, f"q={driver.phone[4:]}") == [owned]

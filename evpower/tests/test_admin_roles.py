@@ -12,12 +12,12 @@ from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
 from django.urls import reverse
 
-from accounts.models import Client
 from accounts.roles import FINANCE, OPERATOR, OWNER, ROLE_PERMISSIONS, SUPPORT, roles_sync
+from accounts.tests.factories import ClientFactory
 from ocpp_bridge.models import CommandRecord
 from stations.models import Location, Station
 from stations.services import station_create
-from stations.tariff_models import TariffPlan
+from stations.tests.factories import LocationFactory, TariffPlanFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -133,7 +133,7 @@ def test_roles_sync_restores_a_group_changed_by_hand():
 
 def test_support_cannot_change_a_tariff_in_the_admin(client, staff_in):
     # given
-    plan = TariffPlan.objects.create(name="Standard")
+    plan = TariffPlanFactory(name="Standard")
     staff_in(SUPPORT)
     url = reverse("admin:stations_tariffplan_change", args=[plan.pk])
 
@@ -252,7 +252,7 @@ def test_an_operator_sees_every_station(client, staff_in):
 
 def test_a_change_in_the_admin_records_who_and_before_and_after(client, staff_in):
     # given
-    location = Location.objects.create(name="Depot", city="Bishkek")
+    location = LocationFactory(name="Depot", city="Bishkek")
     operator = staff_in(OPERATOR)
 
     # when
@@ -278,7 +278,7 @@ def test_a_change_in_the_admin_records_who_and_before_and_after(client, staff_in
 
 def test_a_clients_personal_data_stays_out_of_the_audit_log(client, staff_in):
     # given
-    driver = Client.objects.create(phone="+996700111222", name="Aida")
+    driver = ClientFactory(phone="+996700111222", name="Aida")
     staff_in(SUPPORT)
 
     # when

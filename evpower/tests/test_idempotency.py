@@ -18,6 +18,7 @@ from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
 from accounts.models import Client
+from accounts.tests.factories import ClientFactory
 from accounts.tests.support import assert_error
 from accounts.tokens import session_start
 from evpower.api.errors import ApiError
@@ -77,7 +78,7 @@ def runs():
 
 
 def new_client() -> Client:
-    return Client.objects.create(phone=f"+99677{next(_phones):07d}")
+    return ClientFactory(phone=f"+99677{next(_phones):07d}")
 
 
 def api_for(client: Client, **kwargs) -> APIClient:

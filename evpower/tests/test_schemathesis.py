@@ -22,6 +22,8 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
 
+from accounts.tests.factories import ClientFactory
+
 _phones = itertools.count(1)
 
 
@@ -69,10 +71,9 @@ def api_setup(db, settings, map_data):
 
 
 def fresh_token() -> str:
-    from accounts.models import Client
     from accounts.tokens import session_start
 
-    client = Client.objects.create(phone=f"+99670{next(_phones):07d}")
+    client = ClientFactory(phone=f"+99670{next(_phones):07d}")
     return session_start(client=client).access
 
 

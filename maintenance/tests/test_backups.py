@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Client
+from accounts.tests.factories import ClientFactory
 from evpower.tests.support.processes import ROOT, database_url
 from maintenance import backups
 from maintenance.backup_tasks import backup_task
@@ -65,7 +66,7 @@ def alerts(monkeypatch) -> list[dict]:
 def some_money(count: int = 3) -> list[Client]:
     clients = []
     for i in range(count):
-        client = Client.objects.create(phone=f"+99670555{i:04d}")
+        client = ClientFactory(phone=f"+99670555{i:04d}")
         wallet_credit_topup(client=client, amount="150.00", payment_ref=f"p-{i}", key=f"top-{i}")
         wallet_hold(client=client, amount="40.00", ref=("session", i), key=f"hold-{i}")
         clients.append(client)

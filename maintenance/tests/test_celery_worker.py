@@ -47,7 +47,8 @@ from payments.providers.odengi.client import LOCAL_TZ
 from payments.tests.support import PASSWORD, SID, FakeODengi, assert_ledger_consistent, new_client
 from payments.topups import new_order_id
 from stations.models import Station
-from stations.tariff_models import TariffPlan, TariffRule
+from stations.tariff_models import TariffPlan
+from stations.tests.factories import TariffPlanFactory, TariffRuleFactory
 
 # -- the beat schedule in the database ------------------------------------------------------
 
@@ -294,8 +295,8 @@ def wait_until(check, what: str, timeout: float = TASK_WAIT, processes=()):
 def priced_station(make_station, identity="CP-1", *, channel: str = "") -> object:
 
     if not TariffPlan.objects.filter(is_default=True).exists():
-        plan = TariffPlan.objects.create(name="City", is_default=True)
-        TariffRule.objects.create(
+        plan = TariffPlanFactory(name="City", is_default=True)
+        TariffRuleFactory(
             plan=plan,
             price_per_kwh=Decimal("12.00"),
             price_per_minute=Decimal("0.50"),

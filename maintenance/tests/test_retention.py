@@ -23,7 +23,7 @@ from maintenance import retention
 from ocpp_bridge.models import CommandRecord, OcppMessage
 from payments.models import IdempotencyKey, LedgerTransaction, Payment, Wallet
 from payments.tests.support import assert_ledger_consistent, new_client
-from stations.tariff_models import TariffPlan, TariffRule
+from stations.tests.factories import TariffPlanFactory, TariffRuleFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -45,8 +45,8 @@ def retention_days(settings):
 
 @pytest.fixture
 def station(make_station):
-    plan = TariffPlan.objects.create(name="City", is_default=True)
-    TariffRule.objects.create(
+    plan = TariffPlanFactory(name="City", is_default=True)
+    TariffRuleFactory(
         plan=plan,
         price_per_kwh=Decimal("12.00"),
         price_per_minute=Decimal("0.50"),

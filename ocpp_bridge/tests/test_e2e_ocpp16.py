@@ -15,8 +15,9 @@ from charging.models import MeterSample, OcppTransaction
 from evpower.models import SecurityEvent
 from ocpp_bridge.models import OcppMessage
 from ocpp_bridge.tests.charger import basic, charge_point, connect, handshake_status, now_iso, rpc
-from stations.models import Connector, IdTag, Station
+from stations.models import Connector, Station
 from stations.selectors import station_is_online
+from stations.tests.factories import IdTagFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -43,7 +44,7 @@ def wait_for(predicate, timeout=30.0):
 
 def test_charger_session_is_persisted_end_to_end(ocpp_server, make_station):
     make_station("CP-FULL")
-    IdTag.objects.create(id_tag="CARD-1")
+    IdTagFactory(id_tag="CARD-1")
 
     async def charger():
         async with charge_point(ocpp_server.ws_url("CP-FULL"), "CP-FULL") as cp:

@@ -23,8 +23,7 @@ from ocpp_bridge.models import CommandRecord
 from ocpp_bridge.tests.charger import connect, rpc
 from payments.tests.support import new_client
 from payments.wallet import wallet_credit_topup
-from stations.models import IdTag
-from stations.tariff_models import TariffPlan, TariffRule
+from stations.tests.factories import IdTagFactory, TariffPlanFactory, TariffRuleFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -39,13 +38,13 @@ def run(coro):
 
 @pytest.fixture
 def owned_card(db):
-    plan = TariffPlan.objects.create(name="outage", is_default=True)
-    TariffRule.objects.create(plan=plan, price_per_kwh=Decimal("12.00"))
+    plan = TariffPlanFactory(name="outage", is_default=True)
+    TariffRuleFactory(plan=plan, price_per_kwh=Decimal("12.00"))
     owner = new_client()
     wallet_credit_topup(
         client=owner, amount=Decimal("100.00"), payment_ref="outage", key="outage:topup"
     )
-    return IdTag.objects.create(id_tag="CARD-OUT", client=owner)
+    return IdTagFactory(id_tag="CARD-OUT", client=owner)
 
 
 def command_from_a_thread(station):

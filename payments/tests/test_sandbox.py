@@ -11,7 +11,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from accounts.models import Client
+from accounts.tests.factories import ClientFactory
 from accounts.tokens import session_start as login_session
 from evpower.tests.settings_import import import_settings_with
 from evpower.tests.support.processes import ServerProcess
@@ -33,7 +33,7 @@ def sandbox(django_db_setup, django_db_blocker):
 
 class Driver:
     def __init__(self, server, phone: str, currency: str = "KGS"):
-        self.client = Client.objects.create(phone=phone)
+        self.client = ClientFactory(phone=phone)
         Wallet.objects.create(client=self.client, currency=currency)
         self.http = httpx.Client(
             base_url=f"http://127.0.0.1:{server.port}",

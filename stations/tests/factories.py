@@ -4,8 +4,6 @@ password and no connectors (the root conftest's `make_station` makes one through
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import factory
 from factory.django import DjangoModelFactory
 
@@ -56,4 +54,3 @@ class TariffRuleFactory(DjangoModelFactory):
         model = TariffRule
 
     plan = factory.SubFactory(TariffPlanFactory)
-    price_per_kwh = Decimal("10.00")

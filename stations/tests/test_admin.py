@@ -14,7 +14,8 @@ from django.utils import timezone
 from cockpit.station_admin import StationAdmin
 from stations.credentials import check_password
 from stations.services import station_create
-from stations.station_models import Connector, Location, Station
+from stations.station_models import Connector, Station
+from stations.tests.factories import LocationFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -92,7 +93,7 @@ def test_online_filter_uses_the_liveness_rule(admin_client):
 
 def test_add_station_with_generated_password_shows_it_once(admin_client):
     # given
-    location = Location.objects.create(name="Osh Bazaar")
+    location = LocationFactory(name="Osh Bazaar")
 
     # when
     response = admin_client.post(

@@ -11,12 +11,12 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 
-from accounts.models import Client
+from accounts.tests.factories import ClientFactory
 from evpower.api.errors import ApiError
 from stations.pricing import NoTariff, Quote, quote, quote_for_client
 from stations.promos import promo_redeem, redemptions_in_force
-from stations.station_models import Location
 from stations.tariff_models import ClientTariff, PromoCode, PromoRedemption
+from stations.tests.factories import LocationFactory
 
 from .support import make_connector, plan, rule
 
@@ -27,12 +27,12 @@ NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
 @pytest.fixture
 def site():
-    return Location.objects.create(name="Ala-Too", time_zone="Asia/Bishkek")
+    return LocationFactory(name="Ala-Too", time_zone="Asia/Bishkek")
 
 
 @pytest.fixture
 def client_a():
-    return Client.objects.create(phone="+996700100001")
+    return ClientFactory(phone="+996700100001")
 
 
 @pytest.fixture
@@ -126,7 +126,7 @@ def test_the_most_specific_fixed_rate_wins(client_a, connector, site):
     at_location = tariff(client_a, price_per_kwh=Decimal("14"), location=site)
     at_station = tariff(client_a, price_per_kwh=Decimal("16"), station=connector.station)
     tariff(
-        client_a, price_per_kwh=Decimal("1"), location=Location.objects.create(name="Elsewhere")
+        client_a, price_per_kwh=Decimal("1"), location=LocationFactory(name="Elsewhere")
     )  # not here
     assert (
         quote_for_client(connector=connector, at=NOW, client=client_a).fixed_tariff_id
@@ -205,7 +205,7 @@ def test_client_tariff_validity_window_and_active_flag(client_a, connector):
 
 
 def test_other_clients_prices_do_not_leak(client_a, connector):
-    other = Client.objects.create(phone="+996700100002")
+    other = ClientFactory(phone="+996700100002")
     tariff(other, discount_percent=Decimal("50"))
     assert quote_for_client(connector=connector, at=NOW, client=client_a).discount_percent == 0
 
@@ -290,7 +290,7 @@ def test_max_per_client_is_counted(client_a):
 def test_max_total_redemptions(client_a):
     promo(max_redemptions=1)
     redeem(client_a, "SPRING")
-    other = Client.objects.create(phone="+996700100002")
+    other = ClientFactory(phone="+996700100002")
     assert error_code(lambda: redeem(other, "SPRING")) == "PROMO_EXHAUSTED"
     assert len(redemptions_in_force(client=client_a, at=NOW)) == 1
 
@@ -323,7 +323,7 @@ def race(n: int, call) -> list:
 
 def test_concurrent_redemptions_of_a_max_one_code_one_wins(postgres):
     promo("ONCE", max_redemptions=1)
-    clients = [Client.objects.create(phone=f"+99670020000{i}") for i in range(6)]
+    clients = [ClientFactory(phone=f"+99670020000{i}") for i in range(6)]
     results = race(6, lambda i: promo_redeem(client=clients[i], code="once"))
     winners = [r for r in results if isinstance(r, PromoRedemption)]
     assert (
@@ -335,7 +335,7 @@ def test_concurrent_redemptions_of_a_max_one_code_one_wins(postgres):
 
 def test_concurrent_double_tap_by_one_client_redeems_once(postgres):
     promo("TAP", max_per_client=1)
-    client = Client.objects.create(phone="+996700300001")
+    client = ClientFactory(phone="+996700300001")
     results = race(4, lambda i: promo_redeem(client=client, code="TAP"))
     assert len({r.pk for r in results}) == 1 and sum(r.created for r in results) == 1
     assert PromoRedemption.objects.count() == 1

@@ -24,11 +24,11 @@ from stations.reservations import reservation_cancel, reservation_create
 from stations.station_models import (
     ChargingProfile,
     ChargingProfileAssignment,
-    IdTag,
     LocalListState,
     Reservation,
     Station,
 )
+from stations.tests.factories import IdTagFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -44,8 +44,8 @@ def sent(charger, action):
 def test_local_list_version_is_stored_only_when_the_charger_accepts(ocpp_server, booted_station):
     # given two id tags, one of a fleet
     booted_station("CP-LL")
-    fleet = IdTag.objects.create(id_tag="FLEET")
-    IdTag.objects.create(id_tag="CHILD", parent=fleet)
+    fleet = IdTagFactory(id_tag="FLEET")
+    IdTagFactory(id_tag="CHILD", parent=fleet)
 
     with ThreadedCharger(
         ocpp_server.ws_url("CP-LL"), "CP-LL", local_list_answers=["Failed"]
@@ -76,9 +76,9 @@ def test_local_list_version_is_stored_only_when_the_charger_accepts(ocpp_server,
 def test_version_mismatch_on_a_differential_update_sends_the_full_list(ocpp_server, booted_station):
     # given the charger accepted version 3 holding A, and B was added since
     cp = booted_station("CP-VM")
-    IdTag.objects.create(id_tag="A")
+    IdTagFactory(id_tag="A")
     LocalListState.objects.create(station=cp, version=3, synced_at=timezone.now(), tags=["A"])
-    IdTag.objects.create(id_tag="B")
+    IdTagFactory(id_tag="B")
 
     with ThreadedCharger(
         ocpp_server.ws_url("CP-VM"), "CP-VM", local_list_answers=["VersionMismatch"]
@@ -111,8 +111,8 @@ def test_list_longer_than_the_chargers_maximum_is_cut_and_said(ocpp_server, boot
     Station.objects.filter(pk=cp.pk).update(
         configuration={"SendLocalListMaxLength": {"value": "1", "readonly": True}}
     )
-    IdTag.objects.create(id_tag="A")
-    IdTag.objects.create(id_tag="B")
+    IdTagFactory(id_tag="A")
+    IdTagFactory(id_tag="B")
 
     with ThreadedCharger(ocpp_server.ws_url("CP-MAX"), "CP-MAX") as charger:
         result = local_list_sync(station=station("CP-MAX"), full=True)
@@ -125,7 +125,7 @@ def test_list_longer_than_the_chargers_maximum_is_cut_and_said(ocpp_server, boot
 
 def test_sync_local_list_command_prints_the_result(ocpp_server, booted_station):
     booted_station("CP-LLCMD")
-    IdTag.objects.create(id_tag="A")
+    IdTagFactory(id_tag="A")
     with ThreadedCharger(ocpp_server.ws_url("CP-LLCMD"), "CP-LLCMD"):
         out = subprocess.run(
             [
@@ -154,9 +154,9 @@ def test_sync_local_list_command_prints_the_result(ocpp_server, booted_station):
 def test_reservation_accepted_then_used_by_start_transaction(ocpp_server, booted_station):
     # given
     booted_station("CP-RES")
-    fleet = IdTag.objects.create(id_tag="FLEET")
-    IdTag.objects.create(id_tag="DRIVER", parent=fleet)
-    IdTag.objects.create(id_tag="OTHER")
+    fleet = IdTagFactory(id_tag="FLEET")
+    IdTagFactory(id_tag="DRIVER", parent=fleet)
+    IdTagFactory(id_tag="OTHER")
     expires = (timezone.now() + timedelta(minutes=30)).replace(microsecond=0)
 
     with ThreadedCharger(ocpp_server.ws_url("CP-RES"), "CP-RES") as charger:

@@ -7,8 +7,9 @@ import json
 import pytest
 import websockets
 
-from accounts.models import Client, LoginSession
+from accounts.models import LoginSession
 from accounts.services import client_block
+from accounts.tests.factories import ClientFactory
 from accounts.tokens import session_start
 from evpower.tests.support.processes import ServerProcess
 from ocpp_bridge.tests.charger import connect, handshake_status, rpc
@@ -29,7 +30,7 @@ async def next_event(ws, kind="status"):
 
 def test_driver_sees_connector_status_and_online_changes(ocpp_server, booted_station):
     station = booted_station("CP-LIVE")
-    token = session_start(client=Client.objects.create(phone="+996700000001")).access
+    token = session_start(client=ClientFactory(phone="+996700000001")).access
 
     async def scenario():
         async with websockets.connect(app_url(ocpp_server, token)) as app:
@@ -74,7 +75,7 @@ def test_app_socket_without_a_valid_token_is_refused(ocpp_server, db):
 
 
 def test_bad_messages_get_an_error_and_the_socket_stays(ocpp_server, db):
-    token = session_start(client=Client.objects.create(phone="+996700000002")).access
+    token = session_start(client=ClientFactory(phone="+996700000002")).access
 
     async def scenario():
         async with websockets.connect(app_url(ocpp_server, token)) as app:
@@ -110,7 +111,7 @@ async def closed_with(ws) -> int:
 def test_a_logout_or_a_block_closes_the_drivers_open_sockets(ocpp_server, db):
     from rest_framework.test import APIClient
 
-    client = Client.objects.create(phone="+996700000031")
+    client = ClientFactory(phone="+996700000031")
     phone, laptop = session_start(client=client), session_start(client=client)
 
     async def scenario():
@@ -143,7 +144,7 @@ def test_a_socket_whose_login_was_revoked_unseen_closes_at_its_recheck(db):
     from django.utils import timezone
 
     server = ServerProcess({"APP_SOCKET_RECHECK_SECONDS": "0.2"})
-    client = Client.objects.create(phone="+996700000032")
+    client = ClientFactory(phone="+996700000032")
     tokens = session_start(client=client)
 
     async def scenario():

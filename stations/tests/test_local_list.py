@@ -8,6 +8,7 @@ from django.utils import timezone
 from ocpp_bridge.protocol.schemas import validate_request
 from stations.local_list import build_list_update, max_list_length
 from stations.station_models import IdTag, LocalListState
+from stations.tests.factories import IdTagFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -20,10 +21,10 @@ def synced_state(station, *, tags, at, version=3):
 
 def test_full_list_has_every_tag_with_its_id_tag_info(db):
     # given
-    fleet = IdTag.objects.create(id_tag="FLEET")
+    fleet = IdTagFactory(id_tag="FLEET")
     expiry = timezone.now() + timedelta(days=30)
-    IdTag.objects.create(id_tag="CHILD", parent=fleet, expiry_date=expiry)
-    IdTag.objects.create(id_tag="LOST", status=IdTag.Status.BLOCKED)
+    IdTagFactory(id_tag="CHILD", parent=fleet, expiry_date=expiry)
+    IdTagFactory(id_tag="LOST", status=IdTag.Status.BLOCKED)
 
     # when
     update = build_list_update(state=None, full=False, max_length=None, now=timezone.now())
@@ -53,14 +54,14 @@ def test_differential_sends_only_tags_changed_since_the_last_sync(make_station):
     # given
     station = make_station()
     for name in ("OLD-1", "OLD-2", "EDITED"):
-        IdTag.objects.create(id_tag=name)
+        IdTagFactory(id_tag=name)
     synced_at = timezone.now()
     IdTag.objects.update(updated_at=synced_at - timedelta(minutes=5))
     state = synced_state(station, tags={"OLD-1", "OLD-2", "EDITED"}, at=synced_at)
     IdTag.objects.filter(id_tag="EDITED").update(
         status=IdTag.Status.BLOCKED, updated_at=synced_at + timedelta(seconds=1)
     )
-    IdTag.objects.create(id_tag="NEW")
+    IdTagFactory(id_tag="NEW")
 
     # when
     update = build_list_update(state=state, full=False, max_length=None, now=timezone.now())
@@ -76,8 +77,8 @@ def test_differential_sends_only_tags_changed_since_the_last_sync(make_station):
 
 def test_blocking_a_parent_sends_its_children_again(make_station):
     station = make_station()
-    fleet = IdTag.objects.create(id_tag="FLEET")
-    IdTag.objects.create(id_tag="CHILD", parent=fleet)
+    fleet = IdTagFactory(id_tag="FLEET")
+    IdTagFactory(id_tag="CHILD", parent=fleet)
     synced_at = timezone.now()
     IdTag.objects.update(updated_at=synced_at - timedelta(minutes=1))
     state = synced_state(station, tags={"FLEET", "CHILD"}, at=synced_at)
@@ -96,7 +97,7 @@ def test_blocking_a_parent_sends_its_children_again(make_station):
 def test_deleted_tag_forces_a_full_update(make_station):
     # given a tag the charger holds was deleted (or renamed) since the last sync
     station = make_station()
-    IdTag.objects.create(id_tag="KEPT")
+    IdTagFactory(id_tag="KEPT")
     state = synced_state(station, tags={"KEPT", "GONE"}, at=timezone.now())
 
     # when
@@ -109,7 +110,7 @@ def test_deleted_tag_forces_a_full_update(make_station):
 
 def test_nothing_changed_is_an_empty_differential(make_station):
     station = make_station()
-    IdTag.objects.create(id_tag="A")
+    IdTagFactory(id_tag="A")
     state = synced_state(station, tags={"A"}, at=timezone.now() + timedelta(seconds=1))
 
     update = build_list_update(state=state, full=False, max_length=None, now=timezone.now())
@@ -120,8 +121,8 @@ def test_nothing_changed_is_an_empty_differential(make_station):
 def test_full_list_over_the_chargers_maximum_is_cut_accepted_first(db):
     # given 3 tags, one blocked, and a charger taking 2 entries per list
     for name in ("A", "B"):
-        IdTag.objects.create(id_tag=name)
-    IdTag.objects.create(id_tag="0-BLOCKED", status=IdTag.Status.BLOCKED)
+        IdTagFactory(id_tag=name)
+    IdTagFactory(id_tag="0-BLOCKED", status=IdTag.Status.BLOCKED)
 
     # when
     update = build_list_update(state=None, full=True, max_length=2, now=timezone.now())
@@ -133,9 +134,9 @@ def test_full_list_over_the_chargers_maximum_is_cut_accepted_first(db):
 
 def test_differential_that_would_overflow_the_charger_becomes_a_cut_full_list(make_station):
     station = make_station()
-    IdTag.objects.create(id_tag="A")
+    IdTagFactory(id_tag="A")
     state = synced_state(station, tags={"A"}, at=timezone.now())
-    IdTag.objects.create(id_tag="B")
+    IdTagFactory(id_tag="B")
 
     update = build_list_update(state=state, full=False, max_length=1, now=timezone.now())
 

@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from accounts.tests.factories import ClientFactory
 from stations.selectors_map import bounding_box, haversine_km
 from stations.services import (
     station_connected,
@@ -17,7 +18,8 @@ from stations.services import (
     station_record_status,
 )
 from stations.station_models import Connector, Location, Station
-from stations.tariff_models import TariffAssignment, TariffPlan, TariffRule
+from stations.tariff_models import TariffAssignment
+from stations.tests.factories import LocationFactory, TariffPlanFactory, TariffRuleFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +40,7 @@ def api():
 
 
 def make_location(name="Ala-Too", *, lat=None, lon=None, **kwargs) -> Location:
-    return Location.objects.create(
+    return LocationFactory(
         name=name,
         latitude=None if lat is None else Decimal(str(round(lat, 6))),
         longitude=None if lon is None else Decimal(str(round(lon, 6))),
@@ -311,8 +313,8 @@ def priced_site():
         powers=[Decimal("60"), Decimal("22")],
     )
     make_station(site, "CP-B", online=False, statuses=("Available",))
-    plan = TariffPlan.objects.create(name="City")
-    TariffRule.objects.create(
+    plan = TariffPlanFactory(name="City")
+    TariffRuleFactory(
         plan=plan,
         price_per_kwh=Decimal("16.50"),
         connector_types=["CCS2"],
@@ -383,8 +385,8 @@ def test_the_map_is_read_only(api, priced_site):
 
 
 def populate(count: int) -> list[Location]:
-    plan = TariffPlan.objects.create(name=f"plan-{uuid.uuid4().hex[:6]}", is_default=True)
-    TariffRule.objects.create(plan=plan, price_per_kwh=Decimal("10"))
+    plan = TariffPlanFactory(name=f"plan-{uuid.uuid4().hex[:6]}", is_default=True)
+    TariffRuleFactory(plan=plan, price_per_kwh=Decimal("10"))
     sites = []
     for i in range(count):
         site = make_location(f"Site {i:03}", lat=BISHKEK[0] + i / 1000, lon=BISHKEK[1])
@@ -436,10 +438,9 @@ def test_an_id_beyond_the_integer_range_is_not_found(api):
 
 def occupy(connector, status="charging"):
     """An active charging session on the connector, whatever the charger reports."""
-    from accounts.models import Client
     from charging.models import ChargingSession
 
-    client = Client.objects.create(phone=f"+99655{uuid.uuid4().int % 10**7:07d}")
+    client = ClientFactory(phone=f"+99655{uuid.uuid4().int % 10**7:07d}")
     return ChargingSession.objects.create(
         client=client,
         station=connector.station,

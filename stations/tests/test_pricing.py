@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from stations.pricing import NoTariff, Quote, money, quote, quotes
-from stations.station_models import Connector, Location
+from stations.station_models import Connector
 from stations.tariff_models import TariffAssignment
+from stations.tests.factories import LocationFactory
 
 from .support import make_connector, plan, rule
 
@@ -26,7 +27,7 @@ def local(*args, tz=BISHKEK) -> datetime:
 
 @pytest.fixture
 def site():
-    return Location.objects.create(name="Ala-Too", time_zone="Asia/Bishkek")
+    return LocationFactory(name="Ala-Too", time_zone="Asia/Bishkek")
 
 
 def price_at(connector, at) -> Decimal:
@@ -170,7 +171,7 @@ def test_windows_are_evaluated_in_the_location_time_zone(night_and_day):
     assert price_at(connector, at) == Decimal("5.00")
     q = quote(connector=connector, at=at)
     assert q.quoted_at == at and q.quoted_at.tzinfo == UTC
-    utc_site = Location.objects.create(name="London", time_zone="UTC")
+    utc_site = LocationFactory(name="London", time_zone="UTC")
     elsewhere = make_connector(utc_site, identity="CP-UTC")
     assert price_at(elsewhere, at) == Decimal("10.00")  # 17:00 there
     assert price_at(elsewhere, datetime(2025, 3, 3, 23, tzinfo=UTC)) == Decimal("5.00")

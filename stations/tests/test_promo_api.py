@@ -10,9 +10,11 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import Client
+from accounts.tests.factories import ClientFactory
 from accounts.tokens import session_start
-from stations.station_models import Connector, Location, Station
+from stations.station_models import Connector, Station
 from stations.tariff_models import ClientTariff, PromoCode, PromoRedemption
+from stations.tests.factories import LocationFactory
 
 from .support import plan, rule
 
@@ -29,7 +31,7 @@ def own_cache(settings):
 
 @pytest.fixture
 def client_a():
-    return Client.objects.create(phone="+996700400001", language="en")
+    return ClientFactory(phone="+996700400001", language="en")
 
 
 def authed(client: Client) -> APIClient:
@@ -49,7 +51,7 @@ def assert_error(response, status, code):
 @pytest.fixture
 def station():
     rule(plan("Default", default=True), per_kwh="20.00")
-    location = Location.objects.create(name="Ala-Too")
+    location = LocationFactory(name="Ala-Too")
     station = Station.objects.create(identity="CP-PROMO", location=location)
     Connector.objects.create(station=station, number=1, connector_type="Type2")
     return station
@@ -72,7 +74,7 @@ def test_redeem_then_list(client_a):
 
 def test_redemptions_are_private(client_a):
     code = PromoCode.objects.create(code="MINE", discount_percent=5)
-    other = Client.objects.create(phone="+996700400002")
+    other = ClientFactory(phone="+996700400002")
     PromoRedemption.objects.create(client=other, code=code, redeemed_at=code.created_at)
     assert authed(client_a).get(URL).json()["results"] == []
 
@@ -82,7 +84,7 @@ def test_errors_use_the_envelope(client_a):
     assert_error(api.post(URL, {"code": "NOPE"}, format="json"), 404, "PROMO_NOT_FOUND")
     PromoCode.objects.create(code="ONE", discount_percent=5, max_redemptions=1)
     PromoRedemption.objects.create(
-        client=Client.objects.create(phone="+996700400003"),
+        client=ClientFactory(phone="+996700400003"),
         code=PromoCode.objects.get(),
         redeemed_at="2026-01-01T00:00Z",
         expires_at="2026-01-02T00:00Z",
@@ -128,7 +130,7 @@ def test_your_price_only_for_an_authenticated_client(client_a, station, path):
     assert mine["your_price"]["promo_code"] == "TEN" and mine["your_price"]["fixed_rate"]
 
     # another client sees the plan price as theirs
-    other = connector_json(authed(Client.objects.create(phone="+996700400009")).get(path))
+    other = connector_json(authed(ClientFactory(phone="+996700400009")).get(path))
     assert other["your_price"]["per_kwh"] == "20.00"
     assert other["your_price"]["discount_percent"] == "0.00"
 
@@ -143,9 +145,7 @@ def test_a_bad_token_on_a_public_detail_is_401(station):
 
 
 def test_your_price_is_null_where_nothing_is_for_sale(client_a):
-    station = Station.objects.create(
-        identity="CP-NOPLAN", location=Location.objects.create(name="Dark")
-    )
+    station = Station.objects.create(identity="CP-NOPLAN", location=LocationFactory(name="Dark"))
     Connector.objects.create(station=station, number=1, connector_type="Type2")
     c = connector_json(authed(client_a).get(f"/api/v1/stations/{station.pk}"))
     assert c["price"] is None and c["your_price"] is None

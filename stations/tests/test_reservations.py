@@ -11,6 +11,7 @@ from charging.parked_models import ParkedMessage
 from charging.transactions import transaction_start
 from stations.reservations import reservation_cancel, reservation_check, reservations_expire
 from stations.station_models import IdTag, Reservation
+from stations.tests.factories import IdTagFactory
 
 pytestmark = pytest.mark.django_db
 Status = Reservation.Status
@@ -65,11 +66,11 @@ def conflicts():
 
 @pytest.fixture
 def tags():
-    fleet = IdTag.objects.create(id_tag="FLEET")
+    fleet = IdTagFactory(id_tag="FLEET")
     for name in ("DRIVER", "OTHER"):
-        IdTag.objects.create(id_tag=name)
-    IdTag.objects.create(id_tag="COLLEAGUE", parent=fleet)
-    IdTag.objects.create(id_tag="BOSS", parent=fleet)
+        IdTagFactory(id_tag=name)
+    IdTagFactory(id_tag="COLLEAGUE", parent=fleet)
+    IdTagFactory(id_tag="BOSS", parent=fleet)
 
 
 def test_start_naming_the_reservation_uses_it(make_station, tags):

@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from stations.station_models import Location
 from stations.tariff_models import TariffAssignment, TariffPlan, TariffRule
+from stations.tests.factories import LocationFactory, TariffPlanFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -62,8 +62,8 @@ def test_a_rule_with_half_a_time_window_is_refused(admin_client):
 
 
 def test_an_assignment_names_a_location_or_a_station(admin_client):
-    plan = TariffPlan.objects.create(name="City")
-    site = Location.objects.create(name="Ala-Too")
+    plan = TariffPlanFactory(name="City")
+    site = LocationFactory(name="Ala-Too")
     add = reverse("admin:stations_tariffassignment_add")
     assert admin_client.post(add, {"plan": plan.pk}).status_code == 200  # neither
     assert admin_client.post(add, {"plan": plan.pk, "location": site.pk}).status_code == 302

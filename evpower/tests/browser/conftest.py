@@ -33,17 +33,16 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from accounts.models import Client
 from accounts.roles import OPERATOR, roles_sync
 from accounts.staff_2fa import staff_2fa_enrol
+from accounts.tests.factories import ClientFactory
 from charging.session.models import ChargingSession
 from evpower.tests.support.processes import CHARGER_PASSWORD, ROOT, ServerProcess
 from ocpp_bridge.tests.charger import now_iso
 from ocpp_bridge.tests.command_charger import ThreadedCharger
 from payments.wallet import wallet_credit_topup
-from stations.models import IdTag
 from stations.services import station_create
-from stations.tariff_models import TariffPlan, TariffRule
+from stations.tests.factories import IdTagFactory, TariffPlanFactory, TariffRuleFactory
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -370,10 +369,8 @@ def network(cockpit_server, transactional_db):
     """Two stations at two sites, one connected: its charger booted, reported the station
     and both connectors Available, and two drivers each charged once on connector 2 with
     their RFID cards (start, meter, stop, over the real socket)."""
-    plan = TariffPlan.objects.create(name="City", is_default=True)
-    TariffRule.objects.create(
-        plan=plan, price_per_kwh=Decimal("12.00"), session_fee=Decimal("5.00")
-    )
+    plan = TariffPlanFactory(name="City", is_default=True)
+    TariffRuleFactory(plan=plan, price_per_kwh=Decimal("12.00"), session_fee=Decimal("5.00"))
     station = station_create(
         identity="BSK-DEPOT-01",
         location_name="Bishkek depot",
@@ -387,14 +384,14 @@ def network(cockpit_server, transactional_db):
     for n, (phone, name) in enumerate(
         (("+996700100201", "Azamat"), ("+996700100202", "Nurgul")), start=1
     ):
-        client = Client.objects.create(phone=phone, name=name)
+        client = ClientFactory(phone=phone, name=name)
         wallet_credit_topup(
             client=client,
             amount=Decimal("500.00"),
             payment_ref=f"seed-{n}",
             key=f"seed:browser:{n}",
         )
-        IdTag.objects.create(id_tag=f"CARD-{n}", client=client)
+        IdTagFactory(id_tag=f"CARD-{n}", client=client)
         drivers.append(client)
 
     with ThreadedCharger(cockpit_server.ws_url(station.identity), station.identity) as charger:
