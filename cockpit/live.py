@@ -1,7 +1,7 @@
 """The live station view (/admin/cockpit/stations/<id>/live/) and its two JSON endpoints.
 
-Edges only: each view checks who asks, reads through `cockpit_selectors` or calls the
-command service through `cockpit_commands`, and renders. The page gets connector and
+Edges only: each view checks who asks, reads through `selectors` or calls the
+command service through `commands`, and renders. The page gets connector and
 online changes from the staff socket (cockpit/consumers.py, via
 static/evpower/admin/live.js); the charges in progress and the last OCPP messages come
 from polling `feed` every few seconds (they change on every meter reading; the socket
@@ -10,7 +10,7 @@ carries status changes only).
 Who sees what: viewing stations is needed for the page (an owner sees only their own:
 another owner's station answers 404); the charges need `charging.view_chargingsession`,
 the client's name `accounts.view_client`, the message log `ocpp_bridge.view_ocppmessage`,
-and every command button the permissions of its command (`cockpit_commands`).
+and every command button the permissions of its command (`commands`).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The map of locations (/admin/cockpit/map/): every location the staff member may see,
-coloured by its live state (`cockpit_selectors.location_state`), kept current over the
+coloured by its live state (`selectors.location_state`), kept current over the
 staff socket (static/evpower/admin/map.js).
 
 The page carries its data in the location list under the map (data attributes read by

@@ -1,7 +1,7 @@
 """Admin for the charger side's records: the message log and the commands sent to chargers
 (read only; security events are in evpower/admin.py, parked messages in
 charging/admin_parked.py). `CommandRecordInline` is shown on the station page
-(registered in stations/admin.py)."""
+(cockpit/station_admin.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The cockpit's live station view, its command endpoint and the map of locations
-(cockpit/live.py, admin_map.py, cockpit_selectors.py, cockpit_commands.py): what
+(cockpit/live.py, live_map.py, selectors.py, commands.py): what
 each role sees, owner scoping, fixed query counts, and the charger's answer to a button
 (end to end, with a simulated charger answering)."""
 
