@@ -9,8 +9,10 @@ from evpower.display_names import display_names
 
 
 class OcppTransaction(models.Model):
-    """A charger transaction. The primary key IS the OCPP transactionId: it comes from a
-    database sequence, so it is unique across processes and never time-based."""
+    """A charger transaction. The primary key IS the OCPP 1.6 transactionId: it comes from a
+    database sequence, so it is unique across processes and never time-based. An OCPP 2.0.1
+    charger names its transactions itself (`remote_id`) and reports them as numbered events
+    (charging/transaction_events.py); they get a primary key all the same."""
 
     class Status(models.TextChoices):
         ACTIVE = "active", _("Active")
@@ -21,7 +23,8 @@ class OcppTransaction(models.Model):
         "stations.Station", on_delete=models.PROTECT, related_name="transactions"
     )
     connector_number = models.PositiveSmallIntegerField()
-    id_tag = models.CharField(max_length=20)
+    # 36: OCPP 2.0.1's idToken (1.6 id tags are up to 20)
+    id_tag = models.CharField(max_length=36)
     id_tag_status = models.CharField(max_length=12)
     reservation_id = models.IntegerField(null=True, blank=True)
     meter_start = models.BigIntegerField(help_text=_("Wh"))
@@ -34,7 +37,15 @@ class OcppTransaction(models.Model):
     meter_stop = models.BigIntegerField(null=True, blank=True, help_text=_("Wh"))
     stopped_at = models.DateTimeField(null=True, blank=True)
     stop_reason = models.CharField(max_length=20, blank=True)
-    stop_id_tag = models.CharField(max_length=20, blank=True)
+    stop_id_tag = models.CharField(max_length=36, blank=True)
+    remote_id = models.CharField(
+        max_length=36, blank=True, help_text=_("the charger's own transaction id (OCPP 2.0.1)")
+    )
+    last_seq_no = models.IntegerField(
+        null=True, blank=True, help_text=_("the last event applied (OCPP 2.0.1 seqNo)")
+    )
+    # a 2.0.1 start without an energy register: the first register reported is the start
+    meter_start_pending = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -45,6 +56,11 @@ class OcppTransaction(models.Model):
             models.UniqueConstraint(
                 fields=["station", "connector_number", "id_tag", "started_at", "meter_start"],
                 name="uniq_transaction_start",
+            ),
+            models.UniqueConstraint(
+                fields=["station", "remote_id"],
+                condition=~models.Q(remote_id=""),
+                name="uniq_transaction_remote_id",
             ),
         ]
         indexes = [
@@ -129,6 +145,9 @@ display_names(
         "stopped_at": _("stopped at"),
         "stop_reason": _("stop reason"),
         "stop_id_tag": _("stop id tag"),
+        "remote_id": _("charger's transaction ID"),
+        "last_seq_no": _("last event number"),
+        "meter_start_pending": _("meter start awaited"),
         "created_at": _("created at"),
         "updated_at": _("updated at"),
     },

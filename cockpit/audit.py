@@ -31,6 +31,8 @@ STATION_CHARGER_FIELDS = [
     "last_heartbeat_at",
     "last_seen_at",
     "last_boot_at",
+    "boot_reason",
+    "ocpp_version",  # the version it spoke last (the operator's pin is audited)
     "updated_at",
     "configuration",
     "vendor",

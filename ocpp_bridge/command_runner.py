@@ -22,7 +22,6 @@ from evpower.correlation import set_correlation_id
 from .protocol import schemas
 from .protocol.errors import OcppError
 from .protocol.frames import CallError
-from .protocol.v16 import VERSION
 
 
 class SocketHolder(Protocol):
@@ -108,7 +107,7 @@ class CommandRunner:
         if isinstance(answer, CallError):
             return {"outcome": "call_error", "code": answer.code, "description": answer.description}
         try:
-            schemas.validate_response(VERSION, event["action"], answer.payload)
+            schemas.validate_response(session.VERSION, event["action"], answer.payload)
         except OcppError as exc:
             return {
                 "outcome": "call_error",

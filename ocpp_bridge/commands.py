@@ -39,15 +39,16 @@ from stations.models import Station
 from stations.selectors import station_is_online
 from stations.services import station_set_password
 
+from .command_translation import translate
 from .models import CommandRecord
-from .protocol import schemas
+from .protocol import schemas, v16, v201
 from .protocol.errors import OcppError
 from .protocol.outcomes import is_refusal
 from .protocol.secrets import masked
-from .protocol.v16 import CSMS_MAY_SEND, VERSION
 from .services import command_finish, command_start
 
 Status = CommandRecord.Status
+MAY_SEND = {v16.VERSION: v16.CSMS_MAY_SEND, v201.VERSION: v201.CSMS_MAY_SEND}
 ACK_SECONDS = 3.0  # how long the socket's process may take to take the command in hand
 
 
@@ -61,11 +62,12 @@ def send_command(
 ) -> CommandResult:
     payload = payload or {}
     timeout = timeout or settings.OCPP_CALL_TIMEOUT
+    version, action, payload, refused = _in_station_terms(station.pk, action, payload)
     record = command_start(
         station=station, action=action, payload=masked(action, payload), requested_by=requested_by
     )
     began = time.monotonic()
-    outcome = _precheck(station, action, payload)
+    outcome = refused or _precheck(station, version, action, payload)
     if outcome is None:
         try:
             outcome = _send_and_wait(
@@ -103,6 +105,7 @@ async def send_command_from_socket(
     from .db import run_db  # the event-loop side only
 
     timeout = settings.OCPP_CALL_TIMEOUT
+    version, action, payload, refused = await run_db(_in_station_terms, station_id, action, payload)
     record = await run_db(
         command_start,
         station=Station(pk=station_id),
@@ -111,7 +114,7 @@ async def send_command_from_socket(
         requested_by=requested_by,
     )
     began = time.monotonic()
-    outcome = await _deliver(
+    outcome = refused or await _deliver(
         get_channel_layer(),
         channel,
         {
@@ -131,15 +134,37 @@ async def send_command_from_socket(
     return result
 
 
-def _precheck(station: Station, action: str, payload: dict) -> dict | None:
-    if action not in CSMS_MAY_SEND:
+def _in_station_terms(
+    station_id: int, action: str, payload: dict
+) -> tuple[str, str, dict, dict | None]:
+    """(version, action, payload) as the station's OCPP version says it, and the INVALID
+    outcome when it has no way to say it."""
+    version = Station.objects.filter(pk=station_id).values_list("ocpp_version", flat=True).first()
+    version = version if version in MAY_SEND else "1.6"
+    try:
+        return (
+            version,
+            *translate(station_id=station_id, version=version, action=action, payload=payload),
+            None,
+        )
+    except OcppError as exc:
+        refused = {
+            "status": Status.INVALID,
+            "error_code": exc.code,
+            "error_description": exc.description,
+        }
+        return version, action, payload, refused
+
+
+def _precheck(station: Station, version: str, action: str, payload: dict) -> dict | None:
+    if action not in MAY_SEND[version]:
         return {
             "status": Status.INVALID,
             "error_code": "NotSupported",
-            "error_description": f"{action} is not a call the central system sends",
+            "error_description": f"{action} is not a call the OCPP {version} CSMS sends",
         }
     try:
-        schemas.validate_request(VERSION, action, payload)
+        schemas.validate_request(version, action, payload)
     except OcppError as exc:
         return {
             "status": Status.INVALID,

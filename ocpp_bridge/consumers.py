@@ -34,10 +34,11 @@ from .password_gate import gate as password_gate
 from .protocol.frames import Call, CallError, call_frame
 from .protocol.secrets import masked
 from .protocol.v16 import ChargePointSessionV16
+from .protocol.v201 import ChargePointSessionV201
+from .protocol.versions import SUBPROTOCOLS, choose_version
 from .ratelimit import TokenBucket
 
 log = logging.getLogger("ocpp_bridge")
-SUBPROTOCOL_16 = "ocpp1.6"
 SEEN_WRITE_SECONDS = 30  # liveness is coarse; don't write last_seen_at for every frame
 CLOSE_REPLACED = 4000
 CLOSE_NO_SUBPROTOCOL = 1002
@@ -46,7 +47,7 @@ CHANNEL_RETRY_SECONDS = 0.5
 
 class OcppConsumer(AsyncWebsocketConsumer):
     station_id: int | None = None
-    session: ChargePointSessionV16 | None = None
+    session: ChargePointSessionV16 | ChargePointSessionV201 | None = None
 
     async def __call__(self, scope, receive, send):
         # Channels' own __call__, except that the channel-layer receive survives a lost
@@ -115,20 +116,30 @@ class OcppConsumer(AsyncWebsocketConsumer):
             return
         station: Station = verdict.station
         offered = self.scope.get("subprotocols") or []
-        if SUBPROTOCOL_16 not in offered and (offered or not station.allow_missing_subprotocol):
+        version = choose_version(
+            offered,
+            pin=station.ocpp_version_pin,
+            allow_missing=station.allow_missing_subprotocol,
+        )
+        if version is None:
             # OCPP-J: answer the handshake without a subprotocol, then close at once.
             await self.accept()
             await self.close(code=CLOSE_NO_SUBPROTOCOL)
             return
         self.station_id = station.pk
         previous = await run_db(
-            station_connected, station_id=station.pk, channel=self.channel_name, now=timezone.now()
+            station_connected,
+            station_id=station.pk,
+            channel=self.channel_name,
+            now=timezone.now(),
+            ocpp_version=version,
         )
         if previous and previous != self.channel_name:
             await self._replace(previous, client[0])
         self._last_seen = time.monotonic()
         self.bucket = TokenBucket(settings.OCPP_RATE_PER_SECOND, settings.OCPP_RATE_BURST)
-        self.session = ChargePointSessionV16(
+        session_class = ChargePointSessionV201 if version == "2.0.1" else ChargePointSessionV16
+        self.session = session_class(
             DjangoChargerPort(
                 station_id=station.pk,
                 identity=self.identity,
@@ -136,13 +147,15 @@ class OcppConsumer(AsyncWebsocketConsumer):
                 location_id=station.location_id,
                 channel_name=self.channel_name,
             ),
+            # a charger that switched versions boots again before anything else
             accepted=station.registration_status == Station.Registration.ACCEPTED
-            and station.last_boot_at is not None,
+            and station.last_boot_at is not None
+            and station.ocpp_version == version,
             max_frame_chars=settings.OCPP_MAX_FRAME_BYTES,
             validate_responses=settings.DEBUG,
         )
         self.commands = CommandRunner(self)
-        await self.accept(SUBPROTOCOL_16 if SUBPROTOCOL_16 in offered else None)
+        await self.accept(SUBPROTOCOLS[version] if offered else None)
         self.location_id = station.location_id
         await self._publish_online(True)
         log.info("charger %s connected", self.identity)

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from charging.session.follow import SessionNews
 from charging.session.stop import session_stop_answered
+from charging.transaction_events import TransactionEventInput, transaction_event_record
 from charging.transactions import (
     MeterValuesInput,
     Reading,
@@ -39,6 +40,7 @@ from .protocol.ports import (
     MeterValue,
     StartDecision,
     StatusReport,
+    TransactionEvent,
     TransactionStart,
     TransactionStop,
 )
@@ -216,6 +218,35 @@ class DjangoChargerPort:
         if not stop.id_tag:
             return None
         return await run_db(_id_tag_info, id_tag=stop.id_tag)
+
+    async def transaction_event(self, event: TransactionEvent) -> IdTagInfo | None:
+        result = await run_db(
+            transaction_event_record,
+            TransactionEventInput(
+                station_id=self.station_id,
+                remote_id=event.transaction_id,
+                seq_no=event.seq_no,
+                event_type=event.event_type,
+                timestamp=event.timestamp,
+                connector_id=event.evse_id,
+                id_tag=event.id_token,
+                readings=_readings(event.meter_values),
+                now=timezone.now(),
+                raw=asdict(event),
+                stop_reason=event.stopped_reason,
+                reservation_id=event.reservation_id,
+            ),
+        )
+        self._on_seen()
+        for news in result.news:
+            self._tell(news)
+        if result.id_tag_status is None:
+            return None
+        return IdTagInfo(
+            status=result.id_tag_status,
+            expiry_date=result.expiry_date,
+            parent_id_tag=result.parent_id_tag,
+        )
 
     async def data_transfer(
         self, vendor_id: str, message_id: str, data: str | None

@@ -41,7 +41,8 @@ from .selectors import online_q, station_is_online
 AVAILABLE, OCCUPIED, FAULTED, OFFLINE = "available", "occupied", "faulted", "offline"
 AVAILABILITIES = (AVAILABLE, OCCUPIED, FAULTED, OFFLINE)
 OCCUPIED_STATUSES = frozenset(
-    {"Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing", "Reserved"}
+    # 1.6 statuses, and 2.0.1's Occupied
+    {"Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing", "Reserved", "Occupied"}
 )
 OUT_OF_SERVICE_STATUSES = frozenset({"Faulted", "Unavailable"})
 EARTH_RADIUS_KM = 6371.0088

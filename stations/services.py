@@ -82,8 +82,11 @@ def station_approve(*, station: Station) -> None:
 
 
 @transaction.atomic
-def station_connected(*, station_id: int, channel: str, now: datetime) -> str:
-    """Record the socket now holding the station; return the channel it replaced ('' if none)."""
+def station_connected(
+    *, station_id: int, channel: str, now: datetime, ocpp_version: str = "1.6"
+) -> str:
+    """Record the socket now holding the station and the OCPP version it speaks on it;
+    return the channel it replaced ('' if none)."""
     station = (
         Station.objects.select_for_update()
         .only("connection_channel", "connected", "location_id")
@@ -91,7 +94,11 @@ def station_connected(*, station_id: int, channel: str, now: datetime) -> str:
     )
     previous = station.connection_channel if station.connected else ""
     Station.objects.filter(pk=station_id).update(
-        connected=True, connection_channel=channel, connected_at=now, last_seen_at=now
+        connected=True,
+        connection_channel=channel,
+        connected_at=now,
+        last_seen_at=now,
+        ocpp_version=ocpp_version,
     )
     location_changed_for_station(station_id, station.location_id)
     return previous
@@ -139,6 +146,7 @@ def station_record_boot(
     imsi: str = "",
     meter_type: str = "",
     meter_serial: str = "",
+    reason: str = "",
 ) -> str:
     """Store what the charger says about itself; return the registration status to answer."""
     station = Station.objects.select_for_update().get(pk=station_id)
@@ -146,6 +154,7 @@ def station_record_boot(
     station.charge_point_serial, station.charge_box_serial = charge_point_serial, charge_box_serial
     station.firmware_version, station.iccid, station.imsi = firmware_version, iccid, imsi
     station.meter_type, station.meter_serial = meter_type, meter_serial
+    station.boot_reason = reason[:30]
     station.last_boot_at = station.last_seen_at = station.last_heartbeat_at = now
     station.save()
     location_changed_for_station(station_id, station.location_id)

@@ -83,8 +83,15 @@ class Station(models.Model):
     )
     max_power_kw = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
 
-    # credentials (security profiles 1-3); only a salted hash is kept
+    # the OCPP version it last spoke, chosen by the subprotocol at each connection; an
+    # operator may pin it to one version (the other is then refused at the handshake)
     ocpp_version = models.CharField(max_length=8, default="1.6")
+    ocpp_version_pin = models.CharField(
+        max_length=8, blank=True, choices=[("1.6", "OCPP 1.6"), ("2.0.1", "OCPP 2.0.1")]
+    )
+    boot_reason = models.CharField(max_length=30, blank=True)  # 2.0.1's BootNotification
+
+    # credentials (security profiles 1-3); only a salted hash is kept
     security_profile = models.PositiveSmallIntegerField(
         choices=SecurityProfile.choices, default=SecurityProfile.BASIC
     )
@@ -201,7 +208,8 @@ class IdTag(models.Model):
         RFID = "rfid", _("RFID card")
         APP = "app", _("app tag")
 
-    id_tag = models.CharField(max_length=20, unique=True)
+    # 36: OCPP 2.0.1's idToken; a 1.6 charger sees up to 20 (longer ones it cannot send)
+    id_tag = models.CharField(max_length=36, unique=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACCEPTED)
     expiry_date = models.DateTimeField(null=True, blank=True)
     parent = models.ForeignKey(
@@ -452,6 +460,8 @@ display_names(
         "registration_status": _("registration status"),
         "max_power_kw": _("max power (kW)"),
         "ocpp_version": _("OCPP version"),
+        "ocpp_version_pin": _("OCPP version pinned"),
+        "boot_reason": _("boot reason"),
         "security_profile": _("security profile"),
         "password_hash": _("password hash"),
         "allow_missing_subprotocol": _("allow missing subprotocol"),

@@ -77,7 +77,7 @@ class ChargingSession(models.Model):
     )
     connector_number = models.PositiveSmallIntegerField()
     origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.APP)
-    id_tag = models.CharField(max_length=20)
+    id_tag = models.CharField(max_length=36)  # OCPP 2.0.1's idToken length
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
 
     limit_type = models.CharField(max_length=6, choices=LimitType.choices)

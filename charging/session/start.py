@@ -28,6 +28,7 @@ from charging.session.charger import ask_charger
 from charging.session.limits import Limit, hold_amount
 from charging.session.models import ChargingSession
 from charging.session.settle import session_end_unbilled, session_lock
+from charging.transaction_models import OcppTransaction
 from payments.errors import InsufficientBalance
 from payments.money import money
 from payments.wallet import wallet_hold, wallet_lock
@@ -41,8 +42,10 @@ log = logging.getLogger("charging")
 Status = ChargingSession.Status
 Reason = ChargingSession.StopReason
 
-# OCPP connector statuses a driver may start on: free, or plugged in and waiting
-STARTABLE = ("Available", "Preparing")
+# OCPP connector statuses a driver may start on: free, or plugged in and waiting (1.6's
+# Preparing; 2.0.1 says Occupied both for a car plugged in and for one charging, so an
+# Occupied connector is startable only while no transaction runs on it)
+STARTABLE = ("Available", "Preparing", "Occupied")
 BUSY = ("Charging", "SuspendedEV", "SuspendedEVSE", "Finishing", "Reserved")
 
 
@@ -193,6 +196,13 @@ def _check_station(station: Station, connector: Connector, now: datetime) -> Non
     if not station_is_online(station, now):
         raise errors.StationOffline({"station": station.pk})
     if connector.status in BUSY:
+        raise errors.ConnectorOccupied({"connector": connector.number, "status": connector.status})
+    if (
+        connector.status == "Occupied"
+        and OcppTransaction.objects.filter(
+            station=station, connector_number=connector.number, status=OcppTransaction.Status.ACTIVE
+        ).exists()
+    ):
         raise errors.ConnectorOccupied({"connector": connector.number, "status": connector.status})
     if connector.status not in STARTABLE:
         raise errors.ConnectorUnavailable(

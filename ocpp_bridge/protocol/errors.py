@@ -1,8 +1,9 @@
 """CALLERROR codes and the exception that carries one.
 
 1.6 and 2.0.1 spell some codes differently (FormationViolation vs FormatViolation,
-Occurence vs Occurrence). Handlers raise the version-neutral name; the session
-translates it to the spelling of the negotiated version when it builds the frame.
+Occurence vs Occurrence), and 2.0.1 has two codes 1.6 lacks (RpcFrameworkError: not a valid
+RPC message at all; MessageTypeNotSupported: an unknown MessageTypeId). Handlers raise the
+version-neutral name; the session writes it as the negotiated version spells it.
 """
 
 from __future__ import annotations
@@ -17,15 +18,17 @@ NOT_SUPPORTED = "NotSupported"
 SECURITY_ERROR = "SecurityError"
 GENERIC_ERROR = "GenericError"
 INTERNAL_ERROR = "InternalError"
+RPC_FRAMEWORK = "RpcFrameworkError"
+MESSAGE_TYPE_NOT_SUPPORTED = "MessageTypeNotSupported"
 
 _V16_SPELLING = {
     FORMAT_VIOLATION: "FormationViolation",
-    OCCURRENCE_CONSTRAINT: "OccurenceConstraintViolation",
+    OCCURRENCE_CONSTRAINT: "OccurenceConstraintViolation",  # sic, as OCPP-J 1.6 prints it
+    # 1.6 has no codes of their own for these: a frame that is no RPC message is malformed
+    RPC_FRAMEWORK: "FormationViolation",
+    MESSAGE_TYPE_NOT_SUPPORTED: "FormationViolation",
 }
-_V201_SPELLING = {
-    # The official 2.0.1 schemas/library keep the 1.6 misspelling for this one.
-    OCCURRENCE_CONSTRAINT: "OccurenceConstraintViolation",
-}
+_V201_SPELLING: dict[str, str] = {}  # OCPP-J 2.0.1 writes every code as named here
 
 
 def spelled_for(code: str, version: str) -> str:

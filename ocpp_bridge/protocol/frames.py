@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import FORMAT_VIOLATION, PROTOCOL_ERROR, OcppError
+from .errors import MESSAGE_TYPE_NOT_SUPPORTED, PROTOCOL_ERROR, RPC_FRAMEWORK, OcppError
 
 CALL, CALLRESULT, CALLERROR = 2, 3, 4
 UNKNOWN_ID = "-1"  # the spec's id for a CALLERROR about a frame whose id can't be read
@@ -62,29 +62,29 @@ def parse_frame(text: str) -> Frame:
     try:
         msg = json.loads(text)
     except (ValueError, RecursionError):
-        raise FrameError(FORMAT_VIOLATION, "Frame is not valid JSON") from None
+        raise FrameError(RPC_FRAMEWORK, "Frame is not valid JSON") from None
     if not isinstance(msg, list) or not msg:
-        raise FrameError(FORMAT_VIOLATION, "Frame must be a non-empty JSON array")
+        raise FrameError(RPC_FRAMEWORK, "Frame must be a non-empty JSON array")
     message_id = _readable_id(msg)
     kind = msg[0]
     if kind is True or kind is False or not isinstance(kind, int):
-        raise FrameError(FORMAT_VIOLATION, "MessageTypeId must be an integer", message_id)
+        raise FrameError(RPC_FRAMEWORK, "MessageTypeId must be an integer", message_id)
     if kind == CALL:
         return _parse_call(msg, message_id)
     if kind == CALLRESULT:
         if len(msg) != 3 or not isinstance(msg[2], dict):
-            raise FrameError(FORMAT_VIOLATION, "CALLRESULT must be [3, id, {payload}]", message_id)
+            raise FrameError(RPC_FRAMEWORK, "CALLRESULT must be [3, id, {payload}]", message_id)
         return CallResult(message_id, msg[2])
     if kind == CALLERROR:
         if len(msg) != 5 or not all(isinstance(x, str) for x in msg[2:4]):
             raise FrameError(
-                FORMAT_VIOLATION,
+                RPC_FRAMEWORK,
                 "CALLERROR must be [4, id, code, description, {details}]",
                 message_id,
             )
         details = msg[4] if isinstance(msg[4], dict) else {}
         return CallError(message_id, msg[2], msg[3], details)
-    raise FrameError(FORMAT_VIOLATION, f"Unknown MessageTypeId {kind}", message_id)
+    raise FrameError(MESSAGE_TYPE_NOT_SUPPORTED, f"Unknown MessageTypeId {kind}", message_id)
 
 
 def _readable_id(msg: list) -> str:
@@ -98,12 +98,12 @@ def _readable_id(msg: list) -> str:
 
 def _parse_call(msg: list, message_id: str) -> Call:
     if message_id == UNKNOWN_ID:
-        raise FrameError(FORMAT_VIOLATION, "UniqueId must be a string of 1..36 characters")
+        raise FrameError(RPC_FRAMEWORK, "UniqueId must be a string of 1..36 characters")
     if len(msg) != 4:
-        raise FrameError(FORMAT_VIOLATION, "CALL must be [2, id, action, {payload}]", message_id)
+        raise FrameError(RPC_FRAMEWORK, "CALL must be [2, id, action, {payload}]", message_id)
     action, payload = msg[2], msg[3]
     if not isinstance(action, str) or not action:
-        raise FrameError(FORMAT_VIOLATION, "Action must be a non-empty string", message_id)
+        raise FrameError(RPC_FRAMEWORK, "Action must be a non-empty string", message_id)
     if not isinstance(payload, dict):
         raise FrameError(PROTOCOL_ERROR, "Payload must be a JSON object", message_id)
     return Call(message_id, action, payload)

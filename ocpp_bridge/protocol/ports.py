@@ -22,6 +22,7 @@ class BootInfo:
     imsi: str = ""
     meter_type: str = ""
     meter_serial: str = ""
+    reason: str = ""  # 2.0.1: why it booted (PowerUp, RemoteReset, FirmwareUpdate...)
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,26 @@ class TransactionStop:
 
 
 @dataclass(frozen=True)
+class TransactionEvent:
+    """One event of a transaction the charger names by its own id (OCPP 2.0.1): Started,
+    Updated or Ended, numbered by `seq_no` so that a replay is seen as one."""
+
+    event_type: str  # Started | Updated | Ended
+    transaction_id: str
+    seq_no: int
+    timestamp: datetime
+    trigger_reason: str
+    evse_id: int | None = None  # the connector; named at least in the first event
+    id_token: str | None = None
+    charging_state: str = ""
+    stopped_reason: str = ""
+    remote_start_id: int | None = None
+    reservation_id: int | None = None
+    offline: bool = False  # queued while the charger was offline
+    meter_values: tuple[MeterValue, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
 class DataTransferAnswer:
     status: str  # Accepted | Rejected | UnknownMessageId | UnknownVendorId
     data: str | None = None
@@ -114,6 +135,7 @@ class ChargerPort(Protocol):
     async def start_transaction(self, start: TransactionStart) -> StartDecision: ...
     async def meter_values(self, report: MeterReport) -> None: ...
     async def stop_transaction(self, stop: TransactionStop) -> IdTagInfo | None: ...
+    async def transaction_event(self, event: TransactionEvent) -> IdTagInfo | None: ...
     async def data_transfer(
         self, vendor_id: str, message_id: str, data: str | None
     ) -> DataTransferAnswer: ...

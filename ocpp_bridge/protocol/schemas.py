@@ -49,7 +49,7 @@ def _validator(version: str, name: str) -> Callable[[dict], object] | None:
 
 
 def has_schema(version: str, action: str) -> bool:
-    return _validator(version, action) is not None
+    return _validator(version, action if version == "1.6" else f"{action}Request") is not None
 
 
 def validate(version: str, name: str, payload: dict) -> None:
@@ -66,7 +66,8 @@ def validate(version: str, name: str, payload: dict) -> None:
 
 
 def validate_request(version: str, action: str, payload: dict) -> None:
-    validate(version, action, payload)
+    # 1.6 names a request's schema after its action; 2.0.1 adds "Request"
+    validate(version, action if version == "1.6" else f"{action}Request", payload)
 
 
 def validate_response(version: str, action: str, payload: dict) -> None:

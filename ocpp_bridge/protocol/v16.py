@@ -1,44 +1,12 @@
-"""OCPP 1.6J central-system session: one per charger connection.
-
-`handle_text` takes one frame from the charger and returns the frame to send back
-(or None). It validates against the official schemas, gates everything behind an
-accepted BootNotification, answers a retried CALL (same id, same payload) from a
-small cache so its effect happens once, and turns every failure into the CALLERROR
-code OCPP-J 1.6 names. Effects go through the `ChargerPort`.
-"""
+"""OCPP 1.6J central-system session: the 1.6 messages mapped onto the `ChargerPort`
+(the frames, the replay cache, the boot gate and the error codes: session.py)."""
 
 from __future__ import annotations
 
-import json
 import logging
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable
 
-from . import schemas
-from .bounds import check_bounds
-from .errors import (
-    FORMAT_VIOLATION,
-    INTERNAL_ERROR,
-    NOT_IMPLEMENTED,
-    NOT_SUPPORTED,
-    SECURITY_ERROR,
-    OcppError,
-    spelled_for,
-)
-from .frames import (
-    Call,
-    CallError,
-    CallResult,
-    Frame,
-    FrameError,
-    error_frame,
-    parse_frame,
-    peek_call_id,
-    result_frame,
-)
 from .ports import (
     BootInfo,
-    ChargerPort,
     IdTagInfo,
     MeterReport,
     MeterValue,
@@ -47,7 +15,7 @@ from .ports import (
     TransactionStart,
     TransactionStop,
 )
-from .replies import PendingReplies
+from .session import ChargePointSession, Handler
 from .timeutil import format_timestamp, parse_timestamp
 
 VERSION = "1.6"
@@ -89,8 +57,6 @@ CSMS_INITIATED = frozenset(
 # lets either side send (vendor integrations depend on it)
 CSMS_MAY_SEND = CSMS_INITIATED | {"DataTransfer"}
 
-REPLAY_CACHE_SIZE = 64
-
 
 def _id_tag_info(info: IdTagInfo) -> dict:
     out: dict = {"status": info.status}
@@ -122,23 +88,12 @@ def _meter_values(raw: list[dict]) -> tuple[MeterValue, ...]:
     )
 
 
-class ChargePointSessionV16:
-    def __init__(
-        self,
-        port: ChargerPort,
-        *,
-        accepted: bool = False,
-        validate_responses: bool = False,
-        max_frame_chars: int = 65536,
-    ):
-        self.port = port
-        self.max_frame_chars = max_frame_chars
-        self.accepted = accepted  # registration Accepted by a BootNotification (persisted)
-        self.validate_responses = validate_responses
-        self.replies = PendingReplies()
-        self.last_frame: Frame | None = None  # the frame handle_text last parsed (for logs)
-        self._replayed: OrderedDict[str, tuple[str, str, str]] = OrderedDict()
-        self._handlers: dict[str, Callable[[dict], Awaitable[dict]]] = {
+class ChargePointSessionV16(ChargePointSession):
+    VERSION = VERSION
+    CSMS_INITIATED = CSMS_INITIATED
+
+    def handlers(self) -> dict[str, Handler]:
+        return {
             "BootNotification": self._boot,
             "Heartbeat": self._heartbeat,
             "StatusNotification": self._status,
@@ -154,66 +109,6 @@ class ChargePointSessionV16:
             "SignedFirmwareStatusNotification": self._signed_firmware_status,
             "SignCertificate": self._sign_certificate,
         }
-
-    def error_frame(self, message_id: str, error: OcppError) -> str:
-        return error_frame(
-            message_id, spelled_for(error.code, VERSION), error.description, error.details
-        )
-
-    async def handle_text(self, text: str) -> str | None:
-        self.last_frame = None
-        if len(text) > self.max_frame_chars:
-            return self.error_frame(
-                peek_call_id(text),
-                OcppError(FORMAT_VIOLATION, f"Frame exceeds {self.max_frame_chars} characters"),
-            )
-        try:
-            frame = parse_frame(text)
-        except FrameError as exc:
-            return self.error_frame(exc.message_id, exc)
-        self.last_frame = frame
-        if isinstance(frame, CallResult | CallError):
-            self.replies.resolve(frame)  # answers to our own calls; never answered back
-            return None
-        return await self._handle_call(frame)
-
-    async def _handle_call(self, call: Call) -> str:
-        fingerprint = json.dumps(call.payload, sort_keys=True, separators=(",", ":"))
-        seen = self._replayed.get(call.message_id)
-        if seen is not None and seen[0] == call.action and seen[1] == fingerprint:
-            return seen[2]  # a retry of a CALL we already answered: same answer, no new effect
-        try:
-            payload = await self._dispatch(call)
-            reply = result_frame(call.message_id, payload)
-        except OcppError as exc:
-            return self.error_frame(call.message_id, exc)
-        except Exception:
-            log.exception("handler for %s failed", call.action)
-            failure = OcppError(INTERNAL_ERROR, f"{call.action} could not be processed")
-            return self.error_frame(call.message_id, failure)
-        self._remember(call.message_id, (call.action, fingerprint, reply))
-        return reply
-
-    def _remember(self, message_id: str, entry: tuple[str, str, str]) -> None:
-        self._replayed[message_id] = entry
-        self._replayed.move_to_end(message_id)
-        if len(self._replayed) > REPLAY_CACHE_SIZE:
-            self._replayed.popitem(last=False)
-
-    async def _dispatch(self, call: Call) -> dict:
-        handler = self._handlers.get(call.action)
-        if handler is None:
-            if call.action in CSMS_INITIATED:
-                raise OcppError(NOT_SUPPORTED, f"{call.action} is sent by the central system")
-            raise OcppError(NOT_IMPLEMENTED, f"Unknown action {call.action}")
-        schemas.validate_request(VERSION, call.action, call.payload)
-        check_bounds(call.payload)
-        if call.action != "BootNotification" and not self.accepted:
-            raise OcppError(SECURITY_ERROR, "BootNotification has not been accepted")
-        payload = await handler(call.payload)
-        if self.validate_responses:
-            schemas.validate_response(VERSION, call.action, payload)
-        return payload
 
     # --- handlers: payload (validated) -> response payload -------------------------
 
@@ -231,7 +126,7 @@ class ChargePointSessionV16:
                 meter_serial=p.get("meterSerialNumber", ""),
             )
         )
-        self.accepted = decision.status == "Accepted"
+        self.boot_answered(decision.status)
         return {
             "status": decision.status,
             "interval": decision.interval,

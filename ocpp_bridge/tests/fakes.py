@@ -75,3 +75,7 @@ class FakePort:
     async def sign_certificate(self, csr):
         self._record("sign_certificate", csr)
         return "Accepted"
+
+    async def transaction_event(self, event):
+        self._record("transaction_event", event)
+        return IdTagInfo(status="Accepted" if event.id_token == "GOOD" else "Invalid")

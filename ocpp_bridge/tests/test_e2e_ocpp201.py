@@ -1,0 +1,210 @@
+"""OCPP 2.0.1 end to end: a real server process, a real 2.0.1 charger (the ocpp library's
+v201 ChargePoint over a WebSocket offering both subprotocols) and the driver's API, on
+PostgreSQL and Redis. The same services as for 1.6 start, follow, stop and bill."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from decimal import Decimal
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.tests.factories import ClientFactory
+from accounts.tokens import session_start as login_session
+from charging.session.models import ChargingSession
+from charging.tests.session_charger import SessionCharger
+from charging.transaction_models import OcppTransaction
+from evpower.tests.support.waiting import wait_until
+from ocpp_bridge.models import CommandRecord
+from ocpp_bridge.tests.charger import connect, rpc
+from ocpp_bridge.tests.charger_v201 import Charger201
+from payments.models import Wallet
+from payments.selectors import ledger_invariant_violations
+from payments.wallet import wallet_credit_topup
+from stations.models import Station
+from stations.tests.factories import TariffPlanFactory, TariffRuleFactory
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def tariff():
+    plan = TariffPlanFactory(name="e2e-201", is_default=True)
+    TariffRuleFactory(plan=plan, price_per_kwh=Decimal("12.00"), session_fee=Decimal("5.00"))
+
+
+def driver(phone: str) -> APIClient:
+    client = ClientFactory(phone=phone)
+    wallet_credit_topup(client=client, amount="500.00", payment_ref=f"s-{phone}", key=f"s:{phone}")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {login_session(client=client).access}")
+    return api
+
+
+def session_in(pk: int, status: str) -> ChargingSession | None:
+    session = ChargingSession.objects.get(pk=pk)
+    return session if session.status == status else None
+
+
+def start(api: APIClient, identity: str, connector: int) -> int:
+    station = Station.objects.get(identity=identity)
+    answer = api.post(
+        "/api/v1/charging/start",
+        {
+            "station": station.pk,
+            "connector": connector,
+            "limit": {"type": "amount", "amount": "100"},
+        },
+        format="json",
+    )
+    assert answer.status_code == 201, answer.content
+    return answer.json()["id"]
+
+
+def test_a_paid_session_on_a_2_0_1_charger_from_the_drivers_api(
+    ocpp_server, booted_station, tariff
+):
+    booted_station("CP-201A")
+    api = driver("+996700201001")
+    with Charger201(ocpp_server.ws_url("CP-201A"), "CP-201A") as charger:
+        station = Station.objects.get(identity="CP-201A")
+        assert (station.ocpp_version, station.boot_reason, station.vendor) == (
+            "2.0.1",
+            "PowerUp",
+            "EvPower Test",
+        )
+        sid = start(api, "CP-201A", 2)
+        tx = charger.wait_transaction(2)
+        session = wait_until(lambda: session_in(sid, "charging"), what="charging")
+        request = charger.cp.received[0]
+        assert request[0] == "RequestStartTransaction"
+        assert request[1]["evseId"] == 2 and request[1]["idToken"]["type"] == "Central"
+        assert request[1]["idToken"]["idToken"] == session.id_tag
+        assert session.meter_start_wh == 1000
+        # a second Updated with the same seqNo (a charger resending its queue) counts once
+        charger.meter(2, 2500, power_w=7000)
+        live = wait_until(
+            lambda: (
+                session_in(sid, "charging")
+                if ChargingSession.objects.get(pk=sid).energy_wh == 1500
+                else None
+            ),
+            what="live energy",
+        )
+        assert live.power_w == 7000
+        stopped = api.post(f"/api/v1/charging/{sid}/stop")
+        assert stopped.status_code == 200, stopped.content
+        charger.wait_ended(tx)
+        session = wait_until(lambda: session_in(sid, "completed"), what="billed")
+    assert ("RequestStopTransaction", {"transactionId": tx}) in charger.cp.received
+    assert session.energy_wh == 1500 and session.stop_reason == "driver"
+    assert session.final_cost == Decimal("23.00")  # 1.5 kWh × 12 + 5
+    assert Wallet.objects.get(client__phone="+996700201001").balance == Decimal("477.00")
+    record = OcppTransaction.objects.get(station=station, remote_id=tx)
+    assert (record.meter_start, record.meter_stop, record.status) == (1000, 2500, "stopped")
+    assert CommandRecord.objects.filter(
+        station=station, action="RequestStartTransaction", status="accepted"
+    ).exists()
+    assert not ledger_invariant_violations()
+
+
+def test_a_replayed_event_has_one_effect_and_its_answer_is_the_same(
+    ocpp_server, booted_station, tariff
+):
+    booted_station("CP-201B")
+    api = driver("+996700201002")
+    with Charger201(ocpp_server.ws_url("CP-201B"), "CP-201B") as charger:
+        sid = start(api, "CP-201B", 1)
+        tx = charger.wait_transaction(1)
+        wait_until(lambda: session_in(sid, "charging"), what="charging")
+        charger.meter(1, 1800)
+        # the same Updated again, as after a reconnect: seqNo 1 again
+        charger.cp.seq[tx] -= 1
+        charger.cp.registers[1] = 9999  # what it now says would move the register: ignored
+        charger.meter(1, 9999)
+        samples = wait_until(
+            lambda: OcppTransaction.objects.get(remote_id=tx).last_seq_no == 1 or None
+        )
+        assert samples
+    record = OcppTransaction.objects.get(remote_id=tx)
+    assert record.last_meter_wh == 1800
+
+
+def test_a_1_6_and_a_2_0_1_charger_charge_at_the_same_time(ocpp_server, booted_station, tariff):
+    booted_station("CP-16X")
+    booted_station("CP-201X")
+    api16, api201 = driver("+996700201016"), driver("+996700201201")
+    with (
+        SessionCharger(ocpp_server.ws_url("CP-16X"), "CP-16X") as old,
+        Charger201(ocpp_server.ws_url("CP-201X"), "CP-201X") as new,
+    ):
+        old.status(1, "Available")
+        wait_until(
+            lambda: (
+                Station.objects.get(identity="CP-16X")
+                .connectors.filter(status="Available")
+                .exists()
+            ),
+            what="1.6 connector available",
+        )
+        s16, s201 = start(api16, "CP-16X", 1), start(api201, "CP-201X", 1)
+        tx16, tx201 = old.wait_transaction(1), new.wait_transaction(1)
+        wait_until(lambda: session_in(s16, "charging"), what="1.6 charging")
+        wait_until(lambda: session_in(s201, "charging"), what="2.0.1 charging")
+        old.meter(1, 2000, power_w=7000)
+        new.meter(1, 2000, power_w=7000)
+        for api, sid in ((api16, s16), (api201, s201)):
+            assert api.post(f"/api/v1/charging/{sid}/stop").status_code == 200
+        old.wait_stopped(tx16)
+        new.wait_ended(tx201)
+        done16 = wait_until(lambda: session_in(s16, "completed"), what="1.6 billed")
+        done201 = wait_until(lambda: session_in(s201, "completed"), what="2.0.1 billed")
+    assert done16.final_cost == done201.final_cost == Decimal("17.00")  # 1 kWh × 12 + 5
+    assert Station.objects.get(identity="CP-16X").ocpp_version == "1.6"
+    assert Station.objects.get(identity="CP-201X").ocpp_version == "2.0.1"
+    assert not ledger_invariant_violations()
+
+
+def test_a_station_pinned_to_1_6_refuses_a_2_0_1_connection(ocpp_server, booted_station):
+    station = booted_station("CP-PIN")
+    station.ocpp_version_pin = "1.6"
+    station.save(update_fields=["ocpp_version_pin"])
+
+    async def offer_201_only():
+        async with connect(
+            ocpp_server.ws_url("CP-PIN"), "CP-PIN", subprotocols=("ocpp2.0.1",)
+        ) as ws:
+            assert ws.subprotocol is None
+            await asyncio.wait_for(ws.wait_closed(), 10)
+            return ws.close_code
+
+    assert asyncio.run(offer_201_only()) is not None
+
+
+def test_malformed_frames_get_the_2_0_1_codes_over_the_socket(ocpp_server, booted_station):
+    booted_station("CP-201M")
+
+    async def probe():
+        async with connect(
+            ocpp_server.ws_url("CP-201M"), "CP-201M", subprotocols=("ocpp2.0.1",)
+        ) as ws:
+            assert ws.subprotocol == "ocpp2.0.1"
+            boot = {"reason": "PowerUp", "chargingStation": {"model": "M", "vendorName": "V"}}
+            assert (await rpc(ws, [2, "b", "BootNotification", boot]))[2]["status"] == "Accepted"
+            return [
+                (await rpc(ws, "not json"))[2],
+                (await rpc(ws, '[9, "x", "Heartbeat", {}]'))[2],
+                (await rpc(ws, [2, "y", "Heartbeat", {"no": 1}]))[2],
+                (await rpc(ws, [2, "z", "RequestStopTransaction", {"transactionId": "t"}]))[2],
+                json.dumps(await rpc(ws, [2, "h", "Heartbeat", {}]))[:5],
+            ]
+
+    assert asyncio.run(probe()) == [
+        "RpcFrameworkError",
+        "MessageTypeNotSupported",
+        "FormatViolation",
+        "NotSupported",
+        '[3, "',
+    ]
