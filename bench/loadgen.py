@@ -1,4 +1,4 @@
-"""OCPP 1.6J load generator used by bench/ocpp_throughput.py.
+"""OCPP 1.6J and 2.0.1 load generator used by bench/ocpp_throughput.py.
 
 Every simulated charger is one coroutine on one raw `websockets` client
 connection. The generator is kept as cheap as possible so that, on a small
@@ -156,6 +156,8 @@ def _reply_to_server_call(msg: list) -> str:
 
 
 class Charger:
+    SUBPROTOCOL = "ocpp1.6"
+
     def __init__(self, index: int, identity: str, url: str, phase: float, stats: Stats):
         self.index = index
         self.identity = identity
@@ -176,7 +178,7 @@ class Charger:
         token = base64.b64encode(f"{self.identity}:{PASSWORD}".encode()).decode()
         self.ws = await connect(
             self.url,
-            subprotocols=["ocpp1.6"],
+            subprotocols=[self.SUBPROTOCOL],
             additional_headers={"Authorization": f"Basic {token}"},
             compression=None,  # real chargers rarely deflate; inflating costs CPU on both ends
             ping_interval=None,  # keepalive traffic would only add noise to the figures
@@ -184,8 +186,10 @@ class Charger:
             open_timeout=open_timeout,
             close_timeout=2,
         )
-        if self.ws.subprotocol != "ocpp1.6":
-            raise RuntimeError(f"server did not select ocpp1.6 (got {self.ws.subprotocol!r})")
+        if self.ws.subprotocol != self.SUBPROTOCOL:
+            raise RuntimeError(
+                f"server did not select {self.SUBPROTOCOL} (got {self.ws.subprotocol!r})"
+            )
 
     async def call(self, action: str, msg_id: str, frame: str, timeout: float):
         """Send one CALL and wait for its CALLRESULT payload (one outstanding call)."""
@@ -238,12 +242,7 @@ class Charger:
             if next_t > now:
                 await asyncio.sleep(next_t - now)
             mid = self._next_id()
-            if self.seq & 1:
-                action, frame = "Heartbeat", HEARTBEAT % mid
-            else:
-                self.energy_wh += ENERGY_STEP_WH
-                action = "MeterValues"
-                frame = METER % (mid, self.transaction_id, now_iso(), self.energy_wh)
+            action, frame = self.measure_frame(mid)
             rec.sent += 1
             t_send = clock()
             try:
@@ -260,6 +259,13 @@ class Charger:
                 t_recv = clock()
                 rec.add(t_recv, t_recv - t_send)
             next_t += interval
+
+    def measure_frame(self, mid: str) -> tuple[str, str]:
+        """Heartbeat and MeterValues, alternating."""
+        if self.seq & 1:
+            return "Heartbeat", HEARTBEAT % mid
+        self.energy_wh += ENERGY_STEP_WH
+        return "MeterValues", METER % (mid, self.transaction_id, now_iso(), self.energy_wh)
 
     async def stop(self, timeout: float) -> None:
         mid = self._next_id()
@@ -280,3 +286,64 @@ def percentile(sorted_values: list[float], pct: float) -> float:
         return float("nan")
     rank = max(1, -(-len(sorted_values) * pct // 100))  # ceil
     return sorted_values[int(rank) - 1]
+
+
+# --- OCPP 2.0.1: the same load, in 2.0.1's words ---------------------------------------
+BOOT_201 = (
+    '[2,"%s","BootNotification",{"reason":"PowerUp","chargingStation":{"model":"Sim-1",'
+    '"vendorName":"EvPowerBench","serialNumber":"%s","firmwareVersion":"1.0"}}]'
+)
+STATUS_201 = (
+    '[2,"%s","StatusNotification",{"timestamp":"%s","connectorStatus":"Available",'
+    '"evseId":1,"connectorId":1}]'
+)
+TX_EVENT = (
+    '[2,"%s","TransactionEvent",{"eventType":"%s","timestamp":"%s","triggerReason":"%s",'
+    '"seqNo":%d,"transactionInfo":{"transactionId":"%s"},"evse":{"id":1,"connectorId":1},%s'
+    '"meterValue":[{"timestamp":"%s","sampledValue":[{"value":%d,"context":"%s",'
+    '"measurand":"Energy.Active.Import.Register","location":"Outlet",'
+    '"unitOfMeasure":{"unit":"Wh"}}]}]}]'
+)
+ID_TOKEN = '"idToken":{"idToken":"' + ID_TAG + '","type":"ISO14443"},'
+
+
+class Charger201(Charger):
+    """Boot, StatusNotification and a Started TransactionEvent; then Heartbeat and
+    TransactionEvent Updated alternate (the 2.0.1 pair of 1.6's Heartbeat / MeterValues)."""
+
+    SUBPROTOCOL = "ocpp2.0.1"
+
+    def _event(self, mid: str, kind: str, trigger: str, context: str, token: str = "") -> str:
+        self.tx_seq += 1
+        stamp = now_iso()
+        return TX_EVENT % (
+            mid, kind, stamp, trigger, self.tx_seq, self.remote_id, token, stamp,
+            self.energy_wh, context,
+        )  # fmt: skip
+
+    async def boot(self, timeout: float) -> None:
+        mid = self._next_id()
+        reply = await self.call("BootNotification", mid, BOOT_201 % (mid, self.identity), timeout)
+        if reply.get("status") != "Accepted":
+            raise RuntimeError(f"BootNotification status {reply.get('status')!r}")
+        mid = self._next_id()
+        await self.call("StatusNotification", mid, STATUS_201 % (mid, now_iso()), timeout)
+        self.remote_id, self.tx_seq = f"bench-{self.identity}-{time.time_ns()}", -1
+        mid = self._next_id()
+        frame = self._event(mid, "Started", "Authorized", "Transaction.Begin", ID_TOKEN)
+        reply = await self.call("TransactionEvent", mid, frame, timeout)
+        if (reply.get("idTokenInfo") or {}).get("status") != "Accepted":
+            raise RuntimeError(f"TransactionEvent Started refused: {reply!r}"[:200])
+
+    def measure_frame(self, mid: str) -> tuple[str, str]:
+        if self.seq & 1:
+            return "Heartbeat", HEARTBEAT % mid
+        self.energy_wh += ENERGY_STEP_WH
+        return "TransactionEvent", self._event(
+            mid, "Updated", "MeterValuePeriodic", "Sample.Periodic"
+        )
+
+    async def stop(self, timeout: float) -> None:
+        mid = self._next_id()
+        frame = self._event(mid, "Ended", "StopAuthorized", "Transaction.End")
+        await self.call("TransactionEvent", mid, frame, timeout)

@@ -1,4 +1,5 @@
-"""OCPP 1.6J throughput bench: EvPower vs. a bare `ocpp`-library central system.
+"""OCPP throughput bench: EvPower (1.6J, 2.0.1 or both) vs. a bare `ocpp`-library central
+system (1.6J).
 
 Runs, in one invocation and under the same load, two central systems as
 subprocesses on 127.0.0.1 and drives them with the load generator in
@@ -16,6 +17,7 @@ a step has errors. See bench/README.md for the method.
 
     .venv/bin/python bench/ocpp_throughput.py [--chargers 200] [--step-seconds 5]
         [--max-rate 16000] [--only evpower|baseline] [--server-cmd uvicorn|daphne] [--json]
+        [--ocpp 1.6|2.0.1|both]   (2.0.1: Heartbeat / TransactionEvent Updated alternating)
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from common import (
     uvicorn_command,
     wait_for_port,
 )
-from loadgen import Charger, Stats, StepRecorder, percentile
+from loadgen import Charger, Charger201, Stats, StepRecorder, percentile
 
 P99_LIMIT_MS = 50.0
 MIN_ACHIEVED_FRACTION = 0.90
@@ -148,8 +150,9 @@ async def measure_server(result: dict, port: int, pid: int, args, rates: list[fl
     n = args.chargers
     stats = Stats()
     # Charger i sends at phase (i-1)/n of the common interval: sends are spread evenly.
+    kind = Charger201 if result.get("ocpp") == "2.0.1" else Charger
     chargers = [
-        Charger(i, identity(i, n), f"ws://{HOST}:{port}/ocpp/{identity(i, n)}", (i - 1) / n, stats)
+        kind(i, identity(i, n), f"ws://{HOST}:{port}/ocpp/{identity(i, n)}", (i - 1) / n, stats)
         for i in range(1, n + 1)
     ]
     sem = asyncio.Semaphore(args.connect_concurrency)
@@ -276,10 +279,10 @@ def add_verdict(result: dict) -> None:
     result["saturated"] = bool(steps and steps[-1]["stop_reasons"])
 
 
-def bench_one(kind: str, args, rates: list[float]) -> dict:
-    name = f"EvPower ({args.server_cmd})" if kind == "evpower" else "baseline (ocpp lib)"
+def bench_one(kind: str, args, rates: list[float], ocpp: str = "1.6") -> dict:
+    name = f"EvPower {ocpp} ({args.server_cmd})" if kind == "evpower" else "baseline (ocpp lib)"
     log(f"\n== {name}")
-    result: dict = {"server": name, "kind": kind}
+    result: dict = {"server": name, "kind": kind, "ocpp": ocpp}
     env = dict(os.environ)
     if kind == "evpower":
         env.update(EVPOWER_ENV)
@@ -336,7 +339,8 @@ def fmt(value, spec: str) -> str:
 
 def print_report(results: list[dict], args) -> None:
     print(
-        f"OCPP 1.6J throughput, {args.chargers} chargers, Heartbeat/MeterValues alternating, "
+        f"OCPP throughput, {args.chargers} chargers, Heartbeat and MeterValues (1.6) or "
+        f"TransactionEvent Updated (2.0.1) alternating, "
         f"steps of {args.step_seconds:g}s ({args.warmup_seconds:g}s warm-up), "
         f"pass = p99 < {P99_LIMIT_MS:g} ms and no errors, {os.cpu_count()} CPUs"
     )
@@ -375,17 +379,27 @@ def print_report(results: list[dict], args) -> None:
             notes.append(f"server {r['shutdown']}")
         if notes:
             print(f"{r['server']} problems: " + "; ".join(notes))
-    if len(results) == 2:
+    by_version = version_ratio(results)
+    if by_version is not None:
+        print(f"ratio EvPower 2.0.1/1.6 (sustained msg/s): {by_version:.2f}")
+    if any(r["kind"] == "baseline" for r in results):
         value = ratio(results)
         print(
-            f"ratio EvPower/baseline (sustained msg/s): {value:.2f}"
+            f"ratio EvPower 1.6/baseline (sustained msg/s): {value:.2f}"
             if value is not None
-            else "ratio EvPower/baseline (sustained msg/s): n/a"
+            else "ratio EvPower 1.6/baseline (sustained msg/s): n/a"
         )
 
 
+def version_ratio(results: list[dict]) -> float | None:
+    """EvPower's 2.0.1 figure over its 1.6 figure, when both ran."""
+    ours = {r["ocpp"]: r.get("sustained_msg_s") for r in results if r["kind"] == "evpower"}
+    old, new = ours.get("1.6"), ours.get("2.0.1")
+    return new / old if old and new else None
+
+
 def ratio(results: list[dict]) -> float | None:
-    by_kind = {r["kind"]: r for r in results}
+    by_kind = {r["kind"]: r for r in results if r.get("ocpp", "1.6") == "1.6"}
     ev = by_kind.get("evpower", {}).get("sustained_msg_s")
     base = by_kind.get("baseline", {}).get("sustained_msg_s")
     return ev / base if ev is not None and base else None
@@ -450,6 +464,13 @@ def parse_args(argv=None):
         metavar="SECONDS",
         help="wait that long for another bench run to finish (default: fail)",
     )
+    p.add_argument(
+        "--ocpp",
+        choices=["1.6", "2.0.1", "both"],
+        default="1.6",
+        help="EvPower's protocol: 1.6 (Heartbeat + MeterValues), 2.0.1 (Heartbeat + "
+        "TransactionEvent Updated), or both in the same run (default 1.6)",
+    )
     p.add_argument("--json", action="store_true", help="print machine-readable results on stdout")
     args = p.parse_args(argv)
     if args.chargers < 1:
@@ -470,9 +491,12 @@ def main(argv=None) -> int:
     # Turn SIGTERM into an exception so that the finally blocks stop the servers.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     kinds = [args.only] if args.only else ["evpower", "baseline"]
+    versions = ["1.6", "2.0.1"] if args.ocpp == "both" else [args.ocpp]
     results = []
     for kind in kinds:
-        results.append(bench_one(kind, args, rates))
+        # the baseline is the bare library's 1.6 central system
+        for version in versions if kind == "evpower" else ["1.6"]:
+            results.append(bench_one(kind, args, rates, version))
     if args.json:
         out = {
             "chargers": args.chargers,
@@ -482,9 +506,10 @@ def main(argv=None) -> int:
             "cpus": os.cpu_count(),
             "results": results,
         }
-        if len(results) == 2:
-            value = ratio(results)
-            out["ratio_evpower_baseline"] = round(value, 3) if value is not None else None
+        value = ratio(results)
+        out["ratio_evpower_baseline"] = round(value, 3) if value is not None else None
+        by_version = version_ratio(results)
+        out["ratio_evpower_201_16"] = round(by_version, 3) if by_version is not None else None
         print(json.dumps(out, indent=2))
     else:
         print()

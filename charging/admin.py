@@ -46,6 +46,7 @@ class MeterSampleInline(ReadOnlyPermissions, TabularInline):
 class OcppTransactionAdmin(CsvExportMixin, OwnerScopedAdmin, ReadOnlyAdmin):
     list_display = (
         "id",
+        "remote_id",
         "station",
         "connector_number",
         "id_tag",
@@ -67,8 +68,8 @@ class OcppTransactionAdmin(CsvExportMixin, OwnerScopedAdmin, ReadOnlyAdmin):
         "station",
         "station__location",
     )  # an owner's own only (admin_scoping)
-    search_fields = ("=id", "station__identity", "id_tag")
-    search_help_text = _("Transaction id, station identity or id tag.")
+    search_fields = ("=id", "=remote_id", "station__identity", "id_tag")
+    search_help_text = _("Transaction id (ours or the charger's), station identity or id tag.")
     date_hierarchy = "started_at"
     csv_fields = (
         (_("id"), "id"),

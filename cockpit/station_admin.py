@@ -138,6 +138,7 @@ BOOT_FIELDS = (
     "meter_type",
     "meter_serial",
     "last_boot_at",
+    "boot_reason",
 )
 LIVENESS_FIELDS = (
     "online",
@@ -157,7 +158,12 @@ STATUS_FIELDS = (
     "status_at",
 )
 # who may connect as this station: `stations.manage_station_security`, not `change_station`
-SECURITY_FIELDS = ("registration_status", "security_profile", "allow_missing_subprotocol")
+SECURITY_FIELDS = (
+    "registration_status",
+    "security_profile",
+    "allow_missing_subprotocol",
+    "ocpp_version_pin",  # which protocol versions may connect
+)
 JOB_FIELDS = (
     "firmware_status",
     "firmware_request_id",
@@ -226,7 +232,14 @@ class StationAdmin(OwnerScopedAdmin, StationCommandActions, ModelAdmin):
         ),
         (
             _("Credentials"),
-            {"fields": ("security_profile", "allow_missing_subprotocol", "password_set")},
+            {
+                "fields": (
+                    "security_profile",
+                    "allow_missing_subprotocol",
+                    "ocpp_version_pin",
+                    "password_set",
+                )
+            },
         ),
         (_("Boot information"), {"fields": BOOT_FIELDS}),
         (_("Liveness"), {"fields": LIVENESS_FIELDS}),

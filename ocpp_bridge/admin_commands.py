@@ -16,13 +16,13 @@ from stations.models import Station
 
 from .commands import send_command
 from .models import CommandRecord
-from .protocol.v16 import CSMS_MAY_SEND
+from .protocol import v16, v201
 
 SEND_PERMISSION = "ocpp_bridge.add_commandrecord"  # sending a command creates its record
 
 
 class SendCommandForm(forms.Form):
-    action = forms.ChoiceField(label=_("Action"), choices=[(a, a) for a in sorted(CSMS_MAY_SEND)])
+    action = forms.ChoiceField(label=_("Action"), choices=[])
     payload = forms.CharField(
         label=_("Payload"),
         widget=forms.Textarea(attrs={"rows": 6, "cols": 60}),
@@ -30,6 +30,12 @@ class SendCommandForm(forms.Form):
         help_text=_("The call's payload as JSON."),
     )
     timeout = forms.FloatField(label=_("Timeout (s)"), initial=30, min_value=1, max_value=300)
+
+    def __init__(self, *args, version: str = "1.6", **kwargs):
+        super().__init__(*args, **kwargs)
+        # the calls of the version the station speaks
+        may_send = v201.CSMS_MAY_SEND if version == v201.VERSION else v16.CSMS_MAY_SEND
+        self.fields["action"].choices = [(a, a) for a in sorted(may_send)]
 
     def clean_payload(self):
         try:
@@ -46,7 +52,9 @@ def send_command_view(request, station_id: int):
         raise PermissionDenied
     station = get_object_or_404(Station, pk=station_id)
     result = None
-    form = SendCommandForm(request.POST or None, initial=request.GET or None)
+    form = SendCommandForm(
+        request.POST or None, initial=request.GET or None, version=station.ocpp_version
+    )
     if request.method == "POST" and form.is_valid():
         result = send_command(
             station=station,

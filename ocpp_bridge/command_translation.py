@@ -53,6 +53,17 @@ def translate(*, station_id: int, version: str, action: str, payload: dict) -> t
                 "requestedMessage": payload["requestedMessage"],
                 "evse": {"id": payload["connectorId"]},
             }
+        case "ChangeConfiguration" if payload.get("key") == "AuthorizationKey":
+            # the Basic-auth password: 2.0.1 keeps it in the security controller
+            return "SetVariables", {
+                "setVariableData": [
+                    {
+                        "attributeValue": payload["value"],
+                        "component": {"name": "SecurityCtrlr"},
+                        "variable": {"name": "BasicAuthPassword"},
+                    }
+                ]
+            }
     if action in NOT_IN_201:
         raise OcppError(NOT_SUPPORTED, f"{action} has no OCPP 2.0.1 equivalent")
     return action, payload

@@ -111,6 +111,22 @@ class ChargingStation201(ChargePoint):
         loop.call_soon(lambda: loop.create_task(self.end(evse, "RemoteStop", "Remote")))
         return call_result.RequestStopTransaction(status="Accepted")
 
+    @on("SetVariables")
+    async def on_set_variables(self, set_variable_data, **rest):
+        items = [snake_to_camel_case(item) for item in set_variable_data]
+        self.received.append(("SetVariables", {"setVariableData": items}))
+        status = getattr(self, "set_variables_status", "Accepted")
+        return call_result.SetVariables(
+            set_variable_result=[
+                {
+                    "attribute_status": status,
+                    "component": item["component"],
+                    "variable": item["variable"],
+                }
+                for item in set_variable_data
+            ]
+        )
+
     async def end(self, evse: int, trigger: str, reason: str) -> None:
         tx = self.transactions[evse]
         await self.event(

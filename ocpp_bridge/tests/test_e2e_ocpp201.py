@@ -17,12 +17,14 @@ from charging.session.models import ChargingSession
 from charging.tests.session_charger import SessionCharger
 from charging.transaction_models import OcppTransaction
 from evpower.tests.support.waiting import wait_until
+from ocpp_bridge.commands import rotate_charger_password
 from ocpp_bridge.models import CommandRecord
 from ocpp_bridge.tests.charger import connect, rpc
 from ocpp_bridge.tests.charger_v201 import Charger201
 from payments.models import Wallet
 from payments.selectors import ledger_invariant_violations
 from payments.wallet import wallet_credit_topup
+from stations.credentials import check_password
 from stations.models import Station
 from stations.tests.factories import TariffPlanFactory, TariffRuleFactory
 
@@ -165,6 +167,26 @@ def test_a_1_6_and_a_2_0_1_charger_charge_at_the_same_time(ocpp_server, booted_s
     assert Station.objects.get(identity="CP-16X").ocpp_version == "1.6"
     assert Station.objects.get(identity="CP-201X").ocpp_version == "2.0.1"
     assert not ledger_invariant_violations()
+
+
+@pytest.mark.parametrize("answer,rotated", [("Accepted", True), ("Rejected", False)])
+def test_the_password_rotates_through_set_variables_only_once_accepted(
+    ocpp_server, booted_station, answer, rotated
+):
+    booted_station("CP-201P")
+    with Charger201(ocpp_server.ws_url("CP-201P"), "CP-201P") as charger:
+        charger.cp.set_variables_status = answer
+        station = Station.objects.get(identity="CP-201P")
+        old_hash = station.password_hash
+        result, changed = rotate_charger_password(station=station, requested_by="test")
+    [(action, payload)] = [r for r in charger.cp.received if r[0] == "SetVariables"]
+    [item] = payload["setVariableData"]
+    assert item["variable"] == {"name": "BasicAuthPassword"} and changed is rotated
+    assert result.status == ("accepted" if rotated else "rejected")
+    station.refresh_from_db()
+    assert (station.password_hash != old_hash) is rotated
+    if rotated:
+        assert check_password(item["attributeValue"], station.password_hash)
 
 
 def test_a_station_pinned_to_1_6_refuses_a_2_0_1_connection(ocpp_server, booted_station):
