@@ -57,6 +57,10 @@ class EventResult:
     parent_id_tag: str | None = None
     replayed: bool = False
     news: tuple[SessionNews, ...] = ()
+    # its later Updated events may take the batched meter path (transactions.py):
+    # open, and its start register known
+    followable: bool = False
+    connector_id: int | None = None
 
 
 def energy_register_wh(readings: list[Reading]) -> int | None:
@@ -131,6 +135,7 @@ def transaction_event_record(e: TransactionEventInput) -> EventResult:
             [MeterValuesInput(e.station_id, tx.connector_number, tx.pk, e.readings, e.now, e.raw)]
         ):
             news += items
+    followable = e.event_type != ENDED and not tx.meter_start_pending
     if tag_answer is not None:
         return EventResult(
             transaction_id=tx.pk,
@@ -138,9 +143,17 @@ def transaction_event_record(e: TransactionEventInput) -> EventResult:
             expiry_date=tag_answer.expiry_date,
             parent_id_tag=tag_answer.parent_id_tag,
             news=tuple(news),
+            followable=followable,
+            connector_id=tx.connector_number,
         )
     status = id_tag_status(e.id_tag, e.now)[0] if e.id_tag else None
-    return EventResult(transaction_id=tx.pk, id_tag_status=status, news=tuple(news))
+    return EventResult(
+        transaction_id=tx.pk,
+        id_tag_status=status,
+        news=tuple(news),
+        followable=followable,
+        connector_id=tx.connector_number,
+    )
 
 
 def _replay(tx: OcppTransaction, e: TransactionEventInput) -> EventResult:

@@ -203,6 +203,8 @@ class MeterValuesInput:
     readings: list[Reading]
     now: datetime
     raw: Any  # the message as received; only serialised if something is parked
+    # an event's number (OCPP 2.0.1 TransactionEvent Updated): applied once, in order
+    seq_no: int | None = None
 
 
 def meter_values_record(
@@ -231,9 +233,15 @@ def meter_values_record_many(reports: Sequence[MeterValuesInput]) -> list[list[S
     samples: list[tuple] = []
     parks: list[ParkedMessage] = []
     moved: dict[int, OcppTransaction] = {}
+    sequenced: dict[int, OcppTransaction] = {}  # numbered events applied: their new seqNo
     last_report: dict[int, int] = {}  # transaction id -> index of its latest report
     for index, r in enumerate(reports):
         tx = open_txs.get((r.station_id, r.transaction_id))
+        if r.seq_no is not None and tx is not None:
+            if tx.last_seq_no is not None and r.seq_no <= tx.last_seq_no:
+                continue  # an event already applied (a resent queue): no effect
+            tx.last_seq_no = r.seq_no
+            sequenced[tx.pk] = tx
         if r.transaction_id is not None and tx is None:
             parks.append(
                 parked(
@@ -287,6 +295,7 @@ def meter_values_record_many(reports: Sequence[MeterValuesInput]) -> list[list[S
     _insert_samples(samples)
     ParkedMessage.objects.bulk_create(parks)
     _save_registers(list(moved.values()))
+    _save_sequence_numbers(list(sequenced.values()))
     news = sessions_follow_meter(
         moved, {tx_id: instant_of(reports[i].readings) for tx_id, i in last_report.items()}
     )
@@ -343,6 +352,17 @@ def _save_registers(txs: list[OcppTransaction]) -> None:
         )
 
 
+def _save_sequence_numbers(txs: list[OcppTransaction]) -> None:
+    if not txs:
+        return
+    table = connection.ops.quote_name(OcppTransaction._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {table} SET last_seq_no = %s WHERE id = %s",  # noqa: S608 - table name from the model
+            [(tx.last_seq_no, tx.pk) for tx in txs],
+        )
+
+
 def _locked_transactions(keys: set[tuple[int, int]]) -> dict[tuple[int, int], OcppTransaction]:
     """Rows locked in id order (a fixed order: concurrent batches cannot deadlock), keyed by
     (station, id) so one charger can never touch another charger's transaction."""
@@ -362,7 +382,8 @@ def _locked_transactions(keys: set[tuple[int, int]]) -> dict[tuple[int, int], Oc
     # `max_power_kw` (the connector's, else the station's) bounds a plausible register move.
     rows = OcppTransaction.objects.raw(
         f"SELECT t.id, t.station_id, t.status, t.meter_start, t.last_meter_wh, "  # noqa: S608 - names from the models
-        f"t.last_meter_at, (SELECT s.id FROM {sessions} s WHERE s.transaction_id = t.id "
+        f"t.last_meter_at, t.last_seq_no, "
+        f"(SELECT s.id FROM {sessions} s WHERE s.transaction_id = t.id "
         f"AND s.status IN ('charging', 'finishing')) AS live_session, "
         f"COALESCE((SELECT c.max_power_kw FROM {connectors} c WHERE c.station_id = "
         f"t.station_id AND c.number = t.connector_number), (SELECT st.max_power_kw FROM "

@@ -99,6 +99,9 @@ class DjangoChargerPort:
         self.channel_name = channel_name  # the consumer's: where commands to it go
         self._on_seen = on_seen  # the consumer's liveness throttle: these calls touch it
         self._stops: set[asyncio.Task] = set()
+        # the charger's transaction ids (2.0.1) whose Updated events take the batched meter
+        # path: the charger's id -> ours (learnt from the event that opened it here)
+        self._followed: dict[str, tuple[int, int]] = {}  # -> (transaction id, connector)
 
     def _tell(self, news: SessionNews | None) -> None:
         if news is None:
@@ -220,6 +223,25 @@ class DjangoChargerPort:
         return await run_db(_id_tag_info, id_tag=stop.id_tag)
 
     async def transaction_event(self, event: TransactionEvent) -> IdTagInfo | None:
+        followed = self._followed.get(event.transaction_id)
+        if event.event_type == "Updated" and followed is not None and event.id_token is None:
+            # the common event: meter values, batched with the other chargers' (group
+            # commit); its seqNo is applied in the same transaction as its samples
+            news = await _meter_reports.submit(
+                MeterValuesInput(
+                    station_id=self.station_id,
+                    connector_id=followed[1],
+                    transaction_id=followed[0],
+                    readings=_readings(event.meter_values),
+                    now=timezone.now(),
+                    raw=event,
+                    seq_no=event.seq_no,
+                )
+            )
+            self._on_seen()
+            for item in news:
+                self._tell(item)
+            return None
         result = await run_db(
             transaction_event_record,
             TransactionEventInput(
@@ -238,6 +260,10 @@ class DjangoChargerPort:
             ),
         )
         self._on_seen()
+        if result.followable and result.transaction_id is not None:
+            self._followed[event.transaction_id] = (result.transaction_id, result.connector_id)
+        else:
+            self._followed.pop(event.transaction_id, None)
         for news in result.news:
             self._tell(news)
         if result.id_tag_status is None:

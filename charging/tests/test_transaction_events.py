@@ -13,7 +13,7 @@ from charging.session.models import ChargingSession
 from charging.tests.support import funded_client
 from charging.transaction_events import TransactionEventInput, transaction_event_record
 from charging.transaction_models import MeterSample, OcppTransaction
-from charging.transactions import Reading
+from charging.transactions import MeterValuesInput, Reading, meter_values_record_many
 from payments.models import Wallet
 from stations.tests.factories import IdTagFactory
 
@@ -127,3 +127,20 @@ def test_the_same_remote_id_on_two_stations_is_two_transactions(station, make_st
     event(station, "Started", 0, register(1000))
     event(other, "Started", 0, register(1000))
     assert OcppTransaction.objects.filter(remote_id="TX-1").count() == 2
+
+
+def test_numbered_meter_reports_in_a_batch_apply_once_and_in_order(station):
+    event(station, "Started", 0, register(1000))
+    tx = OcppTransaction.objects.get(remote_id="TX-1")
+
+    def report(seq, wh):
+        return MeterValuesInput(
+            station.pk, 1, tx.pk, [register(wh, seq)], timezone.now(), {"seqNo": seq}, seq_no=seq
+        )
+
+    # the batched path (the charger's Updated events once followed): 2 then 1 resent, 3
+    meter_values_record_many([report(1, 1200), report(2, 1400), report(2, 9000), report(1, 9000)])
+    meter_values_record_many([report(3, 1600)])
+    tx.refresh_from_db()
+    assert (tx.last_meter_wh, tx.last_seq_no) == (1600, 3)
+    assert not MeterSample.objects.filter(value="9000").exists()

@@ -187,6 +187,9 @@ def test_the_password_rotates_through_set_variables_only_once_accepted(
     assert (station.password_hash != old_hash) is rotated
     if rotated:
         assert check_password(item["attributeValue"], station.password_hash)
+    # the command log never holds the password
+    logged = CommandRecord.objects.get(station=station, action="SetVariables").payload
+    assert logged["setVariableData"][0]["attributeValue"] == "********"
 
 
 def test_a_station_pinned_to_1_6_refuses_a_2_0_1_connection(ocpp_server, booted_station):
