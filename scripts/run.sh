@@ -129,8 +129,10 @@ fi
 # The simulator charges its own card on connector 1 and leaves connector 2 to the app; it
 # remembers open transactions in CHARGER_STATE, so after a restart an interrupted one ends
 # (PowerLoss) instead of charging forever. It may stop (a Reset); the server runs on.
+# DEMO_OCPP=2.0.1 ./scripts/run.sh: the same charger speaking OCPP 2.0.1
 "$PY" manage.py simulate_charger DEMO-001 --password demo-password-0001 \
-    --url "ws://$LOCAL:$PORT/ocpp/DEMO-001" --state-file "$CHARGER_STATE" &
+    --url "ws://$LOCAL:$PORT/ocpp/DEMO-001" --state-file "$CHARGER_STATE" \
+    --ocpp "${DEMO_OCPP:-1.6}" &
 charger_pid=$!
 
 SANDBOX_NOTE=""

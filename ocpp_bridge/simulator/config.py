@@ -27,6 +27,7 @@ class SimulatorConfig:
     # Where the charger keeps what survives a power cut (open transactions, meter
     # registers); None keeps nothing, so a restart forgets a transaction in progress.
     state_file: str | None = None
+    ocpp: str = "1.6"  # the version to speak: 1.6 or 2.0.1
 
     @property
     def own_connectors(self) -> tuple[int, ...]:

@@ -14,8 +14,10 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from .charger import Log, SimulatedChargePoint
 from .config import SimulatorConfig, SimulatorError
 from .state import ChargerState
+from .station_v201 import SimulatedStation201
 
-SUBPROTOCOL = "ocpp1.6"
+SUBPROTOCOLS = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1"}
+STATIONS = {"1.6": SimulatedChargePoint, "2.0.1": SimulatedStation201}
 MAX_BACKOFF_SECONDS = 60.0
 
 
@@ -58,16 +60,19 @@ async def run_simulator(
     shutdown = shutdown or asyncio.Event()
     state = ChargerState.new(config)
     delays = backoff()
-    headers = {"Authorization": basic_auth(config.identity, config.password)}
+    subprotocol, station = SUBPROTOCOLS[config.ocpp], STATIONS[config.ocpp]
     while not shutdown.is_set():
+        # the password the central system set last (2.0.1 SetVariables), else --password
+        password = state.password or config.password
+        headers = {"Authorization": basic_auth(config.identity, password)}
         try:
             async with connect(
-                config.url, subprotocols=[SUBPROTOCOL], open_timeout=10, additional_headers=headers
+                config.url, subprotocols=[subprotocol], open_timeout=10, additional_headers=headers
             ) as ws:
-                if ws.subprotocol != SUBPROTOCOL:
-                    raise SimulatorError(f"{config.url} did not accept subprotocol {SUBPROTOCOL}")
-                log(f"connected to {config.url}")
-                outcome = await SimulatedChargePoint(config, ws, state, log, shutdown).serve()
+                if ws.subprotocol != subprotocol:
+                    raise SimulatorError(f"{config.url} did not accept subprotocol {subprotocol}")
+                log(f"connected to {config.url} (OCPP {config.ocpp})")
+                outcome = await station(config, ws, state, log, shutdown).serve()
             if outcome in ("done", "shutdown"):
                 return
             continue  # rebooted: connect again at once

@@ -44,6 +44,7 @@ class ChargerState:
     open_txs: dict[int, OpenTransaction] = field(default_factory=dict)  # by connector
     booted: bool = False
     path: Path | None = None
+    password: str | None = None  # set by the central system (2.0.1 SetVariables); else --password
 
     @classmethod
     def new(cls, config: SimulatorConfig) -> ChargerState:

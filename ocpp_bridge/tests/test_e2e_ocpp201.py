@@ -16,9 +16,11 @@ from accounts.tokens import session_start as login_session
 from charging.session.models import ChargingSession
 from charging.tests.session_charger import SessionCharger
 from charging.transaction_models import OcppTransaction
+from evpower.tests.support.processes import CHARGER_PASSWORD
 from evpower.tests.support.waiting import wait_until
 from ocpp_bridge.commands import rotate_charger_password
 from ocpp_bridge.models import CommandRecord
+from ocpp_bridge.simulator import SimulatorConfig, run_simulator
 from ocpp_bridge.tests.charger import connect, rpc
 from ocpp_bridge.tests.charger_v201 import Charger201
 from payments.models import Wallet
@@ -26,7 +28,7 @@ from payments.selectors import ledger_invariant_violations
 from payments.wallet import wallet_credit_topup
 from stations.credentials import check_password
 from stations.models import Station
-from stations.tests.factories import TariffPlanFactory, TariffRuleFactory
+from stations.tests.factories import IdTagFactory, TariffPlanFactory, TariffRuleFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -233,3 +235,33 @@ def test_malformed_frames_get_the_2_0_1_codes_over_the_socket(ocpp_server, boote
         "NotSupported",
         '[3, "',
     ]
+
+
+def test_the_simulator_speaks_2_0_1_and_its_card_session_is_billed(
+    ocpp_server, booted_station, tariff
+):
+    booted_station("SIM-201")
+    owner = ClientFactory(phone="+996700201099")
+    wallet_credit_topup(client=owner, amount="100.00", payment_ref="sim", key="sim:201")
+    IdTagFactory(id_tag="SIM-CARD-201", client=owner)
+    config = SimulatorConfig(
+        identity="SIM-201",
+        password=CHARGER_PASSWORD,
+        url=ocpp_server.ws_url("SIM-201"),
+        id_tag="SIM-CARD-201",
+        heartbeat=30,
+        meter_interval=0.3,
+        session_seconds=1.2,
+        once=True,
+        rfid_connectors=(1,),
+        ocpp="2.0.1",
+    )
+    lines: list[str] = []
+    asyncio.run(asyncio.wait_for(run_simulator(config, log=lines.append), 60))
+    tx = OcppTransaction.objects.get(station__identity="SIM-201")
+    assert tx.remote_id.startswith("SIM-") and tx.status == "stopped" and tx.last_seq_no >= 2
+    session = ChargingSession.objects.get(transaction_id=tx.pk)
+    assert session.status == "completed" and session.client == owner
+    assert Station.objects.get(identity="SIM-201").ocpp_version == "2.0.1"
+    assert any("TransactionEvent" in line for line in lines)
+    assert not ledger_invariant_violations()

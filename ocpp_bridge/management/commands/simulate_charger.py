@@ -52,13 +52,15 @@ def build_config(options: dict) -> SimulatorConfig:
         once=options["once"],
         rfid_connectors=own,
         state_file=options.get("state_file"),
+        ocpp=options.get("ocpp") or "1.6",
     )
 
 
 class Command(BaseCommand):
     help = (
-        "Run a simulated OCPP 1.6J charge point: boot, heartbeat and charging sessions "
-        "with meter values, reconnecting when the connection drops."
+        "Run a simulated OCPP 1.6J (or, with --ocpp 2.0.1, 2.0.1) charge point: boot, "
+        "heartbeat and charging sessions with meter values, reconnecting when the "
+        "connection drops."
     )
     # a network client of the server: it needs no database and no system checks
     requires_system_checks = []
@@ -69,6 +71,12 @@ class Command(BaseCommand):
         parser.add_argument("--password", required=True, help="HTTP Basic password")
         parser.add_argument("--url", help="default: ws://127.0.0.1:8000/ocpp/<identity>")
         parser.add_argument("--connectors", type=int, default=2)
+        parser.add_argument(
+            "--ocpp",
+            choices=["1.6", "2.0.1"],
+            default="1.6",
+            help="the OCPP version to speak (2.0.1: TransactionEvents, EVSEs)",
+        )
         parser.add_argument("--id-tag", default="DEMO-TAG-1", help="id tag that charges")
         parser.add_argument(
             "--rfid-connectors",
