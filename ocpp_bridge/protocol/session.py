@@ -39,6 +39,7 @@ from .frames import (
 )
 from .ports import ChargerPort
 from .replies import PendingReplies
+from .timeutil import format_timestamp, parse_timestamp
 
 log = logging.getLogger("ocpp_bridge.protocol")
 
@@ -138,3 +139,28 @@ class ChargePointSession:
 
     def boot_answered(self, status: str) -> None:
         self.accepted, self.pending = status == "Accepted", status == "Pending"
+
+    # --- handlers both versions share (the same payloads in 1.6 and 2.0.1) ---------
+
+    async def _heartbeat(self, p: dict) -> dict:
+        return {"currentTime": format_timestamp(await self.port.heartbeat())}
+
+    async def _data_transfer(self, p: dict) -> dict:
+        answer = await self.port.data_transfer(p["vendorId"], p.get("messageId", ""), p.get("data"))
+        out: dict = {"status": answer.status}
+        if answer.data is not None:
+            out["data"] = answer.data
+        return out
+
+    async def _security_event(self, p: dict) -> dict:
+        await self.port.security_event(
+            p["type"], parse_timestamp(p["timestamp"]), p.get("techInfo", "")
+        )
+        return {}
+
+    async def _log_status(self, p: dict) -> dict:
+        await self.port.log_status(p["status"], p.get("requestId"))
+        return {}
+
+    async def _sign_certificate(self, p: dict) -> dict:
+        return {"status": await self.port.sign_certificate(p["csr"])}

@@ -133,9 +133,6 @@ class ChargePointSessionV16(ChargePointSession):
             "currentTime": format_timestamp(decision.current_time),
         }
 
-    async def _heartbeat(self, p: dict) -> dict:
-        return {"currentTime": format_timestamp(await self.port.heartbeat())}
-
     async def _status(self, p: dict) -> dict:
         stamp = p.get("timestamp")
         await self.port.status_notification(
@@ -192,13 +189,6 @@ class ChargePointSessionV16(ChargePointSession):
         )
         return {"idTagInfo": _id_tag_info(info)} if info is not None else {}
 
-    async def _data_transfer(self, p: dict) -> dict:
-        answer = await self.port.data_transfer(p["vendorId"], p.get("messageId", ""), p.get("data"))
-        out: dict = {"status": answer.status}
-        if answer.data is not None:
-            out["data"] = answer.data
-        return out
-
     async def _diagnostics_status(self, p: dict) -> dict:
         await self.port.diagnostics_status(p["status"])
         return {}
@@ -210,16 +200,3 @@ class ChargePointSessionV16(ChargePointSession):
     async def _signed_firmware_status(self, p: dict) -> dict:
         await self.port.firmware_status(p["status"], p.get("requestId"), signed=True)
         return {}
-
-    async def _security_event(self, p: dict) -> dict:
-        await self.port.security_event(
-            p["type"], parse_timestamp(p["timestamp"]), p.get("techInfo", "")
-        )
-        return {}
-
-    async def _log_status(self, p: dict) -> dict:
-        await self.port.log_status(p["status"], p.get("requestId"))
-        return {}
-
-    async def _sign_certificate(self, p: dict) -> dict:
-        return {"status": await self.port.sign_certificate(p["csr"])}

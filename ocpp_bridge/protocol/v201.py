@@ -172,9 +172,6 @@ class ChargePointSessionV201(ChargePointSession):
             "status": decision.status,
         }
 
-    async def _heartbeat(self, p: dict) -> dict:
-        return {"currentTime": format_timestamp(await self.port.heartbeat())}
-
     async def _status(self, p: dict) -> dict:
         await self.port.status_notification(
             StatusReport(
@@ -226,29 +223,9 @@ class ChargePointSessionV201(ChargePointSession):
         )
         return {}
 
-    async def _data_transfer(self, p: dict) -> dict:
-        answer = await self.port.data_transfer(p["vendorId"], p.get("messageId", ""), p.get("data"))
-        out: dict = {"status": answer.status}
-        if answer.data is not None:
-            out["data"] = answer.data
-        return out
-
     async def _firmware_status(self, p: dict) -> dict:
         await self.port.firmware_status(p["status"], p.get("requestId"), signed=True)
         return {}
-
-    async def _security_event(self, p: dict) -> dict:
-        await self.port.security_event(
-            p["type"], parse_timestamp(p["timestamp"]), p.get("techInfo", "")
-        )
-        return {}
-
-    async def _log_status(self, p: dict) -> dict:
-        await self.port.log_status(p["status"], p.get("requestId"))
-        return {}
-
-    async def _sign_certificate(self, p: dict) -> dict:
-        return {"status": await self.port.sign_certificate(p["csr"])}
 
     async def _acknowledged(self, p: dict) -> dict:
         return {}
