@@ -23,6 +23,7 @@ OWNER_PATHS: dict[str, tuple[str, ...]] = {
     "stations.location": ("owner",),
     "stations.station": ("location__owner",),
     "stations.connector": ("station__location__owner",),
+    "stations.devicevariable": ("station__location__owner",),
     "stations.tariffassignment": ("location__owner", "station__location__owner"),
     "charging.chargingsession": ("station__location__owner",),
     "charging.ocpptransaction": ("station__location__owner",),

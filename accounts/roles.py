@@ -56,6 +56,7 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "stations.location",
         "stations.station",
         "stations.connector",
+        "stations.devicevariable",  # their stations' device models
         "charging.chargingsession",
         "charging.ocpptransaction",
         *TARIFF_MODELS,
@@ -79,6 +80,7 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "charging.chargingsession",
         "charging.ocpptransaction",
         "charging.metersample",
+        "stations.devicevariable",
         "ocpp_bridge.ocppmessage",
         "evpower.securityevent",
         "ocpp_bridge.commandrecord",

@@ -26,6 +26,7 @@ from evpower.models import SecurityEvent
 from evpower.security_events import security_event_record
 from stations import selectors as station_selectors
 from stations import services as station_services
+from stations.device_model import device_model_record_report
 from stations.live import post_status, post_to_client
 
 from .coalescer import Coalescer
@@ -272,6 +273,14 @@ class DjangoChargerPort:
             status=result.id_tag_status,
             expiry_date=result.expiry_date,
             parent_id_tag=result.parent_id_tag,
+        )
+
+    async def notify_report(self, report_data: list[dict]) -> None:
+        await run_db(
+            device_model_record_report,
+            station_id=self.station_id,
+            report_data=report_data,
+            now=timezone.now(),
         )
 
     async def data_transfer(

@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from stations.device_model import device_model_record_values
 from stations.models import Station
 
 from .models import CommandRecord, OcppMessage
-from .protocol.secrets import SECRET_CONFIGURATION_KEYS
+from .protocol.secrets import SECRET_CONFIGURATION_KEYS, SECRET_VARIABLES
 
 if TYPE_CHECKING:
     pass
@@ -73,7 +74,9 @@ def command_finish(*, record: CommandRecord, result: Any, payload: dict) -> None
 
 
 def _learn_configuration(station_id: int, action: str, payload: dict, response: dict) -> None:
-    if action == "GetConfiguration":
+    if action in ("GetVariables", "SetVariables"):
+        _learn_variables(station_id, action, payload, response)
+    elif action == "GetConfiguration":
         known = {
             item["key"]: {"value": item.get("value"), "readonly": item["readonly"]}
             for item in response.get("configurationKey", [])
@@ -92,3 +95,28 @@ def _learn_configuration(station_id: int, action: str, payload: dict, response: 
             payload["key"]: {**entry, "value": payload["value"]},
         }
         station.save(update_fields=["configuration", "updated_at"])
+
+
+def _learn_variables(station_id: int, action: str, payload: dict, response: dict) -> None:
+    """2.0.1: the values a charger confirmed go into its device model; a secret (the
+    Basic-auth password) never does."""
+    if action == "GetVariables":
+        values = [
+            {**item, "value": item["attributeValue"]}
+            for item in response.get("getVariableResult", [])
+            if item.get("attributeStatus") == "Accepted" and "attributeValue" in item
+        ]
+    else:
+        accepted = {
+            (item["component"]["name"], item["variable"]["name"], item.get("attributeType"))
+            for item in response.get("setVariableResult", [])
+            if item.get("attributeStatus") in ("Accepted", "RebootRequired")
+        }
+        values = [
+            {**item, "value": item["attributeValue"]}
+            for item in payload.get("setVariableData", [])
+            if (item["component"]["name"], item["variable"]["name"], item.get("attributeType"))
+            in accepted
+            and item["variable"]["name"] not in SECRET_VARIABLES
+        ]
+    device_model_record_values(station_id=station_id, values=values, now=timezone.now())

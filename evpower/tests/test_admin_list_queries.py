@@ -41,6 +41,7 @@ from payments.wallet import wallet_adjust, wallet_credit_topup, wallet_hold
 from stations.models import (
     ChargingProfile,
     ChargingProfileAssignment,
+    DeviceVariable,
     LocalListState,
     Location,
     Reservation,
@@ -223,6 +224,13 @@ def world(*, owner, staff) -> None:
     parent = IdTagFactory(id_tag=f"FLEET{n}")
     IdTagFactory(id_tag=f"TAG{n}", parent=parent, client=driver)
     LocalListState.objects.create(station=station, version=1, tags=[f"TAG{n}"])
+    DeviceVariable.objects.create(
+        station=station,
+        component="OCPPCommCtrlr",
+        variable="HeartbeatInterval",
+        value="300",
+        updated_at=now,
+    )
     profile = ChargingProfile.objects.create(
         name=f"Cap {n}",
         charging_profile_id=1000 + n,

@@ -133,7 +133,7 @@ class ChargePointSessionV201(ChargePointSession):
             "SignCertificate": self._sign_certificate,
             # reports answered with an empty result (their content is in the message log)
             "NotifyEvent": self._acknowledged,
-            "NotifyReport": self._acknowledged,
+            "NotifyReport": self._notify_report,
             "NotifyMonitoringReport": self._acknowledged,
             "NotifyChargingLimit": self._acknowledged,
             "ClearedChargingLimit": self._acknowledged,
@@ -225,6 +225,11 @@ class ChargePointSessionV201(ChargePointSession):
 
     async def _firmware_status(self, p: dict) -> dict:
         await self.port.firmware_status(p["status"], p.get("requestId"), signed=True)
+        return {}
+
+    async def _notify_report(self, p: dict) -> dict:
+        # a report without data (an empty part of a report) changes nothing
+        await self.port.notify_report(p.get("reportData", []))
         return {}
 
     async def _acknowledged(self, p: dict) -> dict:

@@ -51,6 +51,7 @@ class ChargingStation201(ChargePoint):
         self.transactions: dict[int, str] = {}  # evse -> the charger's transaction id
         self.seq: dict[str, int] = {}
         self.ended: list[str] = []
+        self.reported = False
         self.changed = threading.Condition()
 
     async def event(self, event_type: str, evse: int, trigger: str, **extra) -> dict:
@@ -110,6 +111,72 @@ class ChargingStation201(ChargePoint):
         loop = asyncio.get_running_loop()
         loop.call_soon(lambda: loop.create_task(self.end(evse, "RemoteStop", "Remote")))
         return call_result.RequestStopTransaction(status="Accepted")
+
+    REPORT = [
+        {
+            "component": {"name": "OCPPCommCtrlr"},
+            "variable": {"name": "HeartbeatInterval"},
+            "variable_attribute": [{"type": "Actual", "value": "300", "mutability": "ReadWrite"}],
+            "variable_characteristics": {
+                "unit": "s",
+                "data_type": "integer",
+                "supports_monitoring": False,
+            },
+        },
+        {
+            "component": {"name": "EVSE", "evse": {"id": 1}},
+            "variable": {"name": "Power"},
+            "variable_attribute": [
+                {"type": "Actual", "value": "0", "mutability": "ReadOnly"},
+                {"type": "MaxSet", "value": "22000", "mutability": "ReadOnly"},
+            ],
+            "variable_characteristics": {
+                "unit": "W",
+                "data_type": "decimal",
+                "supports_monitoring": True,
+            },
+        },
+    ]
+
+    @on("GetBaseReport")
+    async def on_get_base_report(self, request_id, report_base, **rest):
+        self.received.append(
+            ("GetBaseReport", {"requestId": request_id, "reportBase": report_base})
+        )
+
+        async def report():
+            # in two parts, as a long report comes (tbc: to be continued)
+            for seq, part in enumerate(self.REPORT):
+                await self.call(
+                    call.NotifyReport(
+                        request_id=request_id,
+                        generated_at=now_iso(),
+                        seq_no=seq,
+                        report_data=[part],
+                        tbc=seq < len(self.REPORT) - 1,
+                    )
+                )
+            with self.changed:
+                self.reported = True
+                self.changed.notify_all()
+
+        loop = asyncio.get_running_loop()
+        loop.call_soon(lambda: loop.create_task(report()))
+        return call_result.GetBaseReport(status="Accepted")
+
+    @on("GetVariables")
+    async def on_get_variables(self, get_variable_data, **rest):
+        return call_result.GetVariables(
+            get_variable_result=[
+                {
+                    "attribute_status": "Accepted",
+                    "attribute_value": "300",
+                    "component": item["component"],
+                    "variable": item["variable"],
+                }
+                for item in get_variable_data
+            ]
+        )
 
     @on("SetVariables")
     async def on_set_variables(self, set_variable_data, **rest):
@@ -209,6 +276,11 @@ class Charger201:
             if not self.cp.changed.wait_for(lambda: evse in self.cp.transactions, WAIT):
                 raise AssertionError(f"no transaction on EVSE {evse}")
         return self.cp.transactions[evse]
+
+    def wait_reported(self) -> None:
+        with self.cp.changed:
+            if not self.cp.changed.wait_for(lambda: self.cp.reported, WAIT):
+                raise AssertionError("no NotifyReport")
 
     def wait_ended(self, tx: str) -> None:
         with self.cp.changed:

@@ -79,3 +79,6 @@ class FakePort:
     async def transaction_event(self, event):
         self._record("transaction_event", event)
         return IdTagInfo(status="Accepted" if event.id_token == "GOOD" else "Invalid")
+
+    async def notify_report(self, report_data):
+        self._record("notify_report", report_data)

@@ -18,7 +18,7 @@ from charging.tests.session_charger import SessionCharger
 from charging.transaction_models import OcppTransaction
 from evpower.tests.support.processes import CHARGER_PASSWORD
 from evpower.tests.support.waiting import wait_until
-from ocpp_bridge.commands import rotate_charger_password
+from ocpp_bridge.commands import rotate_charger_password, send_command
 from ocpp_bridge.models import CommandRecord
 from ocpp_bridge.simulator import SimulatorConfig, run_simulator
 from ocpp_bridge.tests.charger import connect, rpc
@@ -27,7 +27,7 @@ from payments.models import Wallet
 from payments.selectors import ledger_invariant_violations
 from payments.wallet import wallet_credit_topup
 from stations.credentials import check_password
-from stations.models import Station
+from stations.models import DeviceVariable, Station
 from stations.tests.factories import IdTagFactory, TariffPlanFactory, TariffRuleFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -192,6 +192,53 @@ def test_the_password_rotates_through_set_variables_only_once_accepted(
     # the command log never holds the password
     logged = CommandRecord.objects.get(station=station, action="SetVariables").payload
     assert logged["setVariableData"][0]["attributeValue"] == "********"
+
+
+def test_the_device_model_is_assembled_from_reports_and_answers(ocpp_server, booted_station):
+    booted_station("CP-201D")
+    with Charger201(ocpp_server.ws_url("CP-201D"), "CP-201D") as charger:
+        station = Station.objects.get(identity="CP-201D")
+        asked = send_command(
+            station=station,
+            action="GetBaseReport",
+            payload={"requestId": 7, "reportBase": "FullInventory"},
+        )
+        assert asked.ok, asked
+        charger.wait_reported()
+        heartbeat = {
+            "component": {"name": "OCPPCommCtrlr"},
+            "variable": {"name": "HeartbeatInterval"},
+        }
+        set_result = send_command(
+            station=station,
+            action="SetVariables",
+            payload={
+                "setVariableData": [
+                    {**heartbeat, "attributeValue": "120"},
+                    {
+                        "component": {"name": "SecurityCtrlr"},
+                        "variable": {"name": "BasicAuthPassword"},
+                        "attributeValue": "never-stored-0001",
+                    },
+                ]
+            },
+        )
+        assert set_result.ok, set_result
+        got = send_command(
+            station=station, action="GetVariables", payload={"getVariableData": [heartbeat]}
+        )
+        assert got.ok
+    rows = {
+        (row.component, row.evse_id, row.variable, row.attribute_type): row
+        for row in DeviceVariable.objects.filter(station=station)
+    }
+    power = rows[("EVSE", 1, "Power", "MaxSet")]
+    assert (power.value, power.unit, power.data_type) == ("22000", "W", "decimal")
+    interval = rows[("OCPPCommCtrlr", 0, "HeartbeatInterval", "Actual")]
+    # reported 300, set to 120, read back 300 (our test charger answers 300): the last word
+    assert interval.value == "300" and interval.mutability == "ReadWrite"
+    assert ("SecurityCtrlr", 0, "BasicAuthPassword", "Actual") not in rows
+    assert len(rows) == 3
 
 
 def test_a_station_pinned_to_1_6_refuses_a_2_0_1_connection(ocpp_server, booted_station):

@@ -208,3 +208,18 @@ def test_occurrence_violations_are_spelled_as_2_0_1_spells_them():
 )
 def test_the_subprotocol_chooses_the_version(offered, pin, missing, version):
     assert choose_version(offered, pin=pin, allow_missing=missing) == version
+
+
+def test_a_report_reaches_the_port_as_sent():
+    port = FakePort()
+    session = booted(port)
+    part = {
+        "component": {"name": "OCPPCommCtrlr"},
+        "variable": {"name": "HeartbeatInterval"},
+        "variableAttribute": [{"type": "Actual", "value": "300"}],
+    }
+    report = {"requestId": 1, "generatedAt": TS, "seqNo": 0, "reportData": [part]}
+    assert answer(session, [2, "r", "NotifyReport", report]) == [3, "r", {}]
+    name, [sent] = port.calls[-1]
+    assert name == "notify_report" and sent["component"] == part["component"]
+    assert sent["variableAttribute"][0]["value"] == "300"
