@@ -24,6 +24,8 @@ OWNER_PATHS: dict[str, tuple[str, ...]] = {
     "stations.station": ("location__owner",),
     "stations.connector": ("station__location__owner",),
     "stations.devicevariable": ("station__location__owner",),
+    "stations.stationevent": ("station__location__owner",),
+    "stations.chargerreport": ("station__location__owner",),
     "stations.tariffassignment": ("location__owner", "station__location__owner"),
     "charging.chargingsession": ("station__location__owner",),
     "charging.ocpptransaction": ("station__location__owner",),

@@ -56,7 +56,9 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "stations.location",
         "stations.station",
         "stations.connector",
-        "stations.devicevariable",  # their stations' device models
+        "stations.devicevariable",  # their stations' device models, events and reports
+        "stations.stationevent",
+        "stations.chargerreport",
         "charging.chargingsession",
         "charging.ocpptransaction",
         *TARIFF_MODELS,
@@ -81,6 +83,8 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "charging.ocpptransaction",
         "charging.metersample",
         "stations.devicevariable",
+        "stations.stationevent",
+        "stations.chargerreport",
         "ocpp_bridge.ocppmessage",
         "evpower.securityevent",
         "ocpp_bridge.commandrecord",

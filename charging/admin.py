@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from ocpp.v16.enums import AuthorizationStatus, Measurand, Reason
+from ocpp.v201.enums import ChargingStateEnumType, ReasonEnumType
 from unfold.admin import ModelAdmin, TabularInline
 
 from accounts.admin_scoping import OwnerScopedAdmin
@@ -59,12 +60,18 @@ class OcppTransactionAdmin(CsvExportMixin, OwnerScopedAdmin, ReadOnlyAdmin):
         "started_at",
         "stopped_at",
         "stop_reason",
+        "charging_state",
+        "offline_events",
     )
     list_select_related = ("station",)
     list_filter = (
         "status",
         fixed_values_filter("id_tag_status", AuthorizationStatus, _("id tag status")),
-        fixed_values_filter("stop_reason", Reason, _("stop reason")),
+        # 1.6's reasons and 2.0.1's (stoppedReason), each once
+        fixed_values_filter(
+            "stop_reason", sorted({r.value for r in (*Reason, *ReasonEnumType)}), _("stop reason")
+        ),
+        fixed_values_filter("charging_state", ChargingStateEnumType, _("charging state")),
         "station",
         "station__location",
     )  # an owner's own only (admin_scoping)

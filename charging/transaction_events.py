@@ -47,6 +47,8 @@ class TransactionEventInput:
     raw: dict
     stop_reason: str = ""
     reservation_id: int | None = None
+    charging_state: str = ""  # when the charger reports it (a change, at least)
+    offline: bool = False  # queued while the charger was offline
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class EventResult:
     # open, and its start register known
     followable: bool = False
     connector_id: int | None = None
+    charging_state: str = ""  # the transaction's, after this event
 
 
 def energy_register_wh(readings: list[Reading]) -> int | None:
@@ -115,7 +118,18 @@ def transaction_event_record(e: TransactionEventInput) -> EventResult:
             )
         _take_first_register(tx, e.readings)
     tx.last_seq_no = e.seq_no
-    tx.save(update_fields=["remote_id", "last_seq_no", "meter_start_pending", "meter_start"])
+    tx.charging_state = e.charging_state or tx.charging_state
+    tx.offline_events += int(e.offline)
+    tx.save(
+        update_fields=[
+            "remote_id",
+            "last_seq_no",
+            "meter_start_pending",
+            "meter_start",
+            "charging_state",
+            "offline_events",
+        ]
+    )
     if e.event_type == ENDED:
         stopped = transaction_stop(
             station_id=e.station_id,
@@ -145,6 +159,7 @@ def transaction_event_record(e: TransactionEventInput) -> EventResult:
             news=tuple(news),
             followable=followable,
             connector_id=tx.connector_number,
+            charging_state=tx.charging_state,
         )
     status = id_tag_status(e.id_tag, e.now)[0] if e.id_tag else None
     return EventResult(
@@ -153,6 +168,7 @@ def transaction_event_record(e: TransactionEventInput) -> EventResult:
         news=tuple(news),
         followable=followable,
         connector_id=tx.connector_number,
+        charging_state=tx.charging_state,
     )
 
 

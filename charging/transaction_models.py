@@ -46,6 +46,10 @@ class OcppTransaction(models.Model):
     )
     # a 2.0.1 start without an energy register: the first register reported is the start
     meter_start_pending = models.BooleanField(default=False)
+    # 2.0.1: Charging | EVConnected | SuspendedEV | SuspendedEVSE | Idle, as last reported
+    charging_state = models.CharField(max_length=15, blank=True)
+    # 2.0.1: events the charger queued while it was offline and sent later
+    offline_events = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -148,6 +152,8 @@ display_names(
         "remote_id": _("charger's transaction ID"),
         "last_seq_no": _("last event number"),
         "meter_start_pending": _("meter start awaited"),
+        "charging_state": _("charging state"),
+        "offline_events": _("events queued offline"),
         "created_at": _("created at"),
         "updated_at": _("updated at"),
     },

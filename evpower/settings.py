@@ -484,6 +484,9 @@ RETENTION_DAYS = {
     "idempotency_keys": env.int("RETAIN_IDEMPOTENCY_KEYS_DAYS", default=7),
     "otp_codes": env.int("RETAIN_OTP_CODES_DAYS", default=30),
     "command_records": env.int("RETAIN_COMMAND_RECORDS_DAYS", default=180),
+    # what 2.0.1 stations report on their own (NotifyEvent; monitoring, limits... reports)
+    "station_events": env.int("RETAIN_STATION_EVENTS_DAYS", default=180),
+    "charger_reports": env.int("RETAIN_CHARGER_REPORTS_DAYS", default=180),
 }
 
 # Backups (maintenance/backups.py): pg_dump custom format, verified, kept BACKUP_RETENTION_DAYS

@@ -7,6 +7,8 @@
 | idempotency_keys  | payments.IdempotencyKey                | created_at        |
 | otp_codes         | accounts.OtpCode                       | created_at        |
 | command_records   | ocpp_bridge.CommandRecord              | created_at        |
+| station_events    | stations.StationEvent (NotifyEvent)    | received_at       |
+| charger_reports   | stations.ChargerReport                 | received_at       |
 
 Never the ledger, payments, sessions or charger transactions: those are the books.
 
@@ -44,11 +46,20 @@ from charging.session.models import ChargingSession
 from ocpp_bridge.models import CommandRecord, OcppMessage
 from payments.idempotency import idempotency_keys_purge, key_ttl
 from payments.models import IdempotencyKey
+from stations.models import ChargerReport, StationEvent
 
 log = logging.getLogger("maintenance")
 
 BATCH = 5000  # ids per DELETE statement
-KINDS = ("meter_samples", "ocpp_messages", "idempotency_keys", "otp_codes", "command_records")
+KINDS = (
+    "meter_samples",
+    "ocpp_messages",
+    "idempotency_keys",
+    "otp_codes",
+    "command_records",
+    "station_events",
+    "charger_reports",
+)
 OTP_MIN_AGE = 2 * DAY  # the OTP rate limits look back one day
 
 Progress = Callable[[str, int], None]  # (kind, rows deleted by the last batch)
@@ -86,6 +97,10 @@ def purgeable(kind: str, now: datetime) -> models.QuerySet:
         return OtpCode.objects.filter(created_at__lt=before)
     if kind == "command_records":
         return CommandRecord.objects.filter(created_at__lt=before)
+    if kind == "station_events":  # received: a charger's clock can be years off
+        return StationEvent.objects.filter(received_at__lt=before)
+    if kind == "charger_reports":
+        return ChargerReport.objects.filter(received_at__lt=before)
     raise ValueError(f"unknown retention kind {kind!r}")
 
 

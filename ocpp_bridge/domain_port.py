@@ -26,8 +26,10 @@ from evpower.models import SecurityEvent
 from evpower.security_events import security_event_record
 from stations import selectors as station_selectors
 from stations import services as station_services
+from stations.charger_reports import charger_report_record, station_events_record
 from stations.device_model import device_model_record_report
 from stations.live import post_status, post_to_client
+from stations.reservations import reservation_record_charger_update
 
 from .coalescer import Coalescer
 from .commands import send_command_from_socket
@@ -76,7 +78,7 @@ def _readings(meter_values: tuple[MeterValue, ...]) -> list[Reading]:
 def _id_tag_info(id_tag: str) -> IdTagInfo:
     status, tag = station_selectors.id_tag_status(id_tag)
     if tag is None:
-        return IdTagInfo(status=status)
+        return IdTagInfo(status=status, known=False)
     return IdTagInfo(
         status=status,
         expiry_date=tag.expiry_date,
@@ -102,7 +104,8 @@ class DjangoChargerPort:
         self._stops: set[asyncio.Task] = set()
         # the charger's transaction ids (2.0.1) whose Updated events take the batched meter
         # path: the charger's id -> ours (learnt from the event that opened it here)
-        self._followed: dict[str, tuple[int, int]] = {}  # -> (transaction id, connector)
+        # -> (transaction id, connector, charging state)
+        self._followed: dict[str, tuple[int, int, str]] = {}
 
     def _tell(self, news: SessionNews | None) -> None:
         if news is None:
@@ -225,7 +228,13 @@ class DjangoChargerPort:
 
     async def transaction_event(self, event: TransactionEvent) -> IdTagInfo | None:
         followed = self._followed.get(event.transaction_id)
-        if event.event_type == "Updated" and followed is not None and event.id_token is None:
+        if (
+            event.event_type == "Updated"
+            and followed is not None
+            and event.id_token is None
+            and not event.offline  # counted on the transaction: the full path
+            and event.charging_state in ("", followed[2])  # a change is stored there too
+        ):
             # the common event: meter values, batched with the other chargers' (group
             # commit); its seqNo is applied in the same transaction as its samples
             news = await _meter_reports.submit(
@@ -258,11 +267,17 @@ class DjangoChargerPort:
                 raw=asdict(event),
                 stop_reason=event.stopped_reason,
                 reservation_id=event.reservation_id,
+                charging_state=event.charging_state,
+                offline=event.offline,
             ),
         )
         self._on_seen()
         if result.followable and result.transaction_id is not None:
-            self._followed[event.transaction_id] = (result.transaction_id, result.connector_id)
+            self._followed[event.transaction_id] = (
+                result.transaction_id,
+                result.connector_id,
+                result.charging_state,
+            )
         else:
             self._followed.pop(event.transaction_id, None)
         for news in result.news:
@@ -280,6 +295,29 @@ class DjangoChargerPort:
             device_model_record_report,
             station_id=self.station_id,
             report_data=report_data,
+            now=timezone.now(),
+        )
+
+    async def notify_event(self, events: list[dict]) -> None:
+        await run_db(
+            station_events_record, station_id=self.station_id, events=events, now=timezone.now()
+        )
+
+    async def charger_report(self, kind: str, payload: dict) -> None:
+        await run_db(
+            charger_report_record,
+            station_id=self.station_id,
+            kind=kind,
+            payload=payload,
+            now=timezone.now(),
+        )
+
+    async def reservation_update(self, reservation_id: int, update: str) -> None:
+        await run_db(
+            reservation_record_charger_update,
+            station_id=self.station_id,
+            reservation_id=reservation_id,
+            update=update,
             now=timezone.now(),
         )
 

@@ -39,4 +39,9 @@ class IdTagAdmin(ModelAdmin):
 
 
 # reservations, charging profiles, local lists; tariff plans and their assignments
-from . import admin_device_model, admin_extras, tariff_admin  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    admin_charger_reports,
+    admin_device_model,
+    admin_extras,
+    tariff_admin,
+)

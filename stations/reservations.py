@@ -154,6 +154,23 @@ def reservations_expire(now: datetime | None = None) -> int:
     )
 
 
+def reservation_record_charger_update(
+    *, station_id: int, reservation_id: int, update: str, now: datetime
+) -> bool:
+    """The charger ended a reservation on its own (OCPP 2.0.1 ReservationStatusUpdate):
+    `Expired` (its time ran out) or `Removed` (e.g. the connector became unavailable).
+    Only a reservation of this station still in force changes; a late or repeated update
+    changes nothing. Returns whether it changed one."""
+    status = {"Expired": Status.EXPIRED, "Removed": Status.CANCELLED}.get(update)
+    if status is None:
+        return False
+    return bool(
+        Reservation.objects.filter(
+            pk=reservation_id, station_id=station_id, status__in=ACTIVE
+        ).update(status=status, ended_at=now)
+    )
+
+
 # --- starts (inside transaction_start's transaction) ------------------------------
 
 

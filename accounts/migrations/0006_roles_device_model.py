@@ -11,7 +11,7 @@ def sync_roles(apps, schema_editor):
         app_config.models_module = True
         create_permissions(app_config, apps=apps, verbosity=0)
         app_config.models_module = None
-    roles_sync(apps=apps)
+    roles_sync(apps=apps, skip_missing=True)  # its registry predates later models
 
 
 class Migration(migrations.Migration):

@@ -144,3 +144,17 @@ def test_numbered_meter_reports_in_a_batch_apply_once_and_in_order(station):
     tx.refresh_from_db()
     assert (tx.last_meter_wh, tx.last_seq_no) == (1600, 3)
     assert not MeterSample.objects.filter(value="9000").exists()
+
+
+def test_the_charging_state_and_events_queued_offline_are_kept(station):
+    IdTagFactory(id_tag="RFID-1", client=funded_client("100.00"))
+    first = event(station, "Started", 0, register(1000, 0), charging_state="EVConnected")
+    assert first.charging_state == "EVConnected"
+    event(station, "Updated", 1, register(1100, 5), charging_state="Charging", offline=True)
+    event(station, "Updated", 2, register(1200, 6), offline=True)  # no change reported
+    event(station, "Updated", 2, register(1200, 6), offline=True)  # a replay: not counted
+    tx = OcppTransaction.objects.get(remote_id="TX-1")
+    assert (tx.charging_state, tx.offline_events) == ("Charging", 2)
+    event(station, "Ended", 3, register(1300, 7), charging_state="Idle", stop_reason="PowerLoss")
+    tx.refresh_from_db()
+    assert (tx.charging_state, tx.stop_reason, tx.offline_events) == ("Idle", "PowerLoss", 2)

@@ -39,12 +39,14 @@ from ocpp_bridge.models import CommandRecord, OcppMessage
 from payments.models import Debt, Payment, PaymentEvent, ReconciliationIssue
 from payments.wallet import wallet_adjust, wallet_credit_topup, wallet_hold
 from stations.models import (
+    ChargerReport,
     ChargingProfile,
     ChargingProfileAssignment,
     DeviceVariable,
     LocalListState,
     Location,
     Reservation,
+    StationEvent,
 )
 from stations.services import station_create
 from stations.tariff_models import (
@@ -230,6 +232,23 @@ def world(*, owner, staff) -> None:
         variable="HeartbeatInterval",
         value="300",
         updated_at=now,
+    )
+    StationEvent.objects.create(
+        station=station,
+        event_id=n,
+        occurred_at=now,
+        trigger="Alerting",
+        notification_type="HardWiredMonitor",
+        component="Connector",
+        variable="Problem",
+        actual_value="true",
+        received_at=now,
+    )
+    ChargerReport.objects.create(
+        station=station,
+        kind=ChargerReport.Kind.MONITORING,
+        payload={"requestId": n},
+        received_at=now,
     )
     profile = ChargingProfile.objects.create(
         name=f"Cap {n}",

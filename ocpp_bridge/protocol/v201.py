@@ -70,11 +70,27 @@ CSMS_INITIATED = frozenset(
 )
 CSMS_MAY_SEND = CSMS_INITIATED | {"DataTransfer"}
 
+# reports stored as the charger sent them -> the answer's payload
+STORED_REPORTS: dict[str, dict] = {
+    "NotifyMonitoringReport": {},
+    "NotifyChargingLimit": {},
+    "ClearedChargingLimit": {},
+    "ReportChargingProfiles": {},
+    "NotifyCustomerInformation": {},
+    "NotifyDisplayMessages": {},
+    "PublishFirmwareStatusNotification": {},
+    "NotifyEVChargingSchedule": {"status": "Accepted"},
+    # no ISO 15118 schedule is computed yet: the EV's needs are noted, not planned for
+    "NotifyEVChargingNeeds": {"status": "Rejected"},
+}
+
 ENERGY = "Energy.Active.Import.Register"  # 2.0.1's default measurand, as in 1.6
 
 
 def _id_token_info(info: IdTagInfo, token_type: str) -> dict:
-    out: dict = {"status": info.status}
+    # 2.0.1 tells a token nobody issued (Unknown) from one refused (Invalid)
+    status = "Unknown" if info.status == "Invalid" and not info.known else info.status
+    out: dict = {"status": status}
     if info.expiry_date is not None:
         out["cacheExpiryDateTime"] = format_timestamp(info.expiry_date)
     if info.parent_id_tag:
@@ -131,20 +147,12 @@ class ChargePointSessionV201(ChargePointSession):
             "SecurityEventNotification": self._security_event,
             "LogStatusNotification": self._log_status,
             "SignCertificate": self._sign_certificate,
-            # reports answered with an empty result (their content is in the message log)
-            "NotifyEvent": self._acknowledged,
+            "NotifyEvent": self._notify_event,
             "NotifyReport": self._notify_report,
-            "NotifyMonitoringReport": self._acknowledged,
-            "NotifyChargingLimit": self._acknowledged,
-            "ClearedChargingLimit": self._acknowledged,
-            "ReportChargingProfiles": self._acknowledged,
-            "NotifyCustomerInformation": self._acknowledged,
-            "NotifyDisplayMessages": self._acknowledged,
-            "ReservationStatusUpdate": self._acknowledged,
-            "PublishFirmwareStatusNotification": self._acknowledged,
-            "NotifyEVChargingSchedule": self._accepted_status,
-            # ISO 15118 and the PKI behind it come later: refused, as the spec allows
-            "NotifyEVChargingNeeds": self._rejected_status,
+            "ReservationStatusUpdate": self._reservation_status,
+            # stored as sent (ChargerReport); their blocks are managed later
+            **{kind: self._stored_report(kind, answer) for kind, answer in STORED_REPORTS.items()},
+            # the PKI behind these comes later: refused, as the spec allows
             "Get15118EVCertificate": self._ev_certificate,
             "GetCertificateStatus": self._failed_status,
         }
@@ -232,14 +240,20 @@ class ChargePointSessionV201(ChargePointSession):
         await self.port.notify_report(p.get("reportData", []))
         return {}
 
-    async def _acknowledged(self, p: dict) -> dict:
+    async def _notify_event(self, p: dict) -> dict:
+        await self.port.notify_event(p["eventData"])
         return {}
 
-    async def _accepted_status(self, p: dict) -> dict:
-        return {"status": "Accepted"}
+    async def _reservation_status(self, p: dict) -> dict:
+        await self.port.reservation_update(p["reservationId"], p["reservationUpdateStatus"])
+        return {}
 
-    async def _rejected_status(self, p: dict) -> dict:
-        return {"status": "Rejected"}
+    def _stored_report(self, kind: str, answer: dict) -> Handler:
+        async def store(p: dict) -> dict:
+            await self.port.charger_report(kind, p)
+            return dict(answer)
+
+        return store
 
     async def _failed_status(self, p: dict) -> dict:
         return {"status": "Failed"}

@@ -26,7 +26,7 @@ FORMAT = 1
 
 @dataclass
 class OpenTransaction:
-    transaction_id: int
+    transaction_id: int | str  # 1.6: the central system's number; 2.0.1: the charger's id
     connector: int
     id_tag: str
     begin: dict  # the Transaction.Begin meter value, repeated in StopTransaction
@@ -34,6 +34,7 @@ class OpenTransaction:
     metered_at: float
     last: dict | None = None  # the latest meter value sent: where a power cut stops it
     interrupted: bool = False  # restored from the state file: the power went off meanwhile
+    seq_no: int = -1  # 2.0.1: the number of the last event sent
 
 
 @dataclass

@@ -1,11 +1,17 @@
 """The simulated charger speaking OCPP 2.0.1 (`simulate_charger --ocpp 2.0.1`): boot,
 statuses, heartbeats, its own RFID sessions on its own EVSEs, and a driver's app sessions
 started and stopped by the central system, all reported as TransactionEvents with sequence
-numbers. The meters and cars are the 1.6 simulator's (meter.py, state.py)."""
+numbers. The meters and cars are the 1.6 simulator's (meter.py, state.py).
+
+Open transactions live in the charger's state, as in the 1.6 simulator: a dropped
+connection resumes them (the event numbers go on), and with a state file a power cut
+ends each with stoppedReason PowerLoss at the last reading stored before it."""
 
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 import uuid
 
 from ocpp.charge_point import remove_nones, serialize_as_dict
@@ -16,7 +22,7 @@ from ocpp.v201 import ChargePoint, call, call_result
 from .charger import Log, _lib_log
 from .config import SimulatorConfig
 from .meter import MeterReading, now_iso
-from .state import ChargerState
+from .state import ChargerState, OpenTransaction
 
 VENDOR, MODEL, FIRMWARE = "EvPower", "Simulator-201", "sim-2.0"
 
@@ -44,6 +50,14 @@ def meter_value(reading: MeterReading, context: str) -> dict:
     }
 
 
+# stoppedReason -> the Ended event's triggerReason
+ENDED_BY = {
+    "Remote": "RemoteStop",
+    "ImmediateReset": "ResetCommand",
+    "PowerLoss": "AbnormalCondition",
+}
+
+
 class SimulatedStation201(ChargePoint):
     """`serve` returns "done" (once mode), "reboot" (after a Reset) or "shutdown"."""
 
@@ -58,8 +72,7 @@ class SimulatedStation201(ChargePoint):
         super().__init__(config.identity, connection, response_timeout=30, logger=_lib_log)
         self.config, self.state, self.log = config, state, log
         self.shutdown = shutdown or asyncio.Event()
-        self.transactions: dict[int, str] = {}  # EVSE -> the transaction id we gave it
-        self.seq: dict[str, int] = {}
+        self.transactions = state.open_txs  # EVSE -> its open transaction
         self.stop_requested: dict[int, str] = {}  # EVSE -> stoppedReason
         self.reboot = False
         self.once_done = False
@@ -86,23 +99,20 @@ class SimulatedStation201(ChargePoint):
             )
         )
 
-    async def event(self, kind: str, evse: int, trigger: str, reading, **extra):
+    async def event(self, kind: str, evse: int, trigger: str, value: dict, **extra):
         tx = self.transactions[evse]
-        seq = self.seq[tx] = self.seq.get(tx, -1) + 1
-        context = {
-            "Started": "Transaction.Begin",
-            "Ended": "Transaction.End",
-        }.get(kind, "Sample.Periodic")
-        info = {"transaction_id": tx, **extra.pop("info", {})}
+        tx.seq_no += 1
+        self.state.save()  # an event number is never used twice, even across a power cut
+        info = {"transaction_id": tx.transaction_id, **extra.pop("info", {})}
         return await self.send(
             call.TransactionEvent(
                 event_type=kind,
                 timestamp=now_iso(),
                 trigger_reason=trigger,
-                seq_no=seq,
+                seq_no=tx.seq_no,
                 transaction_info=info,
                 evse={"id": evse, "connector_id": 1},
-                meter_value=[meter_value(reading, context)],
+                meter_value=[value],
                 **extra,
             )
         )
@@ -125,16 +135,19 @@ class SimulatedStation201(ChargePoint):
 
     async def run(self) -> str:
         await self.boot()
+        await self._end_interrupted()
         for evse in range(1, self.config.connectors + 1):
-            await self.status(evse, "Available")
+            await self.status(evse, "Occupied" if evse in self.transactions else "Available")
+        for evse in list(self.transactions):  # resumed after a dropped connection
+            self.spawn(self._run(evse))
         self.spawn(self._heartbeats())
         own = [self.spawn(self._own_sessions(evse)) for evse in self.config.own_connectors]
         while True:
             if self.reboot:
-                await self._end_all("ImmediateReset", "ResetCommand")
+                await self._end_all("ImmediateReset")
                 return "reboot"
             if self.shutdown.is_set():
-                await self._end_all("Reboot", "StopAuthorized")
+                await self._end_all("Reboot")
                 return "shutdown"
             if self.config.once and own and all(task.done() for task in own):
                 return "done"
@@ -207,39 +220,56 @@ class SimulatedStation201(ChargePoint):
     ) -> None:
         meter = self.state.meters[evse]
         meter.plug_in()
-        self.transactions[evse] = f"SIM-{uuid.uuid4().hex[:16]}"
+        begin = meter_value(meter.reading(), "Transaction.Begin")
+        now = time.monotonic()
+        self.transactions[evse] = OpenTransaction(
+            transaction_id=f"SIM-{uuid.uuid4().hex[:16]}",
+            connector=evse,
+            id_tag=token,
+            begin=begin,
+            ends_at=math.inf if seconds is None else now + seconds,
+            metered_at=now,
+        )
         await self.status(evse, "Occupied")
         info = {"charging_state": "Charging"}
         if remote_start_id is not None:
             info["remote_start_id"] = remote_start_id
         await self.event(
-            "Started",
-            evse,
-            trigger,
-            meter.reading(),
-            id_token={"id_token": token, "type": kind},
-            info=info,
+            "Started", evse, trigger, begin, id_token={"id_token": token, "type": kind}, info=info
         )
-        waited = 0.0
-        while evse not in self.stop_requested and (seconds is None or waited < seconds):
-            await asyncio.sleep(self.config.meter_interval)
-            waited += self.config.meter_interval
+        await self._run(evse)
+
+    async def _run(self, evse: int) -> None:
+        """Meter the EVSE's open transaction until its time is up or something stops it."""
+        tx, meter = self.transactions[evse], self.state.meters[evse]
+        while evse not in self.stop_requested and time.monotonic() < tx.ends_at:
+            await asyncio.sleep(min(self.config.meter_interval, tx.ends_at - time.monotonic()))
             if evse in self.stop_requested:
                 break
             reading = meter.advance(self.config.meter_interval)
-            await self.event("Updated", evse, "MeterValuePeriodic", reading)
+            tx.last = meter_value(reading, "Sample.Periodic")  # saved with the event number
+            await self.event("Updated", evse, "MeterValuePeriodic", tx.last)
         reason = self.stop_requested.pop(evse, "Local")
-        await self.event(
-            "Ended",
-            evse,
-            "RemoteStop" if reason == "Remote" else "StopAuthorized",
-            meter.reading(),
-            info={"stopped_reason": reason, "charging_state": "Idle"},
-        )
+        await self._end(evse, reason, meter_value(meter.reading(), "Transaction.End"))
+
+    async def _end(self, evse: int, reason: str, value: dict) -> None:
+        trigger = ENDED_BY.get(reason, "StopAuthorized")
+        info = {"stopped_reason": reason, "charging_state": "Idle"}
+        await self.event("Ended", evse, trigger, value, info=info)
         del self.transactions[evse]
+        self.state.save()
         await self.status(evse, "Available")
 
-    async def _end_all(self, reason: str, trigger: str) -> None:
+    async def _end_interrupted(self) -> None:
+        """Transactions a power cut ended (restored from the state file): each ends with
+        stoppedReason PowerLoss at the last reading stored before the power went."""
+        for evse, tx in sorted(self.transactions.items()):
+            if tx.interrupted:
+                last = tx.last or tx.begin
+                samples = [{**s, "context": "Transaction.End"} for s in last["sampled_value"]]
+                await self._end(evse, "PowerLoss", {**last, "sampled_value": samples})
+
+    async def _end_all(self, reason: str) -> None:
         for evse in list(self.transactions):
             self.stop_requested[evse] = reason
         while self.transactions:
@@ -267,7 +297,9 @@ class SimulatedStation201(ChargePoint):
 
     @on("RequestStopTransaction")
     async def on_request_stop(self, transaction_id, **rest):
-        evse = next((n for n, tx in self.transactions.items() if tx == transaction_id), None)
+        evse = next(
+            (n for n, tx in self.transactions.items() if tx.transaction_id == transaction_id), None
+        )
         if evse is None:
             return call_result.RequestStopTransaction(status="Rejected")
         self.stop_requested[evse] = "Remote"
@@ -342,7 +374,8 @@ class SimulatedStation201(ChargePoint):
 
     @on("GetTransactionStatus")
     async def on_transaction_status(self, transaction_id=None, **rest):
-        ongoing = transaction_id in self.transactions.values() if transaction_id else None
+        open_ids = {tx.transaction_id for tx in self.transactions.values()}
+        ongoing = transaction_id in open_ids if transaction_id else None
         return call_result.GetTransactionStatus(messages_in_queue=False, ongoing_indicator=ongoing)
 
     @on("DataTransfer")

@@ -42,6 +42,8 @@ class FakePort:
 
     async def authorize(self, id_tag):
         self._record("authorize", id_tag)
+        if id_tag == "NOBODY":  # never issued
+            return IdTagInfo(status="Invalid", known=False)
         return IdTagInfo(status="Accepted" if id_tag == "GOOD" else "Invalid")
 
     async def start_transaction(self, start):
@@ -82,3 +84,12 @@ class FakePort:
 
     async def notify_report(self, report_data):
         self._record("notify_report", report_data)
+
+    async def notify_event(self, events):
+        self._record("notify_event", events)
+
+    async def charger_report(self, kind, payload):
+        self._record("charger_report", (kind, payload))
+
+    async def reservation_update(self, reservation_id, update):
+        self._record("reservation_update", (reservation_id, update))

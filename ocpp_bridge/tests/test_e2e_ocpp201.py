@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
+from ocpp.v201 import call
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import ClientFactory
 from accounts.tokens import session_start as login_session
 from charging.session.models import ChargingSession
 from charging.tests.session_charger import SessionCharger
+from charging.tests.support import funded_client
 from charging.transaction_models import OcppTransaction
 from evpower.tests.support.processes import CHARGER_PASSWORD
 from evpower.tests.support.waiting import wait_until
@@ -22,12 +26,12 @@ from ocpp_bridge.commands import rotate_charger_password, send_command
 from ocpp_bridge.models import CommandRecord
 from ocpp_bridge.simulator import SimulatorConfig, run_simulator
 from ocpp_bridge.tests.charger import connect, rpc
-from ocpp_bridge.tests.charger_v201 import Charger201
+from ocpp_bridge.tests.charger_v201 import Charger201, energy, now_iso
 from payments.models import Wallet
 from payments.selectors import ledger_invariant_violations
 from payments.wallet import wallet_credit_topup
 from stations.credentials import check_password
-from stations.models import DeviceVariable, Station
+from stations.models import ChargerReport, DeviceVariable, Reservation, Station, StationEvent
 from stations.tests.factories import IdTagFactory, TariffPlanFactory, TariffRuleFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -311,4 +315,148 @@ def test_the_simulator_speaks_2_0_1_and_its_card_session_is_billed(
     assert session.status == "completed" and session.client == owner
     assert Station.objects.get(identity="SIM-201").ocpp_version == "2.0.1"
     assert any("TransactionEvent" in line for line in lines)
+    assert not ledger_invariant_violations()
+
+
+def test_what_a_2_0_1_charger_reports_on_its_own_is_stored_and_shown(
+    ocpp_server, booted_station, tariff, admin_client
+):
+    """An RFID session whose charging state changes and whose events were queued offline, a
+    fault event, a monitoring report and a reservation the charger let expire: each stored
+    where an operator finds it."""
+    booted_station("CP-201R")
+    station = Station.objects.get(identity="CP-201R")
+    IdTagFactory(id_tag="RFID-201R", client=funded_client("300.00"))
+    reservation = Reservation.objects.create(
+        station=station,
+        connector_number=2,
+        id_tag="RFID-OTHER",
+        expires_at=timezone.now() + timedelta(minutes=5),
+        status=Reservation.Status.ACCEPTED,
+    )
+    fault = {
+        "event_id": 31,
+        "timestamp": now_iso(),
+        "trigger": "Alerting",
+        "actual_value": "true",
+        "event_notification_type": "HardWiredMonitor",
+        "component": {"name": "ConnectorPlugRetentionLock", "evse": {"id": 2, "connector_id": 1}},
+        "variable": {"name": "Problem"},
+        "tech_code": "LOCK-7",
+    }
+    with Charger201(ocpp_server.ws_url("CP-201R"), "CP-201R") as charger:
+        assert charger.run(charger.cp.begin(1, "RFID-201R", "ISO14443"))["status"] == "Accepted"
+        tx = charger.wait_transaction(1)
+        for register, state in ((1500, "SuspendedEV"), (1700, "Charging")):
+            charger.run(
+                charger.cp.event(
+                    "Updated",
+                    1,
+                    "ChargingStateChanged",
+                    meter_value=energy(register),
+                    info={"charging_state": state},
+                    offline=True,
+                )
+            )
+        charger.run(
+            charger.cp.call(
+                call.NotifyEvent(generated_at=now_iso(), seq_no=0, event_data=[fault]),
+                suppress=False,
+            )
+        )
+        charger.run(
+            charger.cp.call(
+                call.NotifyMonitoringReport(request_id=77, seq_no=0, generated_at=now_iso()),
+                suppress=False,
+            )
+        )
+        charger.run(
+            charger.cp.call(
+                call.ReservationStatusUpdate(
+                    reservation_id=reservation.pk, reservation_update_status="Expired"
+                ),
+                suppress=False,
+            )
+        )
+    record = OcppTransaction.objects.get(remote_id=tx)
+    assert (record.charging_state, record.offline_events, record.last_meter_wh) == (
+        "Charging",
+        2,
+        1700,
+    )
+    event = StationEvent.objects.get(station=station)
+    assert (event.component, event.evse_id, event.variable, event.tech_code) == (
+        "ConnectorPlugRetentionLock",
+        2,
+        "Problem",
+        "LOCK-7",
+    )
+    report = ChargerReport.objects.get(station=station)
+    assert (report.kind, report.request_id) == ("NotifyMonitoringReport", 77)
+    reservation.refresh_from_db()
+    assert reservation.status == Reservation.Status.EXPIRED
+    page = admin_client.get("/admin/stations/stationevent/", {"q": "LOCK-7"})
+    assert page.status_code == 200 and b"ConnectorPlugRetentionLock" in page.content
+    page = admin_client.get(f"/admin/stations/chargerreport/{report.pk}/change/")
+    assert page.status_code == 200 and b"&quot;requestId&quot;: 77" in page.content
+    page = admin_client.get("/admin/charging/ocpptransaction/", {"charging_state": "Charging"})
+    assert page.status_code == 200 and tx.encode() in page.content
+
+
+def test_after_a_power_cut_the_2_0_1_simulator_ends_its_transaction_with_power_loss(
+    ocpp_server, booted_station, tariff, tmp_path
+):
+    """Like a real 2.0.1 station: its open transaction and event numbers are in its state
+    file; after the power comes back it ends the transaction (PowerLoss) at the last
+    reading it stored, with the next event number, and the session is billed once."""
+    booted_station("SIM-201P")
+    IdTagFactory(id_tag="SIM-CARD-201P", client=funded_client("300.00"))
+    config = SimulatorConfig(
+        identity="SIM-201P",
+        password=CHARGER_PASSWORD,
+        url=ocpp_server.ws_url("SIM-201P"),
+        id_tag="SIM-CARD-201P",
+        heartbeat=30,
+        meter_interval=0.2,
+        session_seconds=600,
+        pause_seconds=600,
+        rfid_connectors=(1,),
+        ocpp="2.0.1",
+        state_file=str(tmp_path / "charger.json"),
+    )
+
+    def charging_tx():
+        tx = OcppTransaction.objects.filter(station__identity="SIM-201P").first()
+        return tx if tx is not None and (tx.last_seq_no or 0) >= 2 else None
+
+    async def cut_then_restore():
+        first = asyncio.create_task(run_simulator(config, log=lambda line: None))
+        await asyncio.to_thread(wait_until, charging_tx, what="metered transaction")
+        first.cancel()  # the power goes: nothing more is sent
+        await asyncio.gather(first, return_exceptions=True)
+        cut = await asyncio.to_thread(charging_tx)
+        shutdown = asyncio.Event()
+        second = asyncio.create_task(
+            run_simulator(config, log=lambda line: None, shutdown=shutdown)
+        )
+
+        def ended():
+            tx = OcppTransaction.objects.get(pk=cut.pk)
+            return tx if tx.status == "stopped" else None
+
+        await asyncio.to_thread(wait_until, ended, what="the interrupted transaction ended")
+        shutdown.set()
+        await asyncio.wait_for(second, 60)
+        return cut
+
+    cut = asyncio.run(asyncio.wait_for(cut_then_restore(), 120))
+    tx = OcppTransaction.objects.get(pk=cut.pk)
+    assert tx.stop_reason == "PowerLoss" and tx.meter_stop >= cut.last_meter_wh
+    assert tx.last_seq_no > cut.last_seq_no  # the numbers went on across the cut
+    session = ChargingSession.objects.get(transaction_id=tx.pk)
+    assert session.status == "completed"
+    # the new session after the restart was ended by the shutdown, not left open
+    assert not OcppTransaction.objects.filter(
+        station__identity="SIM-201P", status="started"
+    ).exists()
     assert not ledger_invariant_violations()

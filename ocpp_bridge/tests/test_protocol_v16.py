@@ -244,3 +244,9 @@ def test_data_transfer_unknown_vendor():
     session = booted()
     reply = answer(session, [2, "d", "DataTransfer", {"vendorId": "com.other", "messageId": "x"}])
     assert reply[2] == {"status": "UnknownVendorId"}
+
+
+def test_a_token_nobody_issued_is_invalid_in_1_6_which_has_no_unknown():
+    session = booted()
+    reply = answer(session, [2, "n", "Authorize", {"idTag": "NOBODY"}])
+    assert reply[2]["idTagInfo"] == {"status": "Invalid"}
