@@ -56,14 +56,14 @@ def session_in(pk: int, status: str) -> ChargingSession | None:
     return session if session.status == status else None
 
 
-def start(api: APIClient, identity: str, connector: int) -> int:
+def start(api: APIClient, identity: str, connector: int, limit: dict | None = None) -> int:
     station = Station.objects.get(identity=identity)
     answer = api.post(
         "/api/v1/charging/start",
         {
             "station": station.pk,
             "connector": connector,
-            "limit": {"type": "amount", "amount": "100"},
+            "limit": limit or {"type": "amount", "amount": "100"},
         },
         format="json",
     )
@@ -459,4 +459,73 @@ def test_after_a_power_cut_the_2_0_1_simulator_ends_its_transaction_with_power_l
     assert not OcppTransaction.objects.filter(
         station__identity="SIM-201P", status="started"
     ).exists()
+    assert not ledger_invariant_violations()
+
+
+def test_a_2_0_1_session_ends_by_a_limit_the_12_hour_cap_or_a_queued_end_billed_once(
+    ocpp_server, booted_station, tariff
+):
+    """The ends a 1.6 session has, on 2.0.1 chargers: the energy limit reached (the platform
+    sends RequestStopTransaction itself), the 12-hour cap's sweep, and an Ended the charger
+    queued while its connection was gone and sent after reconnecting."""
+    from charging.session.sweeps import sessions_stop_overlong
+
+    for identity in ("CP-201L", "CP-201C", "CP-201Q"):
+        booted_station(identity)
+    by_limit, by_cap, queued = (driver(f"+99670020110{n}") for n in (1, 2, 3))
+    with (
+        Charger201(ocpp_server.ws_url("CP-201L"), "CP-201L") as limited,
+        Charger201(ocpp_server.ws_url("CP-201C"), "CP-201C") as capped,
+    ):
+        sid_limit = start(by_limit, "CP-201L", 1, {"type": "energy", "energy_kwh": "2"})
+        tx_limit = limited.wait_transaction(1)
+        wait_until(lambda: session_in(sid_limit, "charging"), what="charging")
+        limited.meter(1, 2950, power_w=7000)  # 1.95 kWh: the lookahead reaches 2 kWh
+        sid_cap = start(by_cap, "CP-201C", 1)
+        tx_cap = capped.wait_transaction(1)
+        wait_until(lambda: session_in(sid_cap, "charging"), what="charging")
+        capped.meter(1, 2000)
+        ChargingSession.objects.filter(pk=sid_cap).update(
+            charging_started_at=timezone.now() - timedelta(hours=13)
+        )
+        assert sessions_stop_overlong() == 1
+        limited.wait_ended(tx_limit)
+        capped.wait_ended(tx_cap)
+    limit_session = wait_until(lambda: session_in(sid_limit, "completed"), what="billed")
+    cap_session = wait_until(lambda: session_in(sid_cap, "completed"), what="billed")
+    assert limited.cp.received.count(("RequestStopTransaction", {"transactionId": tx_limit})) == 1
+    assert (limit_session.stop_reason, limit_session.energy_wh) == ("energy_limit", 1950)
+    assert limit_session.final_cost == Decimal("28.40")  # 1.95 kWh x 12 + 5
+    assert (cap_session.stop_reason, cap_session.final_cost) == ("max_duration", Decimal("17.00"))
+
+    with Charger201(ocpp_server.ws_url("CP-201Q"), "CP-201Q", evses=1) as charger:
+        sid = start(queued, "CP-201Q", 1)
+        tx = charger.wait_transaction(1)
+        wait_until(lambda: session_in(sid, "charging"), what="charging")
+        charger.meter(1, 1800)
+        seq = charger.cp.seq[tx]
+    # the car left while the charger was cut off: it ended the transaction then, and sends
+    # the queued Ended once it is back (a new connection, a new boot)
+    with Charger201(ocpp_server.ws_url("CP-201Q"), "CP-201Q", evses=1) as back:
+        ended = call.TransactionEvent(
+            event_type="Ended",
+            timestamp=now_iso(),
+            trigger_reason="EVCommunicationLost",
+            seq_no=seq + 1,
+            transaction_info={"transaction_id": tx, "stopped_reason": "EVDisconnected"},
+            evse={"id": 1, "connector_id": 1},
+            meter_value=energy(2100, "Transaction.End"),
+            offline=True,
+        )
+        back.run(back.cp.call(ended, suppress=False))
+        back.run(back.cp.call(ended, suppress=False))  # sent twice: one effect
+    session = wait_until(lambda: session_in(sid, "completed"), what="billed")
+    assert (session.energy_wh, session.final_cost) == (1100, Decimal("18.20"))
+    record = OcppTransaction.objects.get(remote_id=tx)
+    assert (record.stop_reason, record.offline_events, record.meter_stop) == (
+        "EVDisconnected",
+        1,
+        2100,
+    )
+    assert Wallet.objects.get(client__phone="+996700201103").balance == Decimal("481.80")
     assert not ledger_invariant_violations()
