@@ -3,11 +3,12 @@ process where the event happens (cheap: no I/O); each web process exports its ow
 
 from __future__ import annotations
 
-from ocpp.v16.enums import Action
+from ocpp.v16.enums import Action as Action16
+from ocpp.v201.enums import Action as Action201
 from prometheus_client import Counter, Histogram
 
-# a charger can send any string as an action: only the spec's become label values
-OCPP_ACTIONS = frozenset(action.value for action in Action)
+# a charger can send any string as an action: only the specs' (1.6 and 2.0.1) become labels
+OCPP_ACTIONS = frozenset(action.value for action in (*Action16, *Action201))
 
 OCPP_MESSAGES = Counter(
     "evpower_ocpp_messages",

@@ -261,3 +261,12 @@ def test_celery_task_runs_and_failures_are_counted_by_task(make_station):
         value(after, "evpower_celery_tasks_total", outcome="failure", **labels)
         == value(before, "evpower_celery_tasks_total", outcome="failure", **labels) + 1
     )
+
+
+def test_both_ocpp_versions_actions_are_labels_and_anything_else_is_unknown():
+    from evpower.metrics.registry import action_label
+
+    assert action_label("StartTransaction") == "StartTransaction"  # 1.6
+    assert action_label("TransactionEvent") == "TransactionEvent"  # 2.0.1
+    assert action_label("NotifyEvent") == "NotifyEvent"
+    assert action_label("DropTables") == "unknown"
