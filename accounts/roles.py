@@ -87,6 +87,7 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "stations.chargerreport",
         "ocpp_bridge.ocppmessage",
         "evpower.securityevent",
+        "evpower.alert",  # the alert history
         "ocpp_bridge.commandrecord",
         "charging.parkedmessage",
         "maintenance.backup",

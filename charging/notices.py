@@ -57,5 +57,6 @@ def charger_fault(station_id: int, connector_id: int, error_code: str = "", info
         text=f"Station {station.identity} reported Faulted on {where}: error code "
         f"{error_code or '-'}, info {info or '-'}. Charging sessions affected: "
         f"{', '.join(str(s[0]) for s in running) or 'none'}.",
+        severity="high" if running else "medium",  # a driver charging there is stuck
     )
     return queued

@@ -91,6 +91,7 @@ def alert_parked_message(message) -> None:
             text=f"A {message.action} from station {identity} was parked for review "
             f"({message.reason}), transaction {message.transaction_id or '-'}: "
             f"{message.detail or '-'}\nSee Parked messages in the admin.",
+            severity="medium",  # money waits for a decision; nothing is lost
         )
     except Exception:
         log.exception("parked message alert failed")

@@ -51,6 +51,25 @@ SIDEBAR: list[tuple[str, list[tuple[str, str, str | None, str]]]] = [
                 "stations.chargingprofile",
                 "admin:stations_chargingprofile_changelist",
             ),
+            # what OCPP 2.0.1 stations report about themselves
+            (
+                _("Station events"),
+                "notifications_active",
+                "stations.stationevent",
+                "admin:stations_stationevent_changelist",
+            ),
+            (
+                _("Device models"),
+                "tune",
+                "stations.devicevariable",
+                "admin:stations_devicevariable_changelist",
+            ),
+            (
+                _("Charger reports"),
+                "summarize",
+                "stations.chargerreport",
+                "admin:stations_chargerreport_changelist",
+            ),
         ],
     ),
     (
@@ -123,6 +142,13 @@ SIDEBAR: list[tuple[str, list[tuple[str, str, str | None, str]]]] = [
     (
         _("System"),
         [
+            (_("Alert history"), "campaign", "evpower.alert", "admin:evpower_alert_changelist"),
+            (
+                _("Security events"),
+                "shield",
+                "evpower.securityevent",
+                "admin:evpower_securityevent_changelist",
+            ),
             (_("Backups"), "backup", "maintenance.backup", "admin:maintenance_backup_changelist"),
             (
                 _("Scheduled jobs"),

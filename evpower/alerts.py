@@ -1,21 +1,26 @@
-"""Alerts to operators (e-mail and Telegram), rate limited per subject so that one flapping
-station cannot flood anyone. Callers use:
+"""Alerts to operators, by severity, rate limited per subject so that one flapping station
+cannot flood anyone, and kept in the alert history (`evpower.models.Alert`, in the admin).
+Callers use:
 
-    operator_alert(key="station-offline:12", subject="Station CP-1 offline", text="...")
+    operator_alert(key="station-offline:12", subject="Station CP-1 offline", text="...",
+                   severity="high")
 
+- `severity` (critical, high, medium, low) picks the channels: ALERT_ROUTES names them per
+  severity (by default every configured channel for critical, high and medium; low alerts
+  are only kept in the history). Channels: e-mail, Telegram and a signed webhook
+  (evpower/alert_channels.py). Each is tried on its own; the alert counts as sent when
+  one of them took it.
 - `key` names what the alert is about; while an alert with the same key went out less than
-  ALERT_MIN_INTERVAL_SECONDS ago, another is dropped. The record is a cache key claimed
-  with `cache.add` (atomic in Redis, shared by every process), so two workers racing on
-  the same key send one alert.
-- Channels: e-mail to settings.ALERT_EMAILS through Django's mail API (EMAIL_* settings),
-  and Telegram Bot API `sendMessage` to settings.TELEGRAM["chat_id"]. Each is tried on its
-  own; the alert counts as sent when one of them took it. When none did, the key is
-  released so the next alert about it can try again.
-- Nothing here raises: an alert must never break its caller.
+  ALERT_MIN_INTERVAL_SECONDS ago, another is dropped (counted, not kept). The record is a
+  cache key claimed with `cache.add` (atomic in Redis, shared by every process), so two
+  workers racing on the same key send one alert. When no channel took an alert, the key
+  is released so the next alert about it can try again.
+- Nothing here raises: an alert must never break its caller (nor does a history that
+  cannot be written: the database may be what the alert is about).
 
 Two ways to call:
 - `operator_alert(...)`: sends now (two attempts per channel), returns whether it went out.
-  For Celery tasks and commands, outside transactions.
+  For Celery tasks, commands and the Alertmanager receiver, outside transactions.
 - `operator_alert_after_commit(...)`: from inside a service's transaction (the OCPP hot
   path, payments): after the commit the key is claimed and `evpower.alert_send` is queued,
   which retries each channel with exponential backoff.
@@ -25,75 +30,108 @@ from __future__ import annotations
 
 import logging
 import os
-import smtplib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
-import httpx
 from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
-from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from evpower.alert_channels import CHANNELS, AlertNotSent, Notice, TryAgain
+from evpower.metrics.registry import alert_observed
+
 log = logging.getLogger("evpower.alerts")
 
-SUBJECT_PREFIX = "[EvPower] "
-TIMEOUT = 10.0
-TELEGRAM_MAX_CHARS = 4096
 SYNC_ATTEMPTS = 2  # operator_alert: the caller waits
 TASK_ATTEMPTS = 5  # evpower.alert_send: a worker waits (1, 2, 4, 8 s between tries)
 RETRY_WAIT = wait_exponential(multiplier=1, min=1, max=30)
 RETRY_AFTER_CAP = 60.0
 RATE_LIMIT_PREFIX = "alert:"  # cache keys of the rate limit
 BACKGROUND_BACKLOG = 200  # alerts waiting to be queued; beyond, dropped (and logged)
-
-
-class AlertNotSent(Exception):
-    """The channel refused it for good (a wrong token, chat or address)."""
-
-
-class TryAgain(Exception):
-    def __init__(self, message: str, retry_after: float | None = None):
-        super().__init__(message)
-        self.retry_after = retry_after
+SEVERITIES = ("critical", "high", "medium", "low")
+DEFAULT_SEVERITY = "high"
 
 
 # -- the interface ----------------------------------------------------------------------
 
 
-def alerts_configured() -> bool:
-    return bool(settings.ALERT_EMAILS) or _telegram_configured()
+def routed_channels(severity: str) -> list[str]:
+    """The configured channels alerts of `severity` go to."""
+    route = settings.ALERT_ROUTES.get(severity, settings.ALERT_ROUTES[DEFAULT_SEVERITY])
+    return [name for name in route if name in CHANNELS and CHANNELS[name][0]()]
 
 
-def operator_alert(*, key: str, subject: str, text: str) -> bool:
+def alerts_configured(severity: str = DEFAULT_SEVERITY) -> bool:
+    return bool(routed_channels(severity))
+
+
+def _severity(severity: str) -> str:
+    return severity if severity in SEVERITIES else DEFAULT_SEVERITY
+
+
+def operator_alert(
+    *,
+    key: str,
+    subject: str,
+    text: str,
+    severity: str = DEFAULT_SEVERITY,
+    source: str = "platform",
+) -> bool:
     """Send unless an alert with the same `key` went out within ALERT_MIN_INTERVAL_SECONDS.
     Returns whether it was sent. Never raises (an alert must not break its caller)."""
+    outcome = operator_alert_outcome(
+        key=key, subject=subject, text=text, severity=severity, source=source
+    )
+    return outcome == "sent"
+
+
+def operator_alert_outcome(
+    *,
+    key: str,
+    subject: str,
+    text: str,
+    severity: str = DEFAULT_SEVERITY,
+    source: str = "platform",
+) -> str:
+    """operator_alert, telling what happened: sent, failed (every channel), not_routed (no
+    channel for its severity), suppressed (the rate limit) or error (a bug, logged)."""
+    notice = Notice(
+        subject=subject, text=text, severity=_severity(severity), key=key, source=source
+    )
     try:
-        if not alerts_configured():
-            log.warning("operator alert not sent (no channel configured): %s", subject)
-            return False
         if not _claim(key):
             log.info("operator alert %s suppressed (rate limit): %s", key, subject)
-            return False
-        sent = deliver(subject, text, attempts=SYNC_ATTEMPTS)
-        if not sent:
+            alert_observed(severity=notice.severity, outcome="suppressed")
+            return "suppressed"
+        outcome = _deliver(notice, attempts=SYNC_ATTEMPTS)
+        if outcome == "failed":  # the next alert about it may find a channel working
             _release(key)
-        return sent
+        return outcome
     except Exception:
         log.exception("operator alert %s failed", key)
-        return False
+        return "error"
 
 
-def operator_alert_after_commit(*, key: str, subject: str, text: str) -> None:
+def operator_alert_after_commit(
+    *,
+    key: str,
+    subject: str,
+    text: str,
+    severity: str = DEFAULT_SEVERITY,
+    source: str = "platform",
+) -> None:
     """Queue the alert once the current transaction commits (at once outside one). The
     claim and the queueing (Redis: the cache and Celery's broker) run on a thread of their
     own, so a caller on a charger's path never waits for Redis (a Redis outage must not
     hold up the answer to a message that was parked)."""
+    notice = Notice(
+        subject=subject, text=text, severity=_severity(severity), key=key, source=source
+    )
     try:
-        transaction.on_commit(partial(_queue_in_background, key, subject, text), robust=True)
+        transaction.on_commit(partial(_queue_in_background, notice), robust=True)
     except Exception:
         log.exception("operator alert %s could not be scheduled", key)
 
@@ -116,18 +154,18 @@ def _background() -> ThreadPoolExecutor:
         return _executor[1]
 
 
-def _queue_in_background(key: str, subject: str, text: str) -> None:
+def _queue_in_background(notice: Notice) -> None:
     if not _room.acquire(blocking=False):
         log.error(
             "operator alert %s dropped: %d alerts already waiting to be queued",
-            key,
+            notice.key,
             BACKGROUND_BACKLOG,
         )
         return
 
     def run() -> None:
         try:
-            _queue(key, subject, text)
+            _queue(notice)
         finally:
             _room.release()
 
@@ -139,24 +177,40 @@ def background_flushed(timeout: float = 60) -> None:
     _background().submit(lambda: None).result(timeout)
 
 
-def _queue(key: str, subject: str, text: str) -> None:
+def _queue(notice: Notice) -> None:
     try:
-        if not alerts_configured() or not _claim(key):
+        if not _claim(notice.key):
+            alert_observed(severity=notice.severity, outcome="suppressed")
             return
     except Exception:
-        log.exception("operator alert %s failed", key)
+        log.exception("operator alert %s failed", notice.key)
         return
     try:
-        alert_send.delay(subject, text)
+        alert_send.delay(
+            notice.subject,
+            notice.text,
+            severity=notice.severity,
+            key=notice.key,
+            source=notice.source,
+        )
     except Exception:
-        _release(key)
-        log.exception("operator alert %s could not be queued: %s", key, subject)
+        _release(notice.key)
+        log.exception("operator alert %s could not be queued: %s", notice.key, notice.subject)
 
 
 @shared_task(name="evpower.alert_send")
-def alert_send(subject: str, text: str) -> bool:
+def alert_send(
+    subject: str,
+    text: str,
+    severity: str = DEFAULT_SEVERITY,
+    key: str = "",
+    source: str = "platform",
+) -> bool:
     """Deliver an alert already cleared by the rate limit, retrying each channel."""
-    return deliver(subject, text, attempts=TASK_ATTEMPTS)
+    notice = Notice(
+        subject=subject, text=text, severity=_severity(severity), key=key, source=source
+    )
+    return deliver(notice, attempts=TASK_ATTEMPTS)
 
 
 # -- rate limit -------------------------------------------------------------------------
@@ -184,20 +238,7 @@ def _release(key: str) -> None:
         log.exception("alert rate limit: could not release %s", key)
 
 
-# -- channels ---------------------------------------------------------------------------
-
-
-def _telegram_configured() -> bool:
-    return bool(settings.TELEGRAM.get("bot_token") and settings.TELEGRAM.get("chat_id"))
-
-
-def _channels() -> list[tuple[str, object]]:
-    channels = []
-    if settings.ALERT_EMAILS:
-        channels.append(("email", send_email))
-    if _telegram_configured():
-        channels.append(("telegram", send_telegram))
-    return channels
+# -- delivery ---------------------------------------------------------------------------
 
 
 def _wait(state) -> float:
@@ -207,10 +248,18 @@ def _wait(state) -> float:
     return max(backoff, min(asked, RETRY_AFTER_CAP)) if asked else backoff
 
 
-def deliver(subject: str, text: str, *, attempts: int) -> bool:
-    """Every configured channel, each retried on temporary failures. True if any took it."""
-    delivered = False
-    for name, sender in _channels():
+def deliver(notice: Notice, *, attempts: int) -> bool:
+    """True if any channel took it (see _deliver)."""
+    return _deliver(notice, attempts=attempts) == "sent"
+
+
+def _deliver(notice: Notice, *, attempts: int) -> str:
+    """Every channel routed for its severity, each retried on temporary failures; the
+    result kept in the alert history. Returns the outcome: sent (a channel took it),
+    failed (every channel failed) or not_routed (no channel for its severity)."""
+    results: dict[str, str] = {}
+    for name in routed_channels(notice.severity):
+        sender = CHANNELS[name][1]
         try:
             for attempt in Retrying(
                 stop=stop_after_attempt(attempts),
@@ -219,64 +268,41 @@ def deliver(subject: str, text: str, *, attempts: int) -> bool:
                 reraise=True,
             ):
                 with attempt:
-                    sender(subject, text)
-            delivered = True
+                    sender(notice)
+            results[name] = "sent"
         except (TryAgain, AlertNotSent) as exc:
-            log.error("operator alert via %s not delivered: %s (%s)", name, exc, subject)
-        except Exception:
-            log.exception("operator alert via %s failed (%s)", name, subject)
-    return delivered
-
-
-def send_email(subject: str, text: str) -> None:
-    message = EmailMessage(
-        subject=(SUBJECT_PREFIX + subject)[:250].replace("\n", " "),
-        body=text,
-        to=list(settings.ALERT_EMAILS),
-        connection=get_connection(timeout=TIMEOUT),
-    )
-    try:
-        message.send(fail_silently=False)
-    except (
-        smtplib.SMTPRecipientsRefused,
-        smtplib.SMTPSenderRefused,
-        smtplib.SMTPAuthenticationError,
-    ) as exc:
-        raise AlertNotSent(f"e-mail refused: {exc}") from None
-    except smtplib.SMTPResponseException as exc:
-        if exc.smtp_code >= 500:
-            raise AlertNotSent(f"e-mail refused: {exc.smtp_code}") from None
-        raise TryAgain(f"e-mail: {exc.smtp_code}") from None
-    except (smtplib.SMTPException, OSError) as exc:
-        raise TryAgain(f"e-mail: {type(exc).__name__}: {exc}") from None
-
-
-def send_telegram(subject: str, text: str) -> None:
-    telegram = settings.TELEGRAM
-    url = f"{telegram['api_url'].rstrip('/')}/bot{telegram['bot_token']}/sendMessage"
-    payload = {
-        "chat_id": telegram["chat_id"],
-        "text": f"{subject}\n\n{text}"[:TELEGRAM_MAX_CHARS],
-        "disable_web_page_preview": True,
-    }
-    try:
-        response = httpx.post(url, json=payload, timeout=TIMEOUT)
-    except httpx.HTTPError as exc:  # its text would show the URL, which holds the token
-        raise TryAgain(f"telegram unreachable: {type(exc).__name__}") from None
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    if response.status_code == 200 and body.get("ok"):
-        return
-    description = str(body.get("description", ""))[:200]
-    if response.status_code == 429 or response.status_code >= 500:
-        retry_after = (body.get("parameters") or {}).get("retry_after")
-        raise TryAgain(
-            f"telegram {response.status_code}: {description}",
-            float(retry_after) if isinstance(retry_after, int | float) else None,
+            results[name] = str(exc)[:200]
+            log.error("operator alert via %s not delivered: %s (%s)", name, exc, notice.subject)
+        except Exception as exc:
+            results[name] = f"error: {type(exc).__name__}"
+            log.exception("operator alert via %s failed (%s)", name, notice.subject)
+    if not results:
+        log.warning(
+            "operator alert not sent (no channel for %s): %s", notice.severity, notice.subject
         )
-    raise AlertNotSent(f"telegram {response.status_code}: {description}")
+        outcome = "not_routed"
+    else:
+        outcome = "sent" if "sent" in results.values() else "failed"
+    alert_observed(severity=notice.severity, outcome=outcome)
+    _remember(notice, outcome, results)
+    return outcome
+
+
+def _remember(notice: Notice, outcome: str, results: dict[str, str]) -> None:
+    from evpower.models import Alert
+
+    try:
+        Alert.objects.create(
+            key=notice.key[:200],
+            severity=notice.severity,
+            source=notice.source,
+            subject=notice.subject[:250],
+            text=notice.text,
+            outcome=outcome,
+            channels=results,
+        )
+    except Exception:  # the database may be what the alert is about
+        log.exception("alert history not written: %s", notice.subject)
 
 
 # -- what the services alert about (called from their transactions) ---------------------
@@ -299,6 +325,7 @@ def alert_reconciliation_issues(provider: str, day, issues: list) -> None:
             key=f"reconciliation:{provider}:{day}",
             subject=f"Reconciliation {provider} {day}: {len(issues)} new issue(s)",
             text="\n".join(lines) + "\nSee Reconciliation issues in the admin.",
+            severity="high",  # money the books and the provider disagree on
         )
     except Exception:
         log.exception("reconciliation alert failed")

@@ -53,6 +53,9 @@ DEBUG = env.bool("DEBUG", default=not IS_PRODUCTION)
 SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if IS_PRODUCTION else ["*"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# names the platform's own neighbours call it by on a private network (compose: "web", for
+# Prometheus's scrape and Alertmanager's webhook), added to the public ALLOWED_HOSTS
+ALLOWED_HOSTS += env.list("INTERNAL_HOSTS", default=[])
 
 if IS_PRODUCTION:
     _problems = production_problems(secret_key=SECRET_KEY, debug=DEBUG, allowed_hosts=ALLOWED_HOSTS)
@@ -95,6 +98,11 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# what monitoring calls over the private network (plain HTTP to the web container; the
+# public port 80 is redirected by nginx before it gets here). Both need a bearer token.
+SECURE_REDIRECT_EXEMPT = env.list(
+    "SECURE_REDIRECT_EXEMPT", default=[r"^metrics$", r"^alerts/alertmanager$"]
+)
 if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
@@ -516,6 +524,39 @@ TELEGRAM = {
     "api_url": env.str("TELEGRAM_API_URL", default="https://api.telegram.org"),
 }
 ALERT_MIN_INTERVAL_SECONDS = env.int("ALERT_MIN_INTERVAL_SECONDS", default=900)  # per subject
+# the signed webhook channel (evpower/alert_channels.py): both set, or the channel is off
+ALERT_WEBHOOK = {
+    "url": env.str("ALERT_WEBHOOK_URL", default=""),
+    "secret": env.str("ALERT_WEBHOOK_SECRET", default=""),
+}
+# which channels each severity goes to (configured ones only); empty: the history only
+_ALL_CHANNELS = "email,telegram,webhook"
+ALERT_ROUTES = {
+    severity: tuple(
+        name.strip()
+        for name in env.str(f"ALERT_ROUTE_{severity.upper()}", default=default).split(",")
+        if name.strip()
+    )
+    for severity, default in (
+        ("critical", _ALL_CHANNELS),
+        ("high", _ALL_CHANNELS),
+        ("medium", _ALL_CHANNELS),
+        ("low", ""),
+    )
+}
+if _unknown_channels := {n for route in ALERT_ROUTES.values() for n in route} - {
+    "email",
+    "telegram",
+    "webhook",
+}:
+    raise ImproperlyConfigured(f"ALERT_ROUTE_*: unknown channels {sorted(_unknown_channels)}")
+# Alertmanager's webhook receiver (/alerts/alertmanager): `Authorization: Bearer <token>`;
+# empty: the endpoint refuses everything
+ALERTMANAGER_WEBHOOK_TOKEN = env.str("ALERTMANAGER_WEBHOOK_TOKEN", default="")
+# security events that raise an alert: this many of a kind from one identity or address
+# within the window (charger logins refused, forged payment callbacks)
+SECURITY_ALERT_BURST = env.int("SECURITY_ALERT_BURST", default=10)
+SECURITY_ALERT_WINDOW_SECONDS = env.int("SECURITY_ALERT_WINDOW_SECONDS", default=300)
 LOW_BALANCE_THRESHOLD = env.str("LOW_BALANCE_THRESHOLD", default="50.00")
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
@@ -525,6 +566,16 @@ EMAIL_BACKEND = env.str(
 )
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+# a mail server that wants a login: the account, and STARTTLS (587) or implicit TLS (465)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured(
+        "EMAIL_USE_TLS (STARTTLS, port 587) and EMAIL_USE_SSL (implicit TLS, 465): one of them"
+    )
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="EvPower <noreply@evpower.kg>")
 
 # === Observability ===============================================================================

@@ -8,6 +8,7 @@ from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from evpower import health
+from evpower.alertmanager import alertmanager_webhook
 from evpower.metrics import views as metrics_views
 
 # "/": a small page that says the platform is up and links the admin, the API docs and health
@@ -25,6 +26,7 @@ urlpatterns = [
     path("health/ready", health.ready, name="health-ready"),
     path("health/detailed", health.detailed, name="health-detailed"),
     path("metrics", metrics_views.metrics, name="metrics"),
+    path("alerts/alertmanager", alertmanager_webhook, name="alertmanager-webhook"),
     path("api/v1/", include("evpower.api.urls")),
     # OpenAPI 3 schema (JSON with ?format=json or Accept: application/json, else YAML) and
     # Swagger UI served from drf-spectacular-sidecar's static files: no CDN needed. The split

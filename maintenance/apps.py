@@ -14,7 +14,12 @@ class MaintenanceConfig(AppConfig):
         from celery.signals import beat_init
         from django.db.models.signals import post_migrate
 
+        from evpower.metrics.collectors import register_collector
+
         from .beat import sync_after_migrate, sync_on_beat_start
+        from .metrics import MaintenanceCollector
+
+        register_collector(MaintenanceCollector())  # /metrics: backup age, free disk
 
         # the code's beat schedule into django-celery-beat's tables (maintenance/beat.py)
         post_migrate.connect(

@@ -363,7 +363,7 @@ def _fsync_dir(directory: Path) -> None:
 def _alert(key: str, subject: str, text: str) -> None:
 
     try:
-        alerts.operator_alert(key=key, subject=subject, text=text)
+        alerts.operator_alert(key=key, subject=subject, text=text, severity="high")
     except Exception:  # an alert must never turn a recorded failure into a crash
         logger.exception("operator alert %s could not be sent", key)
 

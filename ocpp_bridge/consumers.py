@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 
 from evpower.channels_dispatch import dispatch_until_stopped
 from evpower.correlation import frame_correlation_id, set_correlation_id, socket_correlation_id
+from evpower.metrics.registry import handshake_refusal_observed
 from evpower.security_events import security_event_record
 from evpower.ws_deny import deny_handshake
 from stations.live import post_status
@@ -91,6 +92,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         }
         client = self.scope.get("client") or ("", 0)
         if not password_gate.try_enter():  # before any lookup or hash
+            handshake_refusal_observed(reason="busy")
             # not logged one by one: in a storm the log lines cost more than the refusals
             # (the gate logs a count now and then; the metric counts each)
             await deny_handshake(
@@ -112,6 +114,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         finally:
             password_gate.leave()
         if verdict.status:
+            handshake_refusal_observed(reason=verdict.code or "other")
             await self._deny(verdict.status, verdict.reason)
             return
         station: Station = verdict.station
@@ -122,6 +125,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             allow_missing=station.allow_missing_subprotocol,
         )
         if version is None:
+            handshake_refusal_observed(reason="no_subprotocol")
             # OCPP-J: answer the handshake without a subprotocol, then close at once.
             await self.accept()
             await self.close(code=CLOSE_NO_SUBPROTOCOL)

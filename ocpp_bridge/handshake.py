@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from evpower.models import SecurityEvent
-from evpower.security_events import security_event_record
+from evpower.security_events import CONNECTION_REFUSED, security_event_record
 from stations import credentials
 from stations.models import IDENTITY_PATTERN, Station
 from stations.selectors import station_by_identity
@@ -31,6 +31,7 @@ class Verdict:
     status: int  # 0 = let in; else the HTTP status to refuse with
     reason: str = ""
     station: Station | None = None
+    code: str = ""  # a refusal's kind, one of a few (the metric's label)
 
 
 @dataclass(frozen=True)
@@ -79,16 +80,16 @@ def _client_cert_ok(hs: Handshake) -> bool:
     return verified == "SUCCESS" and match is not None and match.group(1).strip() == hs.identity
 
 
-def _refuse(hs: Handshake, station: Station | None, status: int, reason: str) -> Verdict:
+def _refuse(hs: Handshake, station: Station | None, status: int, reason: str, code: str) -> Verdict:
     security_event_record(
         station_id=station.pk if station else None,
         identity=hs.identity,
-        kind="ConnectionRefused",
+        kind=CONNECTION_REFUSED,
         tech_info=reason,
         remote_addr=hs.client_ip,
         source=SecurityEvent.Source.PLATFORM,
     )
-    return Verdict(status=status, reason=reason)
+    return Verdict(status=status, reason=reason, code=code)
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ def authenticate_charger(hs: Handshake) -> Verdict:
 
 def handshake_screen(hs: Handshake) -> Verdict | PasswordCheck:
     if not _IDENTITY.match(hs.identity):
-        return Verdict(status=404, reason="not a charge point identity")
+        return Verdict(status=404, reason="not a charge point identity", code="bad_identity")
     creds = _basic_credentials(hs.headers)
     station = station_by_identity(hs.identity)
     if station is None:
@@ -129,11 +130,13 @@ def handshake_screen(hs: Handshake) -> Verdict | PasswordCheck:
     if station.security_profile == Station.SecurityProfile.CLIENT_CERT:
         if _client_cert_ok(hs):
             return Verdict(status=0, station=station)
-        return _refuse(hs, station, 401, "client certificate missing or not for this identity")
+        return _refuse(
+            hs, station, 401, "client certificate missing or not for this identity", "client_cert"
+        )
     if station.security_profile == Station.SecurityProfile.BASIC_TLS and not _is_tls(hs):
-        return _refuse(hs, station, 401, "security profile 2 requires TLS")
+        return _refuse(hs, station, 401, "security profile 2 requires TLS", "tls_required")
     if creds is None:
-        return _refuse(hs, station, 401, "missing HTTP Basic credentials")
+        return _refuse(hs, station, 401, "missing HTTP Basic credentials", "no_credentials")
     user, password = creds
     # a wrong user is hashed too: the time taken tells nothing about what was wrong
     return PasswordCheck(station=station, password=password, user_ok=user == hs.identity)
@@ -154,24 +157,24 @@ def password_work(check: PasswordCheck) -> PasswordOutcome:
 def handshake_decide(hs: Handshake, check: PasswordCheck, outcome: PasswordOutcome) -> Verdict:
     if check.register:
         if not outcome.matches:
-            return _refuse(hs, None, 401, outcome.problem)
+            return _refuse(hs, None, 401, outcome.problem, "auto_register")
         station = station_auto_register(identity=hs.identity, password_hash=outcome.new_hash)
         if not hmac.compare_digest(station.password_hash, outcome.new_hash):  # lost a race
-            return _refuse(hs, station, 401, "registered meanwhile; connect again")
+            return _refuse(hs, station, 401, "registered meanwhile; connect again", "auto_register")
         return Verdict(status=0, station=station)
     if check.station is None:
-        return Verdict(status=404, reason="unknown charge point")
+        return Verdict(status=404, reason="unknown charge point", code="unknown_station")
     if not outcome.matches:
-        return _refuse(hs, check.station, 401, "wrong credentials")
+        return _refuse(hs, check.station, 401, "wrong credentials", "wrong_credentials")
     return Verdict(status=0, station=check.station)
 
 
 def _unknown_station(hs: Handshake, creds: tuple[str, str] | None) -> Verdict | PasswordCheck:
     if not settings.OCPP_AUTO_REGISTER:
         if creds is None:
-            return Verdict(status=404, reason="unknown charge point")
+            return Verdict(status=404, reason="unknown charge point", code="unknown_station")
         # hashed like a known identity's wrong password: no timing oracle for which ids exist
         return PasswordCheck(station=None, password=creds[1])
     if creds is None or creds[0] != hs.identity:
-        return _refuse(hs, None, 401, "auto-registration needs Basic credentials")
+        return _refuse(hs, None, 401, "auto-registration needs Basic credentials", "auto_register")
     return PasswordCheck(station=None, password=creds[1], register=True)

@@ -155,6 +155,7 @@ def _alert(station: Offline, now: datetime) -> None:
             subject=f"Station {station.identity} offline",
             text=f"Station {station.identity}{where} is offline: {seen}; its connection "
             "was marked closed by the liveness sweep.",
+            severity="medium",  # one station: its drivers go elsewhere
         )
     except Exception:  # an alert must never break the sweep
         log.exception("liveness: could not alert about %s", station.identity)
@@ -169,6 +170,7 @@ def _alert_many(rest: list[Offline]) -> None:
             text=f"The liveness sweep marked {len(rest) + MAX_STATION_ALERTS} stations "
             f"offline at once; besides the {MAX_STATION_ALERTS} alerted one by one: "
             f"{names}.",
+            severity="critical",  # many at once: a node, the network or the power
         )
     except Exception:
         log.exception("liveness: could not alert about %d more stations", len(rest))

@@ -22,6 +22,8 @@ from google.auth import exceptions as auth_errors
 from google.auth.transport.requests import Request
 from google.oauth2 import service_account
 
+from evpower.metrics.registry import outbound_call
+
 from . import PushError, TokenGone, TransientPushError, retry_after_seconds
 from . import fcm_configured as configured  # noqa: F401 - the sender's own check
 
@@ -79,6 +81,11 @@ def message(token: str, title: str, body: str, data: dict[str, str]) -> dict:
 
 def send(token: str, title: str, body: str, data: dict[str, str]) -> str:
     """Send one push; returns FCM's message name, or raises (see the module docstring)."""
+    with outbound_call("fcm", rejected=(TokenGone,)):
+        return _send(token, title, body, data)
+
+
+def _send(token: str, title: str, body: str, data: dict[str, str]) -> str:
     url = f"{settings.FCM['url'].rstrip('/')}/v1/projects/{project_id()}/messages:send"
     payload = message(token, title, body, data)
     response = _post(url, payload, access_token())

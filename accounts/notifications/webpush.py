@@ -16,6 +16,8 @@ import requests
 from django.conf import settings
 from pywebpush import WebPushException, webpush
 
+from evpower.metrics.registry import outbound_call
+
 from . import PushError, TokenGone, TransientPushError, retry_after_seconds
 from . import webpush_configured as configured  # noqa: F401 - the sender's own check
 
@@ -26,6 +28,11 @@ TIMEOUT = 10.0
 def send(endpoint: str, keys: dict, title: str, body: str, data: dict[str, str]) -> int:
     """Send one push to the subscription `endpoint` (with its p256dh / auth `keys`);
     returns the push service's status code, or raises (see the module docstring)."""
+    with outbound_call("webpush", rejected=(TokenGone,)):
+        return _send(endpoint, keys, title, body, data)
+
+
+def _send(endpoint: str, keys: dict, title: str, body: str, data: dict[str, str]) -> int:
     if not _valid_keys(keys):
         raise TokenGone("web push subscription without valid keys (p256dh, auth)")
     payload = json.dumps({"title": title, "body": body, "data": data}, ensure_ascii=False)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from evpower.metrics.registry import outbound_call
+
 from .backends import SmsBackend, SmsDeliveryError
 
 __all__ = ["SmsBackend", "SmsDeliveryError", "get_backend", "send_sms"]
@@ -21,4 +23,5 @@ def get_backend() -> SmsBackend:
 
 
 def send_sms(*, phone: str, text: str) -> None:
-    get_backend().send(phone=phone, text=text)
+    with outbound_call("sms"):
+        get_backend().send(phone=phone, text=text)

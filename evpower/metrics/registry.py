@@ -3,6 +3,9 @@ process where the event happens (cheap: no I/O); each web process exports its ow
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from ocpp.v16.enums import Action as Action16
 from ocpp.v201.enums import Action as Action201
 from prometheus_client import Counter, Histogram
@@ -56,6 +59,26 @@ BATCH_ROW_FAILURES = Counter(
 )
 
 
+OUTBOUND_CALLS = Counter(
+    "evpower_outbound_calls",
+    "Calls to services outside the platform, by target (a payment provider, fcm, webpush, "
+    "sms, email, telegram, webhook) and result (ok; rejected: the service refused it; "
+    "failed: an error, a timeout, a 5xx; circuit_open: not tried, its breaker is open).",
+    ["target", "result"],
+)
+ALERTS = Counter(
+    "evpower_alerts",
+    "Operator alerts by severity and outcome (sent; failed: every channel failed; "
+    "not_routed: no channel for the severity; suppressed: the same key alerted recently).",
+    ["severity", "outcome"],
+)
+HANDSHAKE_REFUSALS = Counter(
+    "evpower_ocpp_handshake_refusals",
+    "Charger connections refused before the WebSocket upgrade, by reason.",
+    ["reason"],
+)
+
+
 def action_label(action: str) -> str:
     """An OCPP action as a label: one of the known actions, or \"unknown\" (bounded series)."""
     return action if action in OCPP_ACTIONS else "unknown"
@@ -79,3 +102,30 @@ def live_news_dropped(*, reason: str) -> None:
 
 def batch_row_failed(*, job: str) -> None:
     BATCH_ROW_FAILURES.labels(job).inc()
+
+
+def outbound_call_observed(*, target: str, result: str) -> None:
+    OUTBOUND_CALLS.labels(target[:20], result).inc()
+
+
+@contextmanager
+def outbound_call(target: str, *, rejected: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+    """Count the call in the block by its result: ok when it ends, rejected when it raises
+    one of `rejected` (the service said no), failed for any other exception."""
+    try:
+        yield
+    except rejected:
+        outbound_call_observed(target=target, result="rejected")
+        raise
+    except Exception:
+        outbound_call_observed(target=target, result="failed")
+        raise
+    outbound_call_observed(target=target, result="ok")
+
+
+def alert_observed(*, severity: str, outcome: str) -> None:
+    ALERTS.labels(severity, outcome).inc()
+
+
+def handshake_refusal_observed(*, reason: str) -> None:
+    HANDSHAKE_REFUSALS.labels(reason).inc()

@@ -18,6 +18,7 @@ from django.db import transaction
 from tenacity import wait_fixed
 
 from evpower import alerts
+from evpower.alert_channels import Notice
 from evpower.tests.support.processes import free_port
 from evpower.tests.support.stand_ins import OK, SEND_PATH, telegram_texts
 
@@ -182,34 +183,40 @@ def test_no_channel_configured_sends_nothing(settings):
 
 
 @pytest.mark.django_db
-def test_an_alert_from_a_rolled_back_transaction_is_never_sent(
-    channels, eager_celery, django_capture_on_commit_callbacks
-):
+# Alerts queued after a commit are sent (and kept in the history) on the alerts' own
+# thread and its own database connection: these tests commit for real (transaction=True),
+# so what that thread writes is flushed with the rest afterwards.
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_alert_from_a_rolled_back_transaction_is_never_sent(channels, eager_celery):
+    from evpower.models import Alert
+
     mailbox, telegram_stub = channels
 
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        with pytest.raises(RuntimeError), transaction.atomic():
-            alerts.operator_alert_after_commit(key=unique_key(), subject="rolled back", text="x")
-            raise RuntimeError("the service failed")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        alerts.operator_alert_after_commit(key=unique_key(), subject="rolled back", text="x")
+        raise RuntimeError("the service failed")
+    with transaction.atomic():
         alerts.operator_alert_after_commit(key=unique_key(), subject="committed", text="y")
     alerts.background_flushed()
 
-    assert len(callbacks) == 1
+    assert list(Alert.objects.values_list("subject", "outcome")) == [("committed", "sent")]
     assert telegram_texts(telegram_stub) == ["committed\n\ny"]
     assert [m["Subject"] for m in mailbox.messages] == ["[EvPower] committed"]
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_parked_charger_messages_alert_operators_once_per_interval(
-    channels, eager_celery, make_station, django_capture_on_commit_callbacks
+    channels, eager_celery, make_station
 ):
     from charging.parked import park_message
     from charging.parked_models import ParkedMessage
 
     _, telegram_stub = channels
     station = make_station(f"CP-{uuid.uuid4().hex[:8]}")
-    with django_capture_on_commit_callbacks(execute=True):
-        for tx in (101, 102):
+    for tx in (101, 102):
+        with transaction.atomic():
             park_message(
                 station_id=station.pk,
                 action="StopTransaction",
@@ -228,9 +235,9 @@ def test_parked_charger_messages_alert_operators_once_per_interval(
     assert "transaction 101" in text and "id tag ABC has no owner to bill" in text
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_new_reconciliation_discrepancies_alert_and_known_ones_do_not(
-    channels, eager_celery, settings, monkeypatch, django_capture_on_commit_callbacks
+    channels, eager_celery, settings, monkeypatch
 ):
     from payments import providers
     from payments.providers.base import PAID, StatementLine
@@ -251,10 +258,8 @@ def test_new_reconciliation_discrepancies_alert_and_known_ones_do_not(
         )
     ]
 
-    with django_capture_on_commit_callbacks(execute=True):
-        first = reconcile("odengi", day)
-    with django_capture_on_commit_callbacks(execute=True):
-        again = reconcile("odengi", day)
+    first = reconcile("odengi", day)
+    again = reconcile("odengi", day)
     alerts.background_flushed()
 
     assert [i.kind for i in first] == [i.kind for i in again] == ["missing_credit"]
@@ -289,7 +294,7 @@ def test_an_alert_after_commit_never_waits_for_redis(settings, monkeypatch):
         return False
 
     monkeypatch.setattr(alerts, "_claim", hanging_claim)
-    alerts._queue_in_background("parked:1:implausible_meter", "s", "t")
+    alerts._queue_in_background(Notice(subject="s", text="t", key="parked:1:implausible_meter"))
     assert claimed == []  # returned while the claim still hangs
     redis_back.set()
     alerts.background_flushed()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -118,6 +119,12 @@ def test_metrics_hold_http_and_database_metrics_and_each_of_ours():
         "evpower_payments",
         "evpower_payment_circuit_breaker_state",
         "evpower_celery_tasks",
+        "evpower_outbound_calls",
+        "evpower_alerts",
+        "evpower_ocpp_handshake_refusals",
+        "evpower_disk_free_bytes",
+        "evpower_disk_size_bytes",
+        "evpower_dependency_up",
     } <= families
 
 
@@ -270,3 +277,119 @@ def test_both_ocpp_versions_actions_are_labels_and_anything_else_is_unknown():
     assert action_label("TransactionEvent") == "TransactionEvent"  # 2.0.1
     assert action_label("NotifyEvent") == "NotifyEvent"
     assert action_label("DropTables") == "unknown"
+
+
+@pytest.mark.django_db
+def test_backup_age_and_free_disk_are_gauges(settings, tmp_path):
+    from django.utils import timezone
+
+    from maintenance.models import Backup
+
+    settings.BACKUP_DIR = str(tmp_path / "not-made-yet" / "backups")  # its file system all the same
+    assert not any(name == "evpower_backup_age_seconds" for name, _ in scrape())  # none yet
+    Backup.objects.create(
+        slot="s1", status=Backup.Status.OK, finished_at=timezone.now() - timedelta(hours=3)
+    )
+    Backup.objects.create(slot="s2", status=Backup.Status.FAILED, finished_at=timezone.now())
+
+    samples = scrape()
+
+    age = value(samples, "evpower_backup_age_seconds")
+    assert 3 * 3600 <= age < 3 * 3600 + 120  # the newest good one, not the failed one
+    for path in ("backups", "app"):
+        free = value(samples, "evpower_disk_free_bytes", path=path)
+        assert 0 < free <= value(samples, "evpower_disk_size_bytes", path=path)
+
+
+@pytest.mark.django_db
+def test_outbound_calls_and_alerts_are_counted_by_target_result_and_severity(
+    settings, telegram, monkeypatch
+):
+    import uuid
+
+    from evpower import alerts
+
+    monkeypatch.setattr(alerts, "RATE_LIMIT_PREFIX", f"test-alert-{uuid.uuid4().hex}:")
+    settings.ALERT_EMAILS = []
+    settings.ALERT_ROUTES = {**settings.ALERT_ROUTES, "medium": ("telegram",)}
+    before = scrape()
+
+    alerts.operator_alert(key=f"m:{uuid.uuid4().hex}", subject="a", text="b", severity="medium")
+    alerts.operator_alert(key=f"l:{uuid.uuid4().hex}", subject="a", text="b", severity="low")
+    repeat = f"r:{uuid.uuid4().hex}"
+    alerts.operator_alert(key=repeat, subject="a", text="b", severity="medium")
+    alerts.operator_alert(key=repeat, subject="a", text="b", severity="medium")
+
+    after = scrape()
+    for name, labels, more in (
+        ("evpower_outbound_calls_total", {"target": "telegram", "result": "ok"}, 2),
+        ("evpower_alerts_total", {"severity": "medium", "outcome": "sent"}, 2),
+        ("evpower_alerts_total", {"severity": "medium", "outcome": "suppressed"}, 1),
+        ("evpower_alerts_total", {"severity": "low", "outcome": "not_routed"}, 1),
+    ):
+        assert value(after, name, **labels) == value(before, name, **labels) + more, labels
+
+
+def test_provider_calls_are_counted_by_result_and_an_open_breaker_as_not_tried(http_stub, settings):
+    from payments.providers.base import ProviderUnavailable
+    from payments.providers.http import call
+
+    settings.PAYMENT_HTTP_ATTEMPTS = 1
+    http_stub.answer("/ok", (200, {"ok": True}))
+    http_stub.answer("/no", (403, {"error": "forbidden"}))
+    http_stub.answer("/down", (503, {"error": "down"}))
+    provider = "metrics-calls"
+    before = scrape()
+
+    for path in ("/ok", "/no"):
+        call(provider, lambda client, p=path: client.post(http_stub.url + p), idempotent=False)
+    with pytest.raises(ProviderUnavailable):
+        call(provider, lambda client: client.post(http_stub.url + "/down"), idempotent=False)
+    breaker(provider).open()
+    try:
+        with pytest.raises(ProviderUnavailable):
+            call(provider, lambda client: client.post(http_stub.url + "/ok"), idempotent=False)
+    finally:
+        breaker(provider).close()
+
+    after = scrape()
+    counted = "evpower_outbound_calls_total"
+    for result in ("ok", "rejected", "failed", "circuit_open"):
+        labels = {"target": provider, "result": result}
+        assert value(after, counted, **labels) == value(before, counted, **labels) + 1, result
+
+
+@pytest.mark.django_db
+def test_the_readiness_checks_and_beats_last_tick_are_gauges(settings):
+    from evpower.probes.beat import beat_tick_record
+    from evpower.probes.memo import memo
+
+    beat_tick_record(now=1_800_000_000.0)
+    memo.clear()
+    samples = scrape()
+    assert value(samples, "evpower_dependency_up", dependency="database") == 1
+    assert value(samples, "evpower_dependency_up", dependency="redis") == 1
+    assert value(samples, "evpower_beat_last_tick_timestamp_seconds") == 1_800_000_000.0
+
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    memo.clear()
+    assert value(scrape(), "evpower_dependency_up", dependency="redis") == 0
+
+
+@pytest.mark.parametrize(
+    "files, expected",
+    [
+        ({"v2/memory.current": "104857600", "v2/memory.max": "536870912"}, (104857600, 536870912)),
+        ({"v2/memory.current": "104857600", "v2/memory.max": "max"}, None),  # no limit
+        ({"v1/memory.usage_in_bytes": "2048", "v1/memory.limit_in_bytes": "4096"}, (2048, 4096)),
+        ({"v1/memory.usage_in_bytes": "2048", "v1/memory.limit_in_bytes": str(2**63 - 4096)}, None),
+        ({}, None),  # not in a container
+    ],
+)
+def test_the_containers_memory_and_limit_are_read_from_its_cgroup(tmp_path, files, expected):
+    from evpower.probes.metrics import container_memory
+
+    for name, content in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(content + "\n")
+    assert container_memory(tmp_path / "v2", tmp_path / "v1") == expected

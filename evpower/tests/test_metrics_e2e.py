@@ -69,3 +69,30 @@ def test_charger_frames_are_counted_by_action_and_outcome_and_timed(metrics_serv
         value(while_connected, "evpower_chargers_connected")
         == value(before, "evpower_chargers_connected") + 1
     )
+
+
+def test_refused_charger_handshakes_are_counted_by_reason(metrics_server, booted_station):
+    from websockets.exceptions import InvalidStatus
+
+    booted_station("CP-REFUSED")
+    before = scrape(metrics_server)
+
+    async def attempts():
+        statuses = []
+        for identity, password in (
+            ("CP-REFUSED", "wrong-password-0000"),
+            ("CP-REFUSED", "wrong-password-0001"),
+            ("CP-NOBODY", "any-password-00000"),
+        ):
+            try:
+                async with connect(metrics_server.ws_url(identity), identity, password):
+                    statuses.append(101)
+            except InvalidStatus as exc:
+                statuses.append(exc.response.status_code)
+        return statuses
+
+    assert asyncio.run(attempts()) == [401, 401, 404]
+    after = scrape(metrics_server)
+    counted = "evpower_ocpp_handshake_refusals_total"
+    for reason, more in (("wrong_credentials", 2), ("unknown_station", 1)):
+        assert value(after, counted, reason=reason) == value(before, counted, reason=reason) + more

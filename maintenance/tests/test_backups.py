@@ -55,7 +55,8 @@ def backup_dir(settings, tmp_path) -> Path:
 def alerts(monkeypatch) -> list[dict]:
     sent: list[dict] = []
 
-    def operator_alert(*, key: str, subject: str, text: str) -> bool:
+    def operator_alert(*, key: str, subject: str, text: str, severity: str = "high") -> bool:
+        assert severity == "high"  # a failed backup: act within the hour
         sent.append({"key": key, "subject": subject, "text": text})
         return True
 

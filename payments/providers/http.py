@@ -22,6 +22,8 @@ from tenacity import (
     wait_exponential,
 )
 
+from evpower.metrics.registry import outbound_call_observed
+
 from .base import ProviderUnavailable
 
 _breakers: dict[str, pybreaker.CircuitBreaker] = {}
@@ -89,8 +91,12 @@ def call(
             return response
 
     try:
-        return breaker(provider).call(attempt)
+        response = breaker(provider).call(attempt)
     except pybreaker.CircuitBreakerError:
+        outbound_call_observed(target=provider, result="circuit_open")
         raise ProviderUnavailable(f"{provider}: circuit open after repeated failures") from None
     except (httpx.HTTPError, ssl.SSLError, OSError) as exc:
+        outbound_call_observed(target=provider, result="failed")
         raise ProviderUnavailable(f"{provider}: {type(exc).__name__}: {exc}") from None
+    outbound_call_observed(target=provider, result="ok" if response.is_success else "rejected")
+    return response
