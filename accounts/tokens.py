@@ -18,9 +18,10 @@ from django.utils import timezone
 from rest_framework import status
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
-from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from .errors import ApiError, TokenRejected
+from .jwt_keys import ClientAccessToken as AccessToken
+from .jwt_keys import ClientRefreshToken as RefreshToken
 from .models import Client, LoginSession, UsedRefreshToken
 
 logger = logging.getLogger(__name__)

@@ -11,6 +11,9 @@ from collections.abc import Iterable, Sequence
 # Anything shorter gives too little entropy for session and token signing.
 MIN_SECRET_KEY_LENGTH = 50
 
+# A driver's token is signed with HS256: a key of fewer characters is guessable offline.
+MIN_JWT_KEY_LENGTH = 32
+
 # Shipped in the source for development only; production must never sign with it.
 DEV_SECRET_KEY = "django-insecure-evpower-development-key-do-not-use-in-production"  # noqa: S105
 
@@ -26,6 +29,25 @@ def production_problems(*, secret_key: str, debug: bool, allowed_hosts: Iterable
         problems.append("DEBUG is on")
     if not [host for host in allowed_hosts if host]:
         problems.append("ALLOWED_HOSTS is empty")
+    return problems
+
+
+def key_and_database_problems(
+    *, jwt_signing_key: str, jwt_fallback_keys: Sequence[str], database_url: str
+) -> list[str]:
+    """Production's keys and database: the token key long and never the development one
+    (its fallbacks too), and a database named (never the SQLite file development falls
+    back to)."""
+    problems: list[str] = []
+    for name, key in [("JWT_SIGNING_KEY", jwt_signing_key)] + [
+        ("a JWT fallback key", key) for key in jwt_fallback_keys
+    ]:
+        if key == DEV_SECRET_KEY:
+            problems.append(f"{name} is the development default")
+        elif len(key) < MIN_JWT_KEY_LENGTH:
+            problems.append(f"{name} is shorter than {MIN_JWT_KEY_LENGTH} characters")
+    if not database_url:
+        problems.append("DATABASE_URL is unset (production never falls back to SQLite)")
     return problems
 
 

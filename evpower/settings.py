@@ -22,6 +22,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from evpower.security import (
     DEV_SECRET_KEY,
     SLOW_PASSWORD_HASHERS,
+    key_and_database_problems,
     operator_token_problems,
     password_hasher_problems,
     production_problems,
@@ -51,6 +52,9 @@ if not IS_PRODUCTION and DEMO_ENV_FILE and Path(DEMO_ENV_FILE).is_file():
 
 DEBUG = env.bool("DEBUG", default=not IS_PRODUCTION)
 SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY)
+# earlier keys, still accepted for what they signed (staff sessions, signed links) while
+# SECRET_KEY rotates; drop them once those have expired
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if IS_PRODUCTION else ["*"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # names the platform's own neighbours call it by on a private network (compose: "web", for
@@ -145,7 +149,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "evpower.health.LivenessMiddleware",  # first: probes must bypass host checks and redirects
+    "evpower.timing.response_time_middleware",  # outermost: X-Response-Time on every answer
+    "evpower.health.LivenessMiddleware",  # probes must bypass host checks and redirects
+    # gzip for large API reads only, never next to a secret (BREACH: evpower/compression.py)
+    "evpower.compression.SafeGZipMiddleware",
     # outermost of the rest, so every answer (errors and refusals too) is counted and timed
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     # the correlation id: from X-Request-ID (or new), in every log line and in the response
@@ -383,13 +390,31 @@ SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=min(env.int("JWT_ACCESS_MINUTES", default=15), 15)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=7)),
     "ROTATE_REFRESH_TOKENS": True,  # done by accounts.tokens (with reuse detection)
-    "SIGNING_KEY": env.str("JWT_SIGNING_KEY", default=SECRET_KEY),
+    "SIGNING_KEY": env.str("JWT_SIGNING_KEY", default="") or SECRET_KEY,
     "ALGORITHM": "HS256",
     "ISSUER": "evpower",
+    # a driver's token is for the driver API and app socket, not for anything else that
+    # might share the key (and a token made for something else is refused here)
+    "AUDIENCE": "evpower-app",
     "USER_ID_CLAIM": "client_id",
     "AUTH_HEADER_TYPES": ("Bearer",),
     "LEEWAY": 10,
 }
+# keys rotate without logging drivers out: tokens signed with an earlier key are accepted
+# until they expire (accounts/jwt_keys.py). Without a key of their own, tokens follow
+# SECRET_KEY and its fallbacks.
+JWT_SIGNING_KEY_FALLBACKS = env.list(
+    "JWT_SIGNING_KEY_FALLBACKS",
+    default=[] if env.str("JWT_SIGNING_KEY", default="") else SECRET_KEY_FALLBACKS,
+)
+if IS_PRODUCTION and (
+    _key_problems := key_and_database_problems(
+        jwt_signing_key=SIMPLE_JWT["SIGNING_KEY"],
+        jwt_fallback_keys=JWT_SIGNING_KEY_FALLBACKS,
+        database_url=env.str("DATABASE_URL", default=""),
+    )
+):
+    raise ImproperlyConfigured("Refusing to start in production: " + "; ".join(_key_problems))
 # texts sent outside a request (SMS, push) to a client who chose no language in the profile
 CLIENT_DEFAULT_LANGUAGE = env.str("CLIENT_DEFAULT_LANGUAGE", default="ru")
 OTP_TTL_SECONDS = env.int("OTP_TTL_SECONDS", default=300)
@@ -831,6 +856,9 @@ OCPP_COMMAND_DELIVERY_SECONDS = env.float("OCPP_COMMAND_DELIVERY_SECONDS", defau
 # how often a driver's realtime socket re-checks its login (a logout or block also closes
 # it at once through the channel layer; this catches a message that was lost)
 APP_SOCKET_RECHECK_SECONDS = env.float("APP_SOCKET_RECHECK_SECONDS", default=60.0)
+# /ws/app/?token= only over TLS (the proxy's X-Forwarded-Proto: https makes it wss for the
+# server): a plain-HTTP socket would show the driver's token to anyone on the path
+APP_SOCKET_REQUIRE_TLS = env.bool("APP_SOCKET_REQUIRE_TLS", default=IS_PRODUCTION)
 # charger password checks (ocpp_bridge/password_gate.py): hashed on threads of their own;
 # beyond this many handshakes in progress the next gets 503 + Retry-After before any work
 # (at most half the cores by default, niced: the event loop and the database come first)
@@ -854,6 +882,12 @@ CHARGING_PLAUSIBLE_POWER_CEILING_KW = env.float(
     "CHARGING_PLAUSIBLE_POWER_CEILING_KW", default=400.0
 )
 
+# requests slower than this are logged once each, with their route and correlation id
+# (evpower/timing.py); every answer carries X-Response-Time
+SLOW_REQUEST_SECONDS = env.float("SLOW_REQUEST_SECONDS", default=1.0)
+# API reads at least this large are sent gzipped to clients that accept it
+COMPRESS_MIN_BYTES = env.int("COMPRESS_MIN_BYTES", default=1024)
+
 # === Error reporting =============================================================================
 # Sentry only when a DSN is set; no personal data, every event masked (evpower/sentry.py).
 SENTRY_DSN = env.str("SENTRY_DSN", default="")
@@ -866,7 +900,10 @@ if SENTRY_DSN:
         dsn=SENTRY_DSN,
         environment=env.str("SENTRY_ENVIRONMENT", default=EVPOWER_ENV),
         release=env.str("SENTRY_RELEASE", default=""),
-        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+        # a sample of requests and tasks traced (performance); 0 turns tracing off
+        traces_sample_rate=env.float(
+            "SENTRY_TRACES_SAMPLE_RATE", default=0.1 if IS_PRODUCTION else 0.0
+        ),
     )
 
 # === Admin security ==============================================================================

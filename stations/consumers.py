@@ -78,6 +78,12 @@ def _existing(locations: list[int], stations: list[int]) -> tuple[list[int], lis
 class AppConsumer(ShutdownSafeCall, AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         set_correlation_id(socket_correlation_id("app"))  # this socket's log lines
+        if settings.APP_SOCKET_REQUIRE_TLS and self.scope.get("scheme") != "wss":
+            # the token rides in the query string: over plain HTTP anyone on the path reads it
+            await self._deny(
+                403, "the app socket takes its token over TLS only (wss://)", "TLS_REQUIRED"
+            )
+            return
         found = await _client_for(_token(self.scope))
         if found is None:
             await self._deny(401, "a valid access token is required")
@@ -113,9 +119,9 @@ class AppConsumer(ShutdownSafeCall, AsyncJsonWebsocketConsumer):
     async def _close_revoked(self, reason: str) -> None:
         await self.close(code=CLOSE_LOGGED_OUT, reason=f"log in again ({reason})"[:120])
 
-    async def _deny(self, status: int, reason: str) -> None:
+    async def _deny(self, status: int, reason: str, code: str = "UNAUTHENTICATED") -> None:
         await deny_handshake(
-            self, status, {"error": {"code": "UNAUTHENTICATED", "message": reason, "details": {}}}
+            self, status, {"error": {"code": code, "message": reason, "details": {}}}
         )
 
     async def receive_json(self, content, **kwargs) -> None:

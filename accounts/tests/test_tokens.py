@@ -122,3 +122,38 @@ def test_client_from_access_token_for_the_websocket(db):
     assert client_from_access_token("garbage") is None
     authed(tokens["access"]).post("/api/v1/auth/logout")
     assert client_from_access_token(tokens["access"]) is None
+
+
+def test_a_key_rotation_keeps_drivers_logged_in_and_an_unknown_key_does_not(db, settings):
+    from accounts.tokens import authenticate_access, session_refresh
+
+    old_key, new_key = "o" * 40, "n" * 40
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "SIGNING_KEY": old_key}
+    before = login()
+
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "SIGNING_KEY": new_key}
+    settings.JWT_SIGNING_KEY_FALLBACKS = [old_key]
+    client, _ = authenticate_access(before["access"])  # signed with the old key: accepted
+    after = session_refresh(raw_refresh=before["refresh"])  # and its refresh token too
+    assert client.pk == before["client"]["id"]
+    from accounts.jwt_keys import ClientAccessToken
+
+    settings.JWT_SIGNING_KEY_FALLBACKS = []
+    assert ClientAccessToken(after.access)["client_id"] == client.pk  # the new key's
+
+    settings.JWT_SIGNING_KEY_FALLBACKS = []  # the old key retired: its tokens stop
+    assert client_from_access_token(before["access"]) is None
+    assert client_from_access_token(after.access) is not None
+
+
+def test_a_token_for_another_audience_is_refused(db, settings):
+    import jwt
+
+    tokens = login()
+    claims = dict(AccessToken(tokens["access"]).payload)
+    assert claims["aud"] == "evpower-app"
+    forged = jwt.encode(
+        {**claims, "aud": "evpower-admin"}, settings.SIMPLE_JWT["SIGNING_KEY"], algorithm="HS256"
+    )
+    assert client_from_access_token(forged) is None
+    assert client_from_access_token(tokens["access"]) is not None

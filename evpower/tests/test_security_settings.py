@@ -2,6 +2,7 @@
 
 import subprocess
 
+import pytest
 from django.conf import settings
 
 from evpower.security import DEV_SECRET_KEY, production_problems
@@ -190,3 +191,47 @@ def test_production_hashes_with_pbkdf2_by_default_and_accepts_argon2_first():
         "django.contrib.auth.hashers.PBKDF2PasswordHasher"
     )
     assert _production(PASSWORD_HASHERS=argon2_first).returncode == 0
+
+
+@pytest.mark.parametrize(
+    "jwt_key, fallbacks, database_url, expected",
+    [
+        ("k" * 32, [], "postgres://db/evpower", []),
+        ("k" * 31, [], "postgres://db/evpower", ["JWT_SIGNING_KEY is shorter than 32 characters"]),
+        (
+            DEV_SECRET_KEY,
+            [],
+            "postgres://db/evpower",
+            ["JWT_SIGNING_KEY is the development default"],
+        ),
+        (
+            "k" * 40,
+            ["old"],
+            "postgres://db/evpower",
+            ["a JWT fallback key is shorter than 32 characters"],
+        ),
+        ("k" * 40, [], "", ["DATABASE_URL is unset (production never falls back to SQLite)"]),
+    ],
+)
+def test_production_keys_and_database(jwt_key, fallbacks, database_url, expected):
+    from evpower.security import key_and_database_problems
+
+    problems = key_and_database_problems(
+        jwt_signing_key=jwt_key, jwt_fallback_keys=fallbacks, database_url=database_url
+    )
+    assert problems == expected
+
+
+def test_production_refuses_to_start_without_a_database_url():
+    result = _production(DATABASE_URL=None)
+
+    assert result.returncode != 0
+    assert "DATABASE_URL is unset (production never falls back to SQLite)" in result.stderr
+
+
+def test_production_refuses_a_short_jwt_key_and_takes_a_long_one():
+    short = _production(JWT_SIGNING_KEY="too-short-for-hs256")
+    good = _production(JWT_SIGNING_KEY="j" * 48)
+
+    assert "JWT_SIGNING_KEY is shorter than 32 characters" in short.stderr
+    assert good.returncode == 0, good.stderr

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from evpower.api.throttling import MONEY, MoneyRateThrottle
+from evpower.compression import HoldsSecretMixin
 from payments import selectors, topups
 from payments.errors import PaymentNotFound
 from payments.idempotency import idempotent
@@ -33,7 +34,7 @@ class WalletTransactionsView(ListAPIView):
         return super().get(request, *args, **kwargs)
 
 
-class TopupsView(ListAPIView):
+class TopupsView(HoldsSecretMixin, ListAPIView):  # checkout links: never compressed
     serializer_class = PaymentOut
 
     def get_queryset(self):
@@ -65,7 +66,7 @@ class TopupsView(ListAPIView):
         return Response(PaymentOut(payment).data, status=status.HTTP_201_CREATED)
 
 
-class TopupView(APIView):
+class TopupView(HoldsSecretMixin, APIView):
     @extend_schema(responses=PaymentOut, tags=["wallet"], summary="One top-up and its status")
     def get(self, request, payment_id: int):
         payment = selectors.payment_of(client=request.user, payment_id=payment_id)

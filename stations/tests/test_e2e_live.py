@@ -164,3 +164,20 @@ def test_a_socket_whose_login_was_revoked_unseen_closes_at_its_recheck(db):
         assert asyncio.run(scenario()) == 4401
     finally:
         server.stop()
+
+
+def test_with_tls_required_the_app_socket_refuses_plain_http_and_takes_the_proxys_https(db):
+    """Production's rule (APP_SOCKET_REQUIRE_TLS): the token in the query string travels
+    only over TLS; behind the proxy, its X-Forwarded-Proto says so."""
+    server = ServerProcess({"APP_SOCKET_REQUIRE_TLS": "true", "FORWARDED_ALLOW_IPS": "127.0.0.1"})
+    token = session_start(client=ClientFactory(phone="+996700000041")).access
+    try:
+        plain = asyncio.run(handshake_status(app_url(server, token), subprotocols=()))
+        proxied = asyncio.run(
+            handshake_status(
+                app_url(server, token), headers={"X-Forwarded-Proto": "https"}, subprotocols=()
+            )
+        )
+    finally:
+        server.stop()
+    assert (plain, proxied) == (403, 101)
