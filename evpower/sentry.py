@@ -1,10 +1,12 @@
 """Error reporting to Sentry (only when SENTRY_DSN is set), without personal data.
 
-send_default_pii=False keeps users, cookies and IP addresses out; the SDK's own scrubber
-drops values under well-known secret names. On top, every event, transaction and breadcrumb
-passes the log masker (evpower/logmask.py) before it leaves the process: messages, exception
-values, local variables, request data/headers/query, breadcrumbs and extra — the same rules
-as our log lines (phones, cards, tokens, passwords, one-time codes).
+`DATA_COLLECTION` (the SDK's successor of the deprecated send_default_pii) keeps users,
+cookies, IP addresses, request bodies and query strings (the app socket's ?token=) out; the
+SDK's own scrubber drops values under well-known secret names. On top, every event,
+transaction and breadcrumb passes the log masker (evpower/logmask.py) before it leaves the
+process: messages, exception values, local variables, request data/headers/query,
+breadcrumbs and extra — the same rules as our log lines (phones, cards, tokens, passwords,
+one-time codes).
 
 HTTP is instrumented by the Django integration. WebSocket consumers are not (it patches only
 Django's ASGI handler), so `wrap_websocket` puts the SDK's ASGI middleware around the socket
@@ -86,6 +88,25 @@ def scrub_breadcrumb(crumb: dict[str, Any], hint: dict[str, Any] | None = None) 
     return mask_value(crumb, keep=_IDS)
 
 
+# what the SDK's integrations may collect by themselves: less than send_default_pii=False
+# did (request bodies and query strings too: phones, codes, tokens, callbacks' signatures)
+DATA_COLLECTION: dict[str, Any] = {
+    "user_info": False,
+    "cookies": {"mode": "off"},
+    "http_headers": {
+        "request": {
+            "mode": "denylist",
+            "terms": ["forwarded", "-ip", "remote-", "via", "-user", "authorization", "cookie"],
+        }
+    },
+    "http_bodies": [],
+    "url_query_params": {"mode": "off"},
+    "database_query_data": False,
+    "queues": False,
+    "gen_ai": {"inputs": False, "outputs": False},
+}
+
+
 def init_sentry(
     *,
     dsn: str,
@@ -101,7 +122,7 @@ def init_sentry(
         integrations=[DjangoIntegration(), CeleryIntegration()],
         environment=environment,
         release=release or None,
-        send_default_pii=False,  # drivers' phone numbers and tokens must never leave
+        data_collection=DATA_COLLECTION,  # drivers' phone numbers and tokens must never leave
         before_send=scrub_event,
         before_send_transaction=scrub_event,
         before_breadcrumb=scrub_breadcrumb,

@@ -106,6 +106,10 @@ def test_an_error_reaches_sentry_without_the_secrets_it_carried(sentry_events, c
     )
     for planted in (PHONE, PHONE.replace("+", "%2B"), TOKEN, PASSWORD, OTP, "eyJzdWIiOiI5OSJ9"):
         assert planted not in sent, planted
+    # not even masked: the SDK collects no body, query string or cookies at all
+    request = event.get("request", {})
+    assert not request.get("data") and not request.get("query_string")
+    assert not request.get("cookies") and "user" not in event
 
 
 def test_a_logged_error_reaches_sentry_masked(sentry_events):
