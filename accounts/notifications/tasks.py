@@ -44,6 +44,19 @@ def _wait(state) -> float:
 
 # -- fan-out ----------------------------------------------------------------------------
 
+APP_SCHEME = "evpower://"
+
+
+def deep_link(event: str, params: dict) -> str:
+    """Where the app opens when the driver taps the push: the session, the payment or the
+    station it is about, the wallet for a low balance; "" for nothing in particular."""
+    for key, place in (("session", "sessions"), ("payment", "payments"), ("station", "stations")):
+        if params.get(key) is not None:
+            return f"{APP_SCHEME}{place}/{params[key]}"
+    if event == "low_balance":
+        return f"{APP_SCHEME}wallet"
+    return ""
+
 
 @shared_task(name="accounts.push_notify", acks_late=False)
 def push_notify(client_id: int, event: str, params: dict | None = None) -> int:
@@ -65,6 +78,9 @@ def push_notify(client_id: int, event: str, params: dict | None = None) -> int:
             if k in ("session", "payment", "station", "connector")
         },
     }
+    link = deep_link(event, params)
+    if link:
+        data["link"] = link
     kinds = configured_kinds()
     queued = 0
     for device_id in Device.objects.filter(client_id=client_id, kind__in=kinds).values_list(

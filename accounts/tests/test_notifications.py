@@ -275,7 +275,11 @@ def test_fcm_push_uses_a_service_account_token_and_the_drivers_language(fake_fcm
         "title": "Төлөм кабыл алынды",
         "body": "Балансыңызга 500,00 сом түштү.",
     }
-    assert sent["data"] == {"event": "payment_confirmed", "payment": "7"}
+    assert sent["data"] == {
+        "event": "payment_confirmed",
+        "payment": "7",
+        "link": "evpower://payments/7",  # the app opens the payment
+    }
     assert sent["android"]["priority"] == "high"
 
 
@@ -386,7 +390,7 @@ def test_web_push_sends_an_encrypted_payload_signed_with_vapid(push_service):
     assert got["payload"] == {
         "title": "Low balance",
         "body": "Your balance is 12.50 KGS. Top up to keep charging.",
-        "data": {"event": "low_balance"},
+        "data": {"event": "low_balance", "link": "evpower://wallet"},
     }
     assert got["headers"]["ttl"] == str(12 * 3600)
     assert got["headers"]["content-encoding"] == "aes128gcm"
@@ -510,6 +514,7 @@ def test_a_session_start_and_its_bill_are_pushed(
         "session": str(session.pk),
         "station": str(station.pk),
         "connector": "1",
+        "link": f"evpower://sessions/{session.pk}",
     }
     assert completed["notification"] == {
         "title": "Charging complete",
@@ -667,7 +672,11 @@ def test_a_confirmed_payment_is_pushed_once(fake_fcm, django_capture_on_commit_c
         "title": "Оплата получена",
         "body": "На ваш баланс зачислено 500,00 сом.",
     }
-    assert sent["data"] == {"event": "payment_confirmed", "payment": str(payment.pk)}
+    assert sent["data"] == {
+        "event": "payment_confirmed",
+        "payment": str(payment.pk),
+        "link": f"evpower://payments/{payment.pk}",
+    }
 
 
 # -- low balance ---------------------------------------------------------------------------
