@@ -82,7 +82,11 @@ stop_and_wait() {  # stop_and_wait PID SECONDS: SIGTERM, then SIGKILL after SECO
     kill -KILL "$pid" 2>/dev/null || true
 }
 cleanup() {
-    trap - EXIT INT TERM
+    # a second TERM or Ctrl-C (timeout(1) signals its whole group again, supervisors
+    # repeat) must not cut the cleanup short and leave the server and worker running:
+    # each stop below is bounded anyway
+    trap - EXIT
+    trap '' INT TERM
     stop_and_wait "$charger_pid" 12
     stop_and_wait "$worker_pid" 15
     stop_and_wait "$server_pid" 40
