@@ -68,3 +68,15 @@ def _second_factor_ok(user) -> bool:
         return True
     is_verified = getattr(user, "is_verified", None)  # set by django_otp's OTPMiddleware
     return bool(is_verified and is_verified())
+
+
+SMOKE_CHECK_HEADER = "HTTP_X_SMOKE_CHECK"
+
+
+def is_smoke_check(request: HttpRequest) -> bool:
+    """A post-deploy smoke check (`manage.py smoke_check`): the request carries
+    `X-Smoke-Check: <SMOKE_CHECK_TOKEN>`. Such a request goes through routing, validation
+    and the rate limits, and then has no effect (no code stored, no SMS sent)."""
+    token = settings.SMOKE_CHECK_TOKEN
+    presented = request.META.get(SMOKE_CHECK_HEADER, "")
+    return bool(token) and hmac.compare_digest(presented.encode(), token.encode())

@@ -625,9 +625,15 @@ HEALTH_BEAT_MAX_AGE_SECONDS = env.int("HEALTH_BEAT_MAX_AGE_SECONDS", default=60)
 # and when METRICS_ALLOWED_IPS is set (addresses or CIDR blocks) only from those addresses
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
+# `manage.py smoke_check` after a deploy: requests with `X-Smoke-Check: <SMOKE_CHECK_TOKEN>`
+# ask for a login code as a dry run (validated and rate-limited, no SMS); empty: no dry runs
+SMOKE_CHECK_TOKEN = env.str("SMOKE_CHECK_TOKEN", default="")
 if IS_PRODUCTION and (
     _token_problems := operator_token_problems(
-        HEALTH_TOKEN=HEALTH_TOKEN, METRICS_TOKEN=METRICS_TOKEN
+        HEALTH_TOKEN=HEALTH_TOKEN,
+        METRICS_TOKEN=METRICS_TOKEN,
+        SMOKE_CHECK_TOKEN=SMOKE_CHECK_TOKEN,
+        ALERTMANAGER_WEBHOOK_TOKEN=ALERTMANAGER_WEBHOOK_TOKEN,
     )
 ):
     raise ImproperlyConfigured("Refusing to start in production: " + "; ".join(_token_problems))

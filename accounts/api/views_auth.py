@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from accounts import otp, tokens
 from evpower.api.messages import accept_language
 from evpower.api.throttling import client_ip  # REMOTE_ADDR (trusted proxies), IPv6 per /64
+from evpower.operator_access import is_smoke_check
 
 from .serializers import (
     ClientSerializer,
@@ -44,6 +45,15 @@ class OtpRequestView(PublicAuthView):
     def post(self, request):
         data = OtpRequestIn(data=request.data)
         data.is_valid(raise_exception=True)
+        if is_smoke_check(request):  # a deploy's smoke check: validated, throttled, no SMS
+            return Response(
+                {
+                    "expires_in": settings.OTP_TTL_SECONDS,
+                    "resend_after": settings.OTP_RESEND_SECONDS,
+                    "dry_run": True,
+                },
+                status=status.HTTP_202_ACCEPTED,
+            )
         asked = request.META.get("HTTP_ACCEPT_LANGUAGE", "")  # the SMS speaks the app's language
         otp.otp_request(
             phone=data.validated_data["phone"],
