@@ -51,6 +51,27 @@ def key_and_database_problems(
     return problems
 
 
+# libpq's sslmode values that encrypt the connection
+ENCRYPTED_SSLMODES = ("require", "verify-ca", "verify-full")
+
+
+def database_tls_problems(database: dict, local_hosts: Sequence[str]) -> list[str]:
+    """A PostgreSQL server on another host is reached over TLS (`?sslmode=require`, or
+    verify-ca / verify-full, in DATABASE_URL): the drivers' data and the ledger cross the
+    network. A socket, loopback or a name in `local_hosts` (compose's `postgres`) is local."""
+    if "postgresql" not in database.get("ENGINE", ""):
+        return []
+    host = str(database.get("HOST") or "")
+    if not host or host.startswith("/") or host in local_hosts:
+        return []
+    if (database.get("OPTIONS") or {}).get("sslmode") in ENCRYPTED_SSLMODES:
+        return []
+    return [
+        f"the database at {host} is reached without TLS: add ?sslmode=require "
+        "(or verify-full) to DATABASE_URL, or name the host in DB_LOCAL_HOSTS"
+    ]
+
+
 # Django's own list, of deliberately slow hashers; the first in PASSWORD_HASHERS hashes new
 # passwords, the others still verify old ones.
 SLOW_PASSWORD_HASHERS = tuple(

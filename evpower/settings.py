@@ -22,6 +22,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from evpower.security import (
     DEV_SECRET_KEY,
     SLOW_PASSWORD_HASHERS,
+    database_tls_problems,
     key_and_database_problems,
     operator_token_problems,
     password_hasher_problems,
@@ -225,6 +226,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         # ReconciliationIssue; it holds on PostgreSQL, where the tests and production
         # run): the demo says nothing about a constraint it cannot have.
         SILENCED_SYSTEM_CHECKS = ["models.W047"]
+# hosts that are this machine (or its private compose network): no TLS needed to reach them
+DB_LOCAL_HOSTS = env.list("DB_LOCAL_HOSTS", default=["localhost", "127.0.0.1", "::1", "postgres"])
+if IS_PRODUCTION and (_db_problems := database_tls_problems(DATABASES["default"], DB_LOCAL_HOSTS)):
+    raise ImproperlyConfigured("Refusing to start in production: " + "; ".join(_db_problems))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # === Redis: cache and channel layer ==============================================================

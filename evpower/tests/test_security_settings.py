@@ -235,3 +235,32 @@ def test_production_refuses_a_short_jwt_key_and_takes_a_long_one():
 
     assert "JWT_SIGNING_KEY is shorter than 32 characters" in short.stderr
     assert good.returncode == 0, good.stderr
+
+
+@pytest.mark.parametrize(
+    "url, problem",
+    [
+        ("postgres://u:p@db.example.net:5432/evpower", True),
+        ("postgres://u:p@db.example.net:5432/evpower?sslmode=prefer", True),
+        ("postgres://u:p@db.example.net:5432/evpower?sslmode=require", False),
+        ("postgres://u:p@db.example.net:5432/evpower?sslmode=verify-full", False),
+        ("postgres://u:p@127.0.0.1:5432/evpower", False),
+        ("postgres://u:p@postgres:5432/evpower", False),  # compose's service on this host
+        ("postgres://u:p@/evpower", False),  # the local socket
+        ("sqlite:////tmp/db.sqlite3", False),
+    ],
+)
+def test_a_remote_database_needs_tls(url, problem):
+    import environ
+
+    from evpower.security import database_tls_problems
+
+    found = database_tls_problems(
+        environ.Env.db_url_config(url), ["localhost", "127.0.0.1", "::1", "postgres"]
+    )
+    assert bool(found) is problem, found
+
+
+def test_production_refuses_a_remote_database_without_tls_at_start():
+    refused = _production(DATABASE_URL="postgres://u:p@db.example.net:5432/evpower")
+    assert "reached without TLS" in refused.stderr
