@@ -68,8 +68,10 @@ def alerts_configured(severity: str = DEFAULT_SEVERITY) -> bool:
     return bool(routed_channels(severity))
 
 
-def _severity(severity: str) -> str:
-    return severity if severity in SEVERITIES else DEFAULT_SEVERITY
+def _notice(*, key: str, subject: str, text: str, severity: str, source: str) -> Notice:
+    """The alert as the channels see it; an unknown severity counts as the default."""
+    severity = severity if severity in SEVERITIES else DEFAULT_SEVERITY
+    return Notice(subject=subject, text=text, severity=severity, key=key, source=source)
 
 
 def operator_alert(
@@ -98,9 +100,7 @@ def operator_alert_outcome(
 ) -> str:
     """operator_alert, telling what happened: sent, failed (every channel), not_routed (no
     channel for its severity), suppressed (the rate limit) or error (a bug, logged)."""
-    notice = Notice(
-        subject=subject, text=text, severity=_severity(severity), key=key, source=source
-    )
+    notice = _notice(key=key, subject=subject, text=text, severity=severity, source=source)
     try:
         if not _claim(key):
             log.info("operator alert %s suppressed (rate limit): %s", key, subject)
@@ -127,9 +127,7 @@ def operator_alert_after_commit(
     claim and the queueing (Redis: the cache and Celery's broker) run on a thread of their
     own, so a caller on a charger's path never waits for Redis (a Redis outage must not
     hold up the answer to a message that was parked)."""
-    notice = Notice(
-        subject=subject, text=text, severity=_severity(severity), key=key, source=source
-    )
+    notice = _notice(key=key, subject=subject, text=text, severity=severity, source=source)
     try:
         transaction.on_commit(partial(_queue_in_background, notice), robust=True)
     except Exception:
@@ -207,9 +205,7 @@ def alert_send(
     source: str = "platform",
 ) -> bool:
     """Deliver an alert already cleared by the rate limit, retrying each channel."""
-    notice = Notice(
-        subject=subject, text=text, severity=_severity(severity), key=key, source=source
-    )
+    notice = _notice(key=key, subject=subject, text=text, severity=severity, source=source)
     return deliver(notice, attempts=TASK_ATTEMPTS)
 
 
