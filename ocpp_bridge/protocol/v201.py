@@ -241,7 +241,13 @@ class ChargePointSessionV201(ChargePointSession):
         return {}
 
     async def _notify_event(self, p: dict) -> dict:
-        await self.port.notify_event(p["eventData"])
+        # times checked here, as for every other message: a bad one is the charger's error
+        # (PropertyConstraintViolation), never a failure of ours it would retry for ever
+        events = [
+            {**item, "timestamp": parse_timestamp(item["timestamp"]).isoformat()}
+            for item in p["eventData"]
+        ]
+        await self.port.notify_event(events)
         return {}
 
     async def _reservation_status(self, p: dict) -> dict:

@@ -247,7 +247,15 @@ def test_events_reach_the_port_as_sent():
     }
     payload = {"generatedAt": TS, "seqNo": 0, "eventData": [item]}
     assert answer(session, [2, "e", "NotifyEvent", payload]) == [3, "e", {}]
-    assert port.calls[-1] == ("notify_event", [item])
+    # its time in UTC (nanoseconds cut to what Python keeps), the rest as sent
+    assert port.calls[-1] == (
+        "notify_event",
+        [{**item, "timestamp": "2026-12-05T05:00:00.123456+00:00"}],
+    )
+    bad = {**payload, "eventData": [{**item, "timestamp": "yesterday"}]}
+    reply = answer(session, [2, "f", "NotifyEvent", bad])
+    assert reply[:3] == [4, "f", "PropertyConstraintViolation"]
+    assert port.count("notify_event") == 1  # no effect
 
 
 def test_a_reservation_the_charger_ended_reaches_the_port():
